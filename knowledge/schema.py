@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -223,9 +224,14 @@ class Dataset(Base):
 
 
 class TrainingRun(Base):
-    """One request to retrain and what became of it."""
+    """One request to retrain and what became of it; the bot reports finished runs back to Slack."""
 
     __tablename__ = "training_runs"
+    __table_args__ = (
+        # The queueing lock: at most one queued-or-running run, so overlapping triggers share it.
+        Index("uq_training_runs_one_open", text("(true)"), unique=True,
+              postgresql_where=text("status IN ('queued', 'running')")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
@@ -241,3 +247,4 @@ class TrainingRun(Base):
     created_at: Mapped[datetime] = _created_at()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -130,6 +130,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('reported_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['adapter_id'], ['adapters.id'], ),
     sa.ForeignKeyConstraint(['dataset_id'], ['datasets.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -174,6 +175,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('answer_id', 'user_id', name='uq_votes_answer_user')
     )
     op.create_index(op.f('ix_votes_answer_id'), 'votes', ['answer_id'], unique=False)
+    op.create_index('uq_training_runs_one_open', 'training_runs', [sa.text('(true)')], unique=True,
+                    postgresql_where=sa.text("status IN ('queued', 'running')"))
     # Serving processes LISTEN on this channel to switch adapters without a restart.
     op.execute(
         f"""
@@ -199,6 +202,7 @@ def downgrade() -> None:
     op.drop_table('vote_events')
     op.drop_index(op.f('ix_reference_answers_answer_id'), table_name='reference_answers')
     op.drop_table('reference_answers')
+    op.drop_index('uq_training_runs_one_open', table_name='training_runs')
     op.drop_table('training_runs')
     op.drop_index('ix_chunks_tsv', table_name='chunks', postgresql_using='gin')
     op.drop_index(op.f('ix_chunks_scope'), table_name='chunks')

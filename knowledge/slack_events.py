@@ -1,0 +1,39 @@
+"""Exactly-once claims on Slack deliveries, shared by every web process through Postgres (store).
+
+Slack retries deliveries it thinks failed and may send one mention as two events; whichever process
+inserts the key first owns the work, the others drop it. A claim left `claimed` by a process that
+died is taken over after `stale_after_s`, so a crash does not lose the question forever.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+_CLAIM_SQL = text("""
+    INSERT INTO slack_events (dedup_key, status) VALUES (:key, 'claimed')
+    ON CONFLICT (dedup_key) DO UPDATE SET status = 'claimed', claimed_at = now()
+        WHERE slack_events.status = 'claimed'
+          AND slack_events.claimed_at < now() - make_interval(secs => :stale_after_s)
+    RETURNING dedup_key
+""")
+
+
+def claim_event(sessions: sessionmaker[Session], key: str, *, stale_after_s: float = 600.0) -> bool:
+    """True when this caller now owns `key` (first delivery, or a stale claim taken over)."""
+    with sessions() as session, session.begin():
+        return session.execute(_CLAIM_SQL, {"key": key[:200], "stale_after_s": stale_after_s}).first() is not None
+
+
+def finish_event(sessions: sessionmaker[Session], key: str) -> None:
+    """Mark `key` done so it is never taken over."""
+    with sessions() as session, session.begin():
+        session.execute(text("UPDATE slack_events SET status = 'done' WHERE dedup_key = :key"), {"key": key[:200]})
+
+
+def purge_events(sessions: sessionmaker[Session], *, older_than_s: float = 86400.0) -> int:
+    """Delete claims older than Slack's retry horizon; returns how many went."""
+    with sessions() as session, session.begin():
+        result = session.execute(text("DELETE FROM slack_events WHERE claimed_at < now() - "
+                                      "make_interval(secs => :age)"), {"age": older_than_s})
+        return result.rowcount or 0
