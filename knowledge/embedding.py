@@ -45,7 +45,7 @@ class SentenceTransformerEmbedder:
         self.model_name = source
         self.batch_size = batch_size
         self._model = SentenceTransformer(source, device=device)
-        width = self._model.get_sentence_embedding_dimension()
+        width = self._model.get_embedding_dimension()
         if width != EMBEDDING_DIM:
             raise ValueError(f"embedding model {source} emits {width} dims; the schema stores {EMBEDDING_DIM}")
         # torch modules are not guaranteed re-entrant; one encode at a time.

@@ -13,6 +13,7 @@ where exact terms matter more.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 from sqlalchemy import Row, text
@@ -98,12 +99,7 @@ def fuse_rankings(rankings: Sequence[Sequence[Passage]], weights: Sequence[float
             scores[passage.chunk_id] = scores.get(passage.chunk_id, 0.0) + weight / (k + rank)
             first_seen.setdefault(passage.chunk_id, passage)
     ordered = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:limit]
-    return [_with_score(first_seen[chunk_id], scores[chunk_id]) for chunk_id in ordered]
-
-
-def _with_score(passage: Passage, score: float) -> Passage:
-    return Passage(chunk_id=passage.chunk_id, document_id=passage.document_id, title=passage.title,
-                   uri=passage.uri, heading=passage.heading, text=passage.text, score=score, scope=passage.scope)
+    return [replace(first_seen[chunk_id], score=scores[chunk_id]) for chunk_id in ordered]
 
 
 def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: str, *,

@@ -1,0 +1,48 @@
+"""Environment of answering processes (entry): read once by an entry point, never by components."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_DIR = Path("var/models/SmolLM2-135M-Instruct")
+
+
+class BotSettings(BaseSettings):
+    """Database, embedder, generator and answering tunables.
+
+    Attributes:
+        database_url: DATABASE_URL; empty means the embedded Postgres under `pg_data_dir`.
+        pg_data_dir: KB_PG_DATA_DIR.
+        embedding_model: KB_EMBEDDING_MODEL; empty means the bundled all-MiniLM-L6-v2.
+        generator_backend: KB_GENERATOR_BACKEND, "transformers" (in process) or "openai" (a vLLM or
+            other OpenAI-compatible server; each adapter version is served under its own model name).
+        model_path: KB_MODEL_PATH, HF id or local folder of the base causal LM; empty means the
+            converted SmolLM2-135M-Instruct that `make setup` writes under var/models.
+        openai_base_url / openai_model / openai_api_key: KB_OPENAI_*, for the "openai" backend.
+        max_concurrent_generations / max_waiting_generations: the generation admission gate.
+        adapter_poll_interval_s: how often the adapter follower re-reads the registry besides LISTEN.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KB_", frozen=True, extra="ignore")
+
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
+    pg_data_dir: Path = Path("var/pgdata")
+    embedding_model: str = ""
+    generator_backend: Literal["transformers", "openai"] = "transformers"
+    model_path: str = ""
+    models_dir: Path = Path("var/models")
+    openai_base_url: str = ""
+    openai_model: str = ""
+    openai_api_key: str = ""
+    max_concurrent_generations: int = 1
+    max_waiting_generations: int = 8
+    adapter_poll_interval_s: float = 5.0
+    answer_passages: int = 5
+    answer_min_score: float = 0.3
+    answer_max_new_tokens: int = 256
+    answer_timeout_s: float = 120.0
+    search_mode: Literal["vector", "fulltext", "hybrid"] = "vector"

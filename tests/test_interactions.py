@@ -1,0 +1,130 @@
+"""Answers, votes (last write wins, history kept), references and exactly-once claims on the real DB."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from knowledge.interactions import (
+    UnknownAnswer,
+    answer_by_message,
+    attach_message,
+    current_vote,
+    record_answer,
+    record_reference_answer,
+    record_vote,
+    vote_totals,
+    withdraw_vote,
+)
+from knowledge.schema import Answer, Vote, VoteEvent
+from knowledge.slack_events import claim_event, finish_event
+from knowledge.training_runs import request_training_run
+from knowledge.types import Passage
+
+
+def _answer(sessions) -> int:
+    passage = Passage(chunk_id=7, document_id=3, title="Guide", uri="file:///g.md", heading="Setup", text="t",
+                      score=0.81234567, scope="workspace")
+    return record_answer(sessions, question="q?", prompt="<prompt>", completion="a [1]", passages=[passage],
+                         abstained=False, adapter_id=None, adapter_name="base", latency_ms=12.5, channel="C1",
+                         thread_ts="1.0", asker="U1")
+
+
+def test_answer_row_keeps_exact_prompt_and_passages(sessions) -> None:
+    answer_id = _answer(sessions)
+    attach_message(sessions, answer_id, channel="C1", message_ts="2.0")
+    with sessions() as session:
+        row = session.get(Answer, answer_id)
+        assert row.prompt == "<prompt>" and row.retrieved_chunk_ids == [7]
+        assert row.passages[0] == {"n": 1, "chunk_id": 7, "document_id": 3, "score": 0.812346, "title": "Guide",
+                                   "uri": "file:///g.md", "heading": "Setup", "scope": "workspace"}
+    assert answer_by_message(sessions, channel="C1", message_ts="2.0").id == answer_id
+    assert answer_by_message(sessions, channel="C1", message_ts="9.9") is None
+
+
+def test_vote_change_is_last_write_wins_and_history_is_kept(sessions) -> None:
+    answer_id = _answer(sessions)
+    record_vote(sessions, answer_id=answer_id, user_id="U2", value=1, source="button")
+    record_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction", reason="incorrect")
+    record_vote(sessions, answer_id=answer_id, user_id="U3", value=1, source="button")
+    assert current_vote(sessions, answer_id=answer_id, user_id="U2") == -1
+    assert vote_totals(sessions) == {"up": 1, "down": 1}
+    with sessions() as session:
+        assert session.scalar(select(Vote.reason).where(Vote.user_id == "U2")) == "incorrect"
+        history = session.scalars(select(VoteEvent.value).where(VoteEvent.user_id == "U2").order_by(VoteEvent.id))
+        assert list(history) == [1, -1]
+
+
+def test_reason_survives_a_repeated_click_and_clears_on_thumbs_up(sessions) -> None:
+    answer_id = _answer(sessions)
+    record_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="button", reason="other",
+                reason_text="outdated")
+    record_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction")
+    with sessions() as session:
+        assert session.scalar(select(Vote.reason_text)) == "outdated"
+    record_vote(sessions, answer_id=answer_id, user_id="U2", value=1, source="button")
+    with sessions() as session:
+        assert session.scalar(select(Vote.reason)) is None
+
+
+def test_withdraw_only_removes_matching_vote(sessions) -> None:
+    answer_id = _answer(sessions)
+    record_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction")
+    assert withdraw_vote(sessions, answer_id=answer_id, user_id="U2", value=1, source="reaction") is False
+    assert withdraw_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction") is True
+    assert current_vote(sessions, answer_id=answer_id, user_id="U2") is None
+    with sessions() as session:
+        assert list(session.scalars(select(VoteEvent.value).order_by(VoteEvent.id))) == [-1, 0]
+
+
+def test_votes_and_references_on_missing_answers_are_refused(sessions) -> None:
+    with pytest.raises(UnknownAnswer):
+        record_vote(sessions, answer_id=999, user_id="U", value=1, source="button")
+    with pytest.raises(UnknownAnswer):
+        record_reference_answer(sessions, answer_id=999, author="U", text="fix")
+    with pytest.raises(ValueError, match="-1 or 1"):
+        record_vote(sessions, answer_id=_answer(sessions), user_id="U", value=2, source="button")
+
+
+def test_event_claim_is_exclusive_across_threads(sessions) -> None:
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        wins.append(claim_event(sessions, "Ev123"))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wins.count(True) == 1
+    finish_event(sessions, "Ev123")
+    assert claim_event(sessions, "Ev123", stale_after_s=0) is False  # done claims are never taken over
+
+
+def test_stale_claim_is_taken_over(sessions) -> None:
+    assert claim_event(sessions, "Ev9")
+    assert claim_event(sessions, "Ev9", stale_after_s=600) is False
+    assert claim_event(sessions, "Ev9", stale_after_s=0) is True
+
+
+def test_concurrent_retrain_requests_share_one_run(sessions) -> None:
+    results: list[tuple[int, bool]] = []
+    barrier = threading.Barrier(6)
+
+    def trigger() -> None:
+        barrier.wait()
+        run, created = request_training_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="C1")
+        results.append((run.id, created))
+
+    threads = [threading.Thread(target=trigger) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({run_id for run_id, _ in results}) == 1
+    assert sum(created for _, created in results) == 1

@@ -1,0 +1,78 @@
+"""Vector, full-text and fused search on the real Postgres + pgvector, with scope isolation."""
+
+from __future__ import annotations
+
+from knowledge.search import fulltext_search, fuse_rankings, search_passages, vector_search, visible_scopes
+from knowledge.types import Passage
+from tests.knowledge_search_fixtures import add_document, unit_vector
+
+
+def test_vector_search_orders_by_cosine_similarity(sessions) -> None:
+    near = add_document(sessions, title="near", scope="workspace", chunks=[("n", unit_vector(1, 0.1))])
+    far = add_document(sessions, title="far", scope="workspace", chunks=[("f", unit_vector(0.2, 1))])
+    mid = add_document(sessions, title="mid", scope="workspace", chunks=[("m", unit_vector(1, 0.6))])
+    with sessions() as session, session.begin():
+        found = vector_search(session, unit_vector(1, 0), scopes=["workspace"], limit=3)
+    assert [p.chunk_id for p in found] == near + mid + far
+    assert found[0].score > found[1].score > found[2].score
+    assert abs(found[0].score - 0.995) < 0.01
+
+
+def test_scope_filter_returns_full_limit_even_when_selective(sessions) -> None:
+    # 200 workspace chunks closer to the query than the 5 channel chunks: without iterative scan the
+    # HNSW candidate list would hold no channel chunk at all.
+    for i in range(20):
+        add_document(sessions, title=f"w{i}", scope="workspace",
+                     chunks=[(f"w{i}-{j}", unit_vector(1, 0.01 * j, 0.001 * i)) for j in range(10)])
+    private = add_document(sessions, title="private", scope="C_PRIVATE",
+                           chunks=[(f"p{j}", unit_vector(0.3, 1, 0.01 * j)) for j in range(5)])
+    with sessions() as session, session.begin():
+        found = vector_search(session, unit_vector(1, 0), scopes=["C_PRIVATE"], limit=5)
+    assert sorted(p.chunk_id for p in found) == sorted(private)
+
+
+def test_channel_sees_workspace_and_own_documents_but_never_another_channel(sessions) -> None:
+    add_document(sessions, title="shared", scope="workspace", chunks=[("s", unit_vector(1, 0))])
+    add_document(sessions, title="mine", scope="C_MINE", chunks=[("m", unit_vector(1, 0.1))])
+    add_document(sessions, title="theirs", scope="C_THEIRS", chunks=[("t", unit_vector(1, 0.05))])
+    with sessions() as session, session.begin():
+        from_mine = vector_search(session, unit_vector(1, 0), scopes=visible_scopes("C_MINE"), limit=10)
+        from_elsewhere = vector_search(session, unit_vector(1, 0), scopes=visible_scopes("C_OTHER"), limit=10)
+        from_cli = vector_search(session, unit_vector(1, 0), scopes=visible_scopes(None), limit=10)
+    assert {p.title for p in from_mine} == {"shared", "mine"}
+    assert {p.title for p in from_elsewhere} == {"shared"}
+    assert {p.title for p in from_cli} == {"shared"}
+
+
+def test_fulltext_matches_any_word_and_ranks_denser_matches_first(sessions) -> None:
+    add_document(sessions, title="gc", scope="workspace",
+                 chunks=[("Python garbage collection frees cycles; the garbage collector runs", unit_vector(1))])
+    add_document(sessions, title="loops", scope="workspace", chunks=[("A for loop iterates", unit_vector(0, 1))])
+    add_document(sessions, title="one", scope="workspace", chunks=[("collection types", unit_vector(0, 0, 1))])
+    with sessions() as session, session.begin():
+        found = fulltext_search(session, "how does garbage collection work?", scopes=["workspace"], limit=5)
+    assert [p.title for p in found] == ["gc", "one"]
+
+
+def _p(chunk_id: int) -> Passage:
+    return Passage(chunk_id=chunk_id, document_id=1, title="t", uri="u", heading="", text="x", score=0.0,
+                   scope="workspace")
+
+
+def test_rrf_fusion_rewards_agreement_and_respects_weights() -> None:
+    vector = [_p(1), _p(2), _p(3)]
+    fulltext = [_p(3), _p(4)]
+    fused = fuse_rankings([vector, fulltext], [1.0, 1.0], limit=4)
+    assert fused[0].chunk_id == 3  # in both lists
+    assert [p.chunk_id for p in fuse_rankings([vector, fulltext], [1.0, 0.0], limit=3)] == [1, 2, 3]
+
+
+def test_search_passages_with_real_embeddings_finds_the_relevant_chunk(sessions, embedder) -> None:
+    texts = ["To reset your VPN password open the IT portal and choose Reset.",
+             "Lunch is served in the cafeteria at noon.",
+             "Deployments run through the CI pipeline after review."]
+    for text in texts:
+        add_document(sessions, title=text[:10], scope="workspace", chunks=[(text, embedder.embed_query(text))])
+    for mode in ("vector", "hybrid", "fulltext"):
+        found = search_passages(sessions, embedder, "how do I reset my vpn password", mode=mode, limit=3)
+        assert found[0].text == texts[0], mode
