@@ -7,11 +7,13 @@ unique index), so overlapping triggers share one run instead of racing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -103,3 +105,117 @@ def mark_reported(sessions: sessionmaker[Session], run_id: int) -> bool:
                                                            TrainingRun.reported_at.is_(None))
                                  .values(reported_at=func.now()))
         return bool(result.rowcount)
+
+
+# --- The worker's side: claiming, progress, finishing, and recovering runs of dead workers. ---
+#
+# A running run is owned by the process holding a session-level advisory lock on its id. The lock
+# is taken before the row turns 'running' and dies with the owner's connection, so a run left
+# 'running' whose lock is free belongs to a killed worker and is marked failed on the next start.
+
+RUN_LOCK_NAMESPACE = 0x6B62
+"""First key of the advisory locks on training runs (the second is the run id)."""
+
+
+def _try_lock(connection: Connection, run_id: int) -> bool:
+    return bool(connection.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
+                                   {"ns": RUN_LOCK_NAMESPACE, "id": run_id}).scalar())
+
+
+def _unlock(connection: Connection, run_id: int) -> None:
+    connection.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": RUN_LOCK_NAMESPACE, "id": run_id})
+
+
+@contextmanager
+def claimed_run(engine: Engine, *, run_id: int | None = None) -> Iterator[RunRecord | None]:
+    """Claim the oldest queued run (or `run_id` if it is queued) and hold it while the block runs.
+
+    Yields the run, now 'running', or None when there is nothing to claim or another worker got
+    it first. The run must be finished (`mark_run_finished`) inside the block; a process killed
+    inside the block releases the lock with its connection, which `fail_abandoned_runs` notices.
+    """
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    with sessions() as session:
+        query = select(TrainingRun.id).where(TrainingRun.status == "queued")
+        if run_id is not None:
+            query = query.where(TrainingRun.id == run_id)
+        candidate = session.scalar(query.order_by(TrainingRun.id).limit(1))
+    if candidate is None:
+        yield None
+        return
+    # Autocommit: the lock must outlive transactions without leaving one open for hours.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if not _try_lock(connection, candidate):
+            yield None
+            return
+        try:
+            with sessions() as session, session.begin():
+                row = session.scalars(update(TrainingRun)
+                                      .where(TrainingRun.id == candidate, TrainingRun.status == "queued")
+                                      .values(status="running", started_at=func.now())
+                                      .returning(TrainingRun)).first()
+                record = _record(row) if row is not None else None
+            yield record
+        finally:
+            _unlock(connection, candidate)
+
+
+def update_run(session: Session, run_id: int, *, dataset_id: int | None = None,
+               hyperparameters: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
+               message: str | None = None) -> None:
+    """Record progress on a running run (only the fields given)."""
+    values: dict[str, Any] = {}
+    if dataset_id is not None:
+        values["dataset_id"] = dataset_id
+    if hyperparameters is not None:
+        values["hyperparameters"] = hyperparameters
+    if metrics is not None:
+        values["metrics"] = metrics
+    if message is not None:
+        values["message"] = message
+    if values:
+        session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
+
+
+def mark_run_finished(session: Session, run_id: int, *, status: str, message: str,
+                      metrics: dict[str, Any] | None = None, report_path: str | None = None,
+                      dataset_id: int | None = None, adapter_id: int | None = None) -> bool:
+    """Move a running run to a finished status; False when it was not running (already finished).
+
+    Takes a session so the caller can finish the run in the same transaction as a promotion.
+    """
+    if status not in FINISHED_STATUSES:
+        raise ValueError(f"status must be one of {FINISHED_STATUSES}, got {status!r}")
+    values: dict[str, Any] = {"status": status, "message": message, "finished_at": func.now()}
+    if metrics is not None:
+        values["metrics"] = metrics
+    if report_path is not None:
+        values["report_path"] = report_path
+    if dataset_id is not None:
+        values["dataset_id"] = dataset_id
+    if adapter_id is not None:
+        values["adapter_id"] = adapter_id
+    result = session.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
+                             .values(**values))
+    return bool(result.rowcount)
+
+
+def fail_abandoned_runs(engine: Engine) -> list[int]:
+    """Mark failed every 'running' run whose owner is gone (its advisory lock is free); return their ids."""
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    with sessions() as session:
+        running = list(session.scalars(select(TrainingRun.id).where(TrainingRun.status == "running")))
+    failed: list[int] = []
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for run_id in running:
+            if not _try_lock(connection, run_id):
+                continue  # a live worker holds it
+            try:
+                with sessions() as session, session.begin():
+                    if mark_run_finished(session, run_id, status="failed",
+                                         message="the worker running it stopped (killed or crashed) before it "
+                                                 "finished; nothing was promoted"):
+                        failed.append(run_id)
+            finally:
+                _unlock(connection, run_id)
+    return failed

@@ -112,7 +112,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('document_id', 'ordinal', name='uq_chunks_document_ordinal')
     )
     op.create_index(op.f('ix_chunks_document_id'), 'chunks', ['document_id'], unique=False)
-    op.create_index('ix_chunks_embedding_hnsw', 'chunks', ['embedding'], unique=False, postgresql_using='hnsw', postgresql_with={'m': 16, 'ef_construction': 64}, postgresql_ops={'embedding': 'vector_cosine_ops'})
+    op.create_index('ix_chunks_embedding_hnsw', 'chunks', ['embedding'], unique=False, postgresql_using='hnsw', postgresql_with={'m': 16, 'ef_construction': 128}, postgresql_ops={'embedding': 'vector_cosine_ops'})
     op.create_index(op.f('ix_chunks_scope'), 'chunks', ['scope'], unique=False)
     op.create_index('ix_chunks_tsv', 'chunks', ['tsv'], unique=False, postgresql_using='gin')
     op.create_table('training_runs',
@@ -206,7 +206,7 @@ def downgrade() -> None:
     op.drop_table('training_runs')
     op.drop_index('ix_chunks_tsv', table_name='chunks', postgresql_using='gin')
     op.drop_index(op.f('ix_chunks_scope'), table_name='chunks')
-    op.drop_index('ix_chunks_embedding_hnsw', table_name='chunks', postgresql_using='hnsw', postgresql_with={'m': 16, 'ef_construction': 64}, postgresql_ops={'embedding': 'vector_cosine_ops'})
+    op.drop_index('ix_chunks_embedding_hnsw', table_name='chunks', postgresql_using='hnsw', postgresql_with={'m': 16, 'ef_construction': 128}, postgresql_ops={'embedding': 'vector_cosine_ops'})
     op.drop_index(op.f('ix_chunks_document_id'), table_name='chunks')
     op.drop_table('chunks')
     op.drop_index(op.f('ix_answers_thread_ts'), table_name='answers')

@@ -1,0 +1,185 @@
+"""Search latency, recall and memory at 10k and 100k chunks, plus real ingest throughput.
+
+Prints p50/p95 HNSW query latency (unfiltered and scope-filtered with iterative scan), recall@10
+against exact search measured in the same run, index build time, Postgres memory and the
+end-to-end ingest rate of real documents with the real MiniLM embedder.
+
+Vectors at scale are synthetic but shaped like passage embeddings (topics → documents →
+chunks, see SyntheticCorpus): embedding 100k real passages at ~17/s would take hours on 2 cores.
+
+Run: `python -m bench.search_scale [--sizes 10000,100000] [--queries 200]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+
+import numpy as np
+import psutil
+from sqlalchemy import text
+
+from bench.database import bench_database
+from knowledge.schema import EMBEDDING_DIM
+from knowledge.search import vector_search
+
+SCOPES = ["workspace"] * 90 + [f"C{i:02d}" for i in range(10)]  # 10 channels, ~1% of rows each
+
+
+LATENT_DIM = 48
+"""Sentence embeddings live near a low-dimensional manifold; 48 latent dims is a conservative guess."""
+CHUNKS_PER_DOCUMENT = 20
+
+
+class SyntheticCorpus:
+    """Topics → documents → chunks in a LATENT_DIM space projected to EMBEDDING_DIM, unit length.
+
+    Chunks of one document sit near each other and documents of one topic near each other, as with
+    real passages; a query is a point near one chunk (a question is close to its answer passage).
+    """
+
+    def __init__(self, rng: np.random.Generator, *, topics: int = 300) -> None:
+        self.rng = rng
+        self.projection = rng.normal(size=(LATENT_DIM, EMBEDDING_DIM)) / np.sqrt(LATENT_DIM)
+        self.topics = rng.normal(size=(topics, LATENT_DIM))
+
+    def _embed(self, latent: np.ndarray) -> np.ndarray:
+        rows = latent @ self.projection + 0.05 * self.rng.normal(size=(len(latent), EMBEDDING_DIM))
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+    def chunks(self, count: int) -> np.ndarray:
+        documents = -(-count // CHUNKS_PER_DOCUMENT)
+        centres = self.topics[self.rng.integers(0, len(self.topics), size=documents)]
+        centres = centres + 0.5 * self.rng.normal(size=centres.shape)
+        latent = np.repeat(centres, CHUNKS_PER_DOCUMENT, axis=0)[:count]
+        self.latent = latent + 0.3 * self.rng.normal(size=latent.shape)
+        return self._embed(self.latent)
+
+    def queries(self, count: int) -> np.ndarray:
+        picked = self.latent[self.rng.integers(0, len(self.latent), size=count)]
+        return self._embed(picked + 0.3 * self.rng.normal(size=picked.shape))
+
+
+def load_chunks(engine, vectors: np.ndarray, rng: np.random.Generator) -> float:
+    """COPY the vectors in as chunks of synthetic documents; returns rows/s."""
+    started = time.perf_counter()
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("TRUNCATE documents, chunks RESTART IDENTITY CASCADE")
+        cursor.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")  # bulk load first, index after
+        cursor.execute("INSERT INTO documents (source, title, uri, content_hash) "
+                       "SELECT 'text', 'doc ' || g, 'bench:' || g, md5(g::text) FROM generate_series(1, 1000) g")
+        scopes = rng.choice(SCOPES, size=len(vectors))
+        buffer = io.StringIO()
+        for index, (vector, scope) in enumerate(zip(vectors, scopes, strict=True)):
+            literal = "[" + ",".join(f"{v:.6f}" for v in vector) + "]"
+            buffer.write(f"{index % 1000 + 1}\t{index}\t{scope}\tchunk {index}\t{literal}\n")
+        buffer.seek(0)
+        with cursor.copy("COPY chunks (document_id, ordinal, scope, text, embedding) FROM STDIN") as copy:
+            copy.write(buffer.getvalue())
+        raw.commit()
+    finally:
+        raw.close()
+    return len(vectors) / (time.perf_counter() - started)
+
+
+def build_index(engine, m: int = 16, ef_construction: int = 128) -> float:
+    """Recreate the HNSW index over the loaded rows (defaults: the migration's DDL); returns seconds."""
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        connection.execute(text("SET maintenance_work_mem = '1GB'"))
+        connection.execute(text("CREATE INDEX ix_chunks_embedding_hnsw ON chunks USING hnsw "
+                                f"(embedding vector_cosine_ops) WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"))
+        connection.execute(text("ANALYZE chunks"))
+    return time.perf_counter() - started
+
+
+def exact_ids(session, query: np.ndarray, scopes: list[str], limit: int) -> list[int]:
+    session.execute(text("SET LOCAL enable_indexscan = off"))
+    rows = session.execute(text("SELECT id FROM chunks WHERE scope = ANY(:scopes) "
+                                "ORDER BY embedding <=> CAST(:q AS vector) LIMIT :limit"),
+                           {"q": "[" + ",".join(f"{v:.6f}" for v in query) + "]", "scopes": scopes, "limit": limit})
+    return [row.id for row in rows]
+
+
+def measure(sessions, queries: np.ndarray, scopes: list[str], ef_search: int | None) -> dict[str, float]:
+    latencies, recalls = [], []
+    for query in queries:
+        with sessions() as session, session.begin():
+            started = time.perf_counter()
+            found = vector_search(session, query.tolist(), scopes=scopes, limit=10, ef_search=ef_search)
+            latencies.append((time.perf_counter() - started) * 1000)
+        with sessions() as session, session.begin():
+            truth = exact_ids(session, query, scopes, 10)
+        recalls.append(len({p.chunk_id for p in found} & set(truth)) / max(1, len(truth)))
+    latencies.sort()
+    return {"p50_ms": statistics.median(latencies), "p95_ms": latencies[int(0.95 * (len(latencies) - 1))],
+            "recall_at_10": statistics.mean(recalls), "rows_per_query": 10.0}
+
+
+def postgres_rss_mb(engine) -> float:
+    with engine.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    parent = psutil.Process(pid).parent()
+    processes = [parent, *parent.children()] if parent else []
+    return sum(p.memory_info().rss for p in processes) / 2**20
+
+
+def ingest_throughput(sessions) -> dict[str, float]:
+    """Real documents through the product ingest path with the real embedder."""
+    from knowledge.ingest import ingest_text
+
+    from knowledge.embedding import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    paragraphs = [f"Section {i}\n\n" + " ".join(f"term{i}_{j} explains part {j} of topic {i}." for j in range(60))
+                  for i in range(40)]
+    document = "\n\n".join(f"## Topic {i}\n\n{p}" for i, p in enumerate(paragraphs))
+    started = time.perf_counter()
+    result = ingest_text(sessions, embedder, title="Bench handbook", text=document, fmt="markdown",
+                         uri="bench:handbook", source="text")
+    elapsed = time.perf_counter() - started
+    return {"chunks": float(result.chunk_count), "chunks_per_s": result.chunk_count / elapsed,
+            "chars_per_s": len(document) / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--m", type=int, default=16, help="HNSW m (the migration uses 16)")
+    parser.add_argument("--ef-construction", type=int, default=128, help="HNSW ef_construction (migration: 128)")
+    parser.add_argument("--ef-search", default="", help="comma list of hnsw.ef_search values (default: product's)")
+    args = parser.parse_args()
+    engine, sessions, _ = bench_database("search")
+    rng = np.random.default_rng(7)
+    corpus = SyntheticCorpus(rng)
+    ef_values = [int(v) for v in args.ef_search.split(",") if v] or [None]
+    print(f"{'rows':>8} {'load/s':>9} {'index s':>8} {'filter':>9} {'ef':>7} {'p50 ms':>7} {'p95 ms':>7} "
+          f"{'recall@10':>9} {'pg RSS MB':>9}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        vectors = corpus.chunks(size)
+        load_rate = load_chunks(engine, vectors, rng)
+        index_s = build_index(engine, args.m, args.ef_construction)
+        queries = corpus.queries(args.queries)
+        for label, scopes in (("none", ["workspace"] + [f"C{i:02d}" for i in range(10)]),
+                              ("1 chan", ["C03"]), ("ws+chan", ["workspace", "C03"])):
+            for ef in ef_values:
+                figures = measure(sessions, queries, scopes, ef)
+                print(f"{size:>8} {load_rate:>9.0f} {index_s:>8.1f} {label:>9} {ef or 'default':>7} "
+                      f"{figures['p50_ms']:>7.2f} "
+                      f"{figures['p95_ms']:>7.2f} {figures['recall_at_10']:>9.3f} {postgres_rss_mb(engine):>9.0f}")
+    if not args.skip_ingest:
+        figures = ingest_throughput(sessions)
+        print(f"ingest (real MiniLM, 2 cores): {figures['chunks']:.0f} chunks, {figures['chunks_per_s']:.1f} chunks/s, "
+              f"{figures['chars_per_s']:.0f} chars/s; bench process RSS "
+              f"{psutil.Process().memory_info().rss / 2**20:.0f} MB")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""`python -m knowledge`: migrate the database, add documents, search them, count them (entry).
+
+Reads KnowledgeSettings from the environment and wires the database and the embedder into the
+package's functions. Every expected failure (bad input, unreachable database) ends as one line on
+stderr naming the input, with exit status 1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from knowledge.database import (
+    DatabaseUnavailable,
+    check_connection,
+    make_engine,
+    make_session_factory,
+    resolve_database_url,
+)
+from knowledge.embedding import SentenceTransformerEmbedder
+from knowledge.errors import IngestError
+from knowledge.ingest import (
+    IngestResult,
+    PathIngestReport,
+    corpus_stats,
+    ingest_bytes,
+    ingest_file,
+    ingest_path,
+    ingest_url,
+)
+from knowledge.migrate import upgrade
+from knowledge.schema import WORKSPACE_SCOPE
+from knowledge.search import search_passages
+from knowledge.settings import KnowledgeSettings
+
+
+@contextmanager
+def _database(settings: KnowledgeSettings, doing: str) -> Iterator[tuple[str, sessionmaker[Session]]]:
+    """The database URL and sessions; a database that is down becomes a one-line error."""
+    engine = None
+    try:
+        url = resolve_database_url(settings.database_url, settings.pg_data_dir)
+        engine = make_engine(url)
+        check_connection(engine)
+        yield url, make_session_factory(engine)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(f"{doing}: {exc}") from exc
+    except OperationalError as exc:  # the database went away mid-command
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise click.ClickException(f"{doing}: database error: {reason}") from exc
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+class _LazyEmbedder:
+    """Loads the model on first use, so a refused or unchanged document never waits for it."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._embedder: SentenceTransformerEmbedder | None = None
+
+    def _loaded(self) -> SentenceTransformerEmbedder:
+        if self._embedder is None:
+            self._embedder = SentenceTransformerEmbedder(self._model or None)
+        return self._embedder
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._loaded().embed_query(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return self._loaded().embed_documents(texts)
+
+
+def _describe(result: IngestResult) -> str:
+    if result.status == "duplicate":
+        return f"duplicate of document {result.document_id} {result.uri}; nothing written"
+    return f"{result.status}: {result.title} ({result.chunk_count} chunks) {result.uri}"
+
+
+@click.group()
+def cli() -> None:
+    """Team knowledge base: migrate the database, add documents, search them."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply the database migrations (Alembic upgrade to head)."""
+    with _database(KnowledgeSettings(), "migrating") as (url, _):
+        upgrade(url)
+    click.echo("database migrated to head")
+
+
+def _add_one(sessions: sessionmaker[Session], settings: KnowledgeSettings, source: str, *, scope: str,
+             title: str | None, added_by: str | None) -> IngestResult:
+    embedder = _LazyEmbedder(settings.embedding_model)
+    max_bytes = settings.max_document_bytes
+    if source == "-":
+        with click.open_file("-", "rb") as stdin:
+            data = stdin.read(max_bytes + 1)  # one byte over is enough to report "too large"
+        return ingest_bytes(sessions, embedder, data, name="stdin", source="text", max_bytes=max_bytes,
+                            title=title, scope=scope, added_by=added_by)
+    if "://" in source:
+        return ingest_url(sessions, embedder, source, allowlist=settings.allowlist_entries(),
+                          max_bytes=max_bytes, timeout_s=settings.fetch_timeout_s, title=title, scope=scope,
+                          added_by=added_by)
+    return ingest_file(sessions, embedder, Path(source), max_bytes=max_bytes, title=title, scope=scope,
+                       added_by=added_by)
+
+
+def _echo_report(report: PathIngestReport, source: str) -> None:
+    for result in report.results:
+        click.echo(_describe(result))
+    for failure in report.failures:
+        click.echo(f"failed: {failure.message}", err=True)
+    click.echo(f"{len(report.results)} ingested, {len(report.failures)} failed, "
+               f"{len(report.skipped)} skipped (unsupported type)")
+    if report.failures:
+        total = len(report.results) + len(report.failures)
+        raise click.ClickException(f"{len(report.failures)} of {total} files under {source} could not be added")
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--scope", default=WORKSPACE_SCOPE, show_default=True,
+              help="'workspace', or the Slack channel id whose questions alone may see it.")
+@click.option("--title", help="Document title (default: the one found in the document).")
+@click.option("--added-by", help="Who added it (a Slack user id or a name).")
+def add(source: str, scope: str, title: str | None, added_by: str | None) -> None:
+    """Add SOURCE: a file, a directory (recursively), an http(s) URL, or '-' for stdin."""
+    settings = KnowledgeSettings()
+    is_directory = source != "-" and "://" not in source and Path(source).is_dir()
+    if is_directory and title:
+        raise click.UsageError("--title names one document; it cannot be used with a directory")
+    with _database(settings, f"adding {source}") as (_, sessions):
+        try:
+            if is_directory:
+                report = ingest_path(sessions, _LazyEmbedder(settings.embedding_model), Path(source),
+                                     max_bytes=settings.max_document_bytes, scope=scope, added_by=added_by)
+            else:
+                result = _add_one(sessions, settings, source, scope=scope, title=title, added_by=added_by)
+        except IngestError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if is_directory:
+        _echo_report(report, source)
+    else:
+        click.echo(_describe(result))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--channel", "--scope", "channel", help="Slack channel id: search its documents too.")
+@click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 100))
+def search(query: str, channel: str | None, limit: int) -> None:
+    """Show the passages that best match QUERY."""
+    if not query.strip():
+        raise click.BadParameter("the query is empty", param_hint="QUERY")
+    settings = KnowledgeSettings()
+    with _database(settings, f"searching {query!r}") as (_, sessions):
+        embedder = SentenceTransformerEmbedder(settings.embedding_model or None)
+        passages = search_passages(sessions, embedder, query, channel=channel, limit=limit)
+    if not passages:
+        click.echo("no matching passages")
+    for rank, passage in enumerate(passages, start=1):
+        click.echo(f"{rank}. [{passage.score:.3f}] {passage.title}")
+        if passage.heading:
+            click.echo(f"   § {passage.heading}")
+        click.echo(f"   {passage.uri}")
+        excerpt = " ".join(passage.text.split())
+        click.echo(f"   {excerpt[:200]}{'…' if len(excerpt) > 200 else ''}")
+
+
+@cli.command()
+def stats() -> None:
+    """Count the documents and chunks in the knowledge base."""
+    with _database(KnowledgeSettings(), "reading stats") as (_, sessions):
+        counts = corpus_stats(sessions)
+    click.echo(f"documents: {counts.documents}\nchunks: {counts.chunks}")
+
+
+if __name__ == "__main__":
+    cli(prog_name="python -m knowledge")

@@ -1,0 +1,113 @@
+"""Rated answers as training material, and the dataset versions built from them (store).
+
+Reads answers together with their *current* votes and teammates' corrections; a vote whose answer
+was deleted is gone with it (the foreign key cascades), so it can never reach a dataset. Writes one
+`datasets` row per built dataset version; the files themselves live on disk, named by the row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from knowledge.schema import Answer, Dataset, ReferenceAnswer, Vote
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RatedAnswer:
+    """An answer with everything the dataset builder needs, exactly as stored.
+
+    `passages` is the stored JSON untouched (normally a list of dicts with a "scope"), so the
+    builder can recognise and drop a corrupt row instead of this query failing on it.
+    """
+
+    answer_id: int
+    question: str
+    prompt: str
+    completion: str
+    channel: str | None
+    thread_ts: str | None
+    asker: str | None
+    scope: str
+    passages: Any
+    abstained: bool
+    adapter_name: str
+    created_at: datetime
+    votes: tuple[tuple[str, int], ...]
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetRecord:
+    """A dataset version as recorded in the database."""
+
+    id: int
+    version: str
+    path: str
+    content_hash: str
+    manifest: dict[str, Any]
+    created_at: datetime
+
+
+def rated_answers(session: Session, *, since: datetime | None = None) -> list[RatedAnswer]:
+    """Answers with at least one current vote or a reference answer, oldest first."""
+    voted = select(Vote.answer_id)
+    corrected = select(ReferenceAnswer.answer_id)
+    query = select(Answer).where(or_(Answer.id.in_(voted), Answer.id.in_(corrected))).order_by(
+        Answer.created_at, Answer.id)
+    if since is not None:
+        query = query.where(Answer.created_at >= since)
+    answers = list(session.scalars(query))
+    ids = [row.id for row in answers]
+    votes: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    references: dict[int, list[str]] = defaultdict(list)
+    if ids:
+        for answer_id, user_id, value in session.execute(
+                select(Vote.answer_id, Vote.user_id, Vote.value).where(Vote.answer_id.in_(ids))
+                .order_by(Vote.answer_id, Vote.user_id)):
+            votes[answer_id].append((user_id, value))
+        for answer_id, text in session.execute(
+                select(ReferenceAnswer.answer_id, ReferenceAnswer.text).where(ReferenceAnswer.answer_id.in_(ids))
+                .order_by(ReferenceAnswer.id)):
+            references[answer_id].append(text)
+    return [RatedAnswer(answer_id=row.id, question=row.question, prompt=row.prompt, completion=row.completion,
+                        channel=row.channel, thread_ts=row.thread_ts, asker=row.asker, scope=row.scope,
+                        passages=row.passages, abstained=row.abstained, adapter_name=row.adapter_name,
+                        created_at=row.created_at, votes=tuple(votes[row.id]),
+                        references=tuple(references[row.id]))
+            for row in answers]
+
+
+def _record(row: Dataset) -> DatasetRecord:
+    return DatasetRecord(id=row.id, version=row.version, path=row.path, content_hash=row.content_hash,
+                         manifest=dict(row.manifest or {}), created_at=row.created_at)
+
+
+def record_dataset(session: Session, *, version: str, path: str, content_hash: str,
+                   manifest: dict[str, Any]) -> DatasetRecord:
+    """Record a dataset version; recording the same version again returns the existing row."""
+    session.execute(insert(Dataset).values(version=version, path=path, content_hash=content_hash,
+                                           manifest=manifest).on_conflict_do_nothing(index_elements=["version"]))
+    row = session.scalars(select(Dataset).where(Dataset.version == version)).one()
+    return _record(row)
+
+
+def dataset_by_version(session: Session, version: str) -> DatasetRecord | None:
+    row = session.scalars(select(Dataset).where(Dataset.version == version)).first()
+    return _record(row) if row else None
+
+
+def dataset_by_id(session: Session, dataset_id: int) -> DatasetRecord | None:
+    row = session.get(Dataset, dataset_id)
+    return _record(row) if row else None
+
+
+def latest_dataset(session: Session) -> DatasetRecord | None:
+    row = session.scalars(select(Dataset).order_by(Dataset.id.desc()).limit(1)).first()
+    return _record(row) if row else None

@@ -1,0 +1,308 @@
+"""Bytes of a file or download into a title, text and chunking format (pure).
+
+The format comes from the content type when that says something specific, else from the file name.
+Text is decoded as UTF-8 (with or without BOM), UTF-16 with a BOM, or the charset a server named;
+HTML becomes Markdown-like text (beautifulsoup4: page chrome dropped, headings as `#` lines, <pre>
+as fenced code) and a PDF becomes the text of its pages (pypdf). Every refusal is an IngestError
+whose message names the input: empty, binary, undecodable, oversized, corrupt or text-less PDF,
+unsupported type.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import PreformattedString
+from pypdf import PdfReader
+
+from knowledge.chunking import document_title
+from knowledge.errors import IngestError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractedDocument:
+    """A document's title, its text and how to chunk it (a `knowledge.chunking` format)."""
+
+    title: str
+    text: str
+    fmt: str
+    language: str | None = None
+
+
+_SUFFIX_KINDS = {
+    **dict.fromkeys((".md", ".markdown", ".mdown", ".mkd", ".mdx"), "markdown"),
+    **dict.fromkeys((".rst", ".rest"), "rst"),
+    **dict.fromkeys((".txt", ".text", ".log", ".csv", ".tsv"), "text"),
+    **dict.fromkeys((".html", ".htm", ".xhtml"), "html"),
+    ".pdf": "pdf",
+}
+CODE_LANGUAGES = {
+    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
+    ".jsx": "javascript", ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust",
+    ".java": "java", ".kt": "kotlin", ".kts": "kotlin", ".scala": "scala", ".swift": "swift",
+    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
+    ".cs": "csharp", ".php": "php", ".rb": "ruby", ".sh": "shell", ".bash": "shell", ".zsh": "shell",
+    ".sql": "sql", ".lua": "lua", ".r": "r", ".pl": "perl", ".ex": "elixir", ".exs": "elixir",
+    ".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".json": "json", ".ini": "ini", ".cfg": "ini",
+    ".proto": "protobuf", ".tf": "terraform",
+}
+_CODE_FILENAMES = {"makefile": "make", "dockerfile": "dockerfile", "procfile": "procfile"}
+_TEXT_FILENAMES = ("readme", "license", "licence", "changelog", "authors", "contributing", "notice")
+_CONTENT_TYPE_KINDS = {
+    "text/html": "html", "application/xhtml+xml": "html", "application/pdf": "pdf",
+    "text/markdown": "markdown", "text/x-markdown": "markdown",
+    "text/x-rst": "rst", "text/prs.fallenstein.rst": "rst", "application/x-rst": "rst",
+}
+_MARKDOWN_HINT = re.compile(r"^(?:#{1,6} \S|```)", re.MULTILINE)
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def file_name(name: str) -> str:
+    """The last path segment of a file path or URL ("" for a URL ending in "/")."""
+    path = urlsplit(name).path if "://" in name else name
+    return PurePosixPath(path.replace("\\", "/")).name if path and not path.endswith("/") else ""
+
+
+_SPHINX_SOURCE = re.compile(r"\.(rst|md)\.txt$")
+"""Sphinx copies each page's source to _sources/NAME.rst.txt (or .md.txt): still RST or Markdown."""
+
+
+def _kind_from_name(name: str) -> tuple[str, str | None] | None:
+    filename = file_name(name).lower()
+    suffix = PurePosixPath(filename).suffix
+    sphinx = _SPHINX_SOURCE.search(filename)
+    if sphinx:
+        suffix = "." + sphinx.group(1)
+    if suffix in _SUFFIX_KINDS:
+        return _SUFFIX_KINDS[suffix], None
+    if suffix in CODE_LANGUAGES:
+        return "code", CODE_LANGUAGES[suffix]
+    if filename in _CODE_FILENAMES:
+        return "code", _CODE_FILENAMES[filename]
+    if filename.startswith(_TEXT_FILENAMES):
+        return "text", None
+    return None
+
+
+def is_supported_name(name: str) -> bool:
+    """Whether a directory walk should try the file: a known document, code or README-like name."""
+    return _kind_from_name(name) is not None
+
+
+def _document_kind(data: bytes, name: str, content_type: str | None) -> tuple[str, str | None]:
+    if data.startswith(b"%PDF-"):
+        return "pdf", None
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type in _CONTENT_TYPE_KINDS:
+        return _CONTENT_TYPE_KINDS[media_type], None
+    if media_type == "application/json":
+        return "code", "json"
+    if kind := _kind_from_name(name):
+        return kind
+    has_suffix = bool(PurePosixPath(file_name(name)).suffix)
+    # A bare name (stdin, an extensionless URL) gives no hint; a served text type or nothing at all
+    # means text. A file with an unknown suffix is refused rather than guessed at.
+    if media_type.startswith("text/") or media_type in ("application/xml", "text/xml"):
+        return "text", None
+    if not media_type and not has_suffix:
+        return "text", None
+    described = f"content type {media_type}" if media_type else f"file type {PurePosixPath(file_name(name)).suffix}"
+    raise IngestError(f"{name}: unsupported {described} (text, Markdown, reStructuredText, HTML, PDF "
+                      "or source code expected)")
+
+
+def extract_document(data: bytes, *, name: str, max_bytes: int,
+                     content_type: str | None = None) -> ExtractedDocument:
+    """Title, text and chunking format of `data`, a file or download called `name`.
+
+    Args:
+        name: file name, path or URL; it names the input in errors and hints at the format.
+        max_bytes: larger inputs are refused before anything is parsed.
+        content_type: the HTTP Content-Type, whose media type wins over the name and whose charset
+            is tried first.
+
+    Raises:
+        IngestError: the input is empty, too large, binary, undecodable, a corrupt or text-less
+            PDF, or of an unsupported type.
+    """
+    if not data:
+        raise IngestError(f"{name}: is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise IngestError(f"{name}: is {len(data):,} bytes, over the {max_bytes:,}-byte limit")
+    kind, language = _document_kind(data, name, content_type)
+    if kind == "pdf":
+        title, text = _pdf_text(data, name)
+        return _checked(ExtractedDocument(title=title or _fallback_title(name), text=text, fmt="text"), name)
+    charset = _charset(content_type)
+    if kind == "html" and charset is None and (meta := _META_CHARSET.search(data[:4096])):
+        charset = meta.group(1).decode("ascii")
+    text = decode_text(data, name=name, charset=charset)
+    if kind == "text" and not PurePosixPath(file_name(name)).suffix and _MARKDOWN_HINT.search(text):
+        kind = "markdown"  # pasted or extensionless Markdown keeps its structure
+    if kind == "html":
+        title, text = _html_text(text, name)
+        return _checked(ExtractedDocument(title=title or _fallback_title(name), text=text, fmt="markdown"),
+                        name)
+    if kind == "code":
+        title = file_name(name) or name
+        return _checked(ExtractedDocument(title=title, text=text, fmt="code", language=language), name)
+    title = document_title(text, kind) or _fallback_title(name)
+    return _checked(ExtractedDocument(title=title, text=text, fmt=kind), name)
+
+
+def _checked(document: ExtractedDocument, name: str) -> ExtractedDocument:
+    if not document.text.strip():
+        raise IngestError(f"{name}: is empty (no text to index)")
+    return document
+
+
+def _fallback_title(name: str) -> str:
+    return PurePosixPath(file_name(name)).stem or name
+
+
+def _charset(content_type: str | None) -> str | None:
+    match = re.search(r"charset=\"?([\w.:-]+)", content_type or "", re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def decode_text(data: bytes, *, name: str, charset: str | None = None) -> str:
+    """`data` as text: UTF-8 (BOM stripped), UTF-16 with a BOM, else `charset` or UTF-8.
+
+    Raises:
+        IngestError: NUL bytes without a UTF-16 BOM (binary) or bytes no encoding tried accepts.
+    """
+    try:
+        if data.startswith(codecs.BOM_UTF8):
+            return data.decode("utf-8-sig")
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return data.decode("utf-16")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{name}: undecodable text after its byte-order mark ({exc.reason})") from exc
+    if b"\x00" in data:
+        raise IngestError(f"{name}: looks binary (it contains NUL bytes), not text")
+    for encoding in dict.fromkeys(filter(None, (charset, "utf-8"))):
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise IngestError(f"{name}: is not UTF-8 or UTF-16 text (undecodable bytes; binary or a legacy encoding)")
+
+
+# --- PDF ----------------------------------------------------------------------------------------
+
+
+def _pdf_text(data: bytes, name: str) -> tuple[str, str]:
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError(f"{name}: is an encrypted PDF that needs a password")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = str((reader.metadata.title if reader.metadata else None) or "").strip()
+    except IngestError:
+        raise
+    except Exception as exc:  # pypdf reports corrupt input with many exception types, not one
+        raise IngestError(f"{name}: is not a readable PDF ({type(exc).__name__}: {exc})") from exc
+    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        raise IngestError(f"{name}: PDF has no extractable text (scanned images need OCR first)")
+    return title, text
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+_DROPPED_TAGS = ("script", "style", "nav", "noscript", "template", "svg", "iframe", "form", "footer",
+                 "aside", "head", "title")
+_HEADING_LEVELS = {f"h{level}": level for level in range(1, 7)}
+_BLOCK_TAGS = frozenset((
+    "address", "article", "blockquote", "body", "dd", "details", "div", "dl", "dt", "figcaption", "figure",
+    "header", "html", "main", "ol", "p", "section", "summary", "table", "tbody", "thead", "tfoot", "ul",
+))
+
+
+class _MarkdownWriter:
+    """Collects blocks; inline text is whitespace-collapsed, preformatted blocks are kept verbatim."""
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+        self._inline: list[str] = []
+        self.prefix = ""
+
+    def text(self, value: str) -> None:
+        self._inline.append(value)
+
+    def end_block(self) -> None:
+        text = " ".join("".join(self._inline).split())
+        if text:
+            self.blocks.append(self.prefix + text)
+            self.prefix = ""
+        self._inline = []
+
+    def block(self, value: str) -> None:
+        self.end_block()
+        if value.strip():
+            self.blocks.append(value)
+
+
+def _fenced(pre: Tag) -> str:
+    code = pre.get_text().strip("\n")
+    classes = [*pre.get("class", []), *(pre.code.get("class", []) if pre.code else [])]
+    language = next((c.split("-", 1)[1] for c in classes if c.startswith(("language-", "lang-"))), "")
+    fence = "```"
+    while fence in code:
+        fence += "`"
+    return f"{fence}{language}\n{code}\n{fence}"
+
+
+def _render(node: Tag, writer: _MarkdownWriter) -> None:
+    for child in node.children:
+        if isinstance(child, NavigableString):
+            if not isinstance(child, PreformattedString):  # comments, doctypes, CDATA
+                writer.text(str(child))
+        elif not isinstance(child, Tag):
+            continue
+        elif child.name in _HEADING_LEVELS:
+            heading = child.get_text(" ", strip=True)
+            writer.block(f"{'#' * _HEADING_LEVELS[child.name]} {heading}" if heading else "")
+        elif child.name == "pre":
+            writer.block(_fenced(child))
+        elif child.name == "code":
+            writer.text(f"`{child.get_text()}`")
+        elif child.name in ("br", "hr"):
+            writer.end_block()
+        elif child.name == "tr":
+            cells = [cell.get_text(" ", strip=True) for cell in child.find_all(("td", "th"), recursive=False)]
+            writer.block(" | ".join(cells))
+        elif child.name == "li":
+            writer.end_block()
+            writer.prefix = "- "
+            _render(child, writer)
+            writer.end_block()
+        elif child.name in _BLOCK_TAGS:
+            writer.end_block()
+            _render(child, writer)
+            writer.end_block()
+        else:
+            _render(child, writer)
+
+
+def _html_text(html: str, name: str) -> tuple[str, str]:
+    soup = BeautifulSoup(html, "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup.find_all(list(_DROPPED_TAGS)):
+        tag.decompose()
+    root = soup.find("main") or soup.find("article") or soup.body or soup
+    writer = _MarkdownWriter()
+    try:
+        _render(root, writer)
+    except RecursionError as exc:
+        raise IngestError(f"{name}: HTML is nested too deeply to read") from exc
+    writer.end_block()
+    if not title and (h1 := soup.find("h1")):
+        title = h1.get_text(" ", strip=True)
+    return title, "\n\n".join(writer.blocks)

@@ -1,0 +1,276 @@
+"""Add, replace and delete knowledge-base documents (orch).
+
+Combines extraction, chunking, the injected embedder and session factory; reads files, and fetches
+URLs through `knowledge.fetching`. Dedupe is by the hash of the normalised text, within a scope:
+
+* same (scope, uri) and same hash: "unchanged", nothing is embedded or written;
+* same (scope, uri), new hash: "replaced", the old chunks are deleted and the new ones inserted in
+  one transaction, so readers see the old version or the new one and never a mix;
+* no document at this uri, but one elsewhere in the scope with the same hash: "duplicate", nothing
+  written (a changed document at a known uri is always replaced, even if it now equals another);
+* otherwise "added".
+
+Embeddings are computed before the transaction opens: the slow step holds no locks, and when it
+fails nothing has been written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from knowledge.chunking import (
+    DEFAULT_CHUNKING,
+    ChunkingConfig,
+    ChunkText,
+    chunk_document,
+    content_hash,
+    embedding_input,
+)
+from knowledge.embedding import Embedder
+from knowledge.errors import IngestError
+from knowledge.extraction import extract_document, is_supported_name
+from knowledge.fetching import fetch_url
+from knowledge.schema import WORKSPACE_SCOPE, Chunk, Document
+
+IngestStatus = Literal["added", "replaced", "unchanged", "duplicate"]
+SKIPPED_DIRECTORIES = frozenset({"node_modules", "__pycache__"})
+"""Skipped in directory walks besides hidden ones: dependencies and caches, not team knowledge."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestResult:
+    """What became of one document; for "duplicate", the id, uri and title of the existing twin."""
+
+    document_id: int
+    uri: str
+    title: str
+    status: IngestStatus
+    chunk_count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestFailure:
+    """A file of a directory walk that was not ingested; `message` names it."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathIngestReport:
+    """Outcome of ingesting a file or a directory tree; `skipped` are files of unsupported types."""
+
+    results: tuple[IngestResult, ...]
+    failures: tuple[IngestFailure, ...]
+    skipped: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CorpusStats:
+    documents: int
+    chunks: int
+
+
+def text_uri(text: str) -> str:
+    """The uri of pasted text: the same text pasted twice is the same document."""
+    return f"text:{content_hash(text)[:16]}"
+
+
+def ingest_text(sessions: sessionmaker[Session], embedder: Embedder, *, title: str, text: str, fmt: str,
+                uri: str, source: str, language: str | None = None, scope: str = WORKSPACE_SCOPE,
+                added_by: str | None = None, chunking: ChunkingConfig = DEFAULT_CHUNKING) -> IngestResult:
+    """Chunk, embed and store `text` as the document `uri` of `scope` (see the module docstring).
+
+    Args:
+        fmt: a `knowledge.chunking` format; `language` goes with "code".
+        source: file | url | text | slack_file.
+
+    Raises:
+        IngestError: `text` has nothing to index.
+    """
+    if not text.strip():
+        raise IngestError(f"{uri}: is empty (no text to index)")
+    digest = content_hash(text)
+    title = title.strip() or uri
+    with sessions() as session:
+        existing = _document_at(session, scope=scope, uri=uri)
+        if (known := _unchanged_or_duplicate(session, existing, scope=scope, digest=digest)) is not None:
+            return known
+    chunks = chunk_document(text, fmt=fmt, language=language, config=chunking)
+    vectors = embedder.embed_documents([embedding_input(title, chunk.heading, chunk.text) for chunk in chunks])
+    if len(vectors) != len(chunks):
+        raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks of {uri}")
+    try:
+        return _store(sessions, title=title, uri=uri, source=source, scope=scope, added_by=added_by,
+                      digest=digest, chunks=chunks, vectors=vectors)
+    except IntegrityError:
+        # Another process inserted this uri between our check and our insert; the second try sees
+        # its row and replaces it or finds it unchanged.
+        return _store(sessions, title=title, uri=uri, source=source, scope=scope, added_by=added_by,
+                      digest=digest, chunks=chunks, vectors=vectors)
+
+
+def ingest_bytes(sessions: sessionmaker[Session], embedder: Embedder, data: bytes, *, name: str, source: str,
+                 max_bytes: int, uri: str | None = None, content_type: str | None = None,
+                 title: str | None = None, scope: str = WORKSPACE_SCOPE, added_by: str | None = None,
+                 chunking: ChunkingConfig = DEFAULT_CHUNKING) -> IngestResult:
+    """Extract `data` (a file or download called `name`) and ingest its text.
+
+    Args:
+        uri: the document's identity; None means pasted text, identified by its content (`text_uri`).
+        title: overrides the title found in the document.
+    """
+    document = extract_document(data, name=name, max_bytes=max_bytes, content_type=content_type)
+    return ingest_text(sessions, embedder, title=title or document.title, text=document.text, fmt=document.fmt,
+                       language=document.language, uri=uri or text_uri(document.text), source=source,
+                       scope=scope, added_by=added_by, chunking=chunking)
+
+
+def ingest_file(sessions: sessionmaker[Session], embedder: Embedder, path: Path, *, max_bytes: int,
+                title: str | None = None, scope: str = WORKSPACE_SCOPE, added_by: str | None = None,
+                chunking: ChunkingConfig = DEFAULT_CHUNKING) -> IngestResult:
+    """Ingest one file; its uri is its absolute file:// URL. Oversized files are refused unread."""
+    try:
+        if not path.is_file():
+            raise IngestError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(f"{path}: is {size:,} bytes, over the {max_bytes:,}-byte limit")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return ingest_bytes(sessions, embedder, data, name=str(path), source="file", max_bytes=max_bytes,
+                        uri=path.resolve().as_uri(), title=title, scope=scope, added_by=added_by,
+                        chunking=chunking)
+
+
+def ingest_path(sessions: sessionmaker[Session], embedder: Embedder, path: Path, *, max_bytes: int,
+                scope: str = WORKSPACE_SCOPE, added_by: str | None = None,
+                chunking: ChunkingConfig = DEFAULT_CHUNKING, progress: bool = True) -> PathIngestReport:
+    """Ingest a file, or every supported file under a directory, going on past files that fail.
+
+    Hidden files and directories (and SKIPPED_DIRECTORIES) are not visited; files whose type is not
+    supported are listed as skipped. Database errors are not per-file failures: they propagate.
+
+    Raises:
+        IngestError: `path` does not exist.
+    """
+    if path.is_dir():
+        files, skipped = _walk(path)
+    elif path.exists():
+        files, skipped = [path], []
+    else:
+        raise IngestError(f"{path}: no such file or directory")
+    results: list[IngestResult] = []
+    failures: list[IngestFailure] = []
+    for file in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 2):
+        try:
+            results.append(ingest_file(sessions, embedder, file, max_bytes=max_bytes, scope=scope,
+                                       added_by=added_by, chunking=chunking))
+        except IngestError as exc:
+            failures.append(IngestFailure(path=str(file), message=str(exc)))
+    return PathIngestReport(results=tuple(results), failures=tuple(failures), skipped=tuple(skipped))
+
+
+def ingest_url(sessions: sessionmaker[Session], embedder: Embedder, url: str, *, allowlist: Sequence[str],
+               max_bytes: int, timeout_s: float, title: str | None = None, scope: str = WORKSPACE_SCOPE,
+               added_by: str | None = None, chunking: ChunkingConfig = DEFAULT_CHUNKING) -> IngestResult:
+    """Fetch `url` (SSRF-checked, see `knowledge.fetching`) and ingest it under the uri `url`."""
+    fetched = fetch_url(url, allowlist=allowlist, max_bytes=max_bytes, timeout_s=timeout_s)
+    return ingest_bytes(sessions, embedder, fetched.data, name=fetched.final_url, source="url",
+                        max_bytes=max_bytes, uri=url, content_type=fetched.content_type, title=title,
+                        scope=scope, added_by=added_by, chunking=chunking)
+
+
+def delete_document(sessions: sessionmaker[Session], document_id: int) -> bool:
+    """Delete a document and its chunks; False when there was no such document."""
+    with sessions.begin() as session:
+        deleted = session.execute(delete(Document).where(Document.id == document_id).returning(Document.id))
+        return deleted.first() is not None
+
+
+def corpus_stats(sessions: sessionmaker[Session]) -> CorpusStats:
+    """How many documents and chunks the knowledge base holds."""
+    with sessions() as session:
+        documents = session.scalar(select(func.count()).select_from(Document)) or 0
+        chunks = session.scalar(select(func.count()).select_from(Chunk)) or 0
+    return CorpusStats(documents=documents, chunks=chunks)
+
+
+def _walk(root: Path) -> tuple[list[Path], list[str]]:
+    files: list[Path] = []
+    skipped: list[str] = []
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = sorted(d for d in subdirectories
+                                   if not d.startswith(".") and d not in SKIPPED_DIRECTORIES)
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            (files if is_supported_name(name) else skipped).append(Path(directory) / name)
+    return files, [str(path) for path in skipped]
+
+
+def _chunk_count(session: Session, document_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Chunk).where(Chunk.document_id == document_id)) or 0
+
+
+def _result(session: Session, document: Document, status: IngestStatus) -> IngestResult:
+    return IngestResult(document_id=document.id, uri=document.uri, title=document.title, status=status,
+                        chunk_count=_chunk_count(session, document.id))
+
+
+def _document_at(session: Session, *, scope: str, uri: str, lock: bool = False) -> Document | None:
+    query = select(Document).where(Document.scope == scope, Document.uri == uri)
+    return session.scalars(query.with_for_update() if lock else query).one_or_none()
+
+
+def _unchanged_or_duplicate(session: Session, document: Document | None, *, scope: str,
+                            digest: str) -> IngestResult | None:
+    """The result when nothing needs writing; None when the document must be added or replaced."""
+    if document is not None:
+        return _result(session, document, "unchanged") if document.content_hash == digest else None
+    twin = session.scalars(
+        select(Document).where(Document.scope == scope, Document.content_hash == digest)
+        .order_by(Document.id).limit(1)
+    ).first()
+    return _result(session, twin, "duplicate") if twin is not None else None
+
+
+def _store(sessions: sessionmaker[Session], *, title: str, uri: str, source: str, scope: str,
+           added_by: str | None, digest: str, chunks: list[ChunkText],
+           vectors: list[list[float]]) -> IngestResult:
+    with sessions.begin() as session:
+        # Checked again under a row lock: another process may have written this uri meanwhile.
+        document = _document_at(session, scope=scope, uri=uri, lock=True)
+        if (known := _unchanged_or_duplicate(session, document, scope=scope, digest=digest)) is not None:
+            return known
+        if document is None:
+            status: IngestStatus = "added"
+            document = Document(source=source, title=title, uri=uri, content_hash=digest, scope=scope,
+                                added_by=added_by)
+            session.add(document)
+            session.flush()
+        else:
+            status = "replaced"
+            session.execute(delete(Chunk).where(Chunk.document_id == document.id))
+            session.execute(
+                update(Document).where(Document.id == document.id).values(
+                    title=title, content_hash=digest, source=source,
+                    added_by=added_by or document.added_by, updated_at=func.now())
+            )
+        session.execute(insert(Chunk), [
+            {"document_id": document.id, "ordinal": chunk.ordinal, "scope": scope, "heading": chunk.heading,
+             "text": chunk.text, "embedding": vector}
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ])
+        return IngestResult(document_id=document.id, uri=uri, title=title, status=status,
+                            chunk_count=len(chunks))

@@ -1,0 +1,264 @@
+"""Structure-aware chunking: heading paths, whole code blocks, packing, overlap, source code."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from knowledge.chunking import (
+    ChunkingConfig,
+    chunk_document,
+    content_hash,
+    document_title,
+    embedding_input,
+)
+
+SMALL = ChunkingConfig(max_chars=300, overlap_chars=60)
+
+
+def _sentences(count: int, word: str = "Sentence") -> str:
+    return " ".join(f"{word} number {i} sits here." for i in range(count))
+
+
+def test_markdown_sections_carry_their_heading_path() -> None:
+    text = "# Guide\n\nIntro.\n\n## Install\n\nSteps.\n\n### Linux\n\nApt.\n\n## Usage\n\nRun it.\n"
+    chunks = chunk_document(text, fmt="markdown")
+    assert [(c.heading, c.text) for c in chunks] == [
+        ("Guide", "Intro."),
+        ("Guide › Install", "Steps."),
+        ("Guide › Install › Linux", "Apt."),
+        ("Guide › Usage", "Run it."),
+    ]
+    assert [c.ordinal for c in chunks] == [0, 1, 2, 3]
+
+
+def test_setext_headings_and_text_before_the_first_heading() -> None:
+    text = "Preface line.\n\nTitle\n=====\n\nBody.\n\nPart\n----\n\nMore.\n"
+    assert [(c.heading, c.text) for c in chunk_document(text, fmt="markdown")] == [
+        ("", "Preface line."), ("Title", "Body."), ("Title › Part", "More."),
+    ]
+
+
+def test_hash_lines_inside_a_fence_are_not_headings() -> None:
+    text = "# Real\n\n```bash\n# just a comment\necho hi\n```\n"
+    [chunk] = chunk_document(text, fmt="markdown")
+    assert chunk.heading == "Real"
+    assert chunk.text == "```bash\n# just a comment\necho hi\n```"
+
+
+def test_code_block_is_kept_whole_and_moves_to_the_next_chunk_with_its_introduction() -> None:
+    code = "```python\n" + "\n".join(f"value_{i} = compute({i})" for i in range(8)) + "\n```"
+    text = f"# H\n\n{_sentences(4)}\n\nRun this:\n\n{code}\n"
+    chunks = chunk_document(text, fmt="markdown", config=SMALL)
+    holding = [c for c in chunks if "```python" in c.text]
+    assert len(holding) == 1 and code in holding[0].text
+    assert holding[0].text.startswith("Run this:")
+
+
+def test_oversized_code_block_is_split_on_lines_and_each_piece_is_fenced() -> None:
+    lines = [f"x{i} = {i}  # a filler line" for i in range(60)]
+    chunks = chunk_document("```python\n" + "\n".join(lines) + "\n```", fmt="markdown", config=SMALL)
+    assert len(chunks) > 2
+    assert all(len(c.text) <= SMALL.max_chars for c in chunks)
+    assert all(c.text.startswith("```python\n") and c.text.endswith("\n```") for c in chunks)
+    inner = [line for c in chunks for line in c.text.split("\n")[1:-1]]
+    assert inner == lines
+
+
+def test_long_section_is_packed_with_overlap_between_consecutive_chunks() -> None:
+    paragraphs = "\n\n".join(_sentences(3, word=f"Para{p}") for p in range(8))
+    chunks = chunk_document(f"# Long\n\n{paragraphs}", fmt="markdown", config=SMALL)
+    assert len(chunks) >= 3
+    for previous, following in zip(chunks, chunks[1:], strict=False):
+        overlap = following.text.split("\n\n")[0]
+        assert previous.text.endswith(overlap)
+        assert 0 < len(overlap) <= SMALL.overlap_chars
+    assert all(len(c.text) <= SMALL.max_chars for c in chunks)
+
+
+def test_no_overlap_crosses_a_section_boundary() -> None:
+    text = f"# A\n\n{_sentences(12, 'Alpha')}\n\n# B\n\n{_sentences(2, 'Beta')}"
+    chunks = chunk_document(text, fmt="markdown", config=SMALL)
+    first_b = next(c for c in chunks if c.heading == "B")
+    assert "Alpha" not in first_b.text
+
+
+def test_a_paragraph_longer_than_a_chunk_is_cut_at_sentence_ends() -> None:
+    chunks = chunk_document(_sentences(40), fmt="text", config=SMALL)
+    assert len(chunks) > 3
+    assert all(len(c.text) <= SMALL.max_chars for c in chunks)
+    assert all(c.text.rstrip().endswith(".") for c in chunks)
+    assert {c.heading for c in chunks} == {""}
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "rst", "text"])
+def test_no_word_is_lost(fmt: str) -> None:
+    body = "\n\n".join(_sentences(5, word=f"W{p}") for p in range(10))
+    text = {"markdown": f"# T\n\n{body}", "rst": f"T\n=\n\n{body}", "text": body}[fmt]
+    chunks = chunk_document(text, fmt=fmt, config=SMALL)
+    seen = {word for c in chunks for word in c.text.split()}
+    assert set(body.split()) <= seen
+
+
+RST = """\
+=====
+Title
+=====
+
+Intro.
+
+Section A
+---------
+
+Example::
+
+    first = 1
+
+    second = 2
+
+After the literal block.
+
+.. code-block:: python
+
+    def f():
+        return 1
+
+Sub
+~~~
+
+In sub.
+
+----------
+
+Section B
+---------
+
+B text.
+"""
+
+
+def test_rst_titles_nest_by_adornment_style_and_literal_blocks_stay_whole() -> None:
+    chunks = chunk_document(RST, fmt="rst")
+    assert [c.heading for c in chunks] == ["Title", "Title › Section A", "Title › Section A › Sub",
+                                          "Title › Section B"]
+    section_a = chunks[1].text
+    assert "Example::\n\n    first = 1\n\n    second = 2" in section_a
+    assert ".. code-block:: python\n\n    def f():\n        return 1" in section_a
+    assert "----------" not in chunks[2].text  # a transition carries no text
+
+
+def test_oversized_rst_literal_block_is_split_on_lines() -> None:
+    literal = "\n".join(f"    line_{i} = {i} * 2  # filler" for i in range(40))
+    chunks = chunk_document(f"Demo::\n\n{literal}\n", fmt="rst", config=SMALL)
+    code_lines = [line for c in chunks for line in c.text.split("\n") if line.startswith("    ")]
+    assert code_lines == literal.split("\n")
+    assert all(len(c.text) <= SMALL.max_chars for c in chunks)
+
+
+PYTHON = '''\
+"""Module doc."""
+import os
+
+
+@decorator
+def first(x):
+    return x
+
+
+class Second:
+    """Doc."""
+
+    def method(self):
+        pass
+# about third
+async def third():
+    pass
+'''
+
+
+def test_python_is_split_on_top_level_definitions_with_decorators_and_comments() -> None:
+    chunks = chunk_document(PYTHON, fmt="code", language="python")
+    assert [c.heading for c in chunks] == ["", "def first(x)", "class Second", "async def third()"]
+    assert chunks[1].text.startswith("@decorator\ndef first(x):")
+    assert "def method(self)" in chunks[2].text
+    assert chunks[3].text.startswith("# about third\n")
+
+
+@pytest.mark.parametrize(("language", "source", "headings"), [
+    ("go", 'package main\n\n// Hello greets.\nfunc Hello() {\n\tprintln("hi")\n}\n\ntype T struct {\n\tA int\n}\n',
+     ["", "func Hello()", "type T struct"]),
+    ("javascript", "import x from 'x';\n\nexport function a() {\n  return 1;\n}\n\nclass B {\n  m() {}\n}\n",
+     ["", "export function a()", "class B"]),
+    ("rust", "use std::io;\n\n#[derive(Debug)]\npub struct P {\n    x: i32,\n}\n\nfn main() {\n}\n",
+     ["", "pub struct P", "fn main()"]),
+    ("sql", "CREATE TABLE a (x int);\n\nSELECT x\nFROM a;\nINSERT INTO a VALUES (1);\n",
+     ["CREATE TABLE a (x int);", "SELECT x", "INSERT INTO a VALUES (1);"]),
+    ("c", "#include <stdio.h>\n\nstatic int\nhelper(void)\n{\n  return 1;\n}\n\n"
+          "int main(void) {\n  return helper();\n}\n",
+     ["", "helper(void)", "int main(void)"]),
+])
+def test_other_languages_split_on_their_definitions(language: str, source: str, headings: list[str]) -> None:
+    chunks = chunk_document(source, fmt="code", language=language)
+    assert [c.heading for c in chunks] == headings
+    assert "\n".join(c.text for c in chunks).split() == source.split()
+
+
+def test_unknown_language_packs_top_level_blocks_without_overlap() -> None:
+    source = "\n\n".join(f"key_{i}:\n  value: {i}\n  other: {i * 2}" for i in range(30))
+    chunks = chunk_document(source, fmt="code", language="yaml", config=SMALL)
+    assert len(chunks) > 1
+    assert all(len(c.text) <= SMALL.max_chars for c in chunks)
+    blocks = [block for c in chunks for block in c.text.split("\n\n")]
+    assert blocks == source.split("\n\n")  # every block whole, none repeated
+
+
+def test_a_huge_function_is_split_but_keeps_its_heading() -> None:
+    body = "\n".join(f"    total += {i}" for i in range(80))
+    chunks = chunk_document(f"def big():\n    total = 0\n{body}\n", fmt="code", language="python", config=SMALL)
+    assert len(chunks) > 2
+    assert {c.heading for c in chunks} == {"def big()"}
+    assert all(len(c.text) <= SMALL.max_chars for c in chunks)
+
+
+def test_crlf_input_chunks_like_lf_input() -> None:
+    text = "# T\n\nline one\n\n## S\n\nline two\n"
+    assert chunk_document(text.replace("\n", "\r\n"), fmt="markdown") == chunk_document(text, fmt="markdown")
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="docx"):
+        chunk_document("x", fmt="docx")
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"max_chars": 10}, "max_chars"),
+    ({"overlap_chars": -1}, "overlap_chars"),
+    ({"max_chars": 200, "overlap_chars": 150}, "overlap_chars"),
+])
+def test_config_validation_names_the_field(kwargs: dict[str, int], field: str) -> None:
+    with pytest.raises(ValueError, match=f"`{field}`"):
+        ChunkingConfig(**kwargs)
+
+
+def test_embedding_input_puts_title_and_heading_above_the_text() -> None:
+    assert embedding_input("Deploy notes", "Rollback", "Run it.") == "Deploy notes › Rollback\n\nRun it."
+    assert embedding_input("Guide", "Guide › Install", "x") == "Guide › Install\n\nx"
+    assert embedding_input("", "", "bare") == "bare"
+
+
+def test_content_hash_ignores_whitespace_noise_but_not_content() -> None:
+    base = content_hash("# T\n\nSome text.\n")
+    assert re.fullmatch(r"[0-9a-f]{64}", base)
+    assert content_hash("# T  \r\n\r\n\r\n\r\nSome text.") == base
+    assert content_hash("# T\n\nSome text!\n") != base
+
+
+@pytest.mark.parametrize(("text", "fmt", "title"), [
+    ("intro\n\n## Sub\n\n# Real Title\n\nx", "markdown", "Real Title"),
+    ("no heading here", "markdown", ""),
+    (RST, "rst", "Title"),
+    ("# Looks like a title", "text", ""),
+])
+def test_document_title_is_the_first_top_level_heading(text: str, fmt: str, title: str) -> None:
+    assert document_title(text, fmt) == title

@@ -1,0 +1,164 @@
+"""`python -m knowledge` through click's CliRunner against the test database: output and exit codes."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from knowledge.__main__ import cli
+from knowledge.schema import Chunk, Document
+
+GUIDE = ("# Guide\n\nIntro.\n\n## Deploy\n\nRun `make deploy` from main.\n\n"
+         "## Rollback\n\nRun `make rollback` to undo a deploy.\n")
+
+
+@pytest.fixture
+def run(database_url: str, sessions):
+    """Invoke the CLI on a freshly emptied test database; extra env entries override."""
+
+    def invoke(*args: str, input: str | None = None, **env: str) -> Result:
+        environment = {"DATABASE_URL": database_url, "KB_URL_ALLOWLIST": "", "KB_MAX_DOCUMENT_BYTES": "100000"}
+        return CliRunner().invoke(cli, list(args), input=input, env=environment | env)
+
+    return invoke
+
+
+def _one_line_error(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: ")
+    return lines[-1]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_has_help(command: str) -> None:
+    assert cli.commands[command].help
+    assert CliRunner().invoke(cli, [command, "--help"]).exit_code == 0
+
+
+def test_add_file_then_again_is_unchanged(run, sessions, tmp_path: Path) -> None:
+    guide = tmp_path / "guide.md"
+    guide.write_text(GUIDE)
+    first = run("add", str(guide), "--scope", "C0TEAM", "--added-by", "U42")
+    assert first.exit_code == 0, first.output
+    assert first.stdout == f"added: Guide (3 chunks) {guide.resolve().as_uri()}\n"
+    again = run("add", str(guide))
+    assert again.exit_code == 0
+    assert again.stdout.startswith("added: Guide")  # another scope is another document
+    third = run("add", str(guide), "--scope", "C0TEAM")
+    assert third.stdout.startswith("unchanged: Guide")
+    with sessions() as session:
+        assert set(session.scalars(select(Chunk.scope))) == {"C0TEAM", "workspace"}
+        assert session.scalar(select(Document.added_by).where(Document.scope == "C0TEAM")) == "U42"
+
+
+def test_add_from_stdin(run) -> None:
+    result = run("add", "-", "--title", "Standup", input="Standup is at 9:30 every day.\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("added: Standup (1 chunks) text:")
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"\x00\x01\x02", "looks binary"),
+    (b"", "is empty"),
+    ("caf\xe9".encode("latin-1"), "not UTF-8"),
+    (b"x" * 100_001, "over the 100,000-byte limit"),
+])
+def test_bad_file_fails_with_one_line_naming_it(run, sessions, tmp_path: Path, content: bytes, reason: str) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_bytes(content)
+    error = _one_line_error(run("add", str(bad)))
+    assert error.startswith(f"Error: {bad}: ") and reason in error
+    with sessions() as session:
+        assert session.scalars(select(Document)).all() == []
+
+
+def test_missing_file_fails(run, tmp_path: Path) -> None:
+    error = _one_line_error(run("add", str(tmp_path / "gone.md")))
+    assert error == f"Error: {tmp_path / 'gone.md'}: no such file"
+
+
+def test_directory_with_a_bad_file_adds_the_rest_and_exits_1(run, sessions, tmp_path: Path) -> None:
+    (tmp_path / "guide.md").write_text(GUIDE)
+    (tmp_path / "faq.txt").write_text("Q: where? A: here.")
+    (tmp_path / "broken.md").write_bytes(b"\x00binary")
+    result = run("add", str(tmp_path))
+    assert f"failed: {tmp_path / 'broken.md'}: looks binary" in result.stderr
+    assert "2 ingested, 1 failed, 0 skipped" in result.stdout
+    assert _one_line_error(result) == f"Error: 1 of 3 files under {tmp_path} could not be added"
+    with sessions() as session:
+        assert sorted(session.scalars(select(Document.title))) == ["Guide", "faq"]
+
+
+def test_title_cannot_name_a_whole_directory(run, tmp_path: Path) -> None:
+    result = run("add", str(tmp_path), "--title", "All")
+    assert result.exit_code == 2
+    assert "--title" in result.stderr
+
+
+def test_private_url_is_refused_unless_allowlisted(run, document_server) -> None:
+    url = document_server.serve("/runbook.md", GUIDE.encode(), content_type="text/markdown")
+    error = _one_line_error(run("add", url))
+    assert error.startswith(f"Error: {url}: refused") and "loopback" in error
+    assert document_server.requests == []
+    allowed = run("add", url, KB_URL_ALLOWLIST="127.0.0.1")
+    assert allowed.exit_code == 0, allowed.output
+    assert allowed.stdout == f"added: Guide (3 chunks) {url}\n"
+
+
+def test_unreachable_url_fails_with_one_line(run) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/doc"
+    error = _one_line_error(run("add", url, KB_URL_ALLOWLIST="127.0.0.1"))
+    assert error.startswith(f"Error: {url}: unreachable")
+
+
+def test_stats_counts_documents_and_chunks(run, tmp_path: Path) -> None:
+    (tmp_path / "guide.md").write_text(GUIDE)
+    run("add", str(tmp_path / "guide.md"))
+    result = run("stats")
+    assert (result.exit_code, result.stdout) == (0, "documents: 1\nchunks: 3\n")
+
+
+def test_search_prints_ranked_passages(run, tmp_path: Path) -> None:
+    (tmp_path / "guide.md").write_text(GUIDE)
+    run("add", str(tmp_path / "guide.md"))
+    result = run("search", "how do I undo a deploy with rollback", "--limit", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("1. [") and lines[0].endswith("] Guide")
+    assert lines[1:4] == ["   § Guide › Rollback", f"   {(tmp_path / 'guide.md').resolve().as_uri()}",
+                          "   Run `make rollback` to undo a deploy."]
+    assert any(line.startswith("2. [") for line in lines)
+    assert not any(line.startswith("3. [") for line in lines)
+
+
+def test_search_with_a_channel_sees_that_channels_documents(run, tmp_path: Path) -> None:
+    (tmp_path / "private.md").write_text("# Secret plan\n\nThe launch code word is pineapple.\n")
+    run("add", str(tmp_path / "private.md"), "--scope", "C0PRIVATE")
+    assert run("search", "launch code word").stdout == "no matching passages\n"
+    assert "pineapple" in run("search", "launch code word", "--channel", "C0PRIVATE").stdout
+
+
+def test_migrate_is_idempotent(run) -> None:
+    result = run("migrate")
+    assert (result.exit_code, result.stdout) == (0, "database migrated to head\n")
+
+
+@pytest.mark.parametrize("args", [("stats",), ("add", "README.md"), ("search", "anything"), ("migrate",)])
+def test_database_down_is_one_clear_line(args: tuple[str, ...]) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/postgres"
+    result = CliRunner().invoke(cli, list(args), env={"DATABASE_URL": url})
+    error = _one_line_error(result)
+    assert "database unreachable at" in error and "127.0.0.1" in error
+    if args[0] == "add":
+        assert error.startswith("Error: adding README.md: ")
