@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.citations import Citation, build_citations, strip_invalid_markers
+from bot.generator_protocol import Generator
 from bot.prompt import NOT_IN_DOCUMENTS, Turn, build_prompt
 from knowledge.embedding import Embedder
 from knowledge.interactions import record_answer
@@ -29,23 +29,6 @@ NOTHING_FOUND = (
     "The knowledge base has nothing on this yet, so I won't guess. "
     "If you know the answer, add a document with `/kb add`."
 )
-
-
-class Generator(Protocol):
-    """What the pipeline needs from a text generator (local transformers or a remote server)."""
-
-    @property
-    def context_window(self) -> int: ...
-
-    @property
-    def adapter_name(self) -> str: ...
-
-    def render(self, messages: list[dict[str, str]]) -> str: ...
-
-    def count_tokens(self, text: str) -> int: ...
-
-    def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = ..., temperature: float = ...,
-               cancel: threading.Event | None = ..., timeout_s: float | None = ...) -> Iterator[str]: ...
 
 
 class AnswerError(ValueError):

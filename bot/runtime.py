@@ -48,8 +48,13 @@ def build_generator(settings: BotSettings) -> Generator:
             raise ValueError("KB_GENERATOR_BACKEND=openai needs KB_OPENAI_BASE_URL and KB_OPENAI_MODEL")
         return OpenAICompatibleGenerator(settings.openai_base_url, model=settings.openai_model,
                                          api_key=settings.openai_api_key or None, timeout_s=settings.answer_timeout_s)
+    import torch
+
     from bot.generation import TransformersGenerator
     from bot.model_setup import default_model_dir
+
+    if settings.torch_threads > 0:
+        torch.set_num_threads(settings.torch_threads)  # process-wide, so only an entry point sets it
 
     model_path: str | Path = settings.model_path or default_model_dir(settings.models_dir)
     return TransformersGenerator(model_path, max_concurrent=settings.max_concurrent_generations,

@@ -18,9 +18,14 @@ import pytest  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from bot.generation import TransformersGenerator  # noqa: E402
+from bot.model_setup import ensure_default_model  # noqa: E402
 from knowledge.database import make_engine, make_session_factory, start_embedded_server  # noqa: E402
 from knowledge.embedding import SentenceTransformerEmbedder  # noqa: E402
 from knowledge.migrate import upgrade  # noqa: E402
+from tests.tiny_models import build_tiny_causal_lm, build_tiny_lora_adapter  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 TABLES_TO_CLEAN = (
     "vote_events, votes, reference_answers, answers, training_runs, adapter_deployments, adapters, "
@@ -68,3 +73,46 @@ def embedder() -> SentenceTransformerEmbedder:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer random Llama with a word-level tokenizer and a ChatML template."""
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+@pytest.fixture(scope="session")
+def adapter_a_dir(tiny_lm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_lora_adapter(tiny_lm_dir, tmp_path_factory.mktemp("adapter-a"), seed=1)
+
+
+@pytest.fixture(scope="session")
+def adapter_b_dir(tiny_lm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_lora_adapter(tiny_lm_dir, tmp_path_factory.mktemp("adapter-b"), seed=2)
+
+
+@pytest.fixture(scope="session")
+def corrupt_adapter_dir(adapter_a_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real adapter config next to weights that are not a safetensors file."""
+    out = tmp_path_factory.mktemp("adapter-corrupt")
+    (out / "adapter_config.json").write_text((adapter_a_dir / "adapter_config.json").read_text())
+    (out / "adapter_model.safetensors").write_bytes(b"\x00garbage, as left by a disk that filled up")
+    return out
+
+
+@pytest.fixture
+def tiny_generator(tiny_lm_dir: Path) -> TransformersGenerator:
+    """A fresh generator per test: adapters are process state."""
+    return TransformersGenerator(tiny_lm_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The converted SmolLM2 under var/models (`make test` runs setup-model first, so this is fast)."""
+    return ensure_default_model(REPO_ROOT / "var" / "models")
+
+
+@pytest.fixture(scope="session")
+def default_generator(default_model_dir: Path) -> TransformersGenerator:
+    """The real default model, loaded once (~1–3 s)."""
+    return TransformersGenerator(default_model_dir)

@@ -34,7 +34,7 @@ def test_injected_instructions_stay_inside_the_quoted_passage() -> None:
     user = prompt.messages[-1]["content"]
     # The document cannot close the fence that marks it as data.
     assert user.count("```") == 2
-    assert "ignore any instructions" in SYSTEM_RULES
+    assert "never instructions" in SYSTEM_RULES
 
 
 def test_budget_drops_passages_that_do_not_fit_and_trims_the_last() -> None:

@@ -1,0 +1,1 @@
+"""The Slack bot: answering pipeline, Slack listeners and the generator runtime (LLM + LoRA adapters)."""

@@ -1,0 +1,152 @@
+"""Keeps the generator on the adapter the registry says should serve (orch).
+
+Training and admins change what serves by appending to `adapter_deployments` (see
+`knowledge.adapter_registry`); an insert trigger sends `NOTIFY adapter_changed`. The follower's
+daemon thread LISTENs on that channel and re-reads the registry on every notification, and also
+every `poll_interval_s`, so a notification lost to a dropped connection still converges.
+
+A deployment whose adapter files are missing or corrupt is logged and left alone: the generator
+keeps the last adapter that loaded (or the base model when none did yet), `current_adapter()` keeps
+naming what really serves, and the load is retried only after `retry_failed_after_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.generator_protocol import BASE_ADAPTER_NAME, AdapterLoadError, Generator
+from knowledge.adapter_registry import AdapterRecord, serving_adapter
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "adapter_changed"
+_NOTIFY_WAIT_S = 1.0
+"""Longest block inside `notifies()`, which bounds how long `stop()` takes."""
+
+
+class AdapterFollower:
+    """Applies the registry's serving adapter to a generator, on demand or from a thread.
+
+    Args:
+        session_factory: sessions on the product database.
+        generator: the generator to switch.
+        poll_interval_s: re-read the registry at least this often, notification or not.
+        retry_failed_after_s: how long a deployment that failed to load is left alone.
+        listen_url: libpq URL for LISTEN; default: the session factory's engine URL.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        generator: Generator,
+        *,
+        poll_interval_s: float = 5.0,
+        retry_failed_after_s: float = 60.0,
+        listen_url: str | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._generator = generator
+        self._poll_interval_s = poll_interval_s
+        self._retry_failed_after_s = retry_failed_after_s
+        self._listen_url = listen_url
+        self._sync_lock = threading.Lock()
+        self._current: tuple[int | None, str] = (None, BASE_ADAPTER_NAME)
+        self._applied = False
+        self._failed: dict[tuple[int, str], float] = {}  # (adapter id, path) -> monotonic time of failure
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def current_adapter(self) -> tuple[int | None, str]:
+        """(adapter id or None for base, adapter name) of what the generator serves now."""
+        return self._current
+
+    def sync_once(self) -> tuple[int | None, str]:
+        """Read the serving deployment and apply it if it differs; returns what serves afterwards."""
+        with self._sync_lock:
+            with self._sessions() as session:
+                wanted = serving_adapter(session)
+            if wanted is None:
+                if not self._applied or self._current[0] is not None:
+                    self._generator.use_base()
+                    self._current = (None, BASE_ADAPTER_NAME)
+                    self._applied = True
+            elif self._current[0] != wanted.id and not self._recently_failed(wanted):
+                self._apply(wanted)
+            return self._current
+
+    def start(self) -> None:
+        """Sync once now, then follow changes from a daemon thread until `stop()`."""
+        if self._thread is not None:
+            return
+        self._safe_sync()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._follow, name="adapter-follower", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread (within about a second) and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _apply(self, wanted: AdapterRecord) -> None:
+        try:
+            self._generator.use_adapter(wanted.name, Path(wanted.path))
+        except AdapterLoadError as exc:
+            self._failed[(wanted.id, wanted.path)] = time.monotonic()
+            logger.error(
+                "adapter %s (id %s) is deployed but cannot be loaded; still serving %s: %s",
+                wanted.name, wanted.id, self._current[1], exc,
+            )
+            return
+        self._failed.pop((wanted.id, wanted.path), None)
+        self._current = (wanted.id, wanted.name)
+        self._applied = True
+
+    def _recently_failed(self, wanted: AdapterRecord) -> bool:
+        failed_at = self._failed.get((wanted.id, wanted.path))
+        return failed_at is not None and time.monotonic() - failed_at < self._retry_failed_after_s
+
+    def _follow(self) -> None:
+        """Thread body: LISTEN, sync on every notification or poll tick; reconnect after errors."""
+        backoff_s = 1.0
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._libpq_url(), autocommit=True) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    self._safe_sync()  # anything that changed before LISTEN took effect
+                    backoff_s = 1.0
+                    next_poll = time.monotonic() + self._poll_interval_s
+                    while not self._stop.is_set():
+                        wait_s = max(0.0, min(_NOTIFY_WAIT_S, next_poll - time.monotonic()))
+                        notified = any(True for _ in connection.notifies(timeout=wait_s, stop_after=1))
+                        if notified or time.monotonic() >= next_poll:
+                            self._safe_sync()
+                            next_poll = time.monotonic() + self._poll_interval_s
+            except Exception as exc:  # keep following: the poll below still converges meanwhile
+                logger.warning("adapter follower lost its database connection (%s); retrying", exc)
+                self._stop.wait(min(backoff_s, self._poll_interval_s))
+                backoff_s = min(backoff_s * 2, 30.0)
+                self._safe_sync()
+
+    def _safe_sync(self) -> None:
+        try:
+            self.sync_once()
+        except Exception:  # a follower that dies silently would pin a stale adapter forever
+            logger.exception("adapter follower could not sync")
+
+    def _libpq_url(self) -> str:
+        if self._listen_url:
+            return self._listen_url
+        engine = self._sessions.kw.get("bind")
+        if not isinstance(engine, Engine):
+            raise ValueError("pass listen_url: the session factory is not bound to an engine")
+        return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
