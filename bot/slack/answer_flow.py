@@ -1,0 +1,113 @@
+"""Answering one Slack question in its thread, from first status to final blocks (orch).
+
+Runs on the background pool: validate, show something at once, read the thread for history, stream
+the generated answer, replace it with the final blocks and remember which message shows which
+answer (so reactions on it count as votes). Every failure ends with a notice in the thread: the
+error's own message when it is meant for users (bad question, model busy), else an apology with
+the trace in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.answering import AnswerError, AnswerResult, Question
+from bot.slack import dedupe
+from bot.slack.blocks import Blocks, FeedbackStyle, answer_blocks
+from bot.slack.deps import SlackDeps
+from bot.slack.history import strip_mention, thread_history
+from bot.slack.notices import notice_for, post_notice
+from bot.slack.streaming import BlocksFor, Reply, ReplyTarget
+from bot.slack.work import WorkRejected
+from knowledge.interactions import answers_in_thread, attach_message
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ask:
+    """A question found in Slack: the message, the thread the answer goes to, who asked."""
+
+    channel: str
+    ts: str
+    thread_ts: str
+    user: str
+    team_id: str | None
+    text: str
+    bot_user_id: str | None
+
+    @property
+    def is_follow_up(self) -> bool:
+        return self.thread_ts != self.ts
+
+
+def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) -> bool:
+    """Claim the message and queue its answer; False when another delivery already owns it."""
+    key = dedupe.message_key(ask.channel, ask.ts)
+    if not dedupe.claim(deps.sessions, key):
+        logger.info("message %s already claimed; not answering twice", key)
+        return False
+    keys = tuple(k for k in (key, event_key) if k)
+    try:
+        deps.work.submit(answer_question, deps, ask, keys)
+    except WorkRejected as exc:
+        post_notice(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, text=notice_for(exc))
+        for done in keys:
+            dedupe.finish(deps.sessions, done)
+    return True
+
+
+def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ()) -> None:
+    """Answer `ask` in its thread; never raises (failures become a notice in the thread)."""
+    reply: Reply | None = None
+    try:
+        text = strip_mention(ask.text, ask.bot_user_id)
+        deps.answerer.validate(text)
+        target = ReplyTarget(channel=ask.channel, thread_ts=ask.thread_ts, team_id=ask.team_id, user_id=ask.user)
+        reply = deps.replies.start(target)
+        history = []
+        if ask.is_follow_up:
+            earlier = answers_in_thread(deps.sessions, channel=ask.channel, thread_ts=ask.thread_ts)
+            history = thread_history(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, before_ts=ask.ts,
+                                     bot_user_id=ask.bot_user_id,
+                                     answer_ts=[a.message_ts for a in earlier if a.message_ts])
+        question = Question(text=text, channel=ask.channel, thread_ts=ask.thread_ts, asker=ask.user,
+                            team_id=ask.team_id, history=history)
+        result = deps.answerer.answer(question, on_delta=reply.push, cancel=reply.cancel)
+        message_ts = reply.finish(result.text, _blocks_for(result))
+    except Exception as exc:
+        _fail(deps, ask, reply, exc)
+        return
+    finally:
+        for key in claim_keys:
+            dedupe.finish(deps.sessions, key)
+    try:
+        attach_message(deps.sessions, result.answer_id, channel=ask.channel, message_ts=message_ts)
+    except Exception:  # the answer is shown; only reactions on it will not count as votes
+        logger.exception("could not link answer %s to message %s/%s", result.answer_id, ask.channel, message_ts)
+
+
+def _blocks_for(result: AnswerResult) -> BlocksFor:
+    def build(style: FeedbackStyle) -> Blocks:
+        return answer_blocks(answer_id=result.answer_id, text=result.text, citations=result.citations,
+                             adapter_name=result.adapter_name, latency_ms=result.latency_ms,
+                             timed_out=result.timed_out, abstained=result.abstained, feedback=style)
+
+    return build
+
+
+def _fail(deps: SlackDeps, ask: Ask, reply: Reply | None, exc: Exception) -> None:
+    text = notice_for(exc)
+    if isinstance(exc, AnswerError):
+        logger.info("question in %s/%s refused: %s", ask.channel, ask.ts, exc)
+    else:
+        logger.exception("answering %s/%s failed", ask.channel, ask.ts)
+    if reply is None:
+        post_notice(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, text=text)
+        return
+    try:
+        reply.fail(text)
+    except Exception:
+        logger.exception("could not replace the reply in %s with a notice", reply.describe())
+        post_notice(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, text=text)

@@ -1,0 +1,207 @@
+"""Block Kit for everything the bot shows in messages: answers, feedback, search, status, help (pure).
+
+Slack ids (action ids, block id prefixes) are defined here once and imported by the listeners. Every
+piece of outside text (answers, titles, headings, snippets) passes through `mrkdwn` escaping and is
+split or cut to Slack's limits (3,000 characters per section, 50 blocks per message). Modals live
+in `modals.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bot.citations import Citation
+from bot.slack.mrkdwn import FALLBACK_LIMIT, SECTION_LIMIT, escape, from_markdown, link, split_text, truncate
+from knowledge.training_runs import RunRecord
+from knowledge.types import Passage
+
+ACTION_FEEDBACK = "kb.feedback"
+"""The native `feedback_buttons` element; its values are `up:<answer id>` / `down:<answer id>`."""
+ACTION_UP = "kb.feedback.up"
+ACTION_DOWN = "kb.feedback.down"
+"""The classic 👍/👎 buttons, used where native feedback buttons are not accepted; value = answer id."""
+ACTION_EXPLAIN = "kb.feedback.explain"
+"""Button under a 👎 reaction's ephemeral note that opens the reason modal; value = answer id."""
+
+THINKING = "_Looking through the team's documents…_"
+MAX_ANSWER_SECTIONS = 40
+"""Answer sections kept; with sources, context and feedback the message stays under 50 blocks."""
+MAX_SOURCES = 10
+
+FeedbackStyle = Literal["native", "classic"]
+Blocks = list[dict[str, Any]]
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def fallback_text(text: str) -> str:
+    """The message's top-level `text`: what notifications and screen readers get."""
+    return truncate(escape(text), FALLBACK_LIMIT)
+
+
+def progress_text(partial: str) -> str:
+    """An answer still being written, as plain mrkdwn for an intermediate `chat.update`."""
+    return truncate(from_markdown(partial), FALLBACK_LIMIT - 2) + " …"
+
+
+def _source_line(citation: Citation) -> str:
+    label = citation.title + (f" › {citation.heading}" if citation.heading and citation.heading != citation.title
+                              else "")
+    return f"[{citation.number}] {link(citation.uri, truncate(label, 150))}"
+
+
+def sources_text(citations: Sequence[Citation], *, abstained: bool) -> str | None:
+    """The Sources list: cited passages; with none cited, the retrieved ones as related reading."""
+    if abstained or not citations:
+        return None
+    cited = [c for c in citations if c.cited]
+    heading, shown = ("*Sources*", cited) if cited else ("*Related documents*", list(citations))
+    lines = [_source_line(c) for c in shown[:MAX_SOURCES]]
+    return truncate("\n".join([heading, *lines]), SECTION_LIMIT)
+
+
+def feedback_block(answer_id: int, style: FeedbackStyle) -> dict[str, Any]:
+    """👍/👎 for an answer: native `feedback_buttons` in a `context_actions` block, or classic buttons."""
+    if style == "native":
+        return {"type": "context_actions", "block_id": f"kb.feedback.{answer_id}", "elements": [{
+            "type": "feedback_buttons", "action_id": ACTION_FEEDBACK,
+            "positive_button": {"text": {"type": "plain_text", "text": "Helpful"}, "value": f"up:{answer_id}",
+                                "accessibility_label": "Mark this answer as helpful"},
+            "negative_button": {"text": {"type": "plain_text", "text": "Not helpful"}, "value": f"down:{answer_id}",
+                                "accessibility_label": "Mark this answer as not helpful"}}]}
+    return {"type": "actions", "block_id": f"kb.vote.{answer_id}", "elements": [
+        {"type": "button", "action_id": ACTION_UP, "value": str(answer_id),
+         "text": {"type": "plain_text", "text": "👍 Helpful", "emoji": True}},
+        {"type": "button", "action_id": ACTION_DOWN, "value": str(answer_id),
+         "text": {"type": "plain_text", "text": "👎 Not helpful", "emoji": True}}]}
+
+
+def parse_vote_value(value: str) -> tuple[int | None, int]:
+    """(direction, answer id) from a feedback value: `up:12` → (1, 12), `down:12` → (-1, 12), `12` → (None, 12).
+
+    Raises:
+        ValueError: the value is none of these (a forged or foreign payload).
+    """
+    direction, _, number = value.rpartition(":")
+    if direction not in ("", "up", "down") or not number.isdigit():
+        raise ValueError(f"not a feedback value: {value!r}")
+    return {"": None, "up": 1, "down": -1}[direction], int(number)
+
+
+def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], adapter_name: str,
+                  latency_ms: float | None = None, timed_out: bool = False, abstained: bool = False,
+                  feedback: FeedbackStyle = "native") -> Blocks:
+    """The finished answer: text with [n] markers, Sources, model context line, feedback buttons."""
+    blocks: Blocks = [section(piece) for piece in split_text(from_markdown(text))][:MAX_ANSWER_SECTIONS]
+    if timed_out:
+        blocks.append(context("_The answer was cut short: generation took too long._"))
+    sources = sources_text(citations, abstained=abstained)
+    if sources:
+        blocks.append(section(sources))
+    model = "base model" if adapter_name == "base" else f"adapter `{escape(adapter_name)}`"
+    took = f" · {latency_ms / 1000:.1f} s" if latency_ms is not None else ""
+    blocks.append(context(f"Answered from the team's documents with the {model}{took} · answer {answer_id}"))
+    blocks.append(feedback_block(answer_id, feedback))
+    return blocks
+
+
+def explain_prompt_blocks(answer_id: int) -> Blocks:
+    """Shown (ephemerally) after a 👎 reaction: reactions carry no trigger to open a modal with."""
+    return [section("Thanks for the 👎. Telling me what was wrong (optional) helps the next model version."),
+            {"type": "actions", "block_id": f"kb.explain.{answer_id}", "elements": [
+                {"type": "button", "action_id": ACTION_EXPLAIN, "value": str(answer_id),
+                 "text": {"type": "plain_text", "text": "Say what was wrong"}}]}]
+
+
+def notice_blocks(text: str) -> Blocks:
+    """A short bot notice (apology, busy, refused question) as a single section."""
+    return [section(escape(text))]
+
+
+def search_blocks(query: str, passages: Sequence[Passage], *, snippet_chars: int = 280) -> Blocks:
+    """/kb search results: title link, heading, score and a quoted snippet per passage."""
+    if not passages:
+        return [section(f"Nothing in the knowledge base matches “{escape(truncate(query, 200))}”.")]
+    blocks: Blocks = [section(f"*Results for* “{escape(truncate(query, 200))}”")]
+    for number, passage in enumerate(passages, start=1):
+        heading = f" › {escape(passage.heading)}" if passage.heading and passage.heading != passage.title else ""
+        snippet = escape(truncate(" ".join(passage.text.split()), snippet_chars))
+        blocks.append(section(f"*{number}.* {link(passage.uri, truncate(passage.title, 150))}{heading} "
+                              f"_(score {passage.score:.2f})_\n>{snippet}"))
+    return blocks
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KbStatus:
+    """What /kb status reports."""
+
+    documents: int
+    chunks: int
+    votes_up: int
+    votes_down: int
+    adapter_name: str
+    last_run: RunRecord | None
+
+
+def metrics_summary(metrics: dict[str, Any], *, limit: int = 6) -> str:
+    """The first few scalar metrics as `name=value` pairs (numbers to 3 significant digits)."""
+    pairs = []
+    for name, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            continue
+        shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+        pairs.append(f"{name}={truncate(shown, 40)}")
+        if len(pairs) == limit:
+            break
+    return " · ".join(pairs)
+
+
+def run_summary(run: RunRecord) -> str:
+    """One paragraph about a training run: number, status, who asked, its message and metrics."""
+    who = f" by <@{run.requested_by}>" if run.requested_by else ""
+    lines = [f"Training run #{run.id} ({run.trigger}{who}): *{run.status}*"]
+    if run.message:
+        lines.append(escape(truncate(run.message, 500)))
+    if run.metrics and (summary := metrics_summary(run.metrics)):
+        lines.append(f"Metrics: {escape(summary)}")
+    if run.report_path:
+        lines.append(f"Report: `{escape(run.report_path)}`")
+    return "\n".join(lines)
+
+
+def status_blocks(status: KbStatus) -> Blocks:
+    model = "the base model" if status.adapter_name == "base" else f"adapter `{escape(status.adapter_name)}`"
+    lines = [f"*Documents:* {status.documents:,} ({status.chunks:,} passages)",
+             f"*Feedback:* {status.votes_up:,} 👍 · {status.votes_down:,} 👎",
+             f"*Serving:* {model}"]
+    run = run_summary(status.last_run) if status.last_run else "No training run yet."
+    return [section("\n".join(lines)), section(f"*Last training run*\n{run}")]
+
+
+HELP_TEXT = "\n".join([
+    "*Team knowledge assistant*",
+    "• Mention me with a question in a channel, or DM me. I answer in a thread from the team's documents "
+    "and cite them as [1], [2].",
+    "• Reply in my thread to ask a follow-up; no need to mention me again.",
+    "• Rate answers with the 👍/👎 buttons or reactions. After a 👎, your next reply in the thread (unless it "
+    "is a question) is saved as a better answer for training.",
+    "• Share a file in a DM with me, or in one of my threads, to add it to the knowledge base.",
+    "",
+    "*Commands*",
+    "• `/kb add <text or URL>`: add a document (no argument opens a form with a file upload)",
+    "• `/kb search <query>`: show matching passages, only to you",
+    "• `/kb status`: documents, feedback, the serving model and the last training run",
+    "• `/kb retrain`: (admins) queue a fine-tuning run; I report back here when it finishes",
+    "• `/kb rollback`: (admins) serve the previous model version again",
+    "• `/kb help`: this message",
+    "",
+    "Documents added in a private channel or a DM are only used for questions asked there.",
+])

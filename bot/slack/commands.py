@@ -1,0 +1,123 @@
+"""The `/kb` slash command: add, search, status, retrain, rollback, help (orch).
+
+Every subcommand acks inside Bolt's listener pool at once (help and usage errors *are* the ack);
+database, model and admin lookups run on the background pool and answer with `respond()`, which
+works even in channels the bot has not joined. Retrain and rollback are for admins (`admins`); the
+bot only queues the training run, and the training worker does the work; `reporting` announces
+the outcome in the channel the command came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.slack.adding import start_add
+from bot.slack.blocks import HELP_TEXT, search_blocks, status_blocks
+from bot.slack.deps import SlackDeps
+from bot.slack.mrkdwn import escape, truncate
+from bot.slack.notices import APOLOGY, notice_for
+from bot.slack.status import kb_status
+from bot.slack.work import WorkRejected
+from knowledge.adapter_registry import rollback, serving_adapter
+from knowledge.search import search_passages
+from knowledge.training_runs import request_training_run
+
+logger = logging.getLogger(__name__)
+
+SEARCH_RESULTS = 5
+NOT_ADMIN = "Only admins can {what}. Ask one of them, or see KB_ADMIN_USER_IDS in the README."
+
+
+def search(deps: SlackDeps, command: dict[str, Any], query: str, respond: Respond) -> None:
+    passages = search_passages(deps.sessions, deps.embedder, query, channel=command["channel_id"],
+                               limit=SEARCH_RESULTS)
+    respond(text=f"{len(passages)} results for “{truncate(query, 100)}”", blocks=search_blocks(query, passages),
+            response_type="ephemeral")
+
+
+def status(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
+    respond(text="Knowledge base status", blocks=status_blocks(kb_status(deps.sessions)), response_type="ephemeral")
+
+
+def retrain(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
+    user, channel = command["user_id"], command["channel_id"]
+    if not deps.admins.is_admin(user):
+        respond(text=NOT_ADMIN.format(what="start a training run"), response_type="ephemeral")
+        return
+    run, created = request_training_run(deps.sessions, trigger="admin", requested_by=user, notify_channel=channel)
+    if created:
+        text = f"Queued training run #{run.id}. I'll post the outcome in this channel when it finishes."
+    else:
+        text = f"Training run #{run.id} is already {run.status}; its outcome will be reported when it finishes."
+    respond(text=text, response_type="ephemeral")
+
+
+def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
+    user = command["user_id"]
+    if not deps.admins.is_admin(user):
+        respond(text=NOT_ADMIN.format(what="roll back the model"), response_type="ephemeral")
+        return
+    with deps.sessions.begin() as session:
+        current = serving_adapter(session)
+        if current is None:
+            text = "The base model is serving; there is nothing to roll back."
+        else:
+            restored = rollback(session, actor=user, reason="/kb rollback")
+            target = f"adapter `{escape(restored.name)}`" if restored else "the base model"
+            text = (f"Rolled back from adapter `{escape(current.name)}` to {target}. "
+                    "Running bots switch within a few seconds.")
+    respond(text=text, response_type="in_channel" if current is not None else "ephemeral")
+
+
+Job = Callable[[SlackDeps, dict[str, Any], str, Respond], None]
+BACKGROUND: dict[str, Job] = {"search": search, "status": status, "retrain": retrain, "rollback": roll_back}
+USAGE = {"search": "Usage: `/kb search <what to look for>`"}
+
+
+def run_job(job: Job, deps: SlackDeps, command: dict[str, Any], argument: str, respond: Respond) -> None:
+    """Run a subcommand's slow part; failures become an apology (logged with the trace)."""
+    try:
+        job(deps, command, argument, respond)
+    except Exception:
+        logger.exception("/kb %s in %s failed", job.__name__, command.get("channel_id"))
+        respond(text=APOLOGY, response_type="ephemeral")
+
+
+def dispatch(deps: SlackDeps, *, ack: Ack, respond: Respond, command: dict[str, Any]) -> None:
+    """Route `/kb <subcommand> <argument>`; unknown subcommands get the help text."""
+    subcommand, _, argument = (command.get("text") or "").strip().partition(" ")
+    subcommand, argument = subcommand.lower(), argument.strip()
+    if subcommand in ("", "help"):
+        ack(text=HELP_TEXT)
+    elif subcommand == "add":
+        start_add(deps, ack=ack, respond=respond, command=command, argument=argument)
+    elif subcommand in BACKGROUND:
+        if subcommand in USAGE and not argument:
+            ack(text=USAGE[subcommand])
+            return
+        ack()
+        try:
+            deps.work.submit(run_job, BACKGROUND[subcommand], deps, command, argument, respond)
+        except WorkRejected as exc:
+            respond(text=notice_for(exc), response_type="ephemeral")
+    else:
+        ack(text=f"I don't know `/kb {escape(truncate(subcommand, 40))}`.\n\n{HELP_TEXT}")
+
+
+def register(app: App, deps: SlackDeps) -> None:
+    """Attach `/kb`."""
+
+    @app.command("/kb")
+    def handle_kb(ack: Ack, respond: Respond, command: dict[str, Any]) -> None:
+        try:
+            dispatch(deps, ack=ack, respond=respond, command=command)
+        except Exception:
+            logger.exception("/kb failed in %s", command.get("channel_id"))
+            if ack.response is None:
+                ack(text=APOLOGY)
+            else:
+                respond(text=APOLOGY, response_type="ephemeral")

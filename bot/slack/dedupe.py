@@ -1,0 +1,62 @@
+"""Exactly-once handling of Slack deliveries across processes (adapter over knowledge.slack_events).
+
+Two keys, both claimed in Postgres so every gunicorn worker and Socket Mode process agrees:
+
+* `event:<event_id>` in a global middleware: a retried delivery (X-Slack-Retry-Num) of an event
+  some process already took is acked with an empty 200 and dropped before any listener runs;
+* `msg:<channel>:<ts>` by the question listeners: one message can arrive as `app_mention` *and*
+  `message.channels`/`message.im` (different event ids), and must still get one answer.
+  `file:<channel>:<file id>` does the same for `file_shared` + a `message` carrying the file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import BoltContext, BoltResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from knowledge.slack_events import claim_event, finish_event
+
+logger = logging.getLogger(__name__)
+
+
+def message_key(channel: str, ts: str) -> str:
+    return f"msg:{channel}:{ts}"
+
+
+def file_key(channel: str, file_id: str) -> str:
+    return f"file:{channel}:{file_id}"
+
+
+def claim(sessions: sessionmaker[Session], key: str) -> bool:
+    """True when this process now owns `key`."""
+    return claim_event(sessions, key)
+
+
+def finish(sessions: sessionmaker[Session], key: str) -> None:
+    """Mark `key` handled for good (never taken over as a stale claim); failures are only logged."""
+    try:
+        finish_event(sessions, key)
+    except Exception:
+        logger.exception("could not mark %s done", key)
+
+
+def event_dedupe_middleware(sessions: sessionmaker[Session]) -> Callable[..., Any]:
+    """A Bolt global middleware dropping deliveries of an event id that was already claimed."""
+
+    def dedupe_events(body: dict[str, Any], context: BoltContext, request: Any,
+                      next: Callable[[], Any]) -> Any:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            key = f"event:{event_id}"
+            if not claim_event(sessions, key):
+                retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
+                logger.info("dropped duplicate delivery of %s (retry %s)", event_id, retry)
+                return BoltResponse(status=200, body="")
+            context["event_key"] = key
+        return next()
+
+    return dedupe_events

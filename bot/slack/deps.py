@@ -1,0 +1,50 @@
+"""The parts every listener works with, passed in once by the app factory (pure: a value).
+
+Listeners never import a database, model or client from module state: `build_app` fills this
+with what it was given, which is how tests run the real listeners on a fake Slack and a real
+Postgres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.answering import Answerer
+from bot.slack.admins import AdminCheck
+from bot.slack.scopes import ScopeResolver
+from bot.slack.streaming import Replies
+from bot.slack.work import BackgroundWork
+from knowledge.embedding import Embedder
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestOptions:
+    """Limits of documents added from Slack.
+
+    Attributes:
+        url_allowlist: hosts/CIDRs URL ingest may reach although private or loopback (SSRF guard).
+        max_bytes: largest file, download or pasted text accepted.
+        fetch_timeout_s: connect/read timeout of URL ingest and Slack file downloads.
+    """
+
+    url_allowlist: tuple[str, ...] = ()
+    max_bytes: int = 20 * 1024 * 1024
+    fetch_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlackDeps:
+    """What the listeners need: storage, models, Slack, the work pool and the policies."""
+
+    sessions: sessionmaker[Session]
+    answerer: Answerer
+    embedder: Embedder
+    client: WebClient
+    work: BackgroundWork
+    replies: Replies
+    admins: AdminCheck
+    scopes: ScopeResolver
+    ingest: IngestOptions = field(default_factory=IngestOptions)

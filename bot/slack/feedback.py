@@ -1,0 +1,192 @@
+"""Listeners for feedback: 👍/👎 buttons and reactions, the 👎 reason modal, teammates' corrections (orch).
+
+* Buttons: native `feedback_buttons` (value `up:<id>`/`down:<id>`) and the classic fallback buttons
+  (action id says the direction, value is the answer id). The clicked message's ts must be the
+  answer's own message, so a forged value cannot vote on another answer.
+* Reactions on the bot's answer: `+1`/`thumbsup` and `-1`/`thumbsdown`, skin tones stripped;
+  removing the reaction withdraws that vote (only if it is still the current one).
+* A 👎 click opens the optional reason modal; a 👎 reaction (no trigger id) gets an ephemeral button
+  that opens it. Closing the modal keeps the vote; submitting adds the reason to it.
+* Votes are last-write-wins per user and answer; `vote_events` keeps every change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.blocks import (
+    ACTION_DOWN,
+    ACTION_EXPLAIN,
+    ACTION_FEEDBACK,
+    ACTION_UP,
+    explain_prompt_blocks,
+    parse_vote_value,
+)
+from bot.slack.deps import SlackDeps
+from bot.slack.history import strip_mention
+from bot.slack.modals import VIEW_REASON, read_reason, reason_modal
+from bot.slack.notices import APOLOGY, post_ephemeral
+from knowledge.interactions import (
+    AnswerRecord,
+    answer_by_id,
+    answer_by_message,
+    current_vote,
+    record_reference_answer,
+    record_vote,
+    withdraw_vote,
+)
+
+logger = logging.getLogger(__name__)
+
+REACTION_VALUES = {"+1": 1, "thumbsup": 1, "-1": -1, "thumbsdown": -1}
+THANKS_UP = "Thanks for the 👍, glad it helped."
+GONE = "That answer no longer exists, so the vote was not recorded."
+CORRECTION_SAVED = "Thanks, I saved your reply as a better answer to learn from."
+
+
+def reaction_value(name: str) -> int | None:
+    """+1/-1 for thumbs reactions in any skin tone (`+1::skin-tone-3`), else None."""
+    return REACTION_VALUES.get(name.split("::", 1)[0])
+
+
+def _click(body: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
+    """(user, channel, message ts, thread ts) of a block action on a message."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
+    message_ts = message.get("ts") or container.get("message_ts")
+    return body["user"]["id"], channel, message_ts, message.get("thread_ts") or message_ts
+
+
+def vote_by_button(deps: SlackDeps, body: dict[str, Any], action: dict[str, Any]) -> None:
+    """Record a feedback click; a 👎 opens the reason modal (the vote is stored first)."""
+    direction, answer_id = parse_vote_value(str(action.get("value", "")))
+    if action.get("action_id") in (ACTION_UP, ACTION_DOWN):
+        direction = 1 if action["action_id"] == ACTION_UP else -1
+    user, channel, message_ts, thread_ts = _click(body)
+    answer = answer_by_id(deps.sessions, answer_id)
+    if answer is None:
+        post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text=GONE)
+        return
+    if direction is None or (answer.message_ts and message_ts and answer.message_ts != message_ts):
+        logger.warning("feedback value %r does not belong to message %s/%s; ignored", action.get("value"),
+                       channel, message_ts)
+        return
+    record_vote(deps.sessions, answer_id=answer_id, user_id=user, value=direction, source="button")
+    if direction == 1:
+        post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text=THANKS_UP)
+        return
+    try:
+        deps.client.views_open(trigger_id=body["trigger_id"],
+                               view=reason_modal(answer_id=answer_id, channel=channel, message_ts=message_ts))
+    except SlackApiError as exc:  # e.g. expired_trigger_id: offer the modal behind a fresh click instead
+        logger.warning("reason modal not opened (%s)", exc.response.get("error"))
+        post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text="Thanks for the 👎.",
+                       blocks=explain_prompt_blocks(answer_id))
+
+
+def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot_user_id: str | None) -> None:
+    value = reaction_value(event.get("reaction", ""))
+    item = event.get("item") or {}
+    if value is None or item.get("type") != "message" or not event.get("user"):
+        return
+    if bot_user_id and event.get("item_user") and event["item_user"] != bot_user_id:
+        return  # a reaction on someone else's message
+    answer = answer_by_message(deps.sessions, channel=item["channel"], message_ts=item["ts"])
+    if answer is None:
+        return
+    if not added:
+        withdraw_vote(deps.sessions, answer_id=answer.id, user_id=event["user"], value=value, source="reaction")
+        return
+    record_vote(deps.sessions, answer_id=answer.id, user_id=event["user"], value=value, source="reaction")
+    if value == -1:
+        post_ephemeral(deps.client, channel=item["channel"], user=event["user"], thread_ts=answer.thread_ts,
+                       text="Thanks for the 👎.", blocks=explain_prompt_blocks(answer.id))
+
+
+def store_correction(deps: SlackDeps, event: dict[str, Any], answer: AnswerRecord) -> None:
+    """A teammate's reply after a 👎: keep it as a reference answer for training."""
+    text = strip_mention(event.get("text") or "", None).strip()
+    if not text:
+        return
+    record_reference_answer(deps.sessions, answer_id=answer.id, author=event["user"], text=text,
+                            message_ts=event.get("ts"))
+    post_ephemeral(deps.client, channel=event["channel"], user=event["user"], thread_ts=answer.thread_ts,
+                   text=CORRECTION_SAVED)
+
+
+def save_reason(deps: SlackDeps, view: dict[str, Any], user: str) -> None:
+    """Add the modal's reason to the user's 👎, unless they changed their vote meanwhile."""
+    submission = read_reason(view)
+    if current_vote(deps.sessions, answer_id=submission.answer_id, user_id=user) != -1:
+        logger.info("reason for answer %s dropped: the 👎 was withdrawn or changed", submission.answer_id)
+        return
+    record_vote(deps.sessions, answer_id=submission.answer_id, user_id=user, value=-1, source="modal",
+                reason=submission.reason, reason_text=submission.details)
+
+
+def _apologize(deps: SlackDeps, body: dict[str, Any]) -> None:
+    user, channel, _, thread_ts = _click(body)
+    if channel:
+        post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text=APOLOGY)
+
+
+def register(app: App, deps: SlackDeps) -> None:
+    """Attach the feedback listeners to `app`."""
+
+    def on_click(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        try:
+            vote_by_button(deps, body, action)
+        except Exception:
+            logger.exception("feedback click failed")
+            _apologize(deps, body)
+
+    for action_id in (ACTION_FEEDBACK, ACTION_UP, ACTION_DOWN):
+        app.action(action_id)(on_click)
+
+    @app.action(ACTION_EXPLAIN)
+    def on_explain(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        try:
+            _, channel, message_ts, _ = _click(body)
+            answer_id = int(action["value"])
+            answer = answer_by_id(deps.sessions, answer_id)
+            deps.client.views_open(trigger_id=body["trigger_id"], view=reason_modal(
+                answer_id=answer_id, channel=channel, message_ts=answer.message_ts if answer else message_ts))
+        except Exception:
+            logger.exception("opening the reason modal failed")
+            _apologize(deps, body)
+
+    @app.view(VIEW_REASON)
+    def on_reason(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
+        ack()
+        try:
+            save_reason(deps, view, body["user"]["id"])
+        except Exception:
+            logger.exception("saving a vote reason failed")
+            channel = str(json.loads(view.get("private_metadata") or "{}").get("channel") or "")
+            if channel:
+                post_ephemeral(deps.client, channel=channel, user=body["user"]["id"], text=APOLOGY)
+
+    @app.view_closed(VIEW_REASON)
+    def on_reason_closed(ack: Ack, view: dict[str, Any]) -> None:
+        ack()
+        logger.info("reason modal closed without a reason; the 👎 stands (%s)", view.get("private_metadata"))
+
+    def on_reaction(event: dict[str, Any], context: BoltContext) -> None:
+        try:
+            vote_by_reaction(deps, event, added=event["type"] == "reaction_added", bot_user_id=context.bot_user_id)
+        except Exception:
+            logger.exception("reaction %s on %s failed", event.get("reaction"), event.get("item"))
+            item = event.get("item") or {}
+            if item.get("channel") and event.get("user"):
+                post_ephemeral(deps.client, channel=item["channel"], user=event["user"], text=APOLOGY)
+
+    app.event("reaction_added")(on_reaction)
+    app.event("reaction_removed")(on_reaction)

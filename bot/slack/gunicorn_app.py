@@ -1,0 +1,38 @@
+"""Running gunicorn from Python for `python -m bot.slack web` (entry helper over gunicorn).
+
+Same as `gunicorn 'bot.slack.wsgi:application' -k gthread --threads 8 …` on the command line
+(the Procfile form); gthread because Bolt's WSGI handler is synchronous and a worker must keep
+acking while its background threads generate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+WSGI_TARGET = "bot.slack.wsgi:application"
+
+
+class GunicornApp(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    """Serves `target` (a "module:attribute" WSGI app) with the given gunicorn settings."""
+
+    def __init__(self, target: str, options: dict[str, Any]) -> None:
+        self.target = target
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from gunicorn.util import import_app
+
+        return import_app(self.target)
+
+
+def serve(*, bind: str, workers: int, threads: int, timeout_s: int = 60, target: str = WSGI_TARGET) -> None:
+    """Run gunicorn in the foreground until it is stopped."""
+    GunicornApp(target, {"bind": bind, "workers": workers, "threads": threads, "worker_class": "gthread",
+                         "timeout": timeout_s, "graceful_timeout": timeout_s, "accesslog": "-"}).run()

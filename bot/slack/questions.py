@@ -1,0 +1,95 @@
+"""Listeners that find questions: @mentions, DMs and replies in the bot's threads (orch).
+
+Routing of a `message` event (the same for HTTP and Socket Mode):
+
+* carries files (subtype `file_share`)       → `files`, when in a DM or one of the bot's threads;
+* edits, joins, other bots, the bot itself   → ignored;
+* a DM, or a message mentioning the bot      → a question;
+* a reply in a thread where the bot answered → a follow-up question, except right after a 👎 on
+  the bot's latest answer there, when a reply that is not itself a question is a teammate's
+  correction (`feedback.store_correction`);
+* anything else in a channel                 → ignored.
+
+An @mention also arrives as `app_mention`; both paths claim `msg:<channel>:<ts>`, so whichever
+comes first answers and the other is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltContext
+
+from bot.slack import feedback, files
+from bot.slack.answer_flow import Ask, submit_question
+from bot.slack.deps import SlackDeps
+from bot.slack.notices import APOLOGY, post_notice
+from knowledge.interactions import answers_in_thread, has_downvote
+
+logger = logging.getLogger(__name__)
+
+
+def looks_like_question(text: str) -> bool:
+    """A reply after a 👎 that asks something is a follow-up, not a correction."""
+    return text.rstrip().endswith("?")
+
+
+def _ask(event: dict[str, Any], context: BoltContext) -> Ask:
+    return Ask(channel=event["channel"], ts=event["ts"], thread_ts=event.get("thread_ts") or event["ts"],
+               user=event.get("user") or "", team_id=context.team_id or event.get("team"),
+               text=event.get("text") or "", bot_user_id=context.bot_user_id)
+
+
+def on_mention(deps: SlackDeps, event: dict[str, Any], context: BoltContext) -> None:
+    submit_question(deps, _ask(event, context), event_key=context.get("event_key"))
+
+
+def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) -> None:
+    """Decide what a `message` event is (see the module docstring) and hand it on."""
+    subtype = event.get("subtype")
+    if subtype == "file_share" or (subtype is None and event.get("files")):
+        files.on_file_message(deps, event, context)
+        return
+    if subtype is not None or event.get("bot_id") or not event.get("user") or \
+            event.get("user") == context.bot_user_id:
+        return
+    text = event.get("text") or ""
+    mentioned = bool(context.bot_user_id) and f"<@{context.bot_user_id}>" in text
+    thread_ts = event.get("thread_ts")
+    in_thread = bool(thread_ts) and thread_ts != event["ts"]
+    is_dm = event.get("channel_type") == "im"
+    if not (is_dm or mentioned or in_thread):
+        return
+    if in_thread and not mentioned:
+        earlier = answers_in_thread(deps.sessions, channel=event["channel"], thread_ts=str(thread_ts))
+        if not earlier and not is_dm:
+            return  # someone else's thread
+        if earlier and not looks_like_question(text) and has_downvote(deps.sessions, earlier[-1].id):
+            feedback.store_correction(deps, event, earlier[-1])
+            return
+    submit_question(deps, _ask(event, context), event_key=context.get("event_key"))
+
+
+def register(app: App, deps: SlackDeps) -> None:
+    """Attach the question listeners to `app`."""
+
+    @app.event("app_mention")
+    def handle_mention(event: dict[str, Any], context: BoltContext) -> None:
+        try:
+            on_mention(deps, event, context)
+        except Exception:
+            logger.exception("app_mention in %s/%s failed", event.get("channel"), event.get("ts"))
+            post_notice(deps.client, channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
+                        text=APOLOGY)
+
+    @app.event("message")
+    def handle_message(event: dict[str, Any], context: BoltContext) -> None:
+        try:
+            route_message(deps, event, context)
+        except Exception:
+            logger.exception("message in %s/%s failed", event.get("channel"), event.get("ts"))
+            addressed = event.get("channel_type") == "im" or f"<@{context.bot_user_id}>" in (event.get("text") or "")
+            if addressed and event.get("subtype") in (None, "file_share"):  # never apologise to strangers
+                post_notice(deps.client, channel=event["channel"],
+                            thread_ts=event.get("thread_ts") or event["ts"], text=APOLOGY)

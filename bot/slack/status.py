@@ -1,0 +1,24 @@
+"""What `/kb status` reports, read from the database (store, read-only).
+
+Counts come from `knowledge` (documents and chunks, vote totals), the serving adapter from the
+registry's deployment log (what every bot process follows), and the newest training run.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.slack.blocks import KbStatus
+from knowledge.adapter_registry import serving_adapter
+from knowledge.ingest import corpus_stats
+from knowledge.interactions import vote_totals
+from knowledge.training_runs import latest_training_run
+
+
+def kb_status(sessions: sessionmaker[Session]) -> KbStatus:
+    corpus = corpus_stats(sessions)
+    votes = vote_totals(sessions)
+    with sessions() as session:
+        adapter = serving_adapter(session)
+    return KbStatus(documents=corpus.documents, chunks=corpus.chunks, votes_up=votes["up"], votes_down=votes["down"],
+                    adapter_name=adapter.name if adapter else "base", last_run=latest_training_run(sessions))

@@ -1,0 +1,81 @@
+"""One running Slack bot process: client, app, pools and background tasks from settings (entry helper).
+
+Entry points (`wsgi.py`, `python -m bot.slack socket`, the test and bench app modules) read their
+settings and build the answering parts, then call `start_slack_bot`; this module itself reads no
+environment. It starts the training-run reporter and the purge of old delivery claims, and
+`SlackBot.close()` stops them and drains the work pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from slack_bolt import App
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.answering import Answerer
+from bot.slack.app import build_app
+from bot.slack.background import PeriodicTask
+from bot.slack.client import make_web_client
+from bot.slack.deps import IngestOptions
+from bot.slack.reporting import report_finished_runs
+from bot.slack.settings import SlackSettings
+from bot.slack.streaming import StreamOptions
+from bot.slack.work import BackgroundWork
+from knowledge.embedding import Embedder
+from knowledge.settings import KnowledgeSettings
+from knowledge.slack_events import purge_events
+
+logger = logging.getLogger(__name__)
+
+PURGE_INTERVAL_S = 3600.0
+
+
+@dataclass(slots=True, kw_only=True)
+class SlackBot:
+    """The app plus what runs beside it in this process."""
+
+    app: App
+    work: BackgroundWork
+    tasks: list[PeriodicTask] = field(default_factory=list)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        for task in self.tasks:
+            task.stop()
+        self.work.wait_idle(timeout_s)
+        self.work.shutdown(wait=False)
+
+
+def ingest_options(knowledge: KnowledgeSettings) -> IngestOptions:
+    return IngestOptions(url_allowlist=tuple(knowledge.allowlist_entries()), max_bytes=knowledge.max_document_bytes,
+                         fetch_timeout_s=knowledge.fetch_timeout_s)
+
+
+def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, sessions: sessionmaker[Session],
+                    embedder: Embedder, answerer: Answerer, signing_secret: str | None = None,
+                    background: bool = True) -> SlackBot:
+    """Build the app for this process and start its background tasks.
+
+    Args:
+        signing_secret: overrides settings.slack_signing_secret ("" in Socket Mode).
+        background: start the reporter and purge threads (tests of the app alone pass False).
+    """
+    client = make_web_client(settings.slack_bot_token, base_url=settings.slack_api_url or None)
+    work = BackgroundWork(max_workers=settings.kb_slack_workers, max_queued=settings.kb_slack_queue)
+    app = build_app(
+        client=client, sessions=sessions, answerer=answerer, embedder=embedder,
+        signing_secret=settings.slack_signing_secret if signing_secret is None else signing_secret,
+        admin_user_ids=settings.admin_ids(), ingest=ingest_options(knowledge), work=work,
+        listener_threads=settings.kb_listener_threads,
+        streaming=StreamOptions(mode=settings.kb_stream_mode, interval_s=settings.kb_stream_interval_s,
+                                feedback=settings.kb_feedback_style))
+    bot = SlackBot(app=app, work=work)
+    if background:
+        bot.tasks = [
+            PeriodicTask("kb-training-reporter", settings.kb_report_interval_s,
+                         lambda: report_finished_runs(sessions, client)).start(),
+            PeriodicTask("kb-claim-purge", PURGE_INTERVAL_S, lambda: purge_events(sessions)).start(),
+        ]
+    logger.info("Slack bot ready (API %s, stream mode %s)", client.base_url, settings.kb_stream_mode)
+    return bot

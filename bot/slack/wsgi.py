@@ -1,0 +1,34 @@
+"""The WSGI application gunicorn serves: `gunicorn 'bot.slack.wsgi:application'` (entry).
+
+Importing this module builds the whole process (database, embedder, generator, Slack app and
+its background tasks) from the environment, once per gunicorn worker (do not use --preload: the
+database pool and threads must be created after the fork). Signature verification is always on:
+SLACK_SIGNING_SECRET is required.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.runtime import build_runtime
+from bot.settings import BotSettings
+from bot.slack.health import WSGIApp, with_health_check
+from bot.slack.settings import SlackSettings
+from bot.slack.wiring import start_slack_bot
+from knowledge.settings import KnowledgeSettings
+
+
+def create_application() -> WSGIApp:
+    """Read the environment and build the served application."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    slack = SlackSettings()
+    slack.require("web")
+    runtime = build_runtime(BotSettings())
+    bot = start_slack_bot(settings=slack, knowledge=KnowledgeSettings(), sessions=runtime.sessions,
+                          embedder=runtime.embedder, answerer=runtime.answerer)
+    return with_health_check(SlackRequestHandler(bot.app))
+
+
+application = create_application()

@@ -1,0 +1,1 @@
+"""Loopback fakes of outside services (Slack's Web API) and builders of signed inbound requests."""

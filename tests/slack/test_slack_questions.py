@@ -1,0 +1,165 @@
+"""Questions: mentions, DMs and follow-ups answered in threads, streamed, deduplicated, failing politely."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.generator_protocol import GeneratorBusy
+from bot.slack.blocks import ACTION_DOWN, ACTION_FEEDBACK, ACTION_UP, THINKING
+from bot.slack.notices import APOLOGY, BUSY
+from bot.slack.streaming import STATUS_TEXT, StreamOptions
+from knowledge.schema import Answer
+from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
+from tests.fakes.slack_requests import ASKER, mention, message
+from tests.slack.conftest import MakeBot
+from tests.slack.generators import ScriptedGenerator
+from tests.slack.harness import SlackHarness
+
+pytestmark = pytest.mark.usefixtures("documents")
+
+
+def test_mention_streams_into_the_thread_and_ends_with_cited_answer(make_bot: MakeBot) -> None:
+    bot = make_bot(generator=ScriptedGenerator("Run `make deploy` from the repository root, with the release "
+                                               "role [1].", delay_s=0.03))
+    ts = bot.ask("How do I deploy the billing service?")
+
+    calls = [c.method for c in bot.fake.calls if c.method and c.method != "auth.test"]
+    assert calls[0] == "assistant.threads.setStatus"  # something visible at once
+    status = bot.fake.one_call("assistant.threads.setStatus").body
+    assert (status["channel_id"], status["thread_ts"], status["status"]) == ("C1", ts, STATUS_TEXT)
+    start = bot.fake.one_call("chat.startStream").body
+    assert (start["thread_ts"], start["recipient_user_id"], start["recipient_team_id"]) == (ts, ASKER, TEAM_ID)
+    assert bot.fake.calls_to("chat.appendStream"), "the answer should arrive in several pieces"
+    assert calls.index("chat.startStream") < calls.index("chat.stopStream") < calls.index("chat.update")
+
+    answer = bot.final_answer("C1", ts)
+    sections = [b["text"]["text"] for b in answer["blocks"] if b["type"] == "section"]
+    assert "release role [1]" in sections[0]
+    assert any(s.startswith("*Sources*") and "Deploying the billing service" in s for s in sections)
+    context = [b["elements"][0]["text"] for b in answer["blocks"] if b["type"] == "context"]
+    assert any("base model" in text for text in context)
+    [row] = bot.rows(Answer)
+    feedback = next(b for b in answer["blocks"] if b["type"] == "context_actions")["elements"][0]
+    assert feedback["type"] == "feedback_buttons" and feedback["action_id"] == ACTION_FEEDBACK
+    assert (feedback["positive_button"]["value"], feedback["negative_button"]["value"]) == (f"up:{row.id}",
+                                                                                              f"down:{row.id}")
+    assert row.message_ts == answer["ts"] and row.thread_ts == ts and row.channel == "C1"
+
+
+def test_update_mode_posts_a_placeholder_then_edits_it(make_bot: MakeBot) -> None:
+    bot = make_bot(generator=ScriptedGenerator("Backups run nightly at 02:00 UTC with pg_dump [1] and go to the "
+                                               "kb-backups bucket [1].", delay_s=0.04),
+                   streaming=StreamOptions(mode="update", interval_s=0.1))
+    ts = bot.ask("When do database backups run?")
+
+    first = bot.fake.calls_to("chat.postMessage")[0].body
+    assert first["text"] == THINKING and first["thread_ts"] == ts
+    assert not bot.fake.calls_to("chat.startStream")
+    answer = bot.final_answer("C1", ts)
+    progress = [r["text"] for r in answer["revisions"] if not r.get("blocks")]
+    assert progress and all(text.endswith(" …") for text in progress), "intermediate edits show partial text"
+    assert "02:00 UTC" in answer["blocks"][0]["text"]["text"]
+
+
+def test_a_refused_stream_falls_back_to_updates_for_good(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    bot.fake.fail_next("chat.startStream", "not_allowed")
+    first = bot.ask("How do I deploy the billing service?")
+    second = bot.ask("When do database backups run?")
+
+    assert len(bot.fake.calls_to("chat.startStream")) == 1, "the refusal is remembered"
+    for ts in (first, second):
+        assert "[1]" in bot.final_answer("C1", ts)["blocks"][0]["text"]["text"]
+
+
+def test_follow_up_in_thread_without_mention_uses_the_thread_history(bot: SlackHarness) -> None:
+    root = bot.ask("How do I deploy the billing service?")
+    bot.ask("and which role does that need?", thread_ts=root, as_mention=False)
+
+    assert len(bot.generator.calls) == 2
+    roles_and_text = [(m["role"], m["content"]) for m in bot.generator.calls[1]]
+    assert ("user", "How do I deploy the billing service?") in roles_and_text
+    assert any(role == "assistant" and "make deploy" in text for role, text in roles_and_text)
+    assert roles_and_text[-1][1].endswith("Question: and which role does that need?")
+    assert len(bot.fake.bot_replies("C1", root)) == 2
+
+
+def test_reply_in_a_thread_the_bot_is_not_in_is_ignored(bot: SlackHarness) -> None:
+    root = bot.fake.add_message("C1", "lunch?")["ts"]
+    bot.ask("how do I deploy?", thread_ts=root, as_mention=False)
+    assert not bot.generator.calls and not bot.fake.calls_to("chat.postMessage")
+
+
+def test_direct_message_is_answered_in_its_thread(bot: SlackHarness) -> None:
+    ts = bot.ask("When do database backups run?", channel="D1", as_mention=False)
+    start = bot.fake.one_call("chat.startStream").body
+    assert start["channel"] == "D1" and start["thread_ts"] == ts
+    assert bot.final_answer("D1", ts)
+
+
+def test_app_mention_and_message_event_for_one_message_get_one_answer(bot: SlackHarness) -> None:
+    posted = bot.fake.add_message("C1", f"<@{BOT_USER_ID}> How do I deploy the billing service?")
+    first = bot.dispatch(bot.requests.event(mention("C1", posted["ts"], "How do I deploy the billing service?")))
+    second = bot.dispatch(bot.requests.event(message("C1", posted["ts"], posted["text"])))
+    bot.settle()
+    assert first.status == second.status == 200
+    assert len(bot.generator.calls) == 1
+    assert len(bot.fake.bot_replies("C1", posted["ts"])) == 1
+
+
+def test_retried_event_is_acked_and_answered_once(bot: SlackHarness) -> None:
+    posted = bot.fake.add_message("C1", "<@UBOT> When do database backups run?")
+    event = mention("C1", posted["ts"], "When do database backups run?")
+    first = bot.dispatch(bot.requests.event(event, event_id="EvRETRY1"))
+    retry = bot.dispatch(bot.requests.event(event, event_id="EvRETRY1", retry_num=1))
+    bot.settle()
+    assert first.status == retry.status == 200
+    assert len(bot.generator.calls) == 1
+    assert len(bot.fake.calls_to("chat.startStream")) == 1
+
+
+def test_failure_while_answering_posts_an_apology_and_logs_it(make_bot: MakeBot,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    bot = make_bot(generator=ScriptedGenerator(fail_with=RuntimeError("CUDA fell over")))
+    with caplog.at_level(logging.ERROR, logger="bot.slack.answer_flow"):
+        ts = bot.ask("How do I deploy the billing service?")
+    [reply] = bot.fake.bot_replies("C1", ts)
+    assert reply["text"] == APOLOGY and "CUDA" not in str(reply)
+    assert any(record.exc_info for record in caplog.records), "the trace goes to the log"
+
+
+def test_busy_model_says_try_again_shortly(make_bot: MakeBot) -> None:
+    bot = make_bot(generator=ScriptedGenerator(fail_with=GeneratorBusy("all slots taken")))
+    ts = bot.ask("How do I deploy the billing service?")
+    [reply] = bot.fake.bot_replies("C1", ts)
+    assert reply["text"] == BUSY
+
+
+def test_empty_mention_is_told_what_to_do_without_generating(bot: SlackHarness) -> None:
+    ts = bot.ask("   ")
+    [reply] = bot.fake.bot_replies("C1", ts)
+    assert "Ask me a question" in reply["text"] and not bot.generator.calls
+
+
+def test_rate_limited_update_is_retried_after_retry_after(make_bot: MakeBot) -> None:
+    bot = make_bot(streaming=StreamOptions(mode="update", interval_s=5.0))  # only the final edit
+    bot.fake.fail_next("chat.update", status=429, retry_after=1)
+    ts = bot.ask("How do I deploy the billing service?")
+
+    limited, retried = bot.fake.calls_to("chat.update")
+    assert limited.status == 429 and retried.status == 200
+    assert retried.t - limited.t >= 1.0, "waited for Retry-After"
+    assert "make deploy" in bot.final_answer("C1", ts)["blocks"][0]["text"]["text"]
+
+
+def test_rejected_native_feedback_buttons_fall_back_to_classic_buttons(make_bot: MakeBot) -> None:
+    bot = make_bot(streaming=StreamOptions(mode="update", interval_s=5.0))
+    bot.fake.fail_next("chat.update", "invalid_blocks")
+    first = bot.ask("How do I deploy the billing service?")
+    second = bot.ask("When do database backups run?")
+    for ts in (first, second):
+        actions = next(b for b in bot.final_answer("C1", ts)["blocks"] if b["type"] == "actions")
+        assert [e["action_id"] for e in actions["elements"]] == [ACTION_UP, ACTION_DOWN]
+    assert len(bot.fake.calls_to("chat.update")) == 3, "only the first answer needed a second try"
