@@ -189,7 +189,7 @@ def plot_results(results: dict[str, object], path: Path) -> None:
     axes[0][0].set_xticks([m + 0.4 - width / 2 for m in range(len(metrics))], metrics)
     axes[0][0].set_ylim(0, 1)
     axes[0][0].set_title(f"Retrieval on the Python FAQ ({results['questions']} questions)")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     if answers:
         answer_metrics = ["precision", "recall", "f1", "citation_accuracy", "abstention_rate"]
         width = 0.8 / len(answers)
@@ -199,7 +199,7 @@ def plot_results(results: dict[str, object], path: Path) -> None:
         axes[0][1].set_xticks([m + 0.4 - width / 2 for m in range(len(answer_metrics))], answer_metrics, fontsize=8)
         axes[0][1].set_ylim(0, 1)
         axes[0][1].set_title("Answers (token overlap with the gold section)")
-        axes[0][1].legend(fontsize=7)
+        axes[0][1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

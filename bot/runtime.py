@@ -63,7 +63,8 @@ def build_generator(settings: BotSettings) -> Generator:
 
 def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Runtime:
     """Connect, load the models and start following the adapter registry."""
-    engine = make_engine(resolve_database_url(settings.database_url, settings.pg_data_dir))
+    engine = make_engine(resolve_database_url(settings.database_url, settings.pg_data_dir),
+                         pool_size=settings.db_pool_size)
     check_connection(engine)
     sessions = make_session_factory(engine)
     embedder = SentenceTransformerEmbedder(settings.embedding_model or None)

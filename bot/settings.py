@@ -25,6 +25,8 @@ class BotSettings(BaseSettings):
         openai_base_url / openai_model / openai_api_key: KB_OPENAI_*, for the "openai" backend.
         max_concurrent_generations / max_waiting_generations: the generation admission gate.
         adapter_poll_interval_s: how often the adapter follower re-reads the registry besides LISTEN.
+        db_pool_size: KB_DB_POOL_SIZE, connections kept per process: a Slack web worker runs request,
+            listener and background threads that each may hold one.
         torch_threads: KB_TORCH_THREADS, CPU threads for generation (0: torch's default). On a
             shared 2-core machine 1 thread measured faster than 2 while other work ran.
     """
@@ -44,6 +46,7 @@ class BotSettings(BaseSettings):
     max_waiting_generations: int = 8
     adapter_poll_interval_s: float = 5.0
     torch_threads: int = 0
+    db_pool_size: int = 16
     answer_passages: int = 5
     answer_min_score: float = 0.3
     answer_max_new_tokens: int = 256

@@ -10,7 +10,7 @@ from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, o
 from bench.faq import parse_faq
 from bench.quality import evaluate_answers, evaluate_retrieval, ingest_corpus, is_gold
 from knowledge.types import Passage
-from tests.canned_generator import CannedGenerator
+from tests.scripted_generator import ScriptedGenerator
 
 SAMPLE_FAQ = """\
 :tocdepth: 2
@@ -100,7 +100,7 @@ def test_harness_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path, sessions, embe
     from bot.answering import Answerer
 
     answerer = Answerer(sessions=sessions, embedder=embedder,
-                        generator=CannedGenerator("Rayleigh scattering of sunlight [1]."))
+                        generator=ScriptedGenerator("Rayleigh scattering of sunlight [1]."))
     answers = evaluate_answers(answerer, items[1:2])
     assert answers.questions == 1 and answers.abstention_rate == 0.0
     assert answers.f1 > 0.5 and answers.citation_accuracy == 1.0

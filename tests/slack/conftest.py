@@ -17,7 +17,7 @@ from bot.slack.work import BackgroundWork
 from knowledge.embedding import Embedder
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_requests import SIGNING_SECRET, SlackRequests
-from tests.slack.generators import ScriptedGenerator
+from tests.scripted_generator import ScriptedGenerator
 from tests.slack.harness import BACKUP_DOC, DEPLOY_DOC, SlackHarness, add_document
 
 

@@ -19,7 +19,7 @@ from knowledge.embedding import Embedder
 from knowledge.ingest import IngestResult, ingest_text
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_requests import ASKER, SignedRequest, SlackRequests, mention, message
-from tests.slack.generators import ScriptedGenerator
+from tests.scripted_generator import ScriptedGenerator
 
 DEPLOY_DOC = ("Deploying the billing service", "# Deploying the billing service\n\nTo deploy the billing service, "
               "run `make deploy` from the repository root. Deploys need the release role in the admin console.")

@@ -23,7 +23,7 @@ from bot.slack.wiring import start_slack_bot
 from knowledge.database import make_engine, make_session_factory
 from knowledge.embedding import SentenceTransformerEmbedder
 from knowledge.settings import KnowledgeSettings
-from tests.slack.generators import ScriptedGenerator
+from tests.scripted_generator import ScriptedGenerator
 
 
 def with_worker_pid(app: WSGIApp) -> WSGIApp:

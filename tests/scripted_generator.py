@@ -1,4 +1,4 @@
-"""A scripted generator for Slack tests where the answer text and its pacing matter.
+"""A scripted generator for tests where the answer text (and, for Slack, its pacing) matters.
 
 It implements bot.generator_protocol.Generator like the real backends: it records the messages it
 was asked with, streams its completion word by word (optionally `delay_s` apart, so streaming edits
@@ -15,17 +15,19 @@ from pathlib import Path
 
 class ScriptedGenerator:
     def __init__(self, completion: str = "Run `make deploy` from the repository root [1].", *,
-                 delay_s: float = 0.0, fail_with: Exception | None = None, adapter_name: str = "base") -> None:
+                 delay_s: float = 0.0, fail_with: Exception | None = None, adapter_name: str = "base",
+                 context_window: int = 2048) -> None:
         self.completion = completion
         self.delay_s = delay_s
         self.fail_with = fail_with
         self._adapter_name = adapter_name
+        self._context_window = context_window
         self.calls: list[list[dict[str, str]]] = []
         self.running = threading.Event()
 
     @property
     def context_window(self) -> int:
-        return 2048
+        return self._context_window
 
     @property
     def adapter_name(self) -> str:
