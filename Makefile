@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup run test bench lint clean-db
+.PHONY: setup run test lint slack-web slack-socket worker
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,20 @@ setup: $(STAMP)
 	$(PY) -m bot setup-model
 	$(PY) -m knowledge migrate
 
+# The main job on the embedded defaults: index this repository's README, then answer from it.
 run: setup
-	$(PY) -m bot ask "How do I add documents to the knowledge base?"
+	$(PY) -m knowledge add README.md
+	$(PY) -m bot ask "How do I run the Slack bot in Socket Mode?"
+
+# The Slack bot itself (needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for socket mode).
+slack-web: setup
+	$(PY) -m bot.slack web
+
+slack-socket: setup
+	$(PY) -m bot.slack socket
+
+worker: setup
+	$(PY) -m training worker
 
 test: $(STAMP)
 	$(PY) -m bot setup-model

@@ -91,8 +91,8 @@ def build_index(engine, m: int = 16, ef_construction: int = 128) -> float:
     started = time.perf_counter()
     with engine.begin() as connection:
         connection.execute(text("SET maintenance_work_mem = '1GB'"))
-        connection.execute(text("CREATE INDEX ix_chunks_embedding_hnsw ON chunks USING hnsw "
-                                f"(embedding vector_cosine_ops) WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"))
+        connection.execute(text("CREATE INDEX ix_chunks_embedding_hnsw ON chunks USING hnsw (embedding "
+                                f"vector_cosine_ops) WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"))
         connection.execute(text("ANALYZE chunks"))
     return time.perf_counter() - started
 
@@ -130,9 +130,8 @@ def postgres_rss_mb(engine) -> float:
 
 def ingest_throughput(sessions) -> dict[str, float]:
     """Real documents through the product ingest path with the real embedder."""
-    from knowledge.ingest import ingest_text
-
     from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.ingest import ingest_text
 
     embedder = SentenceTransformerEmbedder()
     paragraphs = [f"Section {i}\n\n" + " ".join(f"term{i}_{j} explains part {j} of topic {i}." for j in range(60))

@@ -3,6 +3,9 @@
 The bot asks for a run (an admin's `/kb retrain`), the worker claims and executes it, and the bot
 later reports finished runs back to Slack. At most one run is queued or running at a time (a partial
 unique index), so overlapping triggers share one run instead of racing.
+
+The worker's side (`claimed_run`, `update_run`, `mark_run_finished`, `fail_abandoned_runs`) is at
+the end: a running run is owned through a Postgres advisory lock, so a killed worker is noticed.
 """
 
 from __future__ import annotations

@@ -1,0 +1,268 @@
+"""Proof that the learning loop learns, on the real default model: synthetic votes → KTO → gate → promotion.
+
+Synthesises rated answers about a fictional product ("Lumen Ledger"): every prompt quotes one
+passage of its guide; 👍 answers restate the passage's fact and cite it, 👎 answers state a wrong
+fact without citing. The newest facts are held out by the builder's time split, so the held-out
+metrics measure whether the model learned "answer from the passage" rather than memorised facts.
+Then one full pipeline run (embedded Postgres, dataset export, TRL KTO + LoRA, evaluation gate,
+registry promotion) and, before vs after: held-out reward margin, 👍/👎 log-likelihoods,
+pairwise preference accuracy, general-text perplexity; training tokens/s, wall times, peak RSS.
+
+Run: `python -m bench.train_learning [--rows 200] [--epochs 2] [--steps 0] [--max-length 160] [--threads 2]`.
+CPU trains ~100–200 tokens/s on this model: scale --rows/--steps down for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from bench.database import bench_database
+from knowledge.adapter_registry import get_adapter, serving_adapter
+from knowledge.interactions import record_answer, record_vote
+from knowledge.training_runs import get_training_run, request_training_run
+from knowledge.types import Passage
+from training.config import DatasetConfig, GateConfig, LoopConfig, TrainConfig
+from training.dataset_export import export_dataset
+from training.dataset_files import read_dataset
+from training.pipeline import LoopPaths, process_next_run
+from training.scoring import BASE, ScoringModel
+
+SYSTEM = ("You are the team's knowledge assistant. Answer using only the quoted passage and cite it as [1]. "
+          "Be concise.")
+
+# (section, passage, the fact as a clause, a wrong fact, four ways to ask)
+FACTS = [
+    ("Exports", "Reports can be exported as CSV and PDF files.", "reports export as CSV and PDF files",
+     "reports export only as XML files",
+     ["Which export formats are there?", "How do I export a report?", "Can I get my reports out as files?",
+      "What file types can reports be saved as?"]),
+    ("Plans", "The Starter plan allows up to 5 team members.", "the Starter plan allows up to 5 team members",
+     "the Starter plan allows up to 50 team members",
+     ["How many people fit on Starter?", "What is the team limit of the Starter plan?",
+      "Can 10 people share a Starter account?", "How big can a Starter team be?"]),
+    ("Currency", "New ledgers use the euro as the default currency.", "new ledgers default to the euro",
+     "new ledgers default to the US dollar",
+     ["What currency does a new ledger use?", "Which default currency is set?", "Is the default currency dollars?",
+      "What money unit do new ledgers start with?"]),
+    ("Retention", "Records are kept for 7 years after an account closes.", "records are kept for 7 years",
+     "records are deleted after 30 days",
+     ["How long is data retained?", "When are records deleted?", "Do you keep my records after I close?",
+      "What is the retention period?"]),
+    ("Backups", "Backups run every night at 2 am.", "backups run every night at 2 am", "backups run once a month",
+     ["How often are backups made?", "When do backups run?", "Is my data backed up daily?",
+      "What is the backup schedule?"]),
+    ("Support", "Support answers from 8 am to 6 pm CET on weekdays.", "support works 8 am to 6 pm CET on weekdays",
+     "support is available around the clock",
+     ["When can I reach support?", "What are the support hours?", "Is support open at night?",
+      "Can I call support on Sunday?"]),
+    ("Invoices", "Invoice numbers start with the prefix LL-.", "invoice numbers start with LL-",
+     "invoice numbers start with INV-",
+     ["What prefix do invoice numbers have?", "How are invoices numbered?", "Do invoice numbers start with INV?",
+      "What does an invoice number look like?"]),
+    ("API", "The API allows 60 requests per minute per key.", "the API allows 60 requests per minute",
+     "the API allows 1000 requests per second",
+     ["What is the API rate limit?", "How many API calls can I make?", "Is the API throttled?",
+      "How fast may a script call the API?"]),
+    ("Security", "Two-factor login is required for all admins.", "two-factor login is required for admins",
+     "two-factor login is not available",
+     ["Do admins need two-factor login?", "Is 2FA supported?", "Can I turn off 2FA for admins?",
+      "How are admin logins protected?"]),
+    ("Mobile", "Apps are available for iOS and Android.", "there are apps for iOS and Android",
+     "there is no mobile app",
+     ["Is there a mobile app?", "Can I use it on my phone?", "Which phones are supported?",
+      "Do you have an Android app?"]),
+    ("Trial", "The free trial lasts 30 days.", "the free trial lasts 30 days", "the free trial lasts 7 days",
+     ["How long is the trial?", "When does my trial end?", "Is the trial a week long?",
+      "How many free days do I get?"]),
+    ("Imports", "You can import data from QuickBooks and Xero.", "data imports from QuickBooks and Xero",
+     "data imports only from spreadsheets",
+     ["Can I import from QuickBooks?", "Which tools can I migrate from?", "How do I bring in old books?",
+      "Does import work with Xero?"]),
+    ("Tax", "A quarterly VAT report is generated automatically.", "a quarterly VAT report is generated",
+     "there are no tax reports",
+     ["Is there a VAT report?", "How do I get tax figures?", "Does it produce tax reports?",
+      "How often is the VAT report made?"]),
+    ("SSO", "SAML single sign-on is included in the Business plan.", "SAML sign-on comes with the Business plan",
+     "only Google login is supported",
+     ["Do you support SAML?", "Which plan has single sign-on?", "Can we log in with our identity provider?",
+      "Is SSO available?"]),
+    ("Passwords", "Password reset links expire after 30 minutes.", "reset links expire after 30 minutes",
+     "reset links stay valid for 7 days",
+     ["How long is a reset link valid?", "When does the password link expire?", "My reset link is old, will it work?",
+      "What is the reset link lifetime?"]),
+    ("Attachments", "Attachments can be up to 25 MB each.", "attachments can be up to 25 MB",
+     "attachments can be up to 1 GB",
+     ["What is the attachment size limit?", "How large can a file be?", "Can I attach a 100 MB scan?",
+      "Is there a maximum upload size?"]),
+    ("Offline", "Offline mode is read-only.", "offline mode is read-only", "offline mode allows full editing",
+     ["Can I edit offline?", "What works without internet?", "Does offline mode sync my edits?",
+      "Is offline mode read-only?"]),
+    ("Audit", "The audit log is kept for 2 years.", "the audit log is kept for 2 years", "no audit log is kept",
+     ["Is there an audit log?", "How long is the audit trail kept?", "Can I see who changed an entry?",
+      "What history do you keep of changes?"]),
+    ("Pricing", "The Pro plan costs 12 euro per user per month.", "Pro costs 12 euro per user per month",
+     "Pro costs 99 euro per user per month",
+     ["How much is Pro?", "What does the Pro plan cost?", "Is Pro expensive?", "What is the Pro price per user?"]),
+    ("Fiscal year", "The fiscal year starts in January unless changed in settings.",
+     "the fiscal year starts in January and can be changed", "the fiscal year always starts in July",
+     ["When does the fiscal year start?", "Can I change the fiscal year?", "Is the year fixed to July?",
+      "How is the financial year set?"]),
+    ("Receipts", "Receipts can be emailed to your ledger inbox.", "receipts can be emailed to the ledger inbox",
+     "receipts cannot be uploaded",
+     ["How do I add receipts?", "Can I email a receipt?", "Where do scanned receipts go?",
+      "Is receipt capture supported?"]),
+    ("Companies", "The Pro plan covers up to 3 companies.", "Pro covers up to 3 companies",
+     "Pro covers unlimited companies",
+     ["How many companies can I manage?", "Can Pro handle several businesses?", "Is there a company limit?",
+      "How many ledgers for different firms?"]),
+    ("Bank sync", "Bank feeds sync daily at 6 am.", "bank feeds sync daily at 6 am", "bank feeds sync in real time",
+     ["How often do bank feeds update?", "When does bank sync run?", "Are transactions imported instantly?",
+      "What is the bank feed schedule?"]),
+    ("Recurring", "Recurring invoices can repeat weekly, monthly or yearly.",
+     "recurring invoices repeat weekly, monthly or yearly", "recurring invoices repeat only monthly",
+     ["Can invoices repeat?", "Which recurrence options exist?", "Can I bill a client every week?",
+      "How do recurring invoices work?"]),
+    ("Hosting", "All data is stored on servers in Frankfurt.", "data is stored on servers in Frankfurt",
+     "data is stored on servers in the US",
+     ["Where is my data stored?", "Which country hosts the servers?", "Is data kept in the EU?",
+      "Where are your data centres?"]),
+]
+GOOD = ["{fact} [1].", "According to the guide, {fact} [1].", "The docs say {fact} [1].", "{Fact}, as [1] states."]
+BAD = ["{fact}.", "I believe {fact}.", "As far as I know, {fact}.", "{Fact}, I think."]
+
+
+def synthesise(rows: int) -> list[dict]:
+    """`rows` rated answers, fact by fact (so the newest facts end up held out), alternating 👍/👎."""
+    answers = []
+    per_fact = 8
+    for index in range(rows):
+        section, passage, fact, wrong, questions = FACTS[(index // per_fact) % len(FACTS)]
+        turn = index % per_fact
+        good = turn % 2 == 0
+        template = (GOOD if good else BAD)[(turn // 2 + index // (per_fact * len(FACTS))) % 4]
+        clause = fact if good else wrong
+        answers.append({"section": section, "passage": passage, "question": questions[(turn // 2) % 4],
+                        "completion": template.format(fact=clause, Fact=clause[0].upper() + clause[1:]),
+                        "up": good, "channel": ("CHELP", "CDEV", "CSALES")[index % 3], "thread": f"{1700 + index}.1"})
+    return answers
+
+
+def seed(sessions, tokenizer, answers: list[dict]) -> None:
+    for number, answer in enumerate(answers):
+        messages = [{"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": f"Passage [1] (Lumen Ledger guide › {answer['section']}): "
+                                                f"{answer['passage']}\n\nQuestion: {answer['question']}"}]
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        passage = Passage(chunk_id=number + 1, document_id=1, title="Lumen Ledger guide", uri="docs/guide.md",
+                          heading=answer["section"], text=answer["passage"], score=0.8, scope="workspace")
+        answer_id = record_answer(sessions, question=answer["question"], prompt=prompt, completion=answer["completion"],
+                                  passages=[passage], abstained=False, adapter_id=None, adapter_name="base",
+                                  latency_ms=None, channel=answer["channel"], thread_ts=answer["thread"],
+                                  asker=f"U{number % 7}")
+        record_vote(sessions, answer_id=answer_id, user_id=f"V{number % 5}", value=1 if answer["up"] else -1,
+                    source="button")
+
+
+def preference_accuracy(model: ScoringModel, name: str, rows: list[dict], max_length: int) -> float:
+    """Share of (👍, 👎) pairs over the same passage where the 👍 completion scores higher."""
+    with model.using(name):
+        scores = model.completion_logprobs([(r["prompt"], r["completion"]) for r in rows], max_length=max_length,
+                                           batch_size=8)
+    by_passage: dict[str, dict[bool, list[float]]] = {}
+    for row, score in zip(rows, scores, strict=True):
+        passage = row["prompt"].split("Passage [1]", 1)[1].split("\n", 1)[0]
+        by_passage.setdefault(passage, {True: [], False: []})[row["label"]].append(score)
+    pairs = [(g, b) for sides in by_passage.values() for g in sides[True] for b in sides[False]]
+    return sum(g > b for g, b in pairs) / len(pairs) if pairs else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--steps", type=int, default=0, help="max optimiser steps (0: use --epochs)")
+    parser.add_argument("--max-length", type=int, default=160)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--beta", type=float, default=0.1)
+    parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", type=Path, default=Path("var/models/SmolLM2-135M-Instruct"))
+    parser.add_argument("--out", type=Path, help="datasets/adapters/reports go here (default: bench/results/…)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    work = args.out or Path("bench/results") / f"train-learning-{time.strftime('%Y%m%d-%H%M%S')}"
+    paths = LoopPaths(base_model=args.model, datasets_root=work / "datasets", adapters_root=work / "adapters",
+                      reports_root=work / "reports")
+    config = LoopConfig(
+        dataset=DatasetConfig(min_desirable=8, min_undesirable=8, min_eval_examples=4, max_channel_share=0.5),
+        train=TrainConfig(learning_rate=args.lr, epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
+                          beta=args.beta, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
+                          max_length=args.max_length, progress_bar=False),
+        gate=GateConfig(max_length=max(args.max_length, 256)))
+
+    engine, sessions, _url = bench_database("train-learning")
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    t = time.perf_counter()
+    seed(sessions, tokenizer, synthesise(args.rows))
+    seed_s = time.perf_counter() - t
+    t = time.perf_counter()
+    export = export_dataset(sessions, datasets_root=paths.datasets_root, config=config.dataset)
+    export_s = time.perf_counter() - t
+    assert export.dataset is not None, export.skip_reason
+    run, _ = request_training_run(sessions, trigger="cli", requested_by="bench")
+    t = time.perf_counter()
+    outcome = process_next_run(engine, paths=paths, config=config)
+    pipeline_s = time.perf_counter() - t
+    record = get_training_run(sessions, run.id)
+    if outcome is None or record.adapter_id is None:
+        raise SystemExit(f"run {run.id} ended {record.status}: {record.message}")
+    training, gate = record.metrics.get("training", {}), record.metrics.get("gate", {})
+    with sessions() as session:
+        serving = serving_adapter(session)
+        candidate = get_adapter(session, record.adapter_id)
+    loss_curve = json.loads(Path(record.report_path).with_name("report.json").read_text())["loss_curve"]
+
+    dataset = read_dataset(Path(export.dataset.path))
+    model = ScoringModel(args.model, {"candidate": Path(candidate.path)})
+    held_out = dataset.rows["kto_eval"]
+    accuracy = {name: preference_accuracy(model, name, held_out, config.gate.max_length)
+                for name in (BASE, "candidate")}
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    stats = export.stats
+    print(f"dataset {export.dataset.version}: {stats['answers_read']} rated answers → train "
+          f"{stats['train']['desirable']}👍/{stats['train']['undesirable']}👎, held out "
+          f"{stats['eval']['desirable']}👍/{stats['eval']['undesirable']}👎 (unseen facts), excluded "
+          f"{stats['excluded'] or 'none'}")
+    print(f"run {run.id}: {record.status} — {record.message}")
+    print(f"serving adapter: {serving.name if serving else 'base model'}")
+    print("held-out metrics (mean log-likelihood per completion token):")
+    print(f"  {'':10} {'👍 loglik':>10} {'👎 loglik':>10} {'margin':>8} {'pref.acc':>9} {'general ppl':>12}")
+    for label, key, acc in (("before", "base", accuracy[BASE]), ("after", "candidate", accuracy["candidate"])):
+        s = gate[key]
+        print(f"  {label:10} {s['good']:10.4f} {s['bad']:10.4f} {s['margin']:8.4f} {acc:9.3f} "
+              f"{s['general_perplexity']:12.3f}")
+    print(f"training: {training['objective']} {training['steps']} steps, {training['epochs']} epochs, "
+          f"{training['rows']} rows ({training['rows_dropped_too_long']} too long), loss "
+          f"{loss_curve[0][1]:.4f} → {loss_curve[-1][1]:.4f}, {training['train_tokens']} tokens in "
+          f"{training['runtime_s']:.1f} s = {training['tokens_per_s']:.1f} tokens/s on {training['device']}")
+    print(f"wall time: seed {seed_s:.1f} s, export {export_s:.2f} s, pipeline {pipeline_s:.1f} s (train "
+          f"{training['runtime_s']:.1f} s + load/gate/register {pipeline_s - training['runtime_s']:.1f} s), "
+          f"total {time.perf_counter() - started:.1f} s")
+    print(f"peak RSS: {peak_rss_mb:.0f} MiB; report: {record.report_path}")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The procrastinate queue on the product database: bot-queued and scheduled runs reach the worker once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from knowledge.training_runs import get_training_run, latest_training_run, request_training_run
+from tests.training.feedback_fixtures import LOOP
+from training.jobs import QUEUE, build_app, defer_execution, psycopg_conninfo
+from training.pipeline import LoopPaths, has_queued_run, process_queued_runs, request_run
+
+
+@pytest.fixture
+def queue(engine: Engine, sessions: sessionmaker[Session]) -> Iterator[None]:
+    def empty() -> None:
+        with engine.begin() as connection:
+            connection.execute(text("TRUNCATE procrastinate.procrastinate_jobs, procrastinate.procrastinate_events, "
+                                    "procrastinate.procrastinate_periodic_defers RESTART IDENTITY CASCADE"))
+    empty()
+    yield
+    empty()
+
+
+def _app(engine: Engine, paths: LoopPaths):
+    return build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
+                     schedule_cron="0 3 * * 0", poll_cron="0 4 * * 0",
+                     execute=lambda: process_queued_runs(engine, paths=paths, config=LOOP),
+                     request_scheduled_run=lambda: request_run(engine, paths, trigger="schedule"),
+                     poll=lambda: has_queued_run(engine, paths))
+
+
+def _jobs(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(
+            "SELECT task_name, status::text FROM procrastinate.procrastinate_jobs ORDER BY id"))]
+
+
+def test_a_run_the_bot_queued_is_picked_up_by_the_poll_and_executed_once(
+        engine: Engine, sessions: sessionmaker[Session], loop_paths: LoopPaths, queue: None) -> None:
+    run, _ = request_training_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="C1")
+    app = _app(engine, loop_paths)
+
+    async def scenario() -> None:
+        async with app.open_async():
+            poll = app.tasks["training.poll"]
+            await poll(timestamp=0)
+            await poll(timestamp=60)  # overlapping triggers: the queueing lock keeps one job waiting
+            assert _jobs(engine) == [("training.execute", "todo")]
+            await app.run_worker_async(queues=[QUEUE], wait=False, install_signal_handlers=False,
+                                       listen_notify=False)
+
+    asyncio.run(scenario())
+    assert _jobs(engine) == [("training.execute", "succeeded")]
+    finished = get_training_run(sessions, run.id)
+    assert finished.status == "skipped" and "no rated answers" in finished.message  # empty feedback
+
+
+def test_the_schedule_requests_a_run_and_queues_its_execution(
+        engine: Engine, sessions: sessionmaker[Session], loop_paths: LoopPaths, queue: None) -> None:
+    app = _app(engine, loop_paths)
+
+    async def scenario() -> None:
+        async with app.open_async():
+            await app.tasks["training.schedule"](timestamp=0)
+            await app.tasks["training.schedule"](timestamp=0)
+            assert await defer_execution(app) is None  # already waiting
+
+    asyncio.run(scenario())
+    run = latest_training_run(sessions)
+    assert run is not None and run.trigger == "schedule" and run.status == "queued"
+    assert _jobs(engine) == [("training.execute", "todo")]
+
+
+def test_the_poll_queues_nothing_when_no_run_waits(engine: Engine, loop_paths: LoopPaths, queue: None) -> None:
+    app = _app(engine, loop_paths)
+
+    async def scenario() -> None:
+        async with app.open_async():
+            await app.tasks["training.poll"](timestamp=0)
+
+    asyncio.run(scenario())
+    assert _jobs(engine) == []
+
+
+def test_the_worker_registers_a_periodic_schedule_from_the_cron_setting(engine: Engine,
+                                                                         loop_paths: LoopPaths) -> None:
+    app = _app(engine, loop_paths)
+    crons = {task.task.name: task.cron for task in app.periodic_registry.periodic_tasks.values()}
+    assert crons == {"training.schedule": "0 3 * * 0", "training.poll": "0 4 * * 0"}

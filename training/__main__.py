@@ -1,0 +1,227 @@
+"""`python -m training …`: build datasets, train, evaluate, promote, roll back, run the worker (entry).
+
+Reads the environment once (TrainingSettings), builds the engine and configs, and calls one
+function of the package per command. Multi-GPU training goes through accelerate (DDP):
+
+    accelerate launch --multi_gpu --num_processes N -m training train [--dataset VERSION]
+
+or TRAINING_LAUNCHER=accelerate TRAINING_NUM_PROCESSES=N for the worker and `run-once`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from knowledge.adapter_registry import get_adapter, promote, register_adapter, rollback, serving_adapter
+from knowledge.database import make_engine, make_session_factory, resolve_database_url
+from knowledge.datasets_store import dataset_by_id, dataset_by_version, latest_dataset
+from knowledge.training_runs import get_training_run
+from training.settings import TrainingSettings
+
+
+def _settings() -> TrainingSettings:
+    try:
+        settings = TrainingSettings()
+        settings.loop_config()
+    except (ValidationError, ValueError) as exc:
+        raise click.ClickException(f"bad training settings: {exc}") from exc
+    if settings.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    return settings
+
+
+def _engine(settings: TrainingSettings) -> Engine:
+    return make_engine(resolve_database_url(settings.database_url, settings.pg_data_dir))
+
+
+def _echo(payload: dict[str, Any]) -> None:
+    click.echo(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def _train_step(settings: TrainingSettings) -> Any:
+    from training.pipeline import train_in_process
+
+    if settings.launcher == "accelerate":
+        from training.launcher import accelerate_train_step
+
+        return accelerate_train_step(settings.num_processes)
+    return train_in_process
+
+
+def _dataset_path(settings: TrainingSettings, dataset: str | None, run_id: int | None) -> Path:
+    if dataset and Path(dataset).is_dir():
+        return Path(dataset)
+    sessions = make_session_factory(_engine(settings))
+    with sessions() as session:
+        if run_id is not None:
+            run = get_training_run(sessions, run_id)
+            if run is None or run.dataset_id is None:
+                raise click.ClickException(f"run {run_id} does not exist or has no dataset yet")
+            record = dataset_by_id(session, run.dataset_id)
+        else:
+            record = dataset_by_version(session, dataset) if dataset else latest_dataset(session)
+    if record is None:
+        raise click.ClickException("no such dataset; build one with `python -m training build-dataset`")
+    return Path(record.path)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def cli(verbose: bool) -> None:
+    """The learning loop: feedback → datasets → LoRA adapters → evaluation gate → promotion."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command("build-dataset")
+@click.option("--since", type=click.DateTime(), help="Only answers given at or after this time.")
+def build_dataset_command(since: datetime | None) -> None:
+    """Build (or find) the dataset version for the current feedback and print its counts."""
+    from training.dataset_export import export_dataset
+
+    settings = _settings()
+    result = export_dataset(make_session_factory(_engine(settings)), datasets_root=settings.paths().datasets_root,
+                            config=settings.loop_config().dataset, since=since)
+    _echo({"version": result.dataset.version if result.dataset else None, "objective": result.objective,
+           "path": result.dataset.path if result.dataset else None, "skipped": result.skip_reason,
+           "stats": result.stats})
+
+
+@cli.command("train")
+@click.option("--dataset", help="Dataset version (ds-…) or folder; default: the newest recorded version.")
+@click.option("--run-id", type=int, help="Train on this run's dataset and name the adapter after the run.")
+@click.option("--output", type=click.Path(path_type=Path), help="Adapter folder to create (must not exist).")
+@click.option("--config-json", help="TrainConfig fields as JSON, overriding the TRAINING_* settings.")
+@click.option("--base-model", type=click.Path(path_type=Path), help="Base model folder; default TRAINING_BASE_MODEL.")
+@click.option("--register/--no-register", default=True, help="Register the adapter as a candidate.")
+def train_command(dataset: str | None, run_id: int | None, output: Path | None, config_json: str | None,
+                  base_model: Path | None, register: bool) -> None:
+    """Train a LoRA adapter (works under `accelerate launch`, one process per GPU)."""
+    from accelerate import PartialState
+
+    from training.config import TrainConfig
+    from training.dataset_files import read_dataset
+    from training.trainer import train_adapter
+
+    settings = _settings()
+    config = settings.loop_config().train
+    if config_json:
+        fields = json.loads(config_json)
+        fields["target_modules"] = tuple(fields.get("target_modules", config.target_modules))
+        config = TrainConfig(**fields)
+    files = read_dataset(_dataset_path(settings, dataset, run_id))
+    name = f"run{run_id}-{datetime.now():%Y%m%d-%H%M%S}" if run_id else f"manual-{datetime.now():%Y%m%d-%H%M%S}"
+    target = output or settings.paths().adapters_root / name
+    base = base_model or settings.base_model
+    result = train_adapter(base_model=base, dataset=files, config=config, target=target)
+    if not PartialState().is_main_process:
+        return
+    payload: dict[str, Any] = {"adapter_dir": str(result.adapter_dir), "sha256": result.sha256,
+                               "metrics": result.metrics}
+    if register:
+        sessions = make_session_factory(_engine(settings))
+        with sessions() as session, session.begin():
+            record = register_adapter(session, name=target.name, path=str(target), sha256=result.sha256,
+                                      base_model=str(base), training_run_id=run_id,
+                                      metrics={"training": result.metrics})
+        payload["adapter_id"] = record.id
+    _echo(payload)
+
+
+@cli.command("evaluate")
+@click.argument("adapter")
+@click.option("--dataset", help="Dataset version or folder whose held-out split to use; default: the newest.")
+def evaluate_command(adapter: str, dataset: str | None) -> None:
+    """Gate ADAPTER (a folder or a registered id) against the serving model; exit 1 if it would be rejected."""
+    from training.dataset_files import read_dataset
+    from training.evaluation import evaluate_candidate
+    from training.pipeline import load_golden_set
+
+    settings = _settings()
+    sessions = make_session_factory(_engine(settings))
+    with sessions() as session:
+        candidate = Path(get_adapter(session, int(adapter)).path) if adapter.isdigit() else Path(adapter)
+        current = serving_adapter(session)
+    files = read_dataset(_dataset_path(settings, dataset, None))
+    report = evaluate_candidate(base_model=settings.base_model, candidate=candidate,
+                                current=Path(current.path) if current else None,
+                                current_name=current.name if current else "base", eval_rows=files.rows["kto_eval"],
+                                golden_rows=files.rows.get("golden", []) + load_golden_set(settings.golden_set),
+                                config=settings.loop_config().gate)
+    _echo(report.as_dict())
+    if not report.passed:
+        raise click.ClickException(report.summary())
+
+
+@cli.command("promote")
+@click.argument("adapter_id", type=int)
+@click.option("--actor", default="cli", help="Who the deployment log names.")
+@click.option("--reason", help="Why, for the deployment log.")
+def promote_command(adapter_id: int, actor: str, reason: str | None) -> None:
+    """Serve the registered adapter ADAPTER_ID from now on (bypasses the gate: an admin's decision)."""
+    sessions = make_session_factory(_engine(_settings()))
+    with sessions() as session, session.begin():
+        record = promote(session, adapter_id, actor=actor, reason=reason or "promoted from the command line")
+    click.echo(f"serving {record.name} ({record.path})")
+
+
+@cli.command("rollback")
+@click.option("--actor", default="cli", help="Who the deployment log names.")
+@click.option("--reason", help="Why, for the deployment log.")
+def rollback_command(actor: str, reason: str | None) -> None:
+    """Serve again what served before the current deployment."""
+    sessions = make_session_factory(_engine(_settings()))
+    with sessions() as session, session.begin():
+        record = rollback(session, actor=actor, reason=reason or "rolled back from the command line")
+    click.echo(f"serving {record.name if record else 'the base model'}")
+
+
+@cli.command("run-once")
+@click.option("--run-id", type=int, help="Execute this queued run; default: the oldest queued, or a new one.")
+def run_once_command(run_id: int | None) -> None:
+    """Execute a run now, without the queue (queues one with trigger 'cli' when none is waiting)."""
+    from training.pipeline import has_queued_run, process_next_run, request_run
+
+    settings = _settings()
+    engine, paths = _engine(settings), settings.paths()
+    if run_id is None and not has_queued_run(engine, paths):
+        request_run(engine, paths, trigger="cli")
+    outcome = process_next_run(engine, paths=paths, config=settings.loop_config(), run_id=run_id,
+                               train_step=_train_step(settings))
+    if outcome is None:
+        raise click.ClickException("no queued run to execute (another worker may be running it)")
+    _echo({"run_id": outcome.run_id, "status": outcome.status, "message": outcome.message,
+           "adapter_id": outcome.adapter_id, "report": outcome.report_path})
+    if outcome.status == "failed":
+        raise SystemExit(1)
+
+
+@cli.command("worker")
+def worker_command() -> None:
+    """Run the training worker: periodic retrain (TRAINING_CRON) and runs queued by the bot."""
+    from training.jobs import QUEUE, build_app, psycopg_conninfo
+    from training.pipeline import has_queued_run, process_queued_runs, recover, request_run
+
+    settings = _settings()
+    engine, paths, config, step = _engine(settings), settings.paths(), settings.loop_config(), _train_step(settings)
+    recover(engine, paths)
+    app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
+                    schedule_cron=settings.cron, poll_cron=settings.poll_cron,
+                    execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step),
+                    request_scheduled_run=lambda: request_run(engine, paths, trigger="schedule"),
+                    poll=lambda: has_queued_run(engine, paths))
+    app.run_worker(queues=[QUEUE], concurrency=1)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,105 @@
+"""The run report: report.json, report.md and loss.png in one folder per run (adapter: filesystem/matplotlib).
+
+What `/kb status` links to or summarises: dataset counts and class balance, why a run was skipped,
+training metrics with the loss curve, and the gate's measurements and verdict. The plot is drawn
+with matplotlib's Agg canvas directly (no pyplot global state, no display needed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunReport:
+    """Everything known about one run when it ends."""
+
+    run_id: int | None
+    status: str
+    summary: str
+    dataset: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    loss_curve: Sequence[tuple[int, float]] = ()
+    gate: dict[str, Any] = field(default_factory=dict)
+    adapter: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "status": self.status, "summary": self.summary, "dataset": self.dataset,
+                "training": self.training, "loss_curve": [list(point) for point in self.loss_curve],
+                "gate": self.gate, "adapter": self.adapter}
+
+
+def plot_loss(curve: Sequence[tuple[int, float]], path: Path) -> None:
+    """Save the training loss per step as a PNG."""
+    figure = Figure(figsize=(6, 3.5), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot([step for step, _ in curve], [loss for _, loss in curve], marker="o" if len(curve) < 40 else None)
+    axes.set_xlabel("step")
+    axes.set_ylabel("training loss")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+
+
+def _table(rows: dict[str, Any]) -> list[str]:
+    return ["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows.items())]
+
+
+def markdown(report: RunReport, *, has_plot: bool) -> str:
+    """The human-readable report."""
+    title = f"Training run {report.run_id}" if report.run_id is not None else "Training run"
+    lines = [f"# {title}: {report.status}", "", report.summary, ""]
+    if report.dataset:
+        stats = report.dataset.get("stats", {})
+        lines += ["## Dataset", "", *_table({
+            "version": report.dataset.get("version", "—"), "objective": report.dataset.get("objective", "—"),
+            "answers read": stats.get("answers_read"), "train 👍/👎": _pair(stats.get("train")),
+            "eval 👍/👎": _pair(stats.get("eval")), "class ratio 👍:👎": stats.get("class_ratio"),
+            "KTO weights": report.dataset.get("weights"), "excluded": stats.get("excluded"),
+            "scrubbed": stats.get("scrubbed"), "channels": stats.get("channels")}), ""]
+    if report.training:
+        shown = {k: v for k, v in report.training.items() if k != "final_log"}
+        lines += ["## Training", "", *_table(shown), ""]
+        if has_plot:
+            lines += ["![loss curve](loss.png)", ""]
+    if report.gate:
+        lines += ["## Evaluation gate", "", f"**{'passed' if report.gate.get('passed') else 'rejected'}**", ""]
+        lines += [f"- {reason}" for reason in report.gate.get("reasons", [])] + [""]
+        lines += ["| model | 👍 loglik | 👎 loglik | margin | golden | general ppl |", "|---|---|---|---|---|---|"]
+        for name in ("candidate", "current", "base"):
+            s = report.gate.get(name, {})
+            lines.append(f"| {name} | {_num(s.get('good'))} | {_num(s.get('bad'))} | {_num(s.get('margin'))} | "
+                         f"{_num(s.get('golden'))} | {_num(s.get('general_perplexity'))} |")
+        lines.append("")
+    if report.adapter:
+        lines += ["## Adapter", "", *_table(report.adapter), ""]
+    return "\n".join(lines)
+
+
+def _pair(counts: dict[str, int] | None) -> str:
+    return f"{counts['desirable']}/{counts['undesirable']}" if counts else "—"
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def write_report(folder: Path, report: RunReport) -> Path:
+    """Write the report files into `folder`; return the path of report.md."""
+    folder.mkdir(parents=True, exist_ok=True)
+    has_plot = len(report.loss_curve) > 0
+    if has_plot:
+        plot_loss(report.loss_curve, folder / "loss.png")
+    (folder / "report.json").write_text(json.dumps(report.as_dict(), indent=2, sort_keys=True,
+                                                   ensure_ascii=False, default=str) + "\n")
+    path = folder / "report.md"
+    path.write_text(markdown(report, has_plot=has_plot))
+    return path

@@ -1,0 +1,129 @@
+"""Log-likelihoods and perplexity of a causal LM, with or without a LoRA adapter (adapter: torch/peft).
+
+The gate's measuring instrument. Completions are tokenised exactly as TRL's trainers do it (the
+prompt, then prompt + completion + EOS, the completion starting where the two diverge), so what
+is scored is what was trained. Scores are mean log-probabilities per completion token, which keeps
+long and short answers comparable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+BASE = "__base__"
+"""Name under which `ScoringModel` scores the base model with every adapter disabled."""
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_base(path: Path, device: torch.device) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The base model (evaluation mode, no gradients) and its tokenizer from a local folder."""
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def completion_token_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str) -> tuple[list[int], int]:
+    """Token ids of prompt + completion + EOS and the index where the completion starts."""
+    eos = tokenizer.eos_token or ""
+    if not completion.endswith(eos):
+        completion += eos
+    prompt_ids = tokenizer(text=prompt)["input_ids"]
+    full_ids = tokenizer(text=prompt + completion)["input_ids"]
+    start = 0
+    for left, right in zip(prompt_ids, full_ids, strict=False):
+        if left != right:
+            break
+        start += 1
+    return list(full_ids), start
+
+
+class ScoringModel:
+    """A base model with named LoRA adapters loaded side by side, scored one adapter at a time."""
+
+    def __init__(self, base_path: Path, adapters: dict[str, Path], *, device: torch.device | None = None):
+        self.device = device or pick_device()
+        model, self.tokenizer = load_base(base_path, self.device)
+        self.names = [BASE, *adapters]
+        self.model: Any = model
+        for name, path in adapters.items():
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(str(path), adapter_name=name)
+            else:
+                self.model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
+        self.model.eval()
+
+    @contextmanager
+    def using(self, name: str) -> Iterator[None]:
+        """Score with adapter `name` active (or none at all for `BASE`)."""
+        if name == BASE:
+            if isinstance(self.model, PeftModel):
+                with self.model.disable_adapter():
+                    yield
+            else:
+                yield
+            return
+        self.model.set_adapter(name)
+        yield
+
+    @torch.no_grad()
+    def completion_logprobs(self, pairs: Sequence[tuple[str, str]], *, max_length: int,
+                            batch_size: int) -> list[float]:
+        """Mean log-probability per completion token of each (prompt, completion) pair.
+
+        Sequences longer than `max_length` lose the start of their prompt, never their completion.
+        """
+        encoded = []
+        for prompt, completion in pairs:
+            ids, start = completion_token_ids(self.tokenizer, prompt, completion)
+            cut = max(0, len(ids) - max_length)
+            encoded.append((ids[cut:], max(1, start - cut)))
+        scores: list[float] = []
+        pad = self.tokenizer.pad_token_id
+        for offset in range(0, len(encoded), batch_size):
+            batch = encoded[offset : offset + batch_size]
+            width = max(len(ids) for ids, _ in batch)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, (ids, _) in enumerate(batch):
+                input_ids[row, : len(ids)] = torch.tensor(ids)
+                attention[row, : len(ids)] = 1
+            logits = self.model(input_ids=input_ids.to(self.device),
+                                attention_mask=attention.to(self.device)).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+            targets = input_ids[:, 1:].to(self.device)
+            token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            for row, (ids, start) in enumerate(batch):
+                # Position t predicts token t+1: completion tokens start..len-1 come from positions start-1..len-2.
+                values = token_logprobs[row, start - 1 : len(ids) - 1]
+                scores.append(float(values.mean()) if values.numel() else 0.0)
+        return scores
+
+    @torch.no_grad()
+    def perplexity(self, text: str, *, max_length: int) -> float:
+        """Perplexity of `text`, read in consecutive windows of `max_length` tokens."""
+        ids = self.tokenizer(text=text)["input_ids"]
+        total, count = 0.0, 0
+        for offset in range(0, len(ids) - 1, max_length):
+            window = torch.tensor([ids[offset : offset + max_length]], device=self.device)
+            if window.shape[1] < 2:
+                break
+            logits = self.model(input_ids=window).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, window[:, 1:].unsqueeze(-1))
+            total -= float(logprobs.sum())
+            count += window.shape[1] - 1
+        return math.exp(total / count) if count else float("nan")

@@ -1,0 +1,209 @@
+"""Train a LoRA adapter on a dataset version with TRL: KTO by default, SFT as the fallback (adapter: trl/peft).
+
+The base model stays frozen; only the LoRA matrices on the attention projections train. KTO reads
+the rows in the order the dataset builder wrote them (TRL's KTO sampler is sequential and the KL
+estimate pairs neighbours inside a batch, so the builder pre-shuffles and interleaves 👍/👎).
+Rows whose prompt + completion exceed `max_length` tokens are dropped and counted rather than cut,
+so no example trains on a completion without its context.
+
+The adapter is written into a staging folder and renamed into its immutable version folder only
+when complete. Under `accelerate launch` (DDP, one process per GPU) every process trains its
+shard; the main process alone writes metadata and publishes the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import PartialState
+from datasets import Dataset
+from peft import LoraConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback, set_seed
+
+from training.artifacts import abandon, directory_sha256, publish, stage, staging_dir
+from training.config import TrainConfig
+from training.dataset_files import DatasetFiles
+from training.scoring import completion_token_ids
+
+logger = logging.getLogger(__name__)
+
+PROVENANCE_FILE = "kbbot-training.json"
+"""Written into every adapter folder: base model, dataset version, hyper-parameters, metrics."""
+
+ProgressHook = Callable[[dict[str, float]], None]
+
+
+class TrainingInputError(ValueError):
+    """Raised when the dataset cannot train the requested objective; the message says why."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainResult:
+    """A published adapter version and how its training went.
+
+    Attributes:
+        adapter_dir: the immutable version folder (PEFT layout plus `kbbot-training.json`).
+        objective: "kto" or "sft".
+        sha256: content hash of the folder.
+        metrics: final loss, steps, runtime, token throughput, rows used and dropped.
+        loss_curve: (step, training loss) for every logged step.
+    """
+
+    adapter_dir: Path
+    objective: str
+    sha256: str
+    metrics: dict[str, Any]
+    loss_curve: list[tuple[int, float]]
+
+
+class _LossRecorder(TrainerCallback):
+    """Keeps the loss of every logged step and forwards the log line to an optional hook."""
+
+    def __init__(self, hook: ProgressHook | None) -> None:
+        self.curve: list[tuple[int, float]] = []
+        self.last: dict[str, float] = {}
+        self._hook = hook
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None,
+               **kwargs: Any) -> None:
+        if not logs or not state.is_world_process_zero:
+            return
+        if "loss" in logs:
+            self.curve.append((int(state.global_step), float(logs["loss"])))
+            self.last = {key: float(value) for key, value in logs.items() if isinstance(value, int | float)}
+            logger.info("step %d/%d loss %.4f", state.global_step, state.max_steps, logs["loss"])
+        if self._hook is not None:
+            self._hook({"step": float(state.global_step), "max_steps": float(state.max_steps), **logs})
+
+
+def resolve_objective(config: TrainConfig, dataset: DatasetFiles) -> str:
+    return dataset.objective if config.objective == "auto" else config.objective
+
+
+def _rows(dataset: DatasetFiles, objective: str, tokenizer: Any, max_length: int) -> tuple[list[dict], int, int]:
+    """The training rows that fit `max_length`, how many were dropped, and their total tokens."""
+    source = dataset.rows["kto_train" if objective == "kto" else "sft_train"]
+    kept: list[dict[str, Any]] = []
+    tokens = 0
+    for row in source:
+        ids, start = completion_token_ids(tokenizer, row["prompt"], row["completion"])
+        if len(ids) > max_length or start >= len(ids):
+            continue
+        tokens += len(ids)
+        kept.append({"prompt": row["prompt"], "completion": row["completion"]} |
+                    ({"label": bool(row["label"])} if objective == "kto" else {}))
+    return kept, len(source) - len(kept), tokens
+
+
+def _common_args(config: TrainConfig, output_dir: Path) -> dict[str, Any]:
+    cuda = torch.cuda.is_available()
+    return {
+        "output_dir": str(output_dir), "per_device_train_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps, "learning_rate": config.learning_rate,
+        "num_train_epochs": config.epochs, "max_steps": config.max_steps or -1, "seed": config.seed,
+        "data_seed": config.seed, "logging_steps": 1, "save_strategy": "no", "eval_strategy": "no",
+        "report_to": "none", "use_cpu": not cuda, "bf16": cuda and torch.cuda.is_bf16_supported(), "fp16": False,
+        "activation_checkpointing": config.gradient_checkpointing, "disable_tqdm": not config.progress_bar,
+        "max_length": config.max_length, "dataloader_num_workers": 0, "lr_scheduler_type": "linear",
+    }
+
+
+def train_adapter(*, base_model: Path, dataset: DatasetFiles, config: TrainConfig, target: Path,
+                  on_progress: ProgressHook | None = None) -> TrainResult:
+    """Train one adapter on `dataset` and publish it at `target` (which must not exist yet).
+
+    Raises:
+        TrainingInputError: the objective needs rows the dataset lacks (after length filtering).
+        VersionExists: `target` already exists.
+    """
+    objective = resolve_objective(config, dataset)
+    set_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    rows, dropped, tokens = _rows(dataset, objective, tokenizer, config.max_length)
+    if len(rows) < config.batch_size:
+        raise TrainingInputError(f"only {len(rows)} training rows fit max_length={config.max_length} "
+                                 f"({dropped} too long); a batch needs {config.batch_size}")
+    labels = {row["label"] for row in rows} if objective == "kto" else {True}
+    if objective == "kto" and labels != {True, False}:
+        raise TrainingInputError("KTO needs both 👍 and 👎 rows; the dataset has only one class")
+
+    weights = dataset.manifest.get("weights", {})
+    args = _trainer_args(objective, config, staging_dir(target), weights)
+    _ = args.device  # sets up the (possibly distributed) process state before anyone asks who is main
+    state = PartialState()
+    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
+    staging = stage(target) if state.is_main_process else None
+    try:
+        state.wait_for_everyone()  # the staging folder exists before any process writes into it
+        metrics, curve = _train(model, tokenizer, rows, args=args, objective=objective, config=config, lora=lora,
+                                state=state, tokens=tokens, on_progress=on_progress)
+        metrics["rows_dropped_too_long"] = dropped
+        if staging is not None:
+            (staging.path / PROVENANCE_FILE).write_text(json.dumps({
+                "base_model": str(base_model), "dataset_version": dataset.version, "objective": objective,
+                "hyperparameters": config.as_dict(), "kto_weights": weights, "metrics": metrics,
+                "loss_curve": curve}, indent=2, sort_keys=True) + "\n")
+            publish(staging)
+        state.wait_for_everyone()
+    finally:
+        if staging is not None:
+            abandon(staging)
+    return TrainResult(adapter_dir=target, objective=objective, sha256=directory_sha256(target), metrics=metrics,
+                       loss_curve=curve)
+
+
+def _trainer_args(objective: str, config: TrainConfig, output: Path, weights: dict[str, Any]) -> Any:
+    if objective == "kto":
+        from trl import KTOConfig
+
+        return KTOConfig(**_common_args(config, output), beta=config.beta,
+                         desirable_weight=float(weights.get("desirable_weight", 1.0)),
+                         undesirable_weight=float(weights.get("undesirable_weight", 1.0)))
+    from trl import SFTConfig
+
+    return SFTConfig(**_common_args(config, output), packing=False, completion_only_loss=True)
+
+
+def _train(model: Any, tokenizer: Any, rows: list[dict[str, Any]], *, args: Any, objective: str,
+           config: TrainConfig, lora: LoraConfig, state: PartialState, tokens: int,
+           on_progress: ProgressHook | None) -> tuple[dict[str, Any], list[tuple[int, float]]]:
+    """Run the TRL trainer and save the adapter into `args.output_dir`; return metrics and the loss curve."""
+    recorder = _LossRecorder(on_progress)
+    if objective == "kto":
+        from trl import KTOTrainer
+
+        trainer: Any = KTOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                                  processing_class=tokenizer, peft_config=lora, callbacks=[recorder])
+    else:
+        from trl import SFTTrainer
+
+        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                             processing_class=tokenizer, peft_config=lora, callbacks=[recorder])
+    if not config.progress_bar:
+        trainer.remove_callback(PrinterCallback)  # the recorder logs each step; no raw dicts on stdout
+    started = time.perf_counter()
+    result = trainer.train()
+    runtime = time.perf_counter() - started
+    trainer.save_model(args.output_dir)  # every process calls it; only the main one writes
+    state.wait_for_everyone()
+    epochs_done = float(trainer.state.epoch or 0.0)
+    metrics: dict[str, Any] = {
+        "objective": objective, "train_loss": float(result.training_loss), "steps": int(trainer.state.global_step),
+        "epochs": round(epochs_done, 4), "runtime_s": round(runtime, 3), "rows": len(rows),
+        "processes": state.num_processes, "train_tokens": int(tokens * epochs_done),
+        "tokens_per_s": round(tokens * epochs_done / runtime, 2) if runtime > 0 else None,
+        "device": str(trainer.args.device), "final_log": recorder.last,
+    }
+    return metrics, recorder.curve
