@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapter_follower import AdapterFollower
-from bot.answering import NOTHING_FOUND, AnswerError, Answerer, AnsweringConfig, Question
+from bot.answering import NOTHING_FOUND, Answerer, AnswerError, AnsweringConfig, Question
 from bot.prompt import SYSTEM_RULES, Turn
 from knowledge.adapter_registry import promote, register_adapter, rollback
 from knowledge.ingest import ingest_text

@@ -13,8 +13,8 @@ from bot.slack.streaming import STATUS_TEXT, StreamOptions
 from knowledge.schema import Answer
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
 from tests.fakes.slack_requests import ASKER, mention, message
-from tests.slack.conftest import MakeBot
 from tests.scripted_generator import ScriptedGenerator
+from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness
 
 pytestmark = pytest.mark.usefixtures("documents")
