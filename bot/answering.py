@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.citations import Citation, build_citations, strip_invalid_markers
+from bot.citations import Citation, attribute_uncited, build_citations, strip_invalid_markers
 from bot.generator_protocol import Generator
 from bot.prompt import NOT_IN_DOCUMENTS, Turn, build_prompt
 from knowledge.embedding import Embedder
@@ -162,6 +162,8 @@ class Answerer:
             time.perf_counter() - generation_started >= self.config.timeout_s
         completion = strip_invalid_markers("".join(pieces).strip(), len(prompt.passages))
         abstained = completion.startswith(NOT_IN_DOCUMENTS)
+        if not abstained:
+            completion = attribute_uncited(completion, prompt.passages)
         return self._finish(question, text, prompt=rendered, completion=completion or NOT_IN_DOCUMENTS,
                             passages=prompt.passages, abstained=abstained, adapter=(adapter_id, adapter_name),
                             started=started, on_delta=None, timed_out=timed_out)
