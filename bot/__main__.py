@@ -73,8 +73,7 @@ def ask(question: tuple[str, ...], channel: str | None) -> None:
         click.echo("\nSources:")
         for citation in result.citations:
             marker = f"[{citation.number}]" if citation.cited else " - "
-            heading = f" › {citation.heading}" if citation.heading and citation.heading != citation.title else ""
-            click.echo(f"  {marker} {citation.title}{heading} ({citation.uri})")
+            click.echo(f"  {marker} {citation.label} ({citation.uri})")
     click.echo(f"\n(answer {result.answer_id}, adapter {result.adapter_name}, {result.latency_ms / 1000:.1f} s)")
 
 

@@ -23,6 +23,13 @@ class Citation:
     document_id: int
     cited: bool
 
+    @property
+    def label(self) -> str:
+        """Title and section for a Sources line; a heading path that already starts with the title stands alone."""
+        if not self.heading or self.heading == self.title:
+            return self.title
+        return self.heading if self.heading.startswith(self.title) else f"{self.title} › {self.heading}"
+
 
 def cited_numbers(completion: str, passage_count: int) -> list[int]:
     """Passage numbers the completion cites, in first-cited order, ignoring out-of-range markers."""
@@ -46,9 +53,18 @@ def strip_invalid_markers(completion: str, passage_count: int) -> str:
 
 
 def build_citations(completion: str, passages: Sequence[Passage]) -> list[Citation]:
-    """Cited passages first (in citation order), then the other passages the model was shown."""
+    """Cited passages first (in citation order), then the other passages the model was shown.
+
+    An uncited passage from a section already listed is left out: readers need each source once.
+    """
     cited = cited_numbers(completion, len(passages))
-    order = cited + [n for n in range(1, len(passages) + 1) if n not in cited]
+    order = list(cited)
+    shown = {(passages[n - 1].uri, passages[n - 1].heading) for n in cited}
+    for n in range(1, len(passages) + 1):
+        key = (passages[n - 1].uri, passages[n - 1].heading)
+        if n not in cited and key not in shown:
+            order.append(n)
+            shown.add(key)
     return [Citation(number=n, title=passages[n - 1].title, uri=passages[n - 1].uri,
                      heading=passages[n - 1].heading, chunk_id=passages[n - 1].chunk_id,
                      document_id=passages[n - 1].document_id, cited=n in cited) for n in order]

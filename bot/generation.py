@@ -41,6 +41,8 @@ from bot.model_setup import SETUP_HINT
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONTEXT_TOKENS = 4096
+DEFAULT_REPETITION_PENALTY = 1.15
+"""Greedy decoding on small models loops on a phrase ("bot_name=..." forty times) without it."""
 """Cap on `context_window`: SmolLM2 allows 8192, but prompts that long take ~20 s to read on CPU."""
 
 
@@ -55,6 +57,7 @@ class TransformersGenerator:
         max_waiting: generations allowed to wait; more raise `GeneratorBusy`.
         max_context_tokens: cap on `context_window` below the model's own limit.
         max_loaded_adapters: adapters kept in memory for instant switching back.
+        repetition_penalty: transformers' penalty on already generated tokens (1.0: none).
 
     Raises:
         ModelNotFoundError: `model_path` holds no model.
@@ -70,6 +73,7 @@ class TransformersGenerator:
         max_waiting: int = 8,
         max_context_tokens: int = DEFAULT_MAX_CONTEXT_TOKENS,
         max_loaded_adapters: int = 3,
+        repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
     ) -> None:
         if _looks_local(model_path) and not (Path(model_path) / "config.json").is_file():
             raise ModelNotFoundError(f"No model found at {model_path}: {SETUP_HINT}.")
@@ -86,6 +90,7 @@ class TransformersGenerator:
         model_limit = int(getattr(self._base.config, "max_position_embeddings", 0) or max_context_tokens)
         self._context_window = min(model_limit, max_context_tokens)
         self._gate = AdmissionGate(max_concurrent=max_concurrent, max_waiting=max_waiting)
+        self._repetition_penalty = repetition_penalty
 
     @property
     def context_window(self) -> int:
@@ -199,6 +204,7 @@ class TransformersGenerator:
             max_new_tokens=max_new_tokens,
             eos_token_id=eos,
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
+            repetition_penalty=self._repetition_penalty,
             **sampling,
         )
 

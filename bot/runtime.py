@@ -58,7 +58,8 @@ def build_generator(settings: BotSettings) -> Generator:
 
     model_path: str | Path = settings.model_path or default_model_dir(settings.models_dir)
     return TransformersGenerator(model_path, max_concurrent=settings.max_concurrent_generations,
-                                 max_waiting=settings.max_waiting_generations)
+                                 max_waiting=settings.max_waiting_generations,
+                                 repetition_penalty=settings.repetition_penalty)
 
 
 def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Runtime:

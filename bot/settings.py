@@ -46,6 +46,7 @@ class BotSettings(BaseSettings):
     max_waiting_generations: int = 8
     adapter_poll_interval_s: float = 5.0
     torch_threads: int = 0
+    repetition_penalty: float = 1.15
     db_pool_size: int = 16
     answer_passages: int = 5
     answer_min_score: float = 0.3

@@ -53,9 +53,7 @@ def progress_text(partial: str) -> str:
 
 
 def _source_line(citation: Citation) -> str:
-    label = citation.title + (f" › {citation.heading}" if citation.heading and citation.heading != citation.title
-                              else "")
-    return f"[{citation.number}] {link(citation.uri, truncate(label, 150))}"
+    return f"[{citation.number}] {link(citation.uri, truncate(citation.label, 150))}"
 
 
 def sources_text(citations: Sequence[Citation], *, abstained: bool) -> str | None:

@@ -84,3 +84,11 @@ def test_attribution_leaves_cited_or_unsupported_answers_alone() -> None:
     assert attribute_uncited("Lunch is at noon [1].", passages) == "Lunch is at noon [1]."
     assert attribute_uncited("Deploy with ArgoCD after review.", passages) == "Deploy with ArgoCD after review."
     assert attribute_uncited("Anything.", []) == "Anything."
+
+
+def test_sources_list_each_section_once_and_labels_drop_a_repeated_title() -> None:
+    same_section = [Passage(chunk_id=i, document_id=1, title="Guide", uri="file:///g.md", heading="Guide › Setup",
+                            text=f"part {i}", score=0.9, scope="workspace") for i in range(3)]
+    citations = build_citations("Set it up [2].", same_section)
+    assert [(c.number, c.cited) for c in citations] == [(2, True)]
+    assert citations[0].label == "Guide › Setup"
