@@ -14,7 +14,6 @@ once.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib.util
 import json
 import logging
@@ -25,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from knowledge.file_digest import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -126,22 +127,14 @@ def _is_current(target: Path, gguf: Path) -> bool:
             return False
         if recorded["mtime_ns"] == stat.st_mtime_ns:
             return True
-        return recorded["sha256"] == _sha256(gguf)
+        return recorded["sha256"] == file_sha256(gguf)
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
 def _fingerprint(gguf: Path) -> SourceFingerprint:
     stat = gguf.stat()
-    return SourceFingerprint(str(gguf), stat.st_size, stat.st_mtime_ns, _sha256(gguf))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return SourceFingerprint(str(gguf), stat.st_size, stat.st_mtime_ns, file_sha256(gguf))
 
 
 def _convert(gguf: Path, out_dir: Path) -> None:

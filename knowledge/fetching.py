@@ -202,19 +202,29 @@ def _read_body(response: httpx.Response, where: str, *, max_bytes: int, deadline
     if not (media_type.startswith("text/") or media_type in DOCUMENT_CONTENT_TYPES):
         raise IngestError(f"{where}: unsupported content type {media_type or '(none)'!r} "
                           "(text, HTML, PDF, JSON or XML expected)")
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise IngestError(f"{where}: too large ({int(declared):,} bytes, over the {max_bytes:,}-byte limit)")
-    body = bytearray()
     try:
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > max_bytes:
-                raise IngestError(f"{where}: too large (over the {max_bytes:,}-byte limit)")
-            if time.monotonic() > deadline:
-                raise IngestError(f"{where}: download took too long (stopped after {len(body):,} bytes)")
+        return read_capped_body(response, where=where, max_bytes=max_bytes, deadline=deadline)
     except httpx.TimeoutException as exc:
         raise IngestError(f"{where}: timed out after {timeout_s:g} s while reading") from exc
     except httpx.HTTPError as exc:
         raise IngestError(f"{where}: download failed ({type(exc).__name__}: {exc})") from exc
+
+
+def read_capped_body(response: httpx.Response, *, where: str, max_bytes: int, deadline: float | None = None) -> bytes:
+    """A streamed response body, refused as soon as it is known to exceed `max_bytes`.
+
+    The declared Content-Length is checked first; the stream is counted as it arrives because a
+    server may lie or send none. `deadline` (time.monotonic) bounds a slow trickle. httpx errors
+    propagate for the caller to word.
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise IngestError(f"{where}: too large ({int(declared):,} bytes, over the {max_bytes:,}-byte limit)")
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise IngestError(f"{where}: too large (over the {max_bytes:,}-byte limit)")
+        if deadline is not None and time.monotonic() > deadline:
+            raise IngestError(f"{where}: download took too long (stopped after {len(body):,} bytes)")
     return bytes(body)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from knowledge.file_digest import file_sha256
+
 STAGING_PREFIX = ".staging-"
 
 
@@ -102,14 +104,6 @@ def discard_staging(root: Path) -> list[Path]:
             lock_file.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def directory_sha256(path: Path) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.artifacts import file_sha256
+from knowledge.file_digest import file_sha256
 
 MANIFEST = "manifest.json"
 

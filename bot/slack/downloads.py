@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from knowledge.errors import IngestError
+from knowledge.fetching import read_capped_body
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,16 +42,9 @@ def download_slack_file(url: str, *, token: str, name: str, max_bytes: int, time
             if content_type.startswith("text/html") and not expect_html:
                 raise IngestError(f"{name}: Slack answered with a sign-in page; the app needs the files:read "
                                   "scope and access to the conversation the file is in")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise IngestError(f"{name}: is {int(declared):,} bytes, over the {max_bytes:,}-byte limit")
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise IngestError(f"{name}: is over the {max_bytes:,}-byte limit")
+            body = read_capped_body(response, where=name, max_bytes=max_bytes)
     except httpx.TimeoutException as exc:
         raise IngestError(f"{name}: the download from Slack timed out after {timeout_s:g} s") from exc
     except httpx.HTTPError as exc:
         raise IngestError(f"{name}: the download from Slack failed ({type(exc).__name__})") from exc
-    return Download(data=bytes(body), content_type=content_type)
+    return Download(data=body, content_type=content_type)
