@@ -163,19 +163,16 @@ def claimed_run(engine: Engine, *, run_id: int | None = None) -> Iterator[RunRec
             _unlock(connection, candidate)
 
 
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that were given: None means "leave the column as it is"."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def update_run(session: Session, run_id: int, *, dataset_id: int | None = None,
                hyperparameters: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                message: str | None = None) -> None:
     """Record progress on a running run (only the fields given)."""
-    values: dict[str, Any] = {}
-    if dataset_id is not None:
-        values["dataset_id"] = dataset_id
-    if hyperparameters is not None:
-        values["hyperparameters"] = hyperparameters
-    if metrics is not None:
-        values["metrics"] = metrics
-    if message is not None:
-        values["message"] = message
+    values = _given(dataset_id=dataset_id, hyperparameters=hyperparameters, metrics=metrics, message=message)
     if values:
         session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
 
@@ -189,15 +186,9 @@ def mark_run_finished(session: Session, run_id: int, *, status: str, message: st
     """
     if status not in FINISHED_STATUSES:
         raise ValueError(f"status must be one of {FINISHED_STATUSES}, got {status!r}")
-    values: dict[str, Any] = {"status": status, "message": message, "finished_at": func.now()}
-    if metrics is not None:
-        values["metrics"] = metrics
-    if report_path is not None:
-        values["report_path"] = report_path
-    if dataset_id is not None:
-        values["dataset_id"] = dataset_id
-    if adapter_id is not None:
-        values["adapter_id"] = adapter_id
+    values: dict[str, Any] = {"status": status, "message": message, "finished_at": func.now(),
+                              **_given(metrics=metrics, report_path=report_path, dataset_id=dataset_id,
+                                       adapter_id=adapter_id)}
     result = session.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
                              .values(**values))
     return bool(result.rowcount)
