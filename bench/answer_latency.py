@@ -41,36 +41,39 @@ image and posts a summary in the incident channel.
 QUESTION = "Explain step by step how a release is prepared, deployed with the canary, and rolled back."
 
 
-class FirstTokenTimer:
-    """A transformers streamer that only notes when the first generated token arrives."""
+def bare_generate(model, tokenizer, prompt: str, max_new_tokens: int,
+                  repetition_penalty: float) -> tuple[float, float, int]:
+    """(time to first text s, tokens/s after it, new tokens) of plain `model.generate` streaming `prompt`.
 
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.first: float | None = None
-        self._prompt_seen = False
+    The baseline streams with the same TextIteratorStreamer and generation settings a bare
+    streaming app would use, so the comparison isolates the pipeline: search, prompt building,
+    admission, cancellation checks and recording.
+    """
+    import threading
 
-    def put(self, value: torch.Tensor) -> None:
-        if not self._prompt_seen:  # generate() first puts the prompt itself
-            self._prompt_seen = True
-            return
-        if self.first is None:
-            self.first = time.perf_counter()
+    from transformers import TextIteratorStreamer
 
-    def end(self) -> None:
-        pass
-
-
-def bare_generate(model, tokenizer, prompt: str, max_new_tokens: int) -> tuple[float, float, int]:
-    """(time to first token s, tokens/s after it, new tokens) of plain greedy generate on `prompt`."""
     inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
-    timer = FirstTokenTimer()
-    with torch.inference_mode():
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=timer,
-                                pad_token_id=tokenizer.eos_token_id)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    output: list[torch.Tensor] = []
+    started = time.perf_counter()
+
+    def run() -> None:
+        with torch.inference_mode():
+            output.append(model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
+                                         repetition_penalty=repetition_penalty, pad_token_id=tokenizer.eos_token_id))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    first = None
+    for text in streamer:
+        if text and first is None:
+            first = time.perf_counter()
+    worker.join()
     finished = time.perf_counter()
-    new_tokens = int(output.shape[1] - inputs["input_ids"].shape[1])
-    first = timer.first or finished
-    return first - timer.started, (new_tokens - 1) / max(1e-9, finished - first), new_tokens
+    new_tokens = int(output[0].shape[1] - inputs["input_ids"].shape[1])
+    first = first or finished
+    return first - started, (new_tokens - 1) / max(1e-9, finished - first), new_tokens
 
 
 def main() -> None:
@@ -86,7 +89,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from bot.answering import Answerer, AnsweringConfig, Question
-    from bot.generation import TransformersGenerator
+    from bot.generation import DEFAULT_REPETITION_PENALTY, TransformersGenerator
     from bot.model_setup import default_model_dir
     from knowledge.embedding import SentenceTransformerEmbedder
     from knowledge.ingest import ingest_text
@@ -112,7 +115,7 @@ def main() -> None:
         result = answerer.answer(Question(text=QUESTION),
                                  on_delta=lambda _d, into=arrivals: into.append(time.perf_counter()))
         finished = time.perf_counter()
-        tokens = generator.count_tokens(result.text)
+        tokens = generator.count_tokens(result.text)  # the recorded text is what the model wrote
         pipeline.append((arrivals[0] - started, (tokens - 1) / max(1e-9, finished - arrivals[0]), tokens,
                          finished - started, result.answer_id))
     rss_pipeline = psutil.Process().memory_info().rss
@@ -121,8 +124,9 @@ def main() -> None:
         prompt = session.get(Answer, pipeline[-1][4]).prompt
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    bare_generate(model, tokenizer, prompt, 8)  # warm-up
-    bare = [bare_generate(model, tokenizer, prompt, args.max_new_tokens) for _ in range(args.runs)]
+    bare_generate(model, tokenizer, prompt, 8, DEFAULT_REPETITION_PENALTY)  # warm-up
+    bare = [bare_generate(model, tokenizer, prompt, args.max_new_tokens, DEFAULT_REPETITION_PENALTY)
+            for _ in range(args.runs)]
 
     ttft_pipe, ttft_bare = statistics.median(p[0] for p in pipeline), statistics.median(b[0] for b in bare)
     rate_pipe, rate_bare = statistics.median(p[1] for p in pipeline), statistics.median(b[1] for b in bare)

@@ -27,8 +27,9 @@ class BotSettings(BaseSettings):
         adapter_poll_interval_s: how often the adapter follower re-reads the registry besides LISTEN.
         db_pool_size: KB_DB_POOL_SIZE, connections kept per process: a Slack web worker runs request,
             listener and background threads that each may hold one.
-        torch_threads: KB_TORCH_THREADS, CPU threads for generation (0: torch's default). On a
-            shared 2-core machine 1 thread measured faster than 2 while other work ran.
+        torch_threads: KB_TORCH_THREADS, CPU threads for generation (0: torch's default). The
+            135M default model measured 12.0 tokens/s on 1 thread vs 9.6 on 2 (bench/answer_latency.py):
+            for so small a model thread synchronisation costs more than it gains; raise it for big CPU models.
     """
 
     model_config = SettingsConfigDict(env_prefix="KB_", frozen=True, extra="ignore")
@@ -45,7 +46,7 @@ class BotSettings(BaseSettings):
     max_concurrent_generations: int = 1
     max_waiting_generations: int = 8
     adapter_poll_interval_s: float = 5.0
-    torch_threads: int = 0
+    torch_threads: int = 1
     repetition_penalty: float = 1.15
     db_pool_size: int = 16
     answer_passages: int = 5
