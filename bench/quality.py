@@ -191,7 +191,7 @@ def plot_results(results: dict[str, object], path: Path) -> None:
     axes[0][0].set_title(f"Retrieval on the Python FAQ ({results['questions']} questions)")
     axes[0][0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     if answers:
-        answer_metrics = ["precision", "recall", "f1", "citation_accuracy", "abstention_rate"]
+        answer_metrics = ["precision", "recall", "f1", "citation_accuracy", "cited_share", "abstention_rate"]
         width = 0.8 / len(answers)
         for index, name in enumerate(answers):
             axes[0][1].bar([m + index * width for m in range(len(answer_metrics))],
