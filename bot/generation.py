@@ -30,6 +30,7 @@ from transformers import (
 
 from bot.admission import AdmissionGate, Cancelled
 from bot.generator_protocol import (
+    Generator,
     GeneratorError,
     Messages,
     ModelNotFoundError,
@@ -46,7 +47,7 @@ DEFAULT_REPETITION_PENALTY = 1.15
 """Cap on `context_window`: SmolLM2 allows 8192, but prompts that long take ~20 s to read on CPU."""
 
 
-class TransformersGenerator:
+class TransformersGenerator(Generator):
     """A chat model served from a local `save_pretrained` folder, optionally with a LoRA adapter.
 
     Args:
@@ -118,21 +119,6 @@ class TransformersGenerator:
     def count_tokens(self, text: str) -> int:
         # Like apply_chat_template(tokenize=True): the rendered prompt already has its special tokens.
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def generate(
-        self,
-        messages: Messages,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        cancel: threading.Event | None = None,
-        timeout_s: float | None = None,
-    ) -> str:
-        return "".join(
-            self.stream(
-                messages, max_new_tokens=max_new_tokens, temperature=temperature, cancel=cancel, timeout_s=timeout_s
-            )
-        )
 
     def stream(
         self,

@@ -96,8 +96,12 @@ class Generator(Protocol):
         cancel: threading.Event | None = None,
         timeout_s: float | None = None,
     ) -> str:
-        """The whole answer at once: `"".join(self.stream(...))`."""
-        ...
+        """The whole answer at once: `"".join(self.stream(...))`.
+
+        Backends that subclass `Generator` inherit this; only `stream` is theirs to write.
+        """
+        return "".join(self.stream(messages, max_new_tokens=max_new_tokens, temperature=temperature,
+                                   cancel=cancel, timeout_s=timeout_s))
 
     def use_adapter(self, name: str, path: Path) -> None:
         """Serve the LoRA adapter `name` stored at `path` from the next generation on.

@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 
 from bot.admission import AdmissionGate, Cancelled
-from bot.generator_protocol import BASE_ADAPTER_NAME, GeneratorError, Messages
+from bot.generator_protocol import BASE_ADAPTER_NAME, Generator, GeneratorError, Messages
 
 _CHARS_PER_TOKEN = 4
 _ERROR_BODY_CHARS = 300
 
 
-class OpenAICompatibleGenerator:
+class OpenAICompatibleGenerator(Generator):
     """Streams chat completions from `base_url` (with or without the trailing `/v1`).
 
     Args:
@@ -90,21 +90,6 @@ class OpenAICompatibleGenerator:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.close()
-
-    def generate(
-        self,
-        messages: Messages,
-        *,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        cancel: threading.Event | None = None,
-        timeout_s: float | None = None,
-    ) -> str:
-        return "".join(
-            self.stream(
-                messages, max_new_tokens=max_new_tokens, temperature=temperature, cancel=cancel, timeout_s=timeout_s
-            )
-        )
 
     def stream(
         self,
