@@ -1,12 +1,24 @@
-"""Quality on real public data: retrieval hit@k/MRR and answer F1/citations on the Python FAQ.
+"""Quality on real public data: retrieval, evidence, checked answers and abstention on the Python docs.
 
 The corpus is the whole Python 3.11 documentation (reStructuredText sources from Debian's
 `python3.11-doc`, installed by this script when missing), ingested through the product's own ingest
-path; each FAQ question is a query and its answer section the gold passage. Results go to
-bench/results/quality.{json,md,png}.
+path. Questions (bench/question_sets.py): the FAQ's own headings (flattering), hand-written
+teammate-style paraphrases of them and unanswerable questions (off-topic and near-misses), the
+last two split into `dev` (calibration) and `test` (reported). A retrieved passage is a hit when it
+lies in the question's FAQ section.
 
-Run: `python -m bench.quality [--answers 30] [--adapter DIR]` (retrieval over all questions takes
-a few seconds once the corpus is ingested; ingesting ~8k chunks takes ~10 minutes on 2 cores).
+Reported, each with its baseline measured in the same run:
+* retrieval hit@1/5/10 and MRR per search mode, plain and re-ranked by best-matching unit;
+* abstention: thresholds calibrated on dev, answered/refused shares on test;
+* answers on test paraphrases: token F1 vs the gold section for the raw generation, the published
+  answer and the evidence alone, against the "first 120 words of the top passage" baseline; share
+  of published sentences supported; invented URLs/commands/identifiers (must be 0); median time to
+  first text and to the final answer;
+* ablations of the generation settings on a subset (repetition control, prompt passages, length).
+
+Run: `python -m bench.quality [--answers 40] [--ablation-answers 16]`; results go to
+bench/results/quality.{json,md,png} and quality_answers.jsonl (per question). Ingesting the corpus
+the first time takes ~10–40 minutes on 2 cores; later runs reuse it.
 """
 
 from __future__ import annotations
@@ -17,14 +29,26 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, overlap_share, token_scores
+from bench.answer_metrics import first_hit_rank, overlap_share
+from bench.answer_quality import (
+    QuestionOutcome,
+    abstention_figures,
+    calibrate,
+    outcome_rows,
+    plain,
+    retrieval_figures,
+    run_questions,
+    summarise_answers,
+)
 from bench.faq import DOC_SOURCES, FaqItem, load_faq
+from bench.question_sets import AskedQuestion, headings, paraphrases, unanswerable
 from knowledge.embedding import Embedder
 from knowledge.schema import Chunk
 from knowledge.search import search_passages
@@ -39,10 +63,10 @@ MAX_SOURCE_BYTES = 5 * 1024 * 1024
 SEARCH_VARIANTS: dict[str, dict[str, object]] = {
     "vector": {"mode": "vector"},
     "fulltext": {"mode": "fulltext"},
-    "hybrid (text weight 1.0)": {"mode": "hybrid", "text_weight": 1.0},
-    "hybrid (text weight 0.5)": {"mode": "hybrid", "text_weight": 0.5},
     "hybrid (text weight 0.25)": {"mode": "hybrid", "text_weight": 0.25},
 }
+PERMISSIVE = {"min_similarity": -1.0, "min_coverage": 0.0, "max_missing": 10_000}
+"""Abstention off: the evidence pass measures relevance figures for every question, then judges them."""
 
 
 def ensure_doc_sources(sources: Path = DOC_SOURCES) -> Path:
@@ -62,73 +86,31 @@ def is_gold(passage: Passage, item: FaqItem) -> bool:
     return item.question in passage.heading or overlap_share(passage.text, item.answer) >= GOLD_OVERLAP
 
 
-@dataclass(frozen=True, slots=True)
-class RetrievalScores:
-    hit_at_1: float
-    hit_at_5: float
-    hit_at_10: float
-    mrr: float
-    p50_ms: float
-
-
-def evaluate_retrieval(sessions: sessionmaker[Session], embedder: Embedder, items: list[FaqItem],
-                       **search: object) -> RetrievalScores:
-    ranks: list[int | None] = []
-    latencies: list[float] = []
-    for item in items:
+def search_ranks(sessions: sessionmaker[Session], embedder: Embedder, questions: list[AskedQuestion],
+                 **search: object) -> tuple[list[int | None], float]:
+    """Rank of the first gold passage per question (plain search), and the median latency in ms."""
+    ranks, latencies = [], []
+    for asked in questions:
         started = time.perf_counter()
-        passages = search_passages(sessions, embedder, item.question, limit=10, **search)  # type: ignore[arg-type]
+        found = search_passages(sessions, embedder, asked.text, limit=10, **search)  # type: ignore[arg-type]
         latencies.append((time.perf_counter() - started) * 1000)
-        ranks.append(first_hit_rank([is_gold(p, item) for p in passages]))
+        ranks.append(first_hit_rank([is_gold(p, asked.item) for p in found]))  # type: ignore[arg-type]
     latencies.sort()
-    return RetrievalScores(hit_at(ranks, 1), hit_at(ranks, 5), hit_at(ranks, 10), mean_reciprocal_rank(ranks),
-                           latencies[len(latencies) // 2] if latencies else 0.0)
+    return ranks, latencies[len(latencies) // 2] if latencies else 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerScores:
-    questions: int
-    precision: float
-    recall: float
-    f1: float
-    citation_accuracy: float
-    cited_share: float
-    abstention_rate: float
-    seconds_per_answer: float
-
-
-def evaluate_answers(answerer, items: list[FaqItem]) -> AnswerScores:  # type: ignore[no-untyped-def]
-    """Generate an answer per item and score it against the gold section."""
+def reranked_ranks(answerer: Any, questions: list[AskedQuestion]) -> tuple[list[int | None], float]:
+    """The same, through the answerer's retrieval (search, then re-rank by best-matching unit)."""
     from bot.answering import Question
 
-    scores, cited_gold, cited_any, abstained = [], 0, 0, 0
-    started = time.perf_counter()
-    for item in items:
-        result = answerer.answer(Question(text=item.question))
-        if result.abstained:
-            abstained += 1
-        scores.append(token_scores(result.text, item.answer))
-        cited = [c for c in result.citations if c.cited]
-        if cited:
-            cited_any += 1
-            passages = _cited_passages(answerer, cited)
-            cited_gold += any(is_gold(p, item) for p in passages)
-    count = len(items) or 1
-    return AnswerScores(
-        questions=len(items), precision=sum(s.precision for s in scores) / count,
-        recall=sum(s.recall for s in scores) / count, f1=sum(s.f1 for s in scores) / count,
-        citation_accuracy=cited_gold / cited_any if cited_any else 0.0, cited_share=cited_any / count,
-        abstention_rate=abstained / count, seconds_per_answer=(time.perf_counter() - started) / count)
-
-
-def _cited_passages(answerer, citations) -> list[Passage]:  # type: ignore[no-untyped-def]
-    with answerer._sessions() as session:  # noqa: SLF001 - the bench reads back what was cited
-        rows = session.execute(select(Chunk.id, Chunk.heading, Chunk.text).where(
-            Chunk.id.in_([c.chunk_id for c in citations]))).all()
-    by_id = {row.id: row for row in rows}
-    return [Passage(chunk_id=c.chunk_id, document_id=c.document_id, title=c.title, uri=c.uri,
-                    heading=by_id[c.chunk_id].heading, text=by_id[c.chunk_id].text, score=0.0, scope="workspace")
-            for c in citations if c.chunk_id in by_id]
+    ranks, latencies = [], []
+    for asked in questions:
+        started = time.perf_counter()
+        ranked = answerer.retrieve(Question(text=asked.text), asked.text)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranks.append(first_hit_rank([is_gold(item.passage, asked.item) for item in ranked]))  # type: ignore[arg-type]
+    latencies.sort()
+    return ranks, latencies[len(latencies) // 2] if latencies else 0.0
 
 
 def ingest_corpus(sessions: sessionmaker[Session], embedder: Embedder, sources: Path) -> dict[str, float]:
@@ -145,7 +127,7 @@ def ingest_corpus(sessions: sessionmaker[Session], embedder: Embedder, sources: 
             "errors": len(report.failures)}
 
 
-def spread(items: list[FaqItem], count: int) -> list[FaqItem]:
+def spread(items: list[Any], count: int) -> list[Any]:
     """`count` items spread evenly over the list (every FAQ page represented)."""
     if count >= len(items):
         return items
@@ -153,67 +135,56 @@ def spread(items: list[FaqItem], count: int) -> list[FaqItem]:
     return [items[int(i * step)] for i in range(count)]
 
 
-def write_results(results: dict[str, object], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "quality.json").write_text(json.dumps(results, indent=2))
-    lines = ["| search | hit@1 | hit@5 | hit@10 | MRR | p50 ms |", "|---|---|---|---|---|---|"]
-    for name, scores in results["retrieval"].items():  # type: ignore[union-attr]
-        lines.append(f"| {name} | {scores['hit_at_1']:.3f} | {scores['hit_at_5']:.3f} | {scores['hit_at_10']:.3f} "
-                     f"| {scores['mrr']:.3f} | {scores['p50_ms']:.1f} |")
-    if results.get("answers"):
-        lines += ["", "| model | questions | precision | recall | F1 | citation accuracy | cited | abstained "
-                      "| s/answer |", "|---|---|---|---|---|---|---|---|---|"]
-        for name, scores in results["answers"].items():  # type: ignore[union-attr]
-            lines.append(f"| {name} | {scores['questions']} | {scores['precision']:.3f} | {scores['recall']:.3f} "
-                         f"| {scores['f1']:.3f} | {scores['citation_accuracy']:.3f} | {scores['cited_share']:.3f} "
-                         f"| {scores['abstention_rate']:.3f} | {scores['seconds_per_answer']:.1f} |")
-    (out_dir / "quality.md").write_text("\n".join(lines) + "\n")
-    plot_results(results, out_dir / "quality.png")
+def retrieval_section(sessions: sessionmaker[Session], embedder: Embedder, answerer: Any,
+                      sets: dict[str, list[AskedQuestion]]) -> dict[str, dict[str, Any]]:
+    """hit@k/MRR per search variant and question set, plus the re-ranked vector search."""
+    table: dict[str, dict[str, Any]] = {}
+    for name, search in SEARCH_VARIANTS.items():
+        for set_name, questions in sets.items():
+            ranks, p50 = search_ranks(sessions, embedder, questions, **search)
+            table.setdefault(name, {})[set_name] = {**retrieval_figures(ranks), "p50_ms": round(p50, 1)}
+    for set_name, questions in sets.items():
+        ranks, p50 = reranked_ranks(answerer, questions)
+        table.setdefault("vector + unit re-rank (default)", {})[set_name] = {**retrieval_figures(ranks),
+                                                                              "p50_ms": round(p50, 1)}
+    for name, row in table.items():
+        for set_name, figures in row.items():
+            print(f"{name:>34} {set_name:>16}: hit@1 {figures['hit_at_1']:.3f}  hit@5 {figures['hit_at_5']:.3f}  "
+                  f"hit@10 {figures['hit_at_10']:.3f}  MRR {figures['mrr']:.3f}  p50 {figures['p50_ms']:.0f} ms")
+    return table
 
 
-def plot_results(results: dict[str, object], path: Path) -> None:
-    import matplotlib
+def evidence_variants(answerer: Any, questions: list[AskedQuestion]) -> dict[str, float]:
+    """Evidence-only F1 on dev for a few selection settings (the lever behind EvidenceConfig's defaults)."""
+    from bench.answer_metrics import token_scores
+    from bot.answering import Question
+    from bot.evidence import EvidenceConfig, select_evidence
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    retrieval = results["retrieval"]
-    names = list(retrieval)  # type: ignore[arg-type]
-    metrics = ["hit_at_1", "hit_at_5", "hit_at_10", "mrr"]
-    answers = results.get("answers") or {}
-    figure, axes = plt.subplots(1, 2 if answers else 1, figsize=(13 if answers else 8, 4.5), squeeze=False)
-    width = 0.8 / len(names)
-    for index, name in enumerate(names):
-        axes[0][0].bar([m + index * width for m in range(len(metrics))],
-                       [retrieval[name][metric] for metric in metrics], width, label=name)  # type: ignore[index]
-    axes[0][0].set_xticks([m + 0.4 - width / 2 for m in range(len(metrics))], metrics)
-    axes[0][0].set_ylim(0, 1)
-    axes[0][0].set_title(f"Retrieval on the Python FAQ ({results['questions']} questions)")
-    axes[0][0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
-    if answers:
-        answer_metrics = ["precision", "recall", "f1", "citation_accuracy", "cited_share", "abstention_rate"]
-        width = 0.8 / len(answers)
-        for index, name in enumerate(answers):
-            axes[0][1].bar([m + index * width for m in range(len(answer_metrics))],
-                           [answers[name][metric] for metric in answer_metrics], width, label=name)  # type: ignore[index]
-        axes[0][1].set_xticks([m + 0.4 - width / 2 for m in range(len(answer_metrics))], answer_metrics, fontsize=8)
-        axes[0][1].set_ylim(0, 1)
-        axes[0][1].set_title("Answers (token overlap with the gold section)")
-        axes[0][1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    variants = {f"lead {lead} / budget {budget}": EvidenceConfig(lead_words=lead, budget_words=budget)
+                for lead, budget in [(0, 120), (40, 120), (80, 120), (120, 120), (80, 160), (40, 80)]}
+    ranked_by_question = [(asked, answerer.retrieve(Question(text=asked.text), asked.text)) for asked in questions]
+    figures = {}
+    for name, config in variants.items():
+        scores = []
+        for asked, ranked in ranked_by_question:
+            quotes = select_evidence(ranked, list(range(1, len(ranked) + 1)), config)
+            scores.append(token_scores(plain("\n".join(q.text for q in quotes)), asked.item.answer).f1)
+        figures[name] = round(sum(scores) / len(scores), 4)
+        print(f"evidence {name}: F1 {figures[name]:.3f}")
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--answers", type=int, default=30, help="questions to answer with the model (0: none)")
-    parser.add_argument("--adapter", type=Path, help="a trained LoRA adapter folder to compare with the base model")
+    parser.add_argument("--answers", type=int, default=40, help="test paraphrases answered with the model (0: none)")
+    parser.add_argument("--ablation-answers", type=int, default=16, help="questions per generation ablation (0: none)")
     parser.add_argument("--pg-data-dir", type=Path, default=Path("var/bench-quality-pg"))
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    from bot.abstention import AbstentionConfig, judge
+    from bot.answering import Answerer, AnsweringConfig
     from knowledge.database import make_engine, make_session_factory, resolve_database_url
     from knowledge.embedding import SentenceTransformerEmbedder
     from knowledge.migrate import upgrade
@@ -226,37 +197,179 @@ def main() -> None:
     embedder = SentenceTransformerEmbedder()
     items = load_faq(sources)
     ingest = ingest_corpus(sessions, embedder, sources)
-    print(f"corpus: {ingest['chunks']} chunks ({ingest['new_chunks']} new, {ingest['seconds']:.0f} s); "
-          f"{len(items)} FAQ questions")
-    retrieval = {}
-    for name, search in SEARCH_VARIANTS.items():
-        retrieval[name] = asdict(evaluate_retrieval(sessions, embedder, items, **search))
-        scores = retrieval[name]
-        print(f"{name:>26}: hit@1 {scores['hit_at_1']:.3f}  hit@5 {scores['hit_at_5']:.3f}  "
-              f"hit@10 {scores['hit_at_10']:.3f}  MRR {scores['mrr']:.3f}  p50 {scores['p50_ms']:.1f} ms")
-    results: dict[str, object] = {"questions": len(items), "corpus": ingest, "retrieval": retrieval, "answers": {}}
+    print(f"corpus: {ingest['chunks']} chunks ({ingest['new_chunks']} new, {ingest['seconds']:.0f} s)")
+    sets = {"headings": headings(items), "paraphrases dev": paraphrases(items, "dev"),
+            "paraphrases test": paraphrases(items, "test")}
+    unanswerable_sets = {"dev": unanswerable("dev"), "test": unanswerable("test")}
+    generator = _generator()
+    evidence_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
+        summarise=False, abstention=AbstentionConfig(**PERMISSIVE)))  # type: ignore[arg-type]
+    results: dict[str, Any] = {"corpus": ingest, "questions": {name: len(q) for name, q in sets.items()}
+                               | {f"unanswerable {name}": len(q) for name, q in unanswerable_sets.items()}}
+    results["retrieval"] = retrieval_section(sessions, embedder, evidence_only, sets)
+    results["evidence_variants_dev"] = evidence_variants(evidence_only, sets["paraphrases dev"])
+
+    # Abstention: relevance figures for every question, thresholds calibrated on dev, reported on test.
+    measured = {split: (run_questions(evidence_only, sets[f"paraphrases {split}"], is_gold=is_gold),
+                        run_questions(evidence_only, unanswerable_sets[split], is_gold=is_gold))
+                for split in ("dev", "test")}
+    relevance = {split: ([_relevance(o) for o in good], [_relevance(o) for o in bad])
+                 for split, (good, bad) in measured.items()}
+    config, chosen = calibrate(*relevance["dev"])
+    default = AbstentionConfig()
+    results["abstention"] = {
+        "calibrated_on_dev": chosen,
+        "shipped_default": {"min_similarity": default.min_similarity, "min_coverage": default.min_coverage,
+                            "max_missing": default.max_missing},
+        "test_with_default": asdict(abstention_figures([judge(r, default) for r in relevance["test"][0]],
+                                                       [judge(r, default) for r in relevance["test"][1]])),
+        "test_with_calibrated": asdict(abstention_figures([judge(r, config) for r in relevance["test"][0]],
+                                                          [judge(r, config) for r in relevance["test"][1]])),
+        "test_similarity_only_0.3": asdict(abstention_figures(
+            [judge(r, AbstentionConfig(min_similarity=0.3, min_coverage=0, max_missing=10_000))
+             for r in relevance["test"][0]],
+            [judge(r, AbstentionConfig(min_similarity=0.3, min_coverage=0, max_missing=10_000))
+             for r in relevance["test"][1]])),
+        "unanswerable_answered_test": [o.question for o, r in zip(measured["test"][1], relevance["test"][1], strict=True)
+                                       if judge(r, default).reason is None],
+    }
+    print(f"abstention: {json.dumps(results['abstention'], indent=1)}")
+
+    answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig())
+    evidence_answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
+                                 config=AnsweringConfig(summarise=False))
+    test_questions = sets["paraphrases test"]
+    results["evidence_only_test"] = summarise_answers(run_questions(evidence_answerer, test_questions, is_gold=is_gold))
+    print(f"evidence only (test): {results['evidence_only_test']}")
+    rows: list[dict[str, Any]] = []
     if args.answers:
-        results["answers"] = evaluate_models(sessions, embedder, spread(items, args.answers), args.adapter)
-    write_results(results, args.out)
-    print(f"wrote {args.out / 'quality.md'}, quality.json and quality.png")
+        chosen_questions = spread(test_questions, args.answers) + spread(unanswerable_sets["test"], args.answers // 4)
+        outcomes = run_questions(answerer, chosen_questions, is_gold=is_gold)
+        results["answers_test"] = summarise_answers(outcomes)
+        print(f"answers (test, default model): {results['answers_test']}")
+        rows = outcome_rows(outcomes)
+    if args.ablation_answers:
+        results["generation_ablation"] = ablations(sessions, embedder, generator,
+                                                   spread(test_questions, args.ablation_answers))
+    write_results(results, rows, args.out)
+    print(f"wrote {args.out / 'quality.md'}, quality.json, quality_answers.jsonl and quality.png")
     engine.dispose()
 
 
-def evaluate_models(sessions: sessionmaker[Session], embedder: Embedder, items: list[FaqItem],
-                    adapter: Path | None) -> dict[str, dict[str, float]]:
-    from bot.answering import Answerer
+def _relevance(outcome: QuestionOutcome):  # type: ignore[no-untyped-def]
+    from bot.abstention import Relevance
+
+    figures = outcome.relevance
+    return Relevance(top_similarity=float(figures.get("top_similarity", 0.0)), coverage=float(figures.get("coverage", 0.0)),
+                     missing=list(figures.get("missing", [])),  # type: ignore[arg-type]
+                     reason="no_passages" if outcome.abstain_reason == "no_passages" else None)
+
+
+def _generator(**options: Any):  # type: ignore[no-untyped-def]
     from bot.generation import TransformersGenerator
     from bot.model_setup import default_model_dir
 
-    generator = TransformersGenerator(default_model_dir(Path("var/models")))
-    answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator)
-    scores = {"base": asdict(evaluate_answers(answerer, items))}
-    print(f"answers (base): {scores['base']}")
-    if adapter is not None:
-        generator.use_adapter(adapter.name, adapter)
-        scores[f"adapter {adapter.name}"] = asdict(evaluate_answers(answerer, items))
-        print(f"answers (adapter {adapter.name}): {scores[f'adapter {adapter.name}']}")
-    return scores
+    return TransformersGenerator(default_model_dir(Path("var/models")), **options)
+
+
+def ablations(sessions: sessionmaker[Session], embedder: Embedder, generator: Any,
+              questions: list[AskedQuestion]) -> dict[str, dict[str, Any]]:
+    """Published and raw F1 under generation settings that differ from the default in one way each."""
+    from bot.answering import Answerer, AnsweringConfig
+    from bench.whole_sequence_penalty import WholeSequencePenaltyGenerator
+
+    base = AnsweringConfig()
+    variants: dict[str, tuple[Any, AnsweringConfig]] = {
+        "default (3 passages, 128 tokens, penalty on generated tokens only)": (generator, base),
+        "penalty 1.15 on the whole sequence (before)": (WholeSequencePenaltyGenerator.wrap(generator, 1.15), base),
+        "1 passage in the prompt": (generator, replace(base, prompt_passages=1)),
+        "5 passages in the prompt": (generator, replace(base, prompt_passages=5)),
+        "64 new tokens": (generator, replace(base, max_new_tokens=64)),
+        "256 new tokens": (generator, replace(base, max_new_tokens=256)),
+    }
+    table = {}
+    for name, (model, config) in variants.items():
+        answerer = Answerer(sessions=sessions, embedder=embedder, generator=model, config=config)
+        figures = summarise_answers(run_questions(answerer, questions, is_gold=is_gold))
+        table[name] = {key: figures[key] for key in ("questions", "f1_raw_generation", "f1_published",
+                                                      "generated_sentences", "generated_sentences_passing_check",
+                                                      "invented_specifics", "median_final_ms")}
+        print(f"ablation {name}: {table[name]}")
+    return table
+
+
+def write_results(results: dict[str, Any], rows: list[dict[str, Any]], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "quality.json").write_text(json.dumps(results, indent=2))
+    (out_dir / "quality_answers.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (out_dir / "quality.md").write_text(markdown_report(results))
+    plot_results(results, out_dir / "quality.png")
+
+
+def markdown_report(results: dict[str, Any]) -> str:
+    """The tables the README quotes, straight from the results."""
+    lines = ["| search | question set | hit@1 | hit@5 | hit@10 | MRR | p50 ms |", "|---|---|---|---|---|---|---|"]
+    for name, row in results["retrieval"].items():
+        for set_name, f in row.items():
+            lines.append(f"| {name} | {set_name} | {f['hit_at_1']:.3f} | {f['hit_at_5']:.3f} | {f['hit_at_10']:.3f} "
+                         f"| {f['mrr']:.3f} | {f['p50_ms']:.0f} |")
+    abstention = results["abstention"]
+    lines += ["", "| abstention rule (test split) | answerable answered | unanswerable refused | precision |",
+              "|---|---|---|---|"]
+    for label, key in [("similarity ≥ 0.3 only (before)", "test_similarity_only_0.3"),
+                       ("shipped default", "test_with_default"), ("calibrated on dev", "test_with_calibrated")]:
+        f = abstention[key]
+        lines.append(f"| {label} | {f['answerable_answered']:.3f} | {f['unanswerable_refused']:.3f} "
+                     f"| {f['precision']:.3f} |")
+    for key, label in [("evidence_only_test", "evidence only"), ("answers_test", "evidence + checked summary")]:
+        if key in results:
+            f = results[key]
+            lines += ["", f"**{label}** (test paraphrases, n={f['questions']}): F1 published {f['f1_published']}, "
+                          f"evidence {f['f1_evidence']}, raw generation {f['f1_raw_generation']}, top-passage "
+                          f"baseline {f['f1_top_passage_baseline']}; answered {f['answered_share']}; generated "
+                          f"sentences {f['generated_sentences']}, published {f['published_sentences']}; invented "
+                          f"specifics {f['invented_specifics']}; median first text {f['median_first_text_ms']} ms, "
+                          f"final {f['median_final_ms']} ms"]
+    if results.get("generation_ablation"):
+        lines += ["", "| generation setting | n | F1 raw | F1 published | sentences | passing check | invented | "
+                      "median ms |", "|---|---|---|---|---|---|---|---|"]
+        for name, f in results["generation_ablation"].items():
+            lines.append(f"| {name} | {f['questions']} | {f['f1_raw_generation']} | {f['f1_published']} "
+                         f"| {f['generated_sentences']} | {f['generated_sentences_passing_check']} "
+                         f"| {f['invented_specifics']} | {f['median_final_ms']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    retrieval = results["retrieval"]
+    names = list(retrieval)
+    set_name = "paraphrases test"
+    metrics = ["hit_at_1", "hit_at_5", "hit_at_10", "mrr"]
+    width = 0.8 / len(names)
+    for index, name in enumerate(names):
+        axes[0].bar([m + index * width for m in range(len(metrics))],
+                    [retrieval[name][set_name][metric] for metric in metrics], width, label=name)
+    axes[0].set_xticks([m + 0.4 - width / 2 for m in range(len(metrics))], metrics)
+    axes[0].set_ylim(0, 1)
+    axes[0].set_title("Retrieval, teammate-style paraphrases (test split)")
+    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    answers = results.get("answers_test") or results.get("evidence_only_test") or {}
+    bars = {"top passage (baseline)": answers.get("f1_top_passage_baseline"),
+            "raw generation": answers.get("f1_raw_generation"), "evidence only": answers.get("f1_evidence"),
+            "published answer": answers.get("f1_published")}
+    shown = {name: value for name, value in bars.items() if value is not None}
+    axes[1].bar(list(shown), list(shown.values()), color=["#999", "#c55", "#59c", "#3a3"][:len(shown)])
+    axes[1].set_ylim(0, 1)
+    axes[1].set_title("Token F1 against the gold FAQ answer (test split)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def ask(question: tuple[str, ...], channel: str | None) -> None:
         runtime.close()
     click.echo("")
     if result.citations:
-        click.echo("\nSources:")
+        click.echo("\nPossibly related:" if result.abstained else "\nSources:")
         for citation in result.citations:
             marker = f"[{citation.number}]" if citation.cited else " - "
             click.echo(f"  {marker} {citation.label} ({citation.uri})")

@@ -1,4 +1,14 @@
-"""The answering pipeline: question → scoped search → grounded prompt → streamed generation → record (orch).
+"""The answering pipeline: question → search → re-rank → evidence → checked summary → record (orch).
+
+An answer is built in three layers, each safe on its own whatever the generator:
+
+1. **Evidence**: verbatim quotes of the passage sentences that best answer the question
+   (bot/evidence.py), shown first — within a second, before the model has written anything.
+2. **Summary**: the model's text, published sentence by sentence as each one passes the support
+   check (bot/support.py); unsupported sentences are dropped and recorded with the reason.
+3. **Abstention**: when the best passage is not similar enough or does not cover the question's key
+   terms (bot/abstention.py), the answer says so plainly and lists the nearest documents as
+   "possibly related"; the model is not called.
 
 Every part is injected (session factory, embedder, generator, adapter source), so the same code
 serves Slack, the `python -m bot ask` CLI and the tests. It never reads the environment.
@@ -10,13 +20,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.citations import Citation, attribute_uncited, build_citations, strip_invalid_markers
+from bot.abstention import AbstainReason, AbstentionConfig, Relevance, assess
+from bot.citations import Citation, build_citations, strip_invalid_markers
+from bot.evidence import EvidenceConfig, Quote, evidence_markdown, select_evidence
 from bot.generator_protocol import Generator
-from bot.prompt import NOT_IN_DOCUMENTS, Turn, build_prompt
+from bot.passage_units import split_units
+from bot.prompt import Turn, build_prompt
+from bot.support import SupportChecker, SupportConfig, Verdict, published_summary
+from bot.unit_scoring import ScoredPassage, ScoringConfig, score_passages
 from knowledge.embedding import Embedder
 from knowledge.interactions import record_answer
 from knowledge.schema import WORKSPACE_SCOPE
@@ -29,6 +44,11 @@ NOTHING_FOUND = (
     "The knowledge base has nothing on this yet, so I won't guess. "
     "If you know the answer, add a document with `/kb add`."
 )
+NOT_COVERED = (
+    "I couldn't find an answer to this in the team's documents, so I won't guess. "
+    "If you know the answer, add a document with `/kb add`."
+)
+SUMMARY_HEADING = "*Summary* (each sentence checked against the quotes)"
 
 
 class AnswerError(ValueError):
@@ -37,37 +57,41 @@ class AnswerError(ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnsweringConfig:
-    """Tunables of the pipeline.
+    """Tunables of the pipeline (defaults measured with bench/quality.py).
 
     Attributes:
-        passages: how many passages to retrieve for the prompt (fewer may fit the token budget).
-        min_score: cosine similarity below which a passage counts as unrelated; when no passage
-            reaches it the bot says the knowledge base has nothing instead of inventing.
-        max_new_tokens: longest answer generated.
+        candidates: passages retrieved before re-ranking by their best-matching unit.
+        passages: passages kept after re-ranking (the sources an answer may cite).
+        prompt_passages: how many of those the model reads (fewer may fit the token budget).
+        max_new_tokens: longest summary generated.
+        summarise: False answers with the evidence alone and never calls the model.
         max_question_chars: longest question accepted.
         history_turns: earlier thread messages kept as conversation history.
-        timeout_s: generation stops after this long (the partial answer is kept and marked).
-        search_mode: knowledge search mode; min_score applies to vector similarity.
+        timeout_s: generation stops after this long (what was checked by then is kept and marked).
+        search_mode: knowledge search mode; the abstention rule reads cosine similarity in every mode.
     """
 
+    candidates: int = 10
     passages: int = 5
-    min_score: float = 0.3
-    max_new_tokens: int = 256
+    prompt_passages: int = 3
+    max_new_tokens: int = 128
+    summarise: bool = True
     max_question_chars: int = 4000
     history_turns: int = 6
     timeout_s: float | None = 120.0
     temperature: float = 0.0
     search_mode: SearchMode = "vector"
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    support: SupportConfig = field(default_factory=SupportConfig)
+    abstention: AbstentionConfig = field(default_factory=AbstentionConfig)
 
     def __post_init__(self) -> None:
-        if self.passages < 1:
-            raise ValueError(f"passages must be >= 1, got {self.passages}")
-        if not -1.0 <= self.min_score <= 1.0:
-            raise ValueError(f"min_score must be within [-1, 1], got {self.min_score}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.max_question_chars < 1:
-            raise ValueError(f"max_question_chars must be >= 1, got {self.max_question_chars}")
+        for name in ("candidates", "passages", "prompt_passages", "max_new_tokens", "max_question_chars"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.candidates < self.passages:
+            raise ValueError(f"candidates ({self.candidates}) must be >= passages ({self.passages})")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,12 +103,22 @@ class Question:
     thread_ts: str | None = None
     asker: str | None = None
     team_id: str | None = None
+    conversation_kind: str | None = None
     history: Sequence[Turn] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnswerResult:
-    """The finished answer, already recorded in the database under `answer_id`."""
+    """The finished answer, already recorded in the database under `answer_id`.
+
+    Attributes:
+        text: what the user is shown (evidence, then the checked summary; or the abstention).
+        evidence / summary: the two layers apart (summary is empty when nothing generated passed).
+        raw_completion: what the model wrote before the support check.
+        verdicts: the support check of each generated sentence.
+        citations: cited sources first; for an abstention, the "possibly related" documents.
+        first_text_ms: time from the question to the first text shown (the evidence).
+    """
 
     answer_id: int
     text: str
@@ -92,6 +126,13 @@ class AnswerResult:
     adapter_name: str
     abstained: bool
     latency_ms: float
+    evidence: list[Quote] = field(default_factory=list)
+    summary: str = ""
+    raw_completion: str = ""
+    verdicts: list[Verdict] = field(default_factory=list)
+    abstain_reason: AbstainReason | None = None
+    relevance: Relevance | None = None
+    first_text_ms: float | None = None
     timed_out: bool = False
 
 
@@ -123,50 +164,79 @@ class Answerer:
             )
         return question
 
-    def retrieve(self, question: Question, text: str) -> list[Passage]:
-        """Passages for the question; a follow-up also searches with the previous user turn."""
-        query = text
+    def search_query(self, question: Question, text: str) -> str:
+        """What is searched: the question, plus the previous user turn for a follow-up."""
         earlier = [turn.text for turn in question.history if turn.role == "user"]
-        if earlier:
-            query = f"{earlier[-1]}\n{text}"
+        return f"{earlier[-1]}\n{text}" if earlier else text
+
+    def retrieve(self, question: Question, text: str) -> list[ScoredPassage]:
+        """Candidate passages re-ranked by their best unit, best first (`passages` of them)."""
+        query = self.search_query(question, text)
         found = search_passages(self._sessions, self._embedder, query, channel=question.channel,
-                                limit=self.config.passages, mode=self.config.search_mode)
-        if self.config.search_mode == "vector":
-            found = [p for p in found if p.score >= self.config.min_score]
-        return found
+                                limit=self.config.candidates, mode=self.config.search_mode)
+        similarities = [p.similarity if p.similarity is not None else p.score for p in found]
+        ranked = score_passages(query, found, similarities, self._embedder.embed_documents, self.config.scoring)
+        return ranked[:self.config.passages]
 
     def answer(self, question: Question, *, on_delta: Callable[[str], None] | None = None,
                cancel: threading.Event | None = None) -> AnswerResult:
-        """Answer `question`, calling `on_delta` with each piece of text as it is generated."""
+        """Answer `question`; `on_delta` receives the text shown so far piece by piece (evidence first)."""
         started = time.perf_counter()
         text = self.validate(question.text)
-        passages = self.retrieve(question, text)
-        adapter_id, adapter_name = self._adapter_source()
+        ranked = self.retrieve(question, text)
+        relevance = assess(self.search_query(question, text), ranked, self.config.abstention)
+        adapter = self._adapter_source()
+        passages = [item.passage for item in ranked]
+        numbers = list(range(1, len(ranked) + 1))
+        quotes = select_evidence(ranked, numbers, self.config.evidence) if relevance.reason is None else []
+        if relevance.reason is None and not quotes:
+            relevance = replace(relevance, reason="no_evidence")
+        if relevance.reason is not None:
+            message = NOTHING_FOUND if relevance.reason == "no_passages" else NOT_COVERED
+            if on_delta is not None:
+                on_delta(message)
+            return self._finish(question, text, _Outcome(
+                published=message, completion="", prompt="", passages=passages, relevance=relevance,
+                first_text_ms=_ms_since(started)), adapter=adapter, started=started,
+                citations=related_documents(passages))
+        evidence_text = evidence_markdown(quotes)
+        if on_delta is not None:
+            on_delta(evidence_text)
+        first_text_ms = _ms_since(started)
+        outcome = _Outcome(published=evidence_text, completion="", prompt="", passages=passages,
+                           relevance=relevance, quotes=quotes, first_text_ms=first_text_ms)
+        if self.config.summarise:
+            outcome = self._summarise(question, text, ranked, numbers, outcome, on_delta=on_delta, cancel=cancel)
+        return self._finish(question, text, outcome, adapter=adapter, started=started,
+                            citations=build_citations(outcome.published, passages))
+
+    def _summarise(self, question: Question, text: str, ranked: list[ScoredPassage], numbers: list[int],
+                   outcome: _Outcome, *, on_delta: Callable[[str], None] | None,
+                   cancel: threading.Event | None) -> _Outcome:
+        """Generate a short summary, publishing each sentence once it passes the support check."""
         history = list(question.history)[-self.config.history_turns:]
-        if not passages:
-            return self._finish(question, text, prompt="", completion=NOTHING_FOUND, passages=[],
-                                abstained=True, adapter=(adapter_id, adapter_name), started=started,
-                                on_delta=on_delta)
-        prompt = build_prompt(text, passages, history=history, count_tokens=self._generator.count_tokens,
+        shown = [item.passage for item in ranked[:self.config.prompt_passages]]
+        prompt = build_prompt(text, shown, history=history, count_tokens=self._generator.count_tokens,
                               passage_token_budget=self._passage_budget(text, history))
-        rendered = self._generator.render(prompt.messages)
-        pieces: list[str] = []
+        checker = SupportChecker(question=text, ranked=ranked[:len(prompt.passages)],
+                                 numbers=numbers[:len(prompt.passages)], embed=self._embedder.embed_documents,
+                                 config=self.config.support)
+        publisher = _SentencePublisher(checker, passage_count=len(prompt.passages), on_sentence=on_delta,
+                                       lead="\n\n" + SUMMARY_HEADING + "\n")
         generation_started = time.perf_counter()
         for delta in self._generator.stream(prompt.messages, max_new_tokens=self.config.max_new_tokens,
                                             temperature=self.config.temperature, cancel=cancel,
                                             timeout_s=self.config.timeout_s):
-            pieces.append(delta)
-            if on_delta is not None:
-                on_delta(delta)
+            publisher.feed(delta)
+        publisher.close()
         timed_out = self.config.timeout_s is not None and \
             time.perf_counter() - generation_started >= self.config.timeout_s
-        completion = strip_invalid_markers("".join(pieces).strip(), len(prompt.passages))
-        abstained = completion.startswith(NOT_IN_DOCUMENTS)
-        if not abstained:
-            completion = attribute_uncited(completion, prompt.passages)
-        return self._finish(question, text, prompt=rendered, completion=completion or NOT_IN_DOCUMENTS,
-                            passages=prompt.passages, abstained=abstained, adapter=(adapter_id, adapter_name),
-                            started=started, on_delta=None, timed_out=timed_out)
+        summary = published_summary(publisher.verdicts)
+        published = outcome.published + (f"\n\n{SUMMARY_HEADING}\n{summary}" if summary else "")
+        return _Outcome(published=published, completion=publisher.raw, prompt=self._generator.render(prompt.messages),
+                        passages=outcome.passages, relevance=outcome.relevance, quotes=outcome.quotes,
+                        summary=summary, verdicts=publisher.verdicts, first_text_ms=outcome.first_text_ms,
+                        timed_out=timed_out)
 
     def _passage_budget(self, text: str, history: Sequence[Turn]) -> int:
         """Tokens left for passages once rules, history, question and the answer are paid for."""
@@ -176,18 +246,99 @@ class Answerer:
         # Margin for the separators each passage adds between blocks.
         return max(0, self._generator.context_window - self.config.max_new_tokens - used - 16)
 
-    def _finish(self, question: Question, text: str, *, prompt: str, completion: str, passages: list[Passage],
-                abstained: bool, adapter: tuple[int | None, str], started: float,
-                on_delta: Callable[[str], None] | None, timed_out: bool = False) -> AnswerResult:
-        if on_delta is not None:
-            on_delta(completion)
-        latency_ms = (time.perf_counter() - started) * 1000.0
+    def _finish(self, question: Question, text: str, outcome: _Outcome, *, adapter: tuple[int | None, str],
+                started: float, citations: list[Citation]) -> AnswerResult:
+        latency_ms = _ms_since(started)
+        reason = outcome.relevance.reason if outcome.relevance else None
         answer_id = record_answer(
-            self._sessions, question=text, prompt=prompt, completion=completion, passages=passages,
-            abstained=abstained, adapter_id=adapter[0], adapter_name=adapter[1], latency_ms=latency_ms,
-            channel=question.channel, thread_ts=question.thread_ts, asker=question.asker,
+            self._sessions, question=text, prompt=outcome.prompt, completion=outcome.completion,
+            passages=outcome.passages, abstained=reason is not None, adapter_id=adapter[0], adapter_name=adapter[1],
+            latency_ms=latency_ms, channel=question.channel, thread_ts=question.thread_ts, asker=question.asker,
             team_id=question.team_id, scope=question.channel or WORKSPACE_SCOPE,
+            conversation_kind=question.conversation_kind, published_text=outcome.published,
+            summary_text=outcome.summary, evidence=[quote.as_json() for quote in outcome.quotes],
+            support=[verdict.as_json() for verdict in outcome.verdicts], abstain_reason=reason,
+            relevance=outcome.relevance.as_json() if outcome.relevance else None,
         )
-        return AnswerResult(answer_id=answer_id, text=completion, citations=build_citations(completion, passages),
-                            adapter_name=adapter[1], abstained=abstained, latency_ms=latency_ms,
-                            timed_out=timed_out)
+        return AnswerResult(answer_id=answer_id, text=outcome.published, citations=citations,
+                            adapter_name=adapter[1], abstained=reason is not None, latency_ms=latency_ms,
+                            evidence=outcome.quotes, summary=outcome.summary, raw_completion=outcome.completion,
+                            verdicts=outcome.verdicts, abstain_reason=reason, relevance=outcome.relevance,
+                            first_text_ms=outcome.first_text_ms, timed_out=outcome.timed_out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Outcome:
+    """What one answer produced, before it is recorded."""
+
+    published: str
+    completion: str
+    prompt: str
+    passages: list[Passage]
+    relevance: Relevance | None
+    quotes: list[Quote] = field(default_factory=list)
+    summary: str = ""
+    verdicts: list[Verdict] = field(default_factory=list)
+    first_text_ms: float | None = None
+    timed_out: bool = False
+
+
+class _SentencePublisher:
+    """Collects generated text and publishes each finished sentence (or code block) that passes the check.
+
+    A unit counts as finished once the text after it has started another one; whatever is left
+    when generation ends is checked then. `on_sentence` receives only supported text.
+    """
+
+    def __init__(self, checker: SupportChecker, *, passage_count: int,
+                 on_sentence: Callable[[str], None] | None, lead: str) -> None:
+        self._checker = checker
+        self._passage_count = passage_count
+        self._on_sentence = on_sentence
+        self._lead = lead
+        self._pieces: list[str] = []
+        self._done = 0
+        self.verdicts: list[Verdict] = []
+
+    @property
+    def raw(self) -> str:
+        return "".join(self._pieces).strip()
+
+    def feed(self, delta: str) -> None:
+        self._pieces.append(delta)
+        if any(mark in delta for mark in ".!?\n`"):
+            self._publish(final=False)
+
+    def close(self) -> None:
+        self._publish(final=True)
+
+    def _publish(self, *, final: bool) -> None:
+        units = split_units(strip_invalid_markers(self.raw, self._passage_count))
+        finished = units if final else units[:-1]
+        for unit in finished[self._done:]:
+            for verdict in self._checker.check(unit.text):
+                self.verdicts.append(verdict)
+                if verdict.supported and self._on_sentence is not None:
+                    shown = published_summary([verdict])
+                    self._on_sentence((self._lead if self._lead else " ") + shown)
+                    self._lead = ""
+        self._done = max(self._done, len(finished))
+
+
+def related_documents(passages: Sequence[Passage], *, limit: int = 3) -> list[Citation]:
+    """The nearest documents, once each, shown under an abstention as "possibly related"."""
+    seen: set[str] = set()
+    related: list[Citation] = []
+    for number, passage in enumerate(passages, start=1):
+        if passage.uri in seen:
+            continue
+        seen.add(passage.uri)
+        related.append(Citation(number=number, title=passage.title, uri=passage.uri, heading=passage.heading,
+                                chunk_id=passage.chunk_id, document_id=passage.document_id, cited=False))
+        if len(related) == limit:
+            break
+    return related
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

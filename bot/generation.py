@@ -23,6 +23,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     GenerationConfig,
+    LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
     TextIteratorStreamer,
@@ -38,13 +39,17 @@ from bot.generator_protocol import (
 )
 from bot.lora_adapters import LoraAdapterSet
 from bot.model_setup import SETUP_HINT
+from bot.repetition import GeneratedRepetitionProcessor
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONTEXT_TOKENS = 4096
-DEFAULT_REPETITION_PENALTY = 1.15
-"""Greedy decoding on small models loops on a phrase ("bot_name=..." forty times) without it."""
 """Cap on `context_window`: SmolLM2 allows 8192, but prompts that long take ~20 s to read on CPU."""
+DEFAULT_REPETITION_PENALTY = 1.15
+"""Applied to generated tokens only (bot/repetition.py): greedy decoding on small models loops on a
+phrase ("bot_name=..." forty times) without it."""
+DEFAULT_NO_REPEAT_NGRAM = 4
+"""An answer never writes the same 4 tokens twice; the prompt's n-grams stay free to copy."""
 
 
 class TransformersGenerator(Generator):
@@ -58,7 +63,9 @@ class TransformersGenerator(Generator):
         max_waiting: generations allowed to wait; more raise `GeneratorBusy`.
         max_context_tokens: cap on `context_window` below the model's own limit.
         max_loaded_adapters: adapters kept in memory for instant switching back.
-        repetition_penalty: transformers' penalty on already generated tokens (1.0: none).
+        repetition_penalty: penalty on tokens the answer already generated (1.0: none); prompt
+            tokens are never penalised, so passages can be copied.
+        no_repeat_ngram_size: n-grams of this size are not repeated within the answer (0: off).
 
     Raises:
         ModelNotFoundError: `model_path` holds no model.
@@ -75,6 +82,7 @@ class TransformersGenerator(Generator):
         max_context_tokens: int = DEFAULT_MAX_CONTEXT_TOKENS,
         max_loaded_adapters: int = 3,
         repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
+        no_repeat_ngram_size: int = DEFAULT_NO_REPEAT_NGRAM,
     ) -> None:
         if _looks_local(model_path) and not (Path(model_path) / "config.json").is_file():
             raise ModelNotFoundError(f"No model found at {model_path}: {SETUP_HINT}.")
@@ -92,6 +100,7 @@ class TransformersGenerator(Generator):
         self._context_window = min(model_limit, max_context_tokens)
         self._gate = AdmissionGate(max_concurrent=max_concurrent, max_waiting=max_waiting)
         self._repetition_penalty = repetition_penalty
+        self._no_repeat_ngram_size = no_repeat_ngram_size
 
     @property
     def context_window(self) -> int:
@@ -153,6 +162,9 @@ class TransformersGenerator(Generator):
                             "generation_config": self._generation_config(min(max_new_tokens, room), temperature),
                             "streamer": streamer,
                             "stopping_criteria": StoppingCriteriaList([_StopWhen(stop, cancel, deadline)]),
+                            "logits_processor": LogitsProcessorList([GeneratedRepetitionProcessor(
+                                prompt_tokens, penalty=self._repetition_penalty,
+                                no_repeat_ngram_size=self._no_repeat_ngram_size)]),
                         },
                         streamer,
                         failures,
@@ -190,7 +202,6 @@ class TransformersGenerator(Generator):
             max_new_tokens=max_new_tokens,
             eos_token_id=eos,
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
-            repetition_penalty=self._repetition_penalty,
             **sampling,
         )
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapter_follower import AdapterFollower
+from bot.abstention import AbstentionConfig
 from bot.answering import Answerer, AnsweringConfig, Generator
 from bot.settings import BotSettings
 from knowledge.database import check_connection, make_engine, make_session_factory, resolve_database_url
@@ -59,7 +60,8 @@ def build_generator(settings: BotSettings) -> Generator:
     model_path: str | Path = settings.model_path or default_model_dir(settings.models_dir)
     return TransformersGenerator(model_path, max_concurrent=settings.max_concurrent_generations,
                                  max_waiting=settings.max_waiting_generations,
-                                 repetition_penalty=settings.repetition_penalty)
+                                 repetition_penalty=settings.repetition_penalty,
+                                 no_repeat_ngram_size=settings.no_repeat_ngram_size)
 
 
 def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Runtime:
@@ -74,9 +76,11 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Run
     follower.sync_once()
     if follow_adapters:
         follower.start()
-    config = AnsweringConfig(passages=settings.answer_passages, min_score=settings.answer_min_score,
-                             max_new_tokens=settings.answer_max_new_tokens, timeout_s=settings.answer_timeout_s,
-                             search_mode=settings.search_mode)
+    config = AnsweringConfig(
+        passages=settings.answer_passages, max_new_tokens=settings.answer_max_new_tokens,
+        summarise=settings.answer_summary, timeout_s=settings.answer_timeout_s, search_mode=settings.search_mode,
+        abstention=AbstentionConfig(min_similarity=settings.answer_min_score,
+                                    min_coverage=settings.answer_min_coverage))
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                         adapter_source=follower.current_adapter, config=config)
     return Runtime(engine=engine, sessions=sessions, embedder=embedder, generator=generator, follower=follower,

@@ -49,8 +49,11 @@ class BotSettings(BaseSettings):
     torch_threads: int = 1
     repetition_penalty: float = 1.15
     db_pool_size: int = 16
+    no_repeat_ngram_size: int = 4
     answer_passages: int = 5
-    answer_min_score: float = 0.3
-    answer_max_new_tokens: int = 256
+    answer_min_score: float = 0.45
+    answer_min_coverage: float = 0.6
+    answer_max_new_tokens: int = 128
+    answer_summary: bool = True
     answer_timeout_s: float = 120.0
     search_mode: Literal["vector", "fulltext", "hybrid"] = "vector"

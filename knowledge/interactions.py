@@ -57,12 +57,24 @@ def record_answer(sessions: sessionmaker[Session], *, question: str, prompt: str
                   passages: list[Passage], abstained: bool, adapter_id: int | None, adapter_name: str,
                   latency_ms: float | None, channel: str | None = None, thread_ts: str | None = None,
                   asker: str | None = None, team_id: str | None = None,
-                  scope: str = WORKSPACE_SCOPE) -> int:
-    """Store one answer with exactly what the model saw; return its id."""
+                  scope: str = WORKSPACE_SCOPE, conversation_kind: str | None = None,
+                  published_text: str | None = None, summary_text: str = "",
+                  evidence: list[dict[str, Any]] | None = None, support: list[dict[str, Any]] | None = None,
+                  abstain_reason: str | None = None, relevance: dict[str, Any] | None = None) -> int:
+    """Store one answer with exactly what the model saw and what the user was shown; return its id.
+
+    `completion` is the model's raw text (empty when the model was not called); `published_text`
+    is what the user read (quoted evidence + the summary sentences that passed the support check,
+    or the abstention), and `support` holds each generated sentence's verdict.
+    """
     row = Answer(question=question, prompt=prompt, completion=completion, passages=passages_json(passages),
                  retrieved_chunk_ids=[p.chunk_id for p in passages], abstained=abstained,
                  adapter_id=adapter_id, adapter_name=adapter_name, latency_ms=latency_ms, channel=channel,
-                 thread_ts=thread_ts, asker=asker, team_id=team_id, scope=scope)
+                 thread_ts=thread_ts, asker=asker, team_id=team_id, scope=scope,
+                 conversation_kind=conversation_kind,
+                 published_text=completion if published_text is None else published_text,
+                 summary_text=summary_text, evidence=evidence or [], support=support or [],
+                 abstain_reason=abstain_reason, relevance=relevance or {})
     with sessions() as session, session.begin():
         session.add(row)
         session.flush()

@@ -150,6 +150,15 @@ class Answer(Base):
     adapter_id: Mapped[int | None] = mapped_column(ForeignKey("adapters.id"))
     adapter_name: Mapped[str] = mapped_column(String(128), default="base", server_default="base")
     latency_ms: Mapped[float | None] = mapped_column(Float)
+    # What the user saw (evidence + supported summary); NULL on rows from before revision 0003.
+    published_text: Mapped[str | None] = mapped_column(Text)
+    summary_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
+    support: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
+    abstain_reason: Mapped[str | None] = mapped_column(String(32))
+    relevance: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    # public | private | im | mpim (Slack conversations.info); NULL for answers given outside Slack.
+    conversation_kind: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = _created_at()
 
 

@@ -55,7 +55,8 @@ _FULLTEXT_SQL = text(f"""
     WITH q AS (
         SELECT to_tsquery('english', replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')) AS query
     )
-    SELECT {_SELECT_PASSAGE}, ts_rank_cd(c.tsv, q.query) AS score
+    SELECT {_SELECT_PASSAGE}, ts_rank_cd(c.tsv, q.query) AS score,
+           1 - (c.embedding <=> CAST(:query_vector AS vector)) AS similarity
     FROM chunks c JOIN documents d ON d.id = c.document_id, q
     WHERE c.scope = ANY(:scopes) AND c.tsv @@ q.query
     ORDER BY score DESC, c.id
@@ -70,9 +71,10 @@ def visible_scopes(channel: str | None) -> list[str]:
     return [WORKSPACE_SCOPE]
 
 
-def _passage(row: Row, score: float) -> Passage:  # type: ignore[type-arg]
+def _passage(row: Row, score: float, similarity: float) -> Passage:  # type: ignore[type-arg]
     return Passage(chunk_id=row.chunk_id, document_id=row.document_id, title=row.title, uri=row.uri,
-                   heading=row.heading, text=row.text, score=float(score), scope=row.scope)
+                   heading=row.heading, text=row.text, score=float(score), scope=row.scope,
+                   similarity=float(similarity))
 
 
 def vector_search(session: Session, query_vector: Sequence[float], *, scopes: list[str], limit: int,
@@ -82,13 +84,15 @@ def vector_search(session: Session, query_vector: Sequence[float], *, scopes: li
     session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search or max(DEFAULT_EF_SEARCH, 4 * limit))}"))
     rows = session.execute(_VECTOR_SQL, {"query_vector": _vector_literal(query_vector), "scopes": scopes,
                                          "limit": limit})
-    return [_passage(row, row.score) for row in rows]
+    return [_passage(row, row.score, row.score) for row in rows]
 
 
-def fulltext_search(session: Session, query: str, *, scopes: list[str], limit: int) -> list[Passage]:
-    """Chunks matching any query word, ranked by Postgres ts_rank_cd."""
-    rows = session.execute(_FULLTEXT_SQL, {"query": query, "scopes": scopes, "limit": limit})
-    return [_passage(row, row.score) for row in rows]
+def fulltext_search(session: Session, query: str, query_vector: Sequence[float], *, scopes: list[str],
+                    limit: int) -> list[Passage]:
+    """Chunks matching any query word, ranked by Postgres ts_rank_cd (with their cosine similarity)."""
+    rows = session.execute(_FULLTEXT_SQL, {"query": query, "scopes": scopes, "limit": limit,
+                                           "query_vector": _vector_literal(query_vector)})
+    return [_passage(row, row.score, row.similarity) for row in rows]
 
 
 def fuse_rankings(rankings: Sequence[Sequence[Passage]], weights: Sequence[float], *, limit: int,
@@ -111,21 +115,22 @@ def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: 
 
     Args:
         mode: "vector" (cosine similarity scores in [-1, 1]), "fulltext" (ts_rank_cd scores) or
-            "hybrid" (RRF of both; scores are fused RRF values).
+            "hybrid" (RRF of both; scores are fused RRF values). Every mode fills each passage's
+            `similarity` (cosine to the query), so relevance thresholds mean the same in all modes.
         text_weight: weight of the full-text ranking in hybrid mode (vector weight is 1).
     """
     if not query.strip():
         raise ValueError("search query is empty")
     scopes = visible_scopes(channel)
+    query_vector = embedder.embed_query(query)
     with sessions() as session, session.begin():
         if mode == "fulltext":
-            return fulltext_search(session, query, scopes=scopes, limit=limit)
-        query_vector = embedder.embed_query(query)
+            return fulltext_search(session, query, query_vector, scopes=scopes, limit=limit)
         if mode == "vector":
             return vector_search(session, query_vector, scopes=scopes, limit=limit)
         pool = max(limit * 3, 30)
         by_vector = vector_search(session, query_vector, scopes=scopes, limit=pool)
-        by_text = fulltext_search(session, query, scopes=scopes, limit=pool)
+        by_text = fulltext_search(session, query, query_vector, scopes=scopes, limit=pool)
     return fuse_rankings([by_vector, by_text], [1.0, text_weight], limit=limit)
 
 

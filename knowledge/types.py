@@ -17,3 +17,5 @@ class Passage:
     text: str
     score: float
     scope: str
+    similarity: float | None = None
+    """Cosine similarity to the query whatever the search mode (`score` is mode-specific: RRF, ts_rank)."""

@@ -50,8 +50,11 @@ def test_fulltext_matches_any_word_and_ranks_denser_matches_first(sessions) -> N
     add_document(sessions, title="loops", scope="workspace", chunks=[("A for loop iterates", unit_vector(0, 1))])
     add_document(sessions, title="one", scope="workspace", chunks=[("collection types", unit_vector(0, 0, 1))])
     with sessions() as session, session.begin():
-        found = fulltext_search(session, "how does garbage collection work?", scopes=["workspace"], limit=5)
+        found = fulltext_search(session, "how does garbage collection work?", unit_vector(1),
+                                scopes=["workspace"], limit=5)
     assert [p.title for p in found] == ["gc", "one"]
+    # Every mode reports the cosine similarity too, so one relevance threshold serves them all.
+    assert [round(p.similarity, 3) for p in found] == [1.0, 0.0]
 
 
 def _p(chunk_id: int) -> Passage:

@@ -57,11 +57,12 @@ def _source_line(citation: Citation) -> str:
 
 
 def sources_text(citations: Sequence[Citation], *, abstained: bool) -> str | None:
-    """The Sources list: cited passages; with none cited, the retrieved ones as related reading."""
-    if abstained or not citations:
+    """The Sources list: cited passages; with none cited (or for an abstention), the nearest ones as related reading."""
+    if not citations:
         return None
-    cited = [c for c in citations if c.cited]
-    heading, shown = ("*Sources*", cited) if cited else ("*Related documents*", list(citations))
+    cited = [c for c in citations if c.cited and not abstained]
+    heading, shown = ("*Sources*", cited) if cited else (
+        "*Possibly related*" if abstained else "*Related documents*", list(citations))
     lines = [_source_line(c) for c in shown[:MAX_SOURCES]]
     return truncate("\n".join([heading, *lines]), SECTION_LIMIT)
 
@@ -106,7 +107,9 @@ def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], a
         blocks.append(section(sources))
     model = "base model" if adapter_name == "base" else f"adapter `{escape(adapter_name)}`"
     took = f" · {latency_ms / 1000:.1f} s" if latency_ms is not None else ""
-    blocks.append(context(f"Answered from the team's documents with the {model}{took} · answer {answer_id}"))
+    about = ("No answer given: the documents don't cover this" if abstained else
+             f"Quotes are verbatim from the sources; any summary is by the {model}, checked against them")
+    blocks.append(context(f"{about}{took} · answer {answer_id}"))
     blocks.append(feedback_block(answer_id, feedback))
     return blocks
 

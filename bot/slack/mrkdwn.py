@@ -21,6 +21,7 @@ _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.MULTILINE)
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
 _FENCE = re.compile(r"(```.*?```)", re.DOTALL)
+_QUOTE = re.compile(r"^&gt; ", re.MULTILINE)
 
 
 def escape(text: str) -> str:
@@ -38,7 +39,7 @@ def link(url: str, label: str) -> str:
 
 
 def from_markdown(text: str) -> str:
-    """Model output (Markdown-ish) as mrkdwn: escaped, `**bold**`→`*bold*`, headings bold, links kept.
+    """Markdown-ish answer text as mrkdwn: escaped, `**bold**`→`*bold*`, headings bold, links and quotes kept.
 
     Code fences are escaped but otherwise left alone, so code inside them is not reformatted.
     """
@@ -54,6 +55,7 @@ def _prose(text: str) -> str:
         return f"\x00{len(links) - 1}\x00"
 
     text = escape(_MD_LINK.sub(keep_link, text))
+    text = _QUOTE.sub("> ", text)  # a line-initial "> " is a block quote in both Markdown and mrkdwn
     text = _HEADING.sub(lambda m: f"*{m.group(1)}*", text)
     text = _BOLD.sub(lambda m: f"*{m.group(1) or m.group(2)}*", text)
     return re.sub(r"\x00(\d+)\x00", lambda m: links[int(m.group(1))], text)

@@ -150,9 +150,14 @@ class Reply:
         self._throttle.mark()
 
     def push(self, delta: str) -> None:
-        """Add generated text and show it if the interval and budget allow."""
+        """Add text and show it if the interval and budget allow; the first text is shown at once.
+
+        The first push carries the quoted evidence, ready well within a second of the question;
+        holding it back for the edit interval would hide the most useful part of the answer.
+        """
+        first = not self._text
         self._text += delta
-        if self._quiet or not self._throttle.ready():
+        if self._quiet or not (first or self._throttle.ready()):
             return
         if self.native:
             self._stream_pending()

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapter_follower import AdapterFollower
-from bot.answering import NOTHING_FOUND, Answerer, AnswerError, AnsweringConfig, Question
+from bot.abstention import AbstentionConfig
+from bot.answering import NOT_COVERED, NOTHING_FOUND, SUMMARY_HEADING, Answerer, AnswerError, AnsweringConfig, Question
 from bot.prompt import SYSTEM_RULES, Turn
 from knowledge.adapter_registry import promote, register_adapter, rollback
 from knowledge.ingest import ingest_text
@@ -35,33 +36,104 @@ def knowledge_base(sessions, embedder):
     return sessions
 
 
-def test_grounded_answer_cites_the_right_document_and_is_recorded(knowledge_base, embedder) -> None:
+def test_evidence_comes_first_then_the_checked_summary_and_everything_is_recorded(knowledge_base, embedder) -> None:
     generator = ScriptedGenerator("Install WireGuard and import the IT portal profile [1].")
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
-    deltas: list[str] = []
+    deltas: list[tuple[str, int]] = []
     result = answerer.answer(Question(text="How do I connect to the VPN?", channel="C1", asker="U1",
-                                      thread_ts="1.1"), on_delta=deltas.append)
-    assert len(deltas) > 3 and "".join(deltas) == result.text
+                                      thread_ts="1.1"), on_delta=lambda d: deltas.append((d, len(generator.calls))))
+    # The first text shown is the verbatim quote, before the model was even called.
+    first, model_calls_then = deltas[0]
+    assert model_calls_then == 0 and first.startswith("> To connect to the office VPN install WireGuard")
+    assert first.endswith("[1]") and "".join(d for d, _ in deltas) == result.text
+    assert SUMMARY_HEADING in result.text and result.summary == "Install WireGuard and import the IT portal profile [1]."
     assert result.citations[0].title == "VPN guide" and result.citations[0].cited
-    assert not result.abstained
+    assert not result.abstained and result.verdicts[0].supported
     system, user = generator.calls[0][0], generator.calls[0][-1]
     assert system == {"role": "system", "content": SYSTEM_RULES}
     assert "[1] Source: VPN guide" in user["content"] and "51820" in user["content"]
     with knowledge_base() as session:
         row = session.get(Answer, result.answer_id)
-        assert row.prompt == generator.render(generator.calls[0]) and row.completion == result.text
+        assert row.prompt == generator.render(generator.calls[0])
+        assert row.completion == "Install WireGuard and import the IT portal profile [1]."
+        assert row.published_text == result.text and row.summary_text == result.summary
+        assert row.evidence[0]["n"] == 1 and "WireGuard" in row.evidence[0]["text"]
+        assert row.support[0]["supported"] is True and row.abstain_reason is None
+        assert row.relevance["top_similarity"] > 0.45 and row.relevance["coverage"] > 0.5
         assert row.passages[0]["title"] == "VPN guide" and row.adapter_name == "base"
         assert (row.channel, row.asker, row.thread_ts, row.scope) == ("C1", "U1", "1.1", "C1")
+
+
+def test_invented_commands_and_urls_are_never_published(knowledge_base, embedder) -> None:
+    generator = ScriptedGenerator("Run `sudo vpnctl --force` first. Then open https://vpn.evil.example/setup "
+                                  "and connect on port 443. Install WireGuard [1].")
+    result = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator).answer(
+        Question(text="How do I connect to the VPN?"))
+    assert "vpnctl" not in result.text and "evil" not in result.text and "443" not in result.text
+    assert result.summary == "Install WireGuard [1]."
+    dropped = [v for v in result.verdicts if not v.supported]
+    assert len(dropped) == 2
+    assert any("sudo vpnctl --force" in reason for reason in dropped[0].reasons)
+    assert any("443" in reason for reason in dropped[1].reasons)
+    with knowledge_base() as session:
+        row = session.get(Answer, result.answer_id)
+        assert "vpnctl" in row.completion and "vpnctl" not in row.published_text  # audit keeps both
+        assert [v["supported"] for v in row.support] == [False, False, True]
+
+
+def test_an_answer_with_nothing_supported_is_the_evidence_alone(knowledge_base, embedder) -> None:
+    generator = ScriptedGenerator("Set SOCK_DOCKER=true in ~/.ssh/config and pull ghcr.io/acme/vpn:latest.")
+    result = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator).answer(
+        Question(text="How do I connect to the VPN?"))
+    assert result.summary == "" and SUMMARY_HEADING not in result.text
+    assert result.text.startswith("> To connect to the office VPN") and not result.abstained
 
 
 def test_unrelated_question_is_refused_without_calling_the_model(knowledge_base, embedder) -> None:
     generator = ScriptedGenerator("invented")
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
     result = answerer.answer(Question(text="What is the airspeed velocity of an unladen swallow?"))
-    assert result.abstained and result.text == NOTHING_FOUND and result.citations == []
+    assert result.abstained and result.text == NOT_COVERED and result.abstain_reason == "low_score"
     assert generator.calls == []
     with knowledge_base() as session:
-        assert session.scalar(select(Answer.abstained).where(Answer.id == result.answer_id)) is True
+        row = session.get(Answer, result.answer_id)
+        assert row.abstained is True and row.abstain_reason == "low_score" and row.completion == ""
+
+
+def test_near_miss_in_the_documents_vocabulary_is_refused_and_lists_related_documents(knowledge_base,
+                                                                                        embedder) -> None:
+    generator = ScriptedGenerator("invented")
+    answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
+    result = answerer.answer(Question(text="How do I set up the VPN with OpenVPN on my Android phone?"))
+    assert result.abstained and result.abstain_reason == "not_covered" and generator.calls == []
+    assert {"openvpn", "android", "phone"} <= set(result.relevance.missing)
+    assert result.citations and result.citations[0].title == "VPN guide" and not result.citations[0].cited
+
+
+def test_empty_knowledge_base_says_it_has_nothing(sessions, embedder) -> None:
+    result = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator()).answer(
+        Question(text="How do I deploy?"))
+    assert result.abstained and result.abstain_reason == "no_passages" and result.text == NOTHING_FOUND
+    assert result.citations == []
+
+
+def test_passages_with_nothing_quotable_are_not_answered(sessions, embedder) -> None:
+    _add(sessions, embedder, ("Rules", "# VPN port rules\n\n| | |\n|---|---|\n"))
+    generator = ScriptedGenerator("invented [1].")
+    result = Answerer(sessions=sessions, embedder=embedder, generator=generator,
+                      config=AnsweringConfig(abstention=AbstentionConfig(min_similarity=0.0, min_coverage=0.0))
+                      ).answer(Question(text="VPN port rules?"))
+    assert result.abstained and result.abstain_reason == "no_evidence" and generator.calls == []
+
+
+def test_fulltext_and_hybrid_modes_honour_the_same_abstention_rule(knowledge_base, embedder) -> None:
+    for mode in ("fulltext", "hybrid"):
+        answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=ScriptedGenerator("x"),
+                            config=AnsweringConfig(search_mode=mode))
+        refused = answerer.answer(Question(text="Where is lunch and what is the VPN android setup for kubernetes?"))
+        answered = answerer.answer(Question(text="Where is lunch served?"))
+        assert refused.abstained, mode
+        assert not answered.abstained and answered.citations[0].title == "Lunch", mode
 
 
 def test_private_channel_documents_stay_in_their_channel(sessions, embedder) -> None:
@@ -71,7 +143,7 @@ def test_private_channel_documents_stay_in_their_channel(sessions, embedder) -> 
     in_hr = answerer.answer(Question(text="When is the salary review?", channel="C_HR"))
     elsewhere = answerer.answer(Question(text="When is the salary review?", channel="C_GENERAL"))
     assert in_hr.citations[0].title == "Salaries"
-    assert elsewhere.abstained
+    assert elsewhere.abstained and all(c.title != "Salaries" for c in elsewhere.citations)
 
 
 @pytest.mark.parametrize(("text", "message"), [("   ", "Ask me a question"), ("x" * 10_000, "10,000 characters")])
@@ -103,11 +175,11 @@ def test_passages_are_trimmed_to_fit_the_context_window(sessions, embedder) -> N
 
 
 def test_follow_up_uses_history_for_search_and_prompt(knowledge_base, embedder) -> None:
-    generator = ScriptedGenerator("Port 51820 [1].")
+    generator = ScriptedGenerator("The VPN server is on port 51820 [1].")
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
     history = [Turn(role="user", text="How do I connect to the VPN?"), Turn(role="assistant", text="WireGuard.")]
     result = answerer.answer(Question(text="which port?", history=history))
-    assert result.citations[0].title == "VPN guide"
+    assert result.citations[0].title == "VPN guide" and "51820" in result.summary
     assert [m["role"] for m in generator.calls[0]] == ["system", "user", "assistant", "user"]
 
 
@@ -131,15 +203,15 @@ def test_real_tiny_model_answers_and_records_the_promoted_adapter(knowledge_base
     follower.sync_once()
     rolled_back = answerer.answer(question)
     assert (base.adapter_name, tuned.adapter_name, rolled_back.adapter_name) == ("base", "answers-v1", "base")
-    assert tuned.text != base.text and rolled_back.text == base.text
+    assert tuned.raw_completion != base.raw_completion and rolled_back.raw_completion == base.raw_completion
     with knowledge_base() as session:
         recorded = session.execute(select(Answer.adapter_id, Answer.adapter_name).order_by(Answer.id)).all()
     assert [tuple(r) for r in recorded] == [(None, "base"), (adapter.id, "answers-v1"), (None, "base")]
 
 
+@pytest.mark.slow
 def test_default_model_answers_from_the_documents(knowledge_base, embedder, default_generator) -> None:
-    answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=default_generator,
-                        config=AnsweringConfig(max_new_tokens=40))
+    answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=default_generator)
     result = answerer.answer(Question(text="Which port does the VPN server use?"))
-    assert result.citations[0].title == "VPN guide"
-    assert result.text and not result.abstained
+    assert result.citations[0].title == "VPN guide" and "51820" in result.text
+    assert not result.abstained and all(v.supported for v in result.verdicts if v.text in result.summary)

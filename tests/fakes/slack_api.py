@@ -66,6 +66,8 @@ class FakeSlack:
         self.files: dict[str, dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.latency_s: dict[str, float] = {}
+        self.unsupported_elements: set[str] = set()
+        """Block or element types this workspace rejects with `invalid_blocks` (e.g. feedback_buttons)."""
         self._overrides: dict[str, list[_Override]] = defaultdict(list)
         self._condition = threading.Condition()
         self._counter = itertools.count(1)
@@ -197,9 +199,16 @@ class FakeSlack:
         return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "kb", "team_id": TEAM_ID,
                 "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
 
+    def _rejects(self, blocks: Any) -> bool:
+        """Whether `blocks` use a block or element type this workspace does not support."""
+        return bool(self.unsupported_elements) and any(f'"type": "{kind}"' in json.dumps(blocks or [])
+                                                       for kind in self.unsupported_elements)
+
     def api_chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
+        if self._rejects(body.get("blocks")):
+            return {"ok": False, "error": "invalid_blocks"}
         message = self._post(body["channel"], body.get("text", ""), body.get("thread_ts"), blocks=body.get("blocks"))
         return {"ok": True, "channel": body["channel"], "ts": message["ts"], "message": message}
 
@@ -207,6 +216,8 @@ class FakeSlack:
         message = self._find(body.get("channel", ""), body.get("ts", ""))
         if message is None:
             return {"ok": False, "error": "message_not_found"}
+        if self._rejects(body.get("blocks")):
+            return {"ok": False, "error": "invalid_blocks"}
         with self._condition:
             message.setdefault("revisions", []).append({k: body.get(k) for k in ("text", "blocks")})
             message.update({k: body[k] for k in ("text", "blocks") if k in body})

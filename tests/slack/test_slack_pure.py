@@ -48,7 +48,7 @@ def test_answer_blocks_are_valid_block_kit_with_sources_model_and_feedback(style
     sources = blocks[1]["text"]["text"]
     assert sources.startswith("*Sources*\n[1] <https://wiki.example.com/a%7Cb%3Ec|Doc &lt;1&gt; › Setup &amp; run>")
     assert "[3]" not in sources, "uncited passages are not listed as sources"
-    assert "adapter `kb-v3` · 1.5 s · answer 7" in blocks[2]["elements"][0]["text"]
+    assert "by the adapter `kb-v3`, checked against them · 1.5 s · answer 7" in blocks[2]["elements"][0]["text"]
     if style == "native":
         buttons = blocks[3]["elements"][0]
         assert (buttons["positive_button"]["value"], buttons["negative_button"]["value"]) == ("up:7", "down:7")
@@ -56,12 +56,22 @@ def test_answer_blocks_are_valid_block_kit_with_sources_model_and_feedback(style
         assert [(e["action_id"], e["value"]) for e in blocks[3]["elements"]] == [(ACTION_UP, "7"), (ACTION_DOWN, "7")]
 
 
-def test_abstained_answer_lists_no_sources_and_uncited_retrievals_are_related_reading() -> None:
-    abstained = answer_blocks(answer_id=1, text="Not in the docs.", citations=[citation(1, cited=False)],
-                              adapter_name="base", abstained=True)
-    assert not any("Sources" in json.dumps(b) or "Related" in json.dumps(b) for b in abstained)
+def test_abstention_lists_the_nearest_documents_as_possibly_related() -> None:
+    abstained = valid(answer_blocks(answer_id=1, text="Not in the docs.", citations=[citation(1, cited=False)],
+                                    adapter_name="base", abstained=True))
+    assert not any("Sources" in json.dumps(b) for b in abstained)
+    assert abstained[1]["text"]["text"].startswith("*Possibly related*\n[1] <https://wiki.example.com/")
+    assert "No answer given" in abstained[2]["elements"][0]["text"]
     related = answer_blocks(answer_id=1, text="Something.", citations=[citation(1, cited=False)], adapter_name="base")
     assert related[1]["text"]["text"].startswith("*Related documents*")
+
+
+def test_evidence_quotes_render_as_mrkdwn_quotes_with_escaped_text() -> None:
+    text = "> Run `make deploy` & wait <5 min> [1]\n\n*Summary* (checked)\nIt takes <5 min [1]."
+    blocks = valid(answer_blocks(answer_id=3, text=text, citations=[citation(1)], adapter_name="base"))
+    shown = blocks[0]["text"]["text"]
+    assert shown.startswith("> Run `make deploy` &amp; wait &lt;5 min&gt; [1]")
+    assert "It takes &lt;5 min [1]." in shown
 
 
 def test_long_answers_are_split_under_the_section_limit_without_losing_text() -> None:

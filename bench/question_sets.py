@@ -1,0 +1,60 @@
+"""The bench's question sets: FAQ headings, teammate-style paraphrases and unanswerable questions (pure).
+
+Paraphrases and unanswerable questions are hand-written held-out data (bench/data/README.md). Each
+set is split by line index: even lines are `dev` (thresholds are calibrated there), odd lines are
+`test` (figures are reported there), so no reported figure comes from data it was tuned on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from bench.faq import FaqItem
+
+DATA_DIR = Path(__file__).parent / "data"
+Split = Literal["dev", "test", "all"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AskedQuestion:
+    """A question as asked, with its gold FAQ item (None for an unanswerable question)."""
+
+    text: str
+    item: FaqItem | None
+    kind: str
+    """"heading", "paraphrase", "off_topic" or "near_miss"."""
+
+
+def _lines(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _in_split(index: int, split: Split) -> bool:
+    return split == "all" or (index % 2 == 0) == (split == "dev")
+
+
+def paraphrases(items: list[FaqItem], split: Split, path: Path = DATA_DIR / "faq_paraphrases.jsonl") -> list[AskedQuestion]:
+    """Teammate-style rewordings joined to their FAQ items on (file, question)."""
+    by_key = {(item.file, item.question): item for item in items}
+    asked = []
+    for index, line in enumerate(_lines(path)):
+        item = by_key.get((line["file"], line["question"]))
+        if item is None:
+            raise ValueError(f"{path.name} line {index + 1}: no FAQ item {line['file']} / {line['question']!r}")
+        if _in_split(index, split):
+            asked.append(AskedQuestion(text=line["paraphrase"], item=item, kind="paraphrase"))
+    return asked
+
+
+def headings(items: list[FaqItem]) -> list[AskedQuestion]:
+    """The FAQ's own headings as questions (flattering: the heading is in the chunk's embedding text)."""
+    return [AskedQuestion(text=item.question, item=item, kind="heading") for item in items]
+
+
+def unanswerable(split: Split, path: Path = DATA_DIR / "unanswerable.jsonl") -> list[AskedQuestion]:
+    """Off-topic questions and near-misses the Python docs do not answer."""
+    return [AskedQuestion(text=line["question"], item=None, kind=line["kind"])
+            for index, line in enumerate(_lines(path)) if _in_split(index, split)]

@@ -1,0 +1,142 @@
+"""Choose and render the evidence: verbatim quotes from the passages that best answer the question (pure).
+
+Evidence is faithful by construction: every word shown is the document's own, with its `[n]` and
+link. Selection follows what measured best (bench/quality.py, design notes): sections usually answer
+their question in their opening, so the quote starts with the opening of the best passage in its
+own order (`lead_words`), then adds the units of the top passages that match the question best
+until `budget_words`, each passage's units kept in reading order. Code blocks are kept whole, or
+trimmed at a line boundary with a pointer to the source when very long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.passage_units import UnitKind
+from bot.unit_scoring import ScoredPassage, ScoredUnit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvidenceConfig:
+    """How much evidence is quoted.
+
+    Attributes:
+        lead_words: words taken from the best passage's opening, in order.
+        budget_words: total words quoted (a code block may overshoot once rather than be cut).
+        passages: how many of the top passages may contribute.
+        min_relative_score: a unit outside the lead is quoted only when its score is at least
+            this share of the best unit's score.
+        max_code_lines: longer code blocks are trimmed at a line boundary.
+    """
+
+    lead_words: int = 80
+    budget_words: int = 120
+    passages: int = 3
+    min_relative_score: float = 0.8
+    max_code_lines: int = 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    """One quoted unit: passage number `number` ([n] in the prompt), its text and kind."""
+
+    number: int
+    position: int
+    text: str
+    kind: UnitKind
+    score: float
+    trimmed: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {"n": self.number, "position": self.position, "kind": self.kind, "text": self.text,
+                "score": round(self.score, 4), "trimmed": self.trimmed}
+
+
+def trim_code(text: str, max_lines: int) -> tuple[str, bool]:
+    """A fenced code unit cut after `max_lines` body lines (at a line boundary), and whether it was cut."""
+    lines = text.split("\n")
+    body = lines[1:-1]
+    if len(body) <= max_lines:
+        return text, False
+    return "\n".join([lines[0], *body[:max_lines], "# …", lines[-1]]), True
+
+
+def select_evidence(ranked: Sequence[ScoredPassage], numbers: Sequence[int],
+                    config: EvidenceConfig = EvidenceConfig()) -> list[Quote]:
+    """Quotes from the best passages, grouped by passage (best first) and in reading order within each.
+
+    Args:
+        ranked: re-ranked passages, best first.
+        numbers: the `[n]` each of `ranked` carries in the answer (its position in the prompt).
+    """
+    considered = list(zip(ranked[:config.passages], numbers[:config.passages], strict=False))
+    if not considered:
+        return []
+    chosen: dict[tuple[int, int], tuple[int, ScoredUnit]] = {}
+    used = 0
+    lead_passage, lead_number = considered[0]
+    for scored in lead_passage.units:
+        if used >= config.lead_words:
+            break
+        chosen[(lead_number, scored.unit.position)] = (lead_number, scored)
+        used += scored.unit.words
+    candidates = [(scored.score, number, scored) for passage, number in considered for scored in passage.units]
+    best = max((score for score, _, _ in candidates), default=0.0)
+    for score, number, scored in sorted(candidates, key=lambda item: -item[0]):
+        if used >= config.budget_words or score < config.min_relative_score * best:
+            break
+        key = (number, scored.unit.position)
+        if key in chosen:
+            continue
+        if scored.unit.words > config.budget_words - used and scored.unit.kind != "code":
+            continue
+        chosen[key] = (number, scored)
+        used += scored.unit.words
+    order = {number: index for index, (_, number) in enumerate(considered)}
+    quotes = []
+    for (number, position), (_, scored) in sorted(chosen.items(), key=lambda item: (order[item[0][0]], item[0][1])):
+        text, trimmed = (trim_code(scored.unit.text, config.max_code_lines) if scored.unit.kind == "code"
+                         else (scored.unit.text, False))
+        quotes.append(Quote(number=number, position=position, text=text, kind=scored.unit.kind,
+                            score=scored.score, trimmed=trimmed))
+    return quotes
+
+
+def evidence_markdown(quotes: Sequence[Quote]) -> str:
+    """The quotes as Markdown: prose as `>` block quotes ending in `[n]`, code fenced, gaps marked with "…"."""
+    blocks: list[str] = []
+    prose: list[str] = []
+    previous: Quote | None = None
+
+    def flush() -> None:
+        if prose:
+            blocks.append("> " + " ".join(prose))
+            prose.clear()
+
+    for index, quote in enumerate(quotes):
+        following = quotes[index + 1] if index + 1 < len(quotes) else None
+        same_as_previous = previous is not None and previous.number == quote.number
+        if previous is not None and not same_as_previous:
+            flush()
+        gap = same_as_previous and previous is not None and quote.position > previous.position + 1
+        if quote.kind == "code":
+            flush()
+            note = f" (trimmed; the rest is in source [{quote.number}])" if quote.trimmed else f" [{quote.number}]"
+            blocks.append(f"{quote.text}\n{note.strip()}")
+        else:
+            text = {"item": f"• {quote.text}", "row": quote.text}.get(quote.kind, quote.text)
+            if gap and prose:
+                prose.append("…")
+            ends_here = following is None or following.number != quote.number or following.kind == "code"
+            prose.append(f"{text} [{quote.number}]" if ends_here else text)
+            if quote.kind in ("item", "row"):
+                flush()
+        previous = quote
+    flush()
+    return "\n\n".join(blocks)
+
+
+def evidence_plain(quotes: Sequence[Quote]) -> str:
+    """The quoted text alone, without markers (what a teammate reads; used for scoring and training)."""
+    return "\n".join(quote.text for quote in quotes)

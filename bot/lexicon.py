@@ -1,0 +1,77 @@
+"""Words that carry meaning: tokenising, stop words and stemming shared by evidence, support and abstention (pure).
+
+Three parts of the answer path compare a question or a generated sentence with passages word by word:
+evidence selection (lexical cues next to embedding similarity), the support check (are a sentence's
+content words in the passages?) and abstention (does the evidence cover the question's key terms?).
+They must agree on what a "content word" is, so it is defined once here.
+
+Stemming uses the maintained Snowball English stemmer (`snowballstemmer`, the one Sphinx and
+Lucene use) so "configure", "configuring" and "configuration" match; stop words are scikit-learn's
+English list plus the chat filler teammates put around questions in Slack ("hey", "anyone",
+"quick q"), which says nothing about what is asked.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+
+import snowballstemmer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+CHAT_FILLER = frozenset("""
+    hey hi hello folks guys team anyone anybody someone somebody know knows knew wondering wonder
+    quick question questions q pls please thanks thank ok okay cool idea ideas help tell explain way ways
+    thing things stuff want wants need needs trying try tried use used using uses make makes making
+    work works working get gets got getting just really actually basically like kinda sorta best good
+    right correct proper properly possible able does doing did done say says said mean means happen
+    happens happening going gonna wanna lol btw fyi tbh imo asap question's let lets ask asked asking
+    something anything everything nothing simple easy easiest better instead still also maybe
+    """.split())
+"""Words of Slack chatter around a question; with the stop words they never count as key terms."""
+
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | CHAT_FILLER
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9']*|[0-9]+(?:\.[0-9]+)*")
+_stemmer_lock = threading.Lock()
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball stem of a lower-case word (cached: the same words recur across passages)."""
+    with _stemmer_lock:  # Snowball stemmer objects keep state between calls
+        return _stemmer.stemWord(word)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; identifiers split at dots and underscores (`sys.modules` → sys, modules)."""
+    return [match.group(0).lower().strip("'") for match in _WORD.finditer(text.replace("_", " "))]
+
+
+def is_content_word(word: str) -> bool:
+    """Not a stop word or chat filler, and long enough to mean something (numbers always count)."""
+    return word[0].isdigit() or (len(word) >= 2 and word not in STOP_WORDS)
+
+
+def content_terms(text: str) -> list[str]:
+    """The stems of the content words of `text`, in order, with repeats."""
+    return [stem(word) for word in words(text) if is_content_word(word)]
+
+
+def term_set(texts: Iterable[str]) -> set[str]:
+    """Every content stem occurring in any of `texts`."""
+    found: set[str] = set()
+    for text in texts:
+        found.update(content_terms(text))
+    return found
+
+
+def coverage(terms: Iterable[str], vocabulary: set[str]) -> float:
+    """Share of the distinct `terms` found in `vocabulary` (1.0 when there are no terms to find)."""
+    distinct = set(terms)
+    if not distinct:
+        return 1.0
+    return len(distinct & vocabulary) / len(distinct)

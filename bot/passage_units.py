@@ -1,0 +1,227 @@
+"""Split a passage into quotable units: sentences, list items and whole code blocks (pure).
+
+Evidence is quoted verbatim, so the units must follow the document's own markup rather than a
+generic sentence splitter: a Markdown fence or an reStructuredText literal block (`::` then an
+indented block, or a `code-block` directive) is one unit however many lines it has, a list item is
+one unit, and prose paragraphs (hard-wrapped in source files) are joined and split into sentences.
+Off-the-shelf sentence splitters (pysbd, punkt) know none of this markup, which is why the splitter
+is our own; it is deliberately conservative: it only breaks after `.`, `!` or `?` followed by
+a space and a capital, a quote, a bracket or a backtick, and never after common abbreviations.
+
+reStructuredText roles and literals are rendered as Markdown inline code (``:func:`len` `` and
+``` ``None`` ``` → `` `len` ``, `` `None` ``), so the quote reads cleanly in Slack while saying
+exactly what the source says.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+UnitKind = Literal["sentence", "item", "row", "code"]
+
+_FENCE = re.compile(r"^\s*(```+|~~~+)")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|#\.|\([a-z0-9]\))\s+\S")
+_CODE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(?:code-block|sourcecode|code|doctest|testcode)::")
+_OTHER_DIRECTIVE = re.compile(r"^\s*\.\.\s+(?:_[^:]+:|\|[^|]+\||[a-zA-Z][\w:-]*::|\[\w+\])")
+_KEPT_DIRECTIVE = re.compile(r"^\s*\.\.\s+(note|warning|tip|important|hint|caution|attention|seealso|versionadded|"
+                             r"versionchanged|deprecated)::\s*(.*)$")
+_RST_ROLE = re.compile(r":[a-zA-Z][\w:+-]*:`([^`]+)`")
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "approx.", "Mr.", "Dr.", "Mrs.", "no.", "No.", "Fig.")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z\"'`(\[*_])")
+_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+.:_])\1{2,}\s*$")
+_MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unit:
+    """One quotable piece of a passage, in reading order.
+
+    Attributes:
+        text: what is quoted (Markdown; code units carry their fence).
+        kind: "sentence", "item" (a list item), "row" (a Markdown table row) or "code" (a whole code block).
+        position: index of the unit within its passage (reading order).
+        words: number of words, for the evidence budget.
+    """
+
+    text: str
+    kind: UnitKind
+    position: int
+    words: int
+
+
+def _role_text(match: re.Match[str]) -> str:
+    content = match.group(1).strip()
+    if "<" in content and content.endswith(">") and not content.startswith("<"):
+        return f"`{content[:content.index('<')].strip()}`"  # :ref:`shown text <label>`
+    shown = content.lstrip("!.")
+    if shown.startswith("~"):  # :func:`~pkg.mod.name` shows only `name`
+        shown = shown[1:].rsplit(".", 1)[-1]
+    return f"`{shown}`"
+
+
+def render_inline(text: str) -> str:
+    """reStructuredText roles and double-backtick literals as Markdown inline code."""
+    text = _RST_ROLE.sub(_role_text, text)
+    return _RST_LITERAL.sub(lambda match: f"`{match.group(1)}`", text)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """A prose paragraph as sentences, never broken after an abbreviation such as "e.g."."""
+    pieces: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(paragraph):
+        candidate = paragraph[start:match.start()].rstrip()
+        if candidate.endswith(_ABBREVIATIONS) or not candidate:
+            continue
+        pieces.append(candidate)
+        start = match.end()
+    tail = paragraph[start:].strip()
+    if tail:
+        pieces.append(tail)
+    return pieces
+
+
+class _Splitter:
+    """Walks a passage line by line, emitting units as blocks close."""
+
+    def __init__(self) -> None:
+        self.units: list[Unit] = []
+        self.paragraph: list[str] = []
+        self.paragraph_is_item = False
+
+    def emit(self, text: str, kind: UnitKind) -> None:
+        text = text.strip("\n")
+        if text.strip():
+            self.units.append(Unit(text=text, kind=kind, position=len(self.units), words=len(text.split())))
+
+    def close_paragraph(self) -> None:
+        if not self.paragraph:
+            return
+        joined = " ".join(line.strip() for line in self.paragraph)
+        joined = re.sub(r"\s*::$", ":", joined)  # rST: "text::" reads "text:" before a literal block
+        joined = render_inline(joined)
+        if self.paragraph_is_item:
+            self.emit(joined, "item")
+        else:
+            for sentence in split_sentences(joined):
+                self.emit(sentence, "sentence")
+        self.paragraph, self.paragraph_is_item = [], False
+
+    def code(self, lines: list[str], language: str = "") -> None:
+        body = _dedent(lines)
+        if body.strip():
+            self.emit(f"```{language}\n{body}\n```", "code")
+
+
+def _dedent(lines: list[str]) -> str:
+    kept = list(lines)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    while kept and not kept[0].strip():
+        kept.pop(0)
+    margin = min((_indent(line) for line in kept if line.strip()), default=0)
+    return "\n".join(line[margin:] for line in kept)
+
+
+def _indented_block(lines: list[str], start: int, base: int) -> tuple[list[str], int]:
+    """Lines from `start` indented deeper than `base` (blank lines inside included); returns (block, next)."""
+    block: list[str] = []
+    index = start
+    while index < len(lines) and (not lines[index].strip() or _indent(lines[index]) > base):
+        block.append(lines[index])
+        index += 1
+    return block, index
+
+
+def split_units(text: str) -> list[Unit]:
+    """The passage `text` (Markdown, reStructuredText or plain text) as units in reading order."""
+    lines = text.split("\n")
+    splitter = _Splitter()
+    index = 0
+    literal_expected, literal_base = False, 0
+    while index < len(lines):
+        line = lines[index]
+        stripped = line.strip()
+        fence = _FENCE.match(line)
+        if fence:
+            splitter.close_paragraph()
+            marker = fence.group(1)
+            language = line.strip()[len(marker):].strip()
+            end = index + 1
+            while end < len(lines) and not lines[end].strip().startswith(marker):
+                end += 1
+            splitter.code(lines[index + 1:end], language)
+            index, literal_expected = end + 1, False
+            continue
+        if literal_expected and stripped and _indent(line) > 0:
+            block, index = _indented_block(lines, index, literal_base)
+            splitter.code(block)
+            literal_expected = False
+            continue
+        if _CODE_DIRECTIVE.match(line):
+            splitter.close_paragraph()
+            index += 1
+            while index < len(lines) and lines[index].strip().startswith(":"):
+                index += 1  # directive options such as :linenos:
+            block, index = _indented_block(lines, index, _indent(line))
+            splitter.code(block)
+            continue
+        kept = _KEPT_DIRECTIVE.match(line)
+        if kept:
+            splitter.close_paragraph()
+            label = kept.group(1).replace("versionadded", "New in version").replace(
+                "versionchanged", "Changed in version").replace("seealso", "See also").capitalize()
+            rest = kept.group(2).strip()
+            splitter.paragraph = [f"{label}: {rest}" if rest else f"{label}:"]
+            index += 1
+            continue
+        if _OTHER_DIRECTIVE.match(line):
+            splitter.close_paragraph()
+            _, index = _indented_block(lines, index + 1, _indent(line))
+            continue
+        if _MARKDOWN_HEADING.match(line) or (stripped and index + 1 < len(lines) and not splitter.paragraph
+                                             and _UNDERLINE.match(lines[index + 1].strip())
+                                             and len(lines[index + 1].strip()) >= len(stripped)):
+            # A heading is the passage's context (shown with its source), not a statement to quote.
+            splitter.close_paragraph()
+            index += 1 if _MARKDOWN_HEADING.match(line) else 2
+            continue
+        if _TABLE_ROW.match(line):
+            splitter.close_paragraph()
+            if not _TABLE_RULE.match(line):
+                splitter.emit(render_inline(stripped), "row")
+            index += 1
+            continue
+        if not stripped or _UNDERLINE.match(stripped):
+            splitter.close_paragraph()
+            index += 1
+            continue
+        if _LIST_ITEM.match(line):
+            splitter.close_paragraph()
+            splitter.paragraph_is_item = True
+            splitter.paragraph = [re.sub(r"^\s*(?:[-*+•]|#\.)\s+", "", line)]
+        elif splitter.paragraph and _indent(line) > _indent(splitter.paragraph[0]) + 3 and \
+                not splitter.paragraph_is_item:
+            # A deeper block right after prose without "::" (a quote or doctest): keep it whole as code.
+            splitter.close_paragraph()
+            block, index = _indented_block(lines, index, _indent(line) - 1)
+            splitter.code(block)
+            continue
+        else:
+            splitter.paragraph.append(line)
+        literal_expected = stripped.endswith("::")
+        if literal_expected:
+            literal_base = min(_indent(line), _indent(splitter.paragraph[0]))
+            splitter.close_paragraph()
+        index += 1
+    splitter.close_paragraph()
+    return splitter.units

@@ -1,0 +1,194 @@
+"""Check generated text sentence by sentence (code line by line) against the passages it was given (pure).
+
+A small model writes fluent sentences that its passages do not support: invented commands, flags,
+URLs, numbers. Before anything generated is published, each sentence gets a verdict:
+
+1. **Specifics must be quoted, not invented.** URLs and link/image targets, inline code, flags
+   (`--verbose`, `-m`), file paths, dotted/snake_case/CamelCase identifiers, calls (`name(`),
+   environment variables and numbers must each occur in the passages or the question. One missing
+   specific drops the sentence, whatever else it says.
+2. **Content words must be supported.** `lexical` is the share of the sentence's content stems
+   (bot/lexicon.py) found in the passages or the question; `similarity` is the best cosine
+   similarity between the sentence and any passage unit. A sentence passes with
+   `lexical >= strong_lexical`, or with `lexical >= min_lexical` and `similarity >= min_similarity`.
+   The thresholds were chosen on the bench's development split (bench/quality.py, `support`
+   section of bench/results/quality.json).
+
+A generated code block is published only when every one of its lines is supported: it occurs in a
+passage (whitespace aside) or all its identifiers and words do; half a code block is worse than none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.lexicon import content_terms, coverage, term_set
+from bot.passage_units import split_units
+from bot.unit_scoring import ScoredPassage
+
+_URL = re.compile(r"(?:https?://|www\.)[^\s)>\]`'\"]+")
+_LINK_TARGET = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+_FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+_PATH = re.compile(r"(?<![\w.])(?:~|\.{1,2})?/?[\w.-]+(?:/[\w.-]+)+/?|(?<![\w/])~?/[\w.-]+")
+_DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?")
+_SNAKE = re.compile(r"\b\w*[A-Za-z0-9]_\w+\b|\b_\w+\b")
+_CAMEL = re.compile(r"\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z0-9]+[A-Z]\w*\b")
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
+_ENV = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
+_MARKER = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+_NOT_IDENTIFIERS = frozenset({"e.g", "i.e", "etc", "vs", "cf", "and/or", "i.e.", "e.g."})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupportConfig:
+    """Thresholds of the content-word test (see the module docstring)."""
+
+    min_lexical: float = 0.6
+    strong_lexical: float = 0.85
+    min_similarity: float = 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    """Whether one generated sentence or code block may be published, and why.
+
+    Attributes:
+        number: the passage whose unit supports it best (the `[n]` added when the model cited none).
+    """
+
+    text: str
+    kind: str
+    supported: bool
+    lexical: float
+    similarity: float
+    number: int | None
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {"text": self.text, "kind": self.kind, "supported": self.supported, "lexical": round(self.lexical, 3),
+                "similarity": round(self.similarity, 3), "n": self.number, "reasons": self.reasons}
+
+
+def specifics(text: str) -> list[str]:
+    """Everything in `text` that must be quoted from a source rather than invented (see module docstring)."""
+    text = _MARKER.sub(" ", text)
+    found: list[str] = []
+    found += _URL.findall(text)
+    found += _LINK_TARGET.findall(text)
+    found += [code.strip() for code in _INLINE_CODE.findall(text)]
+    prose = _INLINE_CODE.sub(" ", _URL.sub(" ", text))
+    for pattern in (_FLAG, _PATH, _DOTTED, _SNAKE, _CAMEL, _ENV, _NUMBER):
+        found += pattern.findall(prose)
+    found += _CALL.findall(prose)
+    unique: list[str] = []
+    for item in found:
+        item = item.rstrip(".,;:")
+        if item and item.lower() not in _NOT_IDENTIFIERS and item not in unique:
+            unique.append(item)
+    return unique
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _occurs(specific: str, haystack: str, numbers: set[str]) -> bool:
+    if _NUMBER.fullmatch(specific):
+        return specific in numbers
+    return _normalise(specific) in haystack
+
+
+class SupportChecker:
+    """Checks generated text against the passages of one answer (and its question)."""
+
+    def __init__(self, *, question: str, ranked: Sequence[ScoredPassage], numbers: Sequence[int],
+                 embed: Callable[[Sequence[str]], Sequence[Sequence[float]]],
+                 config: SupportConfig = SupportConfig()) -> None:
+        sources = [question] + [f"{item.passage.title}\n{item.passage.heading}\n{item.passage.text}"
+                                for item in ranked]
+        self._haystack = _normalise("\n".join(sources))
+        self._numbers = set(_NUMBER.findall("\n".join(sources)))
+        self._vocabulary = term_set(sources)
+        self._embed = embed
+        self._config = config
+        self._unit_vectors = [(number, unit.vector) for item, number in zip(ranked, numbers, strict=True)
+                              for unit in item.units]
+        self._passage_lines = {_normalise(line) for item in ranked for line in item.passage.text.split("\n")
+                               if line.strip()}
+
+    def check(self, text: str) -> list[Verdict]:
+        """A verdict for each sentence, list item and code block of `text`, in order."""
+        units = split_units(text)
+        prose = [unit.text for unit in units if unit.kind != "code"]
+        vectors = np.asarray(self._embed(prose), dtype=np.float32) if prose else np.zeros((0, 1))
+        verdicts: list[Verdict] = []
+        prose_index = 0
+        for unit in units:
+            if unit.kind == "code":
+                verdicts.append(self._check_code(unit.text))
+                continue
+            verdicts.append(self._check_sentence(unit.text, unit.kind, vectors[prose_index]))
+            prose_index += 1
+        return verdicts
+
+    def _best_unit(self, vector: np.ndarray) -> tuple[float, int | None]:
+        best, number = -1.0, None
+        for passage_number, unit_vector in self._unit_vectors:
+            similarity = float(unit_vector @ vector)
+            if similarity > best:
+                best, number = similarity, passage_number
+        return best, number
+
+    def _check_sentence(self, text: str, kind: str, vector: np.ndarray) -> Verdict:
+        reasons = [f"not in the passages: {item}" for item in specifics(text)
+                   if not _occurs(item, self._haystack, self._numbers)]
+        terms = content_terms(_MARKER.sub(" ", text))
+        lexical = coverage(terms, self._vocabulary) if terms else 0.0
+        similarity, number = self._best_unit(vector)
+        config = self._config
+        if not terms:
+            reasons.append("says nothing checkable")
+        elif lexical < config.min_lexical:
+            reasons.append(f"content words supported {lexical:.2f} < {config.min_lexical}")
+        elif lexical < config.strong_lexical and similarity < config.min_similarity:
+            reasons.append(f"similarity {similarity:.2f} < {config.min_similarity} with content words "
+                           f"{lexical:.2f} < {config.strong_lexical}")
+        return Verdict(text=text, kind=kind, supported=not reasons, lexical=lexical, similarity=similarity,
+                       number=number, reasons=reasons)
+
+    def _check_code(self, text: str) -> Verdict:
+        reasons: list[str] = []
+        body = [line for line in text.split("\n")[1:-1] if line.strip()]
+        for line in body:
+            if _normalise(line) in self._passage_lines or _normalise(line) in self._haystack:
+                continue
+            missing = [item for item in specifics(line) + re.findall(r"[A-Za-z_]\w+", line)
+                       if not _occurs(item, self._haystack, self._numbers)]
+            if missing:
+                reasons.append(f"code line not in the passages: {line.strip()[:80]}")
+        if not body:
+            reasons.append("empty code block")
+        return Verdict(text=text, kind="code", supported=not reasons, lexical=1.0 if not reasons else 0.0,
+                       similarity=0.0, number=None, reasons=reasons)
+
+
+def published_summary(verdicts: Sequence[Verdict]) -> str:
+    """The supported sentences and code blocks, each prose sentence ending with a citation `[n]`."""
+    parts: list[str] = []
+    for verdict in verdicts:
+        if not verdict.supported:
+            continue
+        if verdict.kind == "code":
+            parts.append(f"\n{verdict.text}\n")
+            continue
+        text = f"• {verdict.text}" if verdict.kind == "item" else verdict.text
+        if not _MARKER.search(text) and verdict.number is not None:
+            text = f"{text.rstrip()} [{verdict.number}]"
+        parts.append(text)
+    return re.sub(r"\n{3,}", "\n\n", " ".join(parts).replace(" \n", "\n").replace("\n ", "\n")).strip()

@@ -1,0 +1,153 @@
+"""Quotable units, evidence selection, the support checker and the abstention rule, on the real embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.abstention import AbstentionConfig, assess
+from bot.evidence import EvidenceConfig, evidence_markdown, select_evidence, trim_code
+from bot.lexicon import content_terms
+from bot.passage_units import split_units
+from bot.support import SupportChecker, published_summary, specifics
+from bot.unit_scoring import score_passages
+from knowledge.types import Passage
+
+RST = """This type of bug commonly bites neophyte programmers.  Consider this function::
+
+   def foo(mydict={}):  # Danger: shared reference to one dict for all calls
+       mydict[key] = value
+       return mydict
+
+Default values are created exactly once, when the function is defined, e.g. at import time.
+Use ``None`` as the default and see :func:`copy.deepcopy` or :ref:`the tutorial <tut-defaults>`.
+
+- Immutable objects such as numbers are safe.
+- Mutable objects such as lists can lead to confusion.
+"""
+
+DEPLOY = """# Deploying
+
+Deploys run from CI. To deploy the API by hand, run `make deploy ENV=staging` from the repository root.
+
+```sh
+make deploy ENV=staging
+kubectl rollout status deploy/api
+```
+
+The rollout takes about 4 minutes. Logs are at https://logs.example.com/api.
+"""
+
+
+def passage(text: str, *, number: int = 1, title: str = "Doc", heading: str = "") -> Passage:
+    return Passage(chunk_id=number, document_id=number, title=title, uri=f"doc:{title}", heading=heading,
+                   text=text, score=0.6, scope="workspace", similarity=0.6)
+
+
+def test_units_follow_the_markup() -> None:
+    units = split_units(RST)
+    kinds = [unit.kind for unit in units]
+    assert kinds == ["sentence", "sentence", "code", "sentence", "sentence", "item", "item"]
+    assert units[1].text == "Consider this function:"  # rST "::" reads ":"
+    assert units[2].text.startswith("```\ndef foo(mydict={}):") and units[2].text.endswith("return mydict\n```")
+    assert units[3].text.endswith("e.g. at import time.")  # never split after "e.g."
+    assert units[4].text == "Use `None` as the default and see `copy.deepcopy` or `the tutorial`."
+    assert units[5].text == "Immutable objects such as numbers are safe."
+    titled = split_units("Defaults\n========\n\nThey are shared.\n\n## Why\n\nBecause.")
+    assert [unit.text for unit in titled] == ["They are shared.", "Because."]  # headings are context
+
+
+def test_markdown_fences_and_table_rows_are_whole_units() -> None:
+    units = split_units(DEPLOY + "\n| variable | meaning |\n|---|---|\n| `SLACK_APP_TOKEN` | socket mode token |\n")
+    code = [unit for unit in units if unit.kind == "code"]
+    assert len(code) == 1 and "kubectl rollout status deploy/api" in code[0].text
+    assert [unit.text for unit in units if unit.kind == "row"] == ["| variable | meaning |",
+                                                                   "| `SLACK_APP_TOKEN` | socket mode token |"]
+
+
+def test_content_terms_drop_chat_filler_and_stem() -> None:
+    assert content_terms("hey folks, quick q: anyone know how to configure the deploys?") == ["configur", "deploy"]
+
+
+def test_evidence_quotes_the_opening_and_the_best_matching_units_verbatim(embedder) -> None:
+    first = passage(DEPLOY, title="Deploying")
+    other = passage("Lunch is at noon. The cafeteria is on floor 3.", number=2, title="Lunch")
+    ranked = score_passages("how do I deploy the API by hand?", [first, other], [0.6, 0.2],
+                            embedder.embed_documents)
+    quotes = select_evidence(ranked, [1, 2], EvidenceConfig(lead_words=20, budget_words=60))
+    assert quotes[0].text == "Deploys run from CI." and all(q.number == 1 for q in quotes)
+    assert any("make deploy ENV=staging" in q.text and q.kind == "sentence" for q in quotes)
+    for quote in quotes:  # verbatim: every quote is in the source text (markup aside)
+        assert quote.text.replace("```sh\n", "").replace("\n```", "") in DEPLOY
+    rendered = evidence_markdown(quotes)
+    assert rendered.startswith("> Deploys run from CI.") and "[1]" in rendered
+
+
+def test_long_code_blocks_are_trimmed_at_a_line_boundary_with_a_pointer() -> None:
+    code = "```python\n" + "\n".join(f"line_{i} = {i}" for i in range(50)) + "\n```"
+    trimmed, cut = trim_code(code, 20)
+    assert cut and trimmed.count("\n") == 22 and trimmed.endswith("line_19 = 19\n# …\n```")
+    assert trim_code("```\nx = 1\n```", 20) == ("```\nx = 1\n```", False)
+
+
+def test_specifics_find_what_must_not_be_invented() -> None:
+    found = specifics("Run `pip install foo` with --upgrade, set SLACK_APP_TOKEN, open ~/.ssh/config, "
+                      "call os.path.join() or my_helper(), see https://x.example/a and ![img](http://i/p.png) "
+                      "in 3.11 [2]; e.g. TypeError.")
+    for item in ("pip install foo", "--upgrade", "SLACK_APP_TOKEN", "~/.ssh/config", "os.path.join()",
+                 "my_helper", "https://x.example/a", "http://i/p.png", "3.11", "TypeError"):
+        assert item in found, item
+    assert "2" not in found and "e.g" not in found  # citation markers and abbreviations are not specifics
+
+
+@pytest.fixture
+def checker(embedder) -> SupportChecker:
+    ranked = score_passages("how do I deploy the API?", [passage(DEPLOY, title="Deploying")], [0.6],
+                            embedder.embed_documents)
+    return SupportChecker(question="how do I deploy the API?", ranked=ranked, numbers=[1],
+                          embed=embedder.embed_documents)
+
+
+@pytest.mark.parametrize("sentence", [
+    "Run `make deploy ENV=staging` from the repository root [1].",
+    "To deploy the API by hand, run make deploy from the repository root.",
+    "The rollout takes about 4 minutes.",
+    "Logs are at https://logs.example.com/api.",
+    "```sh\nmake deploy ENV=staging\n```",
+])
+def test_supported_sentences_pass(checker: SupportChecker, sentence: str) -> None:
+    verdicts = checker.check(sentence)
+    assert len(verdicts) == 1 and verdicts[0].supported, verdicts[0].reasons
+
+
+@pytest.mark.parametrize(("sentence", "reason"), [
+    ("Run `make release` from the repository root [1].", "make release"),
+    ("Run make deploy with --force to skip CI.", "--force"),
+    ("The rollout takes about 12 minutes.", "12"),
+    ("Logs are at https://logs.example.com/web.", "https://logs.example.com/web"),
+    ("Open ~/.kube/config and edit the cluster.", "~/.kube/config"),
+    ("Call deploy_api() from the console.", "deploy_api"),
+    ("Our cafeteria serves pizza every Friday afternoon.", "content words"),
+    ("I hope this helps!", "content words"),
+    ("```sh\nmake deploy ENV=staging\nrm -rf /var/lib/api\n```", "code line not in the passages"),
+])
+def test_unsupported_sentences_are_dropped_with_the_reason(checker: SupportChecker, sentence: str,
+                                                           reason: str) -> None:
+    verdict = checker.check(sentence)[0]
+    assert not verdict.supported and any(reason in r for r in verdict.reasons), verdict.reasons
+
+
+def test_published_summary_keeps_supported_text_and_adds_the_supporting_citation(checker: SupportChecker) -> None:
+    verdicts = checker.check("The rollout takes about 4 minutes. Then page the on-call engineer via PagerDuty.")
+    assert published_summary(verdicts) == "The rollout takes about 4 minutes. [1]"
+
+
+def test_abstention_refuses_low_similarity_and_uncovered_key_terms(embedder) -> None:
+    ranked = score_passages("how do I deploy the API?", [passage(DEPLOY, title="Deploying")], [0.6],
+                            embedder.embed_documents)
+    config = AbstentionConfig(min_similarity=0.45, min_coverage=0.6, max_missing=1)
+    assert assess("how do I deploy the API?", ranked, config).reason is None
+    uncovered = assess("how do I deploy the API to Heroku with Terraform?", ranked, config)
+    assert uncovered.reason == "not_covered" and {"heroku", "terraform"} <= set(uncovered.missing)
+    low = [item for item in ranked]
+    assert assess("how do I deploy the API?", low, AbstentionConfig(min_similarity=0.9)).reason == "low_score"
+    assert assess("anything", [], config).reason == "no_passages"
