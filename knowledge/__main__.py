@@ -158,18 +158,22 @@ def add(source: str, scope: str, title: str | None, added_by: str | None) -> Non
 @click.argument("query")
 @click.option("--channel", "--scope", "channel", help="Slack channel id: search its documents too.")
 @click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 100))
-def search(query: str, channel: str | None, limit: int) -> None:
-    """Show the passages that best match QUERY."""
+@click.option("--mode", type=click.Choice(["vector", "fulltext", "hybrid"]), default=None,
+              help="Search mode (default: KB_SEARCH_MODE, else vector).")
+def search(query: str, channel: str | None, limit: int, mode: str | None) -> None:
+    """Show the passages that best match QUERY, with their score and cosine similarity."""
     if not query.strip():
         raise click.BadParameter("the query is empty", param_hint="QUERY")
     settings = KnowledgeSettings()
     with _database(settings, f"searching {query!r}") as (_, sessions):
         embedder = SentenceTransformerEmbedder(settings.embedding_model or None)
-        passages = search_passages(sessions, embedder, query, channel=channel, limit=limit)
+        passages = search_passages(sessions, embedder, query, channel=channel, limit=limit,
+                                   mode=mode or settings.search_mode)  # type: ignore[arg-type]
     if not passages:
         click.echo("no matching passages")
     for rank, passage in enumerate(passages, start=1):
-        click.echo(f"{rank}. [{passage.score:.3f}] {passage.title}")
+        similarity = f" similarity {passage.similarity:.3f}" if passage.similarity is not None else ""
+        click.echo(f"{rank}. [{passage.score:.3f}{similarity}] {passage.title}")
         if passage.heading:
             click.echo(f"   § {passage.heading}")
         click.echo(f"   {passage.uri}")

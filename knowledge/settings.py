@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,7 @@ class KnowledgeSettings(BaseSettings):
             though they are private or loopback (SSRF protection refuses them otherwise).
         max_document_bytes: KB_MAX_DOCUMENT_BYTES, largest file or download accepted.
         fetch_timeout_s: KB_FETCH_TIMEOUT_S, connect/read timeout of URL ingest.
+        search_mode: KB_SEARCH_MODE, `vector`, `fulltext` or `hybrid`; the same setting the bot reads.
     """
 
     model_config = SettingsConfigDict(env_prefix="KB_", frozen=True, extra="ignore")
@@ -30,6 +32,7 @@ class KnowledgeSettings(BaseSettings):
     url_allowlist: str = ""
     max_document_bytes: int = 20 * 1024 * 1024
     fetch_timeout_s: float = 10.0
+    search_mode: Literal["vector", "fulltext", "hybrid"] = "vector"
 
     def allowlist_entries(self) -> list[str]:
         """The allow-list as a list of non-empty host or CIDR strings."""

@@ -142,6 +142,20 @@ def test_search_prints_ranked_passages(run, tmp_path: Path) -> None:
     assert not any(line.startswith("3. [") for line in lines)
 
 
+def test_search_honours_kb_search_mode_and_the_mode_option(run, tmp_path: Path) -> None:
+    (tmp_path / "guide.md").write_text(GUIDE)
+    run("add", str(tmp_path / "guide.md"))
+    # Full text finds only passages containing a query word; a vector search always ranks every passage.
+    by_env = run("search", "rollback", "--limit", "5", KB_SEARCH_MODE="fulltext")
+    by_option = run("search", "rollback", "--limit", "5", "--mode", "fulltext")
+    by_vector = run("search", "rollback", "--limit", "5", KB_SEARCH_MODE="vector")
+    for result in (by_env, by_option):
+        assert result.exit_code == 0, result.output
+        ranked = [line for line in result.stdout.splitlines() if line[:1].isdigit()]
+        assert len(ranked) == 1 and "similarity" in ranked[0]
+    assert len([line for line in by_vector.stdout.splitlines() if line[:1].isdigit()]) == 3
+
+
 def test_search_with_a_channel_sees_that_channels_documents(run, tmp_path: Path) -> None:
     (tmp_path / "private.md").write_text("# Secret plan\n\nThe launch code word is pineapple.\n")
     run("add", str(tmp_path / "private.md"), "--scope", "C0PRIVATE")
