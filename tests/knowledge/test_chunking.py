@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from knowledge.chunking import (
     content_hash,
     document_title,
     embedding_input,
+    looks_like_asciidoc,
 )
 
 SMALL = ChunkingConfig(max_chars=300, overlap_chars=60)
@@ -262,3 +264,103 @@ def test_content_hash_ignores_whitespace_noise_but_not_content() -> None:
 ])
 def test_document_title_is_the_first_top_level_heading(text: str, fmt: str, title: str) -> None:
     assert document_title(text, fmt) == title
+
+
+# --- permalink signs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "fmt"), [
+    ("# Guide ¶\n\nIntro.\n\n## Install¶\n\nSteps ¶\n", "markdown"),
+    ("Guide¶\n======\n\nIntro.\n\nInstall ¶\n---------\n\nSteps ¶\n", "rst"),
+    ("= Guide ¶\n\nIntro.\n\n== Install¶\n\nSteps ¶\n", "asciidoc"),
+])
+def test_a_trailing_pilcrow_is_not_part_of_a_heading_or_the_text(text: str, fmt: str) -> None:
+    assert [(c.heading, c.text) for c in chunk_document(text, fmt=fmt)] == [
+        ("Guide", "Intro."), ("Guide › Install", "Steps"),
+    ]
+    assert document_title(text, fmt) == "Guide"
+
+
+def test_text_copied_from_a_rendered_sphinx_page_keeps_its_headings() -> None:
+    copied = ("Deploying services¶\nA service is deployed with deployctl deploy.\n\nPrerequisites¶\n\n"
+              "You need a team token.\n\nPrices in ¶ 3 of the contract stay.\n")
+    assert [(c.heading, c.text) for c in chunk_document(copied, fmt="text")] == [
+        ("Deploying services", "A service is deployed with deployctl deploy."),
+        ("Prerequisites", "You need a team token.\n\nPrices in ¶ 3 of the contract stay."),
+    ]
+
+
+# --- AsciiDoc -----------------------------------------------------------------------------------
+
+RUNBOOK = (Path(__file__).parent / "fixtures" / "runbook.adoc").read_text(encoding="utf-8")
+
+
+def test_asciidoc_sections_nest_by_their_equals_signs() -> None:
+    chunks = chunk_document(RUNBOOK, fmt="asciidoc")
+    assert [c.heading for c in chunks] == [
+        "Ledger Operations Runbook",
+        "Ledger Operations Runbook › Deploying",
+        "Ledger Operations Runbook › Deploying › Configuration",
+        "Ledger Operations Runbook › Alerts › LedgerReplicaLag",
+        "Ledger Operations Runbook › Alerts › LedgerSettlementLate",
+    ]
+    assert document_title(RUNBOOK, "asciidoc") == "Ledger Operations Runbook"
+
+
+def test_asciidoc_blocks_stay_whole_as_fenced_code_and_markup_lines_go() -> None:
+    text = "\n\n".join(c.text for c in chunk_document(RUNBOOK, fmt="asciidoc"))
+    assert ("```shell\ndeployctl deploy ledger --wait\n\n# the rollout stops by itself above a 2% error rate\n"
+            "deployctl status ledger\n```") in text
+    assert "```sql\nSELECT now() - pg_last_xact_replay_timestamp() AS lag;\n```" in text
+    assert "```\n$ ledgerctl replica restart --zone b\nRestarting ledger-replica-b ... done\n```" in text
+    for markup in ("[source", "----", "....", "====", "|===", ":toc:", "[[config-table]]", "[WARNING]", "//",
+                   "Old instructions", "pg_ctl restart"):
+        assert markup not in text
+    assert "NOTE: This alert is informational during the settlement window." in text
+    assert "Do not rerun the settlement batch by hand while it is still running" in text
+    assert "Settings read at start-up\n\n| Variable | Default | Meaning\n| LEDGER_DB_URL" in text
+
+
+def test_asciidoc_definition_list_terms_stay_with_their_descriptions() -> None:
+    small = ChunkingConfig(max_chars=200, overlap_chars=40)
+    chunks = chunk_document(RUNBOOK, fmt="asciidoc", config=small)
+    for term, description in [("Glossary::", "The terms used by the alerts below."),
+                              ("replica lag::", "The number of seconds the read replica is behind the primary."),
+                              ("settlement window::", "The hour (02:00-03:00 UTC)")]:
+        [holding] = [c for c in chunks if term in c.text]
+        assert description in holding.text.split(term, 1)[1]
+    assert "replica lag::\nThe number of seconds" in next(c.text for c in chunks if "replica lag::" in c.text)
+
+
+def test_asciidoc_two_line_titles_literal_paragraphs_and_unclosed_delimiters() -> None:
+    text = ("Guide\n=====\n\nIntro.\n\nInstall\n-------\n\n  $ pip install ledger\n  $ ledger --version\n\n"
+            "Output:\n----\nledger 1.2\n----\n\nA stray rule\n\n----\n\nis just text.\n")
+    assert [(c.heading, c.text) for c in chunk_document(text, fmt="asciidoc")] == [
+        ("Guide", "Intro."),
+        ("Guide › Install", "```\n$ pip install ledger\n$ ledger --version\n```\n\nOutput:\n\n```\nledger 1.2\n```"
+                            "\n\nA stray rule\n\n----\n\nis just text."),
+    ]
+
+
+def test_an_oversized_asciidoc_listing_is_split_into_fenced_pieces() -> None:
+    lines = [f"step_{i} = run({i})  # filler" for i in range(40)]
+    text = "= Big\n\n[source,python]\n----\n" + "\n".join(lines) + "\n----\n"
+    chunks = chunk_document(text, fmt="asciidoc", config=SMALL)
+    assert len(chunks) > 2 and all(len(c.text) <= SMALL.max_chars for c in chunks)
+    assert all(c.text.startswith("```python\n") and c.text.endswith("\n```") for c in chunks)
+    assert [line for c in chunks for line in c.text.split("\n")[1:-1]] == lines
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("= Title\n\n== Section\n\nText.\n", True),
+    ("Intro.\n\n[source,shell]\n----\nmake deploy\n----\n", True),
+    ("Intro.\n\n....\nliteral output line\n....\n", True),
+    ("= Title only\n\nText.\n", False),
+    ("Title\n=====\n\nSection\n-------\n\nText.\n", False),
+    ("\n-----------\nRST title\n-----------\n\nText.\n", False),
+    ("notes\n\n----\n\nmore notes\n\n----\n", False),
+    ("plain text with -- dashes\n", False),
+    ("\n----\n----\nafter an empty block\n", False),
+])
+def test_looks_like_asciidoc(text: str, expected: bool) -> None:
+    assert looks_like_asciidoc(text) is expected

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
+from knowledge.chunking import ChunkingConfig, chunk_document
 from knowledge.errors import IngestError
 from knowledge.extraction import extract_document, file_name, is_supported_name
 
@@ -178,3 +182,204 @@ def test_sphinx_source_copies_keep_their_markup_format() -> None:
     markdown = extract_document(b"# Title\n\nBody text.\n", name="_sources/intro.md.txt", max_bytes=10_000)
     plain = extract_document(b"Title\n=====\n\nBody text.\n", name="notes.txt", max_bytes=10_000)
     assert (rst.fmt, markdown.fmt, plain.fmt) == ("rst", "markdown", "text")
+
+
+# --- HTML page chrome, permalinks and AsciiDoc --------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# Each fixture page: the element that holds the page's own content, chrome inside that element,
+# and chrome strings that must not reach the text.
+CHROME_PAGES = {
+    "sphinx_alabaster.html": ("div.body", "a.headerlink, nav.contents, .toctree-wrapper", (
+        "Navigation", "Related Topics", "Documentation overview", "Quick search", "Powered by", "Alabaster",
+        "Page source", "Platform Team", "Contents", "Canary releases", "Managing secrets", "¶")),
+    "sphinx_rtd.html": ("[role=main]", "a.headerlink", (
+        "Search docs", "User guide", "Getting started", "Auditing access", "Edit on GitHub", "Previous", "Next",
+        "Security Team", "Built with", "Read the Docs")),
+    "mkdocs_material.html": ("article", "a.headerlink, .md-content__button, aside", (
+        "Skip to content", "Initializing search", "acme/runbook", "Operations", "Table of contents",
+        "Rolling back a release", "Installing the ledger", "Previous", "Next", "Copyright", "Material for MkDocs",
+        "Cookie consent", "We use cookies", "March 3, 2024", "Back to top", "Ledger runbook", "¶")),
+    "blog.html": ("article", ".on-this-page, .sharedaddy, footer", (
+        "Skip to content", "Ops Notes", "Field notes", "Archive", "About the team", "On this page", "Share",
+        "Posted in", "Tagged", "Previous Post", "autovacuum", "PgBouncer", "thoughts on", "HikariCP",
+        "Leave a comment", "Recent Posts", "WordPress", "We use cookies")),
+}
+
+
+def _page_parts(html: str, content: str, inner_chrome: str) -> tuple[list[str], list[str], list[str]]:
+    """The page's chrome text (pieces of two words or more), its headings and its <pre> blocks."""
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup.find_all(["script", "style", "head", "svg"]):
+        tag.decompose()
+    root = soup.select_one(content)
+    chrome = [tag.extract() for tag in root.select(inner_chrome)]
+    headings = [" ".join(h.get_text(" ").split()) for h in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6"])]
+    pres = [pre.get_text().strip("\n") for pre in root.find_all("pre")]
+    content_text = " ".join(root.get_text(" ").split())
+    root.extract()
+    pieces = [" ".join(s.split()) for part in [soup, *chrome] for s in part.find_all(string=True)]
+    return [p for p in pieces if " " in p and p not in content_text], headings, pres
+
+
+@pytest.mark.parametrize("page", sorted(CHROME_PAGES))
+def test_html_page_chrome_is_dropped_and_headings_and_code_survive(page: str) -> None:
+    content, inner_chrome, chrome_strings = CHROME_PAGES[page]
+    html = (FIXTURES / page).read_text(encoding="utf-8")
+    chrome, headings, pres = _page_parts(html, content, inner_chrome)
+    text = extract_document(html.encode(), name=page, max_bytes=LIMIT).text
+    flat = " ".join(text.split())
+    assert len(chrome) >= 8  # the fixture really has chrome to lose
+    assert [piece for piece in chrome if piece in flat] == []
+    assert [s for s in chrome_strings if s in text] == []
+    heading_lines = [line.lstrip("#").strip() for line in text.split("\n") if re.match(r"#{1,6} ", line)]
+    assert heading_lines == headings  # every heading, in order, without its "¶"
+    for pre in pres:
+        assert f"\n{pre}\n```" in text  # every code block whole, fenced
+
+
+def test_sphinx_page_chunks_carry_clean_heading_paths_and_whole_code() -> None:
+    document = extract_document((FIXTURES / "sphinx_alabaster.html").read_bytes(), name="deploy.html",
+                                max_bytes=LIMIT)
+    assert document.title == "Deploying services — deployctl 2.4 documentation"
+    chunks = chunk_document(document.text, fmt=document.fmt, config=ChunkingConfig(max_chars=300, overlap_chars=60))
+    assert [c.heading for c in chunks] == [
+        "Deploying services", "Deploying services › Prerequisites", "Deploying services › First deploy",
+        "Deploying services › First deploy › Zones", "Deploying services › API",
+    ]
+    assert not any("¶" in c.heading or "¶" in c.text for c in chunks)
+    toml = next(c.text for c in chunks if "```toml" in c.text)
+    assert '```toml\n[service]\nname = "ledger"\nreplicas = 3\n\n[rollout]\nmax_error_rate = 0.02\n```' in toml
+    assert chunks[-1].text == "deployctl.deploy(service, wait=False)\n\nDeploy service from the current directory " \
+                              "and return the rollout id."
+
+
+def test_material_page_keeps_tab_labels_and_code_languages() -> None:
+    text = extract_document((FIXTURES / "mkdocs_material.html").read_bytes(), name="c.html", max_bytes=LIMIT).text
+    assert ("Kubernetes\n\nNomad\n\n```bash\nkubectl -n ledger rollout restart deployment/ledger\n"
+            "kubectl -n ledger rollout status deployment/ledger\n```") in text
+    assert "```yaml\nflags:\n  async_settlement: false\n```" in text
+
+
+def _text_of(body: str) -> str:
+    return extract_document(f"<html><body>{body}</body></html>".encode(), name="p.html", max_bytes=LIMIT).text
+
+
+def test_generic_page_without_landmark_elements_loses_banner_menus_and_cookie_notice() -> None:
+    text = _text_of(
+        '<a class="skip-link" href="#c">Skip to main content</a>'
+        '<div id="header"><a href="/">Acme wiki</a> <a href="/login">Log in</a></div>'
+        '<div role="navigation"><a href="/a">Alpha</a> <a href="/b">Beta</a></div>'
+        '<div class="breadcrumbs"><a href="/">Home</a> › <a href="/ops">Ops</a></div>'
+        '<h1>Paging policy</h1><p>Page the owner of the failing service first.</p>'
+        '<p><a href="https://github.com/acme/wiki/edit/main/paging.md">Edit this page</a></p>'
+        '<div class="cookie-banner">This site uses cookies. <a href="#">Accept</a></div>'
+        '<div id="footer">© Acme</div>')
+    assert text == "# Paging policy\n\nPage the owner of the failing service first."
+
+
+def test_links_that_only_look_like_chrome_stay_when_they_are_content() -> None:
+    text = _text_of('<main><h1>Reports</h1><p>See <a href="/reports/q3">view the report page</a> for numbers, '
+                    'and <a href="/next">next steps</a>.</p>'
+                    '<ul><li><a href="/a">Install</a></li><li><a href="/b">Configure</a></li>'
+                    '<li><a href="/c">Upgrade</a></li></ul></main>')
+    assert "See view the report page for numbers, and next steps." in text
+    assert "- Install\n\n- Configure\n\n- Upgrade" in text  # links to other pages: not an in-page TOC
+
+
+def test_in_page_table_of_contents_and_its_label_are_dropped() -> None:
+    text = _text_of('<article><h1>Guide</h1><h2>Table of contents</h2>'
+                    '<div><ul><li><a href="#a">Alpha</a></li><li><a href="#b">Beta</a></li>'
+                    '<li><a href="#c">Gamma</a></li></ul></div>'
+                    '<h2 id="a">Alpha</h2><p>First.</p></article>')
+    assert text == "# Guide\n\n## Alpha\n\nFirst."
+
+
+def test_a_toctree_is_dropped_beside_prose_but_kept_on_an_index_page() -> None:
+    toctree = ('<div class="toctree-wrapper compound"><ul><li class="toctree-l1">'
+               '<a class="reference internal" href="install.html">Installing</a></li><li class="toctree-l1">'
+               '<a class="reference internal" href="deploy.html">Deploying</a></li></ul></div>')
+    index = _text_of(f'<div class="body" role="main"><h1>User guide</h1>{toctree}</div>')
+    assert index == "# User guide\n\n- Installing\n\n- Deploying"
+    prose = "The service keeps the ledger of every payment and settles it nightly with the bank. " * 3
+    chapter = _text_of(f'<div class="body" role="main"><h1>User guide</h1><p>{prose.strip()}</p>{toctree}</div>')
+    assert "Installing" not in chapter and prose.strip() in chapter
+
+
+def test_article_header_with_the_title_is_kept_and_docutils_footnotes_survive() -> None:
+    text = _text_of('<header><a href="/">Blog</a></header><main><article><header><h1>Post</h1></header>'
+                    '<p>Body<a href="#f1">1</a>.</p><aside class="footnote-list brackets">'
+                    '<aside class="footnote brackets" id="f1"><p>The footnote.</p></aside></aside>'
+                    '<aside class="widget">Popular posts</aside></article></main>')
+    assert text == "# Post\n\nBody1.\n\nThe footnote."
+
+
+@pytest.mark.parametrize("heading", [
+    '<h2 id="x">Install<a class="headerlink" href="#x" title="Link to this heading">¶</a></h2>',  # Sphinx, MkDocs
+    '<h2 id="x">Install<a class="headerlink" href="#x">#</a></h2>',  # pydata-sphinx-theme
+    '<h2 id="x">Install<span><a class="mark" href="#x" id="x">#</a></span></h2>',  # Node.js
+    '<h2 id="x"><a href="#x" aria-hidden="true">🔗</a>Install</h2>',
+    '<h2 id="x">Install <span class="permalink">¶</span></h2>',  # a sign that is not a link
+])
+def test_heading_permalinks_are_not_part_of_the_heading(heading: str) -> None:
+    text = _text_of(f"<main><h1>Guide</h1>{heading}<p>Run it.</p></main>")
+    assert text == "# Guide\n\n## Install\n\nRun it."
+    assert [c.heading for c in chunk_document(text, fmt="markdown")] == ["Guide › Install"]
+
+
+def test_a_hash_that_belongs_to_the_heading_stays() -> None:
+    assert _text_of("<main><h2>Calling C# from Python</h2></main>") == "## Calling C# from Python"
+
+
+def test_sphinx_code_language_comes_from_the_highlight_wrapper() -> None:
+    text = _text_of('<main><div class="highlight-python3 notranslate"><div class="highlight"><pre>'
+                    '<span class="kn">import</span> json\n</pre></div></div>'
+                    '<div class="highlight-default notranslate"><div class="highlight"><pre>x = 1\n</pre></div></div>'
+                    '<table class="highlighttable"><tr><td class="linenos"><div class="linenodiv"><pre>1\n2</pre>'
+                    '</div></td><td class="code"><div class="highlight"><pre>a = 1\nb = 2\n</pre></div></td></tr>'
+                    '</table></main>')
+    assert text == "```python\nimport json\n```\n\n```\nx = 1\n```\n\n```\na = 1\nb = 2\n```"
+
+
+def test_texinfo_navigation_lines_are_dropped() -> None:
+    text = _text_of('<div class="header"><p>Next: <a href="b.html" rel="next">Simple Example</a>, '
+                    'Up: <a href="u.html" rel="up">Using libffi</a> [<a href="i.html">Index</a>]</p></div>'
+                    '<h3>2.1 The Basics</h3><p>Next: create an <code>ffi_cif</code> object.</p>')
+    assert text == "### 2.1 The Basics\n\nNext: create an `ffi_cif` object."
+
+
+ASCIIDOC_TXT = b"""= Ledger notes
+
+== Restarting
+
+Run this:
+
+----
+ledgerctl restart
+----
+"""
+
+
+@pytest.mark.parametrize(("data", "name", "fmt", "title"), [
+    ((FIXTURES / "runbook.adoc").read_bytes(), "docs/runbook.adoc", "asciidoc", "Ledger Operations Runbook"),
+    (b"= Guide\n\nIntro.\n", "guide.asciidoc", "asciidoc", "Guide"),
+    (ASCIIDOC_TXT, "notes.txt", "asciidoc", "Ledger notes"),
+    (b"Install it:\n\n[source,shell]\n----\npip install ledger\n----\n", "install.txt", "asciidoc", "install"),
+    (b"Results\n\n----\nalpha 1\nbeta 2\n----\n", "results.txt", "asciidoc", "results"),
+    # not AsciiDoc: a title without sections, reStructuredText titles, a box drawn with ruler lines
+    (b"= 42 is the answer\n\nNothing else.\n", "answer.txt", "text", "answer"),
+    (b"\n-------------\nSection title\n-------------\n\nText.\n", "rst-like.txt", "text", "rst-like"),
+    (b"Title\n-----\n\nText.\n\n-----\n", "underlined.txt", "text", "underlined"),
+    (b"-" * 40 + b"\nAcme Ledger\n\nCopyright 2024 Acme\n" + b"-" * 40 + b"\n", "NOTICE.txt", "text", "NOTICE"),
+])
+def test_asciidoc_by_suffix_or_by_its_markup_in_txt_files(data: bytes, name: str, fmt: str, title: str) -> None:
+    document = extract_document(data, name=name, max_bytes=LIMIT)
+    assert (document.fmt, document.title) == (fmt, title)
+    assert document.text == data.decode()
+
+
+def test_asciidoc_files_are_found_by_directory_walks() -> None:
+    assert is_supported_name("docs/runbook.adoc") and is_supported_name("guide.asciidoc")
+    assert extract_document(b"= T\n", name="https://x/doc", content_type="text/asciidoc", max_bytes=LIMIT).fmt == \
+        "asciidoc"
