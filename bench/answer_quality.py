@@ -95,7 +95,8 @@ def run_questions(answerer: Answerer, questions: Sequence[AskedQuestion], *, is_
                 outcome.f1_baseline = token_scores(opening_words(passages[0].text), gold).f1
         outcome.sentences = sum(1 for v in result.verdicts if v.kind != "code")
         outcome.supported = sum(1 for v in result.verdicts if v.supported and v.kind != "code")
-        outcome.invented = invented_specifics(result, asked.text, passages)
+        # An abstention is the bot's own fixed message; only answers can invent.
+        outcome.invented = [] if result.abstained else invented_specifics(result, asked.text, passages)
         outcomes.append(outcome)
     return outcomes
 
@@ -104,9 +105,9 @@ _PASSAGE_CACHE: dict[str, list[Passage]] = {}
 
 
 def _answer_passages(answerer: Answerer, text: str) -> list[Passage]:
-    """The re-ranked passages the answer was built from (same deterministic retrieval, cached)."""
+    """The passages the answer was built from (same deterministic retrieval, cached)."""
     if text not in _PASSAGE_CACHE:
-        _PASSAGE_CACHE[text] = [item.passage for item in answerer.retrieve(Question(text=text), text)]
+        _PASSAGE_CACHE[text] = answerer.retrieve(Question(text=text), text)
     return _PASSAGE_CACHE[text]
 
 
@@ -131,6 +132,8 @@ def summarise_answers(outcomes: Sequence[QuestionOutcome]) -> dict[str, object]:
         "f1_raw_generation": _mean([o.f1_raw for o in answerable]),
         "f1_top_passage_baseline": _mean([o.f1_baseline for o in answerable]),
         "answered_share": round(sum(not o.abstained for o in answerable) / len(answerable), 4) if answerable else None,
+        "f1_published_when_answered": _mean([o.f1_published for o in answerable if not o.abstained]),
+        "f1_baseline_when_answered": _mean([o.f1_baseline for o in answerable if not o.abstained]),
         "generated_sentences": sentences,
         "published_sentences": sum(o.supported for o in outcomes),
         "published_sentences_supported_share": 1.0 if sentences else None,
@@ -176,24 +179,28 @@ def calibrate(answerable: Sequence[Relevance], unanswerable: Sequence[Relevance]
               min_answered: float = 0.95) -> tuple[AbstentionConfig, dict[str, object]]:
     """The thresholds refusing the most unanswerable questions while answering ≥ `min_answered` of the rest.
 
-    Works on the relevance figures already measured (top similarity, coverage, missing terms), so
+    Works on the relevance figures already measured (top similarity, unknown terms, coverage), so
     the sweep costs no retrieval. Ties go to the loosest thresholds.
     """
-    best: tuple[tuple[float, float], AbstentionConfig] | None = None
-    for similarity, share, missing in product([round(0.30 + 0.01 * i, 2) for i in range(31)],
-                                              [0.0, 0.3, 0.4, 0.5, 0.6, 0.67, 0.75], [1, 2, 3, 4, 99]):
-        config = AbstentionConfig(min_similarity=similarity, min_coverage=share, max_missing=missing)
+    best: tuple[tuple[float, float, float], AbstentionConfig] | None = None
+    similarities = [round(0.30 + 0.01 * i, 2) for i in range(31)]
+    for similarity, unknown_similarity, share in product(similarities, [*similarities, 0.65, 0.7, 0.8, 1.01],
+                                                        [0.0, 0.3, 0.4, 0.5, 0.6]):
+        if unknown_similarity < similarity:
+            continue
+        config = AbstentionConfig(min_similarity=similarity, unknown_similarity=unknown_similarity,
+                                  min_coverage=share)
         figures = abstention_figures([judge(r, config) for r in answerable], [judge(r, config) for r in unanswerable])
         if figures.answerable_answered < min_answered:
             continue
-        key = (figures.unanswerable_refused, figures.answerable_answered)
+        key = (figures.unanswerable_refused, figures.answerable_answered, -unknown_similarity)
         if best is None or key > best[0]:
             best = (key, config)
     if best is None:
         return AbstentionConfig(), {"note": f"no threshold answers {min_answered:.0%} of the answerable questions"}
     config = best[1]
-    return config, {"min_similarity": config.min_similarity, "min_coverage": config.min_coverage,
-                    "max_missing": config.max_missing}
+    return config, {"min_similarity": config.min_similarity, "unknown_similarity": config.unknown_similarity,
+                    "min_coverage": config.min_coverage}
 
 
 def outcome_rows(outcomes: Sequence[QuestionOutcome]) -> list[dict[str, object]]:

@@ -36,7 +36,8 @@ def _in_split(index: int, split: Split) -> bool:
     return split == "all" or (index % 2 == 0) == (split == "dev")
 
 
-def paraphrases(items: list[FaqItem], split: Split, path: Path = DATA_DIR / "faq_paraphrases.jsonl") -> list[AskedQuestion]:
+def paraphrases(items: list[FaqItem], split: Split,
+                path: Path = DATA_DIR / "faq_paraphrases.jsonl") -> list[AskedQuestion]:
     """Teammate-style rewordings joined to their FAQ items on (file, question)."""
     by_key = {(item.file, item.question): item for item in items}
     asked = []

@@ -2,6 +2,8 @@
 
 An answer is built in three layers, each safe on its own whatever the generator:
 
+Retrieval is pgvector search re-scored by heading similarity (knowledge/search.py).
+
 1. **Evidence**: verbatim quotes of the passage sentences that best answer the question
    (bot/evidence.py), shown first — within a second, before the model has written anything.
 2. **Summary**: the model's text, published sentence by sentence as each one passes the support
@@ -31,11 +33,10 @@ from bot.generator_protocol import Generator
 from bot.passage_units import split_units
 from bot.prompt import Turn, build_prompt
 from bot.support import SupportChecker, SupportConfig, Verdict, published_summary
-from bot.unit_scoring import ScoredPassage, ScoringConfig, score_passages
+from bot.unit_scoring import ScoredPassage, ScoringConfig, key_terms, score_passages
 from knowledge.embedding import Embedder
 from knowledge.interactions import record_answer
-from knowledge.schema import WORKSPACE_SCOPE
-from knowledge.search import SearchMode, search_passages
+from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms
 from knowledge.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,7 @@ class AnsweringConfig:
     """Tunables of the pipeline (defaults measured with bench/quality.py).
 
     Attributes:
-        candidates: passages retrieved before re-ranking by their best-matching unit.
-        passages: passages kept after re-ranking (the sources an answer may cite).
+        passages: passages retrieved (the sources an answer may cite).
         prompt_passages: how many of those the model reads (fewer may fit the token budget).
         max_new_tokens: longest summary generated.
         summarise: False answers with the evidence alone and never calls the model.
@@ -71,7 +71,6 @@ class AnsweringConfig:
         search_mode: knowledge search mode; the abstention rule reads cosine similarity in every mode.
     """
 
-    candidates: int = 10
     passages: int = 5
     prompt_passages: int = 3
     max_new_tokens: int = 128
@@ -87,16 +86,19 @@ class AnsweringConfig:
     abstention: AbstentionConfig = field(default_factory=AbstentionConfig)
 
     def __post_init__(self) -> None:
-        for name in ("candidates", "passages", "prompt_passages", "max_new_tokens", "max_question_chars"):
+        for name in ("passages", "prompt_passages", "max_new_tokens", "max_question_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.candidates < self.passages:
-            raise ValueError(f"candidates ({self.candidates}) must be >= passages ({self.passages})")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Question:
-    """A question and where it was asked (channel decides which documents are visible)."""
+    """A question and where it was asked.
+
+    `channel` decides which documents are visible; `conversation_kind` ("public", "private", "im",
+    "mpim"; None when unknown or outside Slack) decides the scope the answer is recorded under,
+    which is what training reads: only public-channel answers train the workspace adapter.
+    """
 
     text: str
     channel: str | None = None
@@ -169,28 +171,30 @@ class Answerer:
         earlier = [turn.text for turn in question.history if turn.role == "user"]
         return f"{earlier[-1]}\n{text}" if earlier else text
 
-    def retrieve(self, question: Question, text: str) -> list[ScoredPassage]:
-        """Candidate passages re-ranked by their best unit, best first (`passages` of them)."""
-        query = self.search_query(question, text)
-        found = search_passages(self._sessions, self._embedder, query, channel=question.channel,
-                                limit=self.config.candidates, mode=self.config.search_mode)
-        similarities = [p.similarity if p.similarity is not None else p.score for p in found]
-        ranked = score_passages(query, found, similarities, self._embedder.embed_documents, self.config.scoring)
-        return ranked[:self.config.passages]
+    def retrieve(self, question: Question, text: str) -> list[Passage]:
+        """The `passages` best passages for the question, best first."""
+        return search_passages(self._sessions, self._embedder, self.search_query(question, text),
+                               channel=question.channel, limit=self.config.passages, mode=self.config.search_mode)
 
     def answer(self, question: Question, *, on_delta: Callable[[str], None] | None = None,
                cancel: threading.Event | None = None) -> AnswerResult:
         """Answer `question`; `on_delta` receives the text shown so far piece by piece (evidence first)."""
         started = time.perf_counter()
         text = self.validate(question.text)
-        ranked = self.retrieve(question, text)
-        relevance = assess(self.search_query(question, text), ranked, self.config.abstention)
+        query = self.search_query(question, text)
+        passages = self.retrieve(question, text)
+        unknown = unknown_terms(self._sessions, key_terms(query), channel=question.channel) if passages else []
+        relevance = assess(query, passages, self.config.abstention, unknown=unknown)
         adapter = self._adapter_source()
-        passages = [item.passage for item in ranked]
-        numbers = list(range(1, len(ranked) + 1))
-        quotes = select_evidence(ranked, numbers, self.config.evidence) if relevance.reason is None else []
-        if relevance.reason is None and not quotes:
-            relevance = replace(relevance, reason="no_evidence")
+        numbers = list(range(1, len(passages) + 1))
+        ranked: list[ScoredPassage] = []
+        quotes: list[Quote] = []
+        if relevance.reason is None:
+            read = max(self.config.evidence.passages, self.config.prompt_passages)
+            ranked = score_passages(query, passages[:read], self._embedder.embed_documents, self.config.scoring)
+            quotes = select_evidence(ranked, numbers, self.config.evidence)
+            if not quotes:
+                relevance = replace(relevance, reason="no_evidence")
         if relevance.reason is not None:
             message = NOTHING_FOUND if relevance.reason == "no_passages" else NOT_COVERED
             if on_delta is not None:
@@ -205,22 +209,28 @@ class Answerer:
         first_text_ms = _ms_since(started)
         outcome = _Outcome(published=evidence_text, completion="", prompt="", passages=passages,
                            relevance=relevance, quotes=quotes, first_text_ms=first_text_ms)
-        if self.config.summarise:
-            outcome = self._summarise(question, text, ranked, numbers, outcome, on_delta=on_delta, cancel=cancel)
+        outcome = self._summarise(question, text, ranked, numbers, outcome, on_delta=on_delta, cancel=cancel)
         return self._finish(question, text, outcome, adapter=adapter, started=started,
                             citations=build_citations(outcome.published, passages))
 
     def _summarise(self, question: Question, text: str, ranked: list[ScoredPassage], numbers: list[int],
                    outcome: _Outcome, *, on_delta: Callable[[str], None] | None,
                    cancel: threading.Event | None) -> _Outcome:
-        """Generate a short summary, publishing each sentence once it passes the support check."""
+        """Generate a short summary, publishing each sentence once it passes the support check.
+
+        The prompt is built and recorded even when summaries are off, so every answer row holds the
+        prompt its published text answers (what the learning loop trains on).
+        """
         history = list(question.history)[-self.config.history_turns:]
         shown = [item.passage for item in ranked[:self.config.prompt_passages]]
         prompt = build_prompt(text, shown, history=history, count_tokens=self._generator.count_tokens,
                               passage_token_budget=self._passage_budget(text, history))
+        rendered = self._generator.render(prompt.messages)
+        if not self.config.summarise:
+            return replace(outcome, prompt=rendered)
         checker = SupportChecker(question=text, ranked=ranked[:len(prompt.passages)],
                                  numbers=numbers[:len(prompt.passages)], embed=self._embedder.embed_documents,
-                                 config=self.config.support)
+                                 config=self.config.support, already_shown=outcome.published)
         publisher = _SentencePublisher(checker, passage_count=len(prompt.passages), on_sentence=on_delta,
                                        lead="\n\n" + SUMMARY_HEADING + "\n")
         generation_started = time.perf_counter()
@@ -233,10 +243,8 @@ class Answerer:
             time.perf_counter() - generation_started >= self.config.timeout_s
         summary = published_summary(publisher.verdicts)
         published = outcome.published + (f"\n\n{SUMMARY_HEADING}\n{summary}" if summary else "")
-        return _Outcome(published=published, completion=publisher.raw, prompt=self._generator.render(prompt.messages),
-                        passages=outcome.passages, relevance=outcome.relevance, quotes=outcome.quotes,
-                        summary=summary, verdicts=publisher.verdicts, first_text_ms=outcome.first_text_ms,
-                        timed_out=timed_out)
+        return replace(outcome, published=published, completion=publisher.raw, prompt=rendered, summary=summary,
+                       verdicts=publisher.verdicts, timed_out=timed_out)
 
     def _passage_budget(self, text: str, history: Sequence[Turn]) -> int:
         """Tokens left for passages once rules, history, question and the answer are paid for."""
@@ -254,7 +262,7 @@ class Answerer:
             self._sessions, question=text, prompt=outcome.prompt, completion=outcome.completion,
             passages=outcome.passages, abstained=reason is not None, adapter_id=adapter[0], adapter_name=adapter[1],
             latency_ms=latency_ms, channel=question.channel, thread_ts=question.thread_ts, asker=question.asker,
-            team_id=question.team_id, scope=question.channel or WORKSPACE_SCOPE,
+            team_id=question.team_id, scope=conversation_scope(question.channel, question.conversation_kind),
             conversation_kind=question.conversation_kind, published_text=outcome.published,
             summary_text=outcome.summary, evidence=[quote.as_json() for quote in outcome.quotes],
             support=[verdict.as_json() for verdict in outcome.verdicts], abstain_reason=reason,

@@ -10,11 +10,14 @@ trimmed at a line boundary with a pointer to the source when very long.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.passage_units import UnitKind
 from bot.unit_scoring import ScoredPassage, ScoredUnit
+
+_NUMBERED = re.compile(r"^\d{1,3}[.)]\s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +70,7 @@ def select_evidence(ranked: Sequence[ScoredPassage], numbers: Sequence[int],
     """Quotes from the best passages, grouped by passage (best first) and in reading order within each.
 
     Args:
-        ranked: re-ranked passages, best first.
+        ranked: the top passages with scored units, best first.
         numbers: the `[n]` each of `ranked` carries in the answer (its position in the prompt).
     """
     considered = list(zip(ranked[:config.passages], numbers[:config.passages], strict=False))
@@ -125,7 +128,8 @@ def evidence_markdown(quotes: Sequence[Quote]) -> str:
             note = f" (trimmed; the rest is in source [{quote.number}])" if quote.trimmed else f" [{quote.number}]"
             blocks.append(f"{quote.text}\n{note.strip()}")
         else:
-            text = {"item": f"• {quote.text}", "row": quote.text}.get(quote.kind, quote.text)
+            numbered = quote.kind == "item" and _NUMBERED.match(quote.text)
+            text = f"• {quote.text}" if quote.kind == "item" and not numbered else quote.text
             if gap and prose:
                 prose.append("…")
             ends_here = following is None or following.number != quote.number or following.kind == "code"

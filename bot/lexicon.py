@@ -21,15 +21,21 @@ from functools import lru_cache
 import snowballstemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-CHAT_FILLER = frozenset("""
-    hey hi hello folks guys team anyone anybody someone somebody know knows knew wondering wonder
-    quick question questions q pls please thanks thank ok okay cool idea ideas help tell explain way ways
-    thing things stuff want wants need needs trying try tried use used using uses make makes making
-    work works working get gets got getting just really actually basically like kinda sorta best good
-    right correct proper properly possible able does doing did done say says said mean means happen
-    happens happening going gonna wanna lol btw fyi tbh imo asap question's let lets ask asked asking
-    something anything everything nothing simple easy easiest better instead still also maybe
-    """.split())
+CHAT_FILLER = frozenset({
+    "i'd", "i'm", "i've", "i'll", "we're", "we've", "we'd", "you're", "it's", "that's", "what's", "there's",
+    "don't", "doesn't", "can't", "won't", "isn't", "aren't", "didn't", "wasn't", "huh", "teammate", "teammates",
+    "coworker", "colleague", "manager", "boss", "ya", "yeah", "yep",
+    "hey", "hi", "hello", "folks", "guys", "team", "anyone", "anybody", "someone", "somebody", "know", "knows",
+    "knew", "wondering", "wonder", "quick", "question", "questions", "q", "pls", "please", "thanks", "thank",
+    "ok", "okay", "cool", "idea", "ideas", "help", "tell", "explain", "way", "ways", "thing", "things", "stuff",
+    "want", "wants", "need", "needs", "trying", "try", "tried", "use", "used", "using", "uses", "make", "makes",
+    "making", "work", "works", "working", "get", "gets", "got", "getting", "just", "really", "actually",
+    "basically", "like", "kinda", "sorta", "best", "good", "right", "correct", "proper", "properly", "possible",
+    "able", "does", "doing", "did", "done", "say", "says", "said", "mean", "means", "happen", "happens",
+    "happening", "going", "gonna", "wanna", "lol", "btw", "fyi", "tbh", "imo", "asap", "question's", "let",
+    "lets", "ask", "asked", "asking", "something", "anything", "everything", "nothing", "simple", "easy",
+    "easiest", "better", "instead", "still", "also", "maybe",
+})
 """Words of Slack chatter around a question; with the stop words they never count as key terms."""
 
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | CHAT_FILLER

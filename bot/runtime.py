@@ -14,8 +14,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapter_follower import AdapterFollower
 from bot.abstention import AbstentionConfig
+from bot.adapter_follower import AdapterFollower
 from bot.answering import Answerer, AnsweringConfig, Generator
 from bot.settings import BotSettings
 from knowledge.database import check_connection, make_engine, make_session_factory, resolve_database_url

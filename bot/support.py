@@ -14,6 +14,8 @@ URLs, numbers. Before anything generated is published, each sentence gets a verd
    The thresholds were chosen on the bench's development split (bench/quality.py, `support`
    section of bench/results/quality.json).
 
+A sentence that only repeats the quoted evidence shown above it is not published again.
+
 A generated code block is published only when every one of its lines is supported: it occurs in a
 passage (whitespace aside) or all its identifiers and words do; half a code block is worse than none.
 """
@@ -109,7 +111,7 @@ class SupportChecker:
 
     def __init__(self, *, question: str, ranked: Sequence[ScoredPassage], numbers: Sequence[int],
                  embed: Callable[[Sequence[str]], Sequence[Sequence[float]]],
-                 config: SupportConfig = SupportConfig()) -> None:
+                 config: SupportConfig = SupportConfig(), already_shown: str = "") -> None:
         sources = [question] + [f"{item.passage.title}\n{item.passage.heading}\n{item.passage.text}"
                                 for item in ranked]
         self._haystack = _normalise("\n".join(sources))
@@ -119,6 +121,7 @@ class SupportChecker:
         self._config = config
         self._unit_vectors = [(number, unit.vector) for item, number in zip(ranked, numbers, strict=True)
                               for unit in item.units]
+        self._shown = _normalise(_MARKER.sub(" ", already_shown))
         self._passage_lines = {_normalise(line) for item in ranked for line in item.passage.text.split("\n")
                                if line.strip()}
 
@@ -152,6 +155,8 @@ class SupportChecker:
         lexical = coverage(terms, self._vocabulary) if terms else 0.0
         similarity, number = self._best_unit(vector)
         config = self._config
+        if self._shown and _normalise(_MARKER.sub(" ", text)).strip(" .") in self._shown:
+            reasons.append("repeats the quotes already shown")
         if not terms:
             reasons.append("says nothing checkable")
         elif lexical < config.min_lexical:

@@ -1,10 +1,12 @@
-"""Score every unit of the retrieved passages against the question, and re-rank passages by their best unit (pure).
+"""Score every unit of the top passages against the question (pure).
 
 A passage is retrieved by its whole-chunk embedding, which averages everything the chunk says; a
-teammate's question usually matches one sentence of it. Embedding the units (sentences, list items,
-code blocks) of the candidate passages once, with the embedder the product already loaded, serves
-two purposes: re-ranking the candidates by the best-matching unit (measured in bench/quality.py:
-it lifts hit@1 on paraphrased questions) and choosing the evidence to quote (bot/evidence.py).
+teammate's question usually matches one sentence of it. The units (sentences, list items, code
+blocks) of the passages an answer quotes and shows the model are embedded once, with the embedder
+the product already loaded; evidence selection (bot/evidence.py) picks from them and the support
+check (bot/support.py) compares generated sentences with them. Re-ranking passages by their best
+unit was measured too and lowered hit@1 on paraphrased questions (0.46 → 0.35 on the dev split),
+so passage order stays the search's.
 
 A unit's score is its cosine similarity to the question plus a small lexical cue: the share of the
 question's key terms (bot/lexicon.py) that the unit, its passage's heading or title contain.
@@ -30,16 +32,13 @@ MAX_UNITS_PER_PASSAGE = 40
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScoringConfig:
-    """How units and passages are scored.
+    """How units are scored.
 
     Attributes:
         lexical_weight: weight of key-term coverage added to a unit's cosine similarity.
-        unit_weight: weight of a passage's best unit score when re-ranking (the passage's own
-            similarity has weight 1 - unit_weight).
     """
 
     lexical_weight: float = 0.2
-    unit_weight: float = 0.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,12 +53,10 @@ class ScoredUnit:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScoredPassage:
-    """A retrieved passage with its units scored; `rank_score` orders the re-ranked list."""
+    """A retrieved passage with its units scored."""
 
     passage: Passage
-    similarity: float
     units: list[ScoredUnit]
-    rank_score: float
 
     @property
     def best_unit(self) -> ScoredUnit | None:
@@ -71,12 +68,9 @@ def key_terms(question: str) -> list[str]:
     return content_terms(question)
 
 
-def score_passages(question: str, passages: Sequence[Passage], similarities: Sequence[float],
-                   embed: EmbedTexts, config: ScoringConfig = ScoringConfig()) -> list[ScoredPassage]:
-    """Units of each passage scored against `question`; passages re-ranked best first.
-
-    `similarities` are the passages' cosine similarities to the question (whatever the search mode).
-    """
+def score_passages(question: str, passages: Sequence[Passage], embed: EmbedTexts,
+                   config: ScoringConfig = ScoringConfig()) -> list[ScoredPassage]:
+    """The units of each passage scored against `question`, passages in the order given."""
     split = [split_units(passage.text)[:MAX_UNITS_PER_PASSAGE] for passage in passages]
     texts = [question] + [unit.text for units in split for unit in units]
     vectors = np.asarray(embed(texts), dtype=np.float32)
@@ -84,17 +78,15 @@ def score_passages(question: str, passages: Sequence[Passage], similarities: Seq
     terms = key_terms(question)
     scored: list[ScoredPassage] = []
     offset = 0
-    for passage, similarity, units in zip(passages, similarities, split, strict=True):
+    for passage, units in zip(passages, split, strict=True):
         context = term_set([passage.title, passage.heading])
         scored_units = []
         for unit in units:
             cosine = float(unit_vectors[offset] @ question_vector)
-            offset += 1
             lexical = coverage(terms, context | set(content_terms(unit.text)))
             scored_units.append(ScoredUnit(unit=unit, similarity=cosine, lexical=lexical,
                                            score=cosine + config.lexical_weight * lexical,
-                                           vector=unit_vectors[offset - 1]))
-        best = max((unit.score for unit in scored_units), default=similarity)
-        scored.append(ScoredPassage(passage=passage, similarity=similarity, units=scored_units,
-                                    rank_score=(1 - config.unit_weight) * similarity + config.unit_weight * best))
-    return sorted(scored, key=lambda item: -item.rank_score)
+                                           vector=unit_vectors[offset]))
+            offset += 1
+        scored.append(ScoredPassage(passage=passage, units=scored_units))
+    return scored

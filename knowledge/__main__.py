@@ -181,6 +181,17 @@ def search(query: str, channel: str | None, limit: int, mode: str | None) -> Non
         click.echo(f"   {excerpt[:200]}{'…' if len(excerpt) > 200 else ''}")
 
 
+@cli.command("backfill-headings")
+def backfill_headings() -> None:
+    """Embed the section headings of passages stored before heading vectors existed (resumable)."""
+    from knowledge.heading_vectors import backfill_heading_embeddings
+
+    settings = KnowledgeSettings()
+    with _database(settings, "backfilling heading vectors") as (_, sessions):
+        filled = backfill_heading_embeddings(sessions, SentenceTransformerEmbedder(settings.embedding_model or None))
+    click.echo(f"heading vectors added: {filled}")
+
+
 @cli.command()
 def stats() -> None:
     """Count the documents and chunks in the knowledge base."""

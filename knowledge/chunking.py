@@ -4,11 +4,16 @@ MiniLM reads 256 word pieces, about 1,000 characters of English, so chunks are p
 `max_chars`. The splitter follows the document's own structure so that a passage rarely starts
 mid-thought:
 
-* sections come from headings (Markdown `#` and setext, reStructuredText underlined titles; HTML
-  arrives here already turned into Markdown) and each chunk carries its heading path
-  ("Guide › Install › Linux");
-* fenced code blocks and RST literal blocks stay whole; only a block longer than `max_chars` is cut
-  on line boundaries, each piece fenced again;
+* sections come from headings (Markdown `#` and setext, reStructuredText underlined titles,
+  AsciiDoc `=` lines; HTML arrives here already turned into Markdown) and each chunk carries its
+  heading path ("Guide › Install › Linux"). A permalink sign left after a heading ("Install¶", as
+  text copied from a Sphinx page has it) is not part of it, and in plain text a line of its own
+  ending in "¶" is such a copied heading;
+* fenced code blocks, RST literal blocks and AsciiDoc listing/literal blocks stay whole; only a
+  block longer than `max_chars` is cut on line boundaries, each piece fenced again. AsciiDoc blocks
+  become Markdown fences (```python for a `[source,python]` block), as HTML's <pre> does, so that
+  whoever quotes a chunk sees one kind of code block; an AsciiDoc `term::` entry stays with its
+  description;
 * paragraphs are packed together, and consecutive chunks of one section share about
   `overlap_chars` of prose, so a sentence cut at a boundary is still found. Code is never
   overlapped: a fragment of code repeated out of context misleads more than it helps;
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 HEADING_SEPARATOR = " › "
-FORMATS = ("markdown", "rst", "text", "code")
+FORMATS = ("markdown", "rst", "asciidoc", "text", "code")
 MIN_MAX_CHARS = 64
 
 
@@ -78,8 +83,10 @@ def chunk_document(text: str, *, fmt: str, language: str | None = None,
         sections = _markdown_sections(text)
     elif fmt == "rst":
         sections = _rst_sections(text)
+    elif fmt == "asciidoc":
+        sections = _asciidoc_sections(text)
     elif fmt == "text":
-        sections = [_Section("", _paragraph_units(text.split("\n")))]
+        sections = _text_sections(text.split("\n"))
     elif fmt == "code":
         sections = _code_sections(text, language)
     else:
@@ -92,12 +99,17 @@ def chunk_document(text: str, *, fmt: str, language: str | None = None,
 
 
 def document_title(text: str, fmt: str) -> str:
-    """The first top-level heading of a Markdown or RST document, or "" when it has none."""
-    if fmt not in ("markdown", "rst"):
+    """The first top-level heading of a Markdown, RST or AsciiDoc document, or "" when it has none."""
+    parse = {"markdown": _markdown_sections, "rst": _rst_sections, "asciidoc": _asciidoc_sections}.get(fmt)
+    if parse is None:
         return ""
-    text = _lf_newlines(text)
-    sections = _markdown_sections(text) if fmt == "markdown" else _rst_sections(text)
-    return next((section.heading for section in sections if section.level == 1), "")
+    return next((section.heading for section in parse(_lf_newlines(text)) if section.level == 1), "")
+
+
+def heading_leaf(title: str, heading: str) -> str:
+    """What a chunk's heading vector embeds: the innermost heading, or the title when there is none."""
+    leaf = heading.strip().split(HEADING_SEPARATOR.strip())[-1].strip() if heading.strip() else ""
+    return leaf or title.strip()
 
 
 def embedding_input(title: str, heading: str, text: str) -> str:
@@ -166,7 +178,7 @@ class _SectionBuilder:
     def open(self, level: int, title: str) -> None:
         while self._path and self._path[-1][0] >= level:
             self._path.pop()
-        self._path.append((level, title.strip()))
+        self._path.append((level, _PERMALINK_TAIL.sub("", title.strip())))
         self.sections.append(_Section(HEADING_SEPARATOR.join(t for _, t in self._path if t), level=level))
 
     def add(self, unit: _Unit) -> None:
@@ -174,20 +186,29 @@ class _SectionBuilder:
             self.sections[-1].units.append(unit)
 
     def add_paragraph(self, lines: list[str]) -> None:
-        self.add(_Unit("\n".join(lines).strip("\n")))
+        self.add(_Unit("\n".join(_PILCROW_TAIL.sub("", line) for line in lines).strip("\n")))
         lines.clear()
 
 
-def _paragraph_units(lines: list[str]) -> list[_Unit]:
+_PERMALINK_TAIL = re.compile(r"[ \t]*[¶§🔗⚓]\ufe0f?[ \t]*$")
+"""A permalink sign after a heading, as text copied from a Sphinx or MkDocs page carries it."""
+_PILCROW_TAIL = re.compile(r"[ \t]*¶[ \t]*$")
+
+
+def _text_sections(lines: list[str]) -> list[_Section]:
+    """Paragraphs; a line ending in "¶" is a heading copied from a rendered page and opens a section."""
     builder = _SectionBuilder()
     paragraph: list[str] = []
     for line in lines:
-        if line.strip():
+        if line.rstrip().endswith("¶") and line.strip() != "¶":
+            builder.add_paragraph(paragraph)
+            builder.open(1, line)
+        elif line.strip():
             paragraph.append(line)
         else:
             builder.add_paragraph(paragraph)
     builder.add_paragraph(paragraph)
-    return builder.sections[0].units
+    return builder.sections
 
 
 # --- Markdown -----------------------------------------------------------------------------------
@@ -227,6 +248,171 @@ def _markdown_sections(text: str) -> list[_Section]:
         i += 1
     builder.add_paragraph(paragraph)
     return builder.sections
+
+
+# --- AsciiDoc -----------------------------------------------------------------------------------
+
+_ADOC_TITLE = re.compile(r"^(={1,6})[ \t]+(\S.*?)(?:[ \t]+=+)?[ \t]*$")
+_ADOC_UNDERLINES = {"=": 1, "-": 2, "~": 3, "^": 4, "+": 5}  # two-line (setext) titles
+_ADOC_CODE_DELIMITER = re.compile(r"^(?:-{4,}|\.{4,}|\+{4,})[ \t]*$")  # listing, literal, passthrough
+_ADOC_FENCE = re.compile(r"^(`{3,})")
+_ADOC_COMMENT_DELIMITER = re.compile(r"^/{4,}[ \t]*$")
+_ADOC_COMPOUND_DELIMITER = re.compile(r"^(?:={4,}|\*{4,}|_{4,}|--)[ \t]*$")  # example, sidebar, quote, open
+_ADOC_TABLE_DELIMITER = re.compile(r"^[|!,:]={3,}[ \t]*$")
+_ADOC_BLOCK_ATTRIBUTES = re.compile(r"^(?:\[(?:|[#.%]?[\w{,.#\"'%].*)\]|\[\[[^\]]+\]\])[ \t]*$")
+_ADOC_SOURCE_LANGUAGE = re.compile(r"^\[(?:source)?,[ \t]*([\w+#.-]+)")
+_ADOC_BLOCK_TITLE = re.compile(r"^\.([^\s.].*)$")
+_ADOC_SKIPPED_LINE = re.compile(
+    r"^(?://(?!/)"  # a line comment
+    r"|:!?\w[\w-]*!?:(?:[ \t].*)?$"  # an attribute entry such as `:toc: left`
+    r"|(?:include|ifdef|ifndef|ifeval|endif)::\S*\[.*\][ \t]*$|toc::\[\])"  # preprocessor directives
+)
+_ADOC_DLIST = re.compile(r"^[ \t]*(\S(?:.*?\S)?)(?::{2,4}|;;)(?:[ \t]+(.*))?$")
+_ADOC_DOCUMENT_TITLE = re.compile(r"^=[ \t]+\S")
+_ADOC_SECTION = re.compile(r"^={2,6}[ \t]+\S")
+
+
+def looks_like_asciidoc(text: str) -> bool:
+    """Whether plain text is clearly AsciiDoc: a `= Title` first line and `==` section lines, or a
+    `----` (or `....`) delimited block that opens after a blank or attribute line and closes again.
+
+    A block's delimiter must be shorter than its longest line: an reStructuredText overlined title
+    and a text box drawn with ruler lines have lines as long as the text between them.
+    """
+    lines = _lf_newlines(text).split("\n")
+    first = next((line for line in lines if line.strip() and not _ADOC_SKIPPED_LINE.match(line)), "")
+    if _ADOC_DOCUMENT_TITLE.match(first) and any(_ADOC_SECTION.match(line) for line in lines):
+        return True
+    for i, line in enumerate(lines[:-2]):
+        before = lines[i - 1] if i else ""
+        if (re.fullmatch(r"-{4,}|\.{4,}", line.rstrip()) and lines[i + 1].strip()
+                and (not before.strip() or _ADOC_BLOCK_ATTRIBUTES.match(before) or _ADOC_BLOCK_TITLE.match(before))):
+            end = _closing_delimiter(lines, i)
+            if (end is not None and end > i + 1 and lines[end - 1].strip()
+                    and len(line.rstrip()) < max(len(body.rstrip()) for body in lines[i + 1:end])):
+                return True
+    return False
+
+
+def _closing_delimiter(lines: list[str], start: int) -> int | None:
+    """The line that closes the delimited block opened at `start` (the same delimiter), if any."""
+    delimiter = lines[start].rstrip()
+    if fence := _ADOC_FENCE.match(delimiter):
+        delimiter = fence.group(1)
+    return next((j for j in range(start + 1, len(lines)) if lines[j].rstrip() == delimiter), None)
+
+
+def _adoc_code_unit(lines: list[str], language: str) -> _Unit:
+    """An AsciiDoc listing or literal block as a Markdown fence (what HTML's <pre> becomes too)."""
+    fence = "```"
+    while any(fence in line for line in lines):
+        fence += "`"
+    return _code_unit(lines, fence + language, fence)
+
+
+def _adoc_underlined_title(lines: list[str], i: int) -> tuple[int, str] | None:
+    """A two-line title at line `i`: a text line underlined with =, -, ~, ^ or + of its length ±1
+    (unless the underline opens a delimited block that closes further down)."""
+    title, underline = lines[i].strip(), lines[i + 1].rstrip() if i + 1 < len(lines) else ""
+    if (len(underline) >= 2 and underline[0] in _ADOC_UNDERLINES and underline == underline[0] * len(underline)
+            and abs(len(title) - len(underline)) <= 1 and re.match(r"\w", title)
+            and not (_adoc_structural(underline) and _closing_delimiter(lines, i + 1) is not None)):
+        return _ADOC_UNDERLINES[underline[0]], title
+    return None
+
+
+def _adoc_dlist_entry(lines: list[str], i: int, description: str | None) -> tuple[list[str], int]:
+    """A `term:: description` entry: the term line and its description, which may start on a later line."""
+    entry, j = [lines[i]], i + 1
+    if not description:
+        k = j
+        while k < len(lines) and not lines[k].strip():
+            k += 1
+        if k == len(lines) or _adoc_structural(lines[k]) or _ADOC_DLIST.match(lines[k]):
+            return entry, j
+        j = k
+    while (j < len(lines) and lines[j].strip() and not _ADOC_DLIST.match(lines[j])
+           and not _adoc_structural(lines[j])):
+        if not _ADOC_SKIPPED_LINE.match(lines[j]):
+            entry.append(lines[j])
+        j += 1
+    return entry, j
+
+
+def _adoc_structural(line: str) -> bool:
+    """A line that starts something other than a paragraph: a title, delimiter or attribute list."""
+    return bool(_ADOC_TITLE.match(line) or _ADOC_CODE_DELIMITER.match(line) or _ADOC_FENCE.match(line)
+                or _ADOC_COMMENT_DELIMITER.match(line) or _ADOC_COMPOUND_DELIMITER.match(line)
+                or _ADOC_TABLE_DELIMITER.match(line) or _ADOC_BLOCK_ATTRIBUTES.match(line) or line.strip() == "+")
+
+
+def _asciidoc_sections(text: str) -> list[_Section]:
+    lines = text.split("\n")
+    builder = _SectionBuilder()
+    paragraph: list[str] = []
+    language = ""  # of the next listing block, from a `[source,python]` line
+    i = 0
+    while i < len(lines):
+        line, stripped = lines[i], lines[i].strip()
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if not paragraph and stripped and (title := _adoc_underlined_title(lines, i)):
+            builder.open(*title)
+            i += 2
+            continue
+        delimited = (_ADOC_CODE_DELIMITER.match(line) or _ADOC_FENCE.match(line)
+                     or _ADOC_COMMENT_DELIMITER.match(line) or _ADOC_TABLE_DELIMITER.match(line))
+        end = _closing_delimiter(lines, i) if delimited else None
+        if end is not None:
+            builder.add_paragraph(paragraph)
+            body = lines[i + 1:end] if any(row.strip() for row in lines[i + 1:end]) else []
+            if not body:
+                pass
+            elif _ADOC_TABLE_DELIMITER.match(line):  # a table is one unit, its rows on lines of their own
+                builder.add(_Unit("\n".join(row for row in body if row.strip())))
+            elif fence := _ADOC_FENCE.match(line):
+                builder.add(_adoc_code_unit(body, line[len(fence.group(1)):].strip()))
+            elif not _ADOC_COMMENT_DELIMITER.match(line):
+                builder.add(_adoc_code_unit(body, language))
+            language = ""
+            i = end + 1
+            continue
+        if _ADOC_COMPOUND_DELIMITER.match(line) or stripped == "+":
+            builder.add_paragraph(paragraph)  # example, sidebar, quote and open blocks hold ordinary text
+        elif _ADOC_BLOCK_ATTRIBUTES.match(line) and (not paragraph or _adoc_structural(following)):
+            builder.add_paragraph(paragraph)  # `[source,python]`, `[NOTE]`, `[[anchor]]`: not text
+            source = _ADOC_SOURCE_LANGUAGE.match(stripped)
+            language = source.group(1) if source else ""
+        elif not paragraph and (title := _ADOC_TITLE.match(line)):
+            builder.open(len(title.group(1)), title.group(2))
+            language = ""
+        elif _ADOC_SKIPPED_LINE.match(line):
+            pass
+        elif not paragraph and (entry := _ADOC_DLIST.match(line)):
+            lines_of_entry, i = _adoc_dlist_entry(lines, i, entry.group(2))
+            builder.add(_Unit("\n".join(lines_of_entry)))
+            continue
+        elif not paragraph and (caption := _ADOC_BLOCK_TITLE.match(line)) and _adoc_structural(following):
+            builder.add(_Unit(caption.group(1)))  # `.Title` of the block below
+        elif not paragraph and line[:1] in (" ", "\t") and stripped:  # a literal paragraph
+            block, i = _indented_paragraph(lines, i)
+            builder.add(_adoc_code_unit(block, ""))
+            continue
+        elif stripped:
+            paragraph.append(line)
+        else:
+            builder.add_paragraph(paragraph)
+        i += 1
+    builder.add_paragraph(paragraph)
+    return builder.sections
+
+
+def _indented_paragraph(lines: list[str], start: int) -> tuple[list[str], int]:
+    """Lines from `start` to the next blank line, without their common indentation, and the end."""
+    end = start
+    while end < len(lines) and lines[end].strip():
+        end += 1
+    margin = min(_indent(line) for line in lines[start:end])
+    return [line[margin:] for line in lines[start:end]], end
 
 
 # --- reStructuredText ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ class RatedAnswer:
     """An answer with everything the dataset builder needs, exactly as stored.
 
     `passages` is the stored JSON untouched (normally a list of dicts with a "scope"), so the
-    builder can recognise and drop a corrupt row instead of this query failing on it.
+    builder can recognise and drop a corrupt row instead of this query failing on it. `completion`
+    is what the user was shown (`trained_text`), not the model's raw output.
     """
 
     answer_id: int
@@ -41,6 +42,8 @@ class RatedAnswer:
     created_at: datetime
     votes: tuple[tuple[str, int], ...]
     references: tuple[str, ...]
+    reasons: tuple[tuple[str | None, str | None], ...] = ()
+    """(reason code, free text) of each current 👎 that gave one, raw as stored."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +58,23 @@ class DatasetRecord:
     created_at: datetime
 
 
+def trained_text(row: Answer) -> str:
+    """What a user was shown, as the model should learn to write it (the `completion` training reads).
+
+    Quotes in their source's words each followed by its `[n]`, then the summary sentences that
+    passed the support check. The raw completion is never trained on: nobody saw it, and its
+    unsupported sentences are exactly what the check removed. Rows from before revision 0003
+    showed their completion as it was, so that is what they train.
+    """
+    if row.published_text is None:
+        return row.completion
+    if not row.evidence and not row.summary_text:
+        return row.published_text  # recorded without layers (a plain answer): it was shown as it is
+    quotes = [f"{quote['text']}\n[{quote['n']}]" if quote.get("kind") == "code" else f"{quote['text']} [{quote['n']}]"
+              for quote in row.evidence or [] if isinstance(quote, dict) and quote.get("text")]
+    return "\n".join([*quotes, row.summary_text] if row.summary_text else quotes)
+
+
 def rated_answers(session: Session, *, since: datetime | None = None) -> list[RatedAnswer]:
     """Answers with at least one current vote or a reference answer, oldest first."""
     voted = select(Vote.answer_id)
@@ -67,20 +87,23 @@ def rated_answers(session: Session, *, since: datetime | None = None) -> list[Ra
     ids = [row.id for row in answers]
     votes: dict[int, list[tuple[str, int]]] = defaultdict(list)
     references: dict[int, list[str]] = defaultdict(list)
+    reasons: dict[int, list[tuple[str | None, str | None]]] = defaultdict(list)
     if ids:
-        for answer_id, user_id, value in session.execute(
-                select(Vote.answer_id, Vote.user_id, Vote.value).where(Vote.answer_id.in_(ids))
-                .order_by(Vote.answer_id, Vote.user_id)):
+        for answer_id, user_id, value, reason, reason_text in session.execute(
+                select(Vote.answer_id, Vote.user_id, Vote.value, Vote.reason, Vote.reason_text)
+                .where(Vote.answer_id.in_(ids)).order_by(Vote.answer_id, Vote.user_id)):
             votes[answer_id].append((user_id, value))
+            if value < 0 and (reason or reason_text):
+                reasons[answer_id].append((reason, reason_text))
         for answer_id, text in session.execute(
                 select(ReferenceAnswer.answer_id, ReferenceAnswer.text).where(ReferenceAnswer.answer_id.in_(ids))
                 .order_by(ReferenceAnswer.id)):
             references[answer_id].append(text)
-    return [RatedAnswer(answer_id=row.id, question=row.question, prompt=row.prompt, completion=row.completion,
+    return [RatedAnswer(answer_id=row.id, question=row.question, prompt=row.prompt, completion=trained_text(row),
                         channel=row.channel, thread_ts=row.thread_ts, asker=row.asker, scope=row.scope,
                         passages=row.passages, abstained=row.abstained, adapter_name=row.adapter_name,
                         created_at=row.created_at, votes=tuple(votes[row.id]),
-                        references=tuple(references[row.id]))
+                        references=tuple(references[row.id]), reasons=tuple(reasons[row.id]))
             for row in answers]
 
 

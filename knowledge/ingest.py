@@ -34,11 +34,13 @@ from knowledge.chunking import (
     chunk_document,
     content_hash,
     embedding_input,
+    heading_leaf,
 )
 from knowledge.embedding import Embedder
 from knowledge.errors import IngestError
 from knowledge.extraction import extract_document, is_supported_name
 from knowledge.fetching import fetch_url
+from knowledge.heading_vectors import embed_heading_leaves
 from knowledge.schema import WORKSPACE_SCOPE, Chunk, Document
 
 IngestStatus = Literal["added", "replaced", "unchanged", "duplicate"]
@@ -109,14 +111,15 @@ def ingest_text(sessions: sessionmaker[Session], embedder: Embedder, *, title: s
     vectors = embedder.embed_documents([embedding_input(title, chunk.heading, chunk.text) for chunk in chunks])
     if len(vectors) != len(chunks):
         raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks of {uri}")
+    heading_vectors = embed_heading_leaves(embedder, [heading_leaf(title, chunk.heading) for chunk in chunks])
     try:
         return _store(sessions, title=title, uri=uri, source=source, scope=scope, added_by=added_by,
-                      digest=digest, chunks=chunks, vectors=vectors)
+                      digest=digest, chunks=chunks, vectors=vectors, heading_vectors=heading_vectors)
     except IntegrityError:
         # Another process inserted this uri between our check and our insert; the second try sees
         # its row and replaces it or finds it unchanged.
         return _store(sessions, title=title, uri=uri, source=source, scope=scope, added_by=added_by,
-                      digest=digest, chunks=chunks, vectors=vectors)
+                      digest=digest, chunks=chunks, vectors=vectors, heading_vectors=heading_vectors)
 
 
 def ingest_bytes(sessions: sessionmaker[Session], embedder: Embedder, data: bytes, *, name: str, source: str,
@@ -247,7 +250,7 @@ def _unchanged_or_duplicate(session: Session, document: Document | None, *, scop
 
 def _store(sessions: sessionmaker[Session], *, title: str, uri: str, source: str, scope: str,
            added_by: str | None, digest: str, chunks: list[ChunkText],
-           vectors: list[list[float]]) -> IngestResult:
+           vectors: list[list[float]], heading_vectors: list[list[float]]) -> IngestResult:
     with sessions.begin() as session:
         # Checked again under a row lock: another process may have written this uri meanwhile.
         document = _document_at(session, scope=scope, uri=uri, lock=True)
@@ -269,8 +272,8 @@ def _store(sessions: sessionmaker[Session], *, title: str, uri: str, source: str
             )
         session.execute(insert(Chunk), [
             {"document_id": document.id, "ordinal": chunk.ordinal, "scope": scope, "heading": chunk.heading,
-             "text": chunk.text, "embedding": vector}
-            for chunk, vector in zip(chunks, vectors, strict=True)
+             "text": chunk.text, "embedding": vector, "heading_embedding": heading_vector}
+            for chunk, vector, heading_vector in zip(chunks, vectors, heading_vectors, strict=True)
         ])
         return IngestResult(document_id=document.id, uri=uri, title=title, status=status,
                             chunk_count=len(chunks))

@@ -93,6 +93,8 @@ class Chunk(Base):
     heading: Mapped[str] = mapped_column(Text, default="", server_default="")
     text: Mapped[str] = mapped_column(Text)
     embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM))
+    # The section heading's own embedding (its last path segment, or the title); NULL before 0005.
+    heading_embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM), nullable=True)
     tsv: Mapped[Any] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english', heading || ' ' || text)", persisted=True)
     )
@@ -258,3 +260,9 @@ class TrainingRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Refreshed by the owning worker every few seconds while the run executes (revision 0004).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    progress: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    # Everyone who asked for this run and where to tell them (the first are also requested_by/notify_channel).
+    notify_channels: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    requesters: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")

@@ -34,19 +34,32 @@ _SELECT_PASSAGE = """
     c.id AS chunk_id, c.document_id, d.title, d.uri, c.heading, c.text, c.scope
 """
 
+HEADING_WEIGHT = 0.2
+"""Share of a chunk's vector score taken from its heading's similarity (migration 0005, bench/quality.py)."""
+CANDIDATE_POOL = 50
+"""Nearest chunks re-scored with their heading vectors; the final `limit` come from these."""
+
 # Distances are computed in a materialised inner query so the relaxed-order iterative HNSW scan
-# can be re-sorted exactly outside it (pgvector's documented pattern).
+# can be re-sorted exactly outside it (pgvector's documented pattern). The outer query re-scores
+# the pool with the heading vectors (a chunk without one keeps its own similarity there).
 _VECTOR_SQL = text(f"""
     WITH nearest AS MATERIALIZED (
         SELECT id, embedding <=> CAST(:query_vector AS vector) AS distance
         FROM chunks
         WHERE scope = ANY(:scopes)
         ORDER BY embedding <=> CAST(:query_vector AS vector)
-        LIMIT :limit
+        LIMIT :pool
+    ), scored AS (
+        SELECT n.id, 1 - n.distance AS similarity,
+               (1 - :heading_weight) * (1 - n.distance)
+               + :heading_weight * (1 - COALESCE(c.heading_embedding <=> CAST(:query_vector AS vector), n.distance))
+               AS score
+        FROM nearest n JOIN chunks c ON c.id = n.id
     )
-    SELECT {_SELECT_PASSAGE}, 1 - n.distance AS score
-    FROM nearest n JOIN chunks c ON c.id = n.id JOIN documents d ON d.id = c.document_id
-    ORDER BY n.distance, c.id
+    SELECT {_SELECT_PASSAGE}, s.score, s.similarity
+    FROM scored s JOIN chunks c ON c.id = s.id JOIN documents d ON d.id = c.document_id
+    ORDER BY s.score DESC, c.id
+    LIMIT :limit
 """)
 
 # Questions are natural language: an AND of every word rarely matches, so the words are OR-ed and
@@ -64,6 +77,16 @@ _FULLTEXT_SQL = text(f"""
 """)
 
 
+def conversation_scope(channel: str | None, kind: str | None) -> str:
+    """The scope a conversation's documents and answers belong to.
+
+    Public channels (kind "public") and questions asked outside Slack (no channel) share the
+    workspace scope; private channels, group DMs, DMs and conversations of unknown kind keep their
+    own id, so nothing said there reaches anyone else, in search or in training.
+    """
+    return WORKSPACE_SCOPE if channel is None or kind == "public" else channel
+
+
 def visible_scopes(channel: str | None) -> list[str]:
     """Scopes a question asked in `channel` may read (None: workspace documents only)."""
     if channel and channel != WORKSPACE_SCOPE:
@@ -78,13 +101,18 @@ def _passage(row: Row, score: float, similarity: float) -> Passage:  # type: ign
 
 
 def vector_search(session: Session, query_vector: Sequence[float], *, scopes: list[str], limit: int,
-                  ef_search: int | None = None) -> list[Passage]:
-    """Nearest chunks by cosine similarity (score = 1 - cosine distance)."""
+                  ef_search: int | None = None, heading_weight: float = HEADING_WEIGHT) -> list[Passage]:
+    """Nearest chunks by cosine similarity, re-scored with their heading's similarity.
+
+    `score` = (1 - heading_weight) × chunk similarity + heading_weight × heading similarity;
+    `similarity` is the chunk's own cosine similarity (what relevance thresholds read).
+    """
+    pool = max(limit, CANDIDATE_POOL) if heading_weight else limit
     session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-    session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search or max(DEFAULT_EF_SEARCH, 4 * limit))}"))
+    session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search or max(DEFAULT_EF_SEARCH, 4 * limit, pool))}"))
     rows = session.execute(_VECTOR_SQL, {"query_vector": _vector_literal(query_vector), "scopes": scopes,
-                                         "limit": limit})
-    return [_passage(row, row.score, row.score) for row in rows]
+                                         "limit": limit, "pool": pool, "heading_weight": heading_weight})
+    return [_passage(row, row.score, row.similarity) for row in rows]
 
 
 def fulltext_search(session: Session, query: str, query_vector: Sequence[float], *, scopes: list[str],
@@ -110,7 +138,7 @@ def fuse_rankings(rankings: Sequence[Sequence[Passage]], weights: Sequence[float
 
 def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: str, *,
                     channel: str | None = None, limit: int = 10, mode: SearchMode = DEFAULT_MODE,
-                    text_weight: float = 1.0) -> list[Passage]:
+                    text_weight: float = 1.0, heading_weight: float = HEADING_WEIGHT) -> list[Passage]:
     """The `limit` best passages for `query` visible from `channel`, best first.
 
     Args:
@@ -118,6 +146,7 @@ def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: 
             "hybrid" (RRF of both; scores are fused RRF values). Every mode fills each passage's
             `similarity` (cosine to the query), so relevance thresholds mean the same in all modes.
         text_weight: weight of the full-text ranking in hybrid mode (vector weight is 1).
+        heading_weight: share of the vector score taken from heading similarity (0: chunk vectors only).
     """
     if not query.strip():
         raise ValueError("search query is empty")
@@ -127,11 +156,34 @@ def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: 
         if mode == "fulltext":
             return fulltext_search(session, query, query_vector, scopes=scopes, limit=limit)
         if mode == "vector":
-            return vector_search(session, query_vector, scopes=scopes, limit=limit)
+            return vector_search(session, query_vector, scopes=scopes, limit=limit, heading_weight=heading_weight)
         pool = max(limit * 3, 30)
-        by_vector = vector_search(session, query_vector, scopes=scopes, limit=pool)
+        by_vector = vector_search(session, query_vector, scopes=scopes, limit=pool, heading_weight=heading_weight)
         by_text = fulltext_search(session, query, query_vector, scopes=scopes, limit=pool)
     return fuse_rankings([by_vector, by_text], [1.0, text_weight], limit=limit)
+
+
+# A stem is looked up as a literal lexeme ('simple' leaves it as is): chunk tsvectors are built with
+# Postgres's english configuration, whose stemmer is the same Snowball English one bot/lexicon.py uses.
+_KNOWN_TERMS_SQL = text("""
+    SELECT term FROM unnest(CAST(:terms AS text[])) AS term
+    WHERE EXISTS (SELECT 1 FROM chunks c
+                  WHERE c.scope = ANY(:scopes) AND c.tsv @@ to_tsquery('simple', quote_literal(term)))
+""")
+
+
+def unknown_terms(sessions: sessionmaker[Session], terms: Sequence[str], *, channel: str | None = None) -> list[str]:
+    """The stems among `terms` that no passage visible from `channel` contains (uses the full-text index).
+
+    A question whose subject the knowledge base never mentions ("django", "kubernetes", "wifi")
+    cannot be answered from it, however similar its other words are (bot/abstention.py).
+    """
+    wanted = sorted({term for term in terms if term})
+    if not wanted:
+        return []
+    with sessions() as session:
+        known = set(session.scalars(_KNOWN_TERMS_SQL, {"terms": wanted, "scopes": visible_scopes(channel)}))
+    return [term for term in wanted if term not in known]
 
 
 def _vector_literal(vector: Sequence[float]) -> str:

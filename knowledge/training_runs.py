@@ -1,34 +1,50 @@
 """Training-run requests and their outcomes: how the bot and the training worker meet (store).
 
-The bot asks for a run (an admin's `/kb retrain`), the worker claims and executes it, and the bot
-later reports finished runs back to Slack. At most one run is queued or running at a time (a partial
-unique index), so overlapping triggers share one run instead of racing.
+The bot asks for a run (an admin's `/kb retrain`), the worker claims and executes it
+(`knowledge.run_claims`), and the bot later reports finished runs back to Slack. At most one run is
+queued or running at a time (a partial unique index), so overlapping triggers share one run: a
+second request is recorded on the open run as one more requester and channel to tell, instead of
+racing for a row of its own. Requests are serialised by an advisory lock, so a lost race never
+consumes a run id: the numbers users see (`#id`) have no gaps.
 
-The worker's side (`claimed_run`, `update_run`, `mark_run_finished`, `fail_abandoned_runs`) is at
-the end: a running run is owned through a Postgres advisory lock, so a killed worker is noticed.
+A 'running' run whose worker died (its advisory lock is free, see `knowledge.run_locks`) is failed
+by whoever looks first: the worker's poll, its start-up, or the next request, so a dead run never
+blocks the queue and `/kb status` never shows a dead run as running.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from knowledge.run_locks import owner_gone, serialise_requests
 from knowledge.schema import TrainingRun
 
 OPEN_STATUSES = ("queued", "running")
 FINISHED_STATUSES = ("succeeded", "rejected", "skipped", "failed")
+ABANDONED_MESSAGE = ("the worker running it stopped (killed or crashed) before it finished; "
+                     "nothing was promoted and the serving model is unchanged")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunRecord:
-    """A training run as the bot and the worker see it."""
+    """A training run as the bot and the worker see it.
+
+    Attributes:
+        id: the run number users see (`#id`); ids are handed out without gaps.
+        requested_by, notify_channel: the first requester and their channel.
+        requesters, notify_channels: everyone who asked and every channel to tell, in order.
+        heartbeat_at: when the owning worker last said it is alive (None before the run starts).
+        heartbeat_age_s: seconds since `heartbeat_at`, by the database clock, when read.
+        worker_alive: for a 'running' run, whether a process still owns it; None otherwise.
+        progress: phase, step, max_steps, loss, elapsed_s, eta_s and updated_at of the run.
+    """
 
     id: int
     status: str
@@ -42,63 +58,105 @@ class RunRecord:
     report_path: str | None
     created_at: datetime
     finished_at: datetime | None
+    started_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    heartbeat_age_s: float | None = None
+    worker_alive: bool | None = None
+    progress: dict[str, Any] | None = None
+    requesters: tuple[str, ...] = ()
+    notify_channels: tuple[str, ...] = ()
 
 
-def _record(row: TrainingRun) -> RunRecord:
+def record_of(row: TrainingRun, *, now: datetime | None = None, worker_alive: bool | None = None) -> RunRecord:
+    """The record of an ORM row; `now` (the database clock) gives the heartbeat's age."""
+    age = (now - row.heartbeat_at).total_seconds() if now is not None and row.heartbeat_at is not None else None
     return RunRecord(id=row.id, status=row.status, trigger=row.trigger, requested_by=row.requested_by,
                      notify_channel=row.notify_channel, message=row.message, metrics=dict(row.metrics or {}),
                      adapter_id=row.adapter_id, dataset_id=row.dataset_id, report_path=row.report_path,
-                     created_at=row.created_at, finished_at=row.finished_at)
+                     created_at=row.created_at, finished_at=row.finished_at, started_at=row.started_at,
+                     heartbeat_at=row.heartbeat_at, heartbeat_age_s=round(age, 1) if age is not None else None,
+                     worker_alive=worker_alive, progress=dict(row.progress or {}),
+                     requesters=tuple(row.requesters or ()), notify_channels=tuple(row.notify_channels or ()))
+
+
+def _read(session: Session, query: Select[tuple[TrainingRun]]) -> list[RunRecord]:
+    """Run `query` and turn its rows into records, with heartbeat ages and, for running runs, liveness."""
+    now = session.scalar(select(func.now()))
+    rows = list(session.scalars(query))
+    return [record_of(row, now=now, worker_alive=not owner_gone(session, row.id) if row.status == "running"
+                      else None) for row in rows]
+
+
+def _first(sessions: sessionmaker[Session], query: Select[tuple[TrainingRun]]) -> RunRecord | None:
+    with sessions() as session, session.begin():  # the liveness probe's lock ends with this transaction
+        records = _read(session, query.limit(1))
+    return records[0] if records else None
 
 
 def request_training_run(sessions: sessionmaker[Session], *, trigger: str, requested_by: str | None = None,
                          notify_channel: str | None = None) -> tuple[RunRecord, bool]:
-    """Queue a run, or return the run already queued or running.
+    """Queue a run, or join the run already queued or running.
+
+    Joining records `requested_by` and `notify_channel` on the open run (once each), so everyone who
+    asked is told the outcome. A 'running' run whose worker died is failed first and does not count
+    as open.
 
     Returns:
         The run and whether this call created it.
     """
-    with sessions() as session:
-        try:
-            with session.begin():
-                row = TrainingRun(trigger=trigger, requested_by=requested_by, notify_channel=notify_channel)
+    try:
+        with sessions() as session, session.begin():
+            serialise_requests(session)
+            _fail_abandoned(session)
+            row = session.scalars(select(TrainingRun).where(TrainingRun.status.in_(OPEN_STATUSES))
+                                  .with_for_update()).first()
+            created = row is None
+            if row is None:
+                row = TrainingRun(trigger=trigger, requested_by=requested_by, notify_channel=notify_channel,
+                                  requesters=[requested_by] if requested_by else [],
+                                  notify_channels=[notify_channel] if notify_channel else [])
                 session.add(row)
-                session.flush()
-                return _record(row), True
-        except IntegrityError:
-            pass  # lost the race to another trigger: share its run
-    open_run = open_training_run(sessions)
-    if open_run is None:  # it finished between our insert and this read; ask again
+            else:
+                _join(row, requested_by=requested_by, notify_channel=notify_channel)
+            session.flush()
+            return record_of(row), created
+    except IntegrityError:  # a writer that skipped the request lock got there first: join its run
         return request_training_run(sessions, trigger=trigger, requested_by=requested_by,
                                     notify_channel=notify_channel)
-    return open_run, False
+
+
+def _join(row: TrainingRun, *, requested_by: str | None, notify_channel: str | None) -> None:
+    """Add a requester and their channel to an open run (the columns are reassigned: ARRAY edits are not tracked)."""
+    if requested_by and requested_by not in (row.requesters or []):
+        row.requesters = [*(row.requesters or []), requested_by]
+        row.requested_by = row.requested_by or requested_by
+    if notify_channel and notify_channel not in (row.notify_channels or []):
+        row.notify_channels = [*(row.notify_channels or []), notify_channel]
+        row.notify_channel = row.notify_channel or notify_channel
 
 
 def open_training_run(sessions: sessionmaker[Session]) -> RunRecord | None:
-    with sessions() as session:
-        row = session.scalars(select(TrainingRun).where(TrainingRun.status.in_(OPEN_STATUSES))).first()
-        return _record(row) if row else None
+    return _first(sessions, select(TrainingRun).where(TrainingRun.status.in_(OPEN_STATUSES)))
 
 
 def latest_training_run(sessions: sessionmaker[Session]) -> RunRecord | None:
-    with sessions() as session:
-        row = session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(1)).first()
-        return _record(row) if row else None
+    return _first(sessions, select(TrainingRun).order_by(TrainingRun.id.desc()))
 
 
 def get_training_run(sessions: sessionmaker[Session], run_id: int) -> RunRecord | None:
-    with sessions() as session:
-        row = session.get(TrainingRun, run_id)
-        return _record(row) if row else None
+    return _first(sessions, select(TrainingRun).where(TrainingRun.id == run_id))
 
 
-def finished_unreported_runs(sessions: sessionmaker[Session]) -> list[RunRecord]:
-    """Finished runs someone asked to hear about that the bot has not reported yet."""
-    with sessions() as session:
-        rows = session.scalars(select(TrainingRun).where(
-            TrainingRun.status.in_(FINISHED_STATUSES), TrainingRun.reported_at.is_(None),
-            TrainingRun.notify_channel.is_not(None)).order_by(TrainingRun.id))
-        return [_record(row) for row in rows]
+def finished_unreported_runs(sessions: sessionmaker[Session], *, every_run: bool = False) -> list[RunRecord]:
+    """Finished runs the bot has not reported yet: those someone asked about, or all with `every_run`.
+
+    `every_run` is for an admin channel that hears about every outcome, scheduled runs included.
+    """
+    query = select(TrainingRun).where(TrainingRun.status.in_(FINISHED_STATUSES), TrainingRun.reported_at.is_(None))
+    if not every_run:
+        query = query.where(func.cardinality(TrainingRun.notify_channels) > 0)
+    with sessions() as session, session.begin():
+        return _read(session, query.order_by(TrainingRun.id))
 
 
 def mark_reported(sessions: sessionmaker[Session], run_id: int) -> bool:
@@ -110,71 +168,9 @@ def mark_reported(sessions: sessionmaker[Session], run_id: int) -> bool:
         return bool(result.rowcount)
 
 
-# --- The worker's side: claiming, progress, finishing, and recovering runs of dead workers. ---
-#
-# A running run is owned by the process holding a session-level advisory lock on its id. The lock
-# is taken before the row turns 'running' and dies with the owner's connection, so a run left
-# 'running' whose lock is free belongs to a killed worker and is marked failed on the next start.
-
-RUN_LOCK_NAMESPACE = 0x6B62
-"""First key of the advisory locks on training runs (the second is the run id)."""
-
-
-def _try_lock(connection: Connection, run_id: int) -> bool:
-    return bool(connection.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
-                                   {"ns": RUN_LOCK_NAMESPACE, "id": run_id}).scalar())
-
-
-def _unlock(connection: Connection, run_id: int) -> None:
-    connection.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": RUN_LOCK_NAMESPACE, "id": run_id})
-
-
-@contextmanager
-def claimed_run(engine: Engine, *, run_id: int | None = None) -> Iterator[RunRecord | None]:
-    """Claim the oldest queued run (or `run_id` if it is queued) and hold it while the block runs.
-
-    Yields the run, now 'running', or None when there is nothing to claim or another worker got
-    it first. The run must be finished (`mark_run_finished`) inside the block; a process killed
-    inside the block releases the lock with its connection, which `fail_abandoned_runs` notices.
-    """
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    with sessions() as session:
-        query = select(TrainingRun.id).where(TrainingRun.status == "queued")
-        if run_id is not None:
-            query = query.where(TrainingRun.id == run_id)
-        candidate = session.scalar(query.order_by(TrainingRun.id).limit(1))
-    if candidate is None:
-        yield None
-        return
-    # Autocommit: the lock must outlive transactions without leaving one open for hours.
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        if not _try_lock(connection, candidate):
-            yield None
-            return
-        try:
-            with sessions() as session, session.begin():
-                row = session.scalars(update(TrainingRun)
-                                      .where(TrainingRun.id == candidate, TrainingRun.status == "queued")
-                                      .values(status="running", started_at=func.now())
-                                      .returning(TrainingRun)).first()
-                record = _record(row) if row is not None else None
-            yield record
-        finally:
-            _unlock(connection, candidate)
-
-
-def _given(**fields: Any) -> dict[str, Any]:
+def given_fields(**fields: Any) -> dict[str, Any]:
     """The fields that were given: None means "leave the column as it is"."""
     return {name: value for name, value in fields.items() if value is not None}
-
-
-def update_run(session: Session, run_id: int, *, dataset_id: int | None = None,
-               hyperparameters: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
-               message: str | None = None) -> None:
-    """Record progress on a running run (only the fields given)."""
-    values = _given(dataset_id=dataset_id, hyperparameters=hyperparameters, metrics=metrics, message=message)
-    if values:
-        session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
 
 
 def mark_run_finished(session: Session, run_id: int, *, status: str, message: str,
@@ -187,29 +183,34 @@ def mark_run_finished(session: Session, run_id: int, *, status: str, message: st
     if status not in FINISHED_STATUSES:
         raise ValueError(f"status must be one of {FINISHED_STATUSES}, got {status!r}")
     values: dict[str, Any] = {"status": status, "message": message, "finished_at": func.now(),
-                              **_given(metrics=metrics, report_path=report_path, dataset_id=dataset_id,
+                              **given_fields(metrics=metrics, report_path=report_path, dataset_id=dataset_id,
                                        adapter_id=adapter_id)}
     result = session.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
                              .values(**values))
     return bool(result.rowcount)
 
 
-def fail_abandoned_runs(engine: Engine) -> list[int]:
-    """Mark failed every 'running' run whose owner is gone (its advisory lock is free); return their ids."""
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    with sessions() as session:
-        running = list(session.scalars(select(TrainingRun.id).where(TrainingRun.status == "running")))
+PostMortem = Callable[[RunRecord], str | None]
+"""Writes the report of a run found dead (the record already says 'failed'); returns its path."""
+
+
+def _fail_abandoned(session: Session, post_mortem: PostMortem | None = None) -> list[int]:
     failed: list[int] = []
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for run_id in running:
-            if not _try_lock(connection, run_id):
-                continue  # a live worker holds it
-            try:
-                with sessions() as session, session.begin():
-                    if mark_run_finished(session, run_id, status="failed",
-                                         message="the worker running it stopped (killed or crashed) before it "
-                                                 "finished; nothing was promoted"):
-                        failed.append(run_id)
-            finally:
-                _unlock(connection, run_id)
+    for row in session.scalars(select(TrainingRun).where(TrainingRun.status == "running")).all():
+        if not owner_gone(session, row.id):
+            continue  # a live worker holds it
+        record = replace(record_of(row), status="failed", message=ABANDONED_MESSAGE)
+        report_path = post_mortem(record) if post_mortem is not None else None
+        if mark_run_finished(session, row.id, status="failed", message=ABANDONED_MESSAGE, report_path=report_path):
+            failed.append(row.id)
     return failed
+
+
+def fail_abandoned_runs(sessions: sessionmaker[Session], *, post_mortem: PostMortem | None = None) -> list[int]:
+    """Mark failed every 'running' run whose owner is gone (its advisory lock is free); return their ids.
+
+    `post_mortem` writes each one's report before the status changes, so whoever announces the
+    failure can already point at it.
+    """
+    with sessions() as session, session.begin():
+        return _fail_abandoned(session, post_mortem)

@@ -17,12 +17,16 @@ def unit_vector(*weights: float) -> list[float]:
 
 
 def add_document(sessions: sessionmaker[Session], *, title: str, scope: str, chunks: Sequence[tuple[str, list[float]]],
-                 uri: str | None = None) -> list[int]:
-    """A document with the given (text, vector) chunks; returns the chunk ids in order."""
+                 uri: str | None = None, heading_vector: list[float] | None = None) -> list[int]:
+    """A document with the given (text, vector) chunks; returns the chunk ids in order.
+
+    `heading_vector` is stored as every chunk's heading embedding (None: left NULL, as before 0005).
+    """
     with sessions() as session, session.begin():
         document = Document(source="text", title=title, uri=uri or f"test:{title}", content_hash=title, scope=scope)
         for ordinal, (text, vector) in enumerate(chunks):
-            document.chunks.append(Chunk(ordinal=ordinal, scope=scope, heading=title, text=text, embedding=vector))
+            document.chunks.append(Chunk(ordinal=ordinal, scope=scope, heading=title, text=text, embedding=vector,
+                                         heading_embedding=heading_vector))
         session.add(document)
         session.flush()
         return [chunk.id for chunk in document.chunks]

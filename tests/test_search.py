@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from knowledge.search import fulltext_search, fuse_rankings, search_passages, vector_search, visible_scopes
+from knowledge.search import (
+    fulltext_search,
+    fuse_rankings,
+    search_passages,
+    unknown_terms,
+    vector_search,
+    visible_scopes,
+)
 from knowledge.types import Passage
 from tests.knowledge_search_fixtures import add_document, unit_vector
 
@@ -16,6 +23,36 @@ def test_vector_search_orders_by_cosine_similarity(sessions) -> None:
     assert [p.chunk_id for p in found] == near + mid + far
     assert found[0].score > found[1].score > found[2].score
     assert abs(found[0].score - 0.995) < 0.01
+
+
+def test_heading_vectors_re_score_the_nearest_chunks(sessions) -> None:
+    # Two chunks equally near the question; only one sits under a heading that names what is asked.
+    plain = add_document(sessions, title="plain", scope="workspace", chunks=[("a", unit_vector(1, 0.5))],
+                         heading_vector=unit_vector(0, 1))
+    titled = add_document(sessions, title="titled", scope="workspace", chunks=[("b", unit_vector(1, 0.5, 0))],
+                          heading_vector=unit_vector(1, 0))
+    unfilled = add_document(sessions, title="unfilled", scope="workspace", chunks=[("c", unit_vector(1, 0.45))])
+    with sessions() as session, session.begin():
+        rescored = vector_search(session, unit_vector(1, 0), scopes=["workspace"], limit=3)
+        chunk_only = vector_search(session, unit_vector(1, 0), scopes=["workspace"], limit=3, heading_weight=0.0)
+    assert [p.chunk_id for p in rescored] == titled + unfilled + plain
+    assert [p.chunk_id for p in chunk_only][0] in unfilled  # the nearest chunk vector wins without headings
+    similarity = round(unit_vector(1, 0.5)[0], 4)
+    assert round(rescored[0].similarity, 4) == similarity  # thresholds read the chunk's own similarity
+    assert round(rescored[0].score, 4) == round(0.8 * similarity + 0.2 * 1.0, 4)
+    # A chunk without a heading vector (stored before 0005) keeps its own similarity in the mix.
+    assert abs(rescored[1].score - rescored[1].similarity) < 1e-6
+
+
+def test_unknown_terms_are_the_stems_no_visible_passage_contains(sessions) -> None:
+    add_document(sessions, title="deploys", scope="workspace",
+                 chunks=[("Deploying the billing service runs migrations first", unit_vector(1))])
+    add_document(sessions, title="secret", scope="C_PRIVATE", chunks=[("Terraform state lives in S3", unit_vector(1))])
+    # Stems as bot/lexicon.py makes them (Snowball English, as Postgres's english configuration).
+    terms = ["deploy", "migrat", "terraform", "kubernet"]
+    assert unknown_terms(sessions, terms) == ["kubernet", "terraform"]
+    assert unknown_terms(sessions, terms, channel="C_PRIVATE") == ["kubernet"]  # visible there only
+    assert unknown_terms(sessions, []) == []
 
 
 def test_scope_filter_returns_full_limit_even_when_selective(sessions) -> None:

@@ -104,8 +104,10 @@ def build_dataset_command(since: datetime | None) -> None:
 @click.option("--config-json", help="TrainConfig fields as JSON, overriding the TRAINING_* settings.")
 @click.option("--base-model", type=click.Path(path_type=Path), help="Base model folder; default TRAINING_BASE_MODEL.")
 @click.option("--register/--no-register", default=True, help="Register the adapter as a candidate.")
+@click.option("--progress-file", type=click.Path(path_type=Path),
+              help="Keep step, loss and ETA in this JSON file (the worker relays it to the run's record).")
 def train_command(dataset: str | None, run_id: int | None, output: Path | None, config_json: str | None,
-                  base_model: Path | None, register: bool) -> None:
+                  base_model: Path | None, register: bool, progress_file: Path | None) -> None:
     """Train a LoRA adapter (works under `accelerate launch`, one process per GPU)."""
     from accelerate import PartialState
 
@@ -123,7 +125,10 @@ def train_command(dataset: str | None, run_id: int | None, output: Path | None, 
     name = f"run{run_id}-{datetime.now():%Y%m%d-%H%M%S}" if run_id else f"manual-{datetime.now():%Y%m%d-%H%M%S}"
     target = output or settings.paths().adapters_root / name
     base = base_model or settings.base_model
-    result = train_adapter(base_model=base, dataset=files, config=config, target=target)
+    from training.progress import progress_file_writer
+
+    hook = progress_file_writer(progress_file) if progress_file else None
+    result = train_adapter(base_model=base, dataset=files, config=config, target=target, on_progress=hook)
     if not PartialState().is_main_process:
         return
     payload: dict[str, Any] = {"adapter_dir": str(result.adapter_dir), "sha256": result.sha256,
@@ -214,13 +219,17 @@ def worker_command() -> None:
 
     settings = _settings()
     engine, paths, config, step = _engine(settings), settings.paths(), settings.loop_config(), _train_step(settings)
-    recover(engine, paths)
+    recover(engine, paths)  # a run this worker's killed predecessor held is failed (with its report) at once
     app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
                     schedule_cron=settings.cron, poll_cron=settings.poll_cron,
-                    execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step),
+                    execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step,
+                                                        heartbeat_s=settings.heartbeat_s),
                     request_scheduled_run=lambda: request_run(engine, paths, trigger="schedule"),
-                    poll=lambda: has_queued_run(engine, paths))
-    app.run_worker(queues=[QUEUE], concurrency=1)
+                    poll=lambda: has_queued_run(engine, paths), stalled_after_s=settings.stalled_after_s)
+    # Two slots: the poll and the schedule keep running while a run trains (a cron tick during a run
+    # joins it instead of queueing a second run behind it); the database lets only one run train.
+    app.run_worker(queues=[QUEUE], concurrency=2, update_heartbeat_interval=settings.heartbeat_s,
+                   stalled_worker_timeout=settings.stalled_after_s)
 
 
 if __name__ == "__main__":

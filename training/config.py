@@ -27,10 +27,15 @@ class DatasetConfig:
         min_desirable: fewest 👍 training examples a KTO run needs (also the SFT fallback's minimum).
         min_undesirable: fewest 👎 training examples a KTO run needs.
         min_eval_examples: fewest held-out examples the gate needs.
+        min_eval_per_class: fewest held-out 👍 and fewest 👎 a KTO run holds out (fewest 👍 for the
+            SFT fallback); the split moves more whole threads to eval to reach it, and a run that
+            still cannot is skipped. Keep it equal to the gate's `min_per_class`.
         one_class_policy: "sft" trains SFT on 👍 answers and references when 👎 are too few;
             "skip" skips the run instead.
         eval_fraction: share of examples (whole threads, newest first) held out for the gate.
-        max_channel_share: no channel keeps more than this share of the examples.
+        max_channel_share: when several channels contribute, none keeps more than this share of
+            the examples (its oldest go first), except what each class needs to reach its
+            minimum counts (train plus held-out): the cap never makes a run skip.
         near_duplicate_threshold: Jaccard similarity of word shingles at or above which two
             same-label examples count as one.
         asker_weight: weight of the asker's own vote when votes on an answer are summed.
@@ -43,6 +48,7 @@ class DatasetConfig:
     min_desirable: int = 20
     min_undesirable: int = 20
     min_eval_examples: int = 4
+    min_eval_per_class: int = 4
     one_class_policy: str = "sft"
     eval_fraction: float = 0.2
     max_channel_share: float = 0.5
@@ -53,7 +59,7 @@ class DatasetConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("min_desirable", "min_undesirable", "min_eval_examples"):
+        for name in ("min_desirable", "min_undesirable", "min_eval_examples", "min_eval_per_class"):
             value = getattr(self, name)
             _require(value >= 1, f"`{name}` must be at least 1, got {value}.")
         _require(self.one_class_policy in ONE_CLASS_POLICIES,
@@ -131,28 +137,57 @@ class TrainConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GateConfig:
-    """Tolerances of the evaluation gate (log-likelihoods are mean nats per completion token).
+    """Rules of the evaluation gate (log-likelihoods are mean nats per completion token).
 
     Attributes:
-        min_margin_gain: the candidate's held-out reward margin (mean log-likelihood of 👍 minus
-            👎 completions) must beat the serving model's by more than this.
+        min_per_class: fewest held-out 👍 and fewest 👎 rows the gate decides on (👍 alone when
+            no 👎 is held out); below it the candidate is rejected, whatever it measured.
+        min_margin_gain: the lower confidence bound of the gain in held-out reward margin (mean
+            log-likelihood of 👍 minus 👎 completions, candidate minus serving model) must exceed
+            this, and zero. 0.01 nats per token: over a 100-token answer the candidate then
+            prefers good to bad answers e^1 ≈ 2.7 times more than the serving model does; smaller
+            gains are within what a retrain on the same data moves by chance.
+        bootstrap_resamples, confidence, seed: the paired bootstrap over held-out rows giving that
+            bound (`training.bootstrap`): 1000 seeded resamples, a 95% one-sided bound.
         good_tolerance: the candidate may lose at most this much log-likelihood on held-out 👍
-            completions (and on the golden set) against the serving model.
+            completions (and on the golden set's reference answers) against the serving model.
+        golden_generate_rows: golden-set rows answered greedily by both models for the answer-level
+            check (0 turns it off); generation is the slow part of the gate on a CPU.
+        golden_max_new_tokens: length cap of those answers.
+        golden_f1_tolerance: the candidate's mean token F1 against the reference answers may fall
+            by at most this much.
         general_tolerance: the candidate's perplexity on general English may exceed the base
             model's by at most this fraction.
         max_length: longest scored sequence in tokens.
         batch_size: sequences scored per forward pass.
     """
 
-    min_margin_gain: float = 0.0
+    min_per_class: int = 4
+    min_margin_gain: float = 0.01
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
     good_tolerance: float = 0.05
+    golden_generate_rows: int = 8
+    golden_max_new_tokens: int = 64
+    golden_f1_tolerance: float = 0.05
     general_tolerance: float = 0.05
     max_length: int = 1024
     batch_size: int = 8
 
     def __post_init__(self) -> None:
+        _require(self.min_per_class >= 1, f"`min_per_class` must be at least 1, got {self.min_per_class}.")
         _require(self.min_margin_gain >= 0, f"`min_margin_gain` must not be negative, got {self.min_margin_gain}.")
+        _require(self.bootstrap_resamples >= 100,
+                 f"`bootstrap_resamples` must be at least 100, got {self.bootstrap_resamples}.")
+        _require(0.5 <= self.confidence < 1.0, f"`confidence` must be in [0.5, 1), got {self.confidence}.")
         _require(self.good_tolerance >= 0, f"`good_tolerance` must not be negative, got {self.good_tolerance}.")
+        _require(self.golden_generate_rows >= 0,
+                 f"`golden_generate_rows` must not be negative, got {self.golden_generate_rows}.")
+        _require(self.golden_max_new_tokens >= 1,
+                 f"`golden_max_new_tokens` must be at least 1, got {self.golden_max_new_tokens}.")
+        _require(self.golden_f1_tolerance >= 0,
+                 f"`golden_f1_tolerance` must not be negative, got {self.golden_f1_tolerance}.")
         _require(self.general_tolerance >= 0,
                  f"`general_tolerance` must not be negative, got {self.general_tolerance}.")
         _require(self.max_length >= 8, f"`max_length` must be at least 8, got {self.max_length}.")

@@ -8,13 +8,19 @@ The steps, in order, each counting what it drops under a named reason:
 3. answers from private channels or DMs (or quoting private passages) are dropped unless the
    config lets private scopes into this adapter;
 4. votes are summed (the asker's counts `asker_weight` times); ties are "contested" and dropped;
-5. prompts, completions and corrections are scrubbed of secrets and personal data;
+5. prompts, completions, corrections and 👎 reasons are scrubbed of secrets and personal data
+   (reasons stay metadata: on the 👎 rows and counted in the stats, never trained on);
 6. exact duplicates (same normalised prompt and completion) keep their oldest copy, or all go
    when their labels disagree; near duplicates (same label, similar question and completion) too;
-7. no channel keeps more than `max_channel_share` of the examples (its newest are kept);
+7. when several channels contribute, no channel keeps more than `max_channel_share` of the
+   examples (its newest are kept), but the cap never takes a class below what its minimum counts
+   need, nor drops a corrected answer, so it can shape a large dataset and never make a small one skip;
 8. whole groups (a Slack thread, joined with every thread asking the same question) go to train
-   or eval, the newest groups to eval, so nothing leaks across and eval mimics the future;
-9. minimum counts decide the objective: KTO, the SFT fallback, or a skip with a reason;
+   or eval, the newest groups to eval, so nothing leaks across and eval mimics the future; more
+   groups move to eval until it holds `min_eval_per_class` of each label, where train can spare them;
+9. minimum counts decide the objective: KTO, the SFT fallback, or a skip with a reason; a
+   teammate's correction is a desirable KTO row for the prompt of the answer it corrects (and an
+   SFT row), so what teammates teach reaches the main run;
 10. training rows are shuffled with a seed and the two labels interleaved, because TRL's KTO
     trainer reads rows in order and estimates its KL term inside each batch.
 """
@@ -52,6 +58,7 @@ class Example:
     thread: str
     created_at: datetime
     references: tuple[str, ...] = ()
+    reasons: tuple[tuple[str | None, str], ...] = ()
     group: str = ""
 
 
@@ -110,7 +117,8 @@ def _scrubbed(answer: RatedAnswer, label: int, findings: Counter[str]) -> Exampl
     return Example(answer_id=answer.answer_id, prompt=clean(answer.prompt), completion=clean(answer.completion),
                    label=label > 0, question=clean(answer.question), channel=channel, thread=thread,
                    created_at=answer.created_at,
-                   references=tuple(clean(text) for text in answer.references if text.strip()))
+                   references=tuple(clean(text) for text in answer.references if text.strip()),
+                   reasons=tuple((code, clean(text or "")) for code, text in answer.reasons))
 
 
 def _dedupe(examples: list[Example], threshold: float, excluded: Counter[str]) -> list[Example]:
@@ -134,18 +142,43 @@ def _dedupe(examples: list[Example], threshold: float, excluded: Counter[str]) -
     return sorted(result, key=lambda e: (e.created_at, e.answer_id))
 
 
-def _cap_channels(examples: list[Example], share: float, excluded: Counter[str]) -> list[Example]:
+def _class_floors(config: DatasetConfig) -> dict[bool, int]:
+    """Examples each label needs before the split: its training minimum plus its held-out minimum."""
+    return {True: config.min_desirable + config.min_eval_per_class,
+            False: config.min_undesirable + config.min_eval_per_class}
+
+
+def _cap_channels(examples: list[Example], config: DatasetConfig,
+                  excluded: Counter[str]) -> tuple[list[Example], int]:
+    """Drop the oldest examples of channels above `max_channel_share`, never taking a label below its floor.
+
+    A teammate's correction is never dropped either: it is the rarest and most instructive feedback.
+    Returns the kept examples and how many the cap spared (it would have dropped them otherwise).
+    """
     channels = Counter(e.channel for e in examples)
     if len(channels) < 2:
-        return examples  # one channel is the whole dataset; a share cap would only shrink it
-    cap = max(1, math.ceil(share * len(examples)))
-    keep: set[int] = set()
-    for channel in channels:
-        newest = sorted((e for e in examples if e.channel == channel), key=lambda e: (e.created_at, e.answer_id))
-        kept = newest[-cap:]
-        excluded["channel_cap"] += len(newest) - len(kept)
-        keep.update(e.answer_id for e in kept)
-    return [e for e in examples if e.answer_id in keep]
+        return examples, 0  # one channel is the whole dataset; a share cap would only shrink it
+    cap = max(1, math.ceil(config.max_channel_share * len(examples)))
+    counts = Counter(e.label for e in examples)
+    floors = _class_floors(config)
+    dropped: set[int] = set()
+    spared = 0
+    for channel, size in channels.items():
+        if size <= cap:
+            continue
+        oldest_first = sorted((e for e in examples if e.channel == channel), key=lambda e: (e.created_at, e.answer_id))
+        excess = size - cap
+        for example in oldest_first:
+            if excess == 0:
+                break
+            if counts[example.label] <= floors[example.label] or example.references:
+                continue  # its label needs it to reach the minimum counts, or a teammate corrected it
+            counts[example.label] -= 1
+            dropped.add(example.answer_id)
+            excess -= 1
+        spared += excess
+    excluded["channel_cap"] += len(dropped)
+    return [e for e in examples if e.answer_id not in dropped], spared
 
 
 def _grouped(examples: list[Example]) -> list[Example]:
@@ -163,11 +196,13 @@ def _grouped(examples: list[Example]) -> list[Example]:
     return [replace(e, group=find("t:" + e.thread)) for e in examples]
 
 
-def split_by_group(examples: Sequence[Example], eval_fraction: float) -> tuple[list[Example], list[Example]]:
+def split_by_group(examples: Sequence[Example], eval_fraction: float,
+                   min_per_class: int = 1) -> tuple[list[Example], list[Example]]:
     """Newest whole groups to eval until it holds `eval_fraction` of the examples.
 
-    When a label present in train is missing from eval, the newest train group carrying it moves
-    over too, so the gate can measure both sides of the margin.
+    Then, while eval holds fewer than `min_per_class` of a label, the newest train group carrying
+    it moves over too (never the last one), so the gate can measure both sides of the margin on
+    enough rows to tell signal from noise.
     """
     groups: dict[str, list[Example]] = defaultdict(list)
     for e in examples:
@@ -180,11 +215,10 @@ def split_by_group(examples: Sequence[Example], eval_fraction: float) -> tuple[l
             break
         held.append(group)
     for label in (True, False):
-        train_groups = [g for g in order if g not in held]
-        if any(e.label is label for g in held for e in groups[g]):
-            continue
-        carriers = [g for g in train_groups if any(e.label is label for e in groups[g])]
-        if len(carriers) > 1:  # never move the only group carrying a label out of train
+        while sum(e.label is label for g in held for e in groups[g]) < min_per_class:
+            carriers = [g for g in order if g not in held and any(e.label is label for e in groups[g])]
+            if len(carriers) < 2:  # never move the only group carrying a label out of train
+                break
             held.append(carriers[-1])
     train = [e for g in order if g not in held for e in groups[g]]
     evaluation = [e for g in order if g in held for e in groups[g]]
@@ -225,8 +259,31 @@ def interleave(rows: Sequence[dict[str, Any]], *, seed: int) -> list[dict[str, A
 
 
 def _kto_rows(examples: Iterable[Example]) -> list[dict[str, Any]]:
-    return [{"prompt": e.prompt, "completion": e.completion, "label": e.label, "answer_id": e.answer_id}
-            for e in examples]
+    """KTO rows: each voted answer, plus each teammate's correction as a desirable completion of its prompt.
+
+    A 👎 row carries its scrubbed reasons as metadata (trainers read only prompt, completion, label);
+    `source` tells votes from corrections in the files and the stats.
+    """
+    rows: list[dict[str, Any]] = []
+    for e in examples:
+        rows.append({"prompt": e.prompt, "completion": e.completion, "label": e.label, "answer_id": e.answer_id,
+                     "source": "vote"}
+                    | ({"reasons": [{"code": code, "text": text} for code, text in e.reasons]} if e.reasons else {}))
+        rows.extend({"prompt": e.prompt, "completion": text, "label": True, "answer_id": e.answer_id,
+                     "source": "correction"} for text in e.references)
+    return rows
+
+
+def reason_stats(examples: Iterable[Example], *, examples_kept: int = 10) -> dict[str, Any]:
+    """How often each 👎 reason was given, and a few of the (scrubbed) free texts for the report."""
+    codes: Counter[str] = Counter()
+    texts: list[str] = []
+    for e in examples:
+        for code, text in e.reasons:
+            codes[code or "unspecified"] += 1
+            if text.strip():
+                texts.append(text.strip())
+    return {"codes": dict(sorted(codes.items())), "with_text": len(texts), "examples": texts[:examples_kept]}
 
 
 def _sft_rows(examples: Iterable[Example]) -> list[dict[str, Any]]:
@@ -268,21 +325,27 @@ def _dpo_rows(examples: Sequence[Example]) -> list[dict[str, Any]]:
 
 
 def _class_counts(examples: Iterable[Example]) -> dict[str, int]:
-    labels = Counter(e.label for e in examples)
-    return {"desirable": labels[True], "undesirable": labels[False]}
+    """KTO rows per label: a correction counts as one more desirable example of its prompt."""
+    rows = _kto_rows(examples)
+    return {"desirable": sum(row["label"] for row in rows), "undesirable": sum(not row["label"] for row in rows),
+            "corrections": sum(row["source"] == "correction" for row in rows)}
 
 
 def _decide(config: DatasetConfig, train: dict[str, int], eval_: dict[str, int], sft_train: int,
             sft_eval: int) -> tuple[str | None, str | None]:
+    per_class = config.min_eval_per_class
     if train["desirable"] >= config.min_desirable and train["undesirable"] >= config.min_undesirable:
         held = eval_["desirable"] + eval_["undesirable"]
         if held < config.min_eval_examples:
             return None, f"only {held} held-out examples; the gate needs at least {config.min_eval_examples}"
+        if eval_["desirable"] < per_class or eval_["undesirable"] < per_class:
+            return None, (f"only {eval_['desirable']} 👍 and {eval_['undesirable']} 👎 held out; the gate needs at "
+                          f"least {per_class} of each to tell signal from noise")
         return "kto", None
     if config.one_class_policy == "sft" and sft_train >= config.min_desirable:
-        if sft_eval < config.min_eval_examples:
-            return None, (f"only {sft_eval} held-out 👍 answers or corrections; the gate needs at least "
-                          f"{config.min_eval_examples}")
+        if sft_eval < config.min_eval_examples or eval_["desirable"] < per_class:
+            return None, (f"only {eval_['desirable']} held-out 👍 answers ({sft_eval} counting corrections); the "
+                          f"gate needs at least {max(per_class, config.min_eval_examples)}")
         return "sft", None
     return None, (f"not enough feedback: {train['desirable']} 👍 and {train['undesirable']} 👎 training "
                   f"examples after filtering; KTO needs at least {config.min_desirable} 👍 and "
@@ -309,8 +372,9 @@ def build_dataset(answers: Sequence[RatedAnswer], config: DatasetConfig) -> Buil
             continue
         examples.append(_scrubbed(answer, label, findings))
     examples = _dedupe(examples, config.near_duplicate_threshold, excluded)
-    examples = _cap_channels(examples, config.max_channel_share, excluded)
-    train, evaluation = split_by_group(_grouped(examples), config.eval_fraction) if examples else ([], [])
+    examples, cap_spared = _cap_channels(examples, config, excluded)
+    train, evaluation = (split_by_group(_grouped(examples), config.eval_fraction, config.min_eval_per_class)
+                         if examples else ([], []))
 
     train_counts, eval_counts = _class_counts(train), _class_counts(evaluation)
     sft_train, sft_eval = _sft_rows(train), _sft_rows(evaluation)
@@ -340,6 +404,8 @@ def build_dataset(answers: Sequence[RatedAnswer], config: DatasetConfig) -> Buil
         "eval": eval_counts,
         "class_ratio": round(ratio, 4) if ratio is not None else None,
         "channels": dict(sorted(Counter(e.channel for e in examples).items())),
+        "channel_cap_spared": cap_spared,
+        "thumbs_down_reasons": reason_stats(examples),
         "groups": {"train": len({e.group for e in train}), "eval": len({e.group for e in evaluation})},
         "rows": {name: len(rows) for name, rows in files.items()},
     }

@@ -1,14 +1,23 @@
 """The evaluation gate: may the candidate adapter replace the serving one? (orch, with pure rules)
 
 Every model (the candidate, the serving adapter or base, and the base itself) is scored on the
-same frozen inputs:
+same frozen inputs, row by row:
 
-* the held-out split: mean log-likelihood of 👍 completions and of 👎 completions; their
-  difference is the reward margin, which must improve on the serving model's;
-* the same 👍 likelihood, which must not fall by more than a tolerance (a margin can also grow
-  by the model unlearning good answers a little less than bad ones);
-* the golden set (teammates' reference answers held out, plus an optional curated file), whose
-  likelihood must not fall by more than the same tolerance;
+* the held-out split: log-likelihood of each 👍 and each 👎 completion. The gain is the
+  candidate's reward margin (mean 👍 minus mean 👎) minus the serving model's; it counts only when
+  at least `min_per_class` rows of each class were held out and the lower bound of a paired
+  bootstrap over those rows (`training.bootstrap`) is above zero and above `min_margin_gain`, so a
+  gain measured on 1 👍 against 7 👎, or one that resampling shows could as well be noise, never
+  promotes. With fewer 👎 held out than that (the SFT fallback) the rule applies to the 👍 likelihood
+  alone;
+* the 👍 likelihood must not fall by more than a tolerance (a margin can also grow by the model
+  unlearning good answers a little less than bad ones);
+* the golden set (teammates' reference answers held out, plus an optional curated file): the
+  likelihood of the reference answers must not fall by more than the same tolerance, and, on the
+  first `golden_generate_rows` rows, the token F1 of each model's greedy answer against the
+  reference must not fall by more than `golden_f1_tolerance`. That F1 is of the model's raw
+  answer: training cannot import the bot's evidence-and-support pipeline that turns it into the
+  published answer, which the learning bench measures end to end;
 * a small general-English text bundled with this package, whose perplexity must stay within a
   tolerance of the *base* model's, so drift cannot compound over generations of adapters.
 
@@ -17,33 +26,63 @@ same frozen inputs:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from training.answer_f1 import token_f1
+from training.bootstrap import GainEstimate, paired_gain
 from training.config import GateConfig
 from training.scoring import BASE, ScoringModel
 
 GENERAL_TEXT = Path(__file__).with_name("general_text.txt")
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return fmean(values) if values else None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelScores:
-    """What the gate measured for one model (log-likelihoods in mean nats per token)."""
+    """What the gate measured for one model: per-row log-likelihoods (mean nats per token) and more.
 
-    good: float | None
-    bad: float | None
-    golden: float | None
-    general_perplexity: float
+    Attributes:
+        good_rows, bad_rows: each held-out 👍 / 👎 completion's log-likelihood, in row order.
+        golden_rows: each golden reference answer's log-likelihood.
+        general_perplexity: perplexity on the bundled general English text.
+        golden_f1: mean token F1 of greedy answers against references (None when not measured).
+    """
+
+    good_rows: tuple[float, ...] = ()
+    bad_rows: tuple[float, ...] = ()
+    golden_rows: tuple[float, ...] = ()
+    general_perplexity: float = math.nan
+    golden_f1: float | None = None
+
+    @property
+    def good(self) -> float | None:
+        return _mean(self.good_rows)
+
+    @property
+    def bad(self) -> float | None:
+        return _mean(self.bad_rows)
+
+    @property
+    def golden(self) -> float | None:
+        return _mean(self.golden_rows)
 
     @property
     def margin(self) -> float | None:
-        return None if self.good is None or self.bad is None else self.good - self.bad
+        good, bad = self.good, self.bad
+        return None if good is None or bad is None else good - bad
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "margin": self.margin}
+        return {"good": self.good, "bad": self.bad, "margin": self.margin, "golden": self.golden,
+                "golden_f1": self.golden_f1, "general_perplexity": self.general_perplexity,
+                "n_good": len(self.good_rows), "n_bad": len(self.bad_rows), "n_golden": len(self.golden_rows)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,9 +95,12 @@ class GateReport:
     current: ModelScores
     base: ModelScores
     current_name: str
+    gain: GainEstimate | None = None
+    rules: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "reasons": self.reasons, "current_name": self.current_name,
+                "gain": self.gain.as_dict() if self.gain else None, "rules": self.rules,
                 "candidate": self.candidate.as_dict(), "current": self.current.as_dict(),
                 "base": self.base.as_dict()}
 
@@ -66,59 +108,83 @@ class GateReport:
         return ("gate passed: " if self.passed else "gate rejected: ") + "; ".join(self.reasons)
 
 
+def _gain_rule(candidate: ModelScores, current: ModelScores, config: GateConfig,
+               current_name: str) -> tuple[GainEstimate | None, str, bool]:
+    """The gain, the line that describes it and whether it passes."""
+    n_good, n_bad = len(candidate.good_rows), len(candidate.bad_rows)
+    if n_good < config.min_per_class:
+        return None, (f"too few held-out examples to tell signal from noise: {n_good} 👍 and {n_bad} 👎; "
+                      f"the gate needs at least {config.min_per_class} 👍 (and as many 👎 for a reward margin)"), False
+    margin = n_bad >= config.min_per_class  # else (the SFT fallback) judge the 👍 likelihood alone
+    gain = paired_gain(candidate_good=candidate.good_rows, current_good=current.good_rows,
+                       candidate_bad=candidate.bad_rows if margin else (),
+                       current_bad=current.bad_rows if margin else (),
+                       resamples=config.bootstrap_resamples, confidence=config.confidence, seed=config.seed)
+    required = max(0.0, config.min_margin_gain)
+    passed = gain.lower > required
+    ignored = f"; {n_bad} 👎 too few for a margin" if 0 < n_bad < config.min_per_class else ""
+    line = (f"{gain.statistic} gain {gain.point:+.4f} over {current_name}, {gain.confidence:.0%} lower bound "
+            f"{gain.lower:+.4f} {'>' if passed else '≤'} required {required:g} "
+            f"({n_good} 👍, {n_bad} 👎 held out{ignored}; {gain.resamples} bootstrap resamples)")
+    return gain, line, passed
+
+
 def judge(candidate: ModelScores, current: ModelScores, base: ModelScores, config: GateConfig,
           *, current_name: str = "base") -> GateReport:
-    """Apply the gate's rules to measured scores."""
+    """Apply the gate's rules to measured scores (candidate and current scored on the same rows)."""
     failures: list[str] = []
     passes: list[str] = []
-    if candidate.margin is not None and current.margin is not None:
-        gain = candidate.margin - current.margin
-        line = f"reward margin {candidate.margin:+.4f} vs {current.margin:+.4f} ({current_name}), gain {gain:+.4f}"
-        (passes if gain > config.min_margin_gain else failures).append(
-            line + ("" if gain > config.min_margin_gain else f" ≤ required {config.min_margin_gain}"))
-    elif candidate.good is not None and current.good is not None:
-        gain = candidate.good - current.good
-        line = f"👍 log-likelihood gain {gain:+.4f} (no held-out 👎 to form a margin)"
-        (passes if gain > config.min_margin_gain else failures).append(
-            line + ("" if gain > config.min_margin_gain else f" ≤ required {config.min_margin_gain}"))
-    else:
-        failures.append("no held-out examples to measure the candidate on")
+
+    def check(ok: bool, line: str) -> None:
+        (passes if ok else failures).append(line)
+
+    gain, line, ok = _gain_rule(candidate, current, config, current_name)
+    check(ok, line)
     for label, mine, theirs in (("held-out 👍", candidate.good, current.good),
                                 ("golden-set", candidate.golden, current.golden)):
         if mine is None or theirs is None:
             continue
         drop = theirs - mine
         line = f"{label} log-likelihood {mine:.4f} vs {theirs:.4f}"
-        if drop > config.good_tolerance:
-            failures.append(f"{line}: fell by {drop:.4f} > tolerance {config.good_tolerance}")
-        else:
-            passes.append(line)
+        check(drop <= config.good_tolerance,
+              line + (f": fell by {drop:.4f} > tolerance {config.good_tolerance}"
+                      if drop > config.good_tolerance else ""))
+    if candidate.golden_f1 is not None and current.golden_f1 is not None:
+        drop = current.golden_f1 - candidate.golden_f1
+        line = f"golden-set answer F1 {candidate.golden_f1:.3f} vs {current.golden_f1:.3f}"
+        check(drop <= config.golden_f1_tolerance,
+              line + (f": fell by {drop:.3f} > tolerance {config.golden_f1_tolerance}"
+                      if drop > config.golden_f1_tolerance else ""))
     limit = base.general_perplexity * (1 + config.general_tolerance)
     line = f"general-text perplexity {candidate.general_perplexity:.3f} vs base {base.general_perplexity:.3f}"
-    if not candidate.general_perplexity <= limit:  # NaN fails too
-        failures.append(f"{line}: above the {config.general_tolerance:.0%} tolerance ({limit:.3f})")
-    else:
-        passes.append(line)
+    ok = candidate.general_perplexity <= limit  # NaN fails too
+    check(ok, line + ("" if ok else f": above the {config.general_tolerance:.0%} tolerance ({limit:.3f})"))
+    rules = {"min_per_class": config.min_per_class, "min_margin_gain": config.min_margin_gain,
+             "confidence": config.confidence, "bootstrap_resamples": config.bootstrap_resamples,
+             "good_tolerance": config.good_tolerance, "golden_f1_tolerance": config.golden_f1_tolerance,
+             "general_tolerance": config.general_tolerance}
     return GateReport(passed=not failures, reasons=failures or passes, candidate=candidate, current=current,
-                      base=base, current_name=current_name)
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return fmean(values) if values else None
+                      base=base, current_name=current_name, gain=gain, rules=rules)
 
 
 def measure(model: ScoringModel, name: str, *, eval_rows: Sequence[dict[str, Any]],
-            golden_rows: Sequence[dict[str, Any]], general_text: str, config: GateConfig) -> ModelScores:
-    """Score one of `model`'s adapters (or `BASE`) on the gate's inputs."""
-    def score(rows: Sequence[dict[str, Any]]) -> float | None:
+            golden_rows: Sequence[dict[str, Any]], general_text: str, config: GateConfig,
+            answer: bool = True) -> ModelScores:
+    """Score one of `model`'s adapters (or `BASE`) on the gate's inputs; `answer` also generates golden answers."""
+    def score(rows: Sequence[dict[str, Any]]) -> tuple[float, ...]:
         pairs = [(row["prompt"], row["completion"]) for row in rows]
-        return _mean(model.completion_logprobs(pairs, max_length=config.max_length, batch_size=config.batch_size))
+        return tuple(model.completion_logprobs(pairs, max_length=config.max_length, batch_size=config.batch_size))
 
+    generated = list(golden_rows[: config.golden_generate_rows]) if answer else []
     with model.using(name):
-        return ModelScores(good=score([r for r in eval_rows if r["label"]]),
-                           bad=score([r for r in eval_rows if not r["label"]]),
-                           golden=score(golden_rows),
-                           general_perplexity=model.perplexity(general_text, max_length=config.max_length))
+        answers = model.generate([row["prompt"] for row in generated], max_new_tokens=config.golden_max_new_tokens,
+                                 max_length=config.max_length) if generated else []
+        return ModelScores(good_rows=score([r for r in eval_rows if r["label"]]),
+                           bad_rows=score([r for r in eval_rows if not r["label"]]),
+                           golden_rows=score(golden_rows),
+                           general_perplexity=model.perplexity(general_text, max_length=config.max_length),
+                           golden_f1=_mean([token_f1(answer, row["completion"])
+                                            for answer, row in zip(answers, generated, strict=True)]))
 
 
 def evaluate_candidate(*, base_model: Path, candidate: Path, current: Path | None, current_name: str = "base",
@@ -130,7 +196,7 @@ def evaluate_candidate(*, base_model: Path, candidate: Path, current: Path | Non
     text = general_text if general_text is not None else GENERAL_TEXT.read_text()
     inputs: dict[str, Any] = {"eval_rows": eval_rows, "golden_rows": golden_rows, "general_text": text,
                               "config": config}
-    base = measure(model, BASE, **inputs)
+    base = measure(model, BASE, **inputs, answer=current is None)  # the base's answers matter only when it serves
     scored_candidate = measure(model, "candidate", **inputs)
     scored_current = measure(model, "current", **inputs) if current is not None else base
     return judge(scored_candidate, scored_current, base, config, current_name=current_name)

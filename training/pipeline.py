@@ -1,14 +1,16 @@
 """One training run end to end: claim → dataset → train → gate → register → promote or reject (orch).
 
-The run is claimed under an advisory lock (see `knowledge.training_runs.claimed_run`). Every
-outcome ends in exactly one status:
+The run is claimed under an advisory lock (see `knowledge.run_claims.claimed_run`); while it
+executes, a heartbeat thread and the trainer's progress hook keep its record current for
+`/kb status`. Every outcome ends in exactly one status, and every one writes a report:
 
 * skipped: the feedback is below the minimum counts (the reason says which);
 * succeeded: the gate passed and the adapter now serves (promotion and the status change commit
   in one transaction, so a crash can never leave one without the other);
 * rejected: the gate failed; the adapter stays registered as a candidate and serving is untouched;
-* failed: any exception, with its message. A killed worker cannot write that, so its run stays
-  'running' without a lock holder until `recover` (called before every claim) marks it failed.
+* failed: any exception, with its message and traceback in the report. A killed worker cannot
+  write that, so its run stays 'running' without a lock holder until `recover` (called before
+  every claim, by the worker's poll and at its start) marks it failed and writes its report.
 
 The serving adapter changes only through `knowledge.adapter_registry.promote`, the last step.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,27 +30,25 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.adapter_registry import AdapterRecord, promote, register_adapter, serving_adapter
-from knowledge.training_runs import (
-    RunRecord,
-    claimed_run,
-    fail_abandoned_runs,
-    mark_run_finished,
-    open_training_run,
-    request_training_run,
-    update_run,
-)
-from training.artifacts import discard_staging
+from knowledge.run_claims import claimed_run, update_run
+from knowledge.training_runs import RunRecord, mark_run_finished, open_training_run, request_training_run
 from training.config import LoopConfig, TrainConfig
 from training.dataset_export import export_dataset
 from training.dataset_files import DatasetFiles, read_dataset
 from training.evaluation import GateReport, evaluate_candidate
+from training.heartbeat import Heartbeat
+from training.progress import RunProgress
+from training.recovery import fail_run, recover_runs, report_dir_of
 from training.report import RunReport, write_report
-from training.trainer import TrainResult, train_adapter
+from training.trainer import ProgressHook, TrainResult, train_adapter
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "training"
 """Who the deployment log names for automatic promotions."""
+
+HEARTBEAT_S = 10.0
+"""How often a running run's worker refreshes `heartbeat_at` by default."""
 
 
 class ConfigurationError(RuntimeError):
@@ -79,6 +80,7 @@ class TrainRequest:
     dataset: DatasetFiles
     config: TrainConfig
     target: Path
+    on_progress: ProgressHook | None = None
 
 
 TrainStep = Callable[[TrainRequest], TrainResult]
@@ -87,7 +89,7 @@ TrainStep = Callable[[TrainRequest], TrainResult]
 def train_in_process(request: TrainRequest) -> TrainResult:
     """The default train step: train in this process (CPU or one GPU)."""
     return train_adapter(base_model=request.base_model, dataset=request.dataset, config=request.config,
-                         target=request.target)
+                         target=request.target, on_progress=request.on_progress)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,18 +104,9 @@ class RunOutcome:
 
 
 def recover(engine: Engine, paths: LoopPaths) -> list[int]:
-    """Fail runs whose worker died and remove their half-written version folders; return the failed run ids.
-
-    Only folders whose writer is gone are removed (see `training.artifacts`), so this is safe to call
-    while another process trains.
-    """
-    failed = fail_abandoned_runs(engine)
-    for run_id in failed:
-        logger.warning("run %d was left running by a dead worker; marked failed", run_id)
-    for root in (paths.datasets_root, paths.adapters_root):
-        for leftover in discard_staging(root):
-            logger.warning("removed half-written %s", leftover)
-    return failed
+    """Fail runs whose worker died (with their reports) and remove half-written versions; see `training.recovery`."""
+    return recover_runs(sessionmaker(engine, expire_on_commit=False), reports_root=paths.reports_root,
+                        version_roots=(paths.datasets_root, paths.adapters_root))
 
 
 def load_golden_set(path: Path | None) -> list[dict[str, Any]]:
@@ -131,7 +124,7 @@ def load_golden_set(path: Path | None) -> list[dict[str, Any]]:
 
 
 def process_next_run(engine: Engine, *, paths: LoopPaths, config: LoopConfig, run_id: int | None = None,
-                     train_step: TrainStep = train_in_process) -> RunOutcome | None:
+                     train_step: TrainStep = train_in_process, heartbeat_s: float = HEARTBEAT_S) -> RunOutcome | None:
     """Recover dead runs, then claim and execute the oldest queued run (or `run_id`); None if none is queued."""
     recover(engine, paths)
     sessions = sessionmaker(engine, expire_on_commit=False)
@@ -140,29 +133,33 @@ def process_next_run(engine: Engine, *, paths: LoopPaths, config: LoopConfig, ru
             return None
         logger.info("run %d claimed (trigger %s)", run.id, run.trigger)
         try:
-            return _execute(sessions, run, paths=paths, config=config, train_step=train_step)
+            with Heartbeat(sessions, run.id, interval_s=heartbeat_s):
+                return _execute(sessions, run, paths=paths, config=config, train_step=train_step,
+                                progress=RunProgress(sessions, run.id))
         except BaseException as exc:  # a KeyboardInterrupt must still leave the run failed
             message = f"{type(exc).__name__}: {exc}".strip()[:2000]
             logger.exception("run %d failed", run.id)
-            with sessions() as session, session.begin():
-                mark_run_finished(session, run.id, status="failed", message=message)
+            report_path = fail_run(sessions, paths.reports_root, run.id, message=message,
+                                   error=traceback.format_exc())
             if not isinstance(exc, Exception):
                 raise
-            return RunOutcome(run_id=run.id, status="failed", message=message)
+            return RunOutcome(run_id=run.id, status="failed", message=message, report_path=report_path)
 
 
 def process_queued_runs(engine: Engine, *, paths: LoopPaths, config: LoopConfig,
-                        train_step: TrainStep = train_in_process) -> list[RunOutcome]:
+                        train_step: TrainStep = train_in_process, heartbeat_s: float = HEARTBEAT_S) -> list[RunOutcome]:
     """Execute queued runs until none is left (a trigger may arrive while one runs)."""
     outcomes: list[RunOutcome] = []
-    while (outcome := process_next_run(engine, paths=paths, config=config, train_step=train_step)) is not None:
+    while (outcome := process_next_run(engine, paths=paths, config=config, train_step=train_step,
+                                       heartbeat_s=heartbeat_s)) is not None:
         outcomes.append(outcome)
     return outcomes
 
 
 def _execute(sessions: sessionmaker[Session], run: RunRecord, *, paths: LoopPaths, config: LoopConfig,
-             train_step: TrainStep) -> RunOutcome:
-    report_dir = paths.reports_root / f"run-{run.id}"
+             train_step: TrainStep, progress: RunProgress) -> RunOutcome:
+    report_dir = report_dir_of(paths.reports_root, run.id)
+    progress.phase("dataset")
     export = export_dataset(sessions, datasets_root=paths.datasets_root, config=config.dataset)
     if export.dataset is None:
         message = f"skipped: {export.skip_reason}"
@@ -185,14 +182,17 @@ def _execute(sessions: sessionmaker[Session], run: RunRecord, *, paths: LoopPath
     dataset = read_dataset(Path(export.dataset.path))
     golden = dataset.rows.get("golden", []) + load_golden_set(paths.golden_set)
     name = f"run{run.id}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    progress.phase("training")
     result = train_step(TrainRequest(base_model=paths.base_model, dataset=dataset, config=config.train,
-                                     target=paths.adapters_root / name))
+                                     target=paths.adapters_root / name, on_progress=progress.step))
     with sessions() as session:
         current = _comparable(serving_adapter(session), paths.base_model)
+    progress.phase("evaluating")
     gate = evaluate_candidate(base_model=paths.base_model, candidate=result.adapter_dir,
                               current=Path(current.path) if current else None,
                               current_name=current.name if current else "base",
                               eval_rows=dataset.rows["kto_eval"], golden_rows=golden, config=config.gate)
+    progress.phase("publishing")
     return _finish(sessions, run, name=name, result=result, gate=gate, dataset_info=dataset_info,
                    report_dir=report_dir, paths=paths)
 
@@ -221,9 +221,11 @@ def _finish(sessions: sessionmaker[Session], run: RunRecord, *, name: str, resul
     report_path = str(write_report(report_dir, RunReport(
         run_id=run.id, status=status, summary=summary, dataset=dataset_info, training=result.metrics,
         loss_curve=result.loss_curve, gate=gate.as_dict(), adapter=adapter_info)))
-    # Scalars first: the bot's status message shows the first few top-level numbers.
-    metrics = {"reward_margin": _rounded(gate.candidate.margin), "reward_margin_before": _rounded(gate.current.margin),
-               "good_loglik": _rounded(gate.candidate.good), "general_ppl": _rounded(gate.candidate.general_perplexity),
+    # Top-level scalars are the run's headline (JSONB keeps no key order: readers pick them by name).
+    metrics = {**gate_figures(gate), "reward_margin": _rounded(gate.candidate.margin),
+               "reward_margin_before": _rounded(gate.current.margin), "good_loglik": _rounded(gate.candidate.good),
+               "general_ppl": _rounded(gate.candidate.general_perplexity),
+               "golden_f1": _rounded(gate.candidate.golden_f1),
                "train_rows": result.metrics["rows"], "steps": result.metrics["steps"],
                "dataset": dataset_info, "training": result.metrics, "gate": gate.as_dict()}
     with sessions() as session, session.begin():
@@ -251,6 +253,13 @@ def has_queued_run(engine: Engine, paths: LoopPaths) -> bool:
     recover(engine, paths)
     run = open_training_run(sessionmaker(engine, expire_on_commit=False))
     return run is not None and run.status == "queued"
+
+
+def gate_figures(gate: GateReport) -> dict[str, Any]:
+    """The gate's headline for the run's metrics: gain, its lower bound and held-out rows per class."""
+    return {"gate_gain": _rounded(gate.gain.point) if gate.gain else None,
+            "gate_gain_lower": _rounded(gate.gain.lower) if gate.gain else None,
+            "held_out_good": len(gate.candidate.good_rows), "held_out_bad": len(gate.candidate.bad_rows)}
 
 
 def _rounded(value: float | None) -> float | None:

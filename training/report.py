@@ -1,8 +1,10 @@
 """The run report: report.json, report.md and loss.png in one folder per run (adapter: filesystem/matplotlib).
 
-What `/kb status` links to or summarises: dataset counts and class balance, why a run was skipped,
-training metrics with the loss curve, and the gate's measurements and verdict. The plot is drawn
-with matplotlib's Agg canvas directly (no pyplot global state, no display needed).
+What `/kb status` links to or summarises: dataset counts and class balance, 👎 reasons, why a run
+was skipped, training metrics with the loss curve, the gate's measurements, its gain estimate
+(point, lower confidence bound, held-out rows per class) and verdict, and for a failed run the
+error. The plot is drawn with matplotlib's Agg canvas directly (no pyplot global state, no display
+needed).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ class RunReport:
     loss_curve: Sequence[tuple[int, float]] = ()
     gate: dict[str, Any] = field(default_factory=dict)
     adapter: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "status": self.status, "summary": self.summary, "dataset": self.dataset,
                 "training": self.training, "loss_curve": [list(point) for point in self.loss_curve],
-                "gate": self.gate, "adapter": self.adapter}
+                "gate": self.gate, "adapter": self.adapter, "error": self.error}
 
 
 def plot_loss(curve: Sequence[tuple[int, float]], path: Path) -> None:
@@ -64,7 +67,12 @@ def markdown(report: RunReport, *, has_plot: bool) -> str:
             "answers read": stats.get("answers_read"), "train 👍/👎": _pair(stats.get("train")),
             "eval 👍/👎": _pair(stats.get("eval")), "class ratio 👍:👎": stats.get("class_ratio"),
             "KTO weights": report.dataset.get("weights"), "excluded": stats.get("excluded"),
-            "scrubbed": stats.get("scrubbed"), "channels": stats.get("channels")}), ""]
+            "scrubbed": stats.get("scrubbed"), "channels": stats.get("channels"),
+            "spared by the channel cap": stats.get("channel_cap_spared")}), ""]
+        reasons = stats.get("thumbs_down_reasons") or {}
+        if reasons.get("codes"):
+            lines += ["### 👎 reasons", "", *_table(reasons["codes"]), ""]
+            lines += [f"> {_one_line(text)}" for text in reasons.get("examples", [])] + [""]
     if report.training:
         shown = {k: v for k, v in report.training.items() if k != "final_log"}
         lines += ["## Training", "", *_table(shown), ""]
@@ -73,15 +81,29 @@ def markdown(report: RunReport, *, has_plot: bool) -> str:
     if report.gate:
         lines += ["## Evaluation gate", "", f"**{'passed' if report.gate.get('passed') else 'rejected'}**", ""]
         lines += [f"- {reason}" for reason in report.gate.get("reasons", [])] + [""]
-        lines += ["| model | 👍 loglik | 👎 loglik | margin | golden | general ppl |", "|---|---|---|---|---|---|"]
+        if gain := report.gate.get("gain"):
+            lines += [*_table({"statistic": gain["statistic"], "gain (point estimate)": _num(gain["point"]),
+                               f"{gain['confidence']:.0%} one-sided lower bound": _num(gain["lower"]),
+                               "bootstrap resamples": gain["resamples"], "held-out 👍": gain["n_good"],
+                               "held-out 👎": gain["n_bad"]}), ""]
+        lines += ["| model | 👍 loglik | 👎 loglik | margin | golden | golden F1 | general ppl |",
+                  "|---|---|---|---|---|---|---|"]
         for name in ("candidate", "current", "base"):
             s = report.gate.get(name, {})
             lines.append(f"| {name} | {_num(s.get('good'))} | {_num(s.get('bad'))} | {_num(s.get('margin'))} | "
-                         f"{_num(s.get('golden'))} | {_num(s.get('general_perplexity'))} |")
+                         f"{_num(s.get('golden'))} | {_num(s.get('golden_f1'))} | "
+                         f"{_num(s.get('general_perplexity'))} |")
         lines.append("")
     if report.adapter:
         lines += ["## Adapter", "", *_table(report.adapter), ""]
+    if report.error:
+        lines += ["## Error", "", "```", report.error.rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _pair(counts: dict[str, int] | None) -> str:

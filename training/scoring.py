@@ -1,4 +1,4 @@
-"""Log-likelihoods and perplexity of a causal LM, with or without a LoRA adapter (adapter: torch/peft).
+"""Log-likelihoods, greedy answers and perplexity of a causal LM, with or without a LoRA adapter (adapter: torch/peft).
 
 The gate's measuring instrument. Completions are tokenised exactly as TRL's trainers do it (the
 prompt, then prompt + completion + EOS, the completion starting where the two diverge), so what
@@ -112,6 +112,23 @@ class ScoringModel:
                 values = token_logprobs[row, start - 1 : len(ids) - 1]
                 scores.append(float(values.mean()) if values.numel() else 0.0)
         return scores
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, max_length: int) -> list[str]:
+        """Greedy answers to `prompts` (one at a time: no padding to get wrong), special tokens removed.
+
+        Prompts longer than `max_length - max_new_tokens` tokens lose their start.
+        """
+        answers: list[str] = []
+        keep = max(1, max_length - max_new_tokens)
+        for prompt in prompts:
+            ids = self.tokenizer(text=prompt)["input_ids"][-keep:]
+            input_ids = torch.tensor([ids], device=self.device)
+            output = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                         max_new_tokens=max_new_tokens, do_sample=False,
+                                         pad_token_id=self.tokenizer.pad_token_id)
+            answers.append(self.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True))
+        return answers
 
     @torch.no_grad()
     def perplexity(self, text: str, *, max_length: int) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from training.config import DatasetConfig, GateConfig, LoopConfig, TrainConfig
@@ -26,10 +26,17 @@ class TrainingSettings(BaseSettings):
         data_dir: TRAINING_DATA_DIR; datasets/, adapters/ and reports/ live under it.
         golden_set: TRAINING_GOLDEN_SET, optional JSONL of {"prompt", "completion"} the gate also scores.
         cron: TRAINING_CRON, when the periodic retrain is requested (procrastinate cron syntax).
-        poll_cron: TRAINING_POLL_CRON, how often the worker looks for runs the bot queued.
+        poll_cron: TRAINING_POLL_CRON, how often the worker looks for runs the bot queued and for dead
+            workers' runs and jobs (a sixth cron field gives seconds); a queued run starts within one.
         launcher: TRAINING_LAUNCHER, "inprocess", or "accelerate" to train in `accelerate launch`
             subprocesses (`num_processes` of them; several GPUs → DDP).
         torch_threads: TRAINING_TORCH_THREADS, CPU threads for torch (0 leaves torch's default).
+        heartbeat_s: TRAINING_HEARTBEAT_S, how often the worker says it is alive: on the running
+            run (`/kb status` shows the age) and in procrastinate's worker table.
+        stalled_after_s: TRAINING_STALLED_AFTER_S, a worker silent this long is dead and the poll
+            fails its execute jobs (its run is failed at once: the run's advisory lock died with it).
+        min_eval_per_class: TRAINING_MIN_EVAL_PER_CLASS, held-out 👍 and 👎 each run needs; the
+            dataset split and the gate both use it.
         The other fields mirror `DatasetConfig`, `TrainConfig` and `GateConfig` (gate_* for the gate).
     """
 
@@ -45,10 +52,13 @@ class TrainingSettings(BaseSettings):
     launcher: Literal["inprocess", "accelerate"] = "inprocess"
     num_processes: int = 1
     torch_threads: int = 0
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    stalled_after_s: float = Field(default=30.0, gt=0)
 
     min_desirable: int = 20
     min_undesirable: int = 20
     min_eval_examples: int = 4
+    min_eval_per_class: int = 4
     one_class_policy: str = "sft"
     eval_fraction: float = 0.2
     max_channel_share: float = 0.5
@@ -73,16 +83,29 @@ class TrainingSettings(BaseSettings):
     gradient_checkpointing: bool = False
     progress_bar: bool = True
 
-    gate_min_margin_gain: float = 0.0
+    gate_min_margin_gain: float = 0.01
+    gate_bootstrap_resamples: int = 1000
+    gate_confidence: float = 0.95
     gate_good_tolerance: float = 0.05
+    gate_golden_generate_rows: int = 8
+    gate_golden_max_new_tokens: int = 64
+    gate_golden_f1_tolerance: float = 0.05
     gate_general_tolerance: float = 0.05
     gate_batch_size: int = 8
+
+    @model_validator(mode="after")
+    def _stalled_after_heartbeats(self) -> TrainingSettings:
+        if self.stalled_after_s < 2 * self.heartbeat_s:
+            raise ValueError(f"TRAINING_STALLED_AFTER_S ({self.stalled_after_s}) must be at least twice "
+                             f"TRAINING_HEARTBEAT_S ({self.heartbeat_s}), or live workers would look dead")
+        return self
 
     def loop_config(self) -> LoopConfig:
         """The validated configs (raises ValueError naming a bad field)."""
         dataset = DatasetConfig(
             min_desirable=self.min_desirable, min_undesirable=self.min_undesirable,
-            min_eval_examples=self.min_eval_examples, one_class_policy=self.one_class_policy,
+            min_eval_examples=self.min_eval_examples, min_eval_per_class=self.min_eval_per_class,
+            one_class_policy=self.one_class_policy,
             eval_fraction=self.eval_fraction, max_channel_share=self.max_channel_share,
             near_duplicate_threshold=self.near_duplicate_threshold, asker_weight=self.asker_weight,
             include_private_scopes=self.include_private_scopes,
@@ -94,7 +117,12 @@ class TrainingSettings(BaseSettings):
             batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
             beta=self.beta, max_length=self.max_length, seed=self.seed,
             gradient_checkpointing=self.gradient_checkpointing, progress_bar=self.progress_bar)
-        gate = GateConfig(min_margin_gain=self.gate_min_margin_gain, good_tolerance=self.gate_good_tolerance,
+        gate = GateConfig(min_per_class=self.min_eval_per_class, min_margin_gain=self.gate_min_margin_gain,
+                          bootstrap_resamples=self.gate_bootstrap_resamples, confidence=self.gate_confidence,
+                          seed=self.seed, good_tolerance=self.gate_good_tolerance,
+                          golden_generate_rows=self.gate_golden_generate_rows,
+                          golden_max_new_tokens=self.gate_golden_max_new_tokens,
+                          golden_f1_tolerance=self.gate_golden_f1_tolerance,
                           general_tolerance=self.gate_general_tolerance, max_length=self.max_length,
                           batch_size=self.gate_batch_size)
         return LoopConfig(dataset=dataset, train=train, gate=gate)

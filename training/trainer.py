@@ -63,24 +63,45 @@ class TrainResult:
     loss_curve: list[tuple[int, float]]
 
 
+def format_duration(seconds: float) -> str:
+    """`1h02m`, `7m35s` or `42s`: how long, for a log line."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 class _LossRecorder(TrainerCallback):
-    """Keeps the loss of every logged step and forwards the log line to an optional hook."""
+    """Keeps the loss of every logged step, logs step, loss and ETA, and forwards them to an optional hook.
+
+    The ETA is the mean time per step so far times the steps left (steps are of equal size, so
+    this settles after the first few).
+    """
 
     def __init__(self, hook: ProgressHook | None) -> None:
         self.curve: list[tuple[int, float]] = []
         self.last: dict[str, float] = {}
         self._hook = hook
+        self._started = time.perf_counter()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.perf_counter()
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None,
                **kwargs: Any) -> None:
         if not logs or not state.is_world_process_zero:
             return
+        step, max_steps = int(state.global_step), int(state.max_steps)
+        elapsed = time.perf_counter() - self._started
+        eta = elapsed / step * max(0, max_steps - step) if step else None
         if "loss" in logs:
-            self.curve.append((int(state.global_step), float(logs["loss"])))
+            self.curve.append((step, float(logs["loss"])))
             self.last = {key: float(value) for key, value in logs.items() if isinstance(value, int | float)}
-            logger.info("step %d/%d loss %.4f", state.global_step, state.max_steps, logs["loss"])
+            logger.info("step %d/%d loss %.4f · %.1f s/step · ETA %s", step, max_steps, logs["loss"],
+                        elapsed / max(step, 1), format_duration(eta) if eta is not None else "?")
         if self._hook is not None:
-            self._hook({"step": float(state.global_step), "max_steps": float(state.max_steps), **logs})
+            self._hook({**logs, "step": step, "max_steps": max_steps, "elapsed_s": round(elapsed, 1),
+                        **({"eta_s": round(eta, 1)} if eta is not None else {})})
 
 
 def resolve_objective(config: TrainConfig, dataset: DatasetFiles) -> str:

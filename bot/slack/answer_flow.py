@@ -36,6 +36,8 @@ class Ask:
     team_id: str | None
     text: str
     bot_user_id: str | None
+    channel_type: str | None = None
+    """The event's `channel_type` when Slack sent one ("channel", "group", "im", "mpim")."""
 
     @property
     def is_follow_up(self) -> bool:
@@ -73,7 +75,8 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ())
                                      bot_user_id=ask.bot_user_id,
                                      answer_ts=[a.message_ts for a in earlier if a.message_ts])
         question = Question(text=text, channel=ask.channel, thread_ts=ask.thread_ts, asker=ask.user,
-                            team_id=ask.team_id, history=history)
+                            team_id=ask.team_id, history=history,
+                            conversation_kind=deps.scopes.kind_of(ask.channel, ask.channel_type))
         result = deps.answerer.answer(question, on_delta=reply.push, cancel=reply.cancel)
         message_ts = reply.finish(result.text, _blocks_for(result))
     except Exception as exc:

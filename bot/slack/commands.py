@@ -3,8 +3,8 @@
 Every subcommand acks inside Bolt's listener pool at once (help and usage errors *are* the ack);
 database, model and admin lookups run on the background pool and answer with `respond()`, which
 works even in channels the bot has not joined. Retrain and rollback are for admins (`admins`); the
-bot only queues the training run, and the training worker does the work; `reporting` announces
-the outcome in the channel the command came from.
+bot only queues the training run (or adds this channel to the open one), and the training worker
+does the work; `reporting` announces the outcome in every channel that asked.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def retrain(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) 
     run, created = request_training_run(deps.sessions, trigger="admin", requested_by=user, notify_channel=channel)
     if created:
         text = f"Queued training run #{run.id}. I'll post the outcome in this channel when it finishes."
-    else:
-        text = f"Training run #{run.id} is already {run.status}; its outcome will be reported when it finishes."
+    else:  # this request joined the open run: this channel is on its list of channels to tell
+        text = (f"Training run #{run.id} is already {run.status}; I'll post its outcome in this channel too "
+                "when it finishes.")
     respond(text=text, response_type="ephemeral")
 
 

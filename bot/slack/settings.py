@@ -39,6 +39,8 @@ class SlackSettings(BaseSettings):
         kb_listener_threads: Bolt's listener pool (acks of commands and actions run there).
         kb_stream_mode / kb_stream_interval_s / kb_feedback_style: see `bot.slack.streaming`.
         kb_report_interval_s: how often finished training runs are looked for and reported.
+        kb_admin_channel: KB_ADMIN_CHANNEL, a channel id told every training outcome, scheduled
+            runs included (the bot must be a member); empty: only the channels that asked are told.
     """
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -55,6 +57,7 @@ class SlackSettings(BaseSettings):
     kb_stream_interval_s: float = 1.0
     kb_feedback_style: FeedbackStyle = "native"
     kb_report_interval_s: float = 15.0
+    kb_admin_channel: str = ""
 
     def admin_ids(self) -> list[str]:
         return [entry.strip() for entry in self.kb_admin_user_ids.split(",") if entry.strip()]

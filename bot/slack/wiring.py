@@ -74,7 +74,8 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
     if background:
         bot.tasks = [
             PeriodicTask("kb-training-reporter", settings.kb_report_interval_s,
-                         lambda: report_finished_runs(sessions, client)).start(),
+                         lambda: report_finished_runs(sessions, client,
+                                                      admin_channel=settings.kb_admin_channel.strip() or None)).start(),
             PeriodicTask("kb-claim-purge", PURGE_INTERVAL_S, lambda: purge_events(sessions)).start(),
         ]
     logger.info("Slack bot ready (API %s, stream mode %s)", client.base_url, settings.kb_stream_mode)

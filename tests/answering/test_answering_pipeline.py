@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.adapter_follower import AdapterFollower
 from bot.abstention import AbstentionConfig
+from bot.adapter_follower import AdapterFollower
 from bot.answering import NOT_COVERED, NOTHING_FOUND, SUMMARY_HEADING, Answerer, AnswerError, AnsweringConfig, Question
 from bot.prompt import SYSTEM_RULES, Turn
 from knowledge.adapter_registry import promote, register_adapter, rollback
@@ -46,7 +46,8 @@ def test_evidence_comes_first_then_the_checked_summary_and_everything_is_recorde
     first, model_calls_then = deltas[0]
     assert model_calls_then == 0 and first.startswith("> To connect to the office VPN install WireGuard")
     assert first.endswith("[1]") and "".join(d for d, _ in deltas) == result.text
-    assert SUMMARY_HEADING in result.text and result.summary == "Install WireGuard and import the IT portal profile [1]."
+    assert SUMMARY_HEADING in result.text
+    assert result.summary == "Install WireGuard and import the IT portal profile [1]."
     assert result.citations[0].title == "VPN guide" and result.citations[0].cited
     assert not result.abstained and result.verdicts[0].supported
     system, user = generator.calls[0][0], generator.calls[0][-1]
@@ -59,18 +60,18 @@ def test_evidence_comes_first_then_the_checked_summary_and_everything_is_recorde
         assert row.published_text == result.text and row.summary_text == result.summary
         assert row.evidence[0]["n"] == 1 and "WireGuard" in row.evidence[0]["text"]
         assert row.support[0]["supported"] is True and row.abstain_reason is None
-        assert row.relevance["top_similarity"] > 0.45 and row.relevance["coverage"] > 0.5
+        assert row.relevance["top_similarity"] > 0.45 and row.relevance["unknown"] == []
         assert row.passages[0]["title"] == "VPN guide" and row.adapter_name == "base"
         assert (row.channel, row.asker, row.thread_ts, row.scope) == ("C1", "U1", "1.1", "C1")
 
 
 def test_invented_commands_and_urls_are_never_published(knowledge_base, embedder) -> None:
     generator = ScriptedGenerator("Run `sudo vpnctl --force` first. Then open https://vpn.evil.example/setup "
-                                  "and connect on port 443. Install WireGuard [1].")
+                                  "and connect on port 443. Connect by installing WireGuard [1].")
     result = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator).answer(
         Question(text="How do I connect to the VPN?"))
     assert "vpnctl" not in result.text and "evil" not in result.text and "443" not in result.text
-    assert result.summary == "Install WireGuard [1]."
+    assert result.summary == "Connect by installing WireGuard [1]."
     dropped = [v for v in result.verdicts if not v.supported]
     assert len(dropped) == 2
     assert any("sudo vpnctl --force" in reason for reason in dropped[0].reasons)
@@ -105,8 +106,8 @@ def test_near_miss_in_the_documents_vocabulary_is_refused_and_lists_related_docu
     generator = ScriptedGenerator("invented")
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
     result = answerer.answer(Question(text="How do I set up the VPN with OpenVPN on my Android phone?"))
-    assert result.abstained and result.abstain_reason == "not_covered" and generator.calls == []
-    assert {"openvpn", "android", "phone"} <= set(result.relevance.missing)
+    assert result.abstained and result.abstain_reason == "unknown_terms" and generator.calls == []
+    assert {"openvpn", "android", "phone"} <= set(result.relevance.unknown)
     assert result.citations and result.citations[0].title == "VPN guide" and not result.citations[0].cited
 
 
@@ -121,7 +122,7 @@ def test_passages_with_nothing_quotable_are_not_answered(sessions, embedder) -> 
     _add(sessions, embedder, ("Rules", "# VPN port rules\n\n| | |\n|---|---|\n"))
     generator = ScriptedGenerator("invented [1].")
     result = Answerer(sessions=sessions, embedder=embedder, generator=generator,
-                      config=AnsweringConfig(abstention=AbstentionConfig(min_similarity=0.0, min_coverage=0.0))
+                      config=AnsweringConfig(abstention=AbstentionConfig(min_similarity=0.0, unknown_similarity=0.0))
                       ).answer(Question(text="VPN port rules?"))
     assert result.abstained and result.abstain_reason == "no_evidence" and generator.calls == []
 

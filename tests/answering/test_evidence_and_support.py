@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.abstention import AbstentionConfig, assess
@@ -71,8 +73,7 @@ def test_content_terms_drop_chat_filler_and_stem() -> None:
 def test_evidence_quotes_the_opening_and_the_best_matching_units_verbatim(embedder) -> None:
     first = passage(DEPLOY, title="Deploying")
     other = passage("Lunch is at noon. The cafeteria is on floor 3.", number=2, title="Lunch")
-    ranked = score_passages("how do I deploy the API by hand?", [first, other], [0.6, 0.2],
-                            embedder.embed_documents)
+    ranked = score_passages("how do I deploy the API by hand?", [first, other], embedder.embed_documents)
     quotes = select_evidence(ranked, [1, 2], EvidenceConfig(lead_words=20, budget_words=60))
     assert quotes[0].text == "Deploys run from CI." and all(q.number == 1 for q in quotes)
     assert any("make deploy ENV=staging" in q.text and q.kind == "sentence" for q in quotes)
@@ -101,8 +102,7 @@ def test_specifics_find_what_must_not_be_invented() -> None:
 
 @pytest.fixture
 def checker(embedder) -> SupportChecker:
-    ranked = score_passages("how do I deploy the API?", [passage(DEPLOY, title="Deploying")], [0.6],
-                            embedder.embed_documents)
+    ranked = score_passages("how do I deploy the API?", [passage(DEPLOY, title="Deploying")], embedder.embed_documents)
     return SupportChecker(question="how do I deploy the API?", ranked=ranked, numbers=[1],
                           embed=embedder.embed_documents)
 
@@ -141,13 +141,15 @@ def test_published_summary_keeps_supported_text_and_adds_the_supporting_citation
     assert published_summary(verdicts) == "The rollout takes about 4 minutes. [1]"
 
 
-def test_abstention_refuses_low_similarity_and_uncovered_key_terms(embedder) -> None:
-    ranked = score_passages("how do I deploy the API?", [passage(DEPLOY, title="Deploying")], [0.6],
-                            embedder.embed_documents)
-    config = AbstentionConfig(min_similarity=0.45, min_coverage=0.6, max_missing=1)
+def test_abstention_refuses_low_similarity_and_unknown_key_terms() -> None:
+    ranked = [passage(DEPLOY, title="Deploying")]  # similarity 0.6
+    config = AbstentionConfig(min_similarity=0.45, unknown_similarity=0.7)
     assert assess("how do I deploy the API?", ranked, config).reason is None
-    uncovered = assess("how do I deploy the API to Heroku with Terraform?", ranked, config)
-    assert uncovered.reason == "not_covered" and {"heroku", "terraform"} <= set(uncovered.missing)
-    low = [item for item in ranked]
-    assert assess("how do I deploy the API?", low, AbstentionConfig(min_similarity=0.9)).reason == "low_score"
+    unknown = assess("how do I deploy the API to Heroku?", ranked, config, unknown=["heroku"])
+    assert unknown.reason == "unknown_terms" and unknown.unknown == ["heroku"]
+    assert assess("how do I deploy the API to Heroku?", ranked, replace(config, unknown_similarity=0.5),
+                  unknown=["heroku"]).reason is None  # similar enough to answer despite the unknown word
+    uncovered = assess("how do I deploy the API with Terraform?", ranked, replace(config, min_coverage=0.9))
+    assert uncovered.reason == "not_covered" and "terraform" in uncovered.missing
+    assert assess("how do I deploy the API?", ranked, AbstentionConfig(min_similarity=0.9)).reason == "low_score"
     assert assess("anything", [], config).reason == "no_passages"

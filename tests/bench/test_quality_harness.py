@@ -8,7 +8,11 @@ import pytest
 
 from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, overlap_share, token_scores
 from bench.faq import parse_faq
-from bench.quality import evaluate_answers, evaluate_retrieval, ingest_corpus, is_gold
+from bench.answer_quality import abstention_figures, calibrate, plain, run_questions, summarise_answers
+from bench.faq import load_faq
+from bench.question_sets import AskedQuestion, paraphrases, unanswerable
+from bench.quality import ingest_corpus, is_gold, search_ranks
+from bot.abstention import Relevance
 from knowledge.types import Passage
 from tests.scripted_generator import ScriptedGenerator
 
@@ -94,13 +98,57 @@ def test_harness_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path, sessions, embe
     corpus = ingest_corpus(sessions, embedder, tmp_path)
     assert corpus["chunks"] >= 2 and corpus["errors"] == 0
     items = parse_faq(SAMPLE_FAQ, file="tiny.rst.txt")
-    scores = evaluate_retrieval(sessions, embedder, items, mode="vector")
-    assert scores.hit_at_10 == 1.0 and scores.mrr > 0.3
+    asked = [AskedQuestion(text="why is the sky blue in the day", item=items[1], kind="paraphrase"),
+             AskedQuestion(text="what is the office wifi password?", item=None, kind="off_topic")]
+    ranks, _ = search_ranks(sessions, embedder, asked[:1], mode="vector")
+    assert ranks == [1]
 
     from bot.answering import Answerer
 
     answerer = Answerer(sessions=sessions, embedder=embedder,
-                        generator=ScriptedGenerator("Rayleigh scattering of sunlight [1]."))
-    answers = evaluate_answers(answerer, items[1:2])
-    assert answers.questions == 1 and answers.abstention_rate == 0.0
-    assert answers.f1 > 0.5 and answers.citation_accuracy == 1.0
+                        generator=ScriptedGenerator("Rayleigh scattering of sunlight makes the sky blue. "
+                                                    "Visit https://sky.example.com for more [1]."))
+    outcomes = run_questions(answerer, asked, is_gold=is_gold)
+    answered, refused = outcomes
+    assert answered.gold_rank == 1 and not answered.abstained and answered.f1_evidence > 0.9
+    assert answered.sentences == 2 and answered.supported == 1 and answered.invented == []
+    assert refused.abstained and refused.f1_published is None
+    summary = summarise_answers(outcomes)
+    assert summary["questions"] == 1 and summary["invented_specifics"] == 0
+    assert summary["generated_sentences_passing_check"] == 0.5
+
+
+def test_plain_text_drops_markers_quotes_and_bullets() -> None:
+    assert plain("> Use it [1]\n\n• item [2]").split() == ["Use", "it", "item"]
+
+
+def test_calibration_picks_the_thresholds_that_refuse_most_while_answering_enough() -> None:
+    def relevance(similarity: float, unknown: int) -> Relevance:
+        return Relevance(top_similarity=similarity, coverage=1.0, missing=[], unknown=["x"] * unknown, reason=None)
+
+    answerable = [relevance(0.6, 0), relevance(0.55, 1), relevance(0.5, 0), relevance(0.7, 1)]
+    unanswerable = [relevance(0.4, 0), relevance(0.52, 2), relevance(0.45, 1)]
+    config, chosen = calibrate(answerable, unanswerable, min_answered=1.0)
+    figures = abstention_figures([_judge(r, config) for r in answerable], [_judge(r, config) for r in unanswerable])
+    assert figures.answerable_answered == 1.0 and figures.unanswerable_refused == 1.0
+    assert 0.40 < chosen["min_similarity"] <= 0.45 and 0.52 < chosen["unknown_similarity"] <= 0.55
+
+
+def _judge(relevance: Relevance, config) -> Relevance:  # type: ignore[no-untyped-def]
+    from bot.abstention import judge
+
+    return judge(relevance, config)
+
+
+def test_committed_question_sets_join_their_faq_items_and_split_in_halves() -> None:
+    from bench.quality import ensure_doc_sources
+
+    try:
+        items = load_faq(ensure_doc_sources())
+    except SystemExit:
+        pytest.skip("python3.11-doc is not installed")
+    dev, test = paraphrases(items, "dev"), paraphrases(items, "test")
+    assert len(dev) + len(test) >= 100 and abs(len(dev) - len(test)) <= 1
+    assert not {q.text for q in dev} & {q.text for q in test}
+    assert len(unanswerable("all")) >= 40
+    assert {q.kind for q in unanswerable("all")} == {"off_topic", "near_miss"}

@@ -6,13 +6,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.chunking import ChunkingConfig, embedding_input
 from knowledge.embedding import Embedder
 from knowledge.errors import IngestError
+from knowledge.heading_vectors import backfill_heading_embeddings
 from knowledge.ingest import (
     corpus_stats,
     delete_document,
@@ -87,6 +88,24 @@ def test_document_is_chunked_by_heading_embedded_with_context_and_stored(session
         stored = list(session.scalars(select(Chunk.embedding).where(Chunk.ordinal == 1)).one())
     [expected] = embedder.embed_documents([embedding_input("Guide", "Guide › Deploy", "Run `make deploy` from main.")])
     assert sum(a * b for a, b in zip(stored, expected, strict=True)) > 0.999
+
+
+def test_each_chunk_stores_its_heading_vector_and_the_backfill_fills_older_rows(sessions, embedder) -> None:
+    _add_guide(sessions, embedder)
+    with sessions() as session:
+        stored = {row.heading: list(row.heading_embedding) for row in session.execute(
+            select(Chunk.heading, Chunk.heading_embedding))}
+    [deploy, guide] = embedder.embed_documents(["Deploy", "Guide"])  # the innermost heading, or the title
+    assert sum(a * b for a, b in zip(stored["Guide › Deploy"], deploy, strict=True)) > 0.999
+    assert sum(a * b for a, b in zip(stored["Guide"], guide, strict=True)) > 0.999
+    with sessions.begin() as session:  # as if stored before revision 0005
+        session.execute(update(Chunk).values(heading_embedding=None))
+    assert backfill_heading_embeddings(sessions, embedder) == 3
+    assert backfill_heading_embeddings(sessions, embedder) == 0  # resumable: nothing left to do
+    with sessions() as session:
+        refilled = {row.heading: list(row.heading_embedding) for row in session.execute(
+            select(Chunk.heading, Chunk.heading_embedding))}
+    assert sum(a * b for a, b in zip(refilled["Guide › Deploy"], deploy, strict=True)) > 0.999
 
 
 def test_unchanged_document_is_not_embedded_or_written_again(sessions, embedder) -> None:

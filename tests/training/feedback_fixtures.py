@@ -8,7 +8,8 @@ learned the preference scores held-out 👍 answers higher without having seen t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,6 +77,13 @@ def feedback_items(count: int, *, flip: bool = False, only_up: bool = False, sta
         items.append(FeedbackItem(question=question, prompt=render_prompt(question), completion=completion,
                                   up=good != flip, channel=("C1", "C2")[index % 2], thread_ts=f"{1000 + index}.0001"))
     return items
+
+
+def shuffled_votes(items: list[FeedbackItem], *, seed: int) -> list[FeedbackItem]:
+    """The same answers with their votes shuffled among them: as many 👍 and 👎, but no information."""
+    votes = [item.up for item in items]
+    random.Random(seed).shuffle(votes)
+    return [replace(item, up=vote) for item, vote in zip(items, votes, strict=True)]
 
 
 def rated(items: list[FeedbackItem]) -> list[RatedAnswer]:

@@ -22,10 +22,10 @@ def _all_kto(built) -> list[dict]:
 def test_balanced_feedback_builds_a_kto_dataset_with_both_classes_on_both_sides() -> None:
     built = build_dataset(rated(feedback_items(24)), SMALL_DATASET)
     assert built.objective == "kto" and built.skip_reason is None
-    assert built.stats["train"] == {"desirable": 9, "undesirable": 9}
-    assert built.stats["eval"] == {"desirable": 3, "undesirable": 3}
+    assert built.stats["train"] == {"desirable": 8, "undesirable": 8, "corrections": 0}
+    assert built.stats["eval"] == {"desirable": 4, "undesirable": 4, "corrections": 0}  # min_eval_per_class, not just 25%
     assert built.weights == {"desirable_weight": 1.0, "undesirable_weight": 1.0}
-    assert set(built.files["kto_train"][0]) == {"prompt", "completion", "label", "answer_id"}
+    assert set(built.files["kto_train"][0]) == {"prompt", "completion", "label", "answer_id", "source"}
 
 
 def test_exact_duplicates_keep_the_oldest_and_conflicting_copies_are_all_dropped() -> None:
@@ -98,6 +98,28 @@ def test_one_channel_cannot_dominate() -> None:
     assert _ids(_all_kto(built)) >= {a.answer_id for a in loud[5:]}
 
 
+def test_the_channel_cap_never_takes_a_class_below_its_minimum_counts() -> None:
+    """The issue's case: a loud channel and a quiet one, with no more feedback than the minimums need."""
+    answers = rated(feedback_items(24))  # 12 👍, 12 👎
+    loud = [replace(a, channel="CLOUD") for a in answers[:20]]
+    needs_all = replace(SMALL_DATASET, min_desirable=8, min_undesirable=8, max_channel_share=0.5)  # 8 + 4 each
+    built = build_dataset([*loud, *answers[20:]], needs_all)
+    assert built.objective == "kto" and "channel_cap" not in built.stats["excluded"]
+    assert built.stats["channels"]["CLOUD"] == 20 and built.stats["channel_cap_spared"] == 8
+
+    room_for_some = replace(needs_all, min_desirable=6, min_undesirable=6)  # 10 of each needed: 4 may go
+    built = build_dataset([*loud, *answers[20:]], room_for_some)
+    assert built.stats["excluded"]["channel_cap"] == 4 and built.stats["channels"]["CLOUD"] == 16
+    assert built.stats["train"]["desirable"] + built.stats["eval"]["desirable"] >= 10
+    assert built.stats["train"]["undesirable"] + built.stats["eval"]["undesirable"] >= 10
+
+
+def test_the_channel_cap_applies_only_when_several_channels_compete() -> None:
+    answers = [replace(a, channel="CONLY") for a in rated(feedback_items(24))]
+    built = build_dataset(answers, replace(SMALL_DATASET, max_channel_share=0.3))
+    assert built.stats["channels"] == {"CONLY": 24} and "channel_cap" not in built.stats["excluded"]
+
+
 def test_weights_follow_the_class_ratio() -> None:
     assert kto_weights(10, 10) == {"desirable_weight": 1.0, "undesirable_weight": 1.0}
     assert kto_weights(12, 10) == {"desirable_weight": 1.0, "undesirable_weight": 1.0}  # 1.2 is inside [1, 4/3]
@@ -166,6 +188,12 @@ def test_references_become_sft_rows_dpo_pairs_and_golden_rows() -> None:
     built = build_dataset(corrected, SMALL_DATASET)
     references = [r for r in built.files["sft_train"] if r["source"] == "reference"]
     assert len(references) == built.stats["train"]["undesirable"]
+    # ...and desirable KTO rows of the main run, for the prompt of the answer they correct.
+    corrections = [r for r in built.files["kto_train"] if r["source"] == "correction"]
+    assert len(corrections) == built.stats["train"]["corrections"] == len(references)
+    assert all(r["label"] and r["completion"] == "use the new data config . yes" for r in corrections)
+    downvoted = {r["answer_id"]: r["prompt"] for r in built.files["kto_train"] if not r["label"]}
+    assert all(downvoted[r["answer_id"]] == r["prompt"] for r in corrections)
     assert all(pair["chosen"] == "use the new data config . yes" for pair in built.files["dpo_train"])
     assert built.files["golden"] and all(r["answer_id"] in _ids(built.files["kto_eval"])
                                          for r in built.files["golden"])
@@ -179,6 +207,23 @@ def test_secrets_in_prompts_and_completions_are_scrubbed() -> None:
     row = next(r for r in _all_kto(built) if r["answer_id"] == leaky.answer_id)
     assert "xoxb" not in row["prompt"] and "<SLACK_TOKEN>" in row["prompt"] and "<@USER>" in row["completion"]
     assert built.stats["scrubbed"] == {"slack_token": 1, "user_mention": 1}
+
+
+def test_thumbs_down_reasons_are_scrubbed_and_kept_as_metadata() -> None:
+    answers = rated(feedback_items(24))
+    bad = [a for a in answers if a.votes[0][1] < 0]
+    leaky = "mail ops@example.com, token xoxb-1234567890-abcdefghijk"
+    explained = {bad[0].answer_id: replace(bad[0], reasons=(("wrong", leaky),)),
+                 bad[1].answer_id: replace(bad[1], reasons=(("outdated", None), (None, "the old config is gone")))}
+    built = build_dataset([explained.get(a.answer_id, a) for a in answers], SMALL_DATASET)
+    rows = {r["answer_id"]: r for r in _all_kto(built)}
+    assert rows[bad[0].answer_id]["reasons"] == [{"code": "wrong", "text": "mail <EMAIL>, token <SLACK_TOKEN>"}]
+    assert [r["code"] for r in rows[bad[1].answer_id]["reasons"]] == ["outdated", None]
+    assert "reasons" not in rows[bad[2].answer_id]
+    reasons = built.stats["thumbs_down_reasons"]
+    assert reasons["codes"] == {"outdated": 1, "unspecified": 1, "wrong": 1} and reasons["with_text"] == 2
+    assert reasons["examples"] == ["mail <EMAIL>, token <SLACK_TOKEN>", "the old config is gone"]
+    assert built.stats["scrubbed"] == {"email": 1, "slack_token": 1}
 
 
 def test_training_rows_mix_both_labels_in_every_batch_and_are_reproducible() -> None:

@@ -26,11 +26,11 @@ def test_export_writes_jsonl_and_a_manifest_and_records_the_version(sessions: se
     assert folder.parent == tmp_path.resolve() and folder.name == result.dataset.version
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["content_hash"] == result.dataset.content_hash
-    assert manifest["stats"]["train"] == {"desirable": 9, "undesirable": 9}
+    assert manifest["stats"]["train"] == {"desirable": 8, "undesirable": 8, "corrections": 0}
     for stem, entry in manifest["files"].items():
         assert file_sha256(folder / entry["path"]) == entry["sha256"], stem
     rows = [json.loads(line) for line in (folder / "kto_train.jsonl").read_text().splitlines()]
-    assert len(rows) == 18 and {row["label"] for row in rows} == {True, False}
+    assert len(rows) == 16 and {row["label"] for row in rows} == {True, False}
     with sessions() as session:
         assert session.scalar(select(Dataset.version)) == result.dataset.version
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
@@ -89,7 +89,7 @@ def test_a_user_voting_twice_counts_once_with_the_latest_vote(sessions: sessionm
 def test_a_corrupt_answer_row_is_dropped_and_counted(sessions: sessionmaker[Session], seed, tmp_path: Path) -> None:
     ids = seed(feedback_items(24))
     with sessions() as session, session.begin():
-        session.execute(update(Answer).where(Answer.id == ids[3]).values(completion=""))
+        session.execute(update(Answer).where(Answer.id == ids[3]).values(completion="", published_text=""))
         session.execute(update(Answer).where(Answer.id == ids[5]).values(passages={"broken": True}))
     result = export_dataset(sessions, datasets_root=tmp_path, config=SMALL_DATASET)
     assert result.dataset is not None and result.stats["excluded"]["corrupt"] == 2

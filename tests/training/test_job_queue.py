@@ -1,4 +1,5 @@
-"""The procrastinate queue on the product database: bot-queued and scheduled runs reach the worker once."""
+"""The procrastinate queue on the product database: bot-queued and scheduled runs reach the worker once, and a
+job left 'doing' by a dead worker neither blocks the next run nor stays 'doing'."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.training_runs import get_training_run, latest_training_run, request_training_run
 from tests.training.feedback_fixtures import LOOP
-from training.jobs import QUEUE, build_app, defer_execution, psycopg_conninfo
+from training.jobs import EXECUTE_TASK, QUEUE, build_app, defer_execution, fail_stalled_jobs, psycopg_conninfo
 from training.pipeline import LoopPaths, has_queued_run, process_queued_runs, request_run
 
 
@@ -20,7 +21,8 @@ def queue(engine: Engine, sessions: sessionmaker[Session]) -> Iterator[None]:
     def empty() -> None:
         with engine.begin() as connection:
             connection.execute(text("TRUNCATE procrastinate.procrastinate_jobs, procrastinate.procrastinate_events, "
-                                    "procrastinate.procrastinate_periodic_defers RESTART IDENTITY CASCADE"))
+                                    "procrastinate.procrastinate_periodic_defers, procrastinate.procrastinate_workers "
+                                    "RESTART IDENTITY CASCADE"))
     empty()
     yield
     empty()
@@ -92,3 +94,32 @@ def test_the_worker_registers_a_periodic_schedule_from_the_cron_setting(engine: 
     app = _app(engine, loop_paths)
     crons = {task.task.name: task.cron for task in app.periodic_registry.periodic_tasks.values()}
     assert crons == {"training.schedule": "0 3 * * 0", "training.poll": "0 4 * * 0"}
+
+
+def test_a_job_left_doing_by_a_dead_worker_blocks_nothing_and_is_failed_once_its_heartbeat_is_stale(
+        engine: Engine, sessions: sessionmaker[Session], loop_paths: LoopPaths, queue: None) -> None:
+    app = _app(engine, loop_paths)
+
+    async def scenario() -> None:
+        async with app.open_async():
+            # A worker takes an execute job and dies without a word (what SIGKILL leaves behind).
+            await defer_execution(app)
+            dead_worker = await app.job_manager.register_worker()
+            stale = await app.job_manager.fetch_job(queues=[QUEUE], worker_id=dead_worker)
+            assert stale is not None and stale.task_name == EXECUTE_TASK
+            assert await fail_stalled_jobs(app, stalled_after_s=30) == []  # its heartbeat is still fresh
+
+            # The next run is queued and executed all the same: the stale job holds no lock.
+            request_training_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="C1")
+            await app.tasks["training.poll"](timestamp=0)
+            await app.run_worker_async(queues=[QUEUE], wait=False, install_signal_handlers=False,
+                                       listen_notify=False)
+            assert _jobs(engine) == [("training.execute", "doing"), ("training.execute", "succeeded")]
+
+            await asyncio.sleep(1.1)
+            assert await fail_stalled_jobs(app, stalled_after_s=1) == [stale.id]
+            assert await fail_stalled_jobs(app, stalled_after_s=1) == []
+
+    asyncio.run(scenario())
+    assert _jobs(engine) == [("training.execute", "failed"), ("training.execute", "succeeded")]
+    assert latest_training_run(sessions).status == "skipped"  # the run itself: no feedback in this test

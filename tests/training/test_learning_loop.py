@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +24,10 @@ from training.config import DatasetConfig, GateConfig
 from training.dataset_files import read_dataset
 from training.pipeline import LoopPaths, process_next_run, recover
 from training.scoring import BASE, ScoringModel
+
+
+def outcome_report(outcome) -> Path:
+    return Path(outcome.report_path)
 
 
 def _serving_name(sessions: sessionmaker[Session]) -> str | None:
@@ -51,6 +56,11 @@ def test_proof_it_learns_votes_become_a_promoted_adapter_that_prefers_the_liked_
     assert record.status == "succeeded" and record.adapter_id == outcome.adapter_id
     assert record.message.startswith("promoted run") and record.metrics["gate"]["passed"]
     assert record.metrics["reward_margin"] > record.metrics["reward_margin_before"]  # headline for /kb status
+    gate = record.metrics["gate"]["gain"]  # the gate's figures: point estimate, lower bound, n per class
+    assert record.metrics["gate_gain_lower"] == pytest.approx(gate["lower"], abs=1e-4)
+    assert gate["lower"] > LOOP.gate.min_margin_gain and gate["point"] >= gate["lower"]
+    held_out = (record.metrics["held_out_good"], record.metrics["held_out_bad"])
+    assert held_out == (gate["n_good"], gate["n_bad"]) == (4, 4)
     with sessions() as session:
         serving = serving_adapter(session)
     assert serving is not None and serving.id == outcome.adapter_id  # the bot's adapter follower sees this
@@ -72,10 +82,11 @@ def test_proof_it_learns_votes_become_a_promoted_adapter_that_prefers_the_liked_
 
     report = Path(record.report_path)
     assert report.name == "report.md" and "Evaluation gate" in report.read_text()
+    assert "95% one-sided lower bound" in report.read_text() and "| held-out 👎 | 4 |" in report.read_text()
     assert (report.parent / "loss.png").read_bytes()[:4] == b"\x89PNG"
     data = json.loads((report.parent / "report.json").read_text())
     assert data["training"]["objective"] == "kto" and len(data["loss_curve"]) == data["training"]["steps"]
-    assert data["dataset"]["stats"]["train"] == {"desirable": 9, "undesirable": 9}
+    assert data["dataset"]["stats"]["train"] == {"desirable": 8, "undesirable": 8, "corrections": 0}
 
 
 def test_empty_feedback_skips_with_a_reason(engine: Engine, sessions: sessionmaker[Session],
@@ -136,6 +147,8 @@ def test_a_crash_fails_the_run_and_leaves_the_serving_adapter_alone(engine: Engi
     record = get_training_run(sessions, run.id)
     assert record.status == "failed" and "no-such-model" in record.message and "setup-model" in record.message
     assert _serving_name(sessions) == "previous"
+    report = Path(record.report_path)
+    assert report == outcome_report(outcome) and "## Error" in report.read_text() and "Traceback" in report.read_text()
 
 
 def test_a_corrupt_dataset_on_disk_fails_the_run_with_the_file_named(engine: Engine,
@@ -186,6 +199,7 @@ def test_a_worker_killed_mid_training_leaves_a_failed_run_and_nothing_half_promo
         time.sleep(0.1)  # the server notices the dead connection a moment later
     record = get_training_run(sessions, run.id)
     assert record.status == "failed" and "killed or crashed" in record.message
+    assert "killed or crashed" in Path(record.report_path).read_text()  # recovery writes the report it could not
     assert _serving_name(sessions) == "previous"
     assert not [p for p in staging.iterdir() if p.name.startswith(".staging-")]
     with sessions() as session:

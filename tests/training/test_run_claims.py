@@ -1,4 +1,5 @@
-"""Training-run rows under concurrency: one run per burst of triggers, one owner per run, dead owners noticed."""
+"""Training-run rows under concurrency: one run per burst of triggers, every requester kept, run numbers without
+gaps, one owner per run, dead owners noticed (by the worker and by the next request)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from threading import Barrier
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from knowledge.run_claims import claimed_run
 from knowledge.training_runs import (
-    claimed_run,
     fail_abandoned_runs,
     get_training_run,
+    latest_training_run,
     mark_run_finished,
     request_training_run,
 )
+from tests.training.dead_worker import kill_and_wait, start_worker_holding_a_run
 
 
 def test_concurrent_triggers_share_one_run(sessions: sessionmaker[Session]) -> None:
@@ -35,6 +38,34 @@ def test_concurrent_triggers_share_one_run(sessions: sessionmaker[Session]) -> N
         results = list(pool.map(trigger, range(8)))
     assert len({run.id for run, _ in results}) == 1
     assert sum(created for _, created in results) == 1
+    run = get_training_run(sessions, results[0][0].id)
+    assert sorted(run.requesters) == [f"U{index}" for index in range(8)]  # every requester is told
+    assert run.notify_channels == ("C1",)
+
+
+def test_run_numbers_have_no_gaps_however_many_requests_join(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    numbers = []
+    for _ in range(3):
+        first, created = request_training_run(sessions, trigger="admin", requested_by="UA", notify_channel="C1")
+        assert created
+        for joiner in ("UB", "UC"):  # joined requests: the run's number, no number of their own
+            again, joined_created = request_training_run(sessions, trigger="admin", requested_by=joiner,
+                                                         notify_channel="C2")
+            assert not joined_created and again.id == first.id
+        with claimed_run(engine) as run, sessions() as session, session.begin():
+            mark_run_finished(session, run.id, status="skipped", message="skipped: nothing to learn from")
+        numbers.append(first.id)
+    assert numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2]
+    last = get_training_run(sessions, numbers[-1])
+    assert last.requesters == ("UA", "UB", "UC") and last.notify_channels == ("C1", "C2")
+    assert (last.requested_by, last.notify_channel) == ("UA", "C1")  # the first requester stays the first
+
+
+def test_a_requester_joining_a_scheduled_run_becomes_its_first_channel(sessions: sessionmaker[Session]) -> None:
+    scheduled, _ = request_training_run(sessions, trigger="schedule")
+    joined, created = request_training_run(sessions, trigger="admin", requested_by="UA", notify_channel="C7")
+    assert not created and joined.id == scheduled.id and joined.trigger == "schedule"
+    assert (joined.requested_by, joined.notify_channel, joined.notify_channels) == ("UA", "C7", ("C7",))
 
 
 def test_a_run_has_one_owner(engine: Engine, sessions: sessionmaker[Session]) -> None:
@@ -43,7 +74,9 @@ def test_a_run_has_one_owner(engine: Engine, sessions: sessionmaker[Session]) ->
         assert first is not None and first.id == run.id and first.status == "running"
         with claimed_run(engine) as second:
             assert second is None
-        assert fail_abandoned_runs(engine) == []  # its owner is alive
+        assert fail_abandoned_runs(sessions) == []  # its owner is alive
+        status = latest_training_run(sessions)
+        assert status.worker_alive is True and status.heartbeat_age_s is not None and status.heartbeat_age_s < 5
         with sessions() as session, session.begin():
             assert mark_run_finished(session, run.id, status="succeeded", message="done")
     with claimed_run(engine) as nothing:
@@ -67,7 +100,7 @@ def test_a_run_whose_worker_was_killed_is_failed_on_the_next_start(engine: Engin
     script = textwrap.dedent(f"""
         import sys, time
         from knowledge.database import make_engine
-        from knowledge.training_runs import claimed_run
+        from knowledge.run_claims import claimed_run
         with claimed_run(make_engine({database_url!r})) as run:
             print(run.id, flush=True)
             time.sleep(600)
@@ -76,11 +109,11 @@ def test_a_run_whose_worker_was_killed_is_failed_on_the_next_start(engine: Engin
     try:
         assert worker.stdout is not None and int(worker.stdout.readline()) == run.id
         assert get_training_run(sessions, run.id).status == "running"
-        assert fail_abandoned_runs(engine) == []
+        assert fail_abandoned_runs(sessions) == []
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
         deadline = time.monotonic() + 10
-        while not (failed := fail_abandoned_runs(engine)) and time.monotonic() < deadline:
+        while not (failed := fail_abandoned_runs(sessions)) and time.monotonic() < deadline:
             time.sleep(0.1)  # the server notices the closed connection a moment later
     finally:
         worker.kill()
@@ -89,3 +122,24 @@ def test_a_run_whose_worker_was_killed_is_failed_on_the_next_start(engine: Engin
     assert record.status == "failed" and "killed or crashed" in record.message
     again, created = request_training_run(sessions, trigger="admin")
     assert created and again.id != run.id  # the dead run no longer blocks the queue
+
+
+def test_status_tells_a_dead_run_from_a_live_one_and_the_next_request_clears_it(
+        database_url: str, sessions: sessionmaker[Session]) -> None:
+    request_training_run(sessions, trigger="admin", requested_by="UA", notify_channel="C1")
+    worker, run_id = start_worker_holding_a_run(database_url)
+    try:
+        live = latest_training_run(sessions)
+        assert (live.status, live.worker_alive, live.progress["step"]) == ("running", True, 3)
+        kill_and_wait(worker, lambda: latest_training_run(sessions).worker_alive is False)
+    finally:
+        worker.kill()
+    dead = latest_training_run(sessions)
+    assert dead.id == run_id and dead.status == "running" and dead.worker_alive is False
+    assert dead.heartbeat_age_s is not None and dead.heartbeat_age_s >= 0
+
+    # No worker has come back yet: the next /kb retrain fails the dead run instead of joining it.
+    fresh, created = request_training_run(sessions, trigger="admin", requested_by="UB", notify_channel="C2")
+    assert created and fresh.id == run_id + 1 and fresh.requesters == ("UB",)
+    failed = get_training_run(sessions, run_id)
+    assert failed.status == "failed" and "killed or crashed" in failed.message and failed.worker_alive is None

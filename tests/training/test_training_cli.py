@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,10 +96,23 @@ def test_a_run_trains_through_accelerate_launch(engine, sessions: sessionmaker[S
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     seed(feedback_items(24))
     request_training_run(sessions, trigger="admin")
-    outcome = process_next_run(engine, paths=loop_paths, config=LOOP, train_step=accelerate_train_step(1, cpu=True))
+    relayed: list[dict] = []
+    launch = accelerate_train_step(1, cpu=True)
+
+    def spied(request: TrainRequest):
+        def hook(figures: dict) -> None:
+            relayed.append(figures)
+            request.on_progress(figures)
+
+        return launch(replace(request, on_progress=hook))
+
+    outcome = process_next_run(engine, paths=loop_paths, config=LOOP, train_step=spied)
     assert outcome is not None and outcome.status == "succeeded", outcome
     run = latest_training_run(sessions)
     assert run.metrics["training"]["processes"] == 1 and run.metrics["training"]["steps"] > 0
+    # The subprocess's progress reached the worker (and through it the run's record), the last step included.
+    assert relayed and relayed[-1]["step"] == relayed[-1]["max_steps"] == run.metrics["training"]["steps"]
+    assert not list(loop_paths.adapters_root.glob(".progress-*"))
     with sessions() as session:
         assert Path(serving_adapter(session).path, PROVENANCE_FILE).is_file()
 

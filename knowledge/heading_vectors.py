@@ -1,0 +1,47 @@
+"""Heading vectors: each chunk's section heading embedded on its own (store + embedder).
+
+Search re-scores the nearest chunks with their heading's similarity to the question
+(knowledge/search.py); see migration 0005 for why and the measured effect. A heading is embedded
+once per distinct text, however many chunks share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from knowledge.chunking import heading_leaf
+from knowledge.embedding import Embedder
+from knowledge.schema import Chunk, Document
+
+BACKFILL_BATCH = 500
+
+
+def embed_heading_leaves(embedder: Embedder, leaves: Sequence[str]) -> list[list[float]]:
+    """One vector per entry of `leaves`, embedding each distinct text once."""
+    distinct = list(dict.fromkeys(leaves))
+    vectors = dict(zip(distinct, embedder.embed_documents(distinct), strict=True)) if distinct else {}
+    return [vectors[leaf] for leaf in leaves]
+
+
+def backfill_heading_embeddings(sessions: sessionmaker[Session], embedder: Embedder) -> int:
+    """Fill `heading_embedding` where it is NULL (rows stored before revision 0005); returns rows filled.
+
+    Works in batches, each its own transaction, so an interrupted backfill keeps what it did and a
+    second run continues where it stopped.
+    """
+    filled = 0
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(Chunk.id, Chunk.heading, Document.title).join(Document, Document.id == Chunk.document_id)
+                .where(Chunk.heading_embedding.is_(None)).order_by(Chunk.id).limit(BACKFILL_BATCH)).all()
+        if not rows:
+            return filled
+        vectors = embed_heading_leaves(embedder, [heading_leaf(row.title, row.heading) for row in rows])
+        with sessions.begin() as session:
+            session.execute(update(Chunk), [{"id": row.id, "heading_embedding": vector}
+                                            for row, vector in zip(rows, vectors, strict=True)])
+        filled += len(rows)

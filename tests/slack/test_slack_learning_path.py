@@ -1,0 +1,107 @@
+"""From Slack to training data: what real Slack use feeds the dataset builder.
+
+Everything goes through signed Slack events and interactions into the real app; the dataset is
+built from the database by the training package's own reader and builder. No answer row is written
+by hand: the scope, the trained text and the corrections are whatever the Slack path recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.slack.blocks import ACTION_FEEDBACK
+from knowledge.datasets_store import rated_answers
+from knowledge.schema import Answer
+from tests.fakes.slack_requests import block_action, feedback_buttons_action
+from tests.scripted_generator import ScriptedGenerator
+from tests.slack.conftest import MakeBot
+from tests.slack.harness import SlackHarness
+from training.config import DatasetConfig
+from training.dataset_builder import build_dataset
+
+pytestmark = pytest.mark.usefixtures("documents")
+VOTER = "UVOTER"
+LOOSE = DatasetConfig(min_desirable=1, min_undesirable=1, min_eval_examples=1, min_eval_per_class=1,
+                      eval_fraction=0.01)
+"""Minimum counts low enough that a handful of Slack answers make a dataset."""
+
+
+def kto_rows(built: Any) -> list[dict[str, Any]]:
+    """Every KTO row, training and held out."""
+    return built.files["kto_train"] + built.files["kto_eval"]
+
+
+def vote(bot: SlackHarness, channel: str, thread_ts: str, direction: str, *, user: str = VOTER) -> int:
+    """Click 👍/👎 on the answer in the thread; returns the answer id."""
+    answer = bot.final_answer(channel, thread_ts)
+    element = next(b for b in answer["blocks"] if b["type"] == "context_actions")["elements"][0]
+    answer_id = int(element["positive_button"]["value"].split(":")[1])
+    action = feedback_buttons_action(f"{direction}:{answer_id}", action_id=ACTION_FEEDBACK, block_id="kb.feedback.x")
+    response = bot.interact(block_action(action, channel=channel, message_ts=answer["ts"], thread_ts=thread_ts,
+                                         user=user, response_base=bot.fake.base))
+    assert response.status == 200
+    return answer_id
+
+
+def dataset(bot: SlackHarness, config: DatasetConfig = LOOSE) -> Any:
+    with bot.sessions() as session:
+        return build_dataset(rated_answers(session), config)
+
+
+def test_public_channel_feedback_trains_and_private_feedback_stays_out(make_bot: MakeBot) -> None:
+    bot = make_bot(generator=ScriptedGenerator("Run make deploy from the repository root [1]. "
+                                               "Then ping @oncall at https://pager.example.com [1]."))
+    bot.fake.set_channel("C1")
+    bot.fake.set_channel("G1", is_private=True)
+    public_ts = bot.ask("How do I deploy the billing service?", channel="C1")
+    private_ts = bot.ask("How do I deploy the billing service?", channel="G1")
+    up = vote(bot, "C1", public_ts, "up")
+    down_private = vote(bot, "G1", private_ts, "down")
+
+    rows = {row.id: row for row in bot.rows(Answer)}
+    assert (rows[up].scope, rows[up].conversation_kind) == ("workspace", "public")
+    assert (rows[down_private].scope, rows[down_private].conversation_kind) == ("G1", "private")
+
+    built = dataset(bot)
+    assert built.stats["excluded"] == {"private_scope": 1}, "only the private channel's answer stays out"
+    [row] = kto_rows(built)
+    assert (row["answer_id"], row["label"], row["source"]) == (up, True, "vote")
+    # What is trained is what the asker saw: the quoted evidence and the checked summary, never the
+    # raw completion's unsupported sentence.
+    assert "run `make deploy` from the repository root" in row["completion"]
+    assert "pager.example.com" not in row["completion"] and "pager.example.com" in rows[up].completion
+    assert row["completion"].rstrip().endswith("Run make deploy from the repository root [1].")
+
+
+def test_a_teammates_correction_is_a_desirable_row_of_the_main_run(make_bot: MakeBot) -> None:
+    bot = make_bot(generator=ScriptedGenerator("Run make deploy from the repository root [1]."))
+    first = bot.ask("How do I deploy the billing service?")
+    second = bot.ask("When do database backups run?")
+    up = vote(bot, "C1", second, "up")
+    down = vote(bot, "C1", first, "down")
+    bot.ask("You also need the release role in the admin console before make deploy works.", thread_ts=first,
+            as_mention=False, user="UEXPERT")
+
+    built = dataset(bot)
+    rows = kto_rows(built)
+    assert {(row["answer_id"], row["source"], row["label"]) for row in rows} == {
+        (up, "vote", True), (down, "vote", False), (down, "correction", True)}
+    [correction] = [row for row in rows if row["source"] == "correction"]
+    [downvoted] = [row for row in rows if row["answer_id"] == down and not row["label"]]
+    assert correction["prompt"] == downvoted["prompt"], "the correction answers the prompt the model saw"
+    assert correction["prompt"].startswith("<|system|>") and "make deploy" in correction["prompt"]
+    assert correction["completion"].startswith("You also need the release role")
+    counted = {key: built.stats["train"][key] + built.stats["eval"][key] for key in built.stats["train"]}
+    assert counted == {"desirable": 2, "undesirable": 1, "corrections": 1}
+
+
+def test_a_dm_answer_is_private_without_asking_slack(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    ts = bot.ask("How do I deploy the billing service?", channel="D1", as_mention=False)
+    answer_id = vote(bot, "D1", ts, "up")
+    [row] = [r for r in bot.rows(Answer) if r.id == answer_id]
+    assert (row.scope, row.conversation_kind) == ("D1", "im")
+    assert not bot.fake.calls_to("conversations.info"), "message.im events say channel_type im"
+    assert dataset(bot).stats["excluded"] == {"private_scope": 1}
