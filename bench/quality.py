@@ -144,8 +144,10 @@ def evidence_variants(answerer: Any, questions: list[AskedQuestion]) -> dict[str
     from bot.evidence import EvidenceConfig, select_evidence
     from bot.unit_scoring import score_passages
 
-    variants = {f"lead {lead} / budget {budget}": EvidenceConfig(lead_words=lead, budget_words=budget)
-                for lead, budget in [(0, 120), (40, 120), (80, 120), (120, 120), (80, 160), (40, 80)]}
+    variants = {f"lead {lead} / budget {budget} / relative score {share}":
+                EvidenceConfig(lead_words=lead, budget_words=budget, min_relative_score=share)
+                for lead, budget, share in [(0, 120, 0.8), (40, 120, 0.8), (80, 120, 0.8), (120, 120, 0.8),
+                                            (80, 160, 0.8), (40, 80, 0.8), (80, 120, 0.6), (40, 120, 0.6)]}
     embed = answerer._embedder.embed_documents  # noqa: SLF001 - the bench scores what the answerer would
     ranked_by_question = [(asked, score_passages(asked.text, answerer.retrieve(Question(text=asked.text),
                                                                                asked.text)[:3], embed))

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, overlap_share, token_scores
-from bench.faq import parse_faq
 from bench.answer_quality import abstention_figures, calibrate, plain, run_questions, summarise_answers
-from bench.faq import load_faq
-from bench.question_sets import AskedQuestion, paraphrases, unanswerable
+from bench.faq import load_faq, parse_faq
 from bench.quality import ingest_corpus, is_gold, search_ranks
+from bench.question_sets import AskedQuestion, paraphrases, unanswerable
 from bot.abstention import Relevance
 from knowledge.types import Passage
 from tests.scripted_generator import ScriptedGenerator

@@ -23,7 +23,8 @@ def test_balanced_feedback_builds_a_kto_dataset_with_both_classes_on_both_sides(
     built = build_dataset(rated(feedback_items(24)), SMALL_DATASET)
     assert built.objective == "kto" and built.skip_reason is None
     assert built.stats["train"] == {"desirable": 8, "undesirable": 8, "corrections": 0}
-    assert built.stats["eval"] == {"desirable": 4, "undesirable": 4, "corrections": 0}  # min_eval_per_class, not just 25%
+    # min_eval_per_class, not just 25%
+    assert built.stats["eval"] == {"desirable": 4, "undesirable": 4, "corrections": 0}
     assert built.weights == {"desirable_weight": 1.0, "undesirable_weight": 1.0}
     assert set(built.files["kto_train"][0]) == {"prompt", "completion", "label", "answer_id", "source"}
 
