@@ -21,6 +21,7 @@ $(STAMP): $(PY) pyproject.toml
 setup: $(STAMP)
 	$(PY) -m bot setup-model
 	$(PY) -m knowledge migrate
+	$(PY) -m knowledge backfill-headings
 
 # The main job on the embedded defaults: index this repository's README, then answer from it.
 run: setup

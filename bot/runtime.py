@@ -80,6 +80,7 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Run
         passages=settings.answer_passages, max_new_tokens=settings.answer_max_new_tokens,
         summarise=settings.answer_summary, timeout_s=settings.answer_timeout_s, search_mode=settings.search_mode,
         abstention=AbstentionConfig(min_similarity=settings.answer_min_score,
+                                    unknown_similarity=settings.answer_unknown_score,
                                     min_coverage=settings.answer_min_coverage))
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                         adapter_source=follower.current_adapter, config=config)

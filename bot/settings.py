@@ -30,6 +30,15 @@ class BotSettings(BaseSettings):
         torch_threads: KB_TORCH_THREADS, CPU threads for generation (0: torch's default). The
             135M default model measured 12.0 tokens/s on 1 thread vs 9.6 on 2 (bench/answer_latency.py):
             for so small a model thread synchronisation costs more than it gains; raise it for big CPU models.
+        repetition_penalty / no_repeat_ngram_size: KB_REPETITION_PENALTY, KB_NO_REPEAT_NGRAM_SIZE, applied
+            to generated tokens only (bot/repetition.py), so passages stay free to copy.
+        answer_min_score: KB_ANSWER_MIN_SCORE, least cosine similarity of the best passage (abstention).
+        answer_unknown_score: KB_ANSWER_UNKNOWN_SCORE, least similarity when the question names
+            something no document mentions.
+        answer_min_coverage: KB_ANSWER_MIN_COVERAGE, least share of key terms in the top passages (0: off).
+        answer_max_new_tokens: KB_ANSWER_MAX_NEW_TOKENS, longest generated summary.
+        answer_summary: KB_ANSWER_SUMMARY, false answers with the quoted evidence alone (no model call).
+        Defaults were chosen with bench/quality.py (see README, "Answer quality").
     """
 
     model_config = SettingsConfigDict(env_prefix="KB_", frozen=True, extra="ignore")
@@ -51,8 +60,9 @@ class BotSettings(BaseSettings):
     db_pool_size: int = 16
     no_repeat_ngram_size: int = 4
     answer_passages: int = 5
-    answer_min_score: float = 0.45
-    answer_min_coverage: float = 0.6
+    answer_min_score: float = 0.36
+    answer_unknown_score: float = 0.6
+    answer_min_coverage: float = 0.0
     answer_max_new_tokens: int = 128
     answer_summary: bool = True
     answer_timeout_s: float = 120.0

@@ -48,6 +48,36 @@ def test_mention_streams_into_the_thread_and_ends_with_cited_answer(make_bot: Ma
     assert row.message_ts == answer["ts"] and row.thread_ts == ts and row.channel == "C1"
 
 
+def test_the_quoted_evidence_is_the_first_text_shown_and_invented_text_never_is(make_bot: MakeBot) -> None:
+    bot = make_bot(generator=ScriptedGenerator("Deploy with `kubectl apply -f billing.yaml` [1]. Run make deploy "
+                                               "from the repository root [1].", delay_s=0.03),
+                   streaming=StreamOptions(mode="update", interval_s=5.0))
+    ts = bot.ask("How do I deploy the billing service?")
+
+    first_edit = bot.fake.calls_to("chat.update")[0].body
+    assert first_edit["text"].startswith("> To deploy the billing service, run `make deploy`")
+    assert "kubectl" not in first_edit["text"]
+    final = bot.final_answer("C1", ts)
+    shown = "\n".join(b["text"]["text"] for b in final["blocks"] if b["type"] == "section")
+    assert shown.startswith("> To deploy the billing service, run `make deploy` from the repository root.")
+    assert "Run make deploy from the repository root [1]." in shown
+    assert "kubectl" not in shown and "kubectl" not in final["text"]
+    [row] = bot.rows(Answer)
+    assert "kubectl" in row.completion and row.support[0]["supported"] is False
+
+
+def test_a_question_the_documents_do_not_cover_lists_possibly_related_documents(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    ts = bot.ask("How do I rotate the Kubernetes secrets for the billing service in Vault?")
+    final = bot.final_answer("C1", ts)
+    sections = [b["text"]["text"] for b in final["blocks"] if b["type"] == "section"]
+    assert sections[0].startswith("I couldn't find an answer to this in the team's documents")
+    assert sections[1].startswith("*Possibly related*") and "Deploying the billing service" in sections[1]
+    assert bot.generator.calls == []
+    [row] = bot.rows(Answer)
+    assert row.abstained and row.abstain_reason == "unknown_terms" and "vault" in row.relevance["unknown"]
+
+
 def test_update_mode_posts_a_placeholder_then_edits_it(make_bot: MakeBot) -> None:
     bot = make_bot(generator=ScriptedGenerator("Backups run nightly at 02:00 UTC with pg_dump [1] and go to the "
                                                "kb-backups bucket [1].", delay_s=0.04),
