@@ -147,7 +147,8 @@ def evidence_variants(answerer: Any, questions: list[AskedQuestion]) -> dict[str
     variants = {f"lead {lead} / budget {budget} / relative score {share}":
                 EvidenceConfig(lead_words=lead, budget_words=budget, min_relative_score=share)
                 for lead, budget, share in [(0, 120, 0.8), (40, 120, 0.8), (80, 120, 0.8), (120, 120, 0.8),
-                                            (80, 160, 0.8), (40, 80, 0.8), (80, 120, 0.6), (40, 120, 0.6)]}
+                                            (80, 160, 0.8), (80, 120, 0.6), (120, 160, 0.8), (120, 160, 0.9),
+                                            (150, 190, 0.9)]}
     embed = answerer._embedder.embed_documents  # noqa: SLF001 - the bench scores what the answerer would
     ranked_by_question = [(asked, score_passages(asked.text, answerer.retrieve(Question(text=asked.text),
                                                                                asked.text)[:3], embed))

@@ -30,10 +30,11 @@ from bot.abstention import AbstainReason, AbstentionConfig, Relevance, assess
 from bot.citations import Citation, build_citations, strip_invalid_markers
 from bot.evidence import EvidenceConfig, Quote, evidence_markdown, select_evidence
 from bot.generator_protocol import Generator
+from bot.lexicon import distinctive_terms
 from bot.passage_units import split_units
 from bot.prompt import Turn, build_prompt
 from bot.support import SupportChecker, SupportConfig, Verdict, published_summary
-from bot.unit_scoring import ScoredPassage, ScoringConfig, key_terms, score_passages
+from bot.unit_scoring import ScoredPassage, ScoringConfig, score_passages
 from knowledge.embedding import Embedder
 from knowledge.interactions import record_answer
 from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms
@@ -183,7 +184,7 @@ class Answerer:
         text = self.validate(question.text)
         query = self.search_query(question, text)
         passages = self.retrieve(question, text)
-        unknown = unknown_terms(self._sessions, key_terms(query), channel=question.channel) if passages else []
+        unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel) if passages else []
         relevance = assess(query, passages, self.config.abstention, unknown=unknown)
         adapter = self._adapter_source()
         numbers = list(range(1, len(passages) + 1))

@@ -52,6 +52,27 @@ def stem(word: str) -> str:
         return _stemmer.stemWord(word)
 
 
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """Everyday English words: the whole alphabetic words of the bundled MiniLM's WordPiece vocabulary.
+
+    BERT's vocabulary (≈22,500 whole words) holds the words of general English text; product and
+    tool names ("terraform", "fastapi", "kubernetes") and team slang are not in it. Abstention uses
+    this to tell a question about something the documents never name from one merely worded
+    differently (bot/abstention.py).
+    """
+    from knowledge.embedding import bundled_model_dir
+
+    with (bundled_model_dir() / "vocab.txt").open(encoding="utf-8") as vocabulary:
+        return frozenset(line.strip() for line in vocabulary if line.strip().isalpha())
+
+
+def distinctive_terms(text: str) -> list[str]:
+    """Stems of the content words of `text` that are not everyday English: names, jargon, slang."""
+    common = common_words()
+    return [stem(word) for word in words(text) if is_content_word(word) and word not in common]
+
+
 def words(text: str) -> list[str]:
     """Lower-case word tokens; identifiers split at dots and underscores (`sys.modules` → sys, modules)."""
     return [match.group(0).lower().strip("'") for match in _WORD.finditer(text.replace("_", " "))]

@@ -60,8 +60,8 @@ class BotSettings(BaseSettings):
     db_pool_size: int = 16
     no_repeat_ngram_size: int = 4
     answer_passages: int = 5
-    answer_min_score: float = 0.36
-    answer_unknown_score: float = 0.6
+    answer_min_score: float = 0.32
+    answer_unknown_score: float = 0.53
     answer_min_coverage: float = 0.0
     answer_max_new_tokens: int = 128
     answer_summary: bool = True

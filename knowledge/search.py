@@ -165,10 +165,14 @@ def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: 
 
 # A stem is looked up as a literal lexeme ('simple' leaves it as is): chunk tsvectors are built with
 # Postgres's english configuration, whose stemmer is the same Snowball English one bot/lexicon.py uses.
+# Stems of four or more letters match as prefixes, so an abbreviation ("prod", "config") is known
+# when the documents spell the word out ("production", "configuration").
 _KNOWN_TERMS_SQL = text("""
     SELECT term FROM unnest(CAST(:terms AS text[])) AS term
     WHERE EXISTS (SELECT 1 FROM chunks c
-                  WHERE c.scope = ANY(:scopes) AND c.tsv @@ to_tsquery('simple', quote_literal(term)))
+                  WHERE c.scope = ANY(:scopes)
+                    AND c.tsv @@ to_tsquery('simple', quote_literal(term) || CASE WHEN length(term) >= 4
+                                                                                  THEN ':*' ELSE '' END))
 """)
 
 

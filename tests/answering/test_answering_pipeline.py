@@ -107,7 +107,7 @@ def test_near_miss_in_the_documents_vocabulary_is_refused_and_lists_related_docu
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
     result = answerer.answer(Question(text="How do I set up the VPN with OpenVPN on my Android phone?"))
     assert result.abstained and result.abstain_reason == "unknown_terms" and generator.calls == []
-    assert {"openvpn", "android", "phone"} <= set(result.relevance.unknown)
+    assert result.relevance.unknown == ["openvpn"]  # "android" and "phone" are everyday words
     assert result.citations and result.citations[0].title == "VPN guide" and not result.citations[0].cited
 
 
