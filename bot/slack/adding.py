@@ -19,6 +19,7 @@ from bot.slack.ingesting import add_slack_file, add_text, add_url, url_argument
 from bot.slack.modals import VIEW_ADD, AddSubmission, add_document_modal, add_errors, read_add
 from bot.slack.mrkdwn import escape, truncate
 from bot.slack.notices import APOLOGY, notice_for, post_ephemeral
+from bot.slack.slack_text import decode
 from bot.slack.work import WorkRejected
 from knowledge.errors import IngestError
 
@@ -33,6 +34,7 @@ def start_add(deps: SlackDeps, *, ack: Ack, respond: Respond, command: dict[str,
         deps.client.views_open(trigger_id=command["trigger_id"], view=add_document_modal(channel=channel))
         return
     url = url_argument(argument)
+    url, argument = (decode(url) if url else None), decode(argument)
     ack(text=f"Adding {escape(truncate(url, 200)) if url else 'your text'} to the knowledge base…")
 
     def job() -> None:

@@ -16,8 +16,9 @@ from bot.answering import AnswerError, AnswerResult, Question
 from bot.slack import dedupe
 from bot.slack.blocks import Blocks, FeedbackStyle, answer_blocks
 from bot.slack.deps import SlackDeps
-from bot.slack.history import strip_mention, thread_history
+from bot.slack.history import thread_history
 from bot.slack.notices import notice_for, post_notice
+from bot.slack.slack_text import decode_question
 from bot.slack.streaming import BlocksFor, Reply, ReplyTarget
 from bot.slack.work import WorkRejected
 from knowledge.interactions import answers_in_thread, attach_message
@@ -64,7 +65,7 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ())
     """Answer `ask` in its thread; never raises (failures become a notice in the thread)."""
     reply: Reply | None = None
     try:
-        text = strip_mention(ask.text, ask.bot_user_id)
+        text = decode_question(ask.text, bot_user_id=ask.bot_user_id)
         deps.answerer.validate(text)
         target = ReplyTarget(channel=ask.channel, thread_ts=ask.thread_ts, team_id=ask.team_id, user_id=ask.user)
         reply = deps.replies.start(target)

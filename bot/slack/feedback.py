@@ -28,9 +28,9 @@ from bot.slack.blocks import (
     parse_vote_value,
 )
 from bot.slack.deps import SlackDeps
-from bot.slack.history import strip_mention
 from bot.slack.modals import VIEW_REASON, read_reason, reason_modal
 from bot.slack.notices import APOLOGY, post_ephemeral
+from bot.slack.slack_text import decode_question
 from knowledge.interactions import (
     AnswerRecord,
     answer_by_id,
@@ -111,7 +111,7 @@ def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot
 
 def store_correction(deps: SlackDeps, event: dict[str, Any], answer: AnswerRecord) -> None:
     """A teammate's reply after a 👎: keep it as a reference answer for training."""
-    text = strip_mention(event.get("text") or "", None).strip()
+    text = decode_question(event.get("text") or "", bot_user_id=None)
     if not text:
         return
     record_reference_answer(deps.sessions, answer_id=answer.id, author=event["user"], text=text,

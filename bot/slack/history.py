@@ -7,9 +7,7 @@ document" replies are not mistaken for answers). Messages at or after the questi
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,18 +15,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.prompt import Turn
+from bot.slack.slack_text import decode, decode_question
 
 logger = logging.getLogger(__name__)
-
-_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-
-
-def strip_mention(text: str, bot_user_id: str | None) -> str:
-    """`text` without mentions of the bot (other mentions stay, as `@U…`)."""
-    def replace(match: re.Match[str]) -> str:
-        return "" if match.group(1) == bot_user_id else f"@{match.group(1)}"
-
-    return " ".join(_USER_MENTION.sub(replace, text).split())
 
 
 def turns_from_messages(messages: Iterable[dict[str, Any]], *, before_ts: str, bot_user_id: str | None,
@@ -37,14 +26,15 @@ def turns_from_messages(messages: Iterable[dict[str, Any]], *, before_ts: str, b
     answers = set(answer_ts)
     turns: list[Turn] = []
     for message in sorted(messages, key=lambda m: float(m.get("ts", 0))):
-        if float(message.get("ts", 0)) >= float(before_ts) or message.get("subtype") not in (None, "file_share"):
+        if float(message.get("ts", 0)) >= float(before_ts) or \
+                message.get("subtype") not in (None, "file_share", "thread_broadcast"):
             continue
-        text = html.unescape(message.get("text") or "").strip()
+        text = decode(message.get("text") or "").strip()
         if message.get("ts") in answers:
             turns.append(Turn(role="assistant", text=text))
         elif message.get("bot_id") or message.get("user") == bot_user_id:
             continue  # a notice or a placeholder, not part of the conversation
-        elif cleaned := strip_mention(text, bot_user_id):
+        elif cleaned := decode_question(message.get("text") or "", bot_user_id=bot_user_id):
             turns.append(Turn(role="user", text=cleaned))
     return [turn for turn in turns if turn.text]
 

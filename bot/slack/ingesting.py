@@ -41,7 +41,17 @@ def describe(result: IngestResult, scope: str) -> str:
     return f"{verb} {title} ({passages}); it is used for {scope_label(scope)}."
 
 
+def pasted_title(text: str, limit: int = 120) -> str:
+    """The title of pasted text: its first non-empty line, without Markdown heading marks, cut at a word."""
+    first = next((line.strip().lstrip("#").strip() for line in text.splitlines() if line.strip()), "")
+    if len(first) <= limit:
+        return first or "pasted text"
+    return first[:limit].rsplit(" ", 1)[0] + "…"
+
+
 def add_text(deps: SlackDeps, *, text: str, title: str | None, channel: str, user: str) -> str:
+    """Add pasted text; without a title given, its first line is the title (as the form promises)."""
+    title = title or pasted_title(text)
     data = text.encode()
     if len(data) > deps.ingest.max_bytes:
         raise IngestError(f"the text is {len(data):,} bytes, over the {deps.ingest.max_bytes:,}-byte limit")

@@ -3,6 +3,7 @@
 Routing of a `message` event (the same for HTTP and Socket Mode):
 
 * carries files (subtype `file_share`)       → `files`, when in a DM or one of the bot's threads;
+* a reply "also sent to the channel"         → handled like any reply (subtype `thread_broadcast`);
 * edits, joins, other bots, the bot itself   → ignored;
 * a DM, or a message mentioning the bot      → a question;
 * a reply in a thread where the bot answered → a follow-up question, except right after a 👎 on
@@ -51,6 +52,8 @@ def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) 
     if subtype == "file_share" or (subtype is None and event.get("files")):
         files.on_file_message(deps, event, context)
         return
+    if subtype == "thread_broadcast":  # a thread reply also sent to the channel is still a reply
+        subtype = None
     if subtype is not None or event.get("bot_id") or not event.get("user") or \
             event.get("user") == context.bot_user_id:
         return
@@ -90,6 +93,7 @@ def register(app: App, deps: SlackDeps) -> None:
         except Exception:
             logger.exception("message in %s/%s failed", event.get("channel"), event.get("ts"))
             addressed = event.get("channel_type") == "im" or f"<@{context.bot_user_id}>" in (event.get("text") or "")
-            if addressed and event.get("subtype") in (None, "file_share"):  # never apologise to strangers
+            # never apologise to strangers
+            if addressed and event.get("subtype") in (None, "file_share", "thread_broadcast"):
                 post_notice(deps.client, channel=event["channel"],
                             thread_ts=event.get("thread_ts") or event["ts"], text=APOLOGY)

@@ -20,11 +20,12 @@ from bot.slack.blocks import (
     search_blocks,
 )
 from bot.slack.feedback import reaction_value
-from bot.slack.history import strip_mention, turns_from_messages
+from bot.slack.history import turns_from_messages
 from bot.slack.ingesting import url_argument
 from bot.slack.modals import add_document_modal, add_errors, read_add, read_reason, reason_modal
 from bot.slack.mrkdwn import SECTION_LIMIT, escape, from_markdown, link, split_text
 from bot.slack.pacing import RateBudget, Throttle
+from bot.slack.slack_text import decode_question
 from bot.slack.work import BackgroundWork, WorkRejected
 from knowledge.types import Passage
 
@@ -164,7 +165,7 @@ def test_history_keeps_people_and_known_answers_before_the_question() -> None:
     assert turns == [Turn(role="user", text="how do I deploy?"),
                      Turn(role="assistant", text="Run make deploy & wait [1]."),
                      Turn(role="user", text="and the role?")]
-    assert strip_mention("<@UBOT> ask <@U2|bob> now", "UBOT") == "ask @U2 now"
+    assert decode_question("<@UBOT> ask <@U2|bob> now", bot_user_id="UBOT") == "ask @bob now"
 
 
 def test_throttle_and_budget_pace_edits() -> None:
