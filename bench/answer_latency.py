@@ -115,7 +115,7 @@ def main() -> None:
         result = answerer.answer(Question(text=QUESTION),
                                  on_delta=lambda _d, into=arrivals: into.append(time.perf_counter()))
         finished = time.perf_counter()
-        tokens = generator.count_tokens(result.text)  # the recorded text is what the model wrote
+        tokens = generator.count_tokens(result.raw_completion)  # what the model wrote, before the support check
         pipeline.append((arrivals[0] - started, (tokens - 1) / max(1e-9, finished - arrivals[0]), tokens,
                          finished - started, result.answer_id))
     rss_pipeline = psutil.Process().memory_info().rss

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import socket
 import statistics
@@ -33,6 +34,9 @@ from knowledge.embedding import SentenceTransformerEmbedder
 from knowledge.ingest import ingest_text
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_requests import SIGNING_SECRET, SignedRequest, SlackRequests, mention, message, reaction
+
+RESULTS = Path("bench/results/slack_ack.json")
+"""Where the answer-latency figures go (the README quotes them)."""
 
 REPO = Path(__file__).resolve().parents[1]
 HANDBOOK = [
@@ -116,7 +120,7 @@ def ask(fake: FakeSlack, requests: SlackRequests, url: str, question: str) -> tu
     return ts, sent
 
 
-def measure_answers(fake: FakeSlack, requests: SlackRequests, url: str, questions: list[str]) -> None:
+def measure_answers(fake: FakeSlack, requests: SlackRequests, url: str, questions: list[str]) -> dict[str, float]:
     visible, text, final = [], [], []
     for question in questions:
         ts, sent = ask(fake, requests, url, question)
@@ -128,6 +132,10 @@ def measure_answers(fake: FakeSlack, requests: SlackRequests, url: str, question
           f"max {max(visible) * 1000:.0f} ms  (target < 1000 ms)")
     print(f"mention -> first answer text:   median {statistics.median(text):.2f} s, max {max(text):.2f} s")
     print(f"mention -> final answer:        median {statistics.median(final):.1f} s, max {max(final):.1f} s")
+    return {"questions": len(questions), "first_visible_ms_median": round(statistics.median(visible) * 1000, 1),
+            "first_visible_ms_max": round(max(visible) * 1000, 1),
+            "first_text_s_median": round(statistics.median(text), 3), "first_text_s_max": round(max(text), 3),
+            "final_s_median": round(statistics.median(final), 2), "final_s_max": round(max(final), 2)}
 
 
 def load_requests(requests: SlackRequests, count: int) -> list[tuple[str, SignedRequest]]:
@@ -188,7 +196,11 @@ def main() -> None:
         print(f"gunicorn gthread workers={args.workers} threads={args.threads}; cores={os.cpu_count()}")
         ask_warmup = ask(fake, requests, url, "What is the release process?")[0]
         fake.wait_until(lambda: final_answer(fake, ask_warmup), timeout=300, what="the warm-up answer")
-        measure_answers(fake, requests, url, list(itertools.islice(itertools.cycle(QUESTIONS), args.questions)))
+        answers = measure_answers(fake, requests, url,
+                                  list(itertools.islice(itertools.cycle(QUESTIONS), args.questions)))
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({"cores": os.cpu_count(), "answers": answers}, indent=2) + "\n")
+        print(f"wrote {RESULTS}")
         measure_acks(fake, requests, url, args.requests, args.concurrency)
     finally:
         process.terminate()

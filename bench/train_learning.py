@@ -8,8 +8,13 @@ Then one full pipeline run (embedded Postgres, dataset export, TRL KTO + LoRA, e
 registry promotion) and, before vs after: held-out reward margin, 👍/👎 log-likelihoods,
 pairwise preference accuracy, general-text perplexity; training tokens/s, wall times, peak RSS.
 
-Run: `python -m bench.train_learning [--rows 200] [--epochs 2] [--steps 0] [--max-length 160] [--threads 2]`.
-CPU trains ~100–200 tokens/s on this model: scale --rows/--steps down for a quick look.
+Run: `python -m bench.train_learning [--rows 200] [--profile bench|defaults|cpu|gpu|auto] [--epochs E]
+[--steps N] [--max-length L] [--batch-size B] [--threads T] [--json FILE [--label NAME]]`.
+`--profile bench` (the default) is this bench's own settings; `defaults` the library's settings from
+before training profiles (2 epochs, batch 4, max_length 1024, reference per step, gate batch 8);
+`cpu`/`gpu`/`auto` go through `TrainingSettings` exactly as the worker does. Explicit flags override
+any profile. With `--steps` cutting a run short, the JSON also extrapolates the full run's training
+time (seconds per step so far × the steps the full run plans) and wall time.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import resource
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoTokenizer
@@ -34,6 +42,7 @@ from training.dataset_export import export_dataset
 from training.dataset_files import read_dataset
 from training.pipeline import LoopPaths, process_next_run
 from training.scoring import BASE, ScoringModel
+from training.settings import TrainingSettings
 
 SYSTEM = ("You are the team's knowledge assistant. Answer using only the quoted passage and cite it as [1]. "
           "Be concise.")
@@ -184,32 +193,62 @@ def preference_accuracy(model: ScoringModel, name: str, rows: list[dict], max_le
     return sum(g > b for g, b in pairs) / len(pairs) if pairs else float("nan")
 
 
+DATASET = DatasetConfig(min_desirable=8, min_undesirable=8, min_eval_examples=4, max_channel_share=0.5)
+
+
+def loop_config(args: argparse.Namespace) -> tuple[LoopConfig, int]:
+    """The run's configs and torch threads (0: torch's default) for `--profile`, explicit flags winning."""
+    explicit = {name: value for name, value in (("epochs", args.epochs), ("max_steps", args.steps),
+                                                ("batch_size", args.batch_size), ("max_length", args.max_length))
+                if value is not None}
+    common = {"learning_rate": args.lr, "beta": args.beta, "lora_r": args.lora_r, "lora_alpha": 2 * args.lora_r,
+              "progress_bar": False}
+    if args.profile in ("bench", "defaults"):
+        bench = args.profile == "bench"
+        train = TrainConfig(**(({"epochs": 2.0, "batch_size": 4, "max_length": 160} if bench else {})
+                               | common | explicit))
+        gate = GateConfig(max_length=max(train.max_length, 256)) if bench else GateConfig()
+        threads = args.threads if args.threads is not None else 2 if bench else 0
+        return LoopConfig(dataset=DATASET, train=train, gate=gate), threads
+    settings = TrainingSettings(profile=args.profile, min_desirable=8, min_undesirable=8, min_eval_examples=4,
+                                max_channel_share=0.5, **common, **explicit,
+                                **({"torch_threads": args.threads} if args.threads is not None else {})).resolved()
+    return settings.loop_config(), settings.torch_threads or 0
+
+
+def planned_steps(rows: int, train: TrainConfig) -> int:
+    """Optimiser steps a full run over `rows` plans (as transformers' Trainer counts them, one process)."""
+    per_epoch = max(1, math.ceil(math.ceil(rows / train.batch_size) / train.gradient_accumulation_steps))
+    return math.ceil(train.epochs * per_epoch)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--epochs", type=float, default=2.0)
-    parser.add_argument("--steps", type=int, default=0, help="max optimiser steps (0: use --epochs)")
-    parser.add_argument("--max-length", type=int, default=160)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--profile", choices=("bench", "defaults", "auto", "cpu", "gpu"), default="bench")
+    parser.add_argument("--epochs", type=float)
+    parser.add_argument("--steps", type=int, help="max optimiser steps (default: the profile's epochs)")
+    parser.add_argument("--max-length", type=int)
+    parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--lora-r", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="torch threads (default: the profile's)")
     parser.add_argument("--model", type=Path, default=Path("var/models/SmolLM2-135M-Instruct"))
     parser.add_argument("--out", type=Path, help="datasets/adapters/reports go here (default: bench/results/…)")
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    parser.add_argument("--label", help="keep the figures under this key of the --json file, next to other runs'")
+    parser.add_argument("--note", default="", help="free text kept in the JSON (what else the machine ran)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(args.threads)
+    config, threads = loop_config(args)
+    if threads:
+        torch.set_num_threads(threads)
+    load_start = os.getloadavg()
     started = time.perf_counter()
     work = args.out or Path("bench/results") / f"train-learning-{time.strftime('%Y%m%d-%H%M%S')}"
     paths = LoopPaths(base_model=args.model, datasets_root=work / "datasets", adapters_root=work / "adapters",
                       reports_root=work / "reports")
-    config = LoopConfig(
-        dataset=DatasetConfig(min_desirable=8, min_undesirable=8, min_eval_examples=4, max_channel_share=0.5),
-        train=TrainConfig(learning_rate=args.lr, epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
-                          beta=args.beta, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
-                          max_length=args.max_length, progress_bar=False),
-        gate=GateConfig(max_length=max(args.max_length, 256)))
 
     engine, sessions, _url = bench_database("train-learning")
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -239,6 +278,7 @@ def main() -> None:
     accuracy = {name: preference_accuracy(model, name, held_out, config.gate.max_length)
                 for name in (BASE, "candidate")}
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    total_s = time.perf_counter() - started
 
     stats = export.stats
     print(f"dataset {export.dataset.version}: {stats['answers_read']} rated answers → train "
@@ -259,9 +299,53 @@ def main() -> None:
           f"{training['runtime_s']:.1f} s = {training['tokens_per_s']:.1f} tokens/s on {training['device']}")
     print(f"wall time: seed {seed_s:.1f} s, export {export_s:.2f} s, pipeline {pipeline_s:.1f} s (train "
           f"{training['runtime_s']:.1f} s + load/gate/register {pipeline_s - training['runtime_s']:.1f} s), "
-          f"total {time.perf_counter() - started:.1f} s")
+          f"total {total_s:.1f} s")
     print(f"peak RSS: {peak_rss_mb:.0f} MiB; report: {record.report_path}")
+    if args.json:
+        figures = result_figures(args, config, threads, training=training, record=record, loss_curve=loss_curve,
+                                 pipeline_s=pipeline_s, total_s=total_s, peak_rss_mb=peak_rss_mb, gate=gate,
+                                 accuracy=accuracy, load=(load_start, os.getloadavg()))
+        if args.label:
+            earlier = json.loads(args.json.read_text()) if args.json.is_file() else {}
+            figures = earlier | {args.label: figures}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        print(f"figures: {args.json}")
     engine.dispose()
+
+
+def result_figures(args: argparse.Namespace, config: LoopConfig, threads: int, *, training: dict[str, Any],
+                   record: Any, loss_curve: list, pipeline_s: float, total_s: float, peak_rss_mb: float,
+                   gate: dict[str, Any], accuracy: dict[str, float],
+                   load: tuple[tuple[float, ...], tuple[float, ...]]) -> dict[str, Any]:
+    """What the JSON keeps: settings, times (the full run's extrapolated when `--steps` cut it short), memory."""
+    steps, runtime = int(training["steps"]), float(training["runtime_s"])
+    full_steps = planned_steps(int(training["rows"]), config.train)
+    figures: dict[str, Any] = {
+        "profile": args.profile, "rows": args.rows, "torch_threads": threads or torch.get_num_threads(),
+        "train_config": config.train.as_dict(), "gate_config": config.gate.as_dict(),
+        "status": record.status, "message": record.message,
+        "training": {key: training.get(key) for key in (
+            "objective", "steps", "epochs", "rows", "rows_dropped_too_long", "rows_over_token_budget", "max_length",
+            "train_tokens", "runtime_s", "tokens_per_s", "device")},
+        "loss_first": loss_curve[0][1], "loss_last": loss_curve[-1][1],
+        "seconds_per_step": round(runtime / steps, 2) if steps else None,
+        "pipeline_s": round(pipeline_s, 1), "gate_and_overhead_s": round(pipeline_s - runtime, 1),
+        "wall_s": round(total_s, 1), "peak_rss_mib": round(peak_rss_mb),
+        "held_out": {label: {"good": gate[key]["good"], "bad": gate[key]["bad"], "margin": gate[key]["margin"],
+                             "general_perplexity": gate[key]["general_perplexity"], "preference_accuracy": acc}
+                     for label, key, acc in (("before", "base", accuracy[BASE]),
+                                             ("after", "candidate", accuracy["candidate"]))},
+        "machine": {"cpus": os.cpu_count(), "loadavg_start": load[0], "loadavg_end": load[1], "note": args.note},
+    }
+    if args.steps is not None and steps < full_steps:
+        full_train_s = runtime / steps * full_steps
+        figures["extrapolated_full_run"] = {
+            "steps": full_steps, "train_s": round(full_train_s), "wall_s": round(total_s - runtime + full_train_s),
+            "method": f"measured {steps} of the {full_steps} steps the profile plans: seconds per step so far × "
+                      f"{full_steps}, plus the measured load, gate and bench time (the gate scores the same rows "
+                      "however long training ran)"}
+    return figures
 
 
 if __name__ == "__main__":

@@ -79,12 +79,11 @@ class Verdict:
 
 def specifics(text: str) -> list[str]:
     """Everything in `text` that must be quoted from a source rather than invented (see module docstring)."""
-    text = _MARKER.sub(" ", text)
-    found: list[str] = []
+    found: list[str] = [code.strip() for code in _INLINE_CODE.findall(text)]  # `[1, 4]` in code is a list
+    text = _MARKER.sub(" ", _INLINE_CODE.sub(" ", text))
     found += _URL.findall(text)
     found += _LINK_TARGET.findall(text)
-    found += [code.strip() for code in _INLINE_CODE.findall(text)]
-    prose = _INLINE_CODE.sub(" ", _URL.sub(" ", text))
+    prose = _URL.sub(" ", text)
     for pattern in (_FLAG, _PATH, _DOTTED, _SNAKE, _CAMEL, _ENV, _NUMBER):
         found += pattern.findall(prose)
     found += _CALL.findall(prose)

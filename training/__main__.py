@@ -29,14 +29,19 @@ from training.settings import TrainingSettings
 
 def _settings() -> TrainingSettings:
     try:
-        settings = TrainingSettings()
-        settings.loop_config()
+        settings = TrainingSettings().resolved()
+        config = settings.loop_config().train
     except (ValidationError, ValueError) as exc:
         raise click.ClickException(f"bad training settings: {exc}") from exc
-    if settings.torch_threads > 0:
+    if settings.torch_threads:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
+    logging.getLogger(__name__).info(
+        "training profile %s: %g epochs, batch %d × %d, max_length %s, token budget %s, reference log-probs %s, "
+        "%s torch threads", settings.profile, config.epochs, config.batch_size, config.gradient_accumulation_steps,
+        config.max_length or f"from the data (≤ {config.max_length_cap})", config.max_train_tokens or "none",
+        "precomputed" if config.precompute_ref_log_probs else "per step", settings.torch_threads or "default")
     return settings
 
 

@@ -88,7 +88,15 @@ class TrainConfig:
         batch_size: per-device batch; KTO's KL estimate needs at least 2.
         gradient_accumulation_steps: micro-batches per optimiser step.
         beta: KTO's deviation penalty from the reference (the frozen base).
-        max_length: longest prompt+completion in tokens; longer rows are dropped and counted.
+        max_length: longest prompt+completion in tokens; longer rows are dropped and counted. 0 takes
+            it from the data: the `length_quantile` of the training rows' lengths, at most
+            `max_length_cap` (a fixed large value only lets a few outliers set the time and memory).
+        length_quantile, max_length_cap: how `max_length` 0 is resolved.
+        max_train_tokens: train on the leading rows (the builder's shuffled order) that fit this many
+            tokens, in whole optimiser steps; 0 trains on all. Bounds a CPU run's time whatever the
+            prompts' length.
+        precompute_ref_log_probs: KTO scores every row with the frozen reference once before
+            training instead of in every step (saves a pass per extra epoch).
         seed: seeds LoRA initialisation and everything else random in the run.
         gradient_checkpointing: trade compute for memory on large bases.
         progress_bar: show the Trainer's tqdm bar.
@@ -106,6 +114,10 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     beta: float = 0.1
     max_length: int = 1024
+    length_quantile: float = 0.95
+    max_length_cap: int = 1024
+    max_train_tokens: int = 0
+    precompute_ref_log_probs: bool = False
     seed: int = 0
     gradient_checkpointing: bool = False
     progress_bar: bool = True
@@ -127,7 +139,12 @@ class TrainConfig:
         _require(self.gradient_accumulation_steps >= 1,
                  f"`gradient_accumulation_steps` must be at least 1, got {self.gradient_accumulation_steps}.")
         _require(self.beta > 0, f"`beta` must be positive, got {self.beta}.")
-        _require(self.max_length >= 8, f"`max_length` must be at least 8, got {self.max_length}.")
+        _require(self.max_length == 0 or self.max_length >= 8,
+                 f"`max_length` must be 0 (from the data) or at least 8, got {self.max_length}.")
+        _require(0.5 <= self.length_quantile <= 1.0,
+                 f"`length_quantile` must be in [0.5, 1], got {self.length_quantile}.")
+        _require(self.max_length_cap >= 8, f"`max_length_cap` must be at least 8, got {self.max_length_cap}.")
+        _require(self.max_train_tokens >= 0, f"`max_train_tokens` must not be negative, got {self.max_train_tokens}.")
 
     def as_dict(self) -> dict[str, Any]:
         values = asdict(self)

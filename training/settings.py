@@ -2,6 +2,9 @@
 
 Every variable is prefixed TRAINING_ except the shared DATABASE_URL and KB_PG_DATA_DIR. The
 settings only turn into the frozen configs of `training.config` and the paths of the pipeline.
+TRAINING_PROFILE (auto, cpu, gpu; auto is gpu when CUDA is available) supplies the defaults of the
+hyper-parameters that decide whether a run fits its hardware (`training.profiles`); a setting left
+unset (None here) takes the profile's value, one set in the environment wins.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from training.config import DatasetConfig, GateConfig, LoopConfig, TrainConfig
 from training.pipeline import LoopPaths
+from training.profiles import Profile, resolve_profile
 
 
 class TrainingSettings(BaseSettings):
@@ -30,7 +34,12 @@ class TrainingSettings(BaseSettings):
             workers' runs and jobs (a sixth cron field gives seconds); a queued run starts within one.
         launcher: TRAINING_LAUNCHER, "inprocess", or "accelerate" to train in `accelerate launch`
             subprocesses (`num_processes` of them; several GPUs → DDP).
+        profile: TRAINING_PROFILE, "auto", "cpu" or "gpu": defaults of epochs, batch size, gradient
+            accumulation, max_length (0: from the data), the CPU token budget, reference log-prob
+            precomputation, the gate's batch and torch threads, for whichever is unset.
         torch_threads: TRAINING_TORCH_THREADS, CPU threads for torch (0 leaves torch's default).
+        max_train_tokens: TRAINING_MAX_TRAIN_TOKENS, tokens per epoch a run trains on (0: all rows); the
+            CPU profile's budget applies only when neither TRAINING_EPOCHS nor TRAINING_MAX_STEPS is set.
         heartbeat_s: TRAINING_HEARTBEAT_S, how often the worker says it is alive: on the running
             run (`/kb status` shows the age) and in procrastinate's worker table.
         stalled_after_s: TRAINING_STALLED_AFTER_S, a worker silent this long is dead and the poll
@@ -51,7 +60,8 @@ class TrainingSettings(BaseSettings):
     poll_cron: str = "* * * * *"
     launcher: Literal["inprocess", "accelerate"] = "inprocess"
     num_processes: int = 1
-    torch_threads: int = 0
+    profile: Literal["auto", "cpu", "gpu"] = "auto"
+    torch_threads: int | None = None
     heartbeat_s: float = Field(default=10.0, gt=0)
     stalled_after_s: float = Field(default=30.0, gt=0)
 
@@ -73,12 +83,14 @@ class TrainingSettings(BaseSettings):
     lora_dropout: float = 0.05
     target_modules: str = "q_proj,k_proj,v_proj,o_proj"
     learning_rate: float = 5e-5
-    epochs: float = 2.0
+    epochs: float | None = None
     max_steps: int = 0
-    batch_size: int = 4
-    gradient_accumulation_steps: int = 1
+    batch_size: int | None = None
+    gradient_accumulation_steps: int | None = None
     beta: float = 0.1
-    max_length: int = 1024
+    max_length: int | None = None
+    max_train_tokens: int | None = None
+    precompute_ref_log_probs: bool | None = None
     seed: int = 0
     gradient_checkpointing: bool = False
     progress_bar: bool = True
@@ -91,7 +103,7 @@ class TrainingSettings(BaseSettings):
     gate_golden_max_new_tokens: int = 64
     gate_golden_f1_tolerance: float = 0.05
     gate_general_tolerance: float = 0.05
-    gate_batch_size: int = 8
+    gate_batch_size: int | None = None
 
     @model_validator(mode="after")
     def _stalled_after_heartbeats(self) -> TrainingSettings:
@@ -100,8 +112,39 @@ class TrainingSettings(BaseSettings):
                              f"TRAINING_HEARTBEAT_S ({self.heartbeat_s}), or live workers would look dead")
         return self
 
-    def loop_config(self) -> LoopConfig:
-        """The validated configs (raises ValueError naming a bad field)."""
+    def resolved(self, *, cuda_available: bool | None = None) -> TrainingSettings:
+        """These settings with the profile named and its values filled in wherever the environment set none.
+
+        `cuda_available` defaults to asking torch; tests pass it.
+        """
+        if cuda_available is None:
+            import torch
+
+            cuda_available = torch.cuda.is_available()
+        chosen = resolve_profile(self.profile, cuda_available=cuda_available)
+        # An explicit amount of training (epochs or steps) is what the operator asked for: no budget cuts it.
+        amount_set = self.epochs is not None or self.max_steps > 0
+        defaults = {"torch_threads": chosen.torch_threads, "epochs": chosen.epochs, "batch_size": chosen.batch_size,
+                    "gradient_accumulation_steps": chosen.gradient_accumulation_steps, "max_length": 0,
+                    "max_train_tokens": 0 if amount_set else chosen.max_train_tokens,
+                    "precompute_ref_log_probs": chosen.precompute_ref_log_probs,
+                    "gate_batch_size": chosen.gate_batch_size}
+        return self.model_copy(update={"profile": chosen.name} |
+                               {name: value for name, value in defaults.items() if getattr(self, name) is None})
+
+    def training_profile(self, *, cuda_available: bool | None = None) -> Profile:
+        """The profile these settings name ("auto" resolved)."""
+        return resolve_profile(self.resolved(cuda_available=cuda_available).profile, cuda_available=False)
+
+    def loop_config(self, *, cuda_available: bool | None = None) -> LoopConfig:
+        """The validated configs, profile applied (raises ValueError naming a bad field)."""
+        settings = self.resolved(cuda_available=cuda_available)
+        return settings._configs(resolve_profile(settings.profile, cuda_available=False))
+
+    def _configs(self, profile: Profile) -> LoopConfig:
+        # resolved() filled every profile field; the asserts tell the type checker so.
+        assert self.epochs is not None and self.batch_size is not None and self.max_length is not None
+        assert self.gradient_accumulation_steps is not None and self.gate_batch_size is not None
         dataset = DatasetConfig(
             min_desirable=self.min_desirable, min_undesirable=self.min_undesirable,
             min_eval_examples=self.min_eval_examples, min_eval_per_class=self.min_eval_per_class,
@@ -115,7 +158,9 @@ class TrainingSettings(BaseSettings):
             target_modules=tuple(m.strip() for m in self.target_modules.split(",") if m.strip()),
             learning_rate=self.learning_rate, epochs=self.epochs, max_steps=self.max_steps,
             batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
-            beta=self.beta, max_length=self.max_length, seed=self.seed,
+            beta=self.beta, max_length=self.max_length, length_quantile=profile.length_quantile,
+            max_length_cap=profile.max_length_cap, max_train_tokens=self.max_train_tokens or 0,
+            precompute_ref_log_probs=bool(self.precompute_ref_log_probs), seed=self.seed,
             gradient_checkpointing=self.gradient_checkpointing, progress_bar=self.progress_bar)
         gate = GateConfig(min_per_class=self.min_eval_per_class, min_margin_gain=self.gate_min_margin_gain,
                           bootstrap_resamples=self.gate_bootstrap_resamples, confidence=self.gate_confidence,
@@ -123,7 +168,8 @@ class TrainingSettings(BaseSettings):
                           golden_generate_rows=self.gate_golden_generate_rows,
                           golden_max_new_tokens=self.gate_golden_max_new_tokens,
                           golden_f1_tolerance=self.gate_golden_f1_tolerance,
-                          general_tolerance=self.gate_general_tolerance, max_length=self.max_length,
+                          general_tolerance=self.gate_general_tolerance,
+                          max_length=self.max_length or profile.max_length_cap,
                           batch_size=self.gate_batch_size)
         return LoopConfig(dataset=dataset, train=train, gate=gate)
 

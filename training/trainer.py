@@ -4,7 +4,8 @@ The base model stays frozen; only the LoRA matrices on the attention projections
 the rows in the order the dataset builder wrote them (TRL's KTO sampler is sequential and the KL
 estimate pairs neighbours inside a batch, so the builder pre-shuffles and interleaves 👍/👎).
 Rows whose prompt + completion exceed `max_length` tokens are dropped and counted rather than cut,
-so no example trains on a completion without its context.
+so no example trains on a completion without its context; `max_length` 0 takes it from the rows'
+lengths, and `max_train_tokens` keeps the leading rows that fit a token budget (`training.profiles`).
 
 The adapter is written into a staging folder and renamed into its immutable version folder only
 when complete. Under `accelerate launch` (DDP, one process per GPU) every process trains its
@@ -30,6 +31,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, T
 from training.artifacts import abandon, directory_sha256, publish, stage, staging_dir
 from training.config import TrainConfig
 from training.dataset_files import DatasetFiles
+from training.profiles import max_length_from_lengths, rows_within_budget
 from training.scoring import completion_token_ids
 
 logger = logging.getLogger(__name__)
@@ -108,22 +110,40 @@ def resolve_objective(config: TrainConfig, dataset: DatasetFiles) -> str:
     return dataset.objective if config.objective == "auto" else config.objective
 
 
-def _rows(dataset: DatasetFiles, objective: str, tokenizer: Any, max_length: int) -> tuple[list[dict], int, int]:
-    """The training rows that fit `max_length`, how many were dropped, and their total tokens."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Selection:
+    """The rows a run trains on and why the others were left out."""
+
+    rows: list[dict[str, Any]]
+    max_length: int
+    too_long: int
+    over_budget: int
+    tokens: int
+
+
+def _rows(dataset: DatasetFiles, objective: str, tokenizer: Any, config: TrainConfig) -> _Selection:
+    """The training rows that fit `max_length` (resolved from the data when 0) and the token budget."""
     source = dataset.rows["kto_train" if objective == "kto" else "sft_train"]
-    kept: list[dict[str, Any]] = []
-    tokens = 0
+    lengths: list[int] = []
+    usable: list[tuple[dict[str, Any], int]] = []
     for row in source:
         ids, start = completion_token_ids(tokenizer, row["prompt"], row["completion"])
-        if len(ids) > max_length or start >= len(ids):
+        if start >= len(ids):
             continue
-        tokens += len(ids)
-        kept.append({"prompt": row["prompt"], "completion": row["completion"]} |
-                    ({"label": bool(row["label"])} if objective == "kto" else {}))
-    return kept, len(source) - len(kept), tokens
+        lengths.append(len(ids))
+        usable.append(({"prompt": row["prompt"], "completion": row["completion"]} |
+                       ({"label": bool(row["label"])} if objective == "kto" else {}), len(ids)))
+    max_length = config.max_length or max_length_from_lengths(lengths, quantile=config.length_quantile,
+                                                              cap=config.max_length_cap)
+    fitting = [(row, length) for row, length in usable if length <= max_length]
+    count = rows_within_budget([length for _, length in fitting], max_tokens=config.max_train_tokens,
+                               multiple=config.batch_size * config.gradient_accumulation_steps)
+    kept = fitting[:count]
+    return _Selection(rows=[row for row, _ in kept], max_length=max_length, too_long=len(source) - len(fitting),
+                      over_budget=len(fitting) - count, tokens=sum(length for _, length in kept))
 
 
-def _common_args(config: TrainConfig, output_dir: Path) -> dict[str, Any]:
+def _common_args(config: TrainConfig, output_dir: Path, max_length: int) -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     return {
         "output_dir": str(output_dir), "per_device_train_batch_size": config.batch_size,
@@ -132,7 +152,7 @@ def _common_args(config: TrainConfig, output_dir: Path) -> dict[str, Any]:
         "data_seed": config.seed, "logging_steps": 1, "save_strategy": "no", "eval_strategy": "no",
         "report_to": "none", "use_cpu": not cuda, "bf16": cuda and torch.cuda.is_bf16_supported(), "fp16": False,
         "activation_checkpointing": config.gradient_checkpointing, "disable_tqdm": not config.progress_bar,
-        "max_length": config.max_length, "dataloader_num_workers": 0, "lr_scheduler_type": "linear",
+        "max_length": max_length, "dataloader_num_workers": 0, "lr_scheduler_type": "linear",
     }
 
 
@@ -149,16 +169,21 @@ def train_adapter(*, base_model: Path, dataset: DatasetFiles, config: TrainConfi
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    rows, dropped, tokens = _rows(dataset, objective, tokenizer, config.max_length)
+    selection = _rows(dataset, objective, tokenizer, config)
+    rows, tokens = selection.rows, selection.tokens
     if len(rows) < config.batch_size:
-        raise TrainingInputError(f"only {len(rows)} training rows fit max_length={config.max_length} "
-                                 f"({dropped} too long); a batch needs {config.batch_size}")
+        raise TrainingInputError(f"only {len(rows)} training rows fit max_length={selection.max_length} "
+                                 f"({selection.too_long} too long); a batch needs {config.batch_size}")
+    logger.info("training on %d rows, %d tokens; max_length %d (%d rows longer), %d rows over the "
+                "%s-token budget%s", len(rows), tokens, selection.max_length, selection.too_long,
+                selection.over_budget, config.max_train_tokens or "unlimited",
+                "; reference log-probs first" if objective == "kto" and config.precompute_ref_log_probs else "")
     labels = {row["label"] for row in rows} if objective == "kto" else {True}
     if objective == "kto" and labels != {True, False}:
         raise TrainingInputError("KTO needs both 👍 and 👎 rows; the dataset has only one class")
 
     weights = dataset.manifest.get("weights", {})
-    args = _trainer_args(objective, config, staging_dir(target), weights)
+    args = _trainer_args(objective, config, staging_dir(target), weights, selection.max_length)
     _ = args.device  # sets up the (possibly distributed) process state before anyone asks who is main
     state = PartialState()
     dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
@@ -170,7 +195,8 @@ def train_adapter(*, base_model: Path, dataset: DatasetFiles, config: TrainConfi
         state.wait_for_everyone()  # the staging folder exists before any process writes into it
         metrics, curve = _train(model, tokenizer, rows, args=args, objective=objective, config=config, lora=lora,
                                 state=state, tokens=tokens, on_progress=on_progress)
-        metrics["rows_dropped_too_long"] = dropped
+        metrics |= {"rows_dropped_too_long": selection.too_long, "rows_over_token_budget": selection.over_budget,
+                    "max_length": selection.max_length}
         if staging is not None:
             (staging.path / PROVENANCE_FILE).write_text(json.dumps({
                 "base_model": str(base_model), "dataset_version": dataset.version, "objective": objective,
@@ -185,16 +211,18 @@ def train_adapter(*, base_model: Path, dataset: DatasetFiles, config: TrainConfi
                        loss_curve=curve)
 
 
-def _trainer_args(objective: str, config: TrainConfig, output: Path, weights: dict[str, Any]) -> Any:
+def _trainer_args(objective: str, config: TrainConfig, output: Path, weights: dict[str, Any],
+                  max_length: int) -> Any:
     if objective == "kto":
         from trl import KTOConfig
 
-        return KTOConfig(**_common_args(config, output), beta=config.beta,
+        return KTOConfig(**_common_args(config, output, max_length), beta=config.beta,
+                         precompute_ref_log_probs=config.precompute_ref_log_probs,
                          desirable_weight=float(weights.get("desirable_weight", 1.0)),
                          undesirable_weight=float(weights.get("undesirable_weight", 1.0)))
     from trl import SFTConfig
 
-    return SFTConfig(**_common_args(config, output), packing=False, completion_only_loss=True)
+    return SFTConfig(**_common_args(config, output, max_length), packing=False, completion_only_loss=True)
 
 
 def _train(model: Any, tokenizer: Any, rows: list[dict[str, Any]], *, args: Any, objective: str,
@@ -202,6 +230,7 @@ def _train(model: Any, tokenizer: Any, rows: list[dict[str, Any]], *, args: Any,
            on_progress: ProgressHook | None) -> tuple[dict[str, Any], list[tuple[int, float]]]:
     """Run the TRL trainer and save the adapter into `args.output_dir`; return metrics and the loss curve."""
     recorder = _LossRecorder(on_progress)
+    started = time.perf_counter()  # the trainers tokenise (and KTO may score the reference) when built
     if objective == "kto":
         from trl import KTOTrainer
 
@@ -214,7 +243,6 @@ def _train(model: Any, tokenizer: Any, rows: list[dict[str, Any]], *, args: Any,
                              processing_class=tokenizer, peft_config=lora, callbacks=[recorder])
     if not config.progress_bar:
         trainer.remove_callback(PrinterCallback)  # the recorder logs each step; no raw dicts on stdout
-    started = time.perf_counter()
     result = trainer.train()
     runtime = time.perf_counter() - started
     trainer.save_model(args.output_dir)  # every process calls it; only the main one writes

@@ -98,6 +98,7 @@ def test_specifics_find_what_must_not_be_invented() -> None:
                  "my_helper", "https://x.example/a", "http://i/p.png", "3.11", "TypeError"):
         assert item in found, item
     assert "2" not in found and "e.g" not in found  # citation markers and abbreviations are not specifics
+    assert specifics("Use `takewhile(f, [1,4,6])` [3].") == ["takewhile(f, [1,4,6])"]  # a list, not a marker
 
 
 @pytest.fixture
