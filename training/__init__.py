@@ -12,6 +12,7 @@ Modules, in the order a run uses them:
     dataset_files.py    adapter JSONL + manifest.json on disk, verified on every read
     artifacts.py        adapter immutable version folders: staged, published by rename
     dataset_export.py   orch    database → builder → content-addressed version folder + `datasets` row
+    profiles.py         pure    cpu / gpu defaults (epochs, batches, max_length from the data, token budget)
     trainer.py          adapter TRL KTOTrainer (SFTTrainer fallback) + peft LoRA on the frozen base
     launcher.py         adapter the same training in `accelerate launch` subprocesses (DDP)
     scoring.py          adapter per-token log-likelihoods and perplexity, adapters side by side

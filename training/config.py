@@ -96,7 +96,7 @@ class TrainConfig:
             tokens, in whole optimiser steps; 0 trains on all. Bounds a CPU run's time whatever the
             prompts' length.
         precompute_ref_log_probs: KTO scores every row with the frozen reference once before
-            training instead of in every step (saves a pass per extra epoch).
+            training instead of in every step (saves the reference passes of every epoch after the first).
         seed: seeds LoRA initialisation and everything else random in the run.
         gradient_checkpointing: trade compute for memory on large bases.
         progress_bar: show the Trainer's tqdm bar.

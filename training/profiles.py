@@ -38,7 +38,8 @@ class Profile:
         max_train_tokens: the run trains on the first rows (in the builder's shuffled order) that
             fit this many tokens per epoch; 0 trains on all of them.
         precompute_ref_log_probs: score every row with the frozen base once before training
-            (TRL KTO), not in every step of every epoch.
+            (TRL KTO), not in every step of every epoch: saves both reference passes of every
+            epoch after the first; within one epoch it measured ~13% slower on a CPU (README).
         gate_batch_size: sequences the gate scores per forward pass (its logits are batch ×
             length × vocabulary floats, the run's largest tensor on a CPU).
         torch_threads: CPU threads for torch; 0 leaves torch's default (the CPU profile leaves a core

@@ -165,13 +165,55 @@ def metrics_summary(metrics: dict[str, Any], *, limit: int = 6) -> str:
     return " · ".join(pairs)
 
 
+GATE_METRICS = (("gate_gain", "margin gain"), ("gate_gain_lower", "its 95% lower bound"),
+                ("held_out_good", "held-out 👍"), ("held_out_bad", "held-out 👎"))
+"""The gate's headline figures, shown by name (JSONB keeps no key order)."""
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def progress_line(run: RunRecord) -> str | None:
+    """For a running run: phase, step, loss, ETA and whether its worker is alive (heartbeat age)."""
+    if run.status != "running":
+        return None
+    parts = []
+    progress = run.progress or {}
+    if progress.get("phase"):
+        parts.append(str(progress["phase"]))
+    if progress.get("step") is not None and progress.get("max_steps"):
+        parts.append(f"step {progress['step']}/{progress['max_steps']}")
+    if isinstance(progress.get("loss"), int | float):
+        parts.append(f"loss {progress['loss']:.3g}")
+    if isinstance(progress.get("eta_s"), int | float):
+        parts.append(f"ETA {_duration(progress['eta_s'])}")
+    if run.worker_alive is False:
+        parts.append("*its worker is gone*: the run will be marked failed and the next one can start")
+    elif run.heartbeat_age_s is not None:
+        parts.append(f"worker heartbeat {_duration(run.heartbeat_age_s)} ago")
+    return ("Progress: " + " · ".join(escape(part) if "*" not in part else part for part in parts)) if parts else None
+
+
+def gate_line(metrics: dict[str, Any]) -> str | None:
+    """The gate's figures by name, when the run got that far."""
+    shown = [f"{label} {metrics[key]:.3g}" if isinstance(metrics[key], float) else f"{label} {metrics[key]}"
+             for key, label in GATE_METRICS if isinstance(metrics.get(key), int | float)]
+    return f"Gate: {escape(' · '.join(shown))}" if shown else None
+
+
 def run_summary(run: RunRecord) -> str:
-    """One paragraph about a training run: number, status, who asked, its message and metrics."""
+    """One paragraph about a training run: number, status, who asked, progress, its message and metrics."""
     who = f" by <@{run.requested_by}>" if run.requested_by else ""
     lines = [f"Training run #{run.id} ({run.trigger}{who}): *{run.status}*"]
+    if line := progress_line(run):
+        lines.append(line)
     if run.message:
         lines.append(escape(truncate(run.message, 500)))
-    if run.metrics and (summary := metrics_summary(run.metrics)):
+    if run.metrics and (gate := gate_line(run.metrics)):
+        lines.append(gate)
+    elif run.metrics and (summary := metrics_summary(run.metrics)):
         lines.append(f"Metrics: {escape(summary)}")
     if run.report_path:
         lines.append(f"Report: `{escape(run.report_path)}`")

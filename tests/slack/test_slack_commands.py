@@ -114,6 +114,28 @@ def test_status_reports_documents_votes_model_and_last_run(bot: SlackHarness) ->
     assert "win_rate=0.41" in text and "Report: `var/reports/run-1.md`" in text
 
 
+def test_status_tells_a_dead_running_run_from_a_live_one_and_shows_gate_figures(bot: SlackHarness) -> None:
+    from sqlalchemy import func
+
+    with bot.sessions.begin() as session:  # a run whose worker died: no process holds its lock any more
+        session.add(TrainingRun(status="running", trigger="admin", requested_by="UADMIN",
+                                heartbeat_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 95),
+                                progress={"phase": "training", "step": 12, "max_steps": 40, "loss": 0.4123,
+                                          "eta_s": 150}))
+    bot.command("status")
+    text = json.dumps(bot.fake.responses()[0]["blocks"], ensure_ascii=False)
+    assert "Progress: training · step 12/40 · loss 0.412 · ETA 2m30s" in text
+    assert "*its worker is gone*" in text
+
+    with bot.sessions.begin() as session:
+        session.execute(update(TrainingRun).values(status="promoted", metrics={
+            "gate_gain": 0.53, "gate_gain_lower": 0.21, "held_out_good": 6, "held_out_bad": 5, "zzz": 1.0}))
+    bot.command("status")
+    text = json.dumps(bot.fake.responses()[1]["blocks"], ensure_ascii=False)
+    assert "Gate: margin gain 0.53 · its 95% lower bound 0.21 · held-out 👍 6 · held-out 👎 5" in text
+    assert "Progress" not in text
+
+
 def test_retrain_by_a_non_admin_is_refused_and_queues_nothing(bot: SlackHarness) -> None:
     bot.command("retrain", user="UNOBODY")
     assert "Only admins" in bot.fake.responses()[0]["text"]

@@ -199,3 +199,16 @@ def test_work_pool_refuses_past_its_queue_and_reports_idle() -> None:
     finally:
         release.set()
         work.shutdown()
+
+
+def test_a_live_running_run_shows_its_heartbeat_age() -> None:
+    from datetime import UTC, datetime
+
+    from bot.slack.blocks import progress_line
+    from knowledge.training_runs import RunRecord
+
+    run = RunRecord(id=3, status="running", trigger="schedule", requested_by=None, notify_channel=None, message=None,
+                    metrics={}, adapter_id=None, dataset_id=None, report_path=None,
+                    created_at=datetime.now(UTC), finished_at=None, heartbeat_age_s=4.2, worker_alive=True,
+                    progress={"phase": "evaluating"})
+    assert progress_line(run) == "Progress: evaluating · worker heartbeat 4s ago"
