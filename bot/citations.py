@@ -68,33 +68,3 @@ def build_citations(completion: str, passages: Sequence[Passage]) -> list[Citati
     return [Citation(number=n, title=passages[n - 1].title, uri=passages[n - 1].uri,
                      heading=passages[n - 1].heading, chunk_id=passages[n - 1].chunk_id,
                      document_id=passages[n - 1].document_id, cited=n in cited) for n in order]
-
-
-_WORD = re.compile(r"[a-z0-9]{4,}")
-ATTRIBUTION_MIN_OVERLAP = 0.5
-"""Share of an uncited answer's distinct content words that must occur in a passage to credit it."""
-
-
-def _content_words(text: str) -> set[str]:
-    # Words of four or more characters: a cheap, language-agnostic way to skip most stop words.
-    return set(_WORD.findall(text.lower()))
-
-
-def attribute_uncited(completion: str, passages: Sequence[Passage], *,
-                      min_overlap: float = ATTRIBUTION_MIN_OVERLAP) -> str:
-    """Append `[n]` for the passage an uncited answer draws on, when one clearly stands out.
-
-    Small models often answer from a passage without writing its marker; readers still deserve the
-    source. The passage sharing the most of the answer's content words is credited only when it
-    holds at least `min_overlap` of them; otherwise the answer stays uncited.
-    """
-    if not passages or cited_numbers(completion, len(passages)):
-        return completion
-    words = _content_words(completion)
-    if not words:
-        return completion
-    shares = [len(words & _content_words(f"{p.heading} {p.text}")) / len(words) for p in passages]
-    best = max(range(len(passages)), key=lambda index: (shares[index], -index))
-    if shares[best] < min_overlap:
-        return completion
-    return f"{completion.rstrip()} [{best + 1}]"

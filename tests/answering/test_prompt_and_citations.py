@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.citations import attribute_uncited, build_citations, cited_numbers, strip_invalid_markers
+from bot.citations import build_citations, cited_numbers, strip_invalid_markers
 from bot.prompt import NOT_IN_DOCUMENTS, SYSTEM_RULES, Turn, build_prompt
 from knowledge.types import Passage
 
@@ -70,20 +70,6 @@ def test_invalid_markers_are_removed_and_citations_map_to_documents() -> None:
     assert completion == "Use WireGuard [2] ."
     citations = build_citations(completion, passages)
     assert [(c.number, c.title, c.cited) for c in citations] == [(2, "Payroll", True), (1, "VPN guide", False)]
-
-
-def test_an_uncited_answer_is_credited_to_the_passage_it_draws_on() -> None:
-    passages = [_passage(1, "Lunch is served in the cafeteria at noon."),
-                _passage(2, "Install WireGuard and import the profile from the portal to connect.")]
-    answer = "To connect, install WireGuard and import the profile from the portal."
-    assert attribute_uncited(answer, passages) == answer + " [2]"
-
-
-def test_attribution_leaves_cited_or_unsupported_answers_alone() -> None:
-    passages = [_passage(1, "Lunch is served in the cafeteria at noon.")]
-    assert attribute_uncited("Lunch is at noon [1].", passages) == "Lunch is at noon [1]."
-    assert attribute_uncited("Deploy with ArgoCD after review.", passages) == "Deploy with ArgoCD after review."
-    assert attribute_uncited("Anything.", []) == "Anything."
 
 
 def test_sources_list_each_section_once_and_labels_drop_a_repeated_title() -> None:
