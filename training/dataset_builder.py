@@ -88,15 +88,15 @@ def vote_label(answer: RatedAnswer, *, asker_weight: int) -> int:
 
 
 def _problem(answer: RatedAnswer, config: DatasetConfig) -> str | None:
-    """The reason to drop an answer before labelling, if any."""
+    """The reason to drop an answer before labelling, if any (an abstention first: it has no completion)."""
+    if answer.abstained:
+        return "abstained"
     if not all(isinstance(value, str) for value in (answer.prompt, answer.completion, answer.question)):
         return "corrupt"
     if not answer.prompt.strip() or not answer.completion.strip() or not isinstance(answer.passages, list):
         return "corrupt"
     if not all(isinstance(passage, dict) for passage in answer.passages):
         return "corrupt"
-    if answer.abstained:
-        return "abstained"
     if config.exclude_without_passages and not answer.passages:
         return "no_passages"
     if not config.include_private_scopes:

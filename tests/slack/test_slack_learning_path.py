@@ -105,3 +105,12 @@ def test_a_dm_answer_is_private_without_asking_slack(make_bot: MakeBot) -> None:
     assert (row.scope, row.conversation_kind) == ("D1", "im")
     assert not bot.fake.calls_to("conversations.info"), "message.im events say channel_type im"
     assert dataset(bot).stats["excluded"] == {"private_scope": 1}
+
+
+def test_a_voted_abstention_is_counted_as_abstained_not_corrupt(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    ts = bot.ask("How do I rotate the Kubernetes secrets in Vault?")
+    vote(bot, "C1", ts, "down")
+    [row] = bot.rows(Answer)
+    assert row.abstained and row.completion == "" and row.prompt == ""
+    assert dataset(bot).stats["excluded"] == {"abstained": 1}
