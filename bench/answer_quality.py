@@ -1,7 +1,7 @@
 """Answer-layer measurements: evidence, checked summary, abstention, against gold FAQ answers.
 
-Each function runs questions through the product's own `Answerer` (retrieval, re-ranking,
-abstention, evidence, generation, support check) and scores what came out. Token F1 follows
+Each function runs questions through the product's own `Answerer` (retrieval, abstention,
+evidence, generation, support check) and scores what came out. Token F1 follows
 bench/answer_metrics.py; citation markers and quote marks are removed before scoring so the figure
 measures words, not formatting.
 """
@@ -19,8 +19,7 @@ from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, t
 from bench.question_sets import AskedQuestion
 from bot.abstention import AbstentionConfig, Relevance, judge
 from bot.answering import SUMMARY_HEADING, Answerer, AnswerResult, Question
-from bot.support import specifics
-from knowledge.types import Passage
+from bot.support import Sources, passage_source
 
 _MARKUP = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]|^> |^• |```\w*", re.MULTILINE)
 BASELINE_WORDS = 120
@@ -57,19 +56,10 @@ class QuestionOutcome:
     final_ms: float | None = None
 
 
-def invented_specifics(result: AnswerResult, question: str, passages: Sequence[Passage]) -> list[str]:
+def invented_specifics(result: AnswerResult, question: str) -> list[str]:
     """URLs, commands, identifiers, paths and numbers in the published text found in neither passages nor question."""
-    haystack = " ".join(" ".join([question, *(f"{p.title} {p.heading} {p.text}" for p in passages)]).split()).lower()
-    numbers = set(re.findall(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])", haystack))
-    text = result.text.replace(SUMMARY_HEADING, " ")
-    missing = []
-    for item in specifics(text):
-        if re.fullmatch(r"\d+(?:[.,]\d+)*", item):
-            if item not in numbers:
-                missing.append(item)
-        elif " ".join(item.split()).lower() not in haystack:
-            missing.append(item)
-    return missing
+    sources = Sources([question, *(passage_source(p) for p in result.passages)])
+    return sources.missing(result.text.replace(SUMMARY_HEADING, " "))
 
 
 def run_questions(answerer: Answerer, questions: Sequence[AskedQuestion], *, is_gold) -> list[QuestionOutcome]:  # type: ignore[no-untyped-def]
@@ -79,7 +69,7 @@ def run_questions(answerer: Answerer, questions: Sequence[AskedQuestion], *, is_
         started = time.perf_counter()
         result = answerer.answer(Question(text=asked.text))
         final_ms = (time.perf_counter() - started) * 1000
-        passages = _answer_passages(answerer, asked.text)
+        passages = result.passages
         gold_rank = first_hit_rank([is_gold(p, asked.item) for p in passages]) if asked.item else None
         relevance = result.relevance.as_json() if result.relevance else {}
         outcome = QuestionOutcome(question=asked.text, kind=asked.kind, gold_rank=gold_rank,
@@ -96,19 +86,9 @@ def run_questions(answerer: Answerer, questions: Sequence[AskedQuestion], *, is_
         outcome.sentences = sum(1 for v in result.verdicts if v.kind != "code")
         outcome.supported = sum(1 for v in result.verdicts if v.supported and v.kind != "code")
         # An abstention is the bot's own fixed message; only answers can invent.
-        outcome.invented = [] if result.abstained else invented_specifics(result, asked.text, passages)
+        outcome.invented = [] if result.abstained else invented_specifics(result, asked.text)
         outcomes.append(outcome)
     return outcomes
-
-
-_PASSAGE_CACHE: dict[str, list[Passage]] = {}
-
-
-def _answer_passages(answerer: Answerer, text: str) -> list[Passage]:
-    """The passages the answer was built from (same deterministic retrieval, cached)."""
-    if text not in _PASSAGE_CACHE:
-        _PASSAGE_CACHE[text] = answerer.retrieve(Question(text=text), text)
-    return _PASSAGE_CACHE[text]
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

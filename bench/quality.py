@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.answer_metrics import first_hit_rank, overlap_share
 from bench.answer_quality import (
-    QuestionOutcome,
     abstention_figures,
     calibrate,
     outcome_rows,
@@ -173,7 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from bot.abstention import AbstentionConfig, judge
+    from bot.abstention import AbstentionConfig, Relevance, judge
     from bot.answering import Answerer, AnsweringConfig
 
     BEFORE = AbstentionConfig(min_similarity=0.3, unknown_similarity=0.3)  # noqa: N806 - the old rule
@@ -206,7 +205,9 @@ def main() -> None:
     measured = {split: (run_questions(evidence_only, sets[f"paraphrases {split}"], is_gold=is_gold),
                         run_questions(evidence_only, unanswerable_sets[split], is_gold=is_gold))
                 for split in ("dev", "test")}
-    relevance = {split: ([_relevance(o) for o in good], [_relevance(o) for o in bad])
+    # judge() keeps only a stored "no_passages" and decides every other reason again.
+    relevance = {split: ([Relevance.from_json(o.relevance) for o in good], [Relevance.from_json(o.relevance)
+                                                                            for o in bad])
                  for split, (good, bad) in measured.items()}
     config, chosen = calibrate(*relevance["dev"])
     default = AbstentionConfig()
@@ -246,17 +247,6 @@ def main() -> None:
     write_results(results, rows, args.out)
     print(f"wrote {args.out / 'quality.md'}, quality.json, quality_answers.jsonl and quality.png")
     engine.dispose()
-
-
-def _relevance(outcome: QuestionOutcome):  # type: ignore[no-untyped-def]
-    from bot.abstention import Relevance
-
-    figures = outcome.relevance
-    return Relevance(top_similarity=float(figures.get("top_similarity", 0.0)),
-                     coverage=float(figures.get("coverage", 0.0)),
-                     missing=list(figures.get("missing", [])),  # type: ignore[arg-type]
-                     unknown=list(figures.get("unknown", [])),  # type: ignore[arg-type]
-                     reason="no_passages" if outcome.abstain_reason == "no_passages" else None)
 
 
 def _generator(**options: Any):  # type: ignore[no-untyped-def]

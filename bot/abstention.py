@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from bot.lexicon import coverage, term_set
 from bot.unit_scoring import key_terms
@@ -63,6 +63,13 @@ class Relevance:
     def as_json(self) -> dict[str, object]:
         return {"top_similarity": round(self.top_similarity, 4), "coverage": round(self.coverage, 4),
                 "missing": self.missing, "unknown": self.unknown, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, figures: dict[str, Any]) -> Relevance:
+        """The figures as `as_json` stored them (on an answer row, in a bench outcome)."""
+        return cls(top_similarity=float(figures.get("top_similarity", 0.0)),
+                   coverage=float(figures.get("coverage", 0.0)), missing=list(figures.get("missing", [])),
+                   unknown=list(figures.get("unknown", [])), reason=figures.get("reason"))
 
 
 def measure(question: str, found: Sequence[Passage], *, unknown: Sequence[str] = (), passages: int = 3) -> Relevance:

@@ -120,6 +120,7 @@ class AnswerResult:
         raw_completion: what the model wrote before the support check.
         verdicts: the support check of each generated sentence.
         citations: cited sources first; for an abstention, the "possibly related" documents.
+        passages: the retrieved passages the answer was built from, `[n]` = position + 1.
         first_text_ms: time from the question to the first text shown (the evidence).
     """
 
@@ -129,6 +130,7 @@ class AnswerResult:
     adapter_name: str
     abstained: bool
     latency_ms: float
+    passages: list[Passage] = field(default_factory=list)
     evidence: list[Quote] = field(default_factory=list)
     summary: str = ""
     raw_completion: str = ""
@@ -271,9 +273,10 @@ class Answerer:
         )
         return AnswerResult(answer_id=answer_id, text=outcome.published, citations=citations,
                             adapter_name=adapter[1], abstained=reason is not None, latency_ms=latency_ms,
-                            evidence=outcome.quotes, summary=outcome.summary, raw_completion=outcome.completion,
-                            verdicts=outcome.verdicts, abstain_reason=reason, relevance=outcome.relevance,
-                            first_text_ms=outcome.first_text_ms, timed_out=outcome.timed_out)
+                            passages=outcome.passages, evidence=outcome.quotes, summary=outcome.summary,
+                            raw_completion=outcome.completion, verdicts=outcome.verdicts, abstain_reason=reason,
+                            relevance=outcome.relevance, first_text_ms=outcome.first_text_ms,
+                            timed_out=outcome.timed_out)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -140,8 +140,3 @@ def evidence_markdown(quotes: Sequence[Quote]) -> str:
         previous = quote
     flush()
     return "\n\n".join(blocks)
-
-
-def evidence_plain(quotes: Sequence[Quote]) -> str:
-    """The quoted text alone, without markers (what a teammate reads; used for scoring and training)."""
-    return "\n".join(quote.text for quote in quotes)

@@ -31,6 +31,7 @@ import numpy as np
 from bot.lexicon import content_terms, coverage, term_set
 from bot.passage_units import split_units
 from bot.unit_scoring import ScoredPassage
+from knowledge.types import Passage
 
 _URL = re.compile(r"(?:https?://|www\.)[^\s)>\]`'\"]+")
 _LINK_TARGET = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")
@@ -77,6 +78,11 @@ class Verdict:
                 "similarity": round(self.similarity, 3), "n": self.number, "reasons": self.reasons}
 
 
+def passage_source(passage: Passage) -> str:
+    """A passage as quotable source text: its title, heading and text."""
+    return f"{passage.title}\n{passage.heading}\n{passage.text}"
+
+
 def specifics(text: str) -> list[str]:
     """Everything in `text` that must be quoted from a source rather than invented (see module docstring)."""
     found: list[str] = [code.strip() for code in _INLINE_CODE.findall(text)]  # `[1, 4]` in code is a list
@@ -99,10 +105,23 @@ def _normalise(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def _occurs(specific: str, haystack: str, numbers: set[str]) -> bool:
-    if _NUMBER.fullmatch(specific):
-        return specific in numbers
-    return _normalise(specific) in haystack
+class Sources:
+    """The texts an answer may quote from (its passages and the question), ready for look-ups."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        joined = "\n".join(texts)
+        self.normalised = _normalise(joined)
+        self._numbers = set(_NUMBER.findall(joined))
+
+    def contains(self, specific: str) -> bool:
+        """Whether `specific` occurs: a number as a whole number, anything else case- and spacing-blind."""
+        if _NUMBER.fullmatch(specific):
+            return specific in self._numbers
+        return _normalise(specific) in self.normalised
+
+    def missing(self, text: str) -> list[str]:
+        """The specifics of `text` (see `specifics`) that occur nowhere in the sources."""
+        return [item for item in specifics(text) if not self.contains(item)]
 
 
 class SupportChecker:
@@ -111,18 +130,14 @@ class SupportChecker:
     def __init__(self, *, question: str, ranked: Sequence[ScoredPassage], numbers: Sequence[int],
                  embed: Callable[[Sequence[str]], Sequence[Sequence[float]]],
                  config: SupportConfig = SupportConfig(), already_shown: str = "") -> None:
-        sources = [question] + [f"{item.passage.title}\n{item.passage.heading}\n{item.passage.text}"
-                                for item in ranked]
-        self._haystack = _normalise("\n".join(sources))
-        self._numbers = set(_NUMBER.findall("\n".join(sources)))
-        self._vocabulary = term_set(sources)
+        texts = [question] + [passage_source(item.passage) for item in ranked]
+        self._sources = Sources(texts)
+        self._vocabulary = term_set(texts)
         self._embed = embed
         self._config = config
         self._unit_vectors = [(number, unit.vector) for item, number in zip(ranked, numbers, strict=True)
                               for unit in item.units]
         self._shown = _normalise(_MARKER.sub(" ", already_shown))
-        self._passage_lines = {_normalise(line) for item in ranked for line in item.passage.text.split("\n")
-                               if line.strip()}
 
     def check(self, text: str) -> list[Verdict]:
         """A verdict for each sentence, list item and code block of `text`, in order."""
@@ -148,8 +163,7 @@ class SupportChecker:
         return best, number
 
     def _check_sentence(self, text: str, kind: str, vector: np.ndarray) -> Verdict:
-        reasons = [f"not in the passages: {item}" for item in specifics(text)
-                   if not _occurs(item, self._haystack, self._numbers)]
+        reasons = [f"not in the passages: {item}" for item in self._sources.missing(text)]
         terms = content_terms(_MARKER.sub(" ", text))
         lexical = coverage(terms, self._vocabulary) if terms else 0.0
         similarity, number = self._best_unit(vector)
@@ -170,10 +184,10 @@ class SupportChecker:
         reasons: list[str] = []
         body = [line for line in text.split("\n")[1:-1] if line.strip()]
         for line in body:
-            if _normalise(line) in self._passage_lines or _normalise(line) in self._haystack:
+            if _normalise(line) in self._sources.normalised:
                 continue
-            missing = [item for item in specifics(line) + re.findall(r"[A-Za-z_]\w+", line)
-                       if not _occurs(item, self._haystack, self._numbers)]
+            missing = self._sources.missing(line) + [word for word in re.findall(r"[A-Za-z_]\w+", line)
+                                                     if not self._sources.contains(word)]
             if missing:
                 reasons.append(f"code line not in the passages: {line.strip()[:80]}")
         if not body:

@@ -58,10 +58,6 @@ class ScoredPassage:
     passage: Passage
     units: list[ScoredUnit]
 
-    @property
-    def best_unit(self) -> ScoredUnit | None:
-        return max(self.units, key=lambda scored: scored.score, default=None)
-
 
 def key_terms(question: str) -> list[str]:
     """The question's content stems (what an answer must be about)."""

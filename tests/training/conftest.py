@@ -1,12 +1,13 @@
-"""Fixtures of the learning-loop tests: the tiny model, loop paths, seeded feedback."""
+"""Fixtures of the learning-loop tests: the tiny model, loop paths, seeded feedback, an empty job queue."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.tiny_models import build_tiny_causal_lm
@@ -33,3 +34,19 @@ def loop_paths(tmp_path: Path, tiny_base_dir: Path) -> LoopPaths:
 @pytest.fixture
 def seed(sessions: sessionmaker[Session]) -> Callable[[list[FeedbackItem]], list[int]]:
     return lambda items: seed_feedback(sessions, items)
+
+
+@pytest.fixture
+def queue(engine: Engine, sessions: sessionmaker[Session]) -> Iterator[None]:
+    """procrastinate's tables emptied before and after the test (jobs, events, periodic defers, workers).
+
+    It asks for `sessions` too, so the product's tables start empty as well.
+    """
+    def empty() -> None:
+        with engine.begin() as connection:
+            connection.execute(text("TRUNCATE procrastinate.procrastinate_jobs, procrastinate.procrastinate_events, "
+                                    "procrastinate.procrastinate_periodic_defers, procrastinate.procrastinate_workers "
+                                    "RESTART IDENTITY CASCADE"))
+    empty()
+    yield
+    empty()

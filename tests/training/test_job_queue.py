@@ -4,9 +4,7 @@ job left 'doing' by a dead worker neither blocks the next run nor stays 'doing'.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,18 +12,6 @@ from knowledge.training_runs import get_training_run, latest_training_run, reque
 from tests.training.feedback_fixtures import LOOP
 from training.jobs import EXECUTE_TASK, QUEUE, build_app, defer_execution, fail_stalled_jobs, psycopg_conninfo
 from training.pipeline import LoopPaths, has_queued_run, process_queued_runs, request_run
-
-
-@pytest.fixture
-def queue(engine: Engine, sessions: sessionmaker[Session]) -> Iterator[None]:
-    def empty() -> None:
-        with engine.begin() as connection:
-            connection.execute(text("TRUNCATE procrastinate.procrastinate_jobs, procrastinate.procrastinate_events, "
-                                    "procrastinate.procrastinate_periodic_defers, procrastinate.procrastinate_workers "
-                                    "RESTART IDENTITY CASCADE"))
-    empty()
-    yield
-    empty()
 
 
 def _app(engine: Engine, paths: LoopPaths):

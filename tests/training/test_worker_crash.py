@@ -13,11 +13,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,18 +28,6 @@ from training.pipeline import LoopPaths
 
 POLL_S = 2
 """The workers' poll interval in this test (`TRAINING_POLL_CRON`, seconds as cron's sixth field)."""
-
-
-@pytest.fixture
-def empty_queue(engine: Engine) -> Iterator[None]:
-    def empty() -> None:
-        with engine.begin() as connection:
-            connection.execute(text("TRUNCATE procrastinate.procrastinate_jobs, procrastinate.procrastinate_events, "
-                                    "procrastinate.procrastinate_periodic_defers, procrastinate.procrastinate_workers "
-                                    "RESTART IDENTITY CASCADE"))
-    empty()
-    yield
-    empty()
 
 
 def _worker_env(database_url: str, paths: LoopPaths, **overrides: str) -> dict[str, str]:
@@ -96,7 +83,7 @@ def _serving(sessions: sessionmaker[Session]) -> str | None:
 
 def test_a_killed_worker_fails_its_run_and_the_next_run_starts_within_one_poll(
         engine: Engine, sessions: sessionmaker[Session], seed, loop_paths: LoopPaths, database_url: str,
-        tmp_path: Path, empty_queue: None) -> None:
+        tmp_path: Path, queue: None) -> None:
     folder = build_tiny_lora_adapter(loop_paths.base_model, loop_paths.adapters_root / "previous", seed=5)
     with sessions() as session, session.begin():
         promote(session, register_adapter(session, name="previous", path=str(folder),
