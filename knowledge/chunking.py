@@ -4,11 +4,11 @@ MiniLM reads 256 word pieces, about 1,000 characters of English, so chunks are p
 `max_chars`. The splitter follows the document's own structure so that a passage rarely starts
 mid-thought:
 
-* sections come from headings (Markdown `#` and setext, reStructuredText underlined titles,
-  AsciiDoc `=` lines; HTML arrives here already turned into Markdown) and each chunk carries its
-  heading path ("Guide › Install › Linux"). A permalink sign left after a heading ("Install¶", as
-  text copied from a Sphinx page has it) is not part of it, and in plain text a line of its own
-  ending in "¶" is such a copied heading;
+* sections come from headings (Markdown `#` and setext as CommonMark reads them, front matter
+  left out; reStructuredText underlined titles; AsciiDoc `=` lines; HTML arrives here already
+  turned into Markdown) and each chunk carries its heading path ("Guide › Install › Linux"). A
+  permalink sign left after a heading ("Install¶", as text copied from a Sphinx page has it) is
+  not part of it, and in plain text a line of its own ending in "¶" is such a copied heading;
 * fenced code blocks, RST literal blocks and AsciiDoc listing/literal blocks stay whole; only a
   block longer than `max_chars` is cut on line boundaries, each piece fenced again. AsciiDoc blocks
   become Markdown fences (```python for a `[source,python]` block), as HTML's <pre> does, so that
@@ -29,6 +29,8 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
+
+from knowledge.markdown_source import front_matter, markdown_blocks
 
 HEADING_SEPARATOR = " › "
 FORMATS = ("markdown", "rst", "asciidoc", "text", "code")
@@ -99,10 +101,13 @@ def chunk_document(text: str, *, fmt: str, language: str | None = None,
 
 
 def document_title(text: str, fmt: str) -> str:
-    """The first top-level heading of a Markdown, RST or AsciiDoc document, or "" when it has none."""
+    """A Markdown document's front-matter title, else the first top-level heading of a Markdown, RST
+    or AsciiDoc document, or "" when it has none."""
     parse = {"markdown": _markdown_sections, "rst": _rst_sections, "asciidoc": _asciidoc_sections}.get(fmt)
     if parse is None:
         return ""
+    if fmt == "markdown" and (title := front_matter(_lf_newlines(text).split("\n")).title):
+        return title
     return next((section.heading for section in parse(_lf_newlines(text)) if section.level == 1), "")
 
 
@@ -213,40 +218,22 @@ def _text_sections(lines: list[str]) -> list[_Section]:
 
 # --- Markdown -----------------------------------------------------------------------------------
 
-_ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(={3,}|-{3,})[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-
-
 def _markdown_sections(text: str) -> list[_Section]:
-    lines = text.split("\n")
+    """Sections of CommonMark blocks (`knowledge.markdown_source`); text blocks split at blank lines."""
     builder = _SectionBuilder()
-    paragraph: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if fence := _FENCE.match(line):
-            builder.add_paragraph(paragraph)
-            marker = fence.group(1)
-            closing = re.compile(rf"^ {{0,3}}{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
-            end = next((j for j in range(i + 1, len(lines)) if closing.match(lines[j])), None)
-            if end is None:  # unclosed fence: the block runs to the end of the document
-                builder.add(_code_unit(lines[i + 1:], line, marker))
-                break
-            builder.add(_code_unit(lines[i + 1:end], line, lines[end]))
-            i = end + 1
-            continue
-        if heading := _ATX_HEADING.match(line):
-            builder.add_paragraph(paragraph)
-            builder.open(len(heading.group(1)), heading.group(2) or "")
-        elif _SETEXT_UNDERLINE.match(line) and len(paragraph) == 1:
-            builder.open(1 if "=" in line else 2, paragraph.pop())
-        elif line.strip():
-            paragraph.append(line)
+    for block in markdown_blocks(text):
+        if block.kind == "heading":
+            builder.open(block.level, block.text)
+        elif block.kind == "code":
+            builder.add(_code_unit(_without_trailing_blanks(list(block.lines)), block.opener, block.closer))
         else:
+            paragraph: list[str] = []
+            for line in block.lines:
+                if line.strip():
+                    paragraph.append(line)
+                else:
+                    builder.add_paragraph(paragraph)
             builder.add_paragraph(paragraph)
-        i += 1
-    builder.add_paragraph(paragraph)
     return builder.sections
 
 
