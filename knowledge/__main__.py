@@ -8,6 +8,7 @@ stderr naming the input, with exit status 1.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,14 +25,16 @@ from knowledge.database import (
     resolve_database_url,
 )
 from knowledge.embedding import SentenceTransformerEmbedder
-from knowledge.errors import IngestError
+from knowledge.errors import one_line_reason
 from knowledge.ingest import (
+    IngestReport,
     IngestResult,
-    PathIngestReport,
+    SkippedFile,
+    collect_files,
     corpus_stats,
     ingest_bytes,
+    ingest_each,
     ingest_file,
-    ingest_path,
     ingest_url,
 )
 from knowledge.migrate import upgrade
@@ -52,8 +55,7 @@ def _database(settings: KnowledgeSettings, doing: str) -> Iterator[tuple[str, se
     except DatabaseUnavailable as exc:
         raise click.ClickException(f"{doing}: {exc}") from exc
     except OperationalError as exc:  # the database went away mid-command
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        raise click.ClickException(f"{doing}: database error: {reason}") from exc
+        raise click.ClickException(f"{doing}: database error: {one_line_reason(exc)}") from exc
     finally:
         if engine is not None:
             engine.dispose()
@@ -98,9 +100,8 @@ def migrate() -> None:
     click.echo("database migrated to head")
 
 
-def _add_one(sessions: sessionmaker[Session], settings: KnowledgeSettings, source: str, *, scope: str,
-             title: str | None, added_by: str | None) -> IngestResult:
-    embedder = _LazyEmbedder(settings.embedding_model)
+def _add_one(sessions: sessionmaker[Session], embedder: _LazyEmbedder, settings: KnowledgeSettings, source: str,
+             *, scope: str, title: str | None, added_by: str | None) -> IngestResult:
     max_bytes = settings.max_document_bytes
     if source == "-":
         with click.open_file("-", "rb") as stdin:
@@ -115,43 +116,62 @@ def _add_one(sessions: sessionmaker[Session], settings: KnowledgeSettings, sourc
                        added_by=added_by)
 
 
-def _echo_report(report: PathIngestReport, source: str) -> None:
+def _echo_report(report: IngestReport, *, batch: bool) -> None:
+    """Each outcome, a summary for a batch, and exit status 1 when anything failed or the batch stopped."""
     for result in report.results:
         click.echo(_describe(result))
-    for failure in report.failures:
-        click.echo(f"failed: {failure.message}", err=True)
-    click.echo(f"{len(report.results)} ingested, {len(report.failures)} failed, "
-               f"{len(report.skipped)} skipped (unsupported type)")
+    for skipped in report.skipped:
+        click.echo(f"skipped: {skipped.path} ({skipped.reason})")
+    if batch or report.stopped:
+        for failure in report.failures:
+            click.echo(f"failed: {failure.message}", err=True)
+    if batch:
+        statuses = Counter(result.status for result in report.results)
+        detail = ", ".join(f"{count} {status}" for status, count in statuses.items())
+        click.echo(f"{len(report.results)} ingested{f' ({detail})' if detail else ''}, {len(report.failures)} failed, "
+                   f"{len(report.skipped)} skipped")
+    if report.stopped:
+        raise click.ClickException(
+            f"{report.stopped}; stopped with {len(report.not_attempted)} not added "
+            f"({report.not_attempted[0]} onwards); the {len(report.results)} listed above are stored")
+    if report.failures and not batch:
+        raise click.ClickException(report.failures[0].message)
     if report.failures:
         total = len(report.results) + len(report.failures)
-        raise click.ClickException(f"{len(report.failures)} of {total} files under {source} could not be added")
+        raise click.ClickException(f"{len(report.failures)} of {total} could not be added (listed above)")
 
 
 @cli.command()
-@click.argument("source")
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("--scope", default=WORKSPACE_SCOPE, show_default=True,
               help="'workspace', or the Slack channel id whose questions alone may see it.")
-@click.option("--title", help="Document title (default: the one found in the document).")
+@click.option("--title", help="Document title (default: the one found in the document); one document only.")
 @click.option("--added-by", help="Who added it (a Slack user id or a name).")
-def add(source: str, scope: str, title: str | None, added_by: str | None) -> None:
-    """Add SOURCE: a file, a directory (recursively), an http(s) URL, or '-' for stdin."""
+def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str | None) -> None:
+    """Add each SOURCE: a file, a directory (recursively), an http(s) URL, or '-' for stdin.
+
+    Every file and URL ends as added, replaced, unchanged, duplicate, skipped or failed with its
+    reason; one failure never stops the rest, and the exit status is 1 when any failed.
+    """
     settings = KnowledgeSettings()
-    is_directory = source != "-" and "://" not in source and Path(source).is_dir()
-    if is_directory and title:
-        raise click.UsageError("--title names one document; it cannot be used with a directory")
-    with _database(settings, f"adding {source}") as (_, sessions):
-        try:
-            if is_directory:
-                report = ingest_path(sessions, _LazyEmbedder(settings.embedding_model), Path(source),
-                                     max_bytes=settings.max_document_bytes, scope=scope, added_by=added_by)
-            else:
-                result = _add_one(sessions, settings, source, scope=scope, title=title, added_by=added_by)
-        except IngestError as exc:
-            raise click.ClickException(str(exc)) from exc
-    if is_directory:
-        _echo_report(report, source)
-    else:
-        click.echo(_describe(result))
+    directories = [source for source in sources if source != "-" and "://" not in source and Path(source).is_dir()]
+    batch = len(sources) > 1 or bool(directories)
+    if batch and title:
+        raise click.UsageError("--title names one document; it cannot be used with a directory or several sources")
+    if sources.count("-") > 1:
+        raise click.UsageError("'-' (stdin) can be given once")
+    items: list[str] = []
+    skipped: list[SkippedFile] = []
+    for source in sources:
+        files, skipped_here = ([source], []) if source == "-" or "://" in source else collect_files(Path(source))
+        items += files
+        skipped += skipped_here
+    doing = f"adding {sources[0]}" if len(sources) == 1 else f"adding {len(sources)} sources"
+    with _database(settings, doing) as (_, sessions):
+        embedder = _LazyEmbedder(settings.embedding_model)
+        report = ingest_each(items, lambda item: _add_one(sessions, embedder, settings, item, scope=scope,
+                                                          title=title, added_by=added_by), skipped=skipped)
+    _echo_report(report, batch=batch)
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""Errors of the knowledge package that callers catch by name (pure).
+"""Errors of the knowledge package that callers catch by name, and how they are worded (pure).
 
 * IngestError: a document could not be read, fetched or indexed. Nothing of it was written.
 """
@@ -8,3 +8,13 @@ from __future__ import annotations
 
 class IngestError(Exception):
     """Raised when a document cannot be ingested; its one-line message names the input and is shown to users."""
+
+
+def one_line_reason(exc: BaseException) -> str:
+    """`exc` in one line for users: a database driver's first line (SQLAlchemy wraps it in `orig`
+    under a multi-line message with the SQL), else the exception's type and message."""
+    driver_error = getattr(exc, "orig", None)
+    if driver_error is not None:
+        lines = str(driver_error).strip().splitlines()
+        return lines[0] if lines else type(driver_error).__name__
+    return f"{type(exc).__name__}: {exc}"

@@ -2,17 +2,12 @@
 
 The format comes from the content type when that says something specific, else from the file name.
 Text is decoded as UTF-8 (with or without BOM), UTF-16 with a BOM, or the charset a server named;
-HTML becomes Markdown-like text (beautifulsoup4: headings as `#` lines without their "¶" permalinks,
-<pre> as fenced code) and a PDF becomes the text of its pages (pypdf). AsciiDoc is recognised by
-its suffix, or in a .txt file by its markup (a `= Title` line followed by `==` sections, or a
-`----`/`....` delimited block). Every refusal is an IngestError whose message names the input:
-empty, binary, undecodable, oversized, corrupt or text-less PDF, unsupported type.
-
-HTML page chrome (navigation, sidebars, headers and footers, breadcrumbs, tables of contents, search
-boxes, previous/next and "Edit on GitHub" links, cookie banners) is dropped by structural rules, not
-by a boilerplate-removal library: measured on real documentation pages, trafilatura and
-readability-lxml removed chrome about as well but lost headings and cut code blocks that chunking
-relies on (numbers in the comment above `_html_text`'s rules).
+HTML becomes Markdown-like text without its page chrome (`knowledge.html_text`) and a PDF becomes
+the text of its pages (pypdf). A Markdown document's front-matter title names it
+(`knowledge.markdown_source`). AsciiDoc is recognised by its suffix, or in a .txt file by its
+markup (a `= Title` line followed by `==` sections, or a `----`/`....` delimited block). Every
+refusal is an IngestError whose message names the input: empty, binary, undecodable, oversized,
+corrupt or text-less PDF, unsupported type.
 """
 
 from __future__ import annotations

@@ -120,8 +120,9 @@ def fetch_url(url: str, *, allowlist: Sequence[str], max_bytes: int, timeout_s: 
         current = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise IngestError(f"{url}: not a valid URL ({exc})") from exc
-    for _ in range(max_redirects + 1):
-        where = url if str(current) == url else f"{url} (redirected to {current})"
+    for hop in range(max_redirects + 1):
+        # Only a followed redirect changes the target; httpx's normalised form of `url` is no redirect.
+        where = url if hop == 0 else f"{url} (redirected to {current})"
         addresses = _checked_addresses(current, policy, where)
         with httpx.Client(trust_env=False, follow_redirects=False, timeout=httpx.Timeout(timeout_s),
                           headers={"User-Agent": USER_AGENT}) as client:

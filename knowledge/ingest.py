@@ -11,19 +11,28 @@ URLs through `knowledge.fetching`. Dedupe is by the hash of the normalised text,
 * otherwise "added".
 
 Embeddings are computed before the transaction opens: the slow step holds no locks, and when it
-fails nothing has been written.
+fails nothing has been written. A document whose text is only headings (`# Title`, an RST title,
+an HTML page with just an <h1>) is refused with that reason rather than stored as a passage of
+its title alone: a title-only passage answers nothing and would be quoted as evidence for any
+question that shares its words.
+
+Batches (a directory walk, several paths and URLs) go through `ingest_each`: every item ends as a
+result or a failure with its reason, whatever the error, and one bad file never stops the rest.
+Only losing the database stops a batch; the report then lists what was committed before it and
+what was not attempted.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
@@ -37,11 +46,13 @@ from knowledge.chunking import (
     heading_leaf,
 )
 from knowledge.embedding import Embedder
-from knowledge.errors import IngestError
+from knowledge.errors import IngestError, one_line_reason
 from knowledge.extraction import extract_document, is_supported_name
 from knowledge.fetching import fetch_url
 from knowledge.heading_vectors import embed_heading_leaves
 from knowledge.schema import WORKSPACE_SCOPE, Chunk, Document
+
+logger = logging.getLogger(__name__)
 
 IngestStatus = Literal["added", "replaced", "unchanged", "duplicate"]
 SKIPPED_DIRECTORIES = frozenset({"node_modules", "__pycache__"})
@@ -61,19 +72,35 @@ class IngestResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IngestFailure:
-    """A file of a directory walk that was not ingested; `message` names it."""
+    """An item of a batch (a path, URL or "-") that was not ingested; `message` names it and says why."""
 
     path: str
     message: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PathIngestReport:
-    """Outcome of ingesting a file or a directory tree; `skipped` are files of unsupported types."""
+class SkippedFile:
+    """A file a directory walk did not try: an unsupported type, or a symbolic link to a directory."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestReport:
+    """Outcome of a batch: one result or failure per item tried, and the files not tried.
+
+    Attributes:
+        stopped: why the batch stopped early (the database became unreachable), else None. The
+            `results` were committed before that; `not_attempted` lists the items left, starting
+            with the one in progress, whose transaction was rolled back.
+    """
 
     results: tuple[IngestResult, ...]
     failures: tuple[IngestFailure, ...]
-    skipped: tuple[str, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+    stopped: str | None = None
+    not_attempted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,25 +116,30 @@ def text_uri(text: str) -> str:
 
 def ingest_text(sessions: sessionmaker[Session], embedder: Embedder, *, title: str, text: str, fmt: str,
                 uri: str, source: str, language: str | None = None, scope: str = WORKSPACE_SCOPE,
-                added_by: str | None = None, chunking: ChunkingConfig = DEFAULT_CHUNKING) -> IngestResult:
+                added_by: str | None = None, chunking: ChunkingConfig = DEFAULT_CHUNKING,
+                name: str | None = None) -> IngestResult:
     """Chunk, embed and store `text` as the document `uri` of `scope` (see the module docstring).
 
     Args:
         fmt: a `knowledge.chunking` format; `language` goes with "code".
         source: file | url | text | slack_file.
+        name: how errors name the input (a path as the user gave it); default `uri`.
 
     Raises:
-        IngestError: `text` has nothing to index.
+        IngestError: `text` has nothing to index: it is empty, or only headings.
     """
+    name = name or uri
     if not text.strip():
-        raise IngestError(f"{uri}: is empty (no text to index)")
+        raise IngestError(f"{name}: is empty (no text to index)")
+    chunks = chunk_document(text, fmt=fmt, language=language, config=chunking)
+    if not chunks:
+        raise IngestError(f"{name}: has only headings, no text under them to index")
     digest = content_hash(text)
     title = title.strip() or uri
     with sessions() as session:
         existing = _document_at(session, scope=scope, uri=uri)
         if (known := _unchanged_or_duplicate(session, existing, scope=scope, digest=digest)) is not None:
             return known
-    chunks = chunk_document(text, fmt=fmt, language=language, config=chunking)
     vectors = embedder.embed_documents([embedding_input(title, chunk.heading, chunk.text) for chunk in chunks])
     if len(vectors) != len(chunks):
         raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks of {uri}")
@@ -135,7 +167,7 @@ def ingest_bytes(sessions: sessionmaker[Session], embedder: Embedder, data: byte
     document = extract_document(data, name=name, max_bytes=max_bytes, content_type=content_type)
     return ingest_text(sessions, embedder, title=title or document.title, text=document.text, fmt=document.fmt,
                        language=document.language, uri=uri or text_uri(document.text), source=source,
-                       scope=scope, added_by=added_by, chunking=chunking)
+                       scope=scope, added_by=added_by, chunking=chunking, name=name)
 
 
 def ingest_file(sessions: sessionmaker[Session], embedder: Embedder, path: Path, *, max_bytes: int,
@@ -143,6 +175,8 @@ def ingest_file(sessions: sessionmaker[Session], embedder: Embedder, path: Path,
                 chunking: ChunkingConfig = DEFAULT_CHUNKING) -> IngestResult:
     """Ingest one file; its uri is its absolute file:// URL. Oversized files are refused unread."""
     try:
+        if path.is_symlink() and not path.exists():
+            raise IngestError(f"{path}: is a broken or looping symbolic link")
         if not path.is_file():
             raise IngestError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
         size = path.stat().st_size
@@ -158,30 +192,76 @@ def ingest_file(sessions: sessionmaker[Session], embedder: Embedder, path: Path,
 
 def ingest_path(sessions: sessionmaker[Session], embedder: Embedder, path: Path, *, max_bytes: int,
                 scope: str = WORKSPACE_SCOPE, added_by: str | None = None,
-                chunking: ChunkingConfig = DEFAULT_CHUNKING, progress: bool = True) -> PathIngestReport:
-    """Ingest a file, or every supported file under a directory, going on past files that fail.
-
-    Hidden files and directories (and SKIPPED_DIRECTORIES) are not visited; files whose type is not
-    supported are listed as skipped. Database errors are not per-file failures: they propagate.
+                chunking: ChunkingConfig = DEFAULT_CHUNKING, progress: bool = True) -> IngestReport:
+    """Ingest a file, or every supported file under a directory (see `collect_files`), via `ingest_each`.
 
     Raises:
         IngestError: `path` does not exist.
     """
-    if path.is_dir():
-        files, skipped = _walk(path)
-    elif path.exists():
-        files, skipped = [path], []
-    else:
+    if not path.exists() and not path.is_symlink():
         raise IngestError(f"{path}: no such file or directory")
+    files, skipped = collect_files(path)
+
+    def ingest_one(file: str) -> IngestResult:
+        return ingest_file(sessions, embedder, Path(file), max_bytes=max_bytes, scope=scope, added_by=added_by,
+                           chunking=chunking)
+
+    return ingest_each(files, ingest_one, skipped=skipped, progress=progress)
+
+
+def ingest_each(items: Sequence[str], ingest_one: Callable[[str], IngestResult], *,
+                skipped: Sequence[SkippedFile] = (), progress: bool = True) -> IngestReport:
+    """Run `ingest_one` on every item (a path, URL or "-"), going on past every kind of failure.
+
+    An IngestError is a refused input; any other error (a bug, a crashed embedder, a value the
+    database rejects) is logged with its traceback and reported as that item's failure. Only a
+    lost database connection (OperationalError, InterfaceError) stops the batch: every later item
+    would fail the same way, and the report says what was committed before it.
+    """
     results: list[IngestResult] = []
     failures: list[IngestFailure] = []
-    for file in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 2):
+    for position, item in enumerate(tqdm(items, desc="ingest", unit="file", disable=not progress or len(items) < 2)):
         try:
-            results.append(ingest_file(sessions, embedder, file, max_bytes=max_bytes, scope=scope,
-                                       added_by=added_by, chunking=chunking))
+            results.append(ingest_one(item))
         except IngestError as exc:
-            failures.append(IngestFailure(path=str(file), message=str(exc)))
-    return PathIngestReport(results=tuple(results), failures=tuple(failures), skipped=tuple(skipped))
+            failures.append(IngestFailure(path=item, message=str(exc)))
+        except (OperationalError, InterfaceError) as exc:
+            return IngestReport(results=tuple(results), failures=tuple(failures), skipped=tuple(skipped),
+                                stopped=f"database error while adding {item}: {one_line_reason(exc)}",
+                                not_attempted=tuple(items[position:]))
+        except Exception as exc:
+            logger.exception("unexpected error while ingesting %s", item)
+            failures.append(IngestFailure(path=item, message=f"{item}: could not be added ({one_line_reason(exc)})"))
+    return IngestReport(results=tuple(results), failures=tuple(failures), skipped=tuple(skipped))
+
+
+def collect_files(path: Path) -> tuple[list[str], list[SkippedFile]]:
+    """The files a batch tries for `path`, in name order, and the files it skips (with the reason).
+
+    A file is tried as it is; under a directory, supported names are tried (including symbolic
+    links to files; a broken or looping one fails with that reason) and others are skipped as
+    unsupported. Hidden files and directories and SKIPPED_DIRECTORIES are not visited; symbolic
+    links to directories are skipped, not followed, so a link cycle cannot loop the walk.
+    """
+    if not path.is_dir():
+        return [str(path)], []
+    files: list[str] = []
+    skipped: list[SkippedFile] = []
+    for directory, subdirectories, names in os.walk(path):
+        linked = [d for d in subdirectories if (Path(directory) / d).is_symlink()]
+        skipped += [SkippedFile(path=str(Path(directory) / d), reason="symbolic link to a directory, not followed")
+                    for d in sorted(linked) if not d.startswith(".")]
+        subdirectories[:] = sorted(d for d in subdirectories
+                                   if not d.startswith(".") and d not in SKIPPED_DIRECTORIES and d not in linked)
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            file = str(Path(directory) / name)
+            if is_supported_name(name):
+                files.append(file)
+            else:
+                skipped.append(SkippedFile(path=file, reason="unsupported type"))
+    return files, skipped
 
 
 def ingest_url(sessions: sessionmaker[Session], embedder: Embedder, url: str, *, allowlist: Sequence[str],
@@ -207,19 +287,6 @@ def corpus_stats(sessions: sessionmaker[Session]) -> CorpusStats:
         documents = session.scalar(select(func.count()).select_from(Document)) or 0
         chunks = session.scalar(select(func.count()).select_from(Chunk)) or 0
     return CorpusStats(documents=documents, chunks=chunks)
-
-
-def _walk(root: Path) -> tuple[list[Path], list[str]]:
-    files: list[Path] = []
-    skipped: list[str] = []
-    for directory, subdirectories, names in os.walk(root):
-        subdirectories[:] = sorted(d for d in subdirectories
-                                   if not d.startswith(".") and d not in SKIPPED_DIRECTORIES)
-        for name in sorted(names):
-            if name.startswith("."):
-                continue
-            (files if is_supported_name(name) else skipped).append(Path(directory) / name)
-    return files, [str(path) for path in skipped]
 
 
 def _chunk_count(session: Session, document_id: int) -> int:

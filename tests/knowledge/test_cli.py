@@ -94,8 +94,8 @@ def test_directory_with_a_bad_file_adds_the_rest_and_exits_1(run, sessions, tmp_
     (tmp_path / "broken.md").write_bytes(b"\x00binary")
     result = run("add", str(tmp_path))
     assert f"failed: {tmp_path / 'broken.md'}: looks binary" in result.stderr
-    assert "2 ingested, 1 failed, 0 skipped" in result.stdout
-    assert _one_line_error(result) == f"Error: 1 of 3 files under {tmp_path} could not be added"
+    assert "2 ingested (2 added), 1 failed, 0 skipped" in result.stdout
+    assert _one_line_error(result) == "Error: 1 of 3 could not be added (listed above)"
     with sessions() as session:
         assert sorted(session.scalars(select(Document.title))) == ["Guide", "faq"]
 

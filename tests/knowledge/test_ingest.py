@@ -233,7 +233,8 @@ def test_directory_ingest_continues_past_bad_files(sessions, embedder, tmp_path:
     assert set(failures) == {"bad.txt", "empty.md"}
     assert "binary" in failures["bad.txt"] and failures["bad.txt"].startswith(str(tmp_path / "sub" / "bad.txt"))
     assert "is empty" in failures["empty.md"]
-    assert [Path(s).name for s in report.skipped] == ["photo.png"]
+    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [("photo.png", "unsupported type")]
+    assert (report.stopped, report.not_attempted) == (None, ())
     assert sorted(d.title for d in _documents(sessions)) == ["Guide", "notes", "tool.py"]
     assert all(d.uri.startswith("file:///") for d in _documents(sessions))
 
