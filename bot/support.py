@@ -14,7 +14,9 @@ URLs, numbers. Before anything generated is published, each sentence gets a verd
    The thresholds were chosen on the bench's development split (bench/quality.py, `support`
    section of bench/results/quality.json).
 
-A sentence that only repeats the quoted evidence shown above it is not published again.
+A sentence that only repeats the quoted evidence shown above it is not published again, and one
+that says too little to stand alone (fewer than `min_terms` content words and no specific, such as
+"For example:" or "See below.") is not published at all.
 
 A generated code block is published only when every one of its lines is supported: it occurs in a
 passage (whitespace aside) or all its identifiers and words do; half a code block is worse than none.
@@ -55,6 +57,8 @@ class SupportConfig:
     min_lexical: float = 0.6
     strong_lexical: float = 0.85
     min_similarity: float = 0.5
+    min_terms: int = 2
+    """A sentence with fewer content words and no specific says too little to publish ("For example:")."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,6 +176,8 @@ class SupportChecker:
             reasons.append("repeats the quotes already shown")
         if not terms:
             reasons.append("says nothing checkable")
+        elif len(set(terms)) < config.min_terms and not specifics(text):
+            reasons.append(f"says too little: {len(set(terms))} content word(s) and nothing specific")
         elif lexical < config.min_lexical:
             reasons.append(f"content words supported {lexical:.2f} < {config.min_lexical}")
         elif lexical < config.strong_lexical and similarity < config.min_similarity:

@@ -114,6 +114,7 @@ def checker(embedder) -> SupportChecker:
     "The rollout takes about 4 minutes.",
     "Logs are at https://logs.example.com/api.",
     "```sh\nmake deploy ENV=staging\n```",
+    "Run `make deploy`.",  # one content word, but a specific quoted from the passage
 ])
 def test_supported_sentences_pass(checker: SupportChecker, sentence: str) -> None:
     verdicts = checker.check(sentence)
@@ -129,6 +130,7 @@ def test_supported_sentences_pass(checker: SupportChecker, sentence: str) -> Non
     ("Call deploy_api() from the console.", "deploy_api"),
     ("Our cafeteria serves pizza every Friday afternoon.", "content words"),
     ("I hope this helps!", "content words"),
+    ("For example: [1]", "says too little"),
     ("```sh\nmake deploy ENV=staging\nrm -rf /var/lib/api\n```", "code line not in the passages"),
 ])
 def test_unsupported_sentences_are_dropped_with_the_reason(checker: SupportChecker, sentence: str,
