@@ -38,7 +38,7 @@ def _in_split(index: int, split: Split) -> bool:
 
 def paraphrases(items: list[FaqItem], split: Split,
                 path: Path = DATA_DIR / "faq_paraphrases.jsonl") -> list[AskedQuestion]:
-    """Teammate-style rewordings joined to their FAQ items on (file, question)."""
+    """Teammate-style rewordings joined to their FAQ items on (file, question), split by line index."""
     by_key = {(item.file, item.question): item for item in items}
     asked = []
     for index, line in enumerate(_lines(path)):
@@ -48,6 +48,14 @@ def paraphrases(items: list[FaqItem], split: Split,
         if _in_split(index, split):
             asked.append(AskedQuestion(text=line["paraphrase"], item=item, kind="paraphrase"))
     return asked
+
+
+def team_questions(items: list[FaqItem], path: Path = DATA_DIR / "team_questions.jsonl") -> list[AskedQuestion]:
+    """More rewordings of the dev-split items only: what the learning-curve bench's simulated team asks.
+
+    Training may read these (they never touch a test-split FAQ item), evaluation never does.
+    """
+    return paraphrases(items, "all", path)
 
 
 def headings(items: list[FaqItem]) -> list[AskedQuestion]:
