@@ -70,6 +70,9 @@ class Finding:
     end: int
     kind: str
 
+    def overlaps(self, other: Finding) -> bool:
+        return self.start < other.end and other.start < self.end
+
 
 @dataclass(frozen=True, slots=True)
 class Scrubbed:
@@ -207,7 +210,7 @@ def find(text: str) -> list[Finding]:
                         key=lambda f: (_RANK[f.kind], f.start - f.end, f.start))
     kept: list[Finding] = []
     for finding in candidates:
-        if all(finding.end <= other.start or other.end <= finding.start for other in kept):
+        if not any(finding.overlaps(other) for other in kept):
             kept.append(finding)
     return sorted(kept, key=lambda f: f.start)
 
