@@ -59,10 +59,13 @@ def ssns(text: str) -> Iterator[Span]:
             yield match.span(group)
 
 
-_PHONE_RUN = re.compile(r"(?<![\w.+/#-])(?:\+|\(\+?)?\d(?:[ ().-]{0,2}\d){6,}(?![\w-])")
+# Not a run: inside a word, a path or a decimal, an ISO date (`2024-01-15 10:30`), or a time or
+# port after it (`… 13:00`).
+_PHONE_RUN = re.compile(r"(?<![\w.+/#-])(?!\d{4}-\d\d-\d\d)(?:\+|\(\+?)?\d(?:[ ().-]{0,2}\d){6,}(?![\w-]|[.:]\d)")
 _PHONE_WORDS = re.compile(r"(?i)\b(?:call|phone|cell|mobile|tel|text|sms|whatsapp|signal|number|contact|reach"
                           r"|ring|dial|fax|landline|pager|on-?call)")
-_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_NOT_PHONES = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|\+?\d+\.\d+")
+"""IPv4 addresses and decimal numbers (`+35236450.6`), which would otherwise parse."""
 
 
 def phones(text: str) -> Iterator[Span]:
@@ -76,7 +79,7 @@ def phones(text: str) -> Iterator[Span]:
     """
     for match in _PHONE_RUN.finditer(text):
         run = match.group()
-        if (sum(c.isdigit() for c in run) <= 15 and not _DOTTED_QUAD.fullmatch(run)
+        if (sum(c.isdigit() for c in run) <= 15 and not _NOT_PHONES.fullmatch(run)
                 and (not run.isdigit() or _near_phone_word(text, *match.span())) and _is_phone(run)):
             yield match.span()
 

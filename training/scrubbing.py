@@ -161,15 +161,15 @@ _KEY_NAME = (r"(?<![\w-])[\w.-]*?(?:pass(?:word|wd|phrase)?|pwd|secret|token|api
 _ASSIGNED = re.compile(_KEY_NAME + r"[\"'\]]?\s*(?:=>|:=|=|:)[ \t]*(?:([\"'`])([^\"'`\n]{6,}?)\1"
                        r"|([^\s\"'`<>,;()\[\]{}]{6,})(?![(\[]))", re.I)
 _TEMPLATE = re.compile(r"^[$!%]|\$\{|\{\{|%\(|<|os\.environ|getenv|^(.)\1+$|^[A-Z][A-Z0-9_]*$")
-_PLAIN = re.compile(r"[A-Za-z_.]+|[\d.]+")
+_PLAIN = re.compile(r"[A-Za-z_.*]+|[\d.]+")
 
 
 def _assigned_secrets(text: str) -> Iterator[Finding]:
     """Values assigned to key-like names (`password: hunter2x`, `API_KEY="…"`), not references to them.
 
     Quoted literals count unless they are templates or variable names; an unquoted value must be
-    more than a dotted name or a number, so `token: expired`, `secret_key = settings.SECRET_KEY` and
-    `pwd = Path.cwd()` stay.
+    more than a dotted name, a glob or a number, so `token: expired`, `secret_key = settings.SECRET_KEY`,
+    `api_key: KB_OPENAI_*` and `pwd = Path.cwd()` stay.
     """
     for match in _ASSIGNED.finditer(text):
         group = 2 if match.group(2) else 3
@@ -199,7 +199,7 @@ _DETECTORS: tuple[Detector, ...] = (
     _spans("card", personal_numbers.cards),
     _spans("ssn", personal_numbers.ssns),
     _spans("phone", personal_numbers.phones),
-    _pattern("user_mention", r"<@[UW][A-Z0-9]{2,}(?:\|[^>]*)?>"),
+    _pattern("user_mention", r"<@(?!USER>)[UW][A-Z0-9]{2,}(?:\|[^>]*)?>"),
 )
 _RANK = {kind: rank for rank, kind in enumerate(PLACEHOLDERS)}
 

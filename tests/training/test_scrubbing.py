@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+import inspect
+import ipaddress
+from types import ModuleType
+
 import pytest
 
-from training.scrubbing import find, scrub
+from training.scrubbing import Scrubbed, find, scrub
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 
@@ -88,8 +93,10 @@ def test_secret_is_replaced_whole_by_its_placeholder(text: str, expected: str, k
     "invalid IBAN GB82 WEST 1234 5698 7654 33",
     "not SSNs: 000-12-3456, 666-45-1234, 912-34-5678, 536-00-4819",
     "call 555-0134 from the lobby; processed 4155550 rows",
+    "logged at 2024-01-15 10:30:00 by cron; Decimal('+35236450.6')",
     "password = os.environ[\"DB_PASSWORD\"]; secret_key = settings.SECRET_KEY; pwd = Path.cwd()",
     "max_tokens = 4096; token_limit: 2048; password: ${DB_PASSWORD}; Token: expired yesterday",
+    "openai_api_key: KB_OPENAI_*, for the openai backend",
     'tokenizer = AutoTokenizer.from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct")',
     "git clone git@github.com:org/repo.git and npm install lodash@4.17.21",
     "docs at https://docs.python.org/3/library/re.html#re.sub and <#C0123ABC|general>",
@@ -102,11 +109,23 @@ def test_look_alikes_and_ordinary_text_are_unchanged(text: str) -> None:
     assert result.findings == {}
 
 
+@pytest.mark.parametrize("module", [datetime, ipaddress])
+def test_real_python_full_of_numbers_dates_and_addresses_passes_unchanged(module: ModuleType) -> None:
+    source = inspect.getsource(module)
+    assert find(source) == []
+
+
 def test_overlapping_findings_keep_the_more_specific_kind_and_leave_no_fragment() -> None:
     text = 'SLACK_TOKEN="xoxb-1234567890-0987654321-AbCdEfGhIjKl" card 4111 1111 1111 1111'
     assert [(f.kind, text[f.start:f.end]) for f in find(text)] == [
         ("slack_token", "xoxb-1234567890-0987654321-AbCdEfGhIjKl"), ("card", "4111 1111 1111 1111")]
     assert scrub(text).text == 'SLACK_TOKEN="<SLACK_TOKEN>" card <CARD>'
+
+
+def test_scrubbing_scrubbed_text_finds_nothing_more() -> None:
+    once = scrub("ask <@U012AB3CD> or call +14155550134, password: hunter2hunter2, card 4111111111111111")
+    assert once.text == "ask <@USER> or call <PHONE>, password: <SECRET>, card <CARD>"
+    assert scrub(once.text) == Scrubbed(once.text, {})
 
 
 def test_every_finding_is_counted() -> None:
