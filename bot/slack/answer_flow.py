@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bot.answering import AnswerError, AnswerResult, Question
 from bot.slack import dedupe
-from bot.slack.blocks import Blocks, FeedbackStyle, answer_blocks
+from bot.slack.blocks import Blocks, FeedbackStyle, answer_blocks, continuation_blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.history import thread_history
 from bot.slack.notices import notice_for, post_notice
@@ -79,7 +79,8 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ())
                             team_id=ask.team_id, history=history,
                             conversation_kind=deps.scopes.kind_of(ask.channel, ask.channel_type))
         result = deps.answerer.answer(question, on_delta=reply.push, cancel=reply.cancel)
-        message_ts = reply.finish(result.text, _blocks_for(result))
+        message_ts = reply.finish(result.text, _blocks_for(result),
+                                  continuation_blocks(answer_id=result.answer_id, text=result.text))
     except Exception as exc:
         _fail(deps, ask, reply, exc)
         return

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.citations import Citation
-from bot.slack.mrkdwn import FALLBACK_LIMIT, SECTION_LIMIT, escape, from_markdown, link, split_text, truncate
+from bot.slack.answer_pages import CUT_NOTE, answer_pages
+from bot.slack.mrkdwn import FALLBACK_LIMIT, SECTION_LIMIT, escape, from_markdown, link, truncate
 from knowledge.training_runs import RunRecord
 from knowledge.types import Passage
 
@@ -26,8 +27,6 @@ ACTION_EXPLAIN = "kb.feedback.explain"
 """Button under a 👎 reaction's ephemeral note that opens the reason modal; value = answer id."""
 
 THINKING = "_Looking through the team's documents…_"
-MAX_ANSWER_SECTIONS = 40
-"""Answer sections kept; with sources, context and feedback the message stays under 50 blocks."""
 MAX_SOURCES = 10
 
 FeedbackStyle = Literal["native", "classic"]
@@ -98,8 +97,16 @@ def parse_vote_value(value: str) -> tuple[int | None, int]:
 def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], adapter_name: str,
                   latency_ms: float | None = None, timed_out: bool = False, abstained: bool = False,
                   feedback: FeedbackStyle = "native") -> Blocks:
-    """The finished answer: text with [n] markers, Sources, model context line, feedback buttons."""
-    blocks: Blocks = [section(piece) for piece in split_text(from_markdown(text))][:MAX_ANSWER_SECTIONS]
+    """The finished answer: text with [n] markers, Sources, model context line, feedback buttons.
+
+    A long answer shows its first page here and says how many messages follow (`continuation_blocks`).
+    """
+    pages, cut = answer_pages(from_markdown(text))
+    blocks: Blocks = [section(piece) for piece in pages[0]]
+    if len(pages) > 1:
+        blocks.append(context(f"_The answer continues in the next {len(pages) - 1} message(s) of this thread._"))
+    elif cut:
+        blocks.append(context(CUT_NOTE))
     if timed_out:
         blocks.append(context("_The answer was cut short: generation took too long._"))
     sources = sources_text(citations, abstained=abstained)
@@ -112,6 +119,18 @@ def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], a
     blocks.append(context(f"{about}{took} · answer {answer_id}"))
     blocks.append(feedback_block(answer_id, feedback))
     return blocks
+
+
+def continuation_blocks(*, answer_id: int, text: str) -> list[Blocks]:
+    """The pages of a long answer after the first, one message each, numbered; the last says if it was cut."""
+    pages, cut = answer_pages(from_markdown(text))
+    messages = []
+    for number, page in enumerate(pages[1:], start=2):
+        note = f"_Answer {answer_id}, part {number} of {len(pages)}_"
+        if cut and number == len(pages):
+            note += " · " + CUT_NOTE
+        messages.append([*(section(piece) for piece in page), context(note)])
+    return messages
 
 
 def explain_prompt_blocks(answer_id: int) -> Blocks:

@@ -12,7 +12,8 @@ Two ways, chosen per answer by `Replies.start`:
   handler gave up on).
 
 Either way the answer ends with one `chat.update` carrying the final blocks (text with citations,
-sources, model, feedback buttons). If Slack rejects native `feedback_buttons`, the blocks are rebuilt
+sources, model, feedback buttons), followed by one message per further page of an answer too long
+for one message (`answer_pages`). If Slack rejects native `feedback_buttons`, the blocks are rebuilt
 with classic buttons and the process remembers that.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.blocks import THINKING, Blocks, FeedbackStyle, fallback_text, notice_blocks, progress_text
+from bot.slack.mrkdwn import FALLBACK_LIMIT, truncate
 from bot.slack.pacing import RateBudget, Throttle
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,11 @@ NATIVE_UNAVAILABLE = frozenset({
     "feature_not_enabled", "missing_scope", "invalid_arguments",
 })
 """Errors of chat.startStream that mean streaming is not available to this app, not a passing fault."""
+
+
+def _plain(blocks: Blocks) -> str:
+    """The section text of `blocks` (already mrkdwn), for a message's notification text."""
+    return "\n\n".join(b["text"]["text"] for b in blocks if b.get("type") == "section")
 
 
 def slack_error(exc: SlackApiError) -> str:
@@ -216,13 +223,16 @@ class Reply:
             raise RuntimeError("reply has no message yet")
         return self.ts
 
-    def finish(self, text: str, blocks_for: BlocksFor) -> str:
-        """Show the final answer; returns the ts of the message that holds it."""
+    def finish(self, text: str, blocks_for: BlocksFor, more: Sequence[Blocks] = ()) -> str:
+        """Show the final answer (and `more` pages after it); returns the ts of the message with its buttons."""
         if self.native and not self._streaming:
             self._start_stream(self._text or text)
         if self._streaming:
             self._stop_stream(self._text[self._sent:] or None)
         self._replies.finalize(self.target, self._require_ts(), text, blocks_for)
+        for blocks in more:
+            self._client.chat_postMessage(channel=self.target.channel, thread_ts=self.target.thread_ts,
+                                          text=truncate(_plain(blocks), FALLBACK_LIMIT), blocks=blocks)
         return self._require_ts()
 
     def fail(self, text: str) -> None:

@@ -9,6 +9,14 @@ Facts it mirrors (see notes/slack_platform.md §9): the sync SDK always POSTs, J
 `chat.*`/`views.*`/`assistant.*` and form bodies (nested values as JSON strings) for the rest; a
 429 carries `Retry-After`; `url_private` downloads without the bot token get a 200 HTML login page;
 streaming in a channel needs `recipient_user_id`/`recipient_team_id`.
+
+It is strict where Slack is (see `slack_contract` and `block_kit`): a method it does not model is
+`unknown_method`; a method whose scope the manifest does not grant is `missing_scope` (with
+`needed`/`provided`); blocks over Block Kit's limits are `invalid_blocks` with Slack's per-field
+errors, and blocks carrying over 12,000 characters of text `msg_blocks_too_long`; chat.update or
+chat.delete of a message that does not exist is `message_not_found`, of a message still streaming
+`streaming_state_conflict`; chat.update `text` over 4,000 characters is `msg_too_long`, and
+chat.postMessage keeps 40,000 characters with a `message_truncated` warning.
 """
 
 from __future__ import annotations
@@ -24,12 +32,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.fakes.block_kit import BLOCK_TEXT_TOTAL, block_errors, block_text_chars, invalid_blocks, view_errors
+from tests.fakes.slack_contract import (
+    METHOD_SCOPES,
+    POST_TEXT_LIMIT,
+    UPDATE_TEXT_LIMIT,
+    manifest_bot_scopes,
+    missing_scope,
+)
+
 BOT_TOKEN = "xoxb-test-token"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T111"
-SCOPES = "app_mentions:read,chat:write,commands,reactions:read,reactions:write,files:read,channels:history," \
-         "groups:history,im:history,users:read"
 _JSON_FIELDS = ("blocks", "view", "files", "chunks", "attachments", "metadata")
 
 
@@ -57,7 +72,9 @@ class _Override:
 class FakeSlack:
     """The fake server; `start()` it before building the Bolt app (App calls auth.test at once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, scopes: frozenset[str] | None = None) -> None:
+        self.scopes = manifest_bot_scopes() if scopes is None else scopes
+        """Bot scopes granted to the install (default: the shipped manifest's)."""
         self.calls: list[SlackCall] = []
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.channels: dict[str, dict[str, Any]] = {}
@@ -90,12 +107,12 @@ class FakeSlack:
 
     # fault injection ---------------------------------------------------------------------------
     def fail_next(self, method: str, error: str = "internal_error", *, status: int = 200,
-                  retry_after: int | None = None) -> None:
-        """Answer the next call of `method` with an error (status 429 means rate limited)."""
+                  retry_after: int | None = None, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` with an error (status 429 means rate limited)."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         payload = {"ok": False, "error": "ratelimited" if status == 429 else error}
         with self._condition:
-            self._overrides[method].append(_Override(status, payload, headers))
+            self._overrides[method].extend(_Override(status, payload, headers) for _ in range(times))
 
     # state for the bot to find -----------------------------------------------------------------
     def next_ts(self) -> str:
@@ -195,38 +212,85 @@ class FakeSlack:
         with self._condition:
             return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
 
+    def answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        """What Slack replies to `method`: unknown_method, missing_scope, or the method's own answer."""
+        api = getattr(self, "api_" + method.replace(".", "_"), None)
+        if api is None or method not in METHOD_SCOPES:
+            return {"ok": False, "error": "unknown_method"}
+        channel = str(body.get("channel") or body.get("channel_id") or "")
+        refused = missing_scope(method, self.channel_kind(channel), self.scopes)
+        return refused or api(body)
+
+    def api_api_test(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "args": body}
+
     def api_auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "kb", "team_id": TEAM_ID,
                 "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
 
-    def _rejects(self, blocks: Any) -> bool:
-        """Whether `blocks` use a block or element type this workspace does not support."""
-        return bool(self.unsupported_elements) and any(f'"type": "{kind}"' in json.dumps(blocks or [])
-                                                       for kind in self.unsupported_elements)
+    def channel_kind(self, channel: str) -> str:
+        """"public", "private", "im" or "mpim", from `set_channel` or the id's prefix."""
+        info = self.channels.get(channel) or {}
+        if info.get("is_im") or channel.startswith("D"):
+            return "im"
+        if info.get("is_mpim"):
+            return "mpim"
+        return "private" if info.get("is_private") or channel.startswith("G") else "public"
+
+    def blocks_refused(self, blocks: Any) -> dict[str, Any] | None:
+        """The `invalid_blocks` reply Slack would give for `blocks`, or None when they are fine (or absent)."""
+        if blocks is None:
+            return None
+        errors = block_errors(blocks)
+        dumped = json.dumps(blocks)
+        errors += [f"unsupported type: {kind} [json-pointer:/blocks]" for kind in sorted(self.unsupported_elements)
+                   if f'"type": "{kind}"' in dumped]
+        if errors:
+            return invalid_blocks(errors)
+        if block_text_chars(blocks) > BLOCK_TEXT_TOTAL:
+            return {"ok": False, "error": "msg_blocks_too_long"}
+        return None
 
     def api_chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
-        if self._rejects(body.get("blocks")):
-            return {"ok": False, "error": "invalid_blocks"}
-        message = self._post(body["channel"], body.get("text", ""), body.get("thread_ts"), blocks=body.get("blocks"))
-        return {"ok": True, "channel": body["channel"], "ts": message["ts"], "message": message}
+        if not body.get("text") and not body.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        if refused := self.blocks_refused(body.get("blocks")):
+            return refused
+        text, warning = _posted_text(body.get("text") or "")
+        message = self._post(body["channel"], text, body.get("thread_ts"), blocks=body.get("blocks"))
+        return {"ok": True, "channel": body["channel"], "ts": message["ts"], "message": message, **warning}
 
     def api_chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
         message = self._find(body.get("channel", ""), body.get("ts", ""))
         if message is None:
             return {"ok": False, "error": "message_not_found"}
-        if self._rejects(body.get("blocks")):
-            return {"ok": False, "error": "invalid_blocks"}
+        if message.get("stream") == "streaming":
+            return {"ok": False, "error": "streaming_state_conflict"}
+        if len(body.get("text") or "") > UPDATE_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        if refused := self.blocks_refused(body.get("blocks")):
+            return refused
         with self._condition:
             message.setdefault("revisions", []).append({k: body.get(k) for k in ("text", "blocks")})
             message.update({k: body[k] for k in ("text", "blocks") if k in body})
         return {"ok": True, "channel": body["channel"], "ts": body["ts"], "text": message["text"]}
 
+    def api_chat_delete(self, body: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(body.get("channel", ""), body.get("ts", ""))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        with self._condition:
+            self.messages[body["channel"]].remove(message)
+        return {"ok": True, "channel": body["channel"], "ts": body["ts"]}
+
     def api_chat_postEphemeral(self, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("user"):
             return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "message_ts": self.next_ts()}
+        if refused := self.blocks_refused(body.get("blocks")):
+            return refused
+        return {"ok": True, "message_ts": self.next_ts(), **_posted_text(body.get("text") or "")[1]}
 
     def api_chat_startStream(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = body.get("channel", "")
@@ -253,6 +317,8 @@ class FakeSlack:
         message = self._stream_message(body)
         if message is None:
             return {"ok": False, "error": "message_not_in_streaming_state"}
+        if refused := self.blocks_refused(body.get("blocks")):
+            return refused
         with self._condition:
             message["text"] += body.get("markdown_text") or ""
             message["stream"] = "completed"
@@ -273,8 +339,8 @@ class FakeSlack:
         view = body.get("view") or {}
         if not body.get("trigger_id"):
             return {"ok": False, "error": "invalid_trigger_id"}
-        if view.get("type") != "modal" or not view.get("blocks"):
-            return {"ok": False, "error": "invalid_arguments"}
+        if errors := view_errors(view):
+            return invalid_blocks(errors)
         view_id = f"V{next(self._counter):05d}"
         stored = {**view, "id": view_id}
         self.views[view_id] = stored
@@ -284,6 +350,8 @@ class FakeSlack:
         view_id = body.get("view_id", "")
         if view_id not in self.views:
             return {"ok": False, "error": "not_found"}
+        if errors := view_errors(body.get("view")):
+            return invalid_blocks(errors)
         self.views[view_id] = {**(body.get("view") or {}), "id": view_id}
         return {"ok": True, "view": self.views[view_id]}
 
@@ -317,6 +385,16 @@ class FakeSlack:
     def api_files_info(self, body: dict[str, Any]) -> dict[str, Any]:
         stored = self.files.get(body.get("file", ""))
         return {"ok": True, "file": stored["meta"]} if stored else {"ok": False, "error": "file_not_found"}
+
+
+def _posted_text(text: str) -> tuple[str, dict[str, Any]]:
+    """`text` as chat.postMessage stores it, and the warning fields of its reply when it was cut."""
+    if len(text) <= POST_TEXT_LIMIT:
+        return text, {}
+    note = f"[WARN] Your message was truncated but still posted. The `text` field accepts up to {POST_TEXT_LIMIT:,} " \
+           "characters."
+    return text[:POST_TEXT_LIMIT], {"warning": "message_truncated",
+                                    "response_metadata": {"warnings": ["message_truncated"], "messages": [note]}}
 
 
 def _decode_body(raw: bytes, content_type: str) -> Any:
@@ -380,10 +458,9 @@ def _handler_class(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 fake._record(call)
                 self._send(override.status, override.payload, override.headers)
                 return
-            api = getattr(fake, "api_" + method.replace(".", "_"), None)
-            call.reply = api(body if isinstance(body, dict) else {}) if api else {"ok": True}
+            call.reply = fake.answer(method, body if isinstance(body, dict) else {})
             fake._record(call)
-            headers = {"x-oauth-scopes": SCOPES} if method == "auth.test" else {}
+            headers = {"x-oauth-scopes": ",".join(sorted(fake.scopes))} if method == "auth.test" else {}
             self._send(200, call.reply, headers)
 
         def _serve_other(self, call: SlackCall, path: str, auth: str, body: Any) -> None:

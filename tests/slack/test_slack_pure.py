@@ -15,6 +15,7 @@ from bot.slack.blocks import (
     ACTION_DOWN,
     ACTION_UP,
     answer_blocks,
+    continuation_blocks,
     parse_vote_value,
     progress_text,
     search_blocks,
@@ -77,8 +78,9 @@ def test_evidence_quotes_render_as_mrkdwn_quotes_with_escaped_text() -> None:
 
 def test_long_answers_are_split_under_the_section_limit_without_losing_text() -> None:
     text = "\n\n".join(f"Paragraph {i}: " + "word " * 120 for i in range(30))
-    blocks = valid(answer_blocks(answer_id=1, text=text, citations=[], adapter_name="base"))
-    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    messages = [answer_blocks(answer_id=1, text=text, citations=[], adapter_name="base"),
+                *continuation_blocks(answer_id=1, text=text)]
+    sections = [b["text"]["text"] for blocks in messages for b in valid(blocks) if b["type"] == "section"]
     assert len(sections) > 1 and all(len(s) <= SECTION_LIMIT for s in sections)
     assert " ".join(" ".join(sections).split()) == " ".join(text.split())
 
