@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.slack.blocks import FeedbackStyle
+from bot.slack.request_guard import DEFAULT_MAX_BODY_BYTES
 from bot.slack.streaming import StreamMode
 
 _REQUIRED = {
@@ -39,6 +40,8 @@ class SlackSettings(BaseSettings):
         kb_listener_threads: Bolt's listener pool (acks of commands and actions run there).
         kb_stream_mode / kb_stream_interval_s / kb_feedback_style: see `bot.slack.streaming`.
         kb_report_interval_s: how often finished training runs are looked for and reported.
+        kb_max_request_bytes: KB_MAX_REQUEST_BYTES, largest request body /slack/events accepts
+            (larger ones get 413 before they are read; see `request_guard`).
         kb_admin_channel: KB_ADMIN_CHANNEL, a channel id told every training outcome, scheduled
             runs included (the bot must be a member); empty: only the channels that asked are told.
     """
@@ -58,6 +61,7 @@ class SlackSettings(BaseSettings):
     kb_feedback_style: FeedbackStyle = "native"
     kb_report_interval_s: float = 15.0
     kb_admin_channel: str = ""
+    kb_max_request_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def admin_ids(self) -> list[str]:
         return [entry.strip() for entry in self.kb_admin_user_ids.split(",") if entry.strip()]

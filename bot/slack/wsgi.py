@@ -3,18 +3,18 @@
 Importing this module builds the whole process (database, embedder, generator, Slack app and
 its background tasks) from the environment, once per gunicorn worker (do not use --preload: the
 database pool and threads must be created after the fork). Signature verification is always on:
-SLACK_SIGNING_SECRET is required.
+SLACK_SIGNING_SECRET is required, and `request_guard` refuses oversized, unsigned or malformed
+requests before Bolt parses them. GET /healthz is liveness, GET /readyz readiness (database, model).
 """
 
 from __future__ import annotations
 
 import logging
 
-from slack_bolt.adapter.wsgi import SlackRequestHandler
-
 from bot.runtime import build_runtime
 from bot.settings import BotSettings
-from bot.slack.health import WSGIApp, with_health_check
+from bot.slack.health import WSGIApp
+from bot.slack.http_app import http_application
 from bot.slack.settings import SlackSettings
 from bot.slack.wiring import start_slack_bot
 from knowledge.settings import KnowledgeSettings
@@ -28,7 +28,7 @@ def create_application() -> WSGIApp:
     runtime = build_runtime(BotSettings())
     bot = start_slack_bot(settings=slack, knowledge=KnowledgeSettings(), sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer)
-    return with_health_check(SlackRequestHandler(bot.app))
+    return http_application(bot.app, settings=slack, sessions=runtime.sessions, generator=runtime.generator)
 
 
 application = create_application()

@@ -1,7 +1,8 @@
 """The WSGI app gunicorn serves in the multi-process tests (test entry point).
 
-It is the production wiring (`start_slack_bot`, `SlackRequestHandler`, the health check) with the
-one difference that generation is scripted: tests need known answers and no model download. It
+It is the production wiring (`start_slack_bot`, `http_application`: guard, Bolt handler, health
+and readiness) with the one difference that generation is scripted: tests need known answers and
+no model download. It
 reads the environment like `bot.slack.wsgi` does, plus KB_TEST_TOKEN_DELAY_S for the scripted
 generator's pace, and tags every response with the worker's pid so tests can see which process
 answered.
@@ -14,10 +15,9 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from slack_bolt.adapter.wsgi import SlackRequestHandler
-
 from bot.answering import Answerer
-from bot.slack.health import WSGIApp, with_health_check
+from bot.slack.health import WSGIApp
+from bot.slack.http_app import http_application
 from bot.slack.settings import SlackSettings
 from bot.slack.wiring import start_slack_bot
 from knowledge.database import make_engine, make_session_factory
@@ -46,7 +46,7 @@ def create_application() -> WSGIApp:
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator)
     bot = start_slack_bot(settings=slack, knowledge=KnowledgeSettings(), sessions=sessions, embedder=embedder,
                           answerer=answerer)
-    return with_worker_pid(with_health_check(SlackRequestHandler(bot.app)))
+    return with_worker_pid(http_application(bot.app, settings=slack, sessions=sessions, generator=generator))
 
 
 application = create_application()
