@@ -35,10 +35,13 @@ class Ask:
     thread_ts: str
     user: str
     team_id: str | None
+    """The workspace the event was delivered for (the installation)."""
     text: str
     bot_user_id: str | None
     channel_type: str | None = None
     """The event's `channel_type` when Slack sent one ("channel", "group", "im", "mpim")."""
+    user_team: str | None = None
+    """The asker's own team: another organisation's in a Slack Connect channel (`user_team`/`team`)."""
 
     @property
     def is_follow_up(self) -> bool:
@@ -67,7 +70,8 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ())
     try:
         text = decode_question(ask.text, bot_user_id=ask.bot_user_id)
         deps.answerer.validate(text)
-        target = ReplyTarget(channel=ask.channel, thread_ts=ask.thread_ts, team_id=ask.team_id, user_id=ask.user)
+        target = ReplyTarget(channel=ask.channel, thread_ts=ask.thread_ts, team_id=ask.team_id, user_id=ask.user,
+                             user_team=ask.user_team or ask.team_id)
         reply = deps.replies.start(target)
         history = []
         if ask.is_follow_up:

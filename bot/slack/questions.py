@@ -39,6 +39,7 @@ def looks_like_question(text: str) -> bool:
 def _ask(event: dict[str, Any], context: BoltContext) -> Ask:
     return Ask(channel=event["channel"], ts=event["ts"], thread_ts=event.get("thread_ts") or event["ts"],
                user=event.get("user") or "", team_id=context.team_id or event.get("team"),
+               user_team=event.get("user_team") or event.get("team"),
                text=event.get("text") or "", bot_user_id=context.bot_user_id, channel_type=event.get("channel_type"))
 
 

@@ -4,9 +4,12 @@ Two ways, chosen per answer by `Replies.start`:
 
 * native: set the thread status at once (`assistant.threads.setStatus`), open a stream with
   `chat.startStream` on the first text, `chat.appendStream` at most once per interval, then
-  `chat.stopStream`. Slack only offers this to AI-enabled apps; the first refusal that says the
-  feature is unavailable switches the whole process to the other way, and this answer continues
-  there without losing text.
+  `chat.stopStream`. Slack only offers this to AI-enabled apps, and each workspace decides: the
+  first refusal of either call that says the feature is unavailable is remembered for that
+  workspace (team id), whose later answers go the other way at once instead of failing once per
+  answer; this answer continues there without losing text. Streams name the asker and the
+  asker's own team (`recipient_team_id`), which in a Slack Connect channel is not the workspace
+  the app is installed in.
 * update: post a placeholder at once, `chat.update` it at most once per interval (shared per-minute
   budget, see `pacing`), and stop intermediate edits after a failed one (e.g. a 429 the retry
   handler gave up on).
@@ -80,7 +83,10 @@ class ReplyTarget:
     channel: str
     thread_ts: str
     team_id: str | None
+    """The workspace the app answers in: refusals of native streaming are remembered per workspace."""
     user_id: str | None
+    user_team: str | None = None
+    """The asker's team (Slack Connect: another organisation's); streams go to this recipient team."""
 
 
 BlocksFor = Callable[[FeedbackStyle], Blocks]
@@ -94,6 +100,8 @@ class Replies:
         self.client = client
         self.options = options or StreamOptions()
         self.native = self.options.mode != "update" and hasattr(client, "chat_startStream")
+        self._native_refused: set[str | None] = set()
+        self._lock = threading.Lock()
         self.feedback: FeedbackStyle = self.options.feedback
         self.update_budget = RateBudget(per_minute=self.options.updates_per_minute)
         self.append_budget = RateBudget(per_minute=self.options.appends_per_minute)
@@ -104,10 +112,18 @@ class Replies:
         reply.open()
         return reply
 
-    def native_refused(self, error: str) -> None:
+    def native_for(self, team_id: str | None) -> bool:
+        """Whether answers in this workspace try native status and streaming."""
+        with self._lock:
+            return self.native and team_id not in self._native_refused
+
+    def native_refused(self, team_id: str | None, error: str) -> None:
+        """Remember that `team_id` refused native status or streaming with `error` (in "auto" mode)."""
         if self.options.mode == "auto" and error in NATIVE_UNAVAILABLE:
-            logger.warning("native streaming unavailable (%s); using chat.update from now on", error)
-            self.native = False
+            logger.warning("native status/streaming unavailable in workspace %s (%s); using chat.update there",
+                           team_id, error)
+            with self._lock:
+                self._native_refused.add(team_id)
 
     def finalize(self, target: ReplyTarget, ts: str, text: str, blocks_for: BlocksFor) -> None:
         """The final chat.update; native feedback buttons rejected once means classic from then on."""
@@ -130,7 +146,7 @@ class Reply:
         self._replies = replies
         self._client = replies.client
         self.target = target
-        self.native = replies.native
+        self.native = replies.native_for(target.team_id)
         self.ts: str | None = None
         self.cancel = threading.Event()
         self._text = ""
@@ -147,6 +163,7 @@ class Reply:
                 return
             except SlackApiError as exc:  # not an assistant-enabled thread: show a placeholder instead
                 logger.info("setStatus refused (%s); posting a placeholder", slack_error(exc))
+                self._replies.native_refused(self.target.team_id, slack_error(exc))
                 self.native = False
         self._post_placeholder(THINKING)
 
@@ -201,9 +218,10 @@ class Reply:
         try:
             response = self._client.chat_startStream(
                 channel=self.target.channel, thread_ts=self.target.thread_ts, markdown_text=text,
-                recipient_team_id=self.target.team_id, recipient_user_id=self.target.user_id)
+                recipient_team_id=self.target.user_team or self.target.team_id,
+                recipient_user_id=self.target.user_id)
         except SlackApiError as exc:
-            self._replies.native_refused(slack_error(exc))
+            self._replies.native_refused(self.target.team_id, slack_error(exc))
             logger.info("chat.startStream refused (%s); continuing with chat.update", slack_error(exc))
             self.native = False
             self._post_placeholder(progress_text(self._text))

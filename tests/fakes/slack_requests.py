@@ -72,10 +72,11 @@ class SlackRequests:
                                     "x-slack-signature": self.verifier.generate_signature(timestamp=ts, body=body)})
 
     def event(self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None,
-              timestamp: int | None = None) -> SignedRequest:
-        envelope = {"token": "legacy", "team_id": TEAM_ID, "api_app_id": "A111", "type": "event_callback",
+              timestamp: int | None = None, team_id: str = TEAM_ID) -> SignedRequest:
+        """An Events API envelope for the workspace `team_id` (where the app is installed)."""
+        envelope = {"token": "legacy", "team_id": team_id, "api_app_id": "A111", "type": "event_callback",
                     "event_id": event_id or f"Ev{next(_ids):08d}", "event_time": int(time.time()), "event": event,
-                    "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}]}
+                    "authorizations": [{"team_id": team_id, "user_id": BOT_USER_ID, "is_bot": True}]}
         signed = self.sign(json.dumps(envelope), "application/json", timestamp=timestamp)
         if retry_num is not None:
             signed = signed.with_headers(x_slack_retry_num=str(retry_num), x_slack_retry_reason="http_timeout")
@@ -96,9 +97,13 @@ class SlackRequests:
 
 # --- event payloads -------------------------------------------------------------------------------
 
-def mention(channel: str, ts: str, text: str, *, user: str = ASKER, thread_ts: str | None = None) -> dict[str, Any]:
+def mention(channel: str, ts: str, text: str, *, user: str = ASKER, thread_ts: str | None = None,
+            user_team: str | None = None) -> dict[str, Any]:
+    """An app_mention; `user_team` set means an asker from another organisation (Slack Connect)."""
     event = {"type": "app_mention", "user": user, "text": f"<@{BOT_USER_ID}> {text}", "ts": ts,
-             "channel": channel, "event_ts": ts, "team": TEAM_ID}
+             "channel": channel, "event_ts": ts, "team": user_team or TEAM_ID}
+    if user_team:
+        event |= {"user_team": user_team, "source_team": user_team}
     return {**event, "thread_ts": thread_ts} if thread_ts else event
 
 
