@@ -10,6 +10,7 @@ the trace in the log.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from bot.answering import AnswerError, AnswerResult, Question
@@ -18,6 +19,7 @@ from bot.slack.blocks import Blocks, FeedbackStyle, answer_blocks, continuation_
 from bot.slack.deps import SlackDeps
 from bot.slack.history import thread_history
 from bot.slack.notices import notice_for, post_notice
+from bot.slack.queue_status import move_up, show_queued, withdraw
 from bot.slack.slack_text import decode_question
 from bot.slack.streaming import BlocksFor, Reply, ReplyTarget
 from bot.slack.work import WorkRejected
@@ -49,15 +51,24 @@ class Ask:
 
 
 def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) -> bool:
-    """Claim the message and queue its answer; False when another delivery already owns it."""
+    """Claim the message and queue its answer; False when another delivery already owns it.
+
+    When every worker is busy the question shows its place in line at once (`queue_status`).
+    """
     key = dedupe.message_key(ask.channel, ask.ts)
     if not dedupe.claim(deps.sessions, key):
         logger.info("message %s already claimed; not answering twice", key)
         return False
     keys = tuple(k for k in (key, event_key) if k)
+    if deps.work.pending >= deps.work.workers:
+        ahead = deps.queue.join(key)
+        show_queued(deps.client, deps.queue, key, channel=ask.channel, thread_ts=ask.thread_ts, ahead=ahead)
     try:
         deps.work.submit(answer_question, deps, ask, keys)
     except WorkRejected as exc:
+        placeholder, _ = deps.queue.leave(key)
+        if placeholder is not None:
+            withdraw(deps.client, placeholder)
         post_notice(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, text=notice_for(exc))
         for done in keys:
             dedupe.finish(deps.sessions, done)
@@ -67,12 +78,15 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
 def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ()) -> None:
     """Answer `ask` in its thread; never raises (failures become a notice in the thread)."""
     reply: Reply | None = None
+    started = time.monotonic()
+    placeholder, still_waiting = deps.queue.leave(dedupe.message_key(ask.channel, ask.ts))
+    move_up(deps.client, deps.queue, still_waiting)
     try:
         text = decode_question(ask.text, bot_user_id=ask.bot_user_id)
         deps.answerer.validate(text)
         target = ReplyTarget(channel=ask.channel, thread_ts=ask.thread_ts, team_id=ask.team_id, user_id=ask.user,
                              user_team=ask.user_team or ask.team_id)
-        reply = deps.replies.start(target)
+        reply = deps.replies.start(target, placeholder_ts=placeholder.ts if placeholder else None)
         history = []
         if ask.is_follow_up:
             earlier = answers_in_thread(deps.sessions, channel=ask.channel, thread_ts=ask.thread_ts)
@@ -85,6 +99,7 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ())
         result = deps.answerer.answer(question, on_delta=reply.push, cancel=reply.cancel)
         message_ts = reply.finish(result.text, _blocks_for(result),
                                   continuation_blocks(answer_id=result.answer_id, text=result.text))
+        deps.queue.record(time.monotonic() - started)
     except Exception as exc:
         _fail(deps, ask, reply, exc)
         return

@@ -24,6 +24,7 @@ from bot.slack import adding, commands, feedback, files, questions
 from bot.slack.admins import AdminCheck
 from bot.slack.dedupe import event_dedupe_middleware
 from bot.slack.deps import IngestOptions, SlackDeps
+from bot.slack.queue_status import AnswerQueue
 from bot.slack.scopes import ScopeResolver
 from bot.slack.streaming import Replies, StreamOptions
 from bot.slack.work import BackgroundWork
@@ -54,7 +55,8 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
                                                                     name="kb-listener"))
     deps = SlackDeps(sessions=sessions, answerer=answerer, embedder=embedder, client=client, work=work,
                      replies=Replies(client, streaming), admins=AdminCheck(client, admin_user_ids),
-                     scopes=ScopeResolver(client), ingest=ingest or IngestOptions())
+                     scopes=ScopeResolver(client), queue=AnswerQueue(workers=work.workers),
+                     ingest=ingest or IngestOptions())
     app.middleware(event_dedupe_middleware(sessions))
     questions.register(app, deps)
     feedback.register(app, deps)

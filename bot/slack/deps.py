@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
 from bot.slack.admins import AdminCheck
+from bot.slack.queue_status import AnswerQueue
 from bot.slack.scopes import ScopeResolver
 from bot.slack.streaming import Replies
 from bot.slack.work import BackgroundWork
@@ -47,4 +48,5 @@ class SlackDeps:
     replies: Replies
     admins: AdminCheck
     scopes: ScopeResolver
+    queue: AnswerQueue
     ingest: IngestOptions = field(default_factory=IngestOptions)

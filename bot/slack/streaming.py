@@ -106,10 +106,13 @@ class Replies:
         self.update_budget = RateBudget(per_minute=self.options.updates_per_minute)
         self.append_budget = RateBudget(per_minute=self.options.appends_per_minute)
 
-    def start(self, target: ReplyTarget) -> Reply:
-        """A reply that has already shown the asker something (status or placeholder)."""
+    def start(self, target: ReplyTarget, *, placeholder_ts: str | None = None) -> Reply:
+        """A reply that has already shown the asker something (status or placeholder).
+
+        `placeholder_ts` is a message already in the thread (the queue place) the answer takes over.
+        """
         reply = Reply(self, target)
-        reply.open()
+        reply.open(placeholder_ts)
         return reply
 
     def native_for(self, team_id: str | None) -> bool:
@@ -155,7 +158,12 @@ class Reply:
         self._quiet = False  # intermediate edits stopped after a failure
         self._throttle = Throttle(replies.options.interval_s)
 
-    def open(self) -> None:
+    def open(self, placeholder_ts: str | None = None) -> None:
+        if placeholder_ts is not None:  # the queue placeholder becomes the answer's message
+            self.native, self.ts = False, placeholder_ts
+            self._client.chat_update(channel=self.target.channel, ts=placeholder_ts, text=THINKING)
+            self._throttle.mark()
+            return
         if self.native:
             try:
                 self._client.assistant_threads_setStatus(channel_id=self.target.channel,

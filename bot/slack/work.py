@@ -36,6 +36,11 @@ class BackgroundWork(Executor):
         self._condition = threading.Condition()
 
     @property
+    def workers(self) -> int:
+        """Threads running jobs; a job submitted while `pending >= workers` waits for one."""
+        return self._max_workers
+
+    @property
     def pending(self) -> int:
         """Jobs submitted and not finished (running or waiting)."""
         with self._condition:

@@ -64,7 +64,7 @@ def make_bot(fake_slack: FakeSlack, sessions: sessionmaker[Session], embedder: E
             "streaming": StreamOptions(interval_s=0.05), "work": work, "listener_executor": listeners,
         }
         options.update(overrides)
-        harness = SlackHarness(app=build_app(**options), fake=fake_slack, work=work, listeners=listeners,
+        harness = SlackHarness(app=build_app(**options), fake=fake_slack, work=options["work"], listeners=listeners,
                                generator=generator, sessions=sessions,
                                requests=SlackRequests(SIGNING_SECRET, response_base=fake_slack.base))
         built.append(harness)
