@@ -7,8 +7,8 @@ Headings become `#` lines without their "¶" permalinks and <pre> becomes fenced
 what `knowledge.chunking` reads as Markdown.
 
 Forms are kept: ASP.NET and SharePoint pages (intranet wikis) wrap the whole body in one
-`<form>`. Their controls (inputs, buttons, selects) go, and so does a form that is only a control
-with a label or two (a search box).
+`<form>`. Their controls (inputs, buttons, selects) go, and so does a form without paragraphs,
+headings, lists, tables or code (a search, login or subscribe box).
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ from knowledge.errors import IngestError
 
 _DROPPED_TAGS = ("script", "style", "nav", "noscript", "template", "svg", "iframe", "footer", "aside", "head",
                  "title", "dialog", "search", "input", "button", "select", "textarea", "object", "embed")
-_SEARCH_FORM_CHARS = 80
-"""A <form> whose remaining text is shorter than this is a search or login box, not a page body."""
+_HEAD_ELEMENTS = frozenset(("title", "meta", "link", "base", "style", "script", "noscript", "template"))
+_FORM_CONTENT = ("p", "pre", "ul", "ol", "dl", "table", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6")
+"""A <form> holding none of these is a search, login or subscribe box (labels and controls), not a page body."""
 _CONTENT_ASIDES = frozenset(("footnote-list", "footnote", "citation-list", "sidebar", "topic"))
 """Classes of the <aside>s that docutils (Sphinx) writes for footnotes, sidebars and topics: content."""
 _HEADING_LEVELS = {f"h{level}": level for level in range(1, 7)}
@@ -58,13 +59,14 @@ _CONTENT_ROOTS: tuple[tuple[str | None, dict[str, str]], ...] = (
     (None, {"role": "main"}), ("main", {}), ("article", {}), ("div", {"class": "body"}),
     ("div", {"class": "document"}), (None, {"itemprop": "articleBody"}), (None, {"id": "main-content"}),
     (None, {"id": "content"}), (None, {"id": "main"}), (None, {"class": "entry-content"}),
-    (None, {"class": "post-content"}),
+    (None, {"class": "post-content"}), (None, {"id": "DeltaPlaceHolderMain"}), (None, {"id": "contentBox"}),
 )
-"""Where a page's own content lives, most specific markers first; <article> only when it is alone."""
+"""Where a page's own content lives, most specific markers first; <article> only when it is alone.
+The last two are SharePoint's page-content placeholders (its body sits inside an ASP.NET <form>)."""
 _CHROME_ROLES = frozenset(("banner", "navigation", "contentinfo", "search", "complementary", "dialog", "alertdialog"))
 _CHROME_IDS = frozenset((
     "header", "footer", "nav", "navigation", "menu", "sidebar", "toc", "table-of-contents", "table_of_contents",
-    "comments", "searchbox", "copy-path", "menu-bar", "search-wrapper",
+    "comments", "searchbox", "copy-path", "menu-bar", "search-wrapper", "s4-ribbonrow", "suiteBarTop", "sideNavBox",
 ))
 _CHROME_CLASSES = frozenset((
     # the furniture of any site
@@ -89,6 +91,8 @@ _CHROME_CLASSES = frozenset((
     "theme-doc-breadcrumbs", "theme-doc-footer", "theme-edit-this-page", "pagination-nav", "theme-last-updated",
     "VPNav", "VPSidebar", "VPDocAside", "VPDocFooter", "VPLocalNav", "menu-bar", "nav-chapters",
     "mobile-nav-chapters", "navheader", "navfooter", "nav-panel",
+    # SharePoint (ribbon, search box, quick launch), ASP.NET's hidden view state
+    "ms-srch-sb", "ms-core-listMenu-verticalBox", "aspNetHidden",
 ))
 _CHROME_WORDS = re.compile(r"cookie|consent|gdpr|sharing", re.IGNORECASE)
 """In the class or id of a <div>, <section>, <aside>, <dialog> or <ul>: a cookie banner or share buttons."""
@@ -190,12 +194,13 @@ def html_text(html: str, name: str) -> tuple[str, str]:
         IngestError: the page nests elements too deeply to render (thousands of levels).
     """
     soup = BeautifulSoup(html, "lxml")
+    _move_body_out_of_head(soup)
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup.find_all(list(_DROPPED_TAGS)):
         if tag.name != "aside" or not _CONTENT_ASIDES.intersection(tag.get("class", [])):
             tag.extract()
     for form in soup.find_all("form"):
-        if len(form.get_text(" ", strip=True)) < _SEARCH_FORM_CHARS:
+        if form.find(_FORM_CONTENT) is None:
             form.extract()
     root = _content_root(soup)
     _drop_chrome(root)
@@ -210,6 +215,29 @@ def html_text(html: str, name: str) -> tuple[str, str]:
     if not title and (h1 := soup.find("h1")):
         title = _PERMALINK_TAIL.sub("", h1.get_text(" ", strip=True))
     return title, "\n\n".join(writer.blocks)
+
+
+def _move_body_out_of_head(soup: BeautifulSoup) -> None:
+    """Put back in <body> what libxml2 left in <head>.
+
+    libxml2 predates HTML5: in a valid page that leaves out `<body>`, an element it does not know
+    (`<main>`, `<article>`, `<section>`) right after `<title>` stays in <head>, with everything
+    inside it, where the page's head (dropped as chrome) would take the content with it.
+    """
+    head = soup.head
+    if head is None:
+        return
+    stray = [child for child in head.children
+             if (isinstance(child, Tag) and child.name not in _HEAD_ELEMENTS)
+             or (type(child) is NavigableString and child.strip())]
+    if not stray:
+        return
+    body = soup.body
+    if body is None:
+        body = soup.new_tag("body")
+        head.insert_after(body)
+    for child in reversed(stray):
+        body.insert(0, child.extract())
 
 
 def _content_root(soup: BeautifulSoup) -> Tag:
