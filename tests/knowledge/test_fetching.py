@@ -166,3 +166,13 @@ def test_malformed_allowlist_entry_is_reported() -> None:
 ])
 def test_public_address_classification(address: str, public: bool) -> None:
     assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("file:///etc/passwd", "only http and https URLs can be fetched, not 'file'"),
+    ("HTTP://127.0.0.1:1/Doc", "refused, 127.0.0.1 is the loopback address 127.0.0.1"),  # httpx lower-cases it
+])
+def test_a_url_that_was_not_redirected_is_named_as_given(url: str, reason: str) -> None:
+    with pytest.raises(IngestError) as refused:
+        _fetch(url, allowlist=[])
+    assert str(refused.value).startswith(f"{url}: {reason}")
