@@ -9,12 +9,14 @@ appended to `vote_events`, so nothing a user said is ever lost.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from knowledge.gaps import GapQuestion
 from knowledge.schema import WORKSPACE_SCOPE, Answer, ReferenceAnswer, Vote, VoteEvent
 from knowledge.types import Passage
 
@@ -183,3 +185,18 @@ def has_downvote(sessions: sessionmaker[Session], answer_id: int) -> bool:
     with sessions() as session:
         return bool(session.scalar(select(func.count()).select_from(Vote)
                                    .where(Vote.answer_id == answer_id, Vote.value == -1)))
+
+
+def gap_questions(sessions: sessionmaker[Session], *, since: datetime | None = None,
+                  limit: int = 500) -> list[GapQuestion]:
+    """The newest questions the bot abstained on or that hold a current 👎, newest first."""
+    downvotes = (select(func.count()).select_from(Vote).where(Vote.answer_id == Answer.id, Vote.value == -1)
+                 .correlate(Answer).scalar_subquery())
+    query = (select(Answer.id, Answer.question, Answer.channel, Answer.created_at, Answer.abstained, downvotes)
+             .where(or_(Answer.abstained, downvotes > 0)).order_by(Answer.id.desc()).limit(limit))
+    if since is not None:
+        query = query.where(Answer.created_at >= since)
+    with sessions() as session:
+        rows = session.execute(query).all()
+    return [GapQuestion(answer_id=id_, question=question, channel=channel, asked_at=asked_at, abstained=abstained,
+                        downvotes=count) for id_, question, channel, asked_at, abstained, count in rows]
