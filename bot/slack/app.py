@@ -20,10 +20,11 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
-from bot.slack import adding, commands, feedback, files, questions
+from bot.slack import adding, commands, feedback, files, gaps, questions
 from bot.slack.admins import AdminCheck
 from bot.slack.dedupe import event_dedupe_middleware
 from bot.slack.deps import IngestOptions, SlackDeps
+from bot.slack.gap_finder import GapFinder
 from bot.slack.queue_status import AnswerQueue
 from bot.slack.scopes import ScopeResolver
 from bot.slack.streaming import Replies, StreamOptions
@@ -56,6 +57,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
     deps = SlackDeps(sessions=sessions, answerer=answerer, embedder=embedder, client=client, work=work,
                      replies=Replies(client, streaming), admins=AdminCheck(client, admin_user_ids),
                      scopes=ScopeResolver(client), queue=AnswerQueue(workers=work.workers),
+                     gaps=GapFinder(sessions, embedder),
                      ingest=ingest or IngestOptions())
     app.middleware(event_dedupe_middleware(sessions))
     questions.register(app, deps)
@@ -63,6 +65,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
     files.register(app, deps)
     commands.register(app, deps)
     adding.register(app, deps)
+    gaps.register(app, deps)
 
     @app.error
     def log_unhandled(error: Exception, body: dict[str, Any]) -> None:

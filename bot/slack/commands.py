@@ -1,10 +1,11 @@
-"""The `/kb` slash command: add, search, status, retrain, rollback, help (orch).
+"""The `/kb` slash command: add, search, status, gaps, retrain, rollback, help (orch).
 
 Every subcommand acks inside Bolt's listener pool at once (help and usage errors *are* the ack);
 database, model and admin lookups run on the background pool and answer with `respond()`, which
-works even in channels the bot has not joined. Retrain and rollback are for admins (`admins`); the
-bot only queues the training run (or adds this channel to the open one), and the training worker
-does the work; `reporting` announces the outcome in every channel that asked.
+works even in channels the bot has not joined. Gaps, retrain and rollback are for admins (`admins`;
+gaps quote questions asked in private channels and DMs). The bot only queues the training run (or
+adds this channel to the open one), and the training worker does the work; `reporting` announces
+the outcome in every channel that asked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from slack_bolt import Ack, App, Respond
 from bot.slack.adding import start_add
 from bot.slack.blocks import HELP_TEXT, search_blocks, status_blocks
 from bot.slack.deps import SlackDeps
+from bot.slack.gap_blocks import gap_blocks
 from bot.slack.mrkdwn import escape, truncate
 from bot.slack.notices import APOLOGY, notice_for
 from bot.slack.status import kb_status
@@ -41,6 +43,14 @@ def search(deps: SlackDeps, command: dict[str, Any], query: str, respond: Respon
 
 def status(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
     respond(text="Knowledge base status", blocks=status_blocks(kb_status(deps.sessions)), response_type="ephemeral")
+
+
+def gaps(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
+    if not deps.admins.is_admin(command["user_id"]):
+        respond(text=NOT_ADMIN.format(what="see knowledge gaps"), response_type="ephemeral")
+        return
+    clusters = deps.gaps.clusters()
+    respond(text=f"{len(clusters)} knowledge gaps", blocks=gap_blocks(clusters), response_type="ephemeral")
 
 
 def retrain(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
@@ -75,7 +85,8 @@ def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond
 
 
 Job = Callable[[SlackDeps, dict[str, Any], str, Respond], None]
-BACKGROUND: dict[str, Job] = {"search": search, "status": status, "retrain": retrain, "rollback": roll_back}
+BACKGROUND: dict[str, Job] = {"search": search, "status": status, "gaps": gaps, "retrain": retrain,
+                              "rollback": roll_back}
 USAGE = {"search": "Usage: `/kb search <what to look for>`"}
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
 from bot.slack.admins import AdminCheck
+from bot.slack.gap_finder import GapFinder
 from bot.slack.queue_status import AnswerQueue
 from bot.slack.scopes import ScopeResolver
 from bot.slack.streaming import Replies
@@ -49,4 +50,5 @@ class SlackDeps:
     admins: AdminCheck
     scopes: ScopeResolver
     queue: AnswerQueue
+    gaps: GapFinder
     ingest: IngestOptions = field(default_factory=IngestOptions)
