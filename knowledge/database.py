@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from knowledge.errors import one_line_reason
+
 logger = logging.getLogger(__name__)
 
 
@@ -70,5 +72,5 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as connection:
             connection.execute(text("select 1"))
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise DatabaseUnavailable(f"database unreachable at {engine.url.render_as_string()}: {reason}") from exc
+        raise DatabaseUnavailable(f"database unreachable at {engine.url.render_as_string()}: "
+                                  f"{one_line_reason(exc)}") from exc
