@@ -143,6 +143,12 @@ def latest_training_run(sessions: sessionmaker[Session]) -> RunRecord | None:
     return _first(sessions, select(TrainingRun).order_by(TrainingRun.id.desc()))
 
 
+def recent_training_runs(sessions: sessionmaker[Session], limit: int = 5) -> list[RunRecord]:
+    """The newest runs, newest first."""
+    with sessions() as session, session.begin():
+        return _read(session, select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit))
+
+
 def get_training_run(sessions: sessionmaker[Session], run_id: int) -> RunRecord | None:
     return _first(sessions, select(TrainingRun).where(TrainingRun.id == run_id))
 

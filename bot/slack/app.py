@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
-from bot.slack import adding, commands, feedback, files, gaps, questions
+from bot.slack import adding, commands, feedback, files, gaps, home, questions
 from bot.slack.admins import AdminCheck
 from bot.slack.dedupe import event_dedupe_middleware
 from bot.slack.deps import IngestOptions, SlackDeps
@@ -38,7 +38,8 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
               embedder: Embedder, admin_user_ids: Iterable[str] = (), ingest: IngestOptions | None = None,
               streaming: StreamOptions | None = None, work: BackgroundWork | None = None,
               listener_executor: BackgroundWork | None = None, listener_threads: int = 8,
-              process_before_response: bool = False, token_verification_enabled: bool = True) -> App:
+              process_before_response: bool = False, token_verification_enabled: bool = True,
+              home_tabs: home.HomeTabs | None = None) -> App:
     """A ready Bolt app answering from the team's documents.
 
     Args:
@@ -48,6 +49,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
         work: the background pool for generation, ingestion and search (a new one when None).
         listener_executor: Bolt's listener pool (a new one of `listener_threads` when None).
         token_verification_enabled: call auth.test now (False defers it to the first request).
+        home_tabs: who opened the Home tab, for refreshing admins' tabs after a run (a new one when None).
     """
     work = work or BackgroundWork(max_workers=4, max_queued=32)
     app = App(client=client, signing_secret=signing_secret, process_before_response=process_before_response,
@@ -66,6 +68,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
     commands.register(app, deps)
     adding.register(app, deps)
     gaps.register(app, deps)
+    home.register(app, deps, home_tabs or home.HomeTabs())
 
     @app.error
     def log_unhandled(error: Exception, body: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.slack.adding import start_add
+from bot.slack.admin_actions import queue_retrain, roll_back_model
 from bot.slack.blocks import HELP_TEXT, search_blocks, status_blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.gap_blocks import gap_blocks
@@ -24,9 +25,7 @@ from bot.slack.mrkdwn import escape, truncate
 from bot.slack.notices import APOLOGY, notice_for
 from bot.slack.status import kb_status
 from bot.slack.work import WorkRejected
-from knowledge.adapter_registry import rollback, serving_adapter
 from knowledge.search import search_passages
-from knowledge.training_runs import request_training_run
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +57,7 @@ def retrain(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) 
     if not deps.admins.is_admin(user):
         respond(text=NOT_ADMIN.format(what="start a training run"), response_type="ephemeral")
         return
-    run, created = request_training_run(deps.sessions, trigger="admin", requested_by=user, notify_channel=channel)
-    if created:
-        text = f"Queued training run #{run.id}. I'll post the outcome in this channel when it finishes."
-    else:  # this request joined the open run: this channel is on its list of channels to tell
-        text = (f"Training run #{run.id} is already {run.status}; I'll post its outcome in this channel too "
-                "when it finishes.")
-    respond(text=text, response_type="ephemeral")
+    respond(text=queue_retrain(deps, user=user, channel=channel), response_type="ephemeral")
 
 
 def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
@@ -72,16 +65,8 @@ def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond
     if not deps.admins.is_admin(user):
         respond(text=NOT_ADMIN.format(what="roll back the model"), response_type="ephemeral")
         return
-    with deps.sessions.begin() as session:
-        current = serving_adapter(session)
-        if current is None:
-            text = "The base model is serving; there is nothing to roll back."
-        else:
-            restored = rollback(session, actor=user, reason="/kb rollback")
-            target = f"adapter `{escape(restored.name)}`" if restored else "the base model"
-            text = (f"Rolled back from adapter `{escape(current.name)}` to {target}. "
-                    "Running bots switch within a few seconds.")
-    respond(text=text, response_type="in_channel" if current is not None else "ephemeral")
+    text, changed = roll_back_model(deps, user=user, reason="/kb rollback")
+    respond(text=text, response_type="in_channel" if changed else "ephemeral")
 
 
 Job = Callable[[SlackDeps, dict[str, Any], str, Respond], None]

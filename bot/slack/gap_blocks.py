@@ -21,7 +21,10 @@ MAX_CLUSTERS = 10
 QUESTION_CHARS = 300
 
 
-def _channel_name(channel: str) -> str:
+def channel_name(channel: str) -> str:
+    """A channel as readers see it: a mention, "a DM", or "outside Slack" for answers given elsewhere (no id)."""
+    if not channel:
+        return "outside Slack"
     return "a DM" if channel.startswith("D") else f"<#{channel}>"
 
 
@@ -32,7 +35,7 @@ def gap_text(cluster: GapCluster) -> str:
         counts.append(f"{cluster.abstained} unanswered")
     if cluster.downvoted:
         counts.append(f"{cluster.downvoted} with 👎")
-    where = ", ".join(f"{_channel_name(channel)} ({count})" if count > 1 else _channel_name(channel)
+    where = ", ".join(f"{channel_name(channel)} ({count})" if count > 1 else channel_name(channel)
                       for channel, count in cluster.channels[:5])
     if where:
         counts.append(f"asked in {where}")

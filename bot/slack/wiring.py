@@ -19,6 +19,7 @@ from bot.slack.app import build_app
 from bot.slack.background import PeriodicTask
 from bot.slack.client import make_web_client
 from bot.slack.deps import IngestOptions
+from bot.slack.home import HomeTabs
 from bot.slack.reporting import report_finished_runs
 from bot.slack.settings import SlackSettings
 from bot.slack.streaming import StreamOptions
@@ -63,19 +64,23 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
     """
     client = make_web_client(settings.slack_bot_token, base_url=settings.slack_api_url or None)
     work = BackgroundWork(max_workers=settings.kb_slack_workers, max_queued=settings.kb_slack_queue)
+    home_tabs = HomeTabs()
     app = build_app(
         client=client, sessions=sessions, answerer=answerer, embedder=embedder,
         signing_secret=settings.slack_signing_secret if signing_secret is None else signing_secret,
         admin_user_ids=settings.admin_ids(), ingest=ingest_options(knowledge), work=work,
-        listener_threads=settings.kb_listener_threads,
+        listener_threads=settings.kb_listener_threads, home_tabs=home_tabs,
         streaming=StreamOptions(mode=settings.kb_stream_mode, interval_s=settings.kb_stream_interval_s,
                                 feedback=settings.kb_feedback_style))
     bot = SlackBot(app=app, work=work)
+
+    def report_runs() -> None:
+        if report_finished_runs(sessions, client, admin_channel=settings.kb_admin_channel.strip() or None):
+            home_tabs.refresh_admins()  # a run's outcome changes the admins' Home tab
+
     if background:
         bot.tasks = [
-            PeriodicTask("kb-training-reporter", settings.kb_report_interval_s,
-                         lambda: report_finished_runs(sessions, client,
-                                                      admin_channel=settings.kb_admin_channel.strip() or None)).start(),
+            PeriodicTask("kb-training-reporter", settings.kb_report_interval_s, report_runs).start(),
             PeriodicTask("kb-claim-purge", PURGE_INTERVAL_S, lambda: purge_events(sessions)).start(),
         ]
     logger.info("Slack bot ready (API %s, stream mode %s)", client.base_url, settings.kb_stream_mode)

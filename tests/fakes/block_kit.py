@@ -208,6 +208,28 @@ def view_errors(view: Any) -> list[str]:
     return errors + block_errors(view.get("blocks"), most=MODAL_BLOCKS, pointer="/view/blocks")
 
 
+HOME_BLOCKS = 100
+METADATA_CHARS = 3000
+
+
+def home_view_errors(view: Any) -> list[str]:
+    """Slack's complaints about a Home tab view (`views.publish`): type home, ≤ 100 blocks, field lengths.
+
+    Per docs.slack.dev/reference/views/home-tab-views: `blocks` required (max 100), `private_metadata`
+    ≤ 3,000 characters, `callback_id` ≤ 255.
+    """
+    if not isinstance(view, dict):
+        return ["must be an object [json-pointer:/view]"]
+    checker = _Checker()
+    if view.get("type") != "home":
+        checker.fail("must be home", "/view/type")
+    if "private_metadata" in view:
+        checker.length(view["private_metadata"], "/view/private_metadata", most=METADATA_CHARS, least=0)
+    if "callback_id" in view:
+        checker.length(view["callback_id"], "/view/callback_id", most=255)
+    return checker.errors + block_errors(view.get("blocks"), most=HOME_BLOCKS, pointer="/view/blocks")
+
+
 def invalid_blocks(errors: list[str]) -> dict[str, Any]:
     """The reply Slack sends for invalid blocks (errors also echoed in response_metadata)."""
     return {"ok": False, "error": "invalid_blocks", "errors": errors,

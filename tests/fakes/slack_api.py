@@ -16,7 +16,8 @@ It is strict where Slack is (see `slack_contract` and `block_kit`): a method it 
 errors, and blocks carrying over 12,000 characters of text `msg_blocks_too_long`; chat.update or
 chat.delete of a message that does not exist is `message_not_found`, of a message still streaming
 `streaming_state_conflict`; chat.update `text` over 4,000 characters is `msg_too_long`, and
-chat.postMessage keeps 40,000 characters with a `message_truncated` warning.
+chat.postMessage keeps 40,000 characters with a `message_truncated` warning. A Home tab
+(`views.publish`) must be of type `home` with at most 100 valid blocks.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tests.fakes.block_kit import BLOCK_TEXT_TOTAL, block_errors, block_text_chars, invalid_blocks, view_errors
+from tests.fakes.block_kit import (
+    BLOCK_TEXT_TOTAL,
+    block_errors,
+    block_text_chars,
+    home_view_errors,
+    invalid_blocks,
+    view_errors,
+)
 from tests.fakes.slack_contract import (
     METHOD_SCOPES,
     POST_TEXT_LIMIT,
@@ -82,6 +90,8 @@ class FakeSlack:
         self.owners: set[str] = set()
         self.files: dict[str, dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        self.home_views: dict[str, dict[str, Any]] = {}
+        """The Home tab last published for each user id (views.publish)."""
         self.latency_s: dict[str, float] = {}
         self.unsupported_elements: set[str] = set()
         """Block or element types this workspace rejects with `invalid_blocks` (e.g. feedback_buttons)."""
@@ -354,6 +364,17 @@ class FakeSlack:
             return invalid_blocks(errors)
         self.views[view_id] = {**(body.get("view") or {}), "id": view_id}
         return {"ok": True, "view": self.views[view_id]}
+
+    def api_views_publish(self, body: dict[str, Any]) -> dict[str, Any]:
+        user = body.get("user_id", "")
+        if not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        if errors := home_view_errors(body.get("view")):
+            return invalid_blocks(errors)
+        view_id = f"V{next(self._counter):05d}"
+        with self._condition:
+            self.home_views[user] = {**body["view"], "id": view_id}
+        return {"ok": True, "view": self.home_views[user]}
 
     def api_users_info(self, body: dict[str, Any]) -> dict[str, Any]:
         user = body.get("user", "")

@@ -38,6 +38,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.remove": ("reactions:write",),
     "views.open": (),
     "views.update": (),
+    "views.publish": (),
     "users.info": ("users:read",),
     "files.info": ("files:read",),
     "conversations.info": ("by-kind:read",),

@@ -66,7 +66,7 @@ def test_manifest_subscribes_to_what_the_listeners_handle() -> None:
     settings = manifest["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == {
         "app_mention", "message.channels", "message.groups", "message.im", "message.mpim", "reaction_added",
-        "reaction_removed", "file_shared"}
+        "reaction_removed", "file_shared", "app_home_opened"}
     assert settings["interactivity"]["is_enabled"] is True
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == "/kb"
@@ -76,3 +76,4 @@ def test_manifest_subscribes_to_what_the_listeners_handle() -> None:
     assert {"app_mentions:read", "chat:write", "commands", "reactions:read", "files:read", "im:history",
             "channels:history", "users:read", "channels:read"} <= scopes
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True, "app_home_opened publishes the Home tab"

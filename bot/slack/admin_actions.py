@@ -1,0 +1,34 @@
+"""Retrain and roll back on an admin's behalf, shared by `/kb` and the App Home buttons (orch).
+
+Each returns the sentence to show the admin. The caller has already checked that the user is an
+admin; these only act.
+"""
+
+from __future__ import annotations
+
+from bot.slack.deps import SlackDeps
+from bot.slack.mrkdwn import escape
+from knowledge.adapter_registry import rollback, serving_adapter
+from knowledge.training_runs import request_training_run
+
+
+def queue_retrain(deps: SlackDeps, *, user: str, channel: str | None) -> str:
+    """Queue a training run, or join the open one; `channel` (if any) is told the outcome."""
+    run, created = request_training_run(deps.sessions, trigger="admin", requested_by=user, notify_channel=channel)
+    where = "in this channel" if channel else "on this tab and in the admin channel"
+    if created:
+        return f"Queued training run #{run.id}. I'll post the outcome {where} when it finishes."
+    # this request joined the open run: its channel is on the run's list of channels to tell
+    return f"Training run #{run.id} is already {run.status}; I'll post its outcome {where} too when it finishes."
+
+
+def roll_back_model(deps: SlackDeps, *, user: str, reason: str) -> tuple[str, bool]:
+    """Serve the previous adapter (or the base model); returns the sentence and whether anything changed."""
+    with deps.sessions.begin() as session:
+        current = serving_adapter(session)
+        if current is None:
+            return "The base model is serving; there is nothing to roll back.", False
+        restored = rollback(session, actor=user, reason=reason)
+    target = f"adapter `{escape(restored.name)}`" if restored else "the base model"
+    return (f"Rolled back from adapter `{escape(current.name)}` to {target}. "
+            "Running bots switch within a few seconds."), True

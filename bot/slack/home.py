@@ -1,0 +1,139 @@
+"""The App Home tab: rendered per user on `app_home_opened`, with admin-only insight and buttons (orch).
+
+Opening the Home tab publishes a fresh view for that user (`views.publish`) from the database on
+the background pool; nothing polls. Admins get the insight part, and their retrain / roll back
+clicks are checked again (a forged click from anyone else changes nothing) and answered by
+re-publishing their tab with a notice. Users who opened the tab in this process are remembered, so
+`HomeTabs.refresh_admins` can re-publish the admins' tabs when a training run finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.slack.admin_actions import queue_retrain, roll_back_model
+from bot.slack.deps import SlackDeps
+from bot.slack.home_blocks import ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK, AdminData, HomeData, home_view
+from bot.slack.notices import APOLOGY
+from bot.slack.work import WorkRejected
+from knowledge.adapter_registry import serving_adapter
+from knowledge.insight import (
+    answer_outcomes,
+    documents_by_scope,
+    downvote_reasons,
+    feedback_by_channel,
+    feedback_by_week,
+    latest_document_titles,
+    questions_of,
+)
+from knowledge.schema import WORKSPACE_SCOPE
+from knowledge.training_runs import recent_training_runs
+
+logger = logging.getLogger(__name__)
+
+FEEDBACK_WEEKS = 8
+OUTCOME_DAYS = 30
+
+
+def home_data(deps: SlackDeps, user: str) -> HomeData:
+    return HomeData(scopes=documents_by_scope(deps.sessions),
+                    latest_titles=latest_document_titles(deps.sessions, scope=WORKSPACE_SCOPE),
+                    questions=questions_of(deps.sessions, user))
+
+
+def admin_data(deps: SlackDeps) -> AdminData:
+    now = datetime.now(UTC)
+    with deps.sessions() as session:
+        adapter = serving_adapter(session)
+    return AdminData(weeks=feedback_by_week(deps.sessions, since=now - timedelta(weeks=FEEDBACK_WEEKS)),
+                     channels=feedback_by_channel(deps.sessions), reasons=downvote_reasons(deps.sessions),
+                     outcomes=answer_outcomes(deps.sessions, since=now - timedelta(days=OUTCOME_DAYS)),
+                     outcome_days=OUTCOME_DAYS, adapter_name=adapter.name if adapter else "base",
+                     runs=recent_training_runs(deps.sessions, limit=3), gaps=deps.gaps.clusters())
+
+
+def publish_home(deps: SlackDeps, user: str, *, notice: str | None = None) -> None:
+    """Render and publish `user`'s Home tab (the admin part only for admins)."""
+    admin = admin_data(deps) if deps.admins.is_admin(user) else None
+    deps.client.views_publish(user_id=user, view=home_view(home_data(deps, user), admin, notice=notice))
+
+
+def _publish_safely(deps: SlackDeps, user: str, notice: str | None = None) -> None:
+    try:
+        publish_home(deps, user, notice=notice)
+    except Exception:
+        logger.exception("publishing the Home tab of %s failed", user)
+
+
+def _act_then_publish(deps: SlackDeps, user: str, act: Callable[[str], str]) -> None:
+    try:
+        notice = act(user)
+    except Exception:
+        logger.exception("a Home tab button of %s failed", user)
+        notice = APOLOGY
+    _publish_safely(deps, user, notice)
+
+
+class HomeTabs:
+    """Users who opened the Home tab in this process, so admins' tabs can be refreshed after a run."""
+
+    def __init__(self) -> None:
+        self._users: set[str] = set()
+        self._lock = threading.Lock()
+        self._deps: SlackDeps | None = None
+
+    def opened(self, deps: SlackDeps, user: str) -> None:
+        with self._lock:
+            self._deps = deps
+            self._users.add(user)
+
+    def refresh_admins(self) -> int:
+        """Re-publish the tab of every admin who opened it here; returns how many were published."""
+        with self._lock:
+            deps, users = self._deps, sorted(self._users)
+        if deps is None:
+            return 0
+        admins = [user for user in users if deps.admins.is_admin(user)]
+        for user in admins:
+            _publish_safely(deps, user)
+        return len(admins)
+
+
+def register(app: App, deps: SlackDeps, tabs: HomeTabs) -> None:
+    """Attach `app_home_opened` and the admin buttons of the Home tab."""
+
+    @app.event("app_home_opened")
+    def on_home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab") != "home":
+            return  # the Messages tab: nothing to publish
+        tabs.opened(deps, event["user"])
+        try:
+            deps.work.submit(_publish_safely, deps, event["user"])
+        except WorkRejected:
+            logger.warning("Home tab of %s not refreshed: the work pool is full", event["user"])
+
+    def admin_click(body: dict[str, Any], act: Callable[[str], str]) -> None:
+        user = body["user"]["id"]
+        if not deps.admins.is_admin(user):
+            logger.warning("refused a Home tab admin button from non-admin %s", user)
+            return
+        try:
+            deps.work.submit(_act_then_publish, deps, user, act)
+        except WorkRejected:
+            logger.warning("Home tab button of %s dropped: the work pool is full", user)
+
+    @app.action(ACTION_HOME_RETRAIN)
+    def on_retrain(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        admin_click(body, lambda user: queue_retrain(deps, user=user, channel=None))
+
+    @app.action(ACTION_HOME_ROLLBACK)
+    def on_rollback(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        admin_click(body, lambda user: roll_back_model(deps, user=user, reason="App Home button")[0])

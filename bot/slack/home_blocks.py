@@ -1,0 +1,137 @@
+"""The App Home tab: what the bot knows and how to ask for everyone, team insight for admins (pure).
+
+Everyone sees the workspace documents (private-scope documents only as a count: their channels are
+not everyone's business), how to ask, and their own recent questions linked to their threads.
+Admins also see feedback per week, per channel and by 👎 reason, answer outcomes, the serving
+model, the last training runs, the knowledge gaps, and the retrain / roll back buttons. A Home tab
+holds at most 100 blocks; every list here is capped so an admin's tab stays far below that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.slack.blocks import Blocks, context, run_summary, section
+from bot.slack.gap_blocks import channel_name, gap_blocks
+from bot.slack.mrkdwn import SECTION_LIMIT, escape, link, truncate
+from knowledge.gaps import GapCluster
+from knowledge.insight import AskedQuestion, FeedbackCount, Outcomes, ScopeCount
+from knowledge.schema import WORKSPACE_SCOPE
+from knowledge.training_runs import RunRecord
+
+HOME_CALLBACK = "kb.home"
+ACTION_HOME_RETRAIN = "kb.home.retrain"
+ACTION_HOME_ROLLBACK = "kb.home.rollback"
+HOME_GAPS = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HomeData:
+    """What every user's Home tab shows."""
+
+    scopes: list[ScopeCount]
+    latest_titles: list[str]
+    questions: list[AskedQuestion]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminData:
+    """What only admins see: feedback, outcomes (`outcome_days` back), the model, runs and gaps."""
+
+    weeks: list[FeedbackCount]
+    channels: list[FeedbackCount]
+    reasons: list[FeedbackCount]
+    outcomes: Outcomes
+    outcome_days: int
+    adapter_name: str
+    runs: list[RunRecord]
+    gaps: list[GapCluster]
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, 150)}}
+
+
+def thread_link(channel: str, ts: str, label: str) -> str:
+    """A link to a Slack message that works in any workspace (slack.com redirects to the team's domain)."""
+    return link(f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}", label)
+
+
+def knowledge_text(data: HomeData) -> str:
+    workspace = next((s for s in data.scopes if s.scope == WORKSPACE_SCOPE), None)
+    private = sum(s.documents for s in data.scopes if s.scope != WORKSPACE_SCOPE)
+    lines = [f"*{workspace.documents:,} documents* for everyone in the workspace, last added "
+             f"{workspace.last_added_at:%Y-%m-%d}" if workspace else "*No documents* for the whole workspace yet."]
+    if data.latest_titles:
+        lines.append("Newest: " + ", ".join(f"_{escape(truncate(t, 80))}_" for t in data.latest_titles))
+    if private:
+        conversations = sum(1 for s in data.scopes if s.scope != WORKSPACE_SCOPE)
+        lines.append(f"{private:,} more kept to the {conversations} private conversation"
+                     f"{'s' if conversations != 1 else ''} they were added in.")
+    return "\n".join(lines)
+
+
+HOW_TO_ASK = ("Mention me with a question in a channel I'm in, or write to me in the Messages tab. I answer in a "
+              "thread, quoting the team's documents as [1], [2]. Rate answers with 👍/👎; add documents with "
+              "`/kb add`; `/kb help` lists everything.")
+
+
+def questions_text(questions: list[AskedQuestion]) -> str:
+    if not questions:
+        return "You haven't asked me anything yet."
+    lines = []
+    for q in questions:
+        label = truncate(" ".join(q.question.split()), 120)
+        shown = thread_link(q.channel, q.thread_ts, label) if q.channel and q.thread_ts else escape(label)
+        lines.append(f"• {shown} _({q.asked_at:%Y-%m-%d}{', not answered' if q.abstained else ''})_")
+    return truncate("\n".join(lines), SECTION_LIMIT)
+
+
+def _counts(rows: list[FeedbackCount], name: Callable[[str], str]) -> str:
+    return "\n".join(f"{name(r.key)} · 👍 {r.up} · 👎 {r.down}" for r in rows) or "No votes yet."
+
+
+def feedback_text(data: AdminData) -> str:
+    weeks = _counts(data.weeks, lambda key: f"week of {key}")
+    channels = _counts(data.channels, channel_name)
+    reasons = " · ".join(f"{escape(r.key.replace('_', ' '))} {r.down}" for r in data.reasons) or "none yet"
+    return truncate(f"*Per week*\n{weeks}\n*Per channel*\n{channels}\n*👎 reasons:* {reasons}", SECTION_LIMIT)
+
+
+def outcomes_text(data: AdminData) -> str:
+    o = data.outcomes
+    latency = (f" · latency p50 {o.p50_ms / 1000:.1f} s, p95 {o.p95_ms / 1000:.1f} s"
+               if o.p50_ms is not None and o.p95_ms is not None else "")
+    model = "the base model" if data.adapter_name == "base" else f"adapter `{escape(data.adapter_name)}`"
+    return (f"*Last {data.outcome_days} days:* {o.answered:,} answered · {o.abstained:,} not answered (abstained)"
+            f"{latency}\n*Serving:* {model}")
+
+
+def admin_buttons() -> dict[str, Any]:
+    confirm = {"title": {"type": "plain_text", "text": "Roll back the model?"},
+               "text": {"type": "plain_text", "text": "Every bot switches to the previous model version."},
+               "confirm": {"type": "plain_text", "text": "Roll back"}, "deny": {"type": "plain_text", "text": "Cancel"}}
+    return {"type": "actions", "block_id": "kb.home.admin", "elements": [
+        {"type": "button", "action_id": ACTION_HOME_RETRAIN, "style": "primary", "value": "retrain",
+         "text": {"type": "plain_text", "text": "Retrain now"}},
+        {"type": "button", "action_id": ACTION_HOME_ROLLBACK, "style": "danger", "value": "rollback",
+         "text": {"type": "plain_text", "text": "Roll back"}, "confirm": confirm}]}
+
+
+def admin_blocks(data: AdminData) -> Blocks:
+    runs = [section(run_summary(run)) for run in data.runs] or [section("No training run yet.")]
+    return [{"type": "divider"}, header("Team insight (admins)"), section(feedback_text(data)),
+            section(outcomes_text(data)), header("Training"), *runs, admin_buttons(),
+            header("Knowledge gaps"), *gap_blocks(data.gaps, limit=HOME_GAPS)]
+
+
+def home_view(data: HomeData, admin: AdminData | None = None, *, notice: str | None = None) -> dict[str, Any]:
+    """The Home tab for one user; `admin` is given only for admins; `notice` answers their last click."""
+    blocks: Blocks = [context(escape(notice))] if notice else []
+    blocks += [header("What I know"), section(knowledge_text(data)), header("How to ask"), section(HOW_TO_ASK),
+               header("Your recent questions"), section(questions_text(data.questions))]
+    if admin is not None:
+        blocks += admin_blocks(admin)
+    return {"type": "home", "callback_id": HOME_CALLBACK, "blocks": blocks}

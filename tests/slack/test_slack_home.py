@@ -1,0 +1,141 @@
+"""The App Home tab: questions, votes and reasons made through signed Slack requests, then `app_home_opened`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from bot.slack.blocks import ACTION_FEEDBACK
+from bot.slack.home import HomeTabs
+from bot.slack.home_blocks import ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK
+from bot.slack.modals import ACTION_VALUE, BLOCK_REASON
+from knowledge.adapter_registry import promote, register_adapter, serving_adapter
+from knowledge.schema import TrainingRun
+from tests.fakes.slack_requests import (
+    ASKER,
+    block_action,
+    button_action,
+    feedback_buttons_action,
+    view_submission,
+)
+from tests.slack.conftest import MakeBot
+from tests.slack.harness import SlackHarness
+
+pytestmark = pytest.mark.usefixtures("documents")
+ADMIN = "UADMIN"
+
+
+def home_opened(bot: SlackHarness, user: str) -> dict[str, Any]:
+    """Deliver `app_home_opened` for `user` and return the view published for them."""
+    bot.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home",
+               "event_ts": "1700000000.000100"})
+    return bot.fake.home_views[user]
+
+
+def shown(view: dict[str, Any]) -> str:
+    return json.dumps(view["blocks"], ensure_ascii=False)
+
+
+def action_ids(view: dict[str, Any]) -> set[str]:
+    return {e["action_id"] for b in view["blocks"] for e in [*b.get("elements", []), b.get("accessory") or {}]
+            if "action_id" in e}
+
+
+@pytest.fixture
+def used(make_bot: MakeBot) -> tuple[SlackHarness, HomeTabs, str]:
+    """An answered question with a 👎 and its reason, an unanswerable one; returns the bot, its tabs, the ts."""
+    tabs = HomeTabs()
+    bot = make_bot(home_tabs=tabs)
+    ts = bot.ask("How do I deploy the billing service?")
+    bot.ask("How do I rotate the Kubernetes secrets in Vault?", channel="C2")
+    answer = bot.final_answer("C1", ts)
+    element = next(b for b in answer["blocks"] if b["type"] == "context_actions")["elements"][0]
+    down = feedback_buttons_action(element["negative_button"]["value"], action_id=ACTION_FEEDBACK, block_id="kb.f")
+    bot.interact(block_action(down, channel="C1", message_ts=answer["ts"], thread_ts=ts, user="UVOTER",
+                              response_base=bot.fake.base))
+    form = bot.fake.one_call("views.open").reply["view"]
+    reason = {BLOCK_REASON: {ACTION_VALUE: {"type": "radio_buttons", "selected_option": {"value": "incorrect"}}}}
+    bot.interact(view_submission(form, reason, user="UVOTER"))
+    bot.fake.admins.add(ADMIN)
+    return bot, tabs, ts
+
+
+def test_everyone_sees_what_the_bot_knows_and_their_own_questions_but_no_admin_part(
+        used: tuple[SlackHarness, HomeTabs, str]) -> None:
+    bot, _, ts = used
+    view = home_opened(bot, ASKER)
+    assert view["type"] == "home" and bot.fake.ok_calls_to("views.publish")
+    text = shown(view)
+    assert "*2 documents* for everyone in the workspace" in text and "_Database backups_" in text
+    assert f"<https://slack.com/archives/C1/p{ts.replace('.', '')}|How do I deploy the billing service?>" in text
+    assert "Kubernetes secrets in Vault?> _(" in text and "not answered)" in text
+    assert "Team insight" not in text and "Knowledge gaps" not in text and not action_ids(view)
+
+    other = home_opened(bot, "USOMEONE")
+    assert "You haven't asked me anything yet." in shown(other) and "billing service?>" not in shown(other)
+
+
+def test_admins_see_feedback_outcomes_model_runs_gaps_and_buttons(used: tuple[SlackHarness, HomeTabs, str]) -> None:
+    bot, _, _ = used
+    view = home_opened(bot, ADMIN)
+    text = shown(view)
+    assert "week of " in text and "· 👍 0 · 👎 1" in text
+    assert "<#C1> · 👍 0 · 👎 1" in text and "*👎 reasons:* incorrect 1" in text
+    assert "*Last 30 days:* 1 answered · 1 not answered (abstained) · latency p50" in text
+    assert "*Serving:* the base model" in text and "No training run yet." in text
+    assert "*2 questions*" in text or "*1 question*" in text, "the gaps: the 👎 one and the abstained one"
+    assert {ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK} <= action_ids(view)
+    assert len(view["blocks"]) <= 100
+
+
+def test_retrain_button_queues_a_run_and_refreshes_the_tab_and_a_forged_click_does_nothing(
+        used: tuple[SlackHarness, HomeTabs, str]) -> None:
+    bot, tabs, _ = used
+    home_opened(bot, ADMIN)
+    published = len(bot.fake.calls_to("views.publish"))
+    click = button_action("retrain", action_id=ACTION_HOME_RETRAIN, block_id="kb.home.admin")
+
+    bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ASKER))
+    assert bot.rows(TrainingRun) == [] and len(bot.fake.calls_to("views.publish")) == published
+
+    bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ADMIN))
+    [run] = bot.rows(TrainingRun)
+    assert (run.status, run.requested_by, run.notify_channel) == ("queued", ADMIN, None)
+    text = shown(bot.fake.home_views[ADMIN])
+    assert f"Queued training run #{run.id}" in text
+    assert f"Training run #{run.id} (admin by <@{ADMIN}>): *queued*" in text
+
+    with bot.sessions.begin() as session:  # what the training worker writes when done
+        session.execute(update(TrainingRun).values(status="rejected", message="the gate rejected the candidate",
+                                                   metrics={"gate_gain": 0.002, "gate_gain_lower": -0.01}))
+    assert tabs.refresh_admins() == 1, "only the admin's tab is refreshed, not the asker's"
+    text = shown(bot.fake.home_views[ADMIN])
+    assert "*rejected*" in text and "Gate: margin gain 0.002 · its 95% lower bound -0.01" in text
+
+
+def test_rollback_button_is_refused_to_non_admins_and_works_for_admins(
+        used: tuple[SlackHarness, HomeTabs, str]) -> None:
+    bot, _, _ = used
+    with bot.sessions.begin() as session:
+        for name in ("kb-v1", "kb-v2"):
+            promote(session, register_adapter(session, name=name, path=f"/a/{name}", base_model="smol").id,
+                    actor="test")
+    click = button_action("rollback", action_id=ACTION_HOME_ROLLBACK, block_id="kb.home.admin")
+    bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ASKER))
+    with bot.sessions() as session:
+        assert serving_adapter(session).name == "kb-v2"
+
+    bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ADMIN))
+    with bot.sessions() as session:
+        assert serving_adapter(session).name == "kb-v1"
+    assert "Rolled back from adapter `kb-v2` to adapter `kb-v1`" in shown(bot.fake.home_views[ADMIN])
+    assert "*Serving:* adapter `kb-v1`" in shown(bot.fake.home_views[ADMIN])
+
+
+def test_the_messages_tab_publishes_nothing(bot: SlackHarness) -> None:
+    bot.event({"type": "app_home_opened", "user": ASKER, "channel": "D0HOME", "tab": "messages",
+               "event_ts": "1700000000.000200"})
+    assert not bot.fake.calls_to("views.publish")
