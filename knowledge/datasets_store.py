@@ -134,3 +134,8 @@ def dataset_by_id(session: Session, dataset_id: int) -> DatasetRecord | None:
 def latest_dataset(session: Session) -> DatasetRecord | None:
     row = session.scalars(select(Dataset).order_by(Dataset.id.desc()).limit(1)).first()
     return _record(row) if row else None
+
+
+def recent_datasets(session: Session, limit: int = 5) -> list[DatasetRecord]:
+    """The newest dataset versions, newest first."""
+    return [_record(row) for row in session.scalars(select(Dataset).order_by(Dataset.id.desc()).limit(limit))]

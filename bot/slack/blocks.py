@@ -261,6 +261,7 @@ HELP_TEXT = "\n".join([
     "• `/kb add <text or URL>`: add a document (no argument opens a form with a file upload)",
     "• `/kb search <query>`: show matching passages, only to you",
     "• `/kb status`: documents, feedback, the serving model and the last training run",
+    "• `/kb history`: training runs and dataset versions, and what changed in the last dataset",
     "• `/kb gaps`: (admins) questions I could not answer or that got a 👎, grouped by topic",
     "• `/kb retrain`: (admins) queue a fine-tuning run; I report back here when it finishes",
     "• `/kb rollback`: (admins) serve the previous model version again",

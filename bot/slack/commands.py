@@ -1,4 +1,4 @@
-"""The `/kb` slash command: add, search, status, gaps, retrain, rollback, help (orch).
+"""The `/kb` slash command: add, search, status, history, gaps, retrain, rollback, help (orch).
 
 Every subcommand acks inside Bolt's listener pool at once (help and usage errors *are* the ack);
 database, model and admin lookups run on the background pool and answer with `respond()`, which
@@ -23,6 +23,7 @@ from bot.slack.deps import SlackDeps
 from bot.slack.gap_blocks import gap_blocks
 from bot.slack.mrkdwn import escape, truncate
 from bot.slack.notices import APOLOGY, notice_for
+from bot.slack.run_history import training_history
 from bot.slack.status import kb_status
 from bot.slack.work import WorkRejected
 from knowledge.search import search_passages
@@ -42,6 +43,10 @@ def search(deps: SlackDeps, command: dict[str, Any], query: str, respond: Respon
 
 def status(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
     respond(text="Knowledge base status", blocks=status_blocks(kb_status(deps.sessions)), response_type="ephemeral")
+
+
+def history(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
+    respond(text="Training history", blocks=training_history(deps.sessions), response_type="ephemeral")
 
 
 def gaps(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
@@ -70,7 +75,7 @@ def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond
 
 
 Job = Callable[[SlackDeps, dict[str, Any], str, Respond], None]
-BACKGROUND: dict[str, Job] = {"search": search, "status": status, "gaps": gaps, "retrain": retrain,
+BACKGROUND: dict[str, Job] = {"search": search, "status": status, "history": history, "gaps": gaps, "retrain": retrain,
                               "rollback": roll_back}
 USAGE = {"search": "Usage: `/kb search <what to look for>`"}
 
