@@ -44,3 +44,34 @@ def test_queued_questions_show_their_place_at_once_and_move_up(make_bot: MakeBot
     assert any(re.search(r"about \d+ s", text) for text in revisions), "an estimate once answers were measured"
     assert any("yours is next" in text for text in revisions)
     assert len(bot.generator.calls) == 6, "every admitted question is answered"
+
+
+def test_a_burst_of_200_questions_gets_a_status_or_busy_at_once_and_no_admitted_question_is_lost(
+        make_bot: MakeBot) -> None:
+    """The issue's load probe: 200 signed mentions at once into the production-sized pool (4 running + 32 waiting)."""
+    bot = make_bot(generator=ScriptedGenerator("Backups run nightly at 02:00 UTC [1].", delay_s=0.02))
+    asked = []
+    started = time.monotonic()
+    for _ in range(200):
+        ts = str(bot.fake.add_message("C1", f"<@UBOT> {QUESTION}")["ts"])
+        assert bot.dispatch(bot.requests.event(mention("C1", ts, QUESTION))).status == 200
+        asked.append((ts, time.monotonic()))
+    burst_s = time.monotonic() - started
+    bot.settle(180)
+
+    first_reply: dict[str, float] = {}
+    for call in bot.fake.calls_to("chat.postMessage"):
+        thread = call.body.get("thread_ts")
+        if thread and thread not in first_reply:
+            first_reply[thread] = call.t
+    statuses = {c.body["thread_ts"]: c.t for c in bot.fake.calls_to("assistant.threads.setStatus")}
+    busy = {c.body["thread_ts"] for c in bot.fake.calls_to("chat.postMessage") if "busy" in c.body["text"]}
+    admitted = [ts for ts, _ in asked if ts not in busy]
+    assert 4 + 32 <= len(admitted) < 200, f"the pool admits what it can hold, refuses the rest ({burst_s:.1f} s burst)"
+    for ts, sent in asked:
+        shown = min(t for t in (first_reply.get(ts), statuses.get(ts)) if t is not None)
+        assert shown - sent < 5.0, "every question shows something (a status, its place, or busy) at once"
+    for ts in admitted:
+        replies = bot.fake.bot_replies("C1", ts)
+        assert len(replies) == 1 and "02:00 UTC" in bot.final_answer("C1", ts)["text"], "one answer each"
+    assert len(bot.generator.calls) == len(admitted), "no admitted question is dropped or answered twice"
