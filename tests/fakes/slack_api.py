@@ -18,6 +18,16 @@ chat.delete of a message that does not exist is `message_not_found`, of a messag
 `streaming_state_conflict`; chat.update `text` over 4,000 characters is `msg_too_long`, and
 chat.postMessage keeps 40,000 characters with a `message_truncated` warning. A Home tab
 (`views.publish`) must be of type `home` with at most 100 valid blocks.
+
+File uploads follow `files_upload_v2`'s three steps (docs.slack.dev, files.getUploadURLExternal and
+files.completeUploadExternal): `files.getUploadURLExternal` needs `filename` and a positive `length`
+(`invalid_arguments` without them, `missing_argument` for length 0, `alt_txt_too_large` over 1,000
+characters) and answers an `upload_url` and `file_id`; the bytes are POSTed to that URL without a
+token (HTTP 200 `OK - <length>`; a body whose size is not the declared length gets HTTP 400, the
+fake's stand-in for Slack dropping the upload); `files.completeUploadExternal` takes a JSON `files`
+list of `{id, title}` and answers `file_not_found` for an id not uploaded yet (or completed
+already). With `channel_id` it shares the files there as one message carrying `initial_comment`;
+without, the files stay private. Completed files are served by `files.info` and `url_private`.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ from tests.fakes.block_kit import (
     view_errors,
 )
 from tests.fakes.slack_contract import (
+    ALT_TEXT_LIMIT,
     METHOD_SCOPES,
     POST_TEXT_LIMIT,
     UPDATE_TEXT_LIMIT,
@@ -92,6 +103,8 @@ class FakeSlack:
         self.views: dict[str, dict[str, Any]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
         """The Home tab last published for each user id (views.publish)."""
+        self.uploads: dict[str, dict[str, Any]] = {}
+        """Uploads started with files.getUploadURLExternal and not completed yet, by file id."""
         self.latency_s: dict[str, float] = {}
         self.unsupported_elements: set[str] = set()
         """Block or element types this workspace rejects with `invalid_blocks` (e.g. feedback_buttons)."""
@@ -403,6 +416,52 @@ class FakeSlack:
                    if not m.get("thread_ts") or m.get("thread_ts") == m["ts"]]
         return {"ok": True, "messages": sorted(top, key=lambda m: -float(m["ts"])), "has_more": False}
 
+    def api_files_getUploadURLExternal(self, body: dict[str, Any]) -> dict[str, Any]:
+        filename, length = body.get("filename"), str(body.get("length") or "")
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        if int(length) == 0:
+            return {"ok": False, "error": "missing_argument"}
+        if len(body.get("alt_txt") or "") > ALT_TEXT_LIMIT:
+            return {"ok": False, "error": "alt_txt_too_large"}
+        file_id = f"F{next(self._counter):08d}"
+        with self._condition:
+            self.uploads[file_id] = {"filename": filename, "length": int(length), "alt_txt": body.get("alt_txt"),
+                                     "content": None}
+        return {"ok": True, "upload_url": f"{self.base}/upload/v1/{file_id}", "file_id": file_id}
+
+    def receive_upload(self, file_id: str, content: bytes) -> tuple[int, str]:
+        """The upload POST to an `upload_url`: (HTTP status, body)."""
+        with self._condition:
+            upload = self.uploads.get(file_id)
+            if upload is None:
+                return 404, "upload not found"
+            if len(content) != upload["length"]:
+                return 400, f"expected {upload['length']} bytes, got {len(content)}"
+            upload["content"] = content
+        return 200, f"OK - {len(content)}"
+
+    def api_files_completeUploadExternal(self, body: dict[str, Any]) -> dict[str, Any]:
+        files = body.get("files")
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = body.get("channel_id")
+        with self._condition:
+            if any((self.uploads.get(str(f.get("id"))) or {}).get("content") is None for f in files):
+                return {"ok": False, "error": "file_not_found"}
+            completed = [self._complete(self.uploads.pop(str(f["id"])), str(f["id"]), f.get("title")) for f in files]
+        if channel:
+            self._post(channel, body.get("initial_comment") or "", body.get("thread_ts"), files=completed,
+                       upload=True)
+        return {"ok": True, "files": completed}
+
+    def _complete(self, upload: dict[str, Any], file_id: str, title: str | None) -> dict[str, Any]:
+        name = upload["filename"]
+        mimetype = "image/png" if name.endswith(".png") else "application/octet-stream"
+        meta = self.add_file(file_id, name, upload["content"], mimetype=mimetype)
+        meta.update(title=title or name, alt_txt=upload["alt_txt"])
+        return meta
+
     def api_files_info(self, body: dict[str, Any]) -> dict[str, Any]:
         stored = self.files.get(body.get("file", ""))
         return {"ok": True, "file": stored["meta"]} if stored else {"ok": False, "error": "file_not_found"}
@@ -459,7 +518,10 @@ def _handler_class(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            body = _decode_body(raw, (self.headers.get("Content-Type") or "").lower()) if verb == "POST" else {}
+            if url.path.startswith("/upload/"):
+                body: Any = raw  # file bytes, whatever Content-Type urllib put on them
+            else:
+                body = _decode_body(raw, (self.headers.get("Content-Type") or "").lower()) if verb == "POST" else {}
             auth = self.headers.get("Authorization", "")
             method = url.path[len("/api/"):] if url.path.startswith("/api/") else None
             call = SlackCall(verb=verb, path=url.path, method=method, auth=auth, body=body)
@@ -488,6 +550,9 @@ def _handler_class(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             fake._record(call)
             if path.startswith("/response_url/"):
                 self._send(200, "ok", content_type="text/plain")
+            elif path.startswith("/upload/v1/"):  # pre-signed: no token needed
+                status, text = fake.receive_upload(path.rsplit("/", 1)[-1], body if isinstance(body, bytes) else b"")
+                self._send(status, text, content_type="text/plain")
             elif path.startswith("/files-pri/"):
                 file_id = path.split("/")[2].split("-", 1)[-1]
                 stored = fake.files.get(file_id)

@@ -41,6 +41,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "views.publish": (),
     "users.info": ("users:read",),
     "files.info": ("files:read",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
     "conversations.info": ("by-kind:read",),
     "conversations.replies": ("by-kind:history",),
     "conversations.history": ("by-kind:history",),
@@ -77,3 +79,5 @@ POST_TEXT_LIMIT = 40_000
 (Slack changelog 2018-04 "Truncating really long messages")."""
 UPDATE_TEXT_LIMIT = 4_000
 """chat.update refuses a longer `text` with `msg_too_long` (its docs page: "cannot exceed 4,000 characters")."""
+ALT_TEXT_LIMIT = 1_000
+"""files.getUploadURLExternal refuses a longer `alt_txt` with `alt_txt_too_large` (its documented errors)."""
