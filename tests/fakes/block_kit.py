@@ -8,11 +8,12 @@ accept the blocks.
 Limits, from Slack's Block Kit reference (docs.slack.dev/reference/block-kit): 50 blocks per
 message and 100 per modal; `block_id` ≤ 255 and unique in a message; section `text` 1–3,000
 characters, `fields` ≤ 10 of ≤ 2,000; header `text` plain_text ≤ 150; context ≤ 10 elements;
-actions ≤ 25 elements; `markdown` block `text` required, and the cumulative limit for all markdown
-blocks in one payload is 12,000 characters; button `text` ≤ 75, `value` ≤ 2,000, `url` ≤ 3,000;
-`action_id` ≤ 255 and unique among the action ids of its containing block (the slack_sdk models'
-docstrings: "Should be unique among all other action_ids in the containing block"); modal
-`title`/`submit`/`close` ≤ 24; input `label` ≤ 2,000.
+actions ≤ 25 elements; image `alt_text` ≤ 2,000 with one of `image_url` (≤ 3,000) or a
+`slack_file` object (`id` or `url`), `title` plain_text ≤ 2,000; `markdown` block `text`
+required, and the cumulative limit for all markdown blocks in one payload is 12,000 characters;
+button `text` ≤ 75, `value` ≤ 2,000, `url` ≤ 3,000; `action_id` ≤ 255 and unique among the action
+ids of its containing block (the slack_sdk models' docstrings: "Should be unique among all other
+action_ids in the containing block"); modal `title`/`submit`/`close` ≤ 24; input `label` ≤ 2,000.
 
 `block_text_chars` measures a message's total block text: Slack refuses messages over about 12,000
 characters of it with `msg_blocks_too_long` (undocumented for sections; the figure a Slack
@@ -153,6 +154,20 @@ class _Checker:
         if self.required(block, ("text",), pointer):
             self.length(block["text"], f"{pointer}/text", most=MARKDOWN_TOTAL)
             self.markdown_chars += len(block["text"]) if isinstance(block["text"], str) else 0
+
+    def block_image(self, block: dict[str, Any], pointer: str) -> None:
+        """An image block: `alt_text` ≤ 2,000 and exactly one of `image_url` (≤ 3,000) or `slack_file`."""
+        if self.required(block, ("alt_text",), pointer):
+            self.length(block["alt_text"], f"{pointer}/alt_text", most=2000)
+        sources = [key for key in ("image_url", "slack_file") if key in block]
+        if len(sources) != 1:
+            self.fail("must provide exactly one of image_url or slack_file", pointer)
+        elif sources == ["image_url"]:
+            self.length(block["image_url"], f"{pointer}/image_url", most=3000)
+        elif not isinstance(block["slack_file"], dict) or not ({"id", "url"} & set(block["slack_file"])):
+            self.fail("must provide id or url", f"{pointer}/slack_file")
+        if "title" in block:
+            self.text(block["title"], f"{pointer}/title", most=2000, kinds=("plain_text",))
 
     def block_divider(self, block: dict[str, Any], pointer: str) -> None:
         """A divider has no fields to check."""

@@ -10,6 +10,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from tests.fakes.block_kit import block_errors
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_contract import manifest_bot_scopes
 
@@ -85,3 +86,12 @@ def test_a_refused_upload_post_raises_urllib_s_error_from_the_sdk(fake: FakeSlac
     with pytest.raises(urllib.error.HTTPError, match="400"):
         client.files_upload_v2(content=b"abc", filename="a.txt")
     assert not fake.calls_to("files.completeUploadExternal")
+
+
+def test_image_blocks_need_alt_text_and_one_source() -> None:
+    assert block_errors([{"type": "image", "alt_text": "loss", "slack_file": {"id": "F1"}}]) == []
+    assert block_errors([{"type": "image", "alt_text": "loss"}]) == [
+        "must provide exactly one of image_url or slack_file [json-pointer:/blocks/0]"]
+    assert block_errors([{"type": "image", "slack_file": {"name": "x"}}]) == [
+        "missing required field: alt_text [json-pointer:/blocks/0]",
+        "must provide id or url [json-pointer:/blocks/0/slack_file]"]
