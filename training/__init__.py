@@ -6,7 +6,7 @@ registry in `knowledge`); it never imports `bot` or the Slack SDKs.
 Modules, in the order a run uses them:
 
     config.py           pure    DatasetConfig / TrainConfig / GateConfig, validated when built
-    scrubbing.py        pure    secrets (detect-secrets + own rules), emails, Slack ids, personal numbers → typed placeholders
+    scrubbing.py        pure    secrets, emails, Slack ids, personal numbers → typed placeholders
     personal_numbers.py pure    phones, cards (Luhn), IBANs, SSNs found and validated for the scrubber
     dedupe.py           pure    exact (sha256) and near-duplicate (shingles, MinHash, Jaccard) detection
     dataset_builder.py  pure    rated answers → KTO / SFT / DPO / golden rows, split, weights, order
