@@ -10,7 +10,7 @@ last changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,6 +90,15 @@ def feedback_by_week(sessions: sessionmaker[Session], *, since: datetime) -> lis
     query = select(week, up, down).where(Vote.updated_at >= since).group_by(week).order_by(week)
     with sessions() as session:
         return [FeedbackCount(key=f"{monday:%Y-%m-%d}", up=u, down=d) for monday, u, d in session.execute(query)]
+
+
+RECENT_WEEKS = 8
+"""How many weeks of feedback the Home tab and the run reports show."""
+
+
+def recent_feedback_weeks(sessions: sessionmaker[Session], *, weeks: int = RECENT_WEEKS) -> list[FeedbackCount]:
+    """👍/👎 per week over the last `weeks` weeks, oldest first."""
+    return feedback_by_week(sessions, since=datetime.now(UTC) - timedelta(weeks=weeks))
 
 
 def feedback_by_channel(sessions: sessionmaker[Session], *, limit: int = 8) -> list[FeedbackCount]:

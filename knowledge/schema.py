@@ -266,3 +266,5 @@ class TrainingRun(Base):
     # Everyone who asked for this run and where to tell them (the first are also requested_by/notify_channel).
     notify_channels: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
     requesters: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    # Where the bot posted the run's report in Slack: channel, ts and the uploaded chart files (revision 0006).
+    report_post: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

@@ -15,7 +15,7 @@ blocks the queue and `/kb status` never shows a dead run as running.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +44,8 @@ class RunRecord:
         heartbeat_age_s: seconds since `heartbeat_at`, by the database clock, when read.
         worker_alive: for a 'running' run, whether a process still owns it; None otherwise.
         progress: phase, step, max_steps, loss, elapsed_s, eta_s and updated_at of the run.
+        report_post: where the bot posted the run's report in Slack (`channel`, `ts`, `files`: uploaded
+            chart ids by name), empty until it has.
     """
 
     id: int
@@ -65,6 +67,7 @@ class RunRecord:
     progress: dict[str, Any] | None = None
     requesters: tuple[str, ...] = ()
     notify_channels: tuple[str, ...] = ()
+    report_post: dict[str, Any] = field(default_factory=dict)
 
 
 def record_of(row: TrainingRun, *, now: datetime | None = None, worker_alive: bool | None = None) -> RunRecord:
@@ -76,7 +79,8 @@ def record_of(row: TrainingRun, *, now: datetime | None = None, worker_alive: bo
                      created_at=row.created_at, finished_at=row.finished_at, started_at=row.started_at,
                      heartbeat_at=row.heartbeat_at, heartbeat_age_s=round(age, 1) if age is not None else None,
                      worker_alive=worker_alive, progress=dict(row.progress or {}),
-                     requesters=tuple(row.requesters or ()), notify_channels=tuple(row.notify_channels or ()))
+                     requesters=tuple(row.requesters or ()), notify_channels=tuple(row.notify_channels or ()),
+                     report_post=dict(row.report_post or {}))
 
 
 def _read(session: Session, query: Select[tuple[TrainingRun]]) -> list[RunRecord]:
@@ -147,6 +151,18 @@ def recent_training_runs(sessions: sessionmaker[Session], limit: int = 5) -> lis
     """The newest runs, newest first."""
     with sessions() as session, session.begin():
         return _read(session, select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit))
+
+
+def latest_finished_run(sessions: sessionmaker[Session]) -> RunRecord | None:
+    """The newest run that has ended, whatever its outcome."""
+    return _first(sessions, select(TrainingRun).where(TrainingRun.status.in_(FINISHED_STATUSES))
+                  .order_by(TrainingRun.id.desc()))
+
+
+def record_report_post(sessions: sessionmaker[Session], run_id: int, post: dict[str, Any]) -> None:
+    """Remember where the run's report was posted in Slack (see `RunRecord.report_post`)."""
+    with sessions() as session, session.begin():
+        session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(report_post=post))
 
 
 def get_training_run(sessions: sessionmaker[Session], run_id: int) -> RunRecord | None:

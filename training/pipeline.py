@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.adapter_registry import AdapterRecord, promote, register_adapter, serving_adapter
+from knowledge.insight import recent_feedback_weeks
 from knowledge.run_claims import claimed_run, update_run
 from knowledge.training_runs import RunRecord, mark_run_finished, open_training_run, request_training_run
 from training.config import LoopConfig, TrainConfig
@@ -49,6 +50,9 @@ ACTOR = "training"
 
 HEARTBEAT_S = 10.0
 """How often a running run's worker refreshes `heartbeat_at` by default."""
+
+LOSS_POINTS = 200
+"""At most this many (step, loss) points go into the run's metrics, for the bot to draw the loss chart."""
 
 
 class ConfigurationError(RuntimeError):
@@ -164,7 +168,8 @@ def _execute(sessions: sessionmaker[Session], run: RunRecord, *, paths: LoopPath
     if export.dataset is None:
         message = f"skipped: {export.skip_reason}"
         report_path = str(write_report(report_dir, RunReport(run_id=run.id, status="skipped", summary=message,
-                                                              dataset={"stats": export.stats})))
+                                                              dataset={"stats": export.stats},
+                                                              feedback_weeks=recent_feedback_weeks(sessions))))
         with sessions() as session, session.begin():
             mark_run_finished(session, run.id, status="skipped", message=message, report_path=report_path,
                               metrics={"answers_read": export.stats.get("answers_read", 0),
@@ -220,14 +225,16 @@ def _finish(sessions: sessionmaker[Session], run: RunRecord, *, name: str, resul
     adapter_info = {"name": name, "path": str(result.adapter_dir), "sha256": result.sha256}
     report_path = str(write_report(report_dir, RunReport(
         run_id=run.id, status=status, summary=summary, dataset=dataset_info, training=result.metrics,
-        loss_curve=result.loss_curve, gate=gate.as_dict(), adapter=adapter_info)))
+        loss_curve=result.loss_curve, gate=gate.as_dict(), adapter=adapter_info,
+        feedback_weeks=recent_feedback_weeks(sessions))))
     # Top-level scalars are the run's headline (JSONB keeps no key order: readers pick them by name).
     metrics = {**gate_figures(gate), "reward_margin": _rounded(gate.candidate.margin),
                "reward_margin_before": _rounded(gate.current.margin), "good_loglik": _rounded(gate.candidate.good),
                "general_ppl": _rounded(gate.candidate.general_perplexity),
                "golden_f1": _rounded(gate.candidate.golden_f1),
                "train_rows": result.metrics["rows"], "steps": result.metrics["steps"],
-               "dataset": dataset_info, "training": result.metrics, "gate": gate.as_dict()}
+               "dataset": dataset_info, "training": result.metrics, "gate": gate.as_dict(),
+               "loss_curve": thinned(result.loss_curve, LOSS_POINTS)}
     with sessions() as session, session.begin():
         adapter = register_adapter(session, name=name, path=str(result.adapter_dir), base_model=str(paths.base_model),
                                    sha256=result.sha256, training_run_id=run.id,
@@ -260,6 +267,15 @@ def gate_figures(gate: GateReport) -> dict[str, Any]:
     return {"gate_gain": _rounded(gate.gain.point) if gate.gain else None,
             "gate_gain_lower": _rounded(gate.gain.lower) if gate.gain else None,
             "held_out_good": len(gate.candidate.good_rows), "held_out_bad": len(gate.candidate.bad_rows)}
+
+
+def thinned(curve: list[tuple[int, float]], most: int) -> list[list[float]]:
+    """At most `most` evenly spaced points of `curve`, the last one always kept, as JSON-ready pairs."""
+    stride = max(1, -(-len(curve) // most))
+    kept = curve[::stride]
+    if curve and kept[-1] != curve[-1]:
+        kept = [*kept[: most - 1], curve[-1]]
+    return [[step, round(loss, 5)] for step, loss in kept]
 
 
 def _rounded(value: float | None) -> float | None:

@@ -1,10 +1,10 @@
-"""The run report: report.json, report.md and loss.png in one folder per run (adapter: filesystem/matplotlib).
+"""The run report: report.json, report.md, loss.png and feedback.png in one folder per run (adapter: filesystem).
 
 What `/kb status` links to or summarises: dataset counts and class balance, 👎 reasons, why a run
 was skipped, training metrics with the loss curve, the gate's measurements, its gain estimate
 (point, lower confidence bound, held-out rows per class) and verdict, and for a failed run the
-error. The plot is drawn with matplotlib's Agg canvas directly (no pyplot global state, no display
-needed).
+error. The charts (training loss per step, 👍/👎 per week) are drawn by `knowledge.charts`, which
+the bot also uses for the report it posts to Slack.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from knowledge.charts import feedback_chart, loss_chart
+from knowledge.insight import FeedbackCount
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,31 +32,20 @@ class RunReport:
     gate: dict[str, Any] = field(default_factory=dict)
     adapter: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    feedback_weeks: Sequence[FeedbackCount] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "status": self.status, "summary": self.summary, "dataset": self.dataset,
                 "training": self.training, "loss_curve": [list(point) for point in self.loss_curve],
-                "gate": self.gate, "adapter": self.adapter, "error": self.error}
-
-
-def plot_loss(curve: Sequence[tuple[int, float]], path: Path) -> None:
-    """Save the training loss per step as a PNG."""
-    figure = Figure(figsize=(6, 3.5), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.plot([step for step, _ in curve], [loss for _, loss in curve], marker="o" if len(curve) < 40 else None)
-    axes.set_xlabel("step")
-    axes.set_ylabel("training loss")
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, format="png")
+                "gate": self.gate, "adapter": self.adapter, "error": self.error,
+                "feedback_weeks": [[w.key, w.up, w.down] for w in self.feedback_weeks]}
 
 
 def _table(rows: dict[str, Any]) -> list[str]:
     return ["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows.items())]
 
 
-def markdown(report: RunReport, *, has_plot: bool) -> str:
+def markdown(report: RunReport, *, has_plot: bool, has_feedback_plot: bool = False) -> str:
     """The human-readable report."""
     title = f"Training run {report.run_id}" if report.run_id is not None else "Training run"
     lines = [f"# {title}: {report.status}", "", report.summary, ""]
@@ -73,6 +62,8 @@ def markdown(report: RunReport, *, has_plot: bool) -> str:
         if reasons.get("codes"):
             lines += ["### 👎 reasons", "", *_table(reasons["codes"]), ""]
             lines += [f"> {_one_line(text)}" for text in reasons.get("examples", [])] + [""]
+    if has_feedback_plot:
+        lines += ["## Feedback per week", "", "![feedback per week](feedback.png)", ""]
     if report.training:
         shown = {k: v for k, v in report.training.items() if k != "final_log"}
         lines += ["## Training", "", *_table(shown), ""]
@@ -119,9 +110,12 @@ def write_report(folder: Path, report: RunReport) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     has_plot = len(report.loss_curve) > 0
     if has_plot:
-        plot_loss(report.loss_curve, folder / "loss.png")
+        (folder / "loss.png").write_bytes(loss_chart(report.loss_curve))
+    has_feedback_plot = len(report.feedback_weeks) > 0
+    if has_feedback_plot:
+        (folder / "feedback.png").write_bytes(feedback_chart(report.feedback_weeks))
     (folder / "report.json").write_text(json.dumps(report.as_dict(), indent=2, sort_keys=True,
                                                    ensure_ascii=False, default=str) + "\n")
     path = folder / "report.md"
-    path.write_text(markdown(report, has_plot=has_plot))
+    path.write_text(markdown(report, has_plot=has_plot, has_feedback_plot=has_feedback_plot))
     return path

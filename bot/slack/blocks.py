@@ -234,8 +234,6 @@ def run_summary(run: RunRecord) -> str:
         lines.append(gate)
     elif run.metrics and (summary := metrics_summary(run.metrics)):
         lines.append(f"Metrics: {escape(summary)}")
-    if run.report_path:
-        lines.append(f"Report: `{escape(run.report_path)}`")
     return "\n".join(lines)
 
 

@@ -28,16 +28,15 @@ from knowledge.insight import (
     documents_by_scope,
     downvote_reasons,
     feedback_by_channel,
-    feedback_by_week,
     latest_document_titles,
     questions_of,
+    recent_feedback_weeks,
 )
 from knowledge.schema import WORKSPACE_SCOPE
-from knowledge.training_runs import recent_training_runs
+from knowledge.training_runs import latest_finished_run, recent_training_runs
 
 logger = logging.getLogger(__name__)
 
-FEEDBACK_WEEKS = 8
 OUTCOME_DAYS = 30
 
 
@@ -51,11 +50,12 @@ def admin_data(deps: SlackDeps) -> AdminData:
     now = datetime.now(UTC)
     with deps.sessions() as session:
         adapter = serving_adapter(session)
-    return AdminData(weeks=feedback_by_week(deps.sessions, since=now - timedelta(weeks=FEEDBACK_WEEKS)),
+    return AdminData(weeks=recent_feedback_weeks(deps.sessions),
                      channels=feedback_by_channel(deps.sessions), reasons=downvote_reasons(deps.sessions),
                      outcomes=answer_outcomes(deps.sessions, since=now - timedelta(days=OUTCOME_DAYS)),
                      outcome_days=OUTCOME_DAYS, adapter_name=adapter.name if adapter else "base",
-                     runs=recent_training_runs(deps.sessions, limit=3), gaps=deps.gaps.clusters())
+                     runs=recent_training_runs(deps.sessions, limit=3), gaps=deps.gaps.clusters(),
+                     latest_report=latest_finished_run(deps.sessions))
 
 
 def publish_home(deps: SlackDeps, user: str, *, notice: str | None = None) -> None:

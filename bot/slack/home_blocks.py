@@ -3,7 +3,8 @@
 Everyone sees the workspace documents (private-scope documents only as a count: their channels are
 not everyone's business), how to ask, and their own recent questions linked to their threads.
 Admins also see feedback per week, per channel and by 👎 reason, answer outcomes, the serving
-model, the last training runs, the knowledge gaps, and the retrain / roll back buttons. A Home tab
+model, the last training runs, the newest finished run's report (as posted to the admin channel,
+with its loss chart), the knowledge gaps, and the retrain / roll back buttons. A Home tab
 holds at most 100 blocks; every list here is capped so an admin's tab stays far below that.
 """
 
@@ -15,7 +16,8 @@ from typing import Any
 
 from bot.slack.blocks import Blocks, context, run_summary, section
 from bot.slack.gap_blocks import channel_name, gap_blocks
-from bot.slack.mrkdwn import SECTION_LIMIT, escape, link, truncate
+from bot.slack.mrkdwn import SECTION_LIMIT, escape, truncate
+from bot.slack.run_report import message_link, posted_report_blocks
 from knowledge.gaps import GapCluster
 from knowledge.insight import AskedQuestion, FeedbackCount, Outcomes, ScopeCount
 from knowledge.schema import WORKSPACE_SCOPE
@@ -38,7 +40,8 @@ class HomeData:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdminData:
-    """What only admins see: feedback, outcomes (`outcome_days` back), the model, runs and gaps."""
+    """What only admins see: feedback, outcomes (`outcome_days` back), the model, runs, the newest finished
+    run's report and gaps."""
 
     weeks: list[FeedbackCount]
     channels: list[FeedbackCount]
@@ -48,15 +51,11 @@ class AdminData:
     adapter_name: str
     runs: list[RunRecord]
     gaps: list[GapCluster]
+    latest_report: RunRecord | None = None
 
 
 def header(text: str) -> dict[str, Any]:
     return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, 150)}}
-
-
-def thread_link(channel: str, ts: str, label: str) -> str:
-    """A link to a Slack message that works in any workspace (slack.com redirects to the team's domain)."""
-    return link(f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}", label)
 
 
 def knowledge_text(data: HomeData) -> str:
@@ -84,7 +83,7 @@ def questions_text(questions: list[AskedQuestion]) -> str:
     lines = []
     for q in questions:
         label = truncate(" ".join(q.question.split()), 120)
-        shown = thread_link(q.channel, q.thread_ts, label) if q.channel and q.thread_ts else escape(label)
+        shown = message_link(q.channel, q.thread_ts, label) if q.channel and q.thread_ts else escape(label)
         lines.append(f"• {shown} _({q.asked_at:%Y-%m-%d}{', not answered' if q.abstained else ''})_")
     return truncate("\n".join(lines), SECTION_LIMIT)
 
@@ -122,8 +121,10 @@ def admin_buttons() -> dict[str, Any]:
 
 def admin_blocks(data: AdminData) -> Blocks:
     runs = [section(run_summary(run)) for run in data.runs] or [section("No training run yet.")]
+    report = ([header(f"Latest training report (run #{data.latest_report.id})"),
+               *posted_report_blocks(data.latest_report)] if data.latest_report else [])
     return [{"type": "divider"}, header("Team insight (admins)"), section(feedback_text(data)),
-            section(outcomes_text(data)), header("Training"), *runs, admin_buttons(),
+            section(outcomes_text(data)), header("Training"), *runs, admin_buttons(), *report,
             header("Knowledge gaps"), *gap_blocks(data.gaps, limit=HOME_GAPS)]
 
 

@@ -65,7 +65,7 @@ def test_every_channel_that_asked_and_the_admin_channel_hear_the_outcome(
     posts = _posts(bot.fake)
     assert [channel for channel, _ in posts] == ["C9", "C10", ADMIN_CHANNEL]
     assert all(f"Training run #{run.id} (admin by <@UADMIN>): *skipped*" in text for _, text in posts)
-    assert all("no rated answers yet" in text and "Report: `" in text for _, text in posts)
+    assert all("no rated answers yet" in text and "report.md" not in text for _, text in posts)
     assert _report(bot.sessions, bot.fake, admin_channel=ADMIN_CHANNEL) == 0, "reported once"
 
 
@@ -95,7 +95,7 @@ def test_a_failed_run_is_announced_with_a_report_that_holds_the_error(make_bot: 
     text = posts[0][1]
     assert "*failed*" in text and "ConfigurationError" in text and "no-base-model" in text
     report = Path(get_training_run(bot.sessions, outcome.run_id).report_path)
-    assert f"Report: `{report}`" in text
+    assert str(report.parent) not in text, "the report is in the message, not a path on the worker's disk"
     written = report.read_text()
     assert "# Training run" in written and ": failed" in written and "## Error" in written
     assert "Traceback" in written and "ConfigurationError" in written and "## Dataset" in written
