@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from knowledge.schedule import DEFAULT_TRAINING_CRON
 from training.config import DatasetConfig, GateConfig, LoopConfig, TrainConfig
 from training.pipeline import LoopPaths
 from training.profiles import Profile, resolve_profile
@@ -56,7 +57,7 @@ class TrainingSettings(BaseSettings):
     base_model: Path = Path("var/models/SmolLM2-135M-Instruct")
     data_dir: Path = Path("var/training")
     golden_set: Path | None = None
-    cron: str = "0 3 * * 0"
+    cron: str = DEFAULT_TRAINING_CRON
     poll_cron: str = "* * * * *"
     launcher: Literal["inprocess", "accelerate"] = "inprocess"
     num_processes: int = 1

@@ -30,6 +30,7 @@ from bot.slack.scopes import ScopeResolver
 from bot.slack.streaming import Replies, StreamOptions
 from bot.slack.work import BackgroundWork
 from knowledge.embedding import Embedder
+from knowledge.schedule import DEFAULT_TRAINING_CRON
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
               streaming: StreamOptions | None = None, work: BackgroundWork | None = None,
               listener_executor: BackgroundWork | None = None, listener_threads: int = 8,
               process_before_response: bool = False, token_verification_enabled: bool = True,
-              home_tabs: home.HomeTabs | None = None) -> App:
+              home_tabs: home.HomeTabs | None = None, training_cron: str = DEFAULT_TRAINING_CRON) -> App:
     """A ready Bolt app answering from the team's documents.
 
     Args:
@@ -50,6 +51,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
         listener_executor: Bolt's listener pool (a new one of `listener_threads` when None).
         token_verification_enabled: call auth.test now (False defers it to the first request).
         home_tabs: who opened the Home tab, for refreshing admins' tabs after a run (a new one when None).
+        training_cron: the worker's retrain schedule (TRAINING_CRON), shown to admins on the Home tab.
     """
     work = work or BackgroundWork(max_workers=4, max_queued=32)
     app = App(client=client, signing_secret=signing_secret, process_before_response=process_before_response,
@@ -60,7 +62,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
                      replies=Replies(client, streaming), admins=AdminCheck(client, admin_user_ids),
                      scopes=ScopeResolver(client), queue=AnswerQueue(workers=work.workers),
                      gaps=GapFinder(sessions, embedder),
-                     ingest=ingest or IngestOptions())
+                     ingest=ingest or IngestOptions(), training_cron=training_cron)
     app.middleware(event_dedupe_middleware(sessions))
     questions.register(app, deps)
     feedback.register(app, deps)

@@ -20,6 +20,7 @@ from bot.slack.scopes import ScopeResolver
 from bot.slack.streaming import Replies
 from bot.slack.work import BackgroundWork
 from knowledge.embedding import Embedder
+from knowledge.schedule import DEFAULT_TRAINING_CRON
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,3 +53,5 @@ class SlackDeps:
     queue: AnswerQueue
     gaps: GapFinder
     ingest: IngestOptions = field(default_factory=IngestOptions)
+    training_cron: str = DEFAULT_TRAINING_CRON
+    """The worker's retrain schedule (TRAINING_CRON), for the admins' Home tab."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.slack.blocks import FeedbackStyle
 from bot.slack.request_guard import DEFAULT_MAX_BODY_BYTES
 from bot.slack.streaming import StreamMode
+from knowledge.schedule import DEFAULT_TRAINING_CRON
 
 _REQUIRED = {
     "web": (("slack_bot_token", "SLACK_BOT_TOKEN", "the bot token (xoxb-…) from OAuth & Permissions"),
@@ -44,6 +46,8 @@ class SlackSettings(BaseSettings):
             (larger ones get 413 before they are read; see `request_guard`).
         kb_admin_channel: KB_ADMIN_CHANNEL, a channel id told every training outcome, scheduled
             runs included (the bot must be a member); empty: only the channels that asked are told.
+        training_cron: TRAINING_CRON, the worker's retrain schedule, read here with the worker's
+            default so the admins' Home tab can say when the next scheduled run is.
     """
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -62,6 +66,7 @@ class SlackSettings(BaseSettings):
     kb_report_interval_s: float = 15.0
     kb_admin_channel: str = ""
     kb_max_request_bytes: int = DEFAULT_MAX_BODY_BYTES
+    training_cron: str = Field(default=DEFAULT_TRAINING_CRON, validation_alias="TRAINING_CRON")
 
     def admin_ids(self) -> list[str]:
         return [entry.strip() for entry in self.kb_admin_user_ids.split(",") if entry.strip()]

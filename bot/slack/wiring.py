@@ -69,7 +69,7 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         client=client, sessions=sessions, answerer=answerer, embedder=embedder,
         signing_secret=settings.slack_signing_secret if signing_secret is None else signing_secret,
         admin_user_ids=settings.admin_ids(), ingest=ingest_options(knowledge), work=work,
-        listener_threads=settings.kb_listener_threads, home_tabs=home_tabs,
+        listener_threads=settings.kb_listener_threads, home_tabs=home_tabs, training_cron=settings.training_cron,
         streaming=StreamOptions(mode=settings.kb_stream_mode, interval_s=settings.kb_stream_interval_s,
                                 feedback=settings.kb_feedback_style))
     bot = SlackBot(app=app, work=work)
