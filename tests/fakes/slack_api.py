@@ -315,6 +315,14 @@ class FakeSlack:
             return refused
         return {"ok": True, "message_ts": self.next_ts(), **_posted_text(body.get("text") or "")[1]}
 
+    def api_chat_getPermalink(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A message's permalink (the method needs no scope); `message_not_found` for a message never posted."""
+        channel, ts = body.get("channel", ""), body.get("message_ts", "")
+        if self._find(channel, ts) is None:
+            return {"ok": False, "error": "message_not_found"}
+        permalink = f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": permalink}
+
     def api_chat_startStream(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = body.get("channel", "")
         if not body.get("thread_ts"):
