@@ -155,6 +155,19 @@ def rollback(session: Session, *, actor: str, reason: str | None = None) -> Adap
     return None if restored_id is None else _record(session.get_one(Adapter, restored_id))
 
 
+def promotable_adapter(session: Session) -> AdapterRecord | None:
+    """The newest adapter that passed its evaluation gate, unless it is the one serving: what an admin may promote.
+
+    Normally a run that passes the gate promotes its adapter itself, so this is None; it is the
+    adapter an admin rolled back from (or one a run registered without promoting) until it serves again.
+    """
+    newest = session.scalars(select(Adapter).where(Adapter.metrics["gate"]["passed"].as_boolean().is_(True))
+                             .order_by(Adapter.id.desc()).limit(1)).first()
+    if newest is None or newest.id == _current_adapter_id(session):
+        return None
+    return _record(newest)
+
+
 def deployment_history(session: Session, limit: int = 20) -> list[DeploymentRecord]:
     """The newest `limit` entries of the deployment log, newest first."""
     rows = session.execute(

@@ -1,4 +1,4 @@
-"""Retrain and roll back on an admin's behalf, shared by `/kb` and the App Home buttons (orch).
+"""Retrain, roll back and promote on an admin's behalf, shared by `/kb` and the App Home buttons (orch).
 
 Each returns the sentence to show the admin. The caller has already checked that the user is an
 admin; these only act.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import escape
-from knowledge.adapter_registry import rollback, serving_adapter
+from knowledge.adapter_registry import promotable_adapter, promote, rollback, serving_adapter
 from knowledge.training_runs import request_training_run
 
 
@@ -32,3 +32,15 @@ def roll_back_model(deps: SlackDeps, *, user: str, reason: str) -> tuple[str, bo
     target = f"adapter `{escape(restored.name)}`" if restored else "the base model"
     return (f"Rolled back from adapter `{escape(current.name)}` to {target}. "
             "Running bots switch within a few seconds."), True
+
+
+def promote_candidate(deps: SlackDeps, *, user: str, adapter_id: int) -> str:
+    """Serve adapter `adapter_id` if it is still the one that may be promoted (it passed its gate, it is not
+    serving); anything else, a stale button or a forged id, is refused."""
+    with deps.sessions.begin() as session:
+        candidate = promotable_adapter(session)
+        if candidate is None or candidate.id != adapter_id:
+            return ("Nothing was promoted: only the newest adapter that passed the evaluation gate can be, "
+                    "and only while it is not serving.")
+        promote(session, candidate.id, actor=user, reason="promoted from the App Home")
+    return f"Promoted adapter `{escape(candidate.name)}`. Running bots switch within a few seconds."

@@ -1,8 +1,9 @@
 """The App Home tab: rendered per user on `app_home_opened`, with admin-only insight and buttons (orch).
 
 Opening the Home tab publishes a fresh view for that user (`views.publish`) from the database on
-the background pool; nothing polls. Admins get the insight part, and their retrain / roll back
-clicks are checked again (a forged click from anyone else changes nothing) and answered by
+the background pool; nothing polls. Admins get the insight part, and their clicks (retrain, roll
+back, promote the adapter that passed its gate) are checked again (a forged click from anyone else
+changes nothing; a promote click is re-checked against what may be promoted now) and answered by
 re-publishing their tab with a notice. Users who opened the tab in this process are remembered, so
 `HomeTabs.refresh_admins` can re-publish the admins' tabs when a training run finishes.
 """
@@ -17,12 +18,20 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.slack.admin_actions import queue_retrain, roll_back_model
+from bot.slack.admin_actions import promote_candidate, queue_retrain, roll_back_model
 from bot.slack.deps import SlackDeps
-from bot.slack.home_blocks import ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK, AdminData, HomeData, home_view
+from bot.slack.home_blocks import (
+    ACTION_HOME_PROMOTE,
+    ACTION_HOME_RETRAIN,
+    ACTION_HOME_ROLLBACK,
+    HOME_DEPLOYMENTS,
+    AdminData,
+    HomeData,
+    home_view,
+)
 from bot.slack.notices import APOLOGY
 from bot.slack.work import WorkRejected
-from knowledge.adapter_registry import serving_adapter
+from knowledge.adapter_registry import deployment_history, promotable_adapter, serving_adapter
 from knowledge.insight import (
     answer_outcomes,
     documents_by_scope,
@@ -32,6 +41,7 @@ from knowledge.insight import (
     questions_of,
     recent_feedback_weeks,
 )
+from knowledge.schedule import next_fire
 from knowledge.schema import WORKSPACE_SCOPE
 from knowledge.training_runs import latest_finished_run, recent_training_runs
 
@@ -50,12 +60,16 @@ def admin_data(deps: SlackDeps) -> AdminData:
     now = datetime.now(UTC)
     with deps.sessions() as session:
         adapter = serving_adapter(session)
+        deployments = deployment_history(session, limit=HOME_DEPLOYMENTS)
+        promotable = promotable_adapter(session)
     return AdminData(weeks=recent_feedback_weeks(deps.sessions),
                      channels=feedback_by_channel(deps.sessions), reasons=downvote_reasons(deps.sessions),
                      outcomes=answer_outcomes(deps.sessions, since=now - timedelta(days=OUTCOME_DAYS)),
                      outcome_days=OUTCOME_DAYS, adapter_name=adapter.name if adapter else "base",
                      runs=recent_training_runs(deps.sessions, limit=3), gaps=deps.gaps.clusters(),
-                     latest_report=latest_finished_run(deps.sessions))
+                     latest_report=latest_finished_run(deps.sessions), deployments=deployments,
+                     next_retrain=next_fire(deps.training_cron, after=now), training_cron=deps.training_cron,
+                     promotable=promotable)
 
 
 def publish_home(deps: SlackDeps, user: str, *, notice: str | None = None) -> None:
@@ -132,6 +146,15 @@ def register(app: App, deps: SlackDeps, tabs: HomeTabs) -> None:
     def on_retrain(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         admin_click(body, lambda user: queue_retrain(deps, user=user, channel=None))
+
+    @app.action(ACTION_HOME_PROMOTE)
+    def on_promote(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        value = str(action.get("value") or "")
+        if not value.isdigit():
+            logger.warning("refused a Home tab promote button with value %r", value)
+            return
+        admin_click(body, lambda user: promote_candidate(deps, user=user, adapter_id=int(value)))
 
     @app.action(ACTION_HOME_ROLLBACK)
     def on_rollback(ack: Ack, body: dict[str, Any]) -> None:

@@ -11,13 +11,15 @@ holds at most 100 blocks; every list here is capped so an admin's tab stays far 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.slack.blocks import Blocks, context, run_summary, section
 from bot.slack.gap_blocks import channel_name, gap_blocks
 from bot.slack.mrkdwn import SECTION_LIMIT, escape, truncate
 from bot.slack.run_report import message_link, posted_report_blocks
+from knowledge.adapter_registry import AdapterRecord, DeploymentRecord
 from knowledge.gaps import GapCluster
 from knowledge.insight import AskedQuestion, FeedbackCount, Outcomes, ScopeCount
 from knowledge.schema import WORKSPACE_SCOPE
@@ -26,6 +28,9 @@ from knowledge.training_runs import RunRecord
 HOME_CALLBACK = "kb.home"
 ACTION_HOME_RETRAIN = "kb.home.retrain"
 ACTION_HOME_ROLLBACK = "kb.home.rollback"
+ACTION_HOME_PROMOTE = "kb.home.promote"
+"""Promotes the adapter whose id is the button's value (re-checked on click)."""
+HOME_DEPLOYMENTS = 5
 HOME_GAPS = 5
 
 
@@ -40,8 +45,8 @@ class HomeData:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdminData:
-    """What only admins see: feedback, outcomes (`outcome_days` back), the model, runs, the newest finished
-    run's report and gaps."""
+    """What only admins see: feedback, outcomes (`outcome_days` back), the model and its deployments, the
+    schedule, runs, the newest finished run's report, an adapter that may be promoted, and gaps."""
 
     weeks: list[FeedbackCount]
     channels: list[FeedbackCount]
@@ -52,6 +57,10 @@ class AdminData:
     runs: list[RunRecord]
     gaps: list[GapCluster]
     latest_report: RunRecord | None = None
+    deployments: list[DeploymentRecord] = field(default_factory=list)
+    next_retrain: datetime | None = None
+    training_cron: str = ""
+    promotable: AdapterRecord | None = None
 
 
 def header(text: str) -> dict[str, Any]:
@@ -108,7 +117,37 @@ def outcomes_text(data: AdminData) -> str:
             f"{latency}\n*Serving:* {model}")
 
 
-def admin_buttons() -> dict[str, Any]:
+_ACTIONS = {"promote": "promoted", "rollback": "rolled back to", "base": "switched to"}
+
+
+def deployments_text(deployments: list[DeploymentRecord]) -> str:
+    """The newest entries of the deployment log: when, what, to which model, by whom and why."""
+    lines = []
+    for d in deployments:
+        model = f"`{escape(d.adapter.name)}`" if d.adapter else "the base model"
+        who = "the training loop" if d.actor in (None, "training") else f"<@{d.actor}>"
+        why = f" ({escape(truncate(d.reason, 100))})" if d.reason else ""
+        lines.append(f"• {d.created_at.astimezone(UTC):%Y-%m-%d %H:%M} {_ACTIONS.get(d.action, d.action)} {model} "
+                     f"by {who}{why}")
+    return "*Deployments* (newest first)\n" + ("\n".join(lines) or "None yet: the base model has always served.")
+
+
+def schedule_text(data: AdminData) -> str:
+    if data.next_retrain is None:
+        return f"*Next scheduled retrain:* unknown (`TRAINING_CRON` = `{escape(data.training_cron)}` is not a cron)"
+    return (f"*Next scheduled retrain:* {data.next_retrain.astimezone(UTC):%a %Y-%m-%d %H:%M} UTC "
+            f"(`{escape(data.training_cron)}`)")
+
+
+def promote_button(adapter: AdapterRecord) -> dict[str, Any]:
+    confirm = {"title": {"type": "plain_text", "text": "Promote this adapter?"},
+               "text": {"type": "plain_text", "text": truncate(f"Every bot switches to {adapter.name}.", 300)},
+               "confirm": {"type": "plain_text", "text": "Promote"}, "deny": {"type": "plain_text", "text": "Cancel"}}
+    return {"type": "button", "action_id": ACTION_HOME_PROMOTE, "value": str(adapter.id), "confirm": confirm,
+            "text": {"type": "plain_text", "text": truncate(f"Promote {adapter.name}", 75)}}
+
+
+def admin_buttons(promotable: AdapterRecord | None = None) -> dict[str, Any]:
     confirm = {"title": {"type": "plain_text", "text": "Roll back the model?"},
                "text": {"type": "plain_text", "text": "Every bot switches to the previous model version."},
                "confirm": {"type": "plain_text", "text": "Roll back"}, "deny": {"type": "plain_text", "text": "Cancel"}}
@@ -116,7 +155,8 @@ def admin_buttons() -> dict[str, Any]:
         {"type": "button", "action_id": ACTION_HOME_RETRAIN, "style": "primary", "value": "retrain",
          "text": {"type": "plain_text", "text": "Retrain now"}},
         {"type": "button", "action_id": ACTION_HOME_ROLLBACK, "style": "danger", "value": "rollback",
-         "text": {"type": "plain_text", "text": "Roll back"}, "confirm": confirm}]}
+         "text": {"type": "plain_text", "text": "Roll back"}, "confirm": confirm},
+        *([promote_button(promotable)] if promotable else [])]}
 
 
 def admin_blocks(data: AdminData) -> Blocks:
@@ -124,7 +164,9 @@ def admin_blocks(data: AdminData) -> Blocks:
     report = ([header(f"Latest training report (run #{data.latest_report.id})"),
                *posted_report_blocks(data.latest_report)] if data.latest_report else [])
     return [{"type": "divider"}, header("Team insight (admins)"), section(feedback_text(data)),
-            section(outcomes_text(data)), header("Training"), *runs, admin_buttons(), *report,
+            section(outcomes_text(data)), header("Training"), section(schedule_text(data)), *runs,
+            section(truncate(deployments_text(data.deployments), SECTION_LIMIT)), admin_buttons(data.promotable),
+            *report,
             header("Knowledge gaps"), *gap_blocks(data.gaps, limit=HOME_GAPS)]
 
 
