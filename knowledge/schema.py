@@ -135,6 +135,11 @@ class Answer(Base):
     """An answer the bot gave, with exactly what the model saw and which adapter produced it."""
 
     __tablename__ = "answers"
+    __table_args__ = (
+        # The App Home's aggregates read these instead of the wide rows (revision 0008, bench/app_home.py).
+        Index("ix_answers_created_at", "created_at", postgresql_include=["abstained", "latency_ms"]),
+        Index("ix_answers_id_channel", "id", postgresql_include=["channel"]),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     team_id: Mapped[str | None] = mapped_column(String(32))

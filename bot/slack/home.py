@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt import Ack, App
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.admin_actions import promote_candidate, queue_retrain, roll_back_model
 from bot.slack.deps import SlackDeps
+from bot.slack.gap_finder import GapFinder
 from bot.slack.home_blocks import (
     ACTION_HOME_PROMOTE,
     ACTION_HOME_RETRAIN,
@@ -50,32 +52,34 @@ logger = logging.getLogger(__name__)
 OUTCOME_DAYS = 30
 
 
-def home_data(deps: SlackDeps, user: str) -> HomeData:
-    return HomeData(scopes=documents_by_scope(deps.sessions),
-                    latest_titles=latest_document_titles(deps.sessions, scope=WORKSPACE_SCOPE),
-                    questions=questions_of(deps.sessions, user))
+def home_data(sessions: sessionmaker[Session], user: str) -> HomeData:
+    return HomeData(scopes=documents_by_scope(sessions),
+                    latest_titles=latest_document_titles(sessions, scope=WORKSPACE_SCOPE),
+                    questions=questions_of(sessions, user))
 
 
-def admin_data(deps: SlackDeps) -> AdminData:
+def admin_data(sessions: sessionmaker[Session], *, gaps: GapFinder, training_cron: str) -> AdminData:
+    """Everything the admin part shows, read now (`bench/app_home.py` times this with `home_data`)."""
     now = datetime.now(UTC)
-    with deps.sessions() as session:
+    with sessions() as session:
         adapter = serving_adapter(session)
         deployments = deployment_history(session, limit=HOME_DEPLOYMENTS)
         promotable = promotable_adapter(session)
-    return AdminData(weeks=recent_feedback_weeks(deps.sessions),
-                     channels=feedback_by_channel(deps.sessions), reasons=downvote_reasons(deps.sessions),
-                     outcomes=answer_outcomes(deps.sessions, since=now - timedelta(days=OUTCOME_DAYS)),
+    return AdminData(weeks=recent_feedback_weeks(sessions),
+                     channels=feedback_by_channel(sessions), reasons=downvote_reasons(sessions),
+                     outcomes=answer_outcomes(sessions, since=now - timedelta(days=OUTCOME_DAYS)),
                      outcome_days=OUTCOME_DAYS, adapter_name=adapter.name if adapter else "base",
-                     runs=recent_training_runs(deps.sessions, limit=3), gaps=deps.gaps.clusters(),
-                     latest_report=latest_finished_run(deps.sessions), deployments=deployments,
-                     next_retrain=next_fire(deps.training_cron, after=now), training_cron=deps.training_cron,
+                     runs=recent_training_runs(sessions, limit=3), gaps=gaps.clusters(),
+                     latest_report=latest_finished_run(sessions), deployments=deployments,
+                     next_retrain=next_fire(training_cron, after=now), training_cron=training_cron,
                      promotable=promotable)
 
 
 def publish_home(deps: SlackDeps, user: str, *, notice: str | None = None) -> None:
     """Render and publish `user`'s Home tab (the admin part only for admins)."""
-    admin = admin_data(deps) if deps.admins.is_admin(user) else None
-    deps.client.views_publish(user_id=user, view=home_view(home_data(deps, user), admin, notice=notice))
+    admin = (admin_data(deps.sessions, gaps=deps.gaps, training_cron=deps.training_cron)
+             if deps.admins.is_admin(user) else None)
+    deps.client.views_publish(user_id=user, view=home_view(home_data(deps.sessions, user), admin, notice=notice))
 
 
 def _publish_safely(deps: SlackDeps, user: str, notice: str | None = None) -> None:
