@@ -18,7 +18,7 @@ Modules, in the order a run uses them:
     launcher.py         adapter the same training in `accelerate launch` subprocesses (DDP)
     scoring.py          adapter per-token log-likelihoods and perplexity, adapters side by side
     evaluation.py       orch    the gate: candidate vs serving vs base; `judge` holds the rules
-    report.py           adapter report.json / report.md / loss.png per run
+    report.py           adapter report.json / report.md / loss.png / feedback.png per run
     pipeline.py         orch    claim → dataset → train → gate → register → promote | reject; recovery
     jobs.py             adapter procrastinate: cron retrain, poll for bot-queued runs, one at a time
     settings.py         entry   TRAINING_* environment
