@@ -12,6 +12,9 @@ Retrieval is pgvector search re-scored by heading similarity (knowledge/search.p
    terms (bot/abstention.py), the answer says so plainly and lists the nearest documents as
    "possibly related"; the model is not called.
 
+Before all three, a teammate's verified answer to the same question (bot/verified.py) is served as
+it is, without retrieval or generation; one to a similar question is shown first, above the evidence.
+
 Every part is injected (session factory, embedder, generator, adapter source), so the same code
 serves Slack, the `python -m bot ask` CLI and the tests. It never reads the environment.
 """
@@ -32,9 +35,10 @@ from bot.evidence import EvidenceConfig, Quote, evidence_markdown, select_eviden
 from bot.generator_protocol import Generator
 from bot.lexicon import distinctive_terms
 from bot.passage_units import split_units
-from bot.prompt import Turn, build_prompt
+from bot.prompt import GroundedPrompt, Turn, build_prompt
 from bot.support import SupportChecker, SupportConfig, Verdict, published_summary
 from bot.unit_scoring import ScoredPassage, ScoringConfig, score_passages
+from bot.verified import VerifiedConfig, VerifiedMatch, match_verified, offered_markdown, served_markdown
 from knowledge.embedding import Embedder
 from knowledge.interactions import record_answer
 from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms
@@ -70,6 +74,7 @@ class AnsweringConfig:
         history_turns: earlier thread messages kept as conversation history.
         timeout_s: generation stops after this long (what was checked by then is kept and marked).
         search_mode: knowledge search mode; the abstention rule reads cosine similarity in every mode.
+        verified: when a teammate's verified answer is served instead, or shown above the evidence.
     """
 
     passages: int = 5
@@ -85,6 +90,7 @@ class AnsweringConfig:
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     support: SupportConfig = field(default_factory=SupportConfig)
     abstention: AbstentionConfig = field(default_factory=AbstentionConfig)
+    verified: VerifiedConfig = field(default_factory=VerifiedConfig)
 
     def __post_init__(self) -> None:
         for name in ("passages", "prompt_passages", "max_new_tokens", "max_question_chars"):
@@ -122,6 +128,7 @@ class AnswerResult:
         citations: cited sources first; for an abstention, the "possibly related" documents.
         passages: the retrieved passages the answer was built from, `[n]` = position + 1.
         first_text_ms: time from the question to the first text shown (the evidence).
+        verified: the verified answer served (`verified.served`) or shown above the evidence, if any.
     """
 
     answer_id: int
@@ -139,6 +146,7 @@ class AnswerResult:
     relevance: Relevance | None = None
     first_text_ms: float | None = None
     timed_out: bool = False
+    verified: VerifiedMatch | None = None
 
 
 AdapterSource = Callable[[], tuple[int | None, str]]
@@ -185,6 +193,11 @@ class Answerer:
         started = time.perf_counter()
         text = self.validate(question.text)
         query = self.search_query(question, text)
+        verified = match_verified(self._sessions, query, self._embedder.embed_query(query), channel=question.channel,
+                                  config=self.config.verified)
+        if verified is not None and verified.served:
+            return self._serve_verified(question, text, verified, started=started, on_delta=on_delta)
+        lead = offered_markdown(verified.record) if verified is not None else ""
         passages = self.retrieve(question, text)
         unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel) if passages else []
         relevance = assess(query, passages, self.config.abstention, unknown=unknown)
@@ -199,19 +212,19 @@ class Answerer:
             if not quotes:
                 relevance = replace(relevance, reason="no_evidence")
         if relevance.reason is not None:
-            message = NOTHING_FOUND if relevance.reason == "no_passages" else NOT_COVERED
+            message = lead + (NOTHING_FOUND if relevance.reason == "no_passages" else NOT_COVERED)
             if on_delta is not None:
                 on_delta(message)
             return self._finish(question, text, _Outcome(
                 published=message, completion="", prompt="", passages=passages, relevance=relevance,
-                first_text_ms=_ms_since(started)), adapter=adapter, started=started,
+                first_text_ms=_ms_since(started), verified=verified), adapter=adapter, started=started,
                 citations=related_documents(passages))
-        evidence_text = evidence_markdown(quotes)
+        evidence_text = lead + evidence_markdown(quotes)
         if on_delta is not None:
             on_delta(evidence_text)
         first_text_ms = _ms_since(started)
         outcome = _Outcome(published=evidence_text, completion="", prompt="", passages=passages,
-                           relevance=relevance, quotes=quotes, first_text_ms=first_text_ms)
+                           relevance=relevance, quotes=quotes, first_text_ms=first_text_ms, verified=verified)
         outcome = self._summarise(question, text, ranked, numbers, outcome, on_delta=on_delta, cancel=cancel)
         return self._finish(question, text, outcome, adapter=adapter, started=started,
                             citations=build_citations(outcome.published, passages))
@@ -224,11 +237,7 @@ class Answerer:
         The prompt is built and recorded even when summaries are off, so every answer row holds the
         prompt its published text answers (what the learning loop trains on).
         """
-        history = list(question.history)[-self.config.history_turns:]
-        shown = [item.passage for item in ranked[:self.config.prompt_passages]]
-        prompt = build_prompt(text, shown, history=history, count_tokens=self._generator.count_tokens,
-                              passage_token_budget=self._passage_budget(text, history))
-        rendered = self._generator.render(prompt.messages)
+        prompt, rendered = self._prompt(text, ranked, question)
         if not self.config.summarise:
             return replace(outcome, prompt=rendered)
         checker = SupportChecker(question=text, ranked=ranked[:len(prompt.passages)],
@@ -248,6 +257,33 @@ class Answerer:
         published = outcome.published + (f"\n\n{SUMMARY_HEADING}\n{summary}" if summary else "")
         return replace(outcome, published=published, completion=publisher.raw, prompt=rendered, summary=summary,
                        verdicts=publisher.verdicts, timed_out=timed_out)
+
+    def _serve_verified(self, question: Question, text: str, match: VerifiedMatch, *, started: float,
+                        on_delta: Callable[[str], None] | None) -> AnswerResult:
+        """Answer with a teammate's verified answer as it is: no retrieval, no model."""
+        published = served_markdown(match.record)
+        if on_delta is not None:
+            on_delta(published)
+        return self._finish(question, text, _Outcome(published=published, completion="", prompt="", passages=[],
+                                                     relevance=None, first_text_ms=_ms_since(started), verified=match),
+                            adapter=self._adapter_source(), started=started, citations=[])
+
+    def training_prompt(self, question: Question) -> str:
+        """The rendered prompt the model would read for `question` now: what a verified answer trains with."""
+        text = self.validate(question.text)
+        query = self.search_query(question, text)
+        passages = self.retrieve(question, text)[:max(self.config.evidence.passages, self.config.prompt_passages)]
+        ranked = score_passages(query, passages, self._embedder.embed_documents,
+                                self.config.scoring) if passages else []
+        return self._prompt(text, ranked, question)[1]
+
+    def _prompt(self, text: str, ranked: list[ScoredPassage], question: Question) -> tuple[GroundedPrompt, str]:
+        """The prompt for `text` over the best ranked passages and the thread's recent turns, and its rendering."""
+        history = list(question.history)[-self.config.history_turns:]
+        shown = [item.passage for item in ranked[:self.config.prompt_passages]]
+        prompt = build_prompt(text, shown, history=history, count_tokens=self._generator.count_tokens,
+                              passage_token_budget=self._passage_budget(text, history))
+        return prompt, self._generator.render(prompt.messages)
 
     def _passage_budget(self, text: str, history: Sequence[Turn]) -> int:
         """Tokens left for passages once rules, history, question and the answer are paid for."""
@@ -270,13 +306,14 @@ class Answerer:
             summary_text=outcome.summary, evidence=[quote.as_json() for quote in outcome.quotes],
             support=[verdict.as_json() for verdict in outcome.verdicts], abstain_reason=reason,
             relevance=outcome.relevance.as_json() if outcome.relevance else None,
+            verified_answer_id=outcome.verified.record.id if outcome.verified and outcome.verified.served else None,
         )
         return AnswerResult(answer_id=answer_id, text=outcome.published, citations=citations,
                             adapter_name=adapter[1], abstained=reason is not None, latency_ms=latency_ms,
                             passages=outcome.passages, evidence=outcome.quotes, summary=outcome.summary,
                             raw_completion=outcome.completion, verdicts=outcome.verdicts, abstain_reason=reason,
                             relevance=outcome.relevance, first_text_ms=outcome.first_text_ms,
-                            timed_out=outcome.timed_out)
+                            timed_out=outcome.timed_out, verified=outcome.verified)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -293,6 +330,7 @@ class _Outcome:
     verdicts: list[Verdict] = field(default_factory=list)
     first_text_ms: float | None = None
     timed_out: bool = False
+    verified: VerifiedMatch | None = None
 
 
 class _SentencePublisher:

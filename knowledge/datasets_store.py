@@ -1,7 +1,9 @@
 """Rated answers as training material, and the dataset versions built from them (store).
 
 Reads answers together with their *current* votes and teammates' corrections; a vote whose answer
-was deleted is gone with it (the foreign key cascades), so it can never reach a dataset. Writes one
+was deleted is gone with it (the foreign key cascades), so it can never reach a dataset. A
+correction confirmed as a verified answer is read as that verified answer instead
+(`knowledge.verified_answers.verified_examples`), and not at all once it is retired. Writes one
 `datasets` row per built dataset version; the files themselves live on disk, named by the row.
 """
 
@@ -16,7 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from knowledge.schema import Answer, Dataset, ReferenceAnswer, Vote
+from knowledge.schema import Answer, Dataset, ReferenceAnswer, VerifiedAnswer, Vote
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +81,7 @@ def rated_answers(session: Session, *, since: datetime | None = None) -> list[Ra
     """Answers with at least one current vote or a reference answer, oldest first."""
     voted = select(Vote.answer_id)
     corrected = select(ReferenceAnswer.answer_id)
+    promoted = select(VerifiedAnswer.reference_answer_id).where(VerifiedAnswer.reference_answer_id.is_not(None))
     query = select(Answer).where(or_(Answer.id.in_(voted), Answer.id.in_(corrected))).order_by(
         Answer.created_at, Answer.id)
     if since is not None:
@@ -96,7 +99,8 @@ def rated_answers(session: Session, *, since: datetime | None = None) -> list[Ra
             if value < 0 and (reason or reason_text):
                 reasons[answer_id].append((reason, reason_text))
         for answer_id, text in session.execute(
-                select(ReferenceAnswer.answer_id, ReferenceAnswer.text).where(ReferenceAnswer.answer_id.in_(ids))
+                select(ReferenceAnswer.answer_id, ReferenceAnswer.text)
+                .where(ReferenceAnswer.answer_id.in_(ids), ReferenceAnswer.id.not_in(promoted))
                 .order_by(ReferenceAnswer.id)):
             references[answer_id].append(text)
     return [RatedAnswer(answer_id=row.id, question=row.question, prompt=row.prompt, completion=trained_text(row),

@@ -40,12 +40,26 @@ class AnswerRecord:
     completion: str
     adapter_name: str
     abstained: bool
+    scope: str = WORKSPACE_SCOPE
+    conversation_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReferenceRecord:
+    """A teammate's reply kept as a better answer to one of the bot's answers."""
+
+    id: int
+    answer_id: int
+    author: str
+    text: str
+    message_ts: str | None
 
 
 def _record(row: Answer) -> AnswerRecord:
     return AnswerRecord(id=row.id, channel=row.channel, thread_ts=row.thread_ts, message_ts=row.message_ts,
                         asker=row.asker, question=row.question, completion=row.completion,
-                        adapter_name=row.adapter_name, abstained=row.abstained)
+                        adapter_name=row.adapter_name, abstained=row.abstained, scope=row.scope,
+                        conversation_kind=row.conversation_kind)
 
 
 def passages_json(passages: list[Passage]) -> list[dict[str, Any]]:
@@ -62,12 +76,14 @@ def record_answer(sessions: sessionmaker[Session], *, question: str, prompt: str
                   scope: str = WORKSPACE_SCOPE, conversation_kind: str | None = None,
                   published_text: str | None = None, summary_text: str = "",
                   evidence: list[dict[str, Any]] | None = None, support: list[dict[str, Any]] | None = None,
-                  abstain_reason: str | None = None, relevance: dict[str, Any] | None = None) -> int:
+                  abstain_reason: str | None = None, relevance: dict[str, Any] | None = None,
+                  verified_answer_id: int | None = None) -> int:
     """Store one answer with exactly what the model saw and what the user was shown; return its id.
 
     `completion` is the model's raw text (empty when the model was not called); `published_text`
     is what the user read (quoted evidence + the summary sentences that passed the support check,
-    or the abstention), and `support` holds each generated sentence's verdict.
+    or the abstention), and `support` holds each generated sentence's verdict. `verified_answer_id`
+    names the verified answer served as it is, when that is what the user got.
     """
     row = Answer(question=question, prompt=prompt, completion=completion, passages=passages_json(passages),
                  retrieved_chunk_ids=[p.chunk_id for p in passages], abstained=abstained,
@@ -76,7 +92,7 @@ def record_answer(sessions: sessionmaker[Session], *, question: str, prompt: str
                  conversation_kind=conversation_kind,
                  published_text=completion if published_text is None else published_text,
                  summary_text=summary_text, evidence=evidence or [], support=support or [],
-                 abstain_reason=abstain_reason, relevance=relevance or {})
+                 abstain_reason=abstain_reason, relevance=relevance or {}, verified_answer_id=verified_answer_id)
     with sessions() as session, session.begin():
         session.add(row)
         session.flush()
@@ -179,6 +195,13 @@ def record_reference_answer(sessions: sessionmaker[Session], *, answer_id: int, 
         session.add(row)
         session.flush()
         return row.id
+
+
+def reference_answer_by_id(sessions: sessionmaker[Session], reference_id: int) -> ReferenceRecord | None:
+    with sessions() as session:
+        row = session.get(ReferenceAnswer, reference_id)
+        return ReferenceRecord(id=row.id, answer_id=row.answer_id, author=row.author, text=row.text,
+                               message_ts=row.message_ts) if row else None
 
 
 def has_downvote(sessions: sessionmaker[Session], answer_id: int) -> bool:

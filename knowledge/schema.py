@@ -166,6 +166,9 @@ class Answer(Base):
     relevance: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     # public | private | im | mpim (Slack conversations.info); NULL for answers given outside Slack.
     conversation_kind: Mapped[str | None] = mapped_column(String(16))
+    # Set when the answer is a verified answer served as it is (no retrieval, no model; revision 0007).
+    verified_answer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("verified_answers.id", ondelete="SET NULL", use_alter=True, name="fk_answers_verified_answer_id"))
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -214,6 +217,52 @@ class ReferenceAnswer(Base):
     author: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class VerifiedAnswer(Base):
+    """A teammate's reply confirmed as the answer to a question: served first when the question comes again.
+
+    `scope` is the scope of the conversation it was confirmed in (WORKSPACE_SCOPE for a public
+    channel, else the channel id), so an answer confirmed in a private channel is served only there.
+    A retired answer is never served; every version of the text is kept in `verified_answer_revisions`.
+    """
+
+    __tablename__ = "verified_answers"
+    __table_args__ = (CheckConstraint("status in ('active', 'retired')", name="ck_verified_answers_status"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer_text: Mapped[str] = mapped_column(Text)  # scrubbed of secrets and personal data
+    question_embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM))
+    scope: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str | None] = mapped_column(String(64))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    permalink: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64))
+    confirmed_by: Mapped[str] = mapped_column(String(64))
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"), index=True)
+    reference_answer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reference_answers.id", ondelete="SET NULL"), unique=True)
+    # What the model would read for the question (rendered chat prompt): the training row's prompt.
+    prompt: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    retired_by: Mapped[str | None] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _created_at()
+
+
+class VerifiedAnswerRevision(Base):
+    """One version of a verified answer's text (the first is the confirmed reply); edits append."""
+
+    __tablename__ = "verified_answer_revisions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    verified_answer_id: Mapped[int] = mapped_column(ForeignKey("verified_answers.id", ondelete="CASCADE"),
+                                                    index=True)
+    answer_text: Mapped[str] = mapped_column(Text)
+    edited_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created_at()
 
 

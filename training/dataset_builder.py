@@ -20,7 +20,9 @@ The steps, in order, each counting what it drops under a named reason:
    groups move to eval until it holds `min_eval_per_class` of each label, where train can spare them;
 9. minimum counts decide the objective: KTO, the SFT fallback, or a skip with a reason; a
    teammate's correction is a desirable KTO row for the prompt of the answer it corrects (and an
-   SFT row), so what teammates teach reaches the main run;
+   SFT row), so what teammates teach reaches the main run; a verified answer (a correction someone
+   confirmed, possibly edited by an admin) is a desirable example of its own, for the prompt the
+   model would read for its question, and replaces the raw reply it came from;
 10. training rows are shuffled with a seed and the two labels interleaved, because TRL's KTO
     trainer reads rows in order and estimates its KL term inside each batch.
 """
@@ -37,6 +39,7 @@ from typing import Any
 
 from knowledge.datasets_store import RatedAnswer
 from knowledge.schema import WORKSPACE_SCOPE
+from knowledge.verified_answers import VerifiedExample
 from training.config import DatasetConfig
 from training.dedupe import content_key, near_duplicates
 from training.scrubbing import scrub
@@ -60,6 +63,8 @@ class Example:
     references: tuple[str, ...] = ()
     reasons: tuple[tuple[str | None, str], ...] = ()
     group: str = ""
+    source: str = "vote"
+    """"vote" for a rated answer; "verified" for a verified answer, whose `answer_id` is minus its id."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,11 +111,16 @@ def _problem(answer: RatedAnswer, config: DatasetConfig) -> str | None:
     return None
 
 
+def _clean(text: str, findings: Counter[str]) -> str:
+    """`text` scrubbed, counting what was found."""
+    result = scrub(text)
+    findings.update(result.findings)
+    return result.text
+
+
 def _scrubbed(answer: RatedAnswer, label: int, findings: Counter[str]) -> Example:
     def clean(text: str) -> str:
-        result = scrub(text)
-        findings.update(result.findings)
-        return result.text
+        return _clean(text, findings)
 
     channel = answer.channel or "(unknown)"
     thread = f"{channel}:{answer.thread_ts}" if answer.thread_ts else f"answer:{answer.answer_id}"
@@ -119,6 +129,18 @@ def _scrubbed(answer: RatedAnswer, label: int, findings: Counter[str]) -> Exampl
                    created_at=answer.created_at,
                    references=tuple(clean(text) for text in answer.references if text.strip()),
                    reasons=tuple((code, clean(text or "")) for code, text in answer.reasons))
+
+
+def _verified_example(verified: VerifiedExample, config: DatasetConfig, findings: Counter[str]) -> Example | None:
+    """A verified answer as a desirable example, or None when its scope keeps it out of this adapter."""
+    if not config.include_private_scopes and verified.scope != WORKSPACE_SCOPE:
+        return None
+    channel = verified.channel or "(unknown)"
+    thread = f"{channel}:{verified.thread_ts}" if verified.thread_ts else f"verified:{verified.verified_id}"
+    return Example(answer_id=-verified.verified_id, prompt=_clean(verified.prompt, findings),
+                   completion=_clean(verified.answer_text, findings), label=True,
+                   question=_clean(verified.question, findings),
+                   channel=channel, thread=thread, created_at=verified.created_at, source="verified")
 
 
 def _dedupe(examples: list[Example], threshold: float, excluded: Counter[str]) -> list[Example]:
@@ -171,8 +193,8 @@ def _cap_channels(examples: list[Example], config: DatasetConfig,
         for example in oldest_first:
             if excess == 0:
                 break
-            if counts[example.label] <= floors[example.label] or example.references:
-                continue  # its label needs it to reach the minimum counts, or a teammate corrected it
+            if counts[example.label] <= floors[example.label] or example.references or example.source == "verified":
+                continue  # its label needs it to reach the minimum counts, or a teammate corrected or verified it
             counts[example.label] -= 1
             dropped.add(example.answer_id)
             excess -= 1
@@ -267,7 +289,7 @@ def _kto_rows(examples: Iterable[Example]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for e in examples:
         rows.append({"prompt": e.prompt, "completion": e.completion, "label": e.label, "answer_id": e.answer_id,
-                     "source": "vote"}
+                     "source": e.source}
                     | ({"reasons": [{"code": code, "text": text} for code, text in e.reasons]} if e.reasons else {}))
         rows.extend({"prompt": e.prompt, "completion": text, "label": True, "answer_id": e.answer_id,
                      "source": "correction"} for text in e.references)
@@ -290,7 +312,7 @@ def _sft_rows(examples: Iterable[Example]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for e in examples:
         if e.label:
-            rows.append({"prompt": e.prompt, "completion": e.completion, "answer_id": e.answer_id, "source": "vote"})
+            rows.append({"prompt": e.prompt, "completion": e.completion, "answer_id": e.answer_id, "source": e.source})
         rows.extend({"prompt": e.prompt, "completion": text, "answer_id": e.answer_id, "source": "reference"}
                     for text in e.references)
     return rows
@@ -354,8 +376,9 @@ def _decide(config: DatasetConfig, train: dict[str, int], eval_: dict[str, int],
                      if config.one_class_policy == "sft" else " (the SFT fallback is off)"))
 
 
-def build_dataset(answers: Sequence[RatedAnswer], config: DatasetConfig) -> BuiltDataset:
-    """Turn rated answers into the rows of one dataset version (see the module docstring)."""
+def build_dataset(answers: Sequence[RatedAnswer], config: DatasetConfig,
+                  verified: Sequence[VerifiedExample] = ()) -> BuiltDataset:
+    """Turn rated answers and verified answers into the rows of one dataset version (see the module docstring)."""
     excluded: Counter[str] = Counter()
     findings: Counter[str] = Counter()
     examples: list[Example] = []
@@ -371,6 +394,12 @@ def build_dataset(answers: Sequence[RatedAnswer], config: DatasetConfig) -> Buil
             excluded[problem] += 1
             continue
         examples.append(_scrubbed(answer, label, findings))
+    for item in verified:
+        example = _verified_example(item, config, findings)
+        if example is None:
+            excluded["private_scope"] += 1
+        else:
+            examples.append(example)
     examples = _dedupe(examples, config.near_duplicate_threshold, excluded)
     examples, cap_spared = _cap_channels(examples, config, excluded)
     train, evaluation = (split_by_group(_grouped(examples), config.eval_fraction, config.min_eval_per_class)
@@ -378,7 +407,7 @@ def build_dataset(answers: Sequence[RatedAnswer], config: DatasetConfig) -> Buil
 
     train_counts, eval_counts = _class_counts(train), _class_counts(evaluation)
     sft_train, sft_eval = _sft_rows(train), _sft_rows(evaluation)
-    if not answers:
+    if not answers and not verified:
         objective, reason = None, "no rated answers yet: nothing to learn from"
     elif not examples:
         dropped = ", ".join(f"{count} {why}" for why, count in sorted(excluded.items()) if count)
@@ -404,6 +433,7 @@ def build_dataset(answers: Sequence[RatedAnswer], config: DatasetConfig) -> Buil
         "eval": eval_counts,
         "class_ratio": round(ratio, 4) if ratio is not None else None,
         "channels": dict(sorted(Counter(e.channel for e in examples).items())),
+        "verified_answers": sum(e.source == "verified" for e in examples),
         "channel_cap_spared": cap_spared,
         "thumbs_down_reasons": reason_stats(examples),
         "groups": {"train": len({e.group for e in train}), "eval": len({e.group for e in evaluation})},

@@ -1,6 +1,7 @@
 """Build a dataset version from the database and publish it (orch).
 
-Reads rated answers through `knowledge.datasets_store`, builds the rows with the pure builder,
+Reads rated answers through `knowledge.datasets_store` (and verified answers through
+`knowledge.verified_answers`), builds the rows with the pure builder,
 writes them with a manifest into an immutable, content-addressed version folder and records the
 version in the `datasets` table. The same feedback and config give the same version: rebuilding
 returns the existing folder and row instead of a copy. Below the minimum counts nothing is
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.datasets_store import DatasetRecord, rated_answers, record_dataset
+from knowledge.verified_answers import verified_examples
 from training.artifacts import abandon, publish, stage
 from training.config import DatasetConfig
 from training.dataset_builder import build_dataset
@@ -51,7 +53,8 @@ def export_dataset(sessions: sessionmaker[Session], *, datasets_root: Path, conf
     """Build, write and record one dataset version from the current feedback."""
     with sessions() as session:
         answers = rated_answers(session, since=since)
-    built = build_dataset(answers, config)
+        verified = verified_examples(session)
+    built = build_dataset(answers, config, verified)
     if built.objective is None:
         logger.info("dataset skipped: %s", built.skip_reason)
         return ExportResult(dataset=None, objective=None, skip_reason=built.skip_reason, stats=built.stats)

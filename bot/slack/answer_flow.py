@@ -22,6 +22,7 @@ from bot.slack.notices import notice_for, post_notice
 from bot.slack.queue_status import move_up, show_queued, withdraw
 from bot.slack.slack_text import decode_question
 from bot.slack.streaming import BlocksFor, Reply, ReplyTarget
+from bot.slack.verified_blocks import verified_note
 from bot.slack.work import WorkRejected
 from knowledge.interactions import answers_in_thread, attach_message
 
@@ -116,7 +117,9 @@ def _blocks_for(result: AnswerResult) -> BlocksFor:
     def build(style: FeedbackStyle) -> Blocks:
         return answer_blocks(answer_id=result.answer_id, text=result.text, citations=result.citations,
                              adapter_name=result.adapter_name, latency_ms=result.latency_ms,
-                             timed_out=result.timed_out, abstained=result.abstained, feedback=style)
+                             timed_out=result.timed_out, abstained=result.abstained, feedback=style,
+                             verified_note=verified_note(result.verified) if result.verified else None,
+                             verified_served=bool(result.verified and result.verified.served))
 
     return build
 

@@ -96,10 +96,13 @@ def parse_vote_value(value: str) -> tuple[int | None, int]:
 
 def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], adapter_name: str,
                   latency_ms: float | None = None, timed_out: bool = False, abstained: bool = False,
-                  feedback: FeedbackStyle = "native") -> Blocks:
+                  feedback: FeedbackStyle = "native", verified_note: str | None = None,
+                  verified_served: bool = False) -> Blocks:
     """The finished answer: text with [n] markers, Sources, model context line, feedback buttons.
 
     A long answer shows its first page here and says how many messages follow (`continuation_blocks`).
+    `verified_note` (mrkdwn: who verified, when, the thread link) follows the text when a teammate's
+    verified answer was served (`verified_served`) or shown above the evidence.
     """
     pages, cut = answer_pages(from_markdown(text))
     blocks: Blocks = [section(piece) for piece in pages[0]]
@@ -109,12 +112,15 @@ def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], a
         blocks.append(context(CUT_NOTE))
     if timed_out:
         blocks.append(context("_The answer was cut short: generation took too long._"))
+    if verified_note:
+        blocks.append(context(verified_note))
     sources = sources_text(citations, abstained=abstained)
     if sources:
         blocks.append(section(sources))
     model = "base model" if adapter_name == "base" else f"adapter `{escape(adapter_name)}`"
     took = f" · {latency_ms / 1000:.1f} s" if latency_ms is not None else ""
-    about = ("No answer given: the documents don't cover this" if abstained else
+    about = ("A teammate's verified answer, shown as confirmed (no model)" if verified_served else
+             "No answer given: the documents don't cover this" if abstained else
              f"Quotes are verbatim from the sources; any summary is by the {model}, checked against them")
     blocks.append(context(f"{about}{took} · answer {answer_id}"))
     blocks.append(feedback_block(answer_id, feedback))
@@ -251,8 +257,8 @@ HELP_TEXT = "\n".join([
     "• Mention me with a question in a channel, or DM me. I answer in a thread from the team's documents "
     "and cite them as [1], [2].",
     "• Reply in my thread to ask a follow-up; no need to mention me again.",
-    "• Rate answers with the 👍/👎 buttons or reactions. After a 👎, your next reply in the thread (unless it "
-    "is a question) is saved as a better answer for training.",
+    "• Rate answers with the 👍/👎 buttons or reactions. After a 👎, a teammate's reply in the thread (unless it "
+    "is a question) is saved as a better answer, and the asker can make it the verified answer I give next time.",
     "• Share a file in a DM with me, or in one of my threads, to add it to the knowledge base.",
     "",
     "*Commands*",
@@ -263,6 +269,7 @@ HELP_TEXT = "\n".join([
     "• `/kb gaps`: (admins) questions I could not answer or that got a 👎, grouped by topic",
     "• `/kb retrain`: (admins) queue a fine-tuning run; I report back here when it finishes",
     "• `/kb rollback`: (admins) serve the previous model version again",
+    "• `/kb verified`: (admins) list, edit and retire teammates' verified answers",
     "• `/kb help`: this message",
     "",
     "Documents added in a private channel or a DM are only used for questions asked there.",

@@ -25,6 +25,7 @@ from bot.slack.mrkdwn import escape, truncate
 from bot.slack.notices import APOLOGY, notice_for
 from bot.slack.run_history import training_history
 from bot.slack.status import kb_status
+from bot.slack.verified_admin import verified_command
 from bot.slack.work import WorkRejected
 from knowledge.search import search_passages
 
@@ -76,7 +77,7 @@ def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond
 
 Job = Callable[[SlackDeps, dict[str, Any], str, Respond], None]
 BACKGROUND: dict[str, Job] = {"search": search, "status": status, "history": history, "gaps": gaps, "retrain": retrain,
-                              "rollback": roll_back}
+                              "rollback": roll_back, "verified": verified_command}
 USAGE = {"search": "Usage: `/kb search <what to look for>`"}
 
 

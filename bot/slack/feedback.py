@@ -1,4 +1,4 @@
-"""Listeners for feedback: 👍/👎 buttons and reactions, the 👎 reason modal, teammates' corrections (orch).
+"""Listeners for feedback: 👍/👎 buttons and reactions and the 👎 reason modal (orch).
 
 * Buttons: native `feedback_buttons` (value `up:<id>`/`down:<id>`) and the classic fallback buttons
   (action id says the direction, value is the answer id). The clicked message's ts must be the
@@ -30,13 +30,10 @@ from bot.slack.blocks import (
 from bot.slack.deps import SlackDeps
 from bot.slack.modals import VIEW_REASON, read_reason, reason_modal
 from bot.slack.notices import APOLOGY, post_ephemeral
-from bot.slack.slack_text import decode_question
 from knowledge.interactions import (
-    AnswerRecord,
     answer_by_id,
     answer_by_message,
     current_vote,
-    record_reference_answer,
     record_vote,
     withdraw_vote,
 )
@@ -46,7 +43,6 @@ logger = logging.getLogger(__name__)
 REACTION_VALUES = {"+1": 1, "thumbsup": 1, "-1": -1, "thumbsdown": -1}
 THANKS_UP = "Thanks for the 👍, glad it helped."
 GONE = "That answer no longer exists, so the vote was not recorded."
-CORRECTION_SAVED = "Thanks, I saved your reply as a better answer to learn from."
 
 
 def reaction_value(name: str) -> int | None:
@@ -107,17 +103,6 @@ def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot
     if value == -1:
         post_ephemeral(deps.client, channel=item["channel"], user=event["user"], thread_ts=answer.thread_ts,
                        text="Thanks for the 👎.", blocks=explain_prompt_blocks(answer.id))
-
-
-def store_correction(deps: SlackDeps, event: dict[str, Any], answer: AnswerRecord) -> None:
-    """A teammate's reply after a 👎: keep it as a reference answer for training."""
-    text = decode_question(event.get("text") or "", bot_user_id=None)
-    if not text:
-        return
-    record_reference_answer(deps.sessions, answer_id=answer.id, author=event["user"], text=text,
-                            message_ts=event.get("ts"))
-    post_ephemeral(deps.client, channel=event["channel"], user=event["user"], thread_ts=answer.thread_ts,
-                   text=CORRECTION_SAVED)
 
 
 def save_reason(deps: SlackDeps, view: dict[str, Any], user: str) -> None:

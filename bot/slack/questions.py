@@ -8,7 +8,7 @@ Routing of a `message` event (the same for HTTP and Socket Mode):
 * a DM, or a message mentioning the bot      → a question;
 * a reply in a thread where the bot answered → a follow-up question, except right after a 👎 on
   the bot's latest answer there, when a reply that is not itself a question is a teammate's
-  correction (`feedback.store_correction`);
+  correction, kept and (unless the asker wrote it) offered as the verified answer (`harvest.keep_reply`);
 * anything else in a channel                 → ignored.
 
 An @mention also arrives as `app_mention`; both paths claim `msg:<channel>:<ts>`, so whichever
@@ -22,7 +22,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
-from bot.slack import feedback, files
+from bot.slack import files, harvest
 from bot.slack.answer_flow import Ask, submit_question
 from bot.slack.deps import SlackDeps
 from bot.slack.notices import APOLOGY, post_notice
@@ -70,7 +70,7 @@ def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) 
         if not earlier and not is_dm:
             return  # someone else's thread
         if earlier and not looks_like_question(text) and has_downvote(deps.sessions, earlier[-1].id):
-            feedback.store_correction(deps, event, earlier[-1])
+            harvest.keep_reply(deps, event, earlier[-1])
             return
     submit_question(deps, _ask(event, context), event_key=context.get("event_key"))
 

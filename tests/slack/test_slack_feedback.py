@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from bot.slack.blocks import ACTION_DOWN, ACTION_EXPLAIN, ACTION_FEEDBACK, ACTION_UP
-from bot.slack.feedback import CORRECTION_SAVED, THANKS_UP
+from bot.slack.feedback import THANKS_UP
+from bot.slack.harvest import CORRECTION_SAVED
 from bot.slack.modals import ACTION_VALUE, BLOCK_DETAILS, BLOCK_REASON, VIEW_REASON
 from knowledge.schema import ReferenceAnswer, Vote, VoteEvent
 from tests.fakes.slack_requests import (
@@ -137,4 +138,5 @@ def test_reply_after_a_thumbs_down_is_stored_as_a_reference_answer(bot: SlackHar
     assert (reference.answer_id, reference.author) == (answer_id, "UEXPERT")
     assert reference.text.startswith("You also need the release role")
     assert len(bot.generator.calls) == 1, "a correction is not answered"
-    assert bot.fake.calls_to("chat.postEphemeral")[-1].body["text"] == CORRECTION_SAVED
+    [thanks] = [c.body for c in bot.fake.calls_to("chat.postEphemeral") if c.body["user"] == "UEXPERT"]
+    assert thanks["text"].startswith(CORRECTION_SAVED)

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.interactions import record_vote
+from knowledge.interactions import record_reference_answer, record_vote
 from knowledge.schema import Answer, Dataset, Vote
+from knowledge.verified_answers import record_verified_answer, retire_verified_answer
 from tests.training.feedback_fixtures import SMALL_DATASET, feedback_items
 from training.artifacts import file_sha256
 from training.dataset_export import export_dataset
@@ -114,3 +115,32 @@ def test_a_tampered_dataset_file_is_refused(sessions: sessionmaker[Session], see
         read_dataset(Path(result.dataset.path))
     with pytest.raises(DatasetCorrupt):
         export_dataset(sessions, datasets_root=tmp_path, config=SMALL_DATASET)  # never silently reused
+
+
+def test_a_verified_answer_trains_as_a_desirable_example_until_it_is_retired(sessions: sessionmaker[Session], seed,
+                                                                              tmp_path: Path) -> None:
+    ids = seed(feedback_items(24))
+    reference = record_reference_answer(sessions, answer_id=ids[0], author="UEXPERT", text="Raw reply: run it twice.")
+    private = record_reference_answer(sessions, answer_id=ids[1], author="UEXPERT", text="Secret channel answer.")
+    verified, _ = record_verified_answer(sessions, question="How do I run it?", answer_text="Run `make it` once.",
+                                         question_vector=[0.1] * 384, scope="workspace", author="UEXPERT",
+                                         confirmed_by="UASKER", channel="C1", thread_ts="1.0",
+                                         reference_answer_id=reference, prompt="<|user|>\nHow do I run it?\n")
+    record_verified_answer(sessions, question="Private?", answer_text="Private answer.", question_vector=[0.1] * 384,
+                           scope="G1", author="UEXPERT", confirmed_by="UASKER", reference_answer_id=private,
+                           prompt="<|user|>\nPrivate?\n")
+    result = export_dataset(sessions, datasets_root=tmp_path, config=SMALL_DATASET)
+    assert result.dataset is not None and result.stats["verified_answers"] == 1
+    rows = read_dataset(Path(result.dataset.path)).rows
+    kto = [row for name in ("kto_train", "kto_eval") for row in rows[name]]
+    [row] = [r for r in kto if r["source"] == "verified"]
+    assert (row["completion"], row["label"], row["answer_id"]) == ("Run `make it` once.", True, -verified.id)
+    assert not [r for r in kto if "Raw reply" in r["completion"] or "Private answer" in r["completion"]], \
+        "the promoted reply trains as its verified answer only, and a private one not at all"
+    assert [r for name in ("sft_train", "sft_eval") for r in rows[name] if r["source"] == "verified"]
+
+    retire_verified_answer(sessions, verified.id, by="UADMIN")
+    after = export_dataset(sessions, datasets_root=tmp_path, config=SMALL_DATASET)
+    assert after.dataset is not None and after.stats["verified_answers"] == 0
+    kto_after = [r for name in ("kto_train", "kto_eval") for r in read_dataset(Path(after.dataset.path)).rows[name]]
+    assert not [r for r in kto_after if r["source"] in ("verified", "correction")], "a retired answer stops training"
