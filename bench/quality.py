@@ -1,8 +1,13 @@
 """Quality on real public data: retrieval, evidence, checked answers and abstention on the Python docs.
 
-The corpus is the whole Python 3.11 documentation (reStructuredText sources from Debian's
-`python3.11-doc`, installed by this script when missing), ingested through the product's own ingest
-path. Questions (bench/question_sets.py): the FAQ's own headings (flattering), hand-written
+Two corpora, each ingested through the product's own ingest path from the reStructuredText sources
+of Debian's `python3.11-doc` (installed by this script when missing), each in its own embedded
+Postgres:
+* `faq`: the nine Python FAQ pages alone (~300 chunks): a team-FAQ-sized knowledge base, the
+  setting the trustworthy-answers issue measured its baselines in;
+* `docs`: the whole Python 3.11 documentation (~15,600 chunks), where the FAQ competes with every
+  library and tutorial page that also answers (and with many that almost do).
+Questions (bench/question_sets.py): the FAQ's own headings (flattering), hand-written
 teammate-style paraphrases of them and unanswerable questions (off-topic and near-misses), the
 last two split into `dev` (calibration) and `test` (reported). A retrieved passage is a hit when it
 lies in the question's FAQ section.
@@ -14,11 +19,14 @@ Reported, each with its baseline measured in the same run:
   answer and the evidence alone, against the "first 120 words of the top passage" baseline; share
   of published sentences supported; invented URLs/commands/identifiers (must be 0); median time to
   first text and to the final answer;
-* ablations of the generation settings on a subset (repetition control, prompt passages, length).
+* ablations of the generation settings on a subset (repetition control, prompt passages, length),
+  and the evidence-selection variants on dev, on the first corpus named.
 
-Run: `python -m bench.quality [--answers 40] [--ablation-answers 16]`; results go to
-bench/results/quality.{json,md,png} and quality_answers.jsonl (per question). Ingesting the corpus
-the first time takes ~10–40 minutes on 2 cores; later runs reuse it.
+Run: `python -m bench.quality [--corpora faq docs] [--answers 30] [--ablation-answers 10]`; results
+go to bench/results/quality.{json,md,png} and quality_answers.jsonl (per question); the ablations, only
+when `--ablation-answers` is above 0, to quality_generation_ablation.json. Ingesting the
+whole docs the first time takes ~10–40 minutes on 2 cores (the FAQ pages ~30 s); later runs reuse
+them.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +62,31 @@ from knowledge.search import search_passages
 from knowledge.types import Passage
 
 RESULTS_DIR = Path("bench/results")
+ABLATION_FILE = "quality_generation_ablation.json"
+"""Generation ablations are slow (six settings × N answers), so they run only when asked and keep
+their own file: each table's baseline row is measured in the same run as its variants."""
 GOLD_OVERLAP = 0.6
 """A passage counts as gold when it is in the question's section or mostly made of its words."""
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """A knowledge base the bench measures: what it is, where its sources and database live."""
+
+    label: str
+    sources: Path
+    pg_data_dir: Path
+
+
+def corpora(sources: Path) -> dict[str, Corpus]:
+    return {
+        "faq": Corpus("Python FAQ pages only (a team-FAQ-sized knowledge base)", sources / "faq",
+                      Path("var/bench-faq-pg")),
+        "docs": Corpus("whole Python 3.11 documentation (the FAQ among ~500 pages)", sources,
+                       Path("var/bench-quality-pg")),
+    }
+
 
 SEARCH_VARIANTS: dict[str, dict[str, object]] = {
     "vector, chunk vectors only (before)": {"mode": "vector", "heading_weight": 0.0},
@@ -114,7 +143,9 @@ def ingest_corpus(sessions: sessionmaker[Session], embedder: Embedder, sources: 
 
 
 def spread(items: list[Any], count: int) -> list[Any]:
-    """`count` items spread evenly over the list (every FAQ page represented)."""
+    """`count` items spread evenly over the list (every FAQ page represented); none for a count ≤ 0."""
+    if count <= 0:
+        return []
     if count >= len(items):
         return items
     step = len(items) / count
@@ -165,41 +196,79 @@ def evidence_variants(answerer: Any, questions: list[AskedQuestion]) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--answers", type=int, default=40, help="test paraphrases answered with the model (0: none)")
-    parser.add_argument("--ablation-answers", type=int, default=16, help="questions per generation ablation (0: none)")
-    parser.add_argument("--pg-data-dir", type=Path, default=Path("var/bench-quality-pg"))
+    parser.add_argument("--corpora", nargs="+", choices=["faq", "docs"], default=["faq", "docs"],
+                        help="knowledge bases to measure; the first also gets the ablations")
+    parser.add_argument("--answers", type=int, default=30, help="test paraphrases answered with the model (0: none)")
+    parser.add_argument("--ablation-answers", type=int, default=10, help="questions per generation ablation (0: none)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.out.mkdir(parents=True, exist_ok=True)
 
-    from bot.abstention import AbstentionConfig, Relevance, judge
-    from bot.answering import Answerer, AnsweringConfig
-
-    BEFORE = AbstentionConfig(min_similarity=0.3, unknown_similarity=0.3)  # noqa: N806 - the old rule
-    COVERAGE = AbstentionConfig(min_similarity=0.36, unknown_similarity=0.36, min_coverage=0.6)  # noqa: N806
-    from knowledge.database import make_engine, make_session_factory, resolve_database_url
     from knowledge.embedding import SentenceTransformerEmbedder
-    from knowledge.migrate import upgrade
 
     sources = ensure_doc_sources()
-    url = resolve_database_url(os.environ.get("BENCH_DATABASE_URL"), args.pg_data_dir)
-    upgrade(url)
-    engine = make_engine(url)
-    sessions = make_session_factory(engine)
     embedder = SentenceTransformerEmbedder()
     items = load_faq(sources)
-    ingest = ingest_corpus(sessions, embedder, sources)
-    print(f"corpus: {ingest['chunks']} chunks ({ingest['new_chunks']} new, {ingest['seconds']:.0f} s)")
     sets = {"headings": headings(items), "paraphrases dev": paraphrases(items, "dev"),
             "paraphrases test": paraphrases(items, "test")}
     unanswerable_sets = {"dev": unanswerable("dev"), "test": unanswerable("test")}
     generator = _generator()
+    results: dict[str, Any] = {"questions": {name: len(q) for name, q in sets.items()}
+                               | {f"unanswerable {name}": len(q) for name, q in unanswerable_sets.items()},
+                               "corpora": {}}
+    rows: list[dict[str, Any]] = []
+    known = corpora(sources)
+    for position, name in enumerate(args.corpora):
+        corpus = known[name]
+        print(f"== corpus {name}: {corpus.label}")
+        engine, sessions = _corpus_database(corpus)
+        figures, corpus_rows = evaluate_corpus(sessions, embedder, generator, corpus, sets, unanswerable_sets,
+                                               answers=args.answers)
+        results["corpora"][name] = figures
+        rows += [{"corpus": name, **row} for row in corpus_rows]
+        if position == 0:
+            from bot.abstention import AbstentionConfig
+            from bot.answering import Answerer, AnsweringConfig
+
+            evidence_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
+                summarise=False, abstention=AbstentionConfig(**PERMISSIVE)))  # type: ignore[arg-type]
+            results["evidence_variants_dev"] = {"corpus": name, **evidence_variants(evidence_only,
+                                                                                 sets["paraphrases dev"])}
+            if args.ablation_answers:
+                ablation = {"corpus": name, "variants": ablations(
+                    sessions, embedder, generator, spread(sets["paraphrases test"], args.ablation_answers))}
+                (args.out / ABLATION_FILE).write_text(json.dumps(ablation, indent=2))
+        engine.dispose()
+    write_results(results, rows, args.out)
+    print(f"wrote {args.out / 'quality.md'}, quality.json, quality_answers.jsonl and quality.png")
+
+
+def _corpus_database(corpus: Corpus) -> tuple[Any, sessionmaker[Session]]:
+    from knowledge.database import make_engine, make_session_factory, resolve_database_url
+    from knowledge.migrate import upgrade
+
+    url = resolve_database_url(None, corpus.pg_data_dir)
+    upgrade(url)
+    engine = make_engine(url)
+    return engine, make_session_factory(engine)
+
+
+def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generator: Any, corpus: Corpus,
+                    sets: dict[str, list[AskedQuestion]], unanswerable_sets: dict[str, list[AskedQuestion]], *,
+                    answers: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Retrieval, abstention, evidence-only and checked answers on one knowledge base."""
+    from bot.abstention import AbstentionConfig, Relevance, judge
+    from bot.answering import Answerer, AnsweringConfig
+
+    before = AbstentionConfig(min_similarity=0.3, unknown_similarity=0.3)  # the old rule
+    with_coverage = AbstentionConfig(min_similarity=0.36, unknown_similarity=0.36, min_coverage=0.6)
+    ingest = ingest_corpus(sessions, embedder, corpus.sources)
+    print(f"corpus: {ingest['chunks']} chunks ({ingest['new_chunks']} new, {ingest['seconds']:.0f} s)")
+    results: dict[str, Any] = {"label": corpus.label, "corpus": ingest,
+                               "retrieval": retrieval_section(sessions, embedder, sets)}
     evidence_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
         summarise=False, abstention=AbstentionConfig(**PERMISSIVE)))  # type: ignore[arg-type]
-    results: dict[str, Any] = {"corpus": ingest, "questions": {name: len(q) for name, q in sets.items()}
-                               | {f"unanswerable {name}": len(q) for name, q in unanswerable_sets.items()}}
-    results["retrieval"] = retrieval_section(sessions, embedder, sets)
-    results["evidence_variants_dev"] = evidence_variants(evidence_only, sets["paraphrases dev"])
 
     # Abstention: relevance figures for every question, thresholds calibrated on dev, reported on test.
     measured = {split: (run_questions(evidence_only, sets[f"paraphrases {split}"], is_gold=is_gold),
@@ -211,20 +280,23 @@ def main() -> None:
                  for split, (good, bad) in measured.items()}
     config, chosen = calibrate(*relevance["dev"])
     default = AbstentionConfig()
+
+    def on_test(rule: AbstentionConfig) -> dict[str, Any]:
+        good, bad = relevance["test"]
+        return asdict(abstention_figures([judge(r, rule) for r in good], [judge(r, rule) for r in bad]))
+
     results["abstention"] = {
         "calibrated_on_dev": chosen,
         "shipped_default": {"min_similarity": default.min_similarity,
                             "unknown_similarity": default.unknown_similarity, "min_coverage": default.min_coverage},
-        "test_with_default": asdict(abstention_figures([judge(r, default) for r in relevance["test"][0]],
-                                                       [judge(r, default) for r in relevance["test"][1]])),
-        "test_with_calibrated": asdict(abstention_figures([judge(r, config) for r in relevance["test"][0]],
-                                                          [judge(r, config) for r in relevance["test"][1]])),
-        "test_similarity_only_0.3": asdict(abstention_figures(
-            [judge(r, BEFORE) for r in relevance["test"][0]], [judge(r, BEFORE) for r in relevance["test"][1]])),
-        "test_coverage_0.6": asdict(abstention_figures(
-            [judge(r, COVERAGE) for r in relevance["test"][0]], [judge(r, COVERAGE) for r in relevance["test"][1]])),
+        "test_with_default": on_test(default),
+        "test_with_calibrated": on_test(config),
+        "test_similarity_only_0.3": on_test(before),
+        "test_coverage_0.6": on_test(with_coverage),
         "unanswerable_answered_test": [o.question for o, r in zip(measured["test"][1], relevance["test"][1],
                                                                    strict=True) if judge(r, default).reason is None],
+        "answerable_refused_test": [o.question for o, r in zip(measured["test"][0], relevance["test"][0],
+                                                                strict=True) if judge(r, default).reason is not None],
     }
     print(f"abstention: {json.dumps(results['abstention'], indent=1)}")
 
@@ -235,18 +307,13 @@ def main() -> None:
     results["evidence_only_test"] = summarise_answers(run_questions(evidence_answerer, test_questions, is_gold=is_gold))
     print(f"evidence only (test): {results['evidence_only_test']}")
     rows: list[dict[str, Any]] = []
-    if args.answers:
-        chosen_questions = spread(test_questions, args.answers) + spread(unanswerable_sets["test"], args.answers // 4)
+    if answers:
+        chosen_questions = spread(test_questions, answers) + spread(unanswerable_sets["test"], answers // 4)
         outcomes = run_questions(answerer, chosen_questions, is_gold=is_gold)
         results["answers_test"] = summarise_answers(outcomes)
         print(f"answers (test, default model): {results['answers_test']}")
         rows = outcome_rows(outcomes)
-    if args.ablation_answers:
-        results["generation_ablation"] = ablations(sessions, embedder, generator,
-                                                   spread(test_questions, args.ablation_answers))
-    write_results(results, rows, args.out)
-    print(f"wrote {args.out / 'quality.md'}, quality.json, quality_answers.jsonl and quality.png")
-    engine.dispose()
+    return results, rows
 
 
 def _generator(**options: Any):  # type: ignore[no-untyped-def]
@@ -286,39 +353,50 @@ def write_results(results: dict[str, Any], rows: list[dict[str, Any]], out_dir: 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "quality.json").write_text(json.dumps(results, indent=2))
     (out_dir / "quality_answers.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (out_dir / "quality.md").write_text(markdown_report(results))
+    ablation_path = out_dir / ABLATION_FILE
+    ablation = json.loads(ablation_path.read_text()) if ablation_path.exists() else None
+    (out_dir / "quality.md").write_text(markdown_report(results, ablation))
     plot_results(results, out_dir / "quality.png")
 
 
-def markdown_report(results: dict[str, Any]) -> str:
-    """The tables the README quotes, straight from the results."""
-    lines = ["| search | question set | hit@1 | hit@5 | hit@10 | MRR | p50 ms |", "|---|---|---|---|---|---|---|"]
-    for name, row in results["retrieval"].items():
-        for set_name, f in row.items():
-            lines.append(f"| {name} | {set_name} | {f['hit_at_1']:.3f} | {f['hit_at_5']:.3f} | {f['hit_at_10']:.3f} "
-                         f"| {f['mrr']:.3f} | {f['p50_ms']:.0f} |")
-    abstention = results["abstention"]
-    lines += ["", "| abstention rule (test split) | answerable answered | unanswerable refused | precision |",
-              "|---|---|---|---|"]
-    for label, key in [("similarity ≥ 0.3 only (before)", "test_similarity_only_0.3"),
-                       ("similarity ≥ 0.36 + key-term coverage ≥ 0.6 in the top passages", "test_coverage_0.6"),
-                       ("shipped default", "test_with_default"), ("calibrated on dev", "test_with_calibrated")]:
-        f = abstention[key]
-        lines.append(f"| {label} | {f['answerable_answered']:.3f} | {f['unanswerable_refused']:.3f} "
-                     f"| {f['precision']:.3f} |")
-    for key, label in [("evidence_only_test", "evidence only"), ("answers_test", "evidence + checked summary")]:
-        if key in results:
-            f = results[key]
-            lines += ["", f"**{label}** (test paraphrases, n={f['questions']}): F1 published {f['f1_published']}, "
-                          f"evidence {f['f1_evidence']}, raw generation {f['f1_raw_generation']}, top-passage "
-                          f"baseline {f['f1_top_passage_baseline']}; answered {f['answered_share']}; generated "
-                          f"sentences {f['generated_sentences']}, published {f['published_sentences']}; invented "
-                          f"specifics {f['invented_specifics']}; median first text {f['median_first_text_ms']} ms, "
-                          f"final {f['median_final_ms']} ms"]
-    if results.get("generation_ablation"):
-        lines += ["", "| generation setting | n | F1 raw | F1 published | sentences | passing check | invented | "
-                      "median ms |", "|---|---|---|---|---|---|---|---|"]
-        for name, f in results["generation_ablation"].items():
+def markdown_report(results: dict[str, Any], ablation: dict[str, Any] | None = None) -> str:
+    """The tables the README quotes, straight from the results (and the ablation file, its own run)."""
+    lines: list[str] = []
+    for name, corpus in results["corpora"].items():
+        lines += [f"## Corpus `{name}`: {corpus['label']} ({corpus['corpus']['chunks']} chunks)", "",
+                  "| search | question set | hit@1 | hit@5 | hit@10 | MRR | p50 ms |", "|---|---|---|---|---|---|---|"]
+        for search, row in corpus["retrieval"].items():
+            for set_name, f in row.items():
+                lines.append(f"| {search} | {set_name} | {f['hit_at_1']:.3f} | {f['hit_at_5']:.3f} "
+                             f"| {f['hit_at_10']:.3f} | {f['mrr']:.3f} | {f['p50_ms']:.0f} |")
+        abstention = corpus["abstention"]
+        lines += ["", "| abstention rule (test split) | answerable answered | unanswerable refused | precision |",
+                  "|---|---|---|---|"]
+        calibrated = abstention["calibrated_on_dev"]
+        for label, key in [("similarity ≥ 0.3 only (before)", "test_similarity_only_0.3"),
+                           ("similarity ≥ 0.36 + key-term coverage ≥ 0.6 in the top passages", "test_coverage_0.6"),
+                           ("shipped default", "test_with_default"),
+                           (f"calibrated on this corpus's dev split {calibrated}", "test_with_calibrated")]:
+            f = abstention[key]
+            lines.append(f"| {label} | {f['answerable_answered']:.3f} | {f['unanswerable_refused']:.3f} "
+                         f"| {f['precision']:.3f} |")
+        for key, label in [("evidence_only_test", "evidence only"), ("answers_test", "evidence + checked summary")]:
+            if key in corpus:
+                f = corpus[key]
+                lines += ["", f"**{label}** (test paraphrases, n={f['questions']}): F1 published "
+                              f"{f['f1_published']} ({f['f1_published_when_answered']} when answered), evidence "
+                              f"{f['f1_evidence']}, raw generation {f['f1_raw_generation']}, top-passage baseline "
+                              f"{f['f1_top_passage_baseline']}; answered {f['answered_share']}; generated sentences "
+                              f"{f['generated_sentences']}, published {f['published_sentences']}; invented specifics "
+                              f"{f['invented_specifics']}; median first text {f['median_first_text_ms']} ms, final "
+                              f"{f['median_final_ms']} ms"]
+        lines.append("")
+    if ablation:
+        lines += [f"## Generation settings (corpus `{ablation['corpus']}`)", "",
+                  *([f"_{ablation['note']}_", ""] if ablation.get("note") else []),
+                  "| generation setting | n | F1 raw | F1 published | sentences | passing check | invented | "
+                  "median ms |", "|---|---|---|---|---|---|---|---|"]
+        for name, f in ablation["variants"].items():
             lines.append(f"| {name} | {f['questions']} | {f['f1_raw_generation']} | {f['f1_published']} "
                          f"| {f['generated_sentences']} | {f['generated_sentences_passing_check']} "
                          f"| {f['invented_specifics']} | {f['median_final_ms']} |")
@@ -326,32 +404,34 @@ def markdown_report(results: dict[str, Any]) -> str:
 
 
 def plot_results(results: dict[str, Any], path: Path) -> None:
+    """Retrieval (test paraphrases) and answer F1 per corpus, one row of two panels per corpus."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    retrieval = results["retrieval"]
-    names = list(retrieval)
-    set_name = "paraphrases test"
+    named = list(results["corpora"].items())
+    figure, grid = plt.subplots(len(named), 2, figsize=(13, 4.5 * len(named)), squeeze=False)
     metrics = ["hit_at_1", "hit_at_5", "hit_at_10", "mrr"]
-    width = 0.8 / len(names)
-    for index, name in enumerate(names):
-        axes[0].bar([m + index * width for m in range(len(metrics))],
-                    [retrieval[name][set_name][metric] for metric in metrics], width, label=name)
-    axes[0].set_xticks([m + 0.4 - width / 2 for m in range(len(metrics))], metrics)
-    axes[0].set_ylim(0, 1)
-    axes[0].set_title("Retrieval, teammate-style paraphrases (test split)")
-    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
-    answers = results.get("answers_test") or results.get("evidence_only_test") or {}
-    bars = {"top passage (baseline)": answers.get("f1_top_passage_baseline"),
-            "raw generation": answers.get("f1_raw_generation"), "evidence only": answers.get("f1_evidence"),
-            "published answer": answers.get("f1_published")}
-    shown = {name: value for name, value in bars.items() if value is not None}
-    axes[1].bar(list(shown), list(shown.values()), color=["#999", "#c55", "#59c", "#3a3"][:len(shown)])
-    axes[1].set_ylim(0, 1)
-    axes[1].set_title("Token F1 against the gold FAQ answer (test split)")
+    for (corpus_name, corpus), axes in zip(named, grid, strict=True):
+        retrieval = corpus["retrieval"]
+        names = list(retrieval)
+        width = 0.8 / len(names)
+        for index, name in enumerate(names):
+            axes[0].bar([m + index * width for m in range(len(metrics))],
+                        [retrieval[name]["paraphrases test"][metric] for metric in metrics], width, label=name)
+        axes[0].set_xticks([m + 0.4 - width / 2 for m in range(len(metrics))], metrics)
+        axes[0].set_ylim(0, 1)
+        axes[0].set_title(f"{corpus_name}: retrieval, teammate-style paraphrases (test split)")
+        axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+        answers = corpus.get("answers_test") or corpus.get("evidence_only_test") or {}
+        bars = {"top passage (baseline)": answers.get("f1_top_passage_baseline"),
+                "raw generation": answers.get("f1_raw_generation"), "evidence only": answers.get("f1_evidence"),
+                "published answer": answers.get("f1_published")}
+        shown = {name: value for name, value in bars.items() if value is not None}
+        axes[1].bar(list(shown), list(shown.values()), color=["#999", "#c55", "#59c", "#3a3"][:len(shown)])
+        axes[1].set_ylim(0, 1)
+        axes[1].set_title(f"{corpus_name}: token F1 against the gold FAQ answer (test split)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
