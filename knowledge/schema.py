@@ -266,6 +266,40 @@ class VerifiedAnswerRevision(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class ChannelSettings(Base):
+    """Per-channel settings admins choose: the experts "Ask a teammate" tags there (users `U…`, user groups `S…`)."""
+
+    __tablename__ = "channel_settings"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    experts: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = _created_at()
+
+
+class Escalation(Base):
+    """A thread where someone asked a teammate; open until a reply there is confirmed as the verified answer."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        CheckConstraint("status in ('open', 'resolved')", name="ck_escalations_status"),
+        Index("uq_escalations_one_open_per_thread", "channel", "thread_ts", unique=True,
+              postgresql_where=text("status = 'open'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(64))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    asker: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    experts: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    verified_answer_id: Mapped[int | None] = mapped_column(ForeignKey("verified_answers.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created_at()
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class SlackEvent(Base):
     """A Slack delivery already claimed by some process: the exactly-once guard across workers."""
 
