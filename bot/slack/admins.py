@@ -30,6 +30,11 @@ class AdminCheck:
         self._cache: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def configured(self) -> tuple[str, ...]:
+        """The admins named by KB_ADMIN_USER_IDS, sorted (empty when Slack's admins and owners decide)."""
+        return tuple(sorted(self._configured))
+
     def is_admin(self, user_id: str) -> bool:
         if self._configured:
             return user_id in self._configured

@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
-from bot.slack import adding, commands, feedback, files, gaps, harvest, home, questions
+from bot.slack import adding, commands, escalation, feedback, files, gaps, harvest, home, questions
 from bot.slack.admins import AdminCheck
 from bot.slack.dedupe import event_dedupe_middleware
 from bot.slack.deps import IngestOptions, SlackDeps
@@ -67,6 +67,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
     questions.register(app, deps)
     feedback.register(app, deps)
     harvest.register(app, deps)
+    escalation.register(app, deps)
     files.register(app, deps)
     commands.register(app, deps)
     adding.register(app, deps)

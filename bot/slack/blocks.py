@@ -25,6 +25,8 @@ ACTION_DOWN = "kb.feedback.down"
 """The classic 👍/👎 buttons, used where native feedback buttons are not accepted; value = answer id."""
 ACTION_EXPLAIN = "kb.feedback.explain"
 """Button under a 👎 reaction's ephemeral note that opens the reason modal; value = answer id."""
+ACTION_ASK_TEAMMATE = "kb.escalate"
+""""Ask a teammate" under every answer: tags the channel's experts in the thread; value = answer id."""
 
 THINKING = "_Looking through the team's documents…_"
 MAX_SOURCES = 10
@@ -82,6 +84,15 @@ def feedback_block(answer_id: int, style: FeedbackStyle) -> dict[str, Any]:
          "text": {"type": "plain_text", "text": "👎 Not helpful", "emoji": True}}]}
 
 
+def ask_teammate_block(answer_id: int, *, first: bool) -> dict[str, Any]:
+    """The "Ask a teammate" button; `first` (an abstention) makes it the primary action, shown before feedback."""
+    button: dict[str, Any] = {"type": "button", "action_id": ACTION_ASK_TEAMMATE, "value": str(answer_id),
+                              "text": {"type": "plain_text", "text": "🙋 Ask a teammate", "emoji": True}}
+    if first:
+        button["style"] = "primary"
+    return {"type": "actions", "block_id": f"kb.ask.{answer_id}", "elements": [button]}
+
+
 def parse_vote_value(value: str) -> tuple[int | None, int]:
     """(direction, answer id) from a feedback value: `up:12` → (1, 12), `down:12` → (-1, 12), `12` → (None, 12).
 
@@ -101,6 +112,7 @@ def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], a
     """The finished answer: text with [n] markers, Sources, model context line, feedback buttons.
 
     A long answer shows its first page here and says how many messages follow (`continuation_blocks`).
+    "Ask a teammate" follows the feedback buttons, or precedes them when the bot abstained.
     `verified_note` (mrkdwn: who verified, when, the thread link) follows the text when a teammate's
     verified answer was served (`verified_served`) or shown above the evidence.
     """
@@ -123,7 +135,8 @@ def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], a
              "No answer given: the documents don't cover this" if abstained else
              f"Quotes are verbatim from the sources; any summary is by the {model}, checked against them")
     blocks.append(context(f"{about}{took} · answer {answer_id}"))
-    blocks.append(feedback_block(answer_id, feedback))
+    ask, votes = ask_teammate_block(answer_id, first=abstained), feedback_block(answer_id, feedback)
+    blocks.extend([ask, votes] if abstained else [votes, ask])
     return blocks
 
 
@@ -270,6 +283,8 @@ HELP_TEXT = "\n".join([
     "• `/kb retrain`: (admins) queue a fine-tuning run; I report back here when it finishes",
     "• `/kb rollback`: (admins) serve the previous model version again",
     "• `/kb verified`: (admins) list, edit and retire teammates' verified answers",
+    "• `/kb experts #channel @someone @some-group`: (admins) who “Ask a teammate” tags in a channel; "
+    "`/kb experts` shows them",
     "• `/kb help`: this message",
     "",
     "Documents added in a private channel or a DM are only used for questions asked there.",

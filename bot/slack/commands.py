@@ -20,6 +20,7 @@ from bot.slack.adding import start_add
 from bot.slack.admin_actions import queue_retrain, roll_back_model
 from bot.slack.blocks import HELP_TEXT, search_blocks, status_blocks
 from bot.slack.deps import SlackDeps
+from bot.slack.experts_command import experts_command
 from bot.slack.gap_blocks import gap_blocks
 from bot.slack.mrkdwn import escape, truncate
 from bot.slack.notices import APOLOGY, notice_for
@@ -77,7 +78,8 @@ def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond
 
 Job = Callable[[SlackDeps, dict[str, Any], str, Respond], None]
 BACKGROUND: dict[str, Job] = {"search": search, "status": status, "history": history, "gaps": gaps, "retrain": retrain,
-                              "rollback": roll_back, "verified": verified_command}
+                              "rollback": roll_back, "verified": verified_command,
+                              "experts": experts_command}
 USAGE = {"search": "Usage: `/kb search <what to look for>`"}
 
 

@@ -50,7 +50,7 @@ def reaction_value(name: str) -> int | None:
     return REACTION_VALUES.get(name.split("::", 1)[0])
 
 
-def _click(body: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
+def clicked_message(body: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
     """(user, channel, message ts, thread ts) of a block action on a message."""
     container = body.get("container") or {}
     message = body.get("message") or {}
@@ -64,7 +64,7 @@ def vote_by_button(deps: SlackDeps, body: dict[str, Any], action: dict[str, Any]
     direction, answer_id = parse_vote_value(str(action.get("value", "")))
     if action.get("action_id") in (ACTION_UP, ACTION_DOWN):
         direction = 1 if action["action_id"] == ACTION_UP else -1
-    user, channel, message_ts, thread_ts = _click(body)
+    user, channel, message_ts, thread_ts = clicked_message(body)
     answer = answer_by_id(deps.sessions, answer_id)
     if answer is None:
         post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text=GONE)
@@ -116,7 +116,7 @@ def save_reason(deps: SlackDeps, view: dict[str, Any], user: str) -> None:
 
 
 def _apologize(deps: SlackDeps, body: dict[str, Any]) -> None:
-    user, channel, _, thread_ts = _click(body)
+    user, channel, _, thread_ts = clicked_message(body)
     if channel:
         post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text=APOLOGY)
 
@@ -139,7 +139,7 @@ def register(app: App, deps: SlackDeps) -> None:
     def on_explain(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         try:
-            _, channel, message_ts, _ = _click(body)
+            _, channel, message_ts, _ = clicked_message(body)
             answer_id = int(action["value"])
             answer = answer_by_id(deps.sessions, answer_id)
             deps.client.views_open(trigger_id=body["trigger_id"], view=reason_modal(

@@ -1,13 +1,15 @@
 """Harvesting teammates' answers: offer a reply as the verified answer, and make it one on a click (orch).
 
-When someone other than the asker replies in one of the bot's threads after a 👎, the reply is kept
+When someone other than the asker replies in one of the bot's threads after a 👎 or in an
+escalated thread (`escalation`: someone asked a teammate), the reply is kept
 as a reference answer (training material, as before) and the replier and the asker each get an
 ephemeral "Use this as the answer". A reply by the asker is kept but never offered: it is the
 question's own author talking, not a teammate answering. A click by either of the two (nobody else:
 a button value can be forged) confirms it: the reply is scrubbed of secrets and personal data, its
 thread permalink fetched, the question embedded for matching, the prompt the model would read for
 it recorded for training, and a verified answer stored in the scope of the conversation it was
-given in. The thread is told, so everyone there knows the answer will be reused.
+given in, and the thread's escalation, if any, is closed. The thread is told, so everyone there
+knows the answer will be reused.
 
 The scrubber is the learning loop's (`training.scrubbing`), imported here on purpose: a verified
 answer is served *and* trained on, so it is scrubbed once, before it is stored, with the same rules.
@@ -27,6 +29,7 @@ from bot.slack.notices import APOLOGY, notice_for, post_ephemeral
 from bot.slack.slack_text import decode_question
 from bot.slack.verified_blocks import ACTION_USE_ANSWER, use_answer_blocks
 from bot.slack.work import WorkRejected
+from knowledge.escalations import resolve_escalation
 from knowledge.interactions import (
     AnswerRecord,
     ReferenceRecord,
@@ -87,6 +90,9 @@ def confirm_reply(deps: SlackDeps, *, reference_id: int, user: str) -> str:
         prompt=_training_prompt(deps, answer))
     if not new:
         return ALREADY
+    if answer.channel and answer.thread_ts:
+        resolve_escalation(deps.sessions, channel=answer.channel, thread_ts=answer.thread_ts,
+                           verified_answer_id=record.id)
     _announce(deps, record)
     return f"Done: verified answer #{record.id}. I'll answer with it when this question comes again."
 

@@ -6,9 +6,11 @@ Routing of a `message` event (the same for HTTP and Socket Mode):
 * a reply "also sent to the channel"         → handled like any reply (subtype `thread_broadcast`);
 * edits, joins, other bots, the bot itself   → ignored;
 * a DM, or a message mentioning the bot      → a question;
-* a reply in a thread where the bot answered → a follow-up question, except right after a 👎 on
-  the bot's latest answer there, when a reply that is not itself a question is a teammate's
-  correction, kept and (unless the asker wrote it) offered as the verified answer (`harvest.keep_reply`);
+* a reply in a thread where the bot answered → a follow-up question, except
+  - in an escalated thread ("Ask a teammate"), where a reply by anyone but the asker is for the
+    humans: kept and offered as the verified answer (`harvest.keep_reply`), never answered;
+  - right after a 👎 on the bot's latest answer there, when a reply that is not itself a question
+    is a teammate's correction, kept and (unless the asker wrote it) offered the same way;
 * anything else in a channel                 → ignored.
 
 An @mention also arrives as `app_mention`; both paths claim `msg:<channel>:<ts>`, so whichever
@@ -26,6 +28,7 @@ from bot.slack import files, harvest
 from bot.slack.answer_flow import Ask, submit_question
 from bot.slack.deps import SlackDeps
 from bot.slack.notices import APOLOGY, post_notice
+from knowledge.escalations import open_escalation_in
 from knowledge.interactions import answers_in_thread, has_downvote
 
 logger = logging.getLogger(__name__)
@@ -69,6 +72,10 @@ def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) 
         earlier = answers_in_thread(deps.sessions, channel=event["channel"], thread_ts=str(thread_ts))
         if not earlier and not is_dm:
             return  # someone else's thread
+        if earlier and event["user"] != earlier[-1].asker and \
+                open_escalation_in(deps.sessions, channel=event["channel"], thread_ts=str(thread_ts)):
+            harvest.keep_reply(deps, event, earlier[-1])
+            return
         if earlier and not looks_like_question(text) and has_downvote(deps.sessions, earlier[-1].id):
             harvest.keep_reply(deps, event, earlier[-1])
             return
