@@ -1,4 +1,4 @@
-"""`python -m knowledge`: migrate the database, add documents, search them, count them (entry).
+"""`python -m knowledge`: migrate the database, add documents, search, remove and count them (entry).
 
 Reads KnowledgeSettings from the environment and wires the database and the embedder into the
 package's functions. Every expected failure (bad input, unreachable database) ends as one line on
@@ -38,6 +38,7 @@ from knowledge.ingest import (
     ingest_url,
 )
 from knowledge.migrate import upgrade
+from knowledge.removal import RemovalRefused, remove_document
 from knowledge.schema import WORKSPACE_SCOPE
 from knowledge.search import search_passages
 from knowledge.settings import KnowledgeSettings
@@ -199,6 +200,20 @@ def search(query: str, channel: str | None, limit: int, mode: str | None) -> Non
         click.echo(f"   {passage.uri}")
         excerpt = " ".join(passage.text.split())
         click.echo(f"   {excerpt[:200]}{'…' if len(excerpt) > 200 else ''}")
+
+
+@cli.command()
+@click.argument("reference", metavar="URI|ID")
+@click.option("--scope", help="Remove only from this scope ('workspace' or a channel id); needed when the URI "
+                              "is in several.")
+def remove(reference: str, scope: str | None) -> None:
+    """Remove a document (by its id or its URI) and its passages; questions stop retrieving it at once."""
+    with _database(KnowledgeSettings(), f"removing {reference}") as (_, sessions):
+        try:
+            removed = remove_document(sessions, reference, scopes=[scope] if scope else None)
+        except RemovalRefused as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"removed: {removed.title} (document {removed.id}, scope {removed.scope}, {removed.chunks} chunks)")
 
 
 @cli.command("backfill-headings")

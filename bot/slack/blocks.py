@@ -174,7 +174,7 @@ def search_blocks(query: str, passages: Sequence[Passage], *, snippet_chars: int
         heading = f" › {escape(passage.heading)}" if passage.heading and passage.heading != passage.title else ""
         snippet = escape(truncate(" ".join(passage.text.split()), snippet_chars))
         blocks.append(section(f"*{number}.* {link(passage.uri, truncate(passage.title, 150))}{heading} "
-                              f"_(score {passage.score:.2f})_\n>{snippet}"))
+                              f"_(score {passage.score:.2f} · document {passage.document_id})_\n>{snippet}"))
     return blocks
 
 
@@ -277,6 +277,7 @@ HELP_TEXT = "\n".join([
     "*Commands*",
     "• `/kb add <text or URL>`: add a document (no argument opens a form with a file upload)",
     "• `/kb search <query>`: show matching passages, only to you",
+    "• `/kb remove <URL or document id>`: remove a document added in this channel's scope (admins: any)",
     "• `/kb status`: documents, feedback, the serving model and the last training run",
     "• `/kb history`: training runs and dataset versions, and what changed in the last dataset",
     "• `/kb gaps`: (admins) questions I could not answer or that got a 👎, grouped by topic",

@@ -24,6 +24,8 @@ from bot.slack.experts_command import experts_command
 from bot.slack.gap_blocks import gap_blocks
 from bot.slack.mrkdwn import escape, truncate
 from bot.slack.notices import APOLOGY, notice_for
+from bot.slack.removing import USAGE as REMOVE_USAGE
+from bot.slack.removing import remove_command
 from bot.slack.run_history import training_history
 from bot.slack.status import kb_status
 from bot.slack.verified_admin import verified_command
@@ -79,8 +81,8 @@ def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond
 Job = Callable[[SlackDeps, dict[str, Any], str, Respond], None]
 BACKGROUND: dict[str, Job] = {"search": search, "status": status, "history": history, "gaps": gaps, "retrain": retrain,
                               "rollback": roll_back, "verified": verified_command,
-                              "experts": experts_command}
-USAGE = {"search": "Usage: `/kb search <what to look for>`"}
+                              "experts": experts_command, "remove": remove_command}
+USAGE = {"search": "Usage: `/kb search <what to look for>`", "remove": REMOVE_USAGE}
 
 
 def run_job(job: Job, deps: SlackDeps, command: dict[str, Any], argument: str, respond: Respond) -> None:

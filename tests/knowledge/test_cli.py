@@ -263,3 +263,17 @@ def test_when_the_database_dies_mid_directory_the_stored_files_are_listed(tmp_pa
     assert error.startswith(f"Error: database error while adding {in_progress}: ")
     assert error.endswith(f"stopped with {files - len(added)} not added ({in_progress} onwards); "
                           f"the {len(added)} listed above are stored")
+
+
+def test_remove_by_uri_needs_a_scope_when_several_hold_it_and_removes_the_chunks(run, tmp_path: Path) -> None:
+    guide = tmp_path / "guide.md"
+    guide.write_text(GUIDE)
+    run("add", str(guide))
+    run("add", str(guide), "--scope", "C0PRIVATE")
+    ambiguous = run("remove", guide.resolve().as_uri())
+    assert ambiguous.exit_code == 1 and "names 2 documents in different scopes" in ambiguous.output
+    removed = run("remove", guide.resolve().as_uri(), "--scope", "C0PRIVATE")
+    assert removed.exit_code == 0 and "scope C0PRIVATE, 3 chunks" in removed.stdout
+    assert run("stats").stdout == "documents: 1\nchunks: 3\n"
+    missing = run("remove", "999999")
+    assert missing.exit_code == 1 and "No document matches 999999" in missing.output

@@ -106,8 +106,8 @@ def test_search_blocks_quote_snippets_escaped() -> None:
     passage = Passage(chunk_id=1, document_id=1, title="Backups", uri="https://wiki.example.com/b", heading="Cron",
                       text="Runs at <02:00> & copies.", score=0.8123, scope="workspace")
     blocks = valid(search_blocks("backups?", [passage]))
-    assert blocks[1]["text"]["text"] == ("*1.* <https://wiki.example.com/b|Backups> › Cron _(score 0.81)_\n"
-                                         ">Runs at &lt;02:00&gt; &amp; copies.")
+    assert blocks[1]["text"]["text"] == ("*1.* <https://wiki.example.com/b|Backups> › Cron "
+                                         "_(score 0.81 · document 1)_\n>Runs at &lt;02:00&gt; &amp; copies.")
     assert "Nothing in the knowledge base" in search_blocks("zzz", [])[0]["text"]["text"]
 
 
