@@ -61,6 +61,12 @@ class Document(Base):
     added_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _created_at()
+    # URL documents only (revision 0010): the last download's validators, when it was re-fetched, and
+    # how many re-fetches in a row found it gone (404/410).
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    missing_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
     chunks: Mapped[list[Chunk]] = relationship(
         back_populates="document", cascade="all, delete-orphan", passive_deletes=True
@@ -298,6 +304,18 @@ class Escalation(Base):
     verified_answer_id: Mapped[int | None] = mapped_column(ForeignKey("verified_answers.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created_at()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DocumentNotice(Base):
+    """A message for a person about their document (e.g. its page is gone), posted by the bot, then marked sent."""
+
+    __tablename__ = "document_notices"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SlackEvent(Base):
