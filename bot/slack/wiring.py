@@ -2,7 +2,8 @@
 
 Entry points (`wsgi.py`, `python -m bot.slack socket`, the test and bench app modules) read their
 settings and build the answering parts, then call `start_slack_bot`; this module itself reads no
-environment. It starts the training-run reporter and the purge of old delivery claims, and
+environment. It starts the training-run reporter, the poster of document notices (a re-fetched
+page that is gone) and the purge of old delivery claims, and
 `SlackBot.close()` stops them and drains the work pool.
 """
 
@@ -19,6 +20,7 @@ from bot.slack.app import build_app
 from bot.slack.background import PeriodicTask
 from bot.slack.client import make_web_client
 from bot.slack.deps import IngestOptions
+from bot.slack.document_notices import post_document_notices
 from bot.slack.home import HomeTabs
 from bot.slack.reporting import report_finished_runs
 from bot.slack.settings import SlackSettings
@@ -82,6 +84,8 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         bot.tasks = [
             PeriodicTask("kb-training-reporter", settings.kb_report_interval_s, report_runs).start(),
             PeriodicTask("kb-claim-purge", PURGE_INTERVAL_S, lambda: purge_events(sessions)).start(),
+            PeriodicTask("kb-document-notices", settings.kb_report_interval_s,
+                         lambda: post_document_notices(sessions, client)).start(),
         ]
     logger.info("Slack bot ready (API %s, stream mode %s)", client.base_url, settings.kb_stream_mode)
     return bot
