@@ -15,6 +15,9 @@ redirects, followed here rather than by httpx so that each is checked):
 4. the body is streamed and abandoned past `max_bytes` or past `total_timeout_s`; the content type
    must be a document type.
 
+A re-fetch sends the previous download's validators (`If-None-Match`, `If-Modified-Since`); a 304
+comes back as `not_modified` with no body. 404 and 410 raise `PageGone`, which a schedule counts.
+
 Proxy environment variables are ignored (trust_env=False): a proxy would resolve the name again at
 its end and connect wherever that points, defeating the address check.
 """
@@ -24,12 +27,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 
-from knowledge.errors import IngestError
+from knowledge.errors import IngestError, PageGone
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -45,12 +48,18 @@ USER_AGENT = "kbbot-knowledge-ingest/0.1"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchedDocument:
-    """A downloaded body: the URL asked for, the URL it came from after redirects, its type."""
+    """A downloaded body: the URL asked for, the URL it came from after redirects, its type, its validators.
+
+    `not_modified` is a 304 to a conditional request: `data` is empty and the stored copy stands.
+    """
 
     url: str
     final_url: str
     content_type: str
     data: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +108,8 @@ def is_public_address(address: IPAddress) -> bool:
 
 
 def fetch_url(url: str, *, allowlist: Sequence[str], max_bytes: int, timeout_s: float,
-              max_redirects: int = 5, total_timeout_s: float = 60.0) -> FetchedDocument:
+              max_redirects: int = 5, total_timeout_s: float = 60.0,
+              validators: Mapping[str, str] | None = None) -> FetchedDocument:
     """Download `url`, following up to `max_redirects` redirects, each checked as described above.
 
     Args:
@@ -108,6 +118,7 @@ def fetch_url(url: str, *, allowlist: Sequence[str], max_bytes: int, timeout_s: 
         max_bytes: largest body accepted.
         timeout_s: connect and per-read timeout.
         total_timeout_s: the whole download, so a server trickling bytes cannot hold us forever.
+        validators: conditional request headers (`If-None-Match`, `If-Modified-Since`) of a re-fetch.
 
     Raises:
         IngestError: naming `url` (and the redirect target) and why: bad scheme, unresolvable,
@@ -126,18 +137,26 @@ def fetch_url(url: str, *, allowlist: Sequence[str], max_bytes: int, timeout_s: 
         addresses = _checked_addresses(current, policy, where)
         with httpx.Client(trust_env=False, follow_redirects=False, timeout=httpx.Timeout(timeout_s),
                           headers={"User-Agent": USER_AGENT}) as client:
-            response = _connect(client, current, addresses, where, timeout_s)
+            response = _connect(client, current, addresses, where, timeout_s, validators or {})
             try:
+                etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
+                if response.status_code == 304:  # before redirects: httpx counts a 304 as one
+                    return FetchedDocument(url=url, final_url=str(current), content_type="", data=b"", etag=etag,
+                                           last_modified=modified, not_modified=True)
                 if response.is_redirect:
                     try:
                         current = current.join(response.headers["location"])
                     except httpx.InvalidURL as exc:
                         raise IngestError(f"{where}: redirect to an invalid URL ({exc})") from exc
                     continue
+                if response.status_code in (404, 410):
+                    raise PageGone(f"{where}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
+                                   status=response.status_code)
                 data = _read_body(response, where, max_bytes=max_bytes, deadline=deadline,
                                   timeout_s=timeout_s)
                 return FetchedDocument(url=url, final_url=str(current),
-                                       content_type=response.headers.get("content-type", ""), data=data)
+                                       content_type=response.headers.get("content-type", ""), data=data, etag=etag,
+                                       last_modified=modified)
             finally:
                 response.close()
     raise IngestError(f"{url}: more than {max_redirects} redirects")
@@ -174,13 +193,14 @@ def _address_kind(address: IPAddress) -> str:
 
 
 def _connect(client: httpx.Client, url: httpx.URL, addresses: list[str], where: str,
-             timeout_s: float) -> httpx.Response:
+             timeout_s: float, validators: Mapping[str, str]) -> httpx.Response:
     """Send the GET to the first checked address that accepts a connection; headers only."""
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
     failure: Exception | None = None
     for address in addresses:
         request = client.build_request("GET", url.copy_with(host=address.split("%", 1)[0]),
-                                       headers={"Host": url.netloc.decode("ascii")}, extensions=extensions)
+                                       headers={**validators, "Host": url.netloc.decode("ascii")},
+                                       extensions=extensions)
         try:
             return client.send(request, stream=True)
         except httpx.ConnectError as exc:  # try the host's next address, as a browser would

@@ -267,11 +267,20 @@ def collect_files(path: Path) -> tuple[list[str], list[SkippedFile]]:
 def ingest_url(sessions: sessionmaker[Session], embedder: Embedder, url: str, *, allowlist: Sequence[str],
                max_bytes: int, timeout_s: float, title: str | None = None, scope: str = WORKSPACE_SCOPE,
                added_by: str | None = None, chunking: ChunkingConfig = DEFAULT_CHUNKING) -> IngestResult:
-    """Fetch `url` (SSRF-checked, see `knowledge.fetching`) and ingest it under the uri `url`."""
+    """Fetch `url` (SSRF-checked, see `knowledge.fetching`) and ingest it under the uri `url`.
+
+    The download's ETag and Last-Modified are kept, so the scheduled re-fetch (`knowledge.refresh`)
+    can ask whether the page changed.
+    """
     fetched = fetch_url(url, allowlist=allowlist, max_bytes=max_bytes, timeout_s=timeout_s)
-    return ingest_bytes(sessions, embedder, fetched.data, name=fetched.final_url, source="url",
-                        max_bytes=max_bytes, uri=url, content_type=fetched.content_type, title=title,
-                        scope=scope, added_by=added_by, chunking=chunking)
+    result = ingest_bytes(sessions, embedder, fetched.data, name=fetched.final_url, source="url",
+                          max_bytes=max_bytes, uri=url, content_type=fetched.content_type, title=title,
+                          scope=scope, added_by=added_by, chunking=chunking)
+    if result.status != "duplicate":  # a duplicate is another document's row; its validators are its own
+        with sessions.begin() as session:
+            session.execute(update(Document).where(Document.id == result.document_id).values(
+                etag=fetched.etag, last_modified=fetched.last_modified))
+    return result
 
 
 def delete_document(sessions: sessionmaker[Session], document_id: int) -> bool:

@@ -22,6 +22,8 @@ class KnowledgeSettings(BaseSettings):
         max_document_bytes: KB_MAX_DOCUMENT_BYTES, largest file or download accepted.
         fetch_timeout_s: KB_FETCH_TIMEOUT_S, connect/read timeout of URL ingest.
         search_mode: KB_SEARCH_MODE, `vector`, `fulltext` or `hybrid`; the same setting the bot reads.
+        refresh_cron: KB_REFRESH_CRON, when the training worker re-fetches URL documents (procrastinate
+            cron syntax; hourly by default, so a changed page is fresh within the hour).
     """
 
     model_config = SettingsConfigDict(env_prefix="KB_", frozen=True, extra="ignore")
@@ -33,6 +35,7 @@ class KnowledgeSettings(BaseSettings):
     max_document_bytes: int = 20 * 1024 * 1024
     fetch_timeout_s: float = 10.0
     search_mode: Literal["vector", "fulltext", "hybrid"] = "vector"
+    refresh_cron: str = "17 * * * *"
 
     def allowlist_entries(self) -> list[str]:
         """The allow-list as a list of non-empty host or CIDR strings."""

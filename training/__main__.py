@@ -10,8 +10,10 @@ or TRAINING_LAUNCHER=accelerate TRAINING_NUM_PROCESSES=N for the worker and `run
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from sqlalchemy import Engine
 from knowledge.adapter_registry import get_adapter, promote, register_adapter, rollback, serving_adapter
 from knowledge.database import make_engine, make_session_factory, resolve_database_url
 from knowledge.datasets_store import dataset_by_id, dataset_by_version, latest_dataset
+from knowledge.settings import KnowledgeSettings
 from knowledge.training_runs import get_training_run
 from training.settings import TrainingSettings
 
@@ -216,10 +219,26 @@ def run_once_command(run_id: int | None) -> None:
         raise SystemExit(1)
 
 
+def _document_refresh(engine: Engine) -> Callable[[], object]:
+    """Re-fetches the URL documents with the knowledge settings; the embedder loads on the first re-fetch."""
+    from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.refresh import refresh_url_documents
+
+    knowledge = KnowledgeSettings()
+    sessions = make_session_factory(engine)
+
+    @functools.cache
+    def embedder() -> SentenceTransformerEmbedder:
+        return SentenceTransformerEmbedder(knowledge.embedding_model or None)
+
+    return lambda: refresh_url_documents(sessions, embedder(), allowlist=knowledge.allowlist_entries(),
+                                         max_bytes=knowledge.max_document_bytes, timeout_s=knowledge.fetch_timeout_s)
+
+
 @cli.command("worker")
 def worker_command() -> None:
-    """Run the training worker: periodic retrain (TRAINING_CRON) and runs queued by the bot."""
-    from training.jobs import QUEUE, build_app, psycopg_conninfo
+    """Run the training worker: periodic retrain (TRAINING_CRON), bot-queued runs, URL re-fetch (KB_REFRESH_CRON)."""
+    from training.jobs import QUEUE, REFRESH_QUEUE, build_app, psycopg_conninfo
     from training.pipeline import has_queued_run, process_queued_runs, recover, request_run
 
     settings = _settings()
@@ -230,10 +249,12 @@ def worker_command() -> None:
                     execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step,
                                                         heartbeat_s=settings.heartbeat_s),
                     request_scheduled_run=lambda: request_run(engine, paths, trigger="schedule"),
-                    poll=lambda: has_queued_run(engine, paths), stalled_after_s=settings.stalled_after_s)
-    # Two slots: the poll and the schedule keep running while a run trains (a cron tick during a run
-    # joins it instead of queueing a second run behind it); the database lets only one run train.
-    app.run_worker(queues=[QUEUE], concurrency=2, update_heartbeat_interval=settings.heartbeat_s,
+                    poll=lambda: has_queued_run(engine, paths), stalled_after_s=settings.stalled_after_s,
+                    refresh=_document_refresh(engine), refresh_cron=KnowledgeSettings().refresh_cron)
+    # Three slots: the poll and the schedule keep running while a run trains (a cron tick during a run
+    # joins it instead of queueing a second run behind it), and a re-fetch never waits behind either;
+    # the database lets only one run train.
+    app.run_worker(queues=[QUEUE, REFRESH_QUEUE], concurrency=3, update_heartbeat_interval=settings.heartbeat_s,
                    stalled_worker_timeout=settings.stalled_after_s)
 
 

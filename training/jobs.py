@@ -1,7 +1,9 @@
 """The training worker's Postgres job queue: periodic retrain, bot-queued runs (adapter: procrastinate).
 
 Three tasks on the `training` queue, on the product's database (procrastinate's tables live in the
-`procrastinate` schema created by migration 0002):
+`procrastinate` schema created by migration 0002), and a fourth on the `knowledge` queue
+(`knowledge.refresh`, periodic, `KB_REFRESH_CRON`) that re-fetches URL documents, so the same
+worker keeps documents fresh without a training slot waiting behind a slow web site:
 
 * `training.schedule` (periodic, `TRAINING_CRON`): requests a run with trigger 'schedule';
 * `training.poll` (periodic, every minute by default): fails the jobs of dead workers and the runs
@@ -37,6 +39,8 @@ from sqlalchemy import make_url
 logger = logging.getLogger(__name__)
 
 QUEUE = "training"
+REFRESH_QUEUE = "knowledge"
+REFRESH_TASK = "knowledge.refresh"
 EXECUTE_TASK = "training.execute"
 EXECUTE_QUEUEING_LOCK = "training.execute"
 PROCRASTINATE_SCHEMA = "procrastinate"
@@ -53,7 +57,8 @@ def psycopg_conninfo(database_url: str) -> str:
 
 def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Callable[[], Any],
               request_scheduled_run: Callable[[], Any], poll: Callable[[], bool],
-              stalled_after_s: float = STALLED_AFTER_S) -> App:
+              stalled_after_s: float = STALLED_AFTER_S, refresh: Callable[[], Any] | None = None,
+              refresh_cron: str = "17 * * * *") -> App:
     """The procrastinate App with the three training tasks bound to the given callables.
 
     Args:
@@ -63,6 +68,7 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
         request_scheduled_run: queues a run with trigger 'schedule' (or joins the open one).
         poll: recovers dead runs and says whether a run is waiting.
         stalled_after_s: how long a worker may miss heartbeats before its execute jobs are failed.
+        refresh, refresh_cron: re-fetches the URL documents (blocking; a worker thread), and when.
     """
     connector = PsycopgConnector(conninfo=conninfo,
                                  kwargs={"options": f"-c search_path={PROCRASTINATE_SCHEMA}"})
@@ -84,6 +90,12 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
         await fail_stalled_jobs(app, stalled_after_s=stalled_after_s)
         if await asyncio.to_thread(poll):
             await defer_execution(app)
+
+    if refresh is not None:
+        @app.periodic(cron=refresh_cron, periodic_id="refresh")
+        @app.task(name=REFRESH_TASK, queue=REFRESH_QUEUE)
+        async def refresh_documents(timestamp: int) -> None:
+            await asyncio.to_thread(refresh)
 
     return app
 

@@ -10,7 +10,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.training_runs import get_training_run, latest_training_run, request_training_run
 from tests.training.feedback_fixtures import LOOP
-from training.jobs import EXECUTE_TASK, QUEUE, build_app, defer_execution, fail_stalled_jobs, psycopg_conninfo
+from training.jobs import (
+    EXECUTE_TASK,
+    QUEUE,
+    REFRESH_QUEUE,
+    REFRESH_TASK,
+    build_app,
+    defer_execution,
+    fail_stalled_jobs,
+    psycopg_conninfo,
+)
 from training.pipeline import LoopPaths, has_queued_run, process_queued_runs, request_run
 
 
@@ -109,3 +118,15 @@ def test_a_job_left_doing_by_a_dead_worker_blocks_nothing_and_is_failed_once_its
     asyncio.run(scenario())
     assert _jobs(engine) == [("training.execute", "failed"), ("training.execute", "succeeded")]
     assert latest_training_run(sessions).status == "skipped"  # the run itself: no feedback in this test
+
+
+def test_the_worker_refreshes_url_documents_on_its_own_queue_on_a_schedule(engine: Engine) -> None:
+    refreshed: list[int] = []
+    app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
+                    schedule_cron="0 3 * * 0", poll_cron="0 4 * * 0", execute=lambda: None,
+                    request_scheduled_run=lambda: None, poll=lambda: False,
+                    refresh=lambda: refreshed.append(1), refresh_cron="17 * * * *")
+    periodic = app.periodic_registry.periodic_tasks[(REFRESH_TASK, "refresh")]
+    assert (periodic.cron, periodic.task.queue) == ("17 * * * *", REFRESH_QUEUE)
+    asyncio.run(app.tasks[REFRESH_TASK](timestamp=0))
+    assert refreshed == [1]
