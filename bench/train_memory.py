@@ -73,12 +73,15 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, help="dataset folder (default: the learning-curve bench's newest)")
     parser.add_argument("--tokens", type=int, default=7000,
                         help="token budget per setting (the leading rows that fit, in whole optimiser steps)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="settings to measure (default: all, the baseline last)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     dataset = args.dataset or newest_dataset()
     results: dict[str, Any] = {"dataset": str(dataset), "token_budget": args.tokens, "machine": {
         "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}, "variants": {}}
-    for name, variables in VARIANTS.items():
+    for name in args.variants:
+        variables = VARIANTS[name]
         figures = train_child(dataset, args.tokens, variables)
         results["variants"][name] = {"environment": variables, **figures}
         print(f"{name}: {figures}", flush=True)
