@@ -8,10 +8,11 @@ a path with no page is 404. Every request is recorded with its conditional heade
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.web_site import LoopbackSite
 
 
 @dataclass(slots=True)
@@ -31,7 +32,7 @@ class Request:
     status: int
 
 
-class ChangingSite:
+class ChangingSite(LoopbackSite):
     """Serves `pages` by path; edit `pages[path]` between requests to change, 304 or remove them."""
 
     def __init__(self) -> None:
@@ -64,15 +65,4 @@ class ChangingSite:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> ChangingSite:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -14,26 +14,12 @@ from knowledge.refresh import refresh_url_documents
 from knowledge.schema import Chunk, Document, DocumentNotice
 from knowledge.search import search_passages
 from tests.fakes.changing_site import ChangingSite, Page
+from tests.knowledge.test_ingest import CountingEmbedder
 
 GUIDE_V1 = b"# Deploy guide\n\nRun `make deploy` from the main branch after the tests pass.\n"
 GUIDE_V2 = b"# Deploy guide\n\nRun `make ship` from the release branch; deploys need the release role.\n"
 FAQ = b"# Backups\n\nBackups run nightly at 02:00 UTC and are kept for 30 days.\n"
 OLD = b"# Old runbook\n\nRestart the legacy queue with `svc restart legacy`.\n"
-
-
-class CountingEmbedder:
-    """The real embedder, counting the texts it embeds (an unchanged page must embed none)."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self._embedder = embedder
-        self.texts = 0
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._embedder.embed_query(text)
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        self.texts += len(texts)
-        return self._embedder.embed_documents(texts)
 
 
 @pytest.fixture
@@ -63,7 +49,7 @@ def test_unchanged_pages_cost_one_conditional_request_and_no_embedding_changed_o
     site.requests.clear()
 
     report = refresh(sessions, counting)
-    assert dict(report.outcomes) == {"not_modified": 3} and counting.texts == 0
+    assert dict(report.outcomes) == {"not_modified": 3} and counting.embedded == 0
     assert sorted((r.path, r.if_none_match, r.if_modified_since, r.status) for r in site.requests) == [
         ("/faq", None, "Tue, 01 Dec 2026 10:00:00 GMT", 304), ("/guide", '"v1"', None, 304),
         ("/old", '"o1"', None, 304)]
@@ -72,7 +58,7 @@ def test_unchanged_pages_cost_one_conditional_request_and_no_embedding_changed_o
     site.pages["/old"].status = 404
     site.requests.clear()
     report = refresh(sessions, counting)
-    assert dict(report.outcomes) == {"replaced": 1, "not_modified": 1, "missing": 1} and counting.texts > 0
+    assert dict(report.outcomes) == {"replaced": 1, "not_modified": 1, "missing": 1} and counting.embedded > 0
     guide = document(sessions, site.url + "/guide")
     assert guide is not None and guide.etag == '"v2"'
     with sessions() as session:
