@@ -16,7 +16,8 @@ verified answer is worse than none); the offer threshold, for showing a verified
 evidence labelled with its own question, the lowest t with dev precision ≥ 0.75. The cosine-only
 sweep is reported too, to show what the swap rule buys. Both are then reported
 on the test half (the other 20 questions). The latency is `Answerer.answer` end to end for each
-test paraphrase served (embedding, lookup, recording the answer) with a generator that counts calls.
+test paraphrase served (embedding, lookup, recording the answer), `PASSES` times over, with a
+generator that counts calls.
 
 Run: `python -m bench.verified_match` (writes bench/results/verified_match.json).
 """
@@ -45,6 +46,7 @@ DATA = Path(__file__).parent / "data" / "verified_pairs.jsonl"
 RESULTS = Path(__file__).parent / "results" / "verified_match.json"
 SERVE_PRECISION = 0.95
 OFFER_PRECISION = 0.75
+PASSES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ def main() -> None:
                         config=AnsweringConfig(verified=VerifiedConfig(serve_threshold=serve, offer_threshold=offer)))
     answerer.answer(Question(text=pool[0]))  # warm-up: first query plans, pool connections
     latencies, embed_ms, served_right = [], [], 0
-    for pair in (p for p in pairs if p["split"] == "test" and p["match"]):
+    for pair in [p for p in pairs if p["split"] == "test" and p["match"]] * PASSES:
         started = time.perf_counter()
         embedder.embed_query(pair["asked"])
         embed_ms.append((time.perf_counter() - started) * 1000)
@@ -141,6 +143,7 @@ def main() -> None:
         if result.verified is not None and result.verified.served:
             latencies.append((time.perf_counter() - started) * 1000)
             served_right += result.verified.record.id == ids[pair["verified"]]
+    served_right //= PASSES
     engine.dispose()
     ordered = sorted(latencies)
     report = {
@@ -155,8 +158,10 @@ def main() -> None:
                                            for split, rows in cosine_only.items()},
         "offered_at_offer_threshold": {split: next(r for r in rows if r["threshold"] == offer)
                                        for split, rows in cosine_only.items()},
-        "served_path": {"answers": len(latencies), "right_answer": served_right, "generator_calls": generator.calls,
+        "served_path": {"answers": len(latencies) // PASSES, "right_answer": served_right, "passes": PASSES,
+                        "generator_calls": generator.calls,
                         "latency_ms_p50": round(statistics.median(ordered), 1) if ordered else None,
+                        "latency_ms_p95": round(ordered[int(0.95 * (len(ordered) - 1))], 1) if ordered else None,
                         "latency_ms_max": round(ordered[-1], 1) if ordered else None,
                         "of_which_embedding_ms_p50": round(statistics.median(embed_ms), 1),
                         "load_average_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()},
