@@ -18,8 +18,9 @@
 
 DESTRUCTIVE for the bench database only: before starting, every row of answers, votes, vote_events,
 reference_answers, training_runs, datasets, adapter_deployments and adapters in
-var/bench-quality-pg is deleted (the corpus tables documents/chunks stay). Datasets, adapters and
-reports are written under var/bench-learning-curve/.
+var/bench-quality-pg, and every row referencing them (verified answers, escalations), is deleted
+(the corpus tables documents/chunks stay). Datasets, adapters and reports are written under
+var/bench-learning-curve/.
 
 Run: `python -m bench.learning_curve [--team N] [--unseen N]`; figures go to
 bench/results/learning_curve.json. Needs the corpus of `python -m bench.quality` and the default model.
@@ -56,14 +57,16 @@ SUMMARY_KEYS = ("questions", "f1_published", "f1_evidence", "f1_raw_generation",
 
 
 def clear_feedback(engine: Engine) -> None:
-    """Delete every answer, vote, correction, dataset, adapter and run (the corpus stays)."""
+    """Delete every answer, vote, correction, dataset, adapter and run, and every row made from them
+    (CASCADE: verified answers, escalations); the corpus stays."""
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(CLEARED_TABLES)} RESTART IDENTITY"))
+        connection.execute(text(f"TRUNCATE {', '.join(CLEARED_TABLES)} RESTART IDENTITY CASCADE"))
 
 
 def clear_votes(engine: Engine) -> None:
+    """Delete every vote and correction, and what was made from them (CASCADE: verified answers)."""
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE vote_events, votes, reference_answers"))
+        connection.execute(text("TRUNCATE vote_events, votes, reference_answers CASCADE"))
 
 
 def simulate_team(sessions: sessionmaker[Session], answerer: Any, questions: list[Any]) -> list[dict[str, Any]]:
