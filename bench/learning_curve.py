@@ -23,7 +23,8 @@ var/bench-quality-pg, and every row referencing them (verified answers, escalati
 var/bench-learning-curve/.
 
 Run: `python -m bench.learning_curve [--team N] [--unseen N]`; figures go to
-bench/results/learning_curve.json. Needs the corpus of `python -m bench.quality` and the default model.
+bench/results/learning_curve.json (each finished stage also to learning_curve_partial.json at once, so
+a run stopped early keeps what it measured). Needs the corpus of `python -m bench.quality` and the default model.
 """
 
 from __future__ import annotations
@@ -161,6 +162,22 @@ def _last_json_object(output: str) -> dict[str, Any] | None:
     return json.loads(output[start:]) if start >= 0 else None  # type: ignore[no-any-return]
 
 
+class StageLog:
+    """Each finished stage's figures written at once to a side file, so a run stopped before its end
+    (session time, a crash in a later stage) still leaves its measured figures as JSON; the complete
+    results file is written only at the end."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stages: dict[str, Any] = {}
+
+    def record(self, stage: str, figures: Any) -> None:
+        self._stages[stage] = figures
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.write_text(json.dumps({"complete": False, "stages": self._stages}, indent=2,
+                                         ensure_ascii=False) + "\n")
+
+
 def budget_caveat(run: dict[str, Any]) -> str:
     """How much of the training set the cpu profile's token budget let one run see, from its metrics."""
     training, train = run["training"], (run["dataset"].get("train") or {})
@@ -253,18 +270,23 @@ def main() -> None:
     timings["team_answers_and_votes_s"] = round(time.perf_counter() - t, 1)
     f1s = [row["f1"] for row in voted]
     print(f"team: {len(rows)} answers, {len(voted)} answered, F1 threshold {threshold:.3f}, {feedback}")
+    stages = StageLog(args.out.with_name(args.out.stem + "_partial.json"))
+    stages.record("team", {"questions": len(rows), "answered": len(voted), "votes": feedback,
+                           "threshold_median_f1": round(threshold, 4)})
 
     # 3a. Unseen questions, base model (before any training touches serving).
     t = time.perf_counter()
     before, before_rows = unseen(sessions, embedder, generator, test, (None, "base"))
     timings["unseen_base_s"] = round(time.perf_counter() - t, 1)
     print(f"unseen, base: {before}")
+    stages.record("unseen_base", before)
 
     # 2. One retrain through the real pipeline.
     t = time.perf_counter()
     real = retrain(engine, sessions, settings, environment, "judged")
     timings["retrain_judged_s"] = round(time.perf_counter() - t, 1)
     print(f"retrain (judged votes): {real}")
+    stages.record("retrain_judged", real)
 
     # 3b. Unseen questions with the trained adapter.
     after: dict[str, Any] | None = None
@@ -278,6 +300,7 @@ def main() -> None:
         timings["unseen_adapter_s"] = round(time.perf_counter() - t, 1)
         generator.use_base()
         print(f"unseen, {'promoted' if real['status'] == 'succeeded' else 'rejected candidate'}: {after}")
+        stages.record("unseen_after", after)
 
     # 4. Control: same answers, the judge's votes permuted, from the base model again.
     t = time.perf_counter()
@@ -290,6 +313,7 @@ def main() -> None:
     control = retrain(engine, sessions, settings, environment, "shuffled")
     timings["retrain_shuffled_s"] = round(time.perf_counter() - t, 1)
     print(f"control (shuffled votes): {control}")
+    stages.record("control_shuffled_votes", control)
     timings["total_s"] = round(time.perf_counter() - started, 1)
 
     agreement = sum(a == b for a, b in zip(shuffled, [row["vote"] for row in voted], strict=True)) / len(voted)
