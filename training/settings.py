@@ -93,7 +93,7 @@ class TrainingSettings(BaseSettings):
     max_train_tokens: int | None = None
     precompute_ref_log_probs: bool | None = None
     seed: int = 0
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool | None = None
     progress_bar: bool = True
 
     gate_min_margin_gain: float = 0.01
@@ -129,7 +129,8 @@ class TrainingSettings(BaseSettings):
                     "gradient_accumulation_steps": chosen.gradient_accumulation_steps, "max_length": 0,
                     "max_train_tokens": 0 if amount_set else chosen.max_train_tokens,
                     "precompute_ref_log_probs": chosen.precompute_ref_log_probs,
-                    "gate_batch_size": chosen.gate_batch_size}
+                    "gate_batch_size": chosen.gate_batch_size,
+                    "gradient_checkpointing": chosen.gradient_checkpointing}
         return self.model_copy(update={"profile": chosen.name} |
                                {name: value for name, value in defaults.items() if getattr(self, name) is None})
 
@@ -162,7 +163,7 @@ class TrainingSettings(BaseSettings):
             beta=self.beta, max_length=self.max_length, length_quantile=profile.length_quantile,
             max_length_cap=profile.max_length_cap, max_train_tokens=self.max_train_tokens or 0,
             precompute_ref_log_probs=bool(self.precompute_ref_log_probs), seed=self.seed,
-            gradient_checkpointing=self.gradient_checkpointing, progress_bar=self.progress_bar)
+            gradient_checkpointing=bool(self.gradient_checkpointing), progress_bar=self.progress_bar)
         gate = GateConfig(min_per_class=self.min_eval_per_class, min_margin_gain=self.gate_min_margin_gain,
                           bootstrap_resamples=self.gate_bootstrap_resamples, confidence=self.gate_confidence,
                           seed=self.seed, good_tolerance=self.gate_good_tolerance,

@@ -44,6 +44,8 @@ def test_the_cpu_profile_fills_every_unset_hyperparameter() -> None:
     assert train.max_train_tokens == cpu.max_train_tokens > 0 and train.precompute_ref_log_probs
     assert loop.gate.batch_size == cpu.gate_batch_size and loop.gate.max_length == cpu.max_length_cap
     assert TrainingSettings().resolved(cuda_available=False).torch_threads == cpu.torch_threads >= 1
+    assert train.gradient_checkpointing and not TrainingSettings().loop_config(cuda_available=True).train \
+        .gradient_checkpointing, "activations recomputed on a CPU (memory), kept on a GPU (speed)"
 
 
 def test_explicit_settings_win_over_the_profile(monkeypatch: pytest.MonkeyPatch) -> None:
