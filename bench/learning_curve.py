@@ -119,22 +119,12 @@ def retrain(engine: Engine, sessions: sessionmaker[Session], settings: Any, envi
     Returns its status, message, headline metrics, the child's CPU seconds (user + system: what the
     run costs whatever else shares the cores) and its peak RSS (the largest of the children so far).
     """
-    import resource
-    import subprocess
-    import sys
-
+    from bench.training_child import run_training_cli
     from training.pipeline import request_run
 
     run = request_run(engine, settings.paths(), trigger="cli", requested_by=f"bench:{label}")
-    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    child = subprocess.run([sys.executable, "-m", "training", "run-once", "--run-id", str(run.id)],
-                           env=environment, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    peak_mib = usage.ru_maxrss / 1024
-    cpu_seconds = (usage.ru_utime + usage.ru_stime) - (usage_before.ru_utime + usage_before.ru_stime)
-    outcome = _last_json_object(child.stdout)
+    child = run_training_cli(["run-once", "--run-id", str(run.id)], environment)
+    outcome = child.output
     if child.returncode not in (0, 1) or outcome is None:
         raise RuntimeError(f"training run-once failed ({child.returncode}): {child.stderr[-2000:]}")
     with sessions() as session:
@@ -143,8 +133,8 @@ def retrain(engine: Engine, sessions: sessionmaker[Session], settings: Any, envi
     training = metrics.get("training", {})
     stats = metrics.get("dataset", {}).get("stats", {})
     return {"run_id": run.id, "status": outcome.get("status"), "message": outcome.get("message"),
-            "adapter_id": outcome.get("adapter_id"), "seconds": round(seconds, 1),
-            "cpu_seconds": round(cpu_seconds, 1), "peak_rss_mib": round(peak_mib),
+            "adapter_id": outcome.get("adapter_id"), "seconds": round(child.wall_s, 1),
+            "cpu_seconds": round(child.cpu_seconds, 1), "peak_rss_mib": child.peak_rss_mib,
             "gate_gain": metrics.get("gate_gain"), "gate_gain_lower": metrics.get("gate_gain_lower"),
             "held_out_good": metrics.get("held_out_good"), "held_out_bad": metrics.get("held_out_bad"),
             "reward_margin_before": metrics.get("reward_margin_before"), "reward_margin": metrics.get("reward_margin"),
@@ -153,13 +143,6 @@ def retrain(engine: Engine, sessions: sessionmaker[Session], settings: Any, envi
             "dataset": {key: stats.get(key) for key in ("answers_read", "train", "eval", "excluded")},
             "training": {key: training.get(key) for key in ("steps", "epochs", "rows", "rows_over_token_budget",
                                                              "max_length", "train_tokens", "runtime_s")}}
-
-
-def _last_json_object(output: str) -> dict[str, Any] | None:
-    """The (indented) JSON object `run-once` prints last on stdout; None when there is none."""
-    start = output.rfind("\n{")
-    start = start + 1 if start >= 0 else (0 if output.startswith("{") else -1)
-    return json.loads(output[start:]) if start >= 0 else None  # type: ignore[no-any-return]
 
 
 class StageLog:

@@ -19,11 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,24 +41,21 @@ def newest_dataset(root: Path = DATASETS) -> Path:
 
 def train_child(dataset: Path, tokens: int, variables: dict[str, str]) -> dict[str, Any]:
     """One `python -m training train` child: its figures and the trainer's metrics."""
+    from bench.training_child import run_training_cli
     from bot.model_setup import default_model_dir
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = Path(tempfile.mkdtemp(prefix="train-memory-")) / "adapter"
     environment = {**os.environ, "TRAINING_PROFILE": "cpu", "TRAINING_MAX_TRAIN_TOKENS": str(tokens),
                    "TRAINING_PROGRESS_BAR": "false", "TRAINING_TORCH_THREADS": "2",
                    "TRAINING_BASE_MODEL": str(default_model_dir(Path("var/models"))), **variables}
-    started = time.perf_counter()
-    child = subprocess.run([sys.executable, "-m", "training", "train", "--dataset", str(dataset), "--no-register",
-                            "--output", str(output)], env=environment, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if child.returncode != 0:
+    child = run_training_cli(["train", "--dataset", str(dataset), "--no-register", "--output", str(output)],
+                             environment)
+    if child.returncode != 0 or child.output is None:
         raise RuntimeError(f"training failed ({child.returncode}): {child.stderr[-2000:]}")
-    payload = json.loads(child.stdout[child.stdout.index("{"):])
+    payload = child.output
     metrics = payload["metrics"]
-    return {"peak_rss_mib": round(after.ru_maxrss / 1024), "wall_s": round(wall, 1),
-            "cpu_seconds": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1),
+    return {"peak_rss_mib": child.peak_rss_mib, "wall_s": round(child.wall_s, 1),
+            "cpu_seconds": round(child.cpu_seconds, 1),
             "steps": metrics.get("steps"), "rows": metrics.get("rows"), "max_length": metrics.get("max_length"),
             "train_tokens": metrics.get("train_tokens"), "tokens_per_s": metrics.get("tokens_per_s"),
             "runtime_s": metrics.get("runtime_s")}
