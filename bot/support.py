@@ -167,7 +167,8 @@ class SupportChecker:
         return best, number
 
     def _check_sentence(self, text: str, kind: str, vector: np.ndarray) -> Verdict:
-        reasons = [f"not in the passages: {item}" for item in self._sources.missing(text)]
+        found = specifics(text)
+        reasons = [f"not in the passages: {item}" for item in found if not self._sources.contains(item)]
         terms = content_terms(_MARKER.sub(" ", text))
         lexical = coverage(terms, self._vocabulary) if terms else 0.0
         similarity, number = self._best_unit(vector)
@@ -176,7 +177,7 @@ class SupportChecker:
             reasons.append("repeats the quotes already shown")
         if not terms:
             reasons.append("says nothing checkable")
-        elif len(set(terms)) < config.min_terms and not specifics(text):
+        elif len(set(terms)) < config.min_terms and not found:
             reasons.append(f"says too little: {len(set(terms))} content word(s) and nothing specific")
         elif lexical < config.min_lexical:
             reasons.append(f"content words supported {lexical:.2f} < {config.min_lexical}")
