@@ -104,7 +104,10 @@ def test_a_killed_worker_fails_its_run_and_the_next_run_starts_within_one_poll(
         assert running.progress["max_steps"] > running.progress["step"] and "eta_s" in running.progress
         assert running.heartbeat_age_s is not None and running.heartbeat_age_s < 5
         assert "ETA" in log.read_text()  # the worker log shows step, loss and ETA too
-        assert _jobs(engine) == [("training.execute", "doing")]
+        # One execute job holds the run; nothing waits behind it. A poll that fired between that job starting
+        # and it claiming the run may have deferred a second one: it found nothing to claim and succeeded.
+        assert [job for job in _jobs(engine) if job[1] in ("todo", "doing")] == [("training.execute", "doing")]
+        assert {status for _, status in _jobs(engine)} <= {"doing", "succeeded"}
 
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
