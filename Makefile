@@ -43,4 +43,4 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bot knowledge training tests bench
+	$(VENV)/bin/ruff check bot knowledge store training tests bench

@@ -93,7 +93,7 @@ def main() -> None:
     from bot.model_setup import default_model_dir
     from knowledge.embedding import SentenceTransformerEmbedder
     from knowledge.ingest import ingest_text
-    from knowledge.schema import Answer
+    from store.schema import Answer
 
     engine, sessions, _ = bench_database("answer")
     rss_start = psutil.Process().memory_info().rss

@@ -36,10 +36,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.slack.gap_finder import GapFinder
 from bot.slack.home import OUTCOME_DAYS, admin_data, home_data
 from bot.slack.home_blocks import home_view
-from knowledge.adapter_registry import deployment_history, promotable_adapter, promote, register_adapter
-from knowledge.database import make_engine, make_session_factory, start_embedded_server
 from knowledge.embedding import SentenceTransformerEmbedder
-from knowledge.insight import (
+from knowledge.schedule import DEFAULT_TRAINING_CRON
+from store.adapter_registry import deployment_history, promotable_adapter, promote, register_adapter
+from store.database import make_engine, make_session_factory, start_embedded_server
+from store.insight import (
     answer_outcomes,
     documents_by_scope,
     downvote_reasons,
@@ -48,11 +49,10 @@ from knowledge.insight import (
     questions_of,
     recent_feedback_weeks,
 )
-from knowledge.interactions import gap_questions
-from knowledge.migrate import upgrade
-from knowledge.schedule import DEFAULT_TRAINING_CRON
-from knowledge.schema import WORKSPACE_SCOPE
-from knowledge.training_runs import latest_finished_run, recent_training_runs
+from store.interactions import gap_questions
+from store.migrate import upgrade
+from store.schema import WORKSPACE_SCOPE
+from store.training_runs import latest_finished_run, recent_training_runs
 
 RESULTS = Path(__file__).parent / "results" / "app_home.json"
 ADMIN = "U0001"

@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.database import make_engine, make_session_factory, start_embedded_server
-from knowledge.migrate import upgrade
+from store.database import make_engine, make_session_factory, start_embedded_server
+from store.migrate import upgrade
 
 
 def bench_database(name: str) -> tuple[Engine, sessionmaker[Session], str]:

@@ -100,7 +100,7 @@ def judge_votes(rows: list[dict[str, Any]]) -> float:
 
 def record_feedback(sessions: sessionmaker[Session], rows: list[dict[str, Any]], votes: list[int],
                     *, corrections: bool) -> dict[str, int]:
-    from knowledge.interactions import record_reference_answer, record_vote
+    from store.interactions import record_reference_answer, record_vote
 
     counts = {"up": 0, "down": 0, "corrections": 0}
     for row, vote in zip(rows, votes, strict=True):
@@ -213,10 +213,10 @@ def main() -> None:
     from bench.question_sets import paraphrases, team_questions
     from bot.answering import Answerer, AnsweringConfig
     from bot.model_setup import default_model_dir
-    from knowledge.adapter_registry import deploy_base, get_adapter
-    from knowledge.database import make_engine, make_session_factory, resolve_database_url
     from knowledge.embedding import SentenceTransformerEmbedder
-    from knowledge.migrate import upgrade
+    from store.adapter_registry import deploy_base, get_adapter
+    from store.database import make_engine, make_session_factory, resolve_database_url
+    from store.migrate import upgrade
     from training.settings import TrainingSettings
 
     started = time.perf_counter()

@@ -57,9 +57,9 @@ from bench.answer_quality import (
 from bench.faq import DOC_SOURCES, FaqItem, load_faq
 from bench.question_sets import AskedQuestion, headings, paraphrases, unanswerable
 from knowledge.embedding import Embedder
-from knowledge.schema import Chunk
 from knowledge.search import search_passages
-from knowledge.types import Passage
+from store.schema import Chunk
+from store.types import Passage
 
 RESULTS_DIR = Path("bench/results")
 ABLATION_FILE = "quality_generation_ablation.json"
@@ -245,8 +245,8 @@ def main() -> None:
 
 
 def _corpus_database(corpus: Corpus) -> tuple[Any, sessionmaker[Session]]:
-    from knowledge.database import make_engine, make_session_factory, resolve_database_url
-    from knowledge.migrate import upgrade
+    from store.database import make_engine, make_session_factory, resolve_database_url
+    from store.migrate import upgrade
 
     url = resolve_database_url(None, corpus.pg_data_dir)
     upgrade(url)

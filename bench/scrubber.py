@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from training.scrubbing import PLACEHOLDERS, Finding, scrub
+from knowledge.scrubbing import PLACEHOLDERS, Finding, scrub
 
 CORPUS = Path("bench/data/scrub_corpus.jsonl")
 RESULTS = Path("bench/results/scrubber.json")

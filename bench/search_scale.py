@@ -22,8 +22,8 @@ import psutil
 from sqlalchemy import text
 
 from bench.database import bench_database
-from knowledge.schema import EMBEDDING_DIM
 from knowledge.search import vector_search
+from store.schema import EMBEDDING_DIM
 
 SCOPES = ["workspace"] * 90 + [f"C{i:02d}" for i in range(10)]  # 10 channels, ~1% of rows each
 

@@ -33,10 +33,10 @@ import torch
 from transformers import AutoTokenizer
 
 from bench.database import bench_database
-from knowledge.adapter_registry import get_adapter, serving_adapter
-from knowledge.interactions import record_answer, record_vote
-from knowledge.training_runs import get_training_run, request_training_run
-from knowledge.types import Passage
+from store.adapter_registry import get_adapter, serving_adapter
+from store.interactions import record_answer, record_vote
+from store.training_runs import get_training_run, request_training_run
+from store.types import Passage
 from training.config import DatasetConfig, GateConfig, LoopConfig, TrainConfig
 from training.dataset_export import export_dataset
 from training.dataset_files import read_dataset

@@ -3,7 +3,7 @@
 The paraphrase set (bench/data/verified_pairs.jsonl) holds 40 verified questions, each with two
 paraphrases a teammate might type (should be served that answer) and two near misses on the same
 topic asking something else (should be served nothing). Every asked question is looked up exactly
-as the bot does (`knowledge.verified_answers.nearest_verified` over all 40, on Postgres with the
+as the bot does (`store.verified_answers.nearest_verified` over all 40, on Postgres with the
 product embedder); at threshold t it is served when the nearest similarity is ≥ t and the two
 questions are not one-term swaps of each other (`bot.verified.swaps_terms`); it is offered (shown
 above the evidence) on the similarity alone.
@@ -39,8 +39,8 @@ from bench.database import bench_database
 from bot.answering import Answerer, AnsweringConfig, Question
 from bot.verified import VerifiedConfig, swaps_terms
 from knowledge.embedding import SentenceTransformerEmbedder
-from knowledge.schema import WORKSPACE_SCOPE
-from knowledge.verified_answers import nearest_verified, record_verified_answer
+from store.schema import WORKSPACE_SCOPE
+from store.verified_answers import nearest_verified, record_verified_answer
 
 DATA = Path(__file__).parent / "data" / "verified_pairs.jsonl"
 RESULTS = Path(__file__).parent / "results" / "verified_match.json"

@@ -55,7 +55,7 @@ def ask(question: tuple[str, ...], channel: str | None) -> None:
     from bot.generator_protocol import GeneratorError
     from bot.runtime import build_runtime
     from bot.settings import BotSettings
-    from knowledge.database import DatabaseUnavailable
+    from store.database import DatabaseUnavailable
 
     try:
         runtime = build_runtime(BotSettings(), follow_adapters=False)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from bot.lexicon import coverage, term_set
 from bot.unit_scoring import key_terms
-from knowledge.types import Passage
+from store.types import Passage
 
 AbstainReason = Literal["no_passages", "low_score", "unknown_terms", "not_covered", "no_evidence"]
 """no_evidence: the passages hold nothing quotable (no sentence, item or code block)."""

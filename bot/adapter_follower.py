@@ -1,7 +1,7 @@
 """Keeps the generator on the adapter the registry says should serve (orch).
 
 Training and admins change what serves by appending to `adapter_deployments` (see
-`knowledge.adapter_registry`); an insert trigger sends `NOTIFY adapter_changed`. The follower's
+`store.adapter_registry`); an insert trigger sends `NOTIFY adapter_changed`. The follower's
 daemon thread LISTENs on that channel and re-reads the registry on every notification, and also
 every `poll_interval_s`, so a notification lost to a dropped connection still converges.
 
@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.generator_protocol import BASE_ADAPTER_NAME, AdapterLoadError, Generator
-from knowledge.adapter_registry import AdapterRecord, serving_adapter
+from store.adapter_registry import AdapterRecord, serving_adapter
 
 logger = logging.getLogger(__name__)
 

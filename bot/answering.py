@@ -40,9 +40,9 @@ from bot.support import SupportChecker, SupportConfig, Verdict, published_summar
 from bot.unit_scoring import ScoredPassage, ScoringConfig, score_passages
 from bot.verified import VerifiedConfig, VerifiedMatch, match_verified, offered_markdown, served_markdown
 from knowledge.embedding import Embedder
-from knowledge.interactions import record_answer
 from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms
-from knowledge.types import Passage
+from store.interactions import record_answer
+from store.types import Passage
 
 logger = logging.getLogger(__name__)
 

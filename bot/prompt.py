@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from knowledge.types import Passage
+from store.types import Passage
 
 NOT_IN_DOCUMENTS = "I couldn't find this in the team's documents."
 

@@ -18,8 +18,8 @@ from bot.abstention import AbstentionConfig
 from bot.adapter_follower import AdapterFollower
 from bot.answering import Answerer, AnsweringConfig, Generator
 from bot.settings import BotSettings
-from knowledge.database import check_connection, make_engine, make_session_factory, resolve_database_url
 from knowledge.embedding import SentenceTransformerEmbedder
+from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
 
 logger = logging.getLogger(__name__)
 

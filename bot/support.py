@@ -33,7 +33,7 @@ import numpy as np
 from bot.lexicon import content_terms, coverage, term_set
 from bot.passage_units import split_units
 from bot.unit_scoring import ScoredPassage
-from knowledge.types import Passage
+from store.types import Passage
 
 _URL = re.compile(r"(?:https?://|www\.)[^\s)>\]`'\"]+")
 _LINK_TARGET = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")

@@ -21,7 +21,7 @@ import numpy as np
 
 from bot.lexicon import content_terms, coverage, term_set
 from bot.passage_units import Unit, split_units
-from knowledge.types import Passage
+from store.types import Passage
 
 EmbedTexts = Callable[[Sequence[str]], Sequence[Sequence[float]]]
 """Unit-length embeddings for texts (the knowledge embedder's `embed_documents`)."""

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.lexicon import is_content_word, stem, words
 from knowledge.search import visible_scopes
-from knowledge.verified_answers import VerifiedRecord, nearest_verified
+from store.verified_answers import VerifiedRecord, nearest_verified
 
 CONTRASTING_WORDS = frozenset({"one", "two", "three", "four", "five", "six", "first", "last", "up", "down", "before",
                                "after"})

@@ -17,15 +17,7 @@ import click
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.database import (
-    DatabaseUnavailable,
-    check_connection,
-    make_engine,
-    make_session_factory,
-    resolve_database_url,
-)
 from knowledge.embedding import SentenceTransformerEmbedder
-from knowledge.errors import one_line_reason
 from knowledge.ingest import (
     IngestReport,
     IngestResult,
@@ -37,11 +29,19 @@ from knowledge.ingest import (
     ingest_file,
     ingest_url,
 )
-from knowledge.migrate import upgrade
 from knowledge.removal import RemovalRefused, remove_document
-from knowledge.schema import WORKSPACE_SCOPE
 from knowledge.search import search_passages
 from knowledge.settings import KnowledgeSettings
+from store.database import (
+    DatabaseUnavailable,
+    check_connection,
+    make_engine,
+    make_session_factory,
+    resolve_database_url,
+)
+from store.errors import one_line_reason
+from store.migrate import upgrade
+from store.schema import WORKSPACE_SCOPE
 
 
 @contextmanager

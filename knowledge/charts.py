@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from knowledge.insight import FeedbackCount
+from store.insight import FeedbackCount
 
 
 def _png(figure: Figure) -> bytes:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from knowledge.schema import EMBEDDING_DIM
+from store.schema import EMBEDDING_DIM
 
 
 class Embedder(Protocol):

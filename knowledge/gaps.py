@@ -28,21 +28,11 @@ from datetime import datetime
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
+from store.types import GapQuestion
+
 DISTANCE_THRESHOLD = 0.85
 """Average-linkage cosine distance at which clusters stop merging (see the module docstring)."""
 REPRESENTATIVES = 3
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GapQuestion:
-    """A question the bot abstained on (`abstained`) or that got at least one 👎 (`downvotes`)."""
-
-    answer_id: int
-    question: str
-    channel: str | None
-    asked_at: datetime
-    abstained: bool
-    downvotes: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.chunking import heading_leaf
 from knowledge.embedding import Embedder
-from knowledge.schema import Chunk, Document
+from store.schema import Chunk, Document
 
 BACKFILL_BATCH = 500
 

@@ -46,11 +46,12 @@ from knowledge.chunking import (
     heading_leaf,
 )
 from knowledge.embedding import Embedder
-from knowledge.errors import IngestError, one_line_reason
+from knowledge.errors import IngestError
 from knowledge.extraction import extract_document, is_supported_name
 from knowledge.fetching import fetch_url
 from knowledge.heading_vectors import embed_heading_leaves
-from knowledge.schema import WORKSPACE_SCOPE, Chunk, Document
+from store.errors import one_line_reason
+from store.schema import WORKSPACE_SCOPE, Chunk, Document
 
 logger = logging.getLogger(__name__)
 

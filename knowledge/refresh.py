@@ -29,8 +29,8 @@ from knowledge.embedding import Embedder
 from knowledge.errors import IngestError, PageGone
 from knowledge.fetching import fetch_url
 from knowledge.ingest import ingest_bytes
-from knowledge.notices import add_notice
-from knowledge.schema import Document
+from store.notices import add_notice
+from store.schema import Document
 
 logger = logging.getLogger(__name__)
 

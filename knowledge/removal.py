@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.schema import WORKSPACE_SCOPE, Chunk, Document
+from store.schema import WORKSPACE_SCOPE, Chunk, Document
 
 
 class RemovalRefused(ValueError):

@@ -20,8 +20,8 @@ from sqlalchemy import Row, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.embedding import Embedder
-from knowledge.schema import WORKSPACE_SCOPE
-from knowledge.types import Passage
+from store.schema import WORKSPACE_SCOPE
+from store.types import Passage
 
 SearchMode = Literal["vector", "fulltext", "hybrid"]
 DEFAULT_MODE: SearchMode = "vector"

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from bot.generation import TransformersGenerator  # noqa: E402
 from bot.model_setup import ensure_default_model  # noqa: E402
-from knowledge.database import make_engine, make_session_factory, start_embedded_server  # noqa: E402
 from knowledge.embedding import SentenceTransformerEmbedder  # noqa: E402
-from knowledge.migrate import upgrade  # noqa: E402
+from store.database import make_engine, make_session_factory, start_embedded_server  # noqa: E402
+from store.migrate import upgrade  # noqa: E402
 from tests.tiny_models import build_tiny_causal_lm, build_tiny_lora_adapter  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.schema import EMBEDDING_DIM, Chunk, Document
+from store.schema import EMBEDDING_DIM, Chunk, Document
 
 
 def unit_vector(*weights: float) -> list[float]:

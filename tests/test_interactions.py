@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from knowledge.interactions import (
+from store.interactions import (
     UnknownAnswer,
     answer_by_message,
     attach_message,
@@ -18,10 +18,10 @@ from knowledge.interactions import (
     vote_totals,
     withdraw_vote,
 )
-from knowledge.schema import Answer, Vote, VoteEvent
-from knowledge.slack_events import claim_event, finish_event
-from knowledge.training_runs import request_training_run
-from knowledge.types import Passage
+from store.schema import Answer, Vote, VoteEvent
+from store.slack_events import claim_event, finish_event
+from store.training_runs import request_training_run
+from store.types import Passage
 
 
 def _answer(sessions) -> int:

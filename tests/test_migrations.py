@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from knowledge.migrate import downgrade, upgrade
-from knowledge.schema import Base
+from store.migrate import downgrade, upgrade
+from store.schema import Base
 
 
 def _fresh_database(server_url: str, name: str) -> str:

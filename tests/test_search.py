@@ -10,7 +10,7 @@ from knowledge.search import (
     vector_search,
     visible_scopes,
 )
-from knowledge.types import Passage
+from store.types import Passage
 from tests.knowledge_search_fixtures import add_document, unit_vector
 
 

@@ -22,11 +22,11 @@ import click
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from knowledge.adapter_registry import get_adapter, promote, register_adapter, rollback, serving_adapter
-from knowledge.database import make_engine, make_session_factory, resolve_database_url
-from knowledge.datasets_store import dataset_by_id, dataset_by_version, latest_dataset
 from knowledge.settings import KnowledgeSettings
-from knowledge.training_runs import get_training_run
+from store.adapter_registry import get_adapter, promote, register_adapter, rollback, serving_adapter
+from store.database import make_engine, make_session_factory, resolve_database_url
+from store.datasets_store import dataset_by_id, dataset_by_version, latest_dataset
+from store.training_runs import get_training_run
 from training.settings import TrainingSettings
 
 

@@ -37,12 +37,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from knowledge.datasets_store import RatedAnswer
-from knowledge.schema import WORKSPACE_SCOPE
-from knowledge.verified_answers import VerifiedExample
+from knowledge.scrubbing import scrub
+from store.datasets_store import RatedAnswer
+from store.schema import WORKSPACE_SCOPE
+from store.verified_answers import VerifiedExample
 from training.config import DatasetConfig
 from training.dedupe import content_key, near_duplicates
-from training.scrubbing import scrub
 
 KTO_TARGET_RATIO = 7 / 6
 """Weighted 👍:👎 ratio aimed for; the KTO paper's Eq. 8 wants it within [1, 4/3]."""

@@ -1,7 +1,7 @@
 """Build a dataset version from the database and publish it (orch).
 
-Reads rated answers through `knowledge.datasets_store` (and verified answers through
-`knowledge.verified_answers`), builds the rows with the pure builder,
+Reads rated answers through `store.datasets_store` (and verified answers through
+`store.verified_answers`), builds the rows with the pure builder,
 writes them with a manifest into an immutable, content-addressed version folder and records the
 version in the `datasets` table. The same feedback and config give the same version: rebuilding
 returns the existing folder and row instead of a copy. Below the minimum counts nothing is
@@ -18,13 +18,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.datasets_store import DatasetRecord, rated_answers, record_dataset
-from knowledge.verified_answers import verified_examples
+from knowledge.scrubbing import SCRUBBER_VERSION
+from store.datasets_store import DatasetRecord, rated_answers, record_dataset
+from store.verified_answers import verified_examples
 from training.artifacts import abandon, publish, stage
 from training.config import DatasetConfig
 from training.dataset_builder import build_dataset
 from training.dataset_files import content_hash, files_section, read_dataset, write_files, write_manifest
-from training.scrubbing import SCRUBBER_VERSION
 
 logger = logging.getLogger(__name__)
 

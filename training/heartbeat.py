@@ -2,7 +2,7 @@
 
 Training steps can take minutes on a CPU and the trainer reports nothing in between, so the worker
 says "still alive" on its own clock. `/kb status` shows the heartbeat's age next to whether the
-run's owner still holds its lock (`knowledge.run_locks`): a growing age with a held lock means a
+run's owner still holds its lock (`store.run_locks`): a growing age with a held lock means a
 hung worker; a freed lock means a dead one, which the next poll or request fails.
 """
 
@@ -15,7 +15,7 @@ from types import TracebackType
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.run_claims import record_heartbeat
+from store.run_claims import record_heartbeat
 
 logger = logging.getLogger(__name__)
 

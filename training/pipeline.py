@@ -1,6 +1,6 @@
 """One training run end to end: claim → dataset → train → gate → register → promote or reject (orch).
 
-The run is claimed under an advisory lock (see `knowledge.run_claims.claimed_run`); while it
+The run is claimed under an advisory lock (see `store.run_claims.claimed_run`); while it
 executes, a heartbeat thread and the trainer's progress hook keep its record current for
 `/kb status`. Every outcome ends in exactly one status, and every one writes a report:
 
@@ -12,7 +12,7 @@ executes, a heartbeat thread and the trainer's progress hook keep its record cur
   write that, so its run stays 'running' without a lock holder until `recover` (called before
   every claim, by the worker's poll and at its start) marks it failed and writes its report.
 
-The serving adapter changes only through `knowledge.adapter_registry.promote`, the last step.
+The serving adapter changes only through `store.adapter_registry.promote`, the last step.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.adapter_registry import AdapterRecord, promote, register_adapter, serving_adapter
-from knowledge.insight import recent_feedback_weeks
-from knowledge.run_claims import claimed_run, update_run
-from knowledge.training_runs import RunRecord, mark_run_finished, open_training_run, request_training_run
+from store.adapter_registry import AdapterRecord, promote, register_adapter, serving_adapter
+from store.insight import recent_feedback_weeks
+from store.run_claims import claimed_run, update_run
+from store.training_runs import RunRecord, mark_run_finished, open_training_run, request_training_run
 from training.config import LoopConfig, TrainConfig
 from training.dataset_export import export_dataset
 from training.dataset_files import DatasetFiles, read_dataset

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.run_claims import record_progress
+from store.run_claims import record_progress
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.run_claims import failed_runs_without_report, set_report_path
-from knowledge.training_runs import RunRecord, fail_abandoned_runs, get_training_run, mark_run_finished
+from store.run_claims import failed_runs_without_report, set_report_path
+from store.training_runs import RunRecord, fail_abandoned_runs, get_training_run, mark_run_finished
 from training.artifacts import discard_staging
 from training.report import RunReport, write_report
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.charts import feedback_chart, loss_chart
-from knowledge.insight import FeedbackCount
+from store.insight import FeedbackCount
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

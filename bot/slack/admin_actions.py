@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import escape
-from knowledge.adapter_registry import promotable_adapter, promote, rollback, serving_adapter
-from knowledge.training_runs import request_training_run
+from store.adapter_registry import promotable_adapter, promote, rollback, serving_adapter
+from store.training_runs import request_training_run
 
 
 def queue_retrain(deps: SlackDeps, *, user: str, channel: str | None) -> str:

@@ -24,7 +24,7 @@ from bot.slack.slack_text import decode_question
 from bot.slack.streaming import BlocksFor, Reply, ReplyTarget
 from bot.slack.verified_blocks import verified_note
 from bot.slack.work import WorkRejected
-from knowledge.interactions import answers_in_thread, attach_message
+from store.interactions import answers_in_thread, attach_message
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any, Literal
 from bot.citations import Citation
 from bot.slack.answer_pages import CUT_NOTE, answer_pages
 from bot.slack.mrkdwn import FALLBACK_LIMIT, SECTION_LIMIT, escape, from_markdown, link, truncate
-from knowledge.training_runs import RunRecord
-from knowledge.types import Passage
+from store.training_runs import RunRecord
+from store.types import Passage
 
 ACTION_FEEDBACK = "kb.feedback"
 """The native `feedback_buttons` element; its values are `up:<answer id>` / `down:<answer id>`."""

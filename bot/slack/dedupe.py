@@ -1,4 +1,4 @@
-"""Exactly-once handling of Slack deliveries across processes (adapter over knowledge.slack_events).
+"""Exactly-once handling of Slack deliveries across processes (adapter over store.slack_events).
 
 Two keys, both claimed in Postgres so every gunicorn worker and Socket Mode process agrees:
 
@@ -18,7 +18,7 @@ from typing import Any
 from slack_bolt import BoltContext, BoltResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.slack_events import claim_event, finish_event
+from store.slack_events import claim_event, finish_event
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.notices import mark_sent, unsent_notices
+from store.notices import mark_sent, unsent_notices
 
 logger = logging.getLogger(__name__)
 

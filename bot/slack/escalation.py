@@ -22,8 +22,8 @@ from bot.slack.feedback import clicked_message
 from bot.slack.mrkdwn import escape, truncate
 from bot.slack.notices import APOLOGY, notice_for, post_ephemeral
 from bot.slack.work import WorkRejected
-from knowledge.escalations import experts_for, open_escalation
-from knowledge.interactions import answer_by_id
+from store.escalations import experts_for, open_escalation
+from store.interactions import answer_by_id
 
 logger = logging.getLogger(__name__)
 

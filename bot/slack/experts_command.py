@@ -19,7 +19,7 @@ from slack_bolt import Respond
 from bot.slack.deps import SlackDeps
 from bot.slack.escalation import mention
 from bot.slack.mrkdwn import escape, truncate
-from knowledge.escalations import experts_for, set_experts
+from store.escalations import experts_for, set_experts
 
 NOT_ADMIN = "Only admins can choose a channel's experts. Ask one of them, or see KB_ADMIN_USER_IDS in the README."
 USAGE = ("Usage: `/kb experts #channel @someone @some-group` (admins), `/kb experts #channel none` to clear, "

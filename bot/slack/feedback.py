@@ -30,7 +30,7 @@ from bot.slack.blocks import (
 from bot.slack.deps import SlackDeps
 from bot.slack.modals import VIEW_REASON, read_reason, reason_modal
 from bot.slack.notices import APOLOGY, post_ephemeral
-from knowledge.interactions import (
+from store.interactions import (
     answer_by_id,
     answer_by_message,
     current_vote,

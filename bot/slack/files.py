@@ -19,7 +19,7 @@ from bot.slack.ingesting import add_slack_file
 from bot.slack.notices import APOLOGY, notice_for, post_notice
 from bot.slack.work import WorkRejected
 from knowledge.errors import IngestError
-from knowledge.interactions import answers_in_thread
+from store.interactions import answers_in_thread
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Finding knowledge gaps with each question embedded once per process (orch).
 
-`GapFinder.clusters()` reads the gap questions (`knowledge.interactions.gap_questions`), embeds
+`GapFinder.clusters()` reads the gap questions (`store.interactions.gap_questions`), embeds
 only those it has not embedded before (a question's text never changes, so its vector is kept by
 answer id) and clusters them (`knowledge.gaps`). `/kb gaps` and the App Home both call it.
 """
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.embedding import Embedder
 from knowledge.gaps import DISTANCE_THRESHOLD, GapCluster, cluster_gaps
-from knowledge.interactions import gap_questions
+from store.interactions import gap_questions
 
 
 class GapFinder:

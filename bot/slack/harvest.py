@@ -11,7 +11,7 @@ it recorded for training, and a verified answer stored in the scope of the conve
 given in, and the thread's escalation, if any, is closed. The thread is told, so everyone there
 knows the answer will be reused.
 
-The scrubber is the learning loop's (`training.scrubbing`), imported here on purpose: a verified
+The scrubber is the one the learning loop uses (`knowledge.scrubbing`): a verified
 answer is served *and* trained on, so it is scrubbed once, before it is stored, with the same rules.
 """
 
@@ -29,16 +29,16 @@ from bot.slack.notices import APOLOGY, notice_for, post_ephemeral
 from bot.slack.slack_text import decode_question
 from bot.slack.verified_blocks import ACTION_USE_ANSWER, use_answer_blocks
 from bot.slack.work import WorkRejected
-from knowledge.escalations import resolve_escalation
-from knowledge.interactions import (
+from knowledge.scrubbing import scrub
+from store.escalations import resolve_escalation
+from store.interactions import (
     AnswerRecord,
     ReferenceRecord,
     answer_by_id,
     record_reference_answer,
     reference_answer_by_id,
 )
-from knowledge.verified_answers import VerifiedRecord, record_verified_answer
-from training.scrubbing import scrub
+from store.verified_answers import VerifiedRecord, record_verified_answer
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,9 @@ from bot.slack.home_blocks import (
 )
 from bot.slack.notices import APOLOGY
 from bot.slack.work import WorkRejected
-from knowledge.adapter_registry import deployment_history, promotable_adapter, serving_adapter
-from knowledge.insight import (
+from knowledge.schedule import next_fire
+from store.adapter_registry import deployment_history, promotable_adapter, serving_adapter
+from store.insight import (
     answer_outcomes,
     documents_by_scope,
     downvote_reasons,
@@ -43,9 +44,8 @@ from knowledge.insight import (
     questions_of,
     recent_feedback_weeks,
 )
-from knowledge.schedule import next_fire
-from knowledge.schema import WORKSPACE_SCOPE
-from knowledge.training_runs import latest_finished_run, recent_training_runs
+from store.schema import WORKSPACE_SCOPE
+from store.training_runs import latest_finished_run, recent_training_runs
 
 logger = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from bot.slack.blocks import Blocks, context, run_summary, section
 from bot.slack.gap_blocks import channel_name, gap_blocks
 from bot.slack.mrkdwn import SECTION_LIMIT, escape, truncate
 from bot.slack.run_report import message_link, posted_report_blocks
-from knowledge.adapter_registry import AdapterRecord, DeploymentRecord
 from knowledge.gaps import GapCluster
-from knowledge.insight import AskedQuestion, FeedbackCount, Outcomes, ScopeCount
-from knowledge.schema import WORKSPACE_SCOPE
-from knowledge.training_runs import RunRecord
+from store.adapter_registry import AdapterRecord, DeploymentRecord
+from store.insight import AskedQuestion, FeedbackCount, Outcomes, ScopeCount
+from store.schema import WORKSPACE_SCOPE
+from store.training_runs import RunRecord
 
 HOME_CALLBACK = "kb.home"
 ACTION_HOME_RETRAIN = "kb.home.retrain"

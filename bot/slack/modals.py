@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from knowledge.interactions import VOTE_REASONS
+from store.interactions import VOTE_REASONS
 
 VIEW_REASON = "kb.reason"
 VIEW_ADD = "kb.add"

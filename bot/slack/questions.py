@@ -28,8 +28,8 @@ from bot.slack import files, harvest
 from bot.slack.answer_flow import Ask, submit_question
 from bot.slack.deps import SlackDeps
 from bot.slack.notices import APOLOGY, post_notice
-from knowledge.escalations import open_escalation_in
-from knowledge.interactions import answers_in_thread, has_downvote
+from store.escalations import open_escalation_in
+from store.interactions import answers_in_thread, has_downvote
 
 logger = logging.getLogger(__name__)
 

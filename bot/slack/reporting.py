@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.run_charts import run_charts
 from bot.slack.run_report import report_blocks
-from knowledge.training_runs import RunRecord, finished_unreported_runs, mark_reported, record_report_post
+from store.training_runs import RunRecord, finished_unreported_runs, mark_reported, record_report_post
 
 logger = logging.getLogger(__name__)
 

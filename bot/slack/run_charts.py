@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.charts import feedback_chart, loss_chart
-from knowledge.insight import RECENT_WEEKS, recent_feedback_weeks
-from knowledge.training_runs import RunRecord
+from store.insight import RECENT_WEEKS, recent_feedback_weeks
+from store.training_runs import RunRecord
 
 LOSS_CHART = "loss"
 FEEDBACK_CHART = "feedback"

@@ -2,7 +2,7 @@
 
 Read from what the worker records: `training_runs` rows, `datasets` rows with the builder's stats
 in their manifest, and the two newest versions' KTO files for what changed between them
-(`knowledge.dataset_changes`).
+(`store.dataset_changes`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.blocks import Blocks, gate_line, section
 from bot.slack.mrkdwn import SECTION_LIMIT, escape, truncate
-from knowledge.dataset_changes import CLASSES, DatasetChange, dataset_change
-from knowledge.datasets_store import DatasetRecord, recent_datasets
-from knowledge.training_runs import RunRecord, recent_training_runs
+from store.dataset_changes import CLASSES, DatasetChange, dataset_change
+from store.datasets_store import DatasetRecord, recent_datasets
+from store.training_runs import RunRecord, recent_training_runs
 
 HISTORY_RUNS = 10
 HISTORY_DATASETS = 5

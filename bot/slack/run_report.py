@@ -14,7 +14,7 @@ from typing import Any
 from bot.slack.blocks import Blocks, context, run_summary, section
 from bot.slack.gap_blocks import channel_name
 from bot.slack.mrkdwn import SECTION_LIMIT, escape, link, truncate
-from knowledge.training_runs import RunRecord
+from store.training_runs import RunRecord
 
 CHANNELS_SHOWN = 8
 SCORES = (("margin", "reward margin"), ("good", "👍 log-likelihood"), ("bad", "👎 log-likelihood"),

@@ -23,8 +23,8 @@ from typing import Literal
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from knowledge.schema import WORKSPACE_SCOPE
 from knowledge.search import conversation_scope
+from store.schema import WORKSPACE_SCOPE
 
 logger = logging.getLogger(__name__)
 

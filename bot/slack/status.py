@@ -9,10 +9,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.blocks import KbStatus
-from knowledge.adapter_registry import serving_adapter
 from knowledge.ingest import corpus_stats
-from knowledge.interactions import vote_totals
-from knowledge.training_runs import latest_training_run
+from store.adapter_registry import serving_adapter
+from store.interactions import vote_totals
+from store.training_runs import latest_training_run
 
 
 def kb_status(sessions: sessionmaker[Session]) -> KbStatus:

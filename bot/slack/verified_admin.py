@@ -14,7 +14,8 @@ from slack_bolt import Respond
 
 from bot.slack.deps import SlackDeps
 from bot.slack.verified_blocks import VERIFIED_USAGE, revision_blocks, verified_list_blocks
-from knowledge.verified_answers import (
+from knowledge.scrubbing import scrub
+from store.verified_answers import (
     UnknownVerifiedAnswer,
     edit_verified_answer,
     list_verified,
@@ -22,7 +23,6 @@ from knowledge.verified_answers import (
     revisions,
     verified_answer,
 )
-from training.scrubbing import scrub
 
 NOT_ADMIN = "Only admins can manage verified answers. Ask one of them, or see KB_ADMIN_USER_IDS in the README."
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from bot.slack.blocks import Blocks, context, section
 from bot.slack.mrkdwn import SECTION_LIMIT, escape, link, truncate
 from bot.verified import VerifiedMatch
-from knowledge.verified_answers import Revision, VerifiedRecord
+from store.verified_answers import Revision, VerifiedRecord
 
 ACTION_USE_ANSWER = "kb.verified.use"
 """Button offering a teammate's reply as the verified answer; value = the reference answer id."""

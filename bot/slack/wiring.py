@@ -28,7 +28,7 @@ from bot.slack.streaming import StreamOptions
 from bot.slack.work import BackgroundWork
 from knowledge.embedding import Embedder
 from knowledge.settings import KnowledgeSettings
-from knowledge.slack_events import purge_events
+from store.slack_events import purge_events
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from bot.abstention import AbstentionConfig
 from bot.adapter_follower import AdapterFollower
 from bot.answering import NOT_COVERED, NOTHING_FOUND, SUMMARY_HEADING, Answerer, AnswerError, AnsweringConfig, Question
 from bot.prompt import SYSTEM_RULES, Turn
-from knowledge.adapter_registry import promote, register_adapter, rollback
 from knowledge.ingest import ingest_text
-from knowledge.schema import Answer
+from store.adapter_registry import promote, register_adapter, rollback
+from store.schema import Answer
 from tests.scripted_generator import ScriptedGenerator
 
 VPN = ("VPN guide", "# VPN\n\nTo connect to the office VPN install WireGuard and import the profile from the IT "

@@ -12,7 +12,7 @@ from bot.lexicon import content_terms
 from bot.passage_units import split_units
 from bot.support import SupportChecker, published_summary, specifics
 from bot.unit_scoring import score_passages
-from knowledge.types import Passage
+from store.types import Passage
 
 RST = """This type of bug commonly bites neophyte programmers.  Consider this function::
 

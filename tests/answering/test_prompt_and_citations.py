@@ -6,7 +6,7 @@ import pytest
 
 from bot.citations import build_citations, cited_numbers, strip_invalid_markers
 from bot.prompt import NOT_IN_DOCUMENTS, SYSTEM_RULES, Turn, build_prompt
-from knowledge.types import Passage
+from store.types import Passage
 
 
 def _passage(n: int, text: str = "alpha beta gamma", title: str | None = None) -> Passage:

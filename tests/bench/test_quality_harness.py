@@ -12,7 +12,7 @@ from bench.faq import load_faq, parse_faq
 from bench.quality import ingest_corpus, is_gold, search_ranks
 from bench.question_sets import AskedQuestion, paraphrases, unanswerable
 from bot.abstention import Relevance
-from knowledge.types import Passage
+from store.types import Passage
 from tests.scripted_generator import ScriptedGenerator
 
 SAMPLE_FAQ = """\

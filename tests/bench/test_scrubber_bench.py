@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.scrubber import CORPUS, Line, evaluate, load_corpus, main, old_scrub, replaced_regions
-from training.scrubbing import Finding
+from knowledge.scrubbing import Finding
 
 
 def test_placeholders_align_with_the_stretches_they_replaced() -> None:

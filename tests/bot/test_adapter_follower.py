@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapter_follower import AdapterFollower
 from bot.generation import TransformersGenerator
-from knowledge.adapter_registry import (
+from store.adapter_registry import (
     AdapterRecord,
     deploy_base,
     deployment_history,

@@ -1,4 +1,4 @@
-"""knowledge.adapter_registry on the real database: registration, promotion, rollback as a stack."""
+"""store.adapter_registry on the real database: registration, promotion, rollback as a stack."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.adapter_registry import (
+from store.adapter_registry import (
     AdapterNotFound,
     AdapterRecord,
     deploy_base,
@@ -16,7 +16,7 @@ from knowledge.adapter_registry import (
     rollback,
     serving_adapter,
 )
-from knowledge.schema import Adapter
+from store.schema import Adapter
 
 
 def _register(sessions: sessionmaker[Session], *names: str) -> list[AdapterRecord]:

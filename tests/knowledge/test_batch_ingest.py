@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.database import make_engine, make_session_factory, normalise_url
 from knowledge.embedding import Embedder
 from knowledge.errors import IngestError
 from knowledge.ingest import ingest_bytes, ingest_path, ingest_text
-from knowledge.migrate import upgrade
-from knowledge.schema import Chunk, Document
+from store.database import make_engine, make_session_factory, normalise_url
+from store.migrate import upgrade
+from store.schema import Chunk, Document
 from tests.knowledge.conftest import make_pdf
 
 SIZE_CAP = 200_000

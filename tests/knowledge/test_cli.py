@@ -13,9 +13,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select, text
 
 from knowledge.__main__ import cli
-from knowledge.database import make_engine, normalise_url
-from knowledge.migrate import upgrade
-from knowledge.schema import Chunk, Document
+from store.database import make_engine, normalise_url
+from store.migrate import upgrade
+from store.schema import Chunk, Document
 
 GUIDE = ("# Guide\n\nIntro.\n\n## Deploy\n\nRun `make deploy` from main.\n\n"
          "## Rollback\n\nRun `make rollback` to undo a deploy.\n")

@@ -9,7 +9,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from knowledge.embedding import Embedder
-from knowledge.gaps import GapQuestion, cluster_gaps
+from knowledge.gaps import cluster_gaps
+from store.types import GapQuestion
 from tests.knowledge.gap_fixture import HELD_OUT_GROUPS, labelled
 
 HeldOut = tuple[list[GapQuestion], list[str], list[list[float]]]

@@ -23,7 +23,7 @@ from knowledge.ingest import (
     ingest_url,
     text_uri,
 )
-from knowledge.schema import Chunk, Document
+from store.schema import Chunk, Document
 
 LIMIT = 1_000_000
 GUIDE = ("# Guide\n\nIntro to the service.\n\n## Deploy\n\nRun `make deploy` from main.\n\n"

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from knowledge.embedding import Embedder
 from knowledge.ingest import ingest_url
 from knowledge.refresh import refresh_url_documents
-from knowledge.schema import Chunk, Document, DocumentNotice
 from knowledge.search import search_passages
+from store.schema import Chunk, Document, DocumentNotice
 from tests.fakes.changing_site import ChangingSite, Page
 from tests.knowledge.test_ingest import CountingEmbedder
 

@@ -20,9 +20,9 @@ from bot.slack.health import WSGIApp
 from bot.slack.http_app import http_application
 from bot.slack.settings import SlackSettings
 from bot.slack.wiring import start_slack_bot
-from knowledge.database import make_engine, make_session_factory
 from knowledge.embedding import SentenceTransformerEmbedder
 from knowledge.settings import KnowledgeSettings
+from store.database import make_engine, make_session_factory
 from tests.scripted_generator import ScriptedGenerator
 
 

@@ -13,8 +13,8 @@ from bot.slack.client import make_web_client
 from bot.slack.deps import IngestOptions
 from bot.slack.modals import ACTION_VALUE, BLOCK_FILE, BLOCK_TEXT, BLOCK_TITLE, VIEW_ADD
 from bot.slack.reporting import report_finished_runs
-from knowledge.adapter_registry import promote, register_adapter, serving_adapter
-from knowledge.schema import Document, TrainingRun
+from store.adapter_registry import promote, register_adapter, serving_adapter
+from store.schema import Document, TrainingRun
 from tests.fakes.slack_api import BOT_TOKEN
 from tests.fakes.slack_requests import ASKER, view_submission
 from tests.fakes.web_site import StaticSite

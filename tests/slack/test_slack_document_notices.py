@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.client import make_web_client
 from bot.slack.document_notices import post_document_notices
-from knowledge.notices import add_notice, unsent_notices
+from store.notices import add_notice, unsent_notices
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 
 

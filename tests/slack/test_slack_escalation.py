@@ -9,7 +9,7 @@ import pytest
 from bot.slack.blocks import ACTION_ASK_TEAMMATE
 from bot.slack.escalation import ALREADY_ASKED
 from bot.slack.experts_command import NOT_ADMIN, parse_experts
-from knowledge.schema import Escalation, ReferenceAnswer, VerifiedAnswer
+from store.schema import Escalation, ReferenceAnswer, VerifiedAnswer
 from tests.fakes.slack_requests import ASKER, block_action, button_action
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness

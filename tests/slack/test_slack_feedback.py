@@ -10,7 +10,7 @@ from bot.slack.blocks import ACTION_DOWN, ACTION_EXPLAIN, ACTION_FEEDBACK, ACTIO
 from bot.slack.feedback import THANKS_UP
 from bot.slack.harvest import CORRECTION_SAVED
 from bot.slack.modals import ACTION_VALUE, BLOCK_DETAILS, BLOCK_REASON, VIEW_REASON
-from knowledge.schema import ReferenceAnswer, Vote, VoteEvent
+from store.schema import ReferenceAnswer, Vote, VoteEvent
 from tests.fakes.slack_requests import (
     block_action,
     button_action,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.slack.deps import IngestOptions
-from knowledge.schema import Document
+from store.schema import Document
 from tests.fakes.slack_api import BOT_TOKEN
 from tests.fakes.slack_requests import file_shared, message
 from tests.slack.conftest import MakeBot

@@ -9,7 +9,7 @@ import pytest
 from bot.slack.blocks import ACTION_FEEDBACK
 from bot.slack.gap_blocks import ACTION_GAP_ADD
 from bot.slack.modals import VIEW_ADD
-from knowledge.schema import Answer, Vote
+from store.schema import Answer, Vote
 from tests.fakes.slack_requests import block_action, button_action, feedback_buttons_action
 from tests.slack.harness import SlackHarness
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.schema import Answer
+from store.schema import Answer
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_requests import SIGNING_SECRET, HttpReply, SignedRequest, SlackRequests, mention, message
 

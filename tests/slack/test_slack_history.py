@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from knowledge.datasets_store import record_dataset
-from knowledge.schema import TrainingRun
+from store.datasets_store import record_dataset
+from store.schema import TrainingRun
 from tests.slack.harness import SlackHarness
 
 

@@ -12,8 +12,8 @@ from bot.slack.blocks import ACTION_FEEDBACK
 from bot.slack.home import HomeTabs
 from bot.slack.home_blocks import ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK
 from bot.slack.modals import ACTION_VALUE, BLOCK_REASON
-from knowledge.adapter_registry import promote, register_adapter, serving_adapter
-from knowledge.schema import TrainingRun
+from store.adapter_registry import promote, register_adapter, serving_adapter
+from store.schema import TrainingRun
 from tests.fakes.slack_requests import (
     ASKER,
     block_action,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.slack.home import HomeTabs
 from bot.slack.home_blocks import ACTION_HOME_PROMOTE, ACTION_HOME_ROLLBACK
-from knowledge.adapter_registry import promote, register_adapter, serving_adapter
+from store.adapter_registry import promote, register_adapter, serving_adapter
 from tests.fakes.slack_requests import ASKER, block_action, button_action
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.slack.health import WSGIApp
 from bot.slack.http_app import http_application
 from bot.slack.settings import SlackSettings
-from knowledge.database import make_engine, make_session_factory
+from store.database import make_engine, make_session_factory
 from tests.fakes.slack_requests import SIGNING_SECRET, SignedRequest, mention
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot

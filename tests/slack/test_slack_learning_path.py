@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.slack.blocks import ACTION_FEEDBACK
-from knowledge.datasets_store import rated_answers
-from knowledge.schema import Answer
+from store.datasets_store import rated_answers
+from store.schema import Answer
 from tests.fakes.slack_requests import block_action, feedback_buttons_action
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot

@@ -14,7 +14,7 @@ from bot.slack.blocks import answer_blocks, continuation_blocks
 from bot.slack.mrkdwn import SECTION_LIMIT, from_markdown
 from bot.slack.streaming import StreamOptions
 from knowledge.embedding import Embedder
-from knowledge.schema import Answer
+from store.schema import Answer
 from tests.fakes.block_kit import block_errors, block_text_chars
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot

@@ -28,7 +28,7 @@ from bot.slack.mrkdwn import SECTION_LIMIT, escape, from_markdown, link, split_t
 from bot.slack.pacing import RateBudget, Throttle
 from bot.slack.slack_text import decode_question
 from bot.slack.work import BackgroundWork, WorkRejected
-from knowledge.types import Passage
+from store.types import Passage
 
 
 def citation(number: int, *, cited: bool = True, uri: str = "https://wiki.example.com/a|b>c") -> Citation:
@@ -207,7 +207,7 @@ def test_a_live_running_run_shows_its_heartbeat_age() -> None:
     from datetime import UTC, datetime
 
     from bot.slack.blocks import progress_line
-    from knowledge.training_runs import RunRecord
+    from store.training_runs import RunRecord
 
     run = RunRecord(id=3, status="running", trigger="schedule", requested_by=None, notify_channel=None, message=None,
                     metrics={}, adapter_id=None, dataset_id=None, report_path=None,

@@ -10,7 +10,7 @@ from bot.generator_protocol import GeneratorBusy
 from bot.slack.blocks import ACTION_DOWN, ACTION_FEEDBACK, ACTION_UP, THINKING
 from bot.slack.notices import APOLOGY, BUSY
 from bot.slack.streaming import STATUS_TEXT, StreamOptions
-from knowledge.schema import Answer
+from store.schema import Answer
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
 from tests.fakes.slack_requests import ASKER, mention, message
 from tests.scripted_generator import ScriptedGenerator

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from knowledge.schema import Chunk, Document
 from knowledge.search import search_passages
+from store.schema import Chunk, Document
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import BACKUP_DOC, DEPLOY_DOC, add_document
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from bot.slack.client import make_web_client
 from bot.slack.reporting import report_finished_runs
-from knowledge.training_runs import get_training_run
+from store.training_runs import get_training_run
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_contract import manifest_bot_scopes
 from tests.slack.conftest import MakeBot

@@ -6,7 +6,7 @@ import pytest
 
 from bot.slack.ingesting import pasted_title
 from bot.slack.slack_text import decode, decode_question
-from knowledge.schema import Answer, Document
+from store.schema import Answer, Document
 from tests.fakes.slack_requests import message
 from tests.slack.conftest import MakeBot
 

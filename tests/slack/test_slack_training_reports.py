@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.slack.client import make_web_client
 from bot.slack.reporting import report_finished_runs
 from bot.slack.settings import SlackSettings
-from knowledge.schema import TrainingRun
-from knowledge.training_runs import get_training_run
+from store.schema import TrainingRun
+from store.training_runs import get_training_run
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.slack.conftest import MakeBot
 from tests.training.dead_worker import kill_and_wait, start_worker_holding_a_run

@@ -10,7 +10,7 @@ from bot.slack.blocks import ACTION_FEEDBACK
 from bot.slack.harvest import CORRECTION_SAVED, NOT_YOURS
 from bot.slack.verified_admin import NOT_ADMIN
 from bot.slack.verified_blocks import ACTION_USE_ANSWER
-from knowledge.schema import Answer, ReferenceAnswer, VerifiedAnswer, VerifiedAnswerRevision
+from store.schema import Answer, ReferenceAnswer, VerifiedAnswer, VerifiedAnswerRevision
 from tests.fakes.slack_requests import ASKER, block_action, button_action, feedback_buttons_action
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness

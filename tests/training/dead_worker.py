@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 SCRIPT = """
 import time
-from knowledge.database import make_engine, make_session_factory
-from knowledge.run_claims import claimed_run, record_progress
+from store.database import make_engine, make_session_factory
+from store.run_claims import claimed_run, record_progress
 engine = make_engine({url!r})
 with claimed_run(engine) as run:
     record_progress(make_session_factory(engine), run.id, {{"phase": "training", "step": 3, "max_steps": 9}})

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.datasets_store import RatedAnswer
-from knowledge.interactions import record_answer, record_vote
-from knowledge.types import Passage
+from store.datasets_store import RatedAnswer
+from store.interactions import record_answer, record_vote
+from store.types import Passage
 from training.config import DatasetConfig, GateConfig, LoopConfig, TrainConfig
 from training.dataset_builder import build_dataset
 from training.dataset_files import DatasetFiles, files_section, read_dataset, write_files, write_manifest

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from knowledge.datasets_store import RatedAnswer
+from store.datasets_store import RatedAnswer
 from tests.training.feedback_fixtures import SMALL_DATASET, feedback_items, rated
 from training.config import DatasetConfig
 from training.dataset_builder import build_dataset, interleave, kto_weights, vote_label

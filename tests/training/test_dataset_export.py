@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.interactions import record_reference_answer, record_vote
-from knowledge.schema import Answer, Dataset, Vote
-from knowledge.verified_answers import record_verified_answer, retire_verified_answer
+from store.interactions import record_reference_answer, record_vote
+from store.schema import Answer, Dataset, Vote
+from store.verified_answers import record_verified_answer, retire_verified_answer
 from tests.training.feedback_fixtures import SMALL_DATASET, feedback_items
 from training.artifacts import file_sha256
 from training.dataset_export import export_dataset

@@ -8,7 +8,7 @@ import asyncio
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.training_runs import get_training_run, latest_training_run, request_training_run
+from store.training_runs import get_training_run, latest_training_run, request_training_run
 from tests.training.feedback_fixtures import LOOP
 from training.jobs import (
     EXECUTE_TASK,

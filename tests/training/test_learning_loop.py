@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.adapter_registry import promote, register_adapter, serving_adapter
-from knowledge.schema import Adapter
-from knowledge.training_runs import get_training_run, request_training_run
+from store.adapter_registry import promote, register_adapter, serving_adapter
+from store.schema import Adapter
+from store.training_runs import get_training_run, request_training_run
 from tests.tiny_models import build_tiny_lora_adapter
 from tests.training.feedback_fixtures import LOOP, feedback_items
 from training.config import DatasetConfig, GateConfig

@@ -15,8 +15,8 @@ from threading import Barrier
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.run_claims import claimed_run
-from knowledge.training_runs import (
+from store.run_claims import claimed_run
+from store.training_runs import (
     fail_abandoned_runs,
     get_training_run,
     latest_training_run,
@@ -99,8 +99,8 @@ def test_a_run_whose_worker_was_killed_is_failed_on_the_next_start(engine: Engin
     run, _ = request_training_run(sessions, trigger="schedule")
     script = textwrap.dedent(f"""
         import sys, time
-        from knowledge.database import make_engine
-        from knowledge.run_claims import claimed_run
+        from store.database import make_engine
+        from store.run_claims import claimed_run
         with claimed_run(make_engine({database_url!r})) as run:
             print(run.id, flush=True)
             time.sleep(600)

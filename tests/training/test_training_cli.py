@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.adapter_registry import register_adapter, serving_adapter
-from knowledge.training_runs import latest_training_run
+from store.adapter_registry import register_adapter, serving_adapter
+from store.training_runs import latest_training_run
 from tests.tiny_models import build_tiny_lora_adapter
 from tests.training.feedback_fixtures import FAST_TRAINING, LOOP, feedback_items, write_dataset
 from training.__main__ import cli
@@ -90,7 +90,7 @@ def test_the_launch_command_uses_ddp_for_several_gpus_and_one_process_on_cpu(tmp
 def test_a_run_trains_through_accelerate_launch(engine, sessions: sessionmaker[Session], seed,
                                                 loop_paths: LoopPaths, monkeypatch: pytest.MonkeyPatch) -> None:
     """`accelerate launch --cpu --num_processes 1 -m training train …` as the worker runs it."""
-    from knowledge.training_runs import request_training_run
+    from store.training_runs import request_training_run
 
     monkeypatch.setenv("TRAINING_TORCH_THREADS", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

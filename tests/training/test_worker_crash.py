@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.adapter_registry import promote, register_adapter, serving_adapter
-from knowledge.training_runs import RunRecord, get_training_run, request_training_run
+from store.adapter_registry import promote, register_adapter, serving_adapter
+from store.training_runs import RunRecord, get_training_run, request_training_run
 from tests.tiny_models import build_tiny_lora_adapter
 from tests.training.feedback_fixtures import feedback_items
 from training.pipeline import LoopPaths

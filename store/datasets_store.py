@@ -3,7 +3,7 @@
 Reads answers together with their *current* votes and teammates' corrections; a vote whose answer
 was deleted is gone with it (the foreign key cascades), so it can never reach a dataset. A
 correction confirmed as a verified answer is read as that verified answer instead
-(`knowledge.verified_answers.verified_examples`), and not at all once it is retired. Writes one
+(`store.verified_answers.verified_examples`), and not at all once it is retired. Writes one
 `datasets` row per built dataset version; the files themselves live on disk, named by the row.
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from knowledge.schema import Answer, Dataset, ReferenceAnswer, VerifiedAnswer, Vote
+from store.schema import Answer, Dataset, ReferenceAnswer, VerifiedAnswer, Vote
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,9 +1,9 @@
 """The training worker's side of a run: claim it, say it is alive, record progress (store).
 
 A running run is owned by the process holding a session-level advisory lock on its id
-(`knowledge.run_locks`). The lock is taken before the row turns 'running' and dies with the
+(`store.run_locks`). The lock is taken before the row turns 'running' and dies with the
 owner's connection, so a run left 'running' whose lock is free belongs to a dead worker and is
-failed by `knowledge.training_runs.fail_abandoned_runs`. While it works, the owner also refreshes
+failed by `store.training_runs.fail_abandoned_runs`. While it works, the owner also refreshes
 `heartbeat_at` and writes `progress`, which is what `/kb status` shows: the lock says whether the
 worker is alive, the heartbeat's age says how recently it made itself heard.
 """
@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.run_locks import try_lock, unlock
-from knowledge.schema import TrainingRun
-from knowledge.training_runs import RunRecord, given_fields, record_of
+from store.run_locks import try_lock, unlock
+from store.schema import TrainingRun
+from store.training_runs import RunRecord, given_fields, record_of
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from knowledge.schema import Adapter, AdapterDeployment
+from store.schema import Adapter, AdapterDeployment
 
 PROMOTED = "promoted"
 RETIRED = "retired"

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.schema import VerifiedAnswer, VerifiedAnswerRevision
+from store.schema import VerifiedAnswer, VerifiedAnswerRevision
 
 
 class UnknownVerifiedAnswer(LookupError):

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.errors import one_line_reason
+from store.errors import one_line_reason
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.schema import DocumentNotice
+from store.schema import DocumentNotice
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

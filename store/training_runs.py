@@ -1,13 +1,13 @@
 """Training-run requests and their outcomes: how the bot and the training worker meet (store).
 
 The bot asks for a run (an admin's `/kb retrain`), the worker claims and executes it
-(`knowledge.run_claims`), and the bot later reports finished runs back to Slack. At most one run is
+(`store.run_claims`), and the bot later reports finished runs back to Slack. At most one run is
 queued or running at a time (a partial unique index), so overlapping triggers share one run: a
 second request is recorded on the open run as one more requester and channel to tell, instead of
 racing for a row of its own. Requests are serialised by an advisory lock, so a lost race never
 consumes a run id: the numbers users see (`#id`) have no gaps.
 
-A 'running' run whose worker died (its advisory lock is free, see `knowledge.run_locks`) is failed
+A 'running' run whose worker died (its advisory lock is free, see `store.run_locks`) is failed
 by whoever looks first: the worker's poll, its start-up, or the next request, so a dead run never
 blocks the queue and `/kb status` never shows a dead run as running.
 """
@@ -23,8 +23,8 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.run_locks import owner_gone, serialise_requests
-from knowledge.schema import TrainingRun
+from store.run_locks import owner_gone, serialise_requests
+from store.schema import TrainingRun
 
 OPEN_STATUSES = ("queued", "running")
 FINISHED_STATUSES = ("succeeded", "rejected", "skipped", "failed")

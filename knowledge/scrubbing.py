@@ -14,7 +14,7 @@ Who finds what, and why them:
   Slack `xapp-`/`xoxe.` tokens, `github_pat_`, Google `AIza`, OpenAI project and Anthropic keys,
   whole private-key blocks, AWS secret access keys outside quotes.
 * phone numbers (libphonenumber's numbering plans), cards (Luhn), IBANs (mod 97) and US SSNs
-  (area, group, serial): `training.personal_numbers`, so look-alike digit runs (versions, Slack
+  (area, group, serial): `knowledge.personal_numbers`, so look-alike digit runs (versions, Slack
   timestamps, dates, ports, line numbers, ids) stay.
 * emails, Slack user mentions, bearer tokens and secrets assigned to key-like names: our patterns.
 
@@ -50,7 +50,7 @@ from detect_secrets.plugins import (
 )
 from detect_secrets.plugins.jwt import JwtTokenDetector
 
-from training import personal_numbers
+from knowledge import personal_numbers
 
 SCRUBBER_VERSION = "2"
 """Bumped whenever the rules change; recorded in every dataset manifest."""

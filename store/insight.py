@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.schema import Answer, Document, Vote
+from store.schema import Answer, Document, Vote
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,7 +4,7 @@ Digit runs are everywhere in technical chatter (versions, Slack timestamps, line
 a run counts only when it passes the check its kind defines, using maintained implementations:
 Google's libphonenumber (`phonenumbers`) for numbering plans, python-stdnum for Luhn, ISO 7064
 mod 97 and SSN area/group/serial rules. Each finder yields `(start, end)` spans of its input;
-`training.scrubbing` decides what replaces them.
+`knowledge.scrubbing` decides what replaces them.
 """
 
 from __future__ import annotations

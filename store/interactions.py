@@ -16,9 +16,8 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.gaps import GapQuestion
-from knowledge.schema import WORKSPACE_SCOPE, Answer, ReferenceAnswer, Vote, VoteEvent
-from knowledge.types import Passage
+from store.schema import WORKSPACE_SCOPE, Answer, ReferenceAnswer, Vote, VoteEvent
+from store.types import GapQuestion, Passage
 
 VOTE_REASONS = ("incorrect", "incomplete", "off_topic", "other")
 

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge.datasets_store import DatasetRecord
+from store.datasets_store import DatasetRecord
 
 CLASSES = ("👍", "👎", "correction")
 ExampleKey = tuple[int, str, bool]

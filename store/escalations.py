@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.schema import ChannelSettings, Escalation
+from store.schema import ChannelSettings, Escalation
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

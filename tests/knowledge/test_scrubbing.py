@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from training.scrubbing import Scrubbed, find, scrub
+from knowledge.scrubbing import Scrubbed, find, scrub
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 
