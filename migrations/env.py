@@ -1,11 +1,11 @@
-"""Alembic environment: migrates `knowledge.schema.Base.metadata` on the URL given by knowledge.migrate."""
+"""Alembic environment: migrates `store.schema.Base.metadata` on the URL given by store.migrate."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from knowledge.schema import Base
+from store.schema import Base
 
 target_metadata = Base.metadata
 

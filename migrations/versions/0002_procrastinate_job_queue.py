@@ -2,7 +2,7 @@
 
 The training worker schedules retraining with procrastinate (periodic cron task, queueing lock).
 Its schema SQL ships inside the installed package and is applied as-is, but into a separate
-Postgres schema so the product's own tables (`public`, owned by knowledge.schema) stay exactly
+Postgres schema so the product's own tables (`public`, owned by store.schema) stay exactly
 what the ORM declares. training.jobs connects with `search_path=procrastinate`.
 
 Revision ID: 0002
