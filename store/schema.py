@@ -374,3 +374,87 @@ class TrainingRun(Base):
     requesters: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
     # Where the bot posted the run's report in Slack: channel, ts and the uploaded chart files (revision 0006).
     report_post: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+
+
+class LearnedChannel(Base):
+    """A Slack channel the bot learns from (`/kb learn`): its threads become documents, kept in sync (revision 0012).
+
+    `scope` follows the documents rule: WORKSPACE_SCOPE for a public channel, the channel id for a
+    private one. `trusted_users` / `trusted_groups` (user ids, user group ids), when any, limit the
+    replies learned to those people. The backfill walks `conversations.history` from the newest root
+    back to `oldest_ts`; `resume_ts` is the oldest root it finished, so a crashed backfill resumes
+    there. `status` is active, stopped (`/kb learn stop`), left (the bot left) or deleted.
+    """
+
+    __tablename__ = "learned_channels"
+    __table_args__ = (
+        CheckConstraint("status in ('active', 'stopped', 'left', 'deleted')", name="ck_learned_channels_status"),
+    )
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, default="", server_default="")
+    kind: Mapped[str] = mapped_column(String(16))  # public | private
+    scope: Mapped[str] = mapped_column(String(64))
+    trusted_users: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    trusted_groups: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    oldest_ts: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    added_by: Mapped[str | None] = mapped_column(String(64))
+    resume_ts: Mapped[str | None] = mapped_column(String(32))
+    backfill_done: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _created_at()
+
+
+class LearnedThread(Base):
+    """One thread of a learned channel and the document built from it (NULL while it has nothing to index).
+
+    `message_ts` / `authors` are the messages the document holds (a deleted message is found by its
+    ts; `/kb forget-me` by its author); `reply_count` and `latest_reply` are what `conversations.history`
+    said last time, so a re-sync fetches only threads that changed. `dirty_at` is set by events
+    (new reply, edit, reaction) and cleared when the thread is rebuilt.
+    """
+
+    __tablename__ = "learned_threads"
+    __table_args__ = (
+        UniqueConstraint("channel", "thread_ts", name="uq_learned_threads_channel_thread"),
+        Index("ix_learned_threads_dirty", "dirty_at", postgresql_where=text("dirty_at IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel: Mapped[str] = mapped_column(ForeignKey("learned_channels.channel", ondelete="CASCADE"))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"), index=True)
+    uri: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, default="", server_default="")
+    message_ts: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list, server_default="{}")
+    authors: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    reply_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    latest_reply: Mapped[str | None] = mapped_column(String(32))
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    dirty_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    synced_at: Mapped[datetime] = _created_at()
+
+
+class ForgottenSlackUser(Base):
+    """Someone who asked `/kb forget-me`: messages they wrote are left out of every learned thread."""
+
+    __tablename__ = "forgotten_slack_users"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requested_at: Mapped[datetime] = _created_at()
+
+
+class LearnPolicy(Base):
+    """Workspace policy of `/kb learn` (one row, id 1): whether channel members, not only admins, may start it."""
+
+    __tablename__ = "learn_policy"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_learn_policy_single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    members_may_learn: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = _created_at()
