@@ -1,4 +1,4 @@
-"""Run `python -m training …` in a child process, as the worker would, and measure what it cost (orch).
+"""Run `python -m training …` (or another module) in a child process and measure what it cost (orch).
 
 Both training benches need the same figures from a child: its CPU seconds (user + system, what the
 run costs whatever else shares the cores), its peak RSS and its wall time, plus the JSON object the
@@ -42,9 +42,14 @@ def last_json_object(output: str) -> dict[str, Any] | None:
 
 def run_training_cli(arguments: Sequence[str], environment: Mapping[str, str]) -> ChildRun:
     """`python -m training <arguments>` with `environment`, waited for and measured."""
+    return run_module_child("training", arguments, environment)
+
+
+def run_module_child(module: str, arguments: Sequence[str], environment: Mapping[str, str]) -> ChildRun:
+    """`python -m <module> <arguments>` with `environment`, waited for and measured."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    child = subprocess.run([sys.executable, "-m", "training", *arguments], env=dict(environment),
+    child = subprocess.run([sys.executable, "-m", module, *arguments], env=dict(environment),
                            capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

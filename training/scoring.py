@@ -80,6 +80,29 @@ class ScoringModel:
         self.model.set_adapter(name)
         yield
 
+    def _span_logprobs(self, input_ids: torch.Tensor, attention: torch.Tensor,
+                       spans: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+        """Log-probabilities of tokens `start..end-1` of each row (one span per row), the LM head applied there only.
+
+        The backbone runs on the whole batch; the vocabulary projection and its log-softmax (batch ×
+        length × 49k floats with full logits: the gate's largest tensor on a CPU) run only at the
+        positions that predict a scored token. Position t predicts token t+1. The LoRA layers sit
+        inside the backbone's modules, so the active adapter applies as in a full forward.
+        """
+        causal_lm = self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
+        hidden = causal_lm.get_decoder()(input_ids=input_ids.to(self.device),
+                                         attention_mask=attention.to(self.device)).last_hidden_state
+        head = causal_lm.get_output_embeddings()
+        values: list[torch.Tensor] = []
+        for row, (start, end) in enumerate(spans):
+            if end <= start:
+                values.append(torch.zeros(0))
+                continue
+            logits = head(hidden[row, start - 1 : end - 1]).float()
+            targets = input_ids[row, start:end].to(self.device)
+            values.append(torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1))
+        return values
+
     @torch.no_grad()
     def completion_logprobs(self, pairs: Sequence[tuple[str, str]], *, max_length: int,
                             batch_size: int) -> list[float]:
@@ -102,14 +125,8 @@ class ScoringModel:
             for row, (ids, _) in enumerate(batch):
                 input_ids[row, : len(ids)] = torch.tensor(ids)
                 attention[row, : len(ids)] = 1
-            logits = self.model(input_ids=input_ids.to(self.device),
-                                attention_mask=attention.to(self.device)).logits.float()
-            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-            targets = input_ids[:, 1:].to(self.device)
-            token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            for row, (ids, start) in enumerate(batch):
-                # Position t predicts token t+1: completion tokens start..len-1 come from positions start-1..len-2.
-                values = token_logprobs[row, start - 1 : len(ids) - 1]
+            spans = [(start, len(ids)) for ids, start in batch]
+            for values in self._span_logprobs(input_ids, attention, spans):
                 scores.append(float(values.mean()) if values.numel() else 0.0)
         return scores
 
@@ -139,8 +156,7 @@ class ScoringModel:
             window = torch.tensor([ids[offset : offset + max_length]], device=self.device)
             if window.shape[1] < 2:
                 break
-            logits = self.model(input_ids=window).logits.float()
-            logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, window[:, 1:].unsqueeze(-1))
+            (logprobs,) = self._span_logprobs(window, torch.ones_like(window), [(1, window.shape[1])])
             total -= float(logprobs.sum())
             count += window.shape[1] - 1
         return math.exp(total / count) if count else float("nan")
