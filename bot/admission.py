@@ -7,6 +7,9 @@ A waiter whose cancel event fires, or whose deadline passes, leaves the line.
 
 `exclusive()` is for adapter switches: it waits for running calls to finish, holds new ones back,
 and is not subject to the waiting limit.
+
+Each change of the running and waiting counts, and each refusal, is reported to `bot.metrics`
+(a process runs one generator, hence one gate, so the gauges are that gate's).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bot import metrics
 from bot.generator_protocol import GeneratorBusy
 
 _POLL_S = 0.05
@@ -73,25 +77,31 @@ class AdmissionGate:
         with self._condition:
             if not self._free_for(None) or self._line:
                 if len(self._line) >= self._max_waiting:
+                    metrics.ADMISSION_BUSY.inc()
                     raise GeneratorBusy(BUSY_MESSAGE)
                 self._line.append(ticket)
+                self._report()
                 try:
                     while not self._free_for(ticket):
                         if cancel is not None and cancel.is_set():
                             raise Cancelled
                         remaining = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
                         if remaining <= 0:
+                            metrics.ADMISSION_BUSY.inc()
                             raise GeneratorBusy(BUSY_MESSAGE)
                         self._condition.wait(remaining)
                 finally:
                     self._line.remove(ticket)
+                    self._report()
                     self._condition.notify_all()  # the next in line may now be at the head
             self._running += 1
+            self._report()
         try:
             yield
         finally:
             with self._condition:
                 self._running -= 1
+                self._report()
                 self._condition.notify_all()
 
     @contextmanager
@@ -110,6 +120,10 @@ class AdmissionGate:
             with self._condition:
                 self._exclusive_held = False
                 self._condition.notify_all()
+
+    def _report(self) -> None:
+        """Tell `bot.metrics` the counts (called with the condition held, so they are consistent)."""
+        metrics.set_admission(running=self._running, waiting=len(self._line))
 
     def _free_for(self, ticket: object | None) -> bool:
         """Whether a slot is free for `ticket` (None: a newcomer who would not have to queue)."""

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.log_context import bound_ids
 from store.run_locks import try_lock, unlock
 from store.schema import TrainingRun
 from store.training_runs import RunRecord, given_fields, record_of
@@ -51,7 +52,8 @@ def claimed_run(engine: Engine, *, run_id: int | None = None) -> Iterator[RunRec
                                       .values(status="running", started_at=func.now(), heartbeat_at=func.now())
                                       .returning(TrainingRun)).first()
                 record = record_of(row, worker_alive=True) if row is not None else None
-            yield record
+            with bound_ids(run_id=record.id if record else None):  # every line about the run names it
+                yield record
         finally:
             unlock(connection, candidate)
 

@@ -376,6 +376,28 @@ class TrainingRun(Base):
     report_post: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
 
 
+class ProcessHeartbeat(Base):
+    """One running web, socket or worker process and what it really serves, refreshed every few
+    seconds (revision 0011); a row not refreshed lately belongs to a dead process and is ignored."""
+
+    __tablename__ = "process_heartbeats"
+    __table_args__ = (
+        CheckConstraint("kind IN ('web', 'socket', 'worker')", name="ck_process_heartbeats_kind"),
+        Index("ix_process_heartbeats_last_seen", "last_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    adapter_id: Mapped[int | None] = mapped_column(BigInteger)  # None: the base model (or no model: a worker)
+    adapter_name: Mapped[str | None] = mapped_column(String(128))
+    adapter_sha256: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(Text)  # the base model path or served model name
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class LearnedChannel(Base):
     """A Slack channel the bot learns from (`/kb learn`): its threads become documents, kept in sync (revision 0012).
 

@@ -236,3 +236,9 @@ def fail_abandoned_runs(sessions: sessionmaker[Session], *, post_mortem: PostMor
     """
     with sessions() as session, session.begin():
         return _fail_abandoned(session, post_mortem)
+
+
+def run_counts_by_status(session: Session) -> dict[str, int]:
+    """How many training runs have each status (statuses without runs left out); for `/metrics`."""
+    rows = session.execute(select(TrainingRun.status, func.count()).group_by(TrainingRun.status)).all()
+    return {status: int(count) for status, count in rows}

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 
 from bot.answering import AnswerError, AnswerResult, Question
+from bot.generator_protocol import GeneratorBusy
+from bot.metrics import AnswerTimer, Outcome, count_outcome
 from bot.slack import dedupe
 from bot.slack.blocks import Blocks, FeedbackStyle, answer_blocks, continuation_blocks
 from bot.slack.deps import SlackDeps
@@ -25,6 +27,7 @@ from bot.slack.streaming import BlocksFor, Reply, ReplyTarget
 from bot.slack.verified_blocks import verified_note
 from bot.slack.work import WorkRejected
 from store.interactions import answers_in_thread, attach_message
+from store.log_context import bind_ids
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
 
     When every worker is busy the question shows its place in line at once (`queue_status`).
     """
+    received_at = time.monotonic()
     key = dedupe.message_key(ask.channel, ask.ts)
     if not dedupe.claim(deps.sessions, key):
         logger.info("message %s already claimed; not answering twice", key)
@@ -65,8 +69,9 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
         ahead = deps.queue.join(key)
         show_queued(deps.client, deps.queue, key, channel=ask.channel, thread_ts=ask.thread_ts, ahead=ahead)
     try:
-        deps.work.submit(answer_question, deps, ask, keys)
+        deps.work.submit(answer_question, deps, ask, keys, received_at)
     except WorkRejected as exc:
+        count_outcome("busy")
         placeholder, _ = deps.queue.leave(key)
         if placeholder is not None:
             withdraw(deps.client, placeholder)
@@ -76,10 +81,16 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
     return True
 
 
-def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ()) -> None:
-    """Answer `ask` in its thread; never raises (failures become a notice in the thread)."""
+def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
+                    received_at: float | None = None) -> None:
+    """Answer `ask` in its thread; never raises (failures become a notice in the thread).
+
+    Counts the outcome and times the first text and the final answer from `received_at` (a
+    `time.monotonic()` of the question's arrival; default now), see `bot.metrics`.
+    """
     reply: Reply | None = None
     started = time.monotonic()
+    timer = AnswerTimer(received_at)
     placeholder, still_waiting = deps.queue.leave(dedupe.message_key(ask.channel, ask.ts))
     move_up(deps.client, deps.queue, still_waiting)
     try:
@@ -97,10 +108,15 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ())
         question = Question(text=text, channel=ask.channel, thread_ts=ask.thread_ts, asker=ask.user,
                             team_id=ask.team_id, history=history,
                             conversation_kind=deps.scopes.kind_of(ask.channel, ask.channel_type))
-        result = deps.answerer.answer(question, on_delta=reply.push, cancel=reply.cancel)
+        result = deps.answerer.answer(question, on_delta=timer.showing(reply.push), cancel=reply.cancel)
+        bind_ids(answer_id=result.answer_id)  # this job's context only: every line below carries it
         message_ts = reply.finish(result.text, _blocks_for(result),
                                   continuation_blocks(answer_id=result.answer_id, text=result.text))
         deps.queue.record(time.monotonic() - started)
+        outcome = _outcome(result)
+        count_outcome(outcome)
+        logger.info("answered %s/%s: %s in %.1f s with %s", ask.channel, ask.ts, outcome, timer.finished(),
+                    result.adapter_name, extra={"outcome": outcome, "channel": ask.channel})
     except Exception as exc:
         _fail(deps, ask, reply, exc)
         return
@@ -111,6 +127,12 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = ())
         attach_message(deps.sessions, result.answer_id, channel=ask.channel, message_ts=message_ts)
     except Exception:  # the answer is shown; only reactions on it will not count as votes
         logger.exception("could not link answer %s to message %s/%s", result.answer_id, ask.channel, message_ts)
+
+
+def _outcome(result: AnswerResult) -> Outcome:
+    if result.verified is not None and result.verified.served:
+        return "verified"
+    return "abstained" if result.abstained else "answered"
 
 
 def _blocks_for(result: AnswerResult) -> BlocksFor:
@@ -126,6 +148,7 @@ def _blocks_for(result: AnswerResult) -> BlocksFor:
 
 def _fail(deps: SlackDeps, ask: Ask, reply: Reply | None, exc: Exception) -> None:
     text = notice_for(exc)
+    count_outcome("refused" if isinstance(exc, AnswerError) else "busy" if isinstance(exc, GeneratorBusy) else "failed")
     if isinstance(exc, AnswerError):
         logger.info("question in %s/%s refused: %s", ask.channel, ask.ts, exc)
     else:

@@ -20,11 +20,12 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
-from bot.slack import adding, commands, escalation, feedback, files, gaps, harvest, home, questions
+from bot.slack import adding, commands, escalation, feedback, files, gaps, harvest, home, learn_events, questions
 from bot.slack.admins import AdminCheck
 from bot.slack.dedupe import event_dedupe_middleware
 from bot.slack.deps import IngestOptions, SlackDeps
 from bot.slack.gap_finder import GapFinder
+from bot.slack.log_ids import event_log_ids
 from bot.slack.queue_status import AnswerQueue
 from bot.slack.scopes import ScopeResolver
 from bot.slack.streaming import Replies, StreamOptions
@@ -63,7 +64,9 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
                      scopes=ScopeResolver(client), queue=AnswerQueue(workers=work.workers),
                      gaps=GapFinder(sessions, embedder),
                      ingest=ingest or IngestOptions(), training_cron=training_cron)
+    app.middleware(event_log_ids)  # first, so every line about an event carries its id
     app.middleware(event_dedupe_middleware(sessions))
+    learn_events.register(app, deps)  # its middleware watches learned channels' events, after the dedupe
     questions.register(app, deps)
     feedback.register(app, deps)
     harvest.register(app, deps)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from bot.citations import Citation
 from bot.slack.answer_pages import CUT_NOTE, answer_pages
 from bot.slack.mrkdwn import FALLBACK_LIMIT, SECTION_LIMIT, escape, from_markdown, link, truncate
+from store.process_heartbeats import ProcessRecord
 from store.training_runs import RunRecord
 from store.types import Passage
 
@@ -188,6 +189,8 @@ class KbStatus:
     votes_down: int
     adapter_name: str
     last_run: RunRecord | None
+    processes: Sequence[ProcessRecord] = ()
+    """Live processes and what each really serves (`store.process_heartbeats`)."""
 
 
 def metrics_summary(metrics: dict[str, Any], *, limit: int = 6) -> str:
@@ -256,13 +259,26 @@ def run_summary(run: RunRecord) -> str:
     return "\n".join(lines)
 
 
+def process_line(process: ProcessRecord) -> str:
+    """One live process: kind, host and pid, the adapter it really serves (with its sha256) and its model."""
+    if process.kind == "worker":
+        serves = f"trains on `{escape(truncate(process.model, 80))}`"
+    else:
+        adapter = "the base model" if process.adapter_id is None else f"adapter `{escape(process.adapter_name or '?')}`"
+        sha = f" (sha256 {process.adapter_sha256[:12]})" if process.adapter_sha256 else ""
+        serves = f"serves {adapter}{sha} on `{escape(truncate(process.model, 80))}`"
+    return f"• {process.kind} `{escape(process.host)}` pid {process.pid}: {serves}"
+
+
 def status_blocks(status: KbStatus) -> Blocks:
     model = "the base model" if status.adapter_name == "base" else f"adapter `{escape(status.adapter_name)}`"
     lines = [f"*Documents:* {status.documents:,} ({status.chunks:,} passages)",
              f"*Feedback:* {status.votes_up:,} 👍 · {status.votes_down:,} 👎",
-             f"*Serving:* {model}"]
+             f"*Serving:* {model} (deployed)"]
+    processes = "\n".join(process_line(p) for p in status.processes[:20]) or "No process reported in the last minute."
     run = run_summary(status.last_run) if status.last_run else "No training run yet."
-    return [section("\n".join(lines)), section(f"*Last training run*\n{run}")]
+    return [section("\n".join(lines)), section(f"*Processes*\n{processes}"),
+            section(f"*Last training run*\n{run}")]
 
 
 HELP_TEXT = "\n".join([

@@ -1,7 +1,8 @@
 """What `/kb status` reports, read from the database (store, read-only).
 
-Counts come from `knowledge` (documents and chunks, vote totals), the serving adapter from the
-registry's deployment log (what every bot process follows), and the newest training run.
+Counts come from `knowledge` (documents and chunks, vote totals), the deployed adapter from the
+registry's deployment log (what every bot process should follow), what each live process really
+serves from its heartbeat row (`store.process_heartbeats`), and the newest training run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from bot.slack.blocks import KbStatus
 from knowledge.ingest import corpus_stats
 from store.adapter_registry import serving_adapter
 from store.interactions import vote_totals
+from store.process_heartbeats import live_processes
 from store.training_runs import latest_training_run
 
 
@@ -20,5 +22,7 @@ def kb_status(sessions: sessionmaker[Session]) -> KbStatus:
     votes = vote_totals(sessions)
     with sessions() as session:
         adapter = serving_adapter(session)
+        processes = live_processes(session)
     return KbStatus(documents=corpus.documents, chunks=corpus.chunks, votes_up=votes["up"], votes_down=votes["down"],
-                    adapter_name=adapter.name if adapter else "base", last_run=latest_training_run(sessions))
+                    adapter_name=adapter.name if adapter else "base", last_run=latest_training_run(sessions),
+                    processes=processes)

@@ -12,11 +12,14 @@ the same class (unbounded) serves as Bolt's `listener_executor`.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
+
+from bot import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ class BackgroundWork(Executor):
     def __init__(self, *, max_workers: int = 4, max_queued: int | None = 32, name: str = "kb-work") -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
         self._max_workers = max_workers
+        self._name = name
         self._max_queued = max_queued
         self._pending = 0
         self._condition = threading.Condition()
@@ -49,10 +53,13 @@ class BackgroundWork(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         with self._condition:
             if self._max_queued is not None and self._pending >= self._max_workers + self._max_queued:
+                metrics.WORK_REJECTED.labels(self._name).inc()
                 raise WorkRejected(f"{self._pending} jobs already pending")
             self._pending += 1
         try:
-            return self._pool.submit(self._run, fn, args, kwargs)
+            # In a copy of the submitter's context: the event and answer ids bound for logging
+            # (`store.log_context`) follow the job onto the pool's thread.
+            return self._pool.submit(contextvars.copy_context().run, self._run, fn, args, kwargs)
         except BaseException:
             self._done()
             raise
