@@ -8,6 +8,9 @@ every `poll_interval_s`, so a notification lost to a dropped connection still co
 A deployment whose adapter files are missing or corrupt is logged and left alone: the generator
 keeps the last adapter that loaded (or the base model when none did yet), `current_adapter()` keeps
 naming what really serves, and the load is retried only after `retry_failed_after_s`.
+
+What serves is also reported to `bot.metrics` (`kb_adapter_served`), lines logged while an
+adapter is applied carry its `adapter_id`, and `/readyz` asks `alive()` and `synced_ago_s()`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import psycopg
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import metrics
 from bot.generator_protocol import BASE_ADAPTER_NAME, AdapterLoadError, Generator
 from store.adapter_registry import AdapterRecord, serving_adapter
+from store.log_context import bound_ids
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +67,7 @@ class AdapterFollower:
         self._failed: dict[tuple[int, str], float] = {}  # (adapter id, path) -> monotonic time of failure
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._synced_at: float | None = None  # monotonic time of the last sync that read the registry
 
     def current_adapter(self) -> tuple[int | None, str]:
         """(adapter id or None for base, adapter name) of what the generator serves now."""
@@ -79,7 +85,21 @@ class AdapterFollower:
                     self._applied = True
             elif self._current[0] != wanted.id and not self._recently_failed(wanted):
                 self._apply(wanted)
+            self._synced_at = time.monotonic()
+            metrics.set_adapter_served(self._current[1])
             return self._current
+
+    def alive(self) -> bool:
+        """Whether the following thread runs (False before `start()` and after `stop()`)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def synced_ago_s(self) -> float | None:
+        """Seconds since the registry was last read successfully; None if it never was."""
+        return None if self._synced_at is None else time.monotonic() - self._synced_at
+
+    @property
+    def poll_interval_s(self) -> float:
+        return self._poll_interval_s
 
     def start(self) -> None:
         """Sync once now, then follow changes from a daemon thread until `stop()`."""
@@ -98,15 +118,17 @@ class AdapterFollower:
             self._thread = None
 
     def _apply(self, wanted: AdapterRecord) -> None:
-        try:
-            self._generator.use_adapter(wanted.name, Path(wanted.path))
-        except AdapterLoadError as exc:
-            self._failed[(wanted.id, wanted.path)] = time.monotonic()
-            logger.error(
-                "adapter %s (id %s) is deployed but cannot be loaded; still serving %s: %s",
-                wanted.name, wanted.id, self._current[1], exc,
-            )
-            return
+        with bound_ids(adapter_id=wanted.id):
+            try:
+                self._generator.use_adapter(wanted.name, Path(wanted.path))
+            except AdapterLoadError as exc:
+                self._failed[(wanted.id, wanted.path)] = time.monotonic()
+                logger.error(
+                    "adapter %s (id %s) is deployed but cannot be loaded; still serving %s: %s",
+                    wanted.name, wanted.id, self._current[1], exc,
+                )
+                return
+            logger.info("now serving adapter %s (id %s)", wanted.name, wanted.id)
         self._failed.pop((wanted.id, wanted.path), None)
         self._current = (wanted.id, wanted.name)
         self._applied = True
