@@ -16,7 +16,10 @@ an HTML page with just an <h1>) is refused with that reason rather than stored a
 its title alone: a title-only passage answers nothing and would be quoted as evidence for any
 question that shares its words.
 
-Batches (a directory walk, several paths and URLs) go through `ingest_each`: every item ends as a
+Each step has its own function (`prepare_*`: read, extract, chunk and check; `embed_documents_together`;
+`store_prepared`: one transaction), so that `knowledge.ingest_pipeline.ingest_batch` can overlap
+preparing with embedding and embed several documents per call; `ingest_path` uses it. Batches
+(there, and through `ingest_each` for items that each finish alone) end every item as a
 result or a failure with its reason, whatever the error, and one bad file never stops the rest.
 Only losing the database stops a batch; the report then lists what was committed before it and
 what was not attempted.
@@ -49,7 +52,6 @@ from knowledge.embedding import Embedder
 from knowledge.errors import IngestError
 from knowledge.extraction import extract_document, is_supported_name
 from knowledge.fetching import fetch_url
-from knowledge.heading_vectors import embed_heading_leaves
 from store.errors import one_line_reason
 from store.schema import WORKSPACE_SCOPE, Chunk, Document
 
@@ -58,6 +60,8 @@ logger = logging.getLogger(__name__)
 IngestStatus = Literal["added", "replaced", "unchanged", "duplicate"]
 SKIPPED_DIRECTORIES = frozenset({"node_modules", "__pycache__"})
 """Skipped in directory walks besides hidden ones: dependencies and caches, not team knowledge."""
+DEFAULT_BATCH_CHUNKS = 64
+"""Texts gathered for one embedding call in batch ingest: two of the embedder's 32-text batches."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +119,37 @@ def text_uri(text: str) -> str:
     return f"text:{content_hash(text)[:16]}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedDocument:
+    """A document read, chunked and checked against the database, waiting for its vectors.
+
+    `inputs` are the texts its chunk vectors embed (title and heading path above each chunk) and
+    `leaves` the heading each chunk's heading vector embeds, in chunk order.
+    """
+
+    name: str
+    title: str
+    uri: str
+    source: str
+    scope: str
+    added_by: str | None
+    digest: str
+    chunks: list[ChunkText]
+    inputs: list[str]
+    leaves: list[str]
+
+
+Prepared = PreparedDocument | IngestResult
+"""What preparing an item gives: a document to embed and store, or its final result already
+("unchanged" or "duplicate", or whatever a path that does its own storing returned)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentVectors:
+    chunks: list[list[float]]
+    headings: list[list[float]]
+
+
 def ingest_text(sessions: sessionmaker[Session], embedder: Embedder, *, title: str, text: str, fmt: str,
                 uri: str, source: str, language: str | None = None, scope: str = WORKSPACE_SCOPE,
                 added_by: str | None = None, chunking: ChunkingConfig = DEFAULT_CHUNKING,
@@ -129,6 +164,19 @@ def ingest_text(sessions: sessionmaker[Session], embedder: Embedder, *, title: s
     Raises:
         IngestError: `text` has nothing to index: it is empty, or only headings.
     """
+    return embed_and_store(sessions, embedder, prepare_text(
+        sessions, title=title, text=text, fmt=fmt, uri=uri, source=source, language=language, scope=scope,
+        added_by=added_by, chunking=chunking, name=name))
+
+
+def prepare_text(sessions: sessionmaker[Session], *, title: str, text: str, fmt: str, uri: str, source: str,
+                 language: str | None = None, scope: str = WORKSPACE_SCOPE, added_by: str | None = None,
+                 chunking: ChunkingConfig = DEFAULT_CHUNKING, name: str | None = None) -> Prepared:
+    """Everything `ingest_text` does before embedding: chunk, and return early when nothing needs writing.
+
+    Raises:
+        IngestError: as `ingest_text`.
+    """
     name = name or uri
     if not text.strip():
         raise IngestError(f"{name}: is empty (no text to index)")
@@ -141,18 +189,50 @@ def ingest_text(sessions: sessionmaker[Session], embedder: Embedder, *, title: s
         existing = _document_at(session, scope=scope, uri=uri)
         if (known := _unchanged_or_duplicate(session, existing, scope=scope, digest=digest)) is not None:
             return known
-    vectors = embedder.embed_documents([embedding_input(title, chunk.heading, chunk.text) for chunk in chunks])
-    if len(vectors) != len(chunks):
-        raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(chunks)} chunks of {uri}")
-    heading_vectors = embed_heading_leaves(embedder, [heading_leaf(title, chunk.heading) for chunk in chunks])
+    return PreparedDocument(name=name, title=title, uri=uri, source=source, scope=scope, added_by=added_by,
+                            digest=digest, chunks=chunks,
+                            inputs=[embedding_input(title, chunk.heading, chunk.text) for chunk in chunks],
+                            leaves=[heading_leaf(title, chunk.heading) for chunk in chunks])
+
+
+def embed_documents_together(embedder: Embedder, documents: Sequence[PreparedDocument]) -> list[DocumentVectors]:
+    """The chunk and heading vectors of several documents from one `embed_documents` call.
+
+    One call keeps the embedder's batches full whatever the documents' sizes (a batch of short
+    documents no longer costs one small batch each); each distinct heading text is embedded once.
+    """
+    leaves = list(dict.fromkeys(leaf for document in documents for leaf in document.leaves))
+    inputs = [text for document in documents for text in document.inputs]
+    vectors = embedder.embed_documents(inputs + leaves)
+    if len(vectors) != len(inputs) + len(leaves):
+        raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(inputs) + len(leaves)} texts")
+    by_leaf = dict(zip(leaves, vectors[len(inputs):], strict=True))
+    out: list[DocumentVectors] = []
+    start = 0
+    for document in documents:
+        out.append(DocumentVectors(chunks=vectors[start:start + len(document.inputs)],
+                                   headings=[by_leaf[leaf] for leaf in document.leaves]))
+        start += len(document.inputs)
+    return out
+
+
+def embed_and_store(sessions: sessionmaker[Session], embedder: Embedder, prepared: Prepared) -> IngestResult:
+    """Embed one prepared document and store it in its own transaction (a result passes through)."""
+    if isinstance(prepared, IngestResult):
+        return prepared
+    (vectors,) = embed_documents_together(embedder, [prepared])
+    return store_prepared(sessions, prepared, vectors)
+
+
+def store_prepared(sessions: sessionmaker[Session], document: PreparedDocument,
+                   vectors: DocumentVectors) -> IngestResult:
+    """Write one embedded document in one transaction: added, replaced, or unchanged/duplicate after all."""
     try:
-        return _store(sessions, title=title, uri=uri, source=source, scope=scope, added_by=added_by,
-                      digest=digest, chunks=chunks, vectors=vectors, heading_vectors=heading_vectors)
+        return _store(sessions, document, vectors)
     except IntegrityError:
         # Another process inserted this uri between our check and our insert; the second try sees
         # its row and replaces it or finds it unchanged.
-        return _store(sessions, title=title, uri=uri, source=source, scope=scope, added_by=added_by,
-                      digest=digest, chunks=chunks, vectors=vectors, heading_vectors=heading_vectors)
+        return _store(sessions, document, vectors)
 
 
 def ingest_bytes(sessions: sessionmaker[Session], embedder: Embedder, data: bytes, *, name: str, source: str,
@@ -165,16 +245,34 @@ def ingest_bytes(sessions: sessionmaker[Session], embedder: Embedder, data: byte
         uri: the document's identity; None means pasted text, identified by its content (`text_uri`).
         title: overrides the title found in the document.
     """
+    return embed_and_store(sessions, embedder, prepare_bytes(
+        sessions, data, name=name, source=source, max_bytes=max_bytes, uri=uri, content_type=content_type,
+        title=title, scope=scope, added_by=added_by, chunking=chunking))
+
+
+def prepare_bytes(sessions: sessionmaker[Session], data: bytes, *, name: str, source: str, max_bytes: int,
+                  uri: str | None = None, content_type: str | None = None, title: str | None = None,
+                  scope: str = WORKSPACE_SCOPE, added_by: str | None = None,
+                  chunking: ChunkingConfig = DEFAULT_CHUNKING) -> Prepared:
+    """`ingest_bytes` up to the embedding (see `prepare_text`)."""
     document = extract_document(data, name=name, max_bytes=max_bytes, content_type=content_type)
-    return ingest_text(sessions, embedder, title=title or document.title, text=document.text, fmt=document.fmt,
-                       language=document.language, uri=uri or text_uri(document.text), source=source,
-                       scope=scope, added_by=added_by, chunking=chunking, name=name)
+    return prepare_text(sessions, title=title or document.title, text=document.text, fmt=document.fmt,
+                        language=document.language, uri=uri or text_uri(document.text), source=source,
+                        scope=scope, added_by=added_by, chunking=chunking, name=name)
 
 
 def ingest_file(sessions: sessionmaker[Session], embedder: Embedder, path: Path, *, max_bytes: int,
                 title: str | None = None, scope: str = WORKSPACE_SCOPE, added_by: str | None = None,
                 chunking: ChunkingConfig = DEFAULT_CHUNKING) -> IngestResult:
     """Ingest one file; its uri is its absolute file:// URL. Oversized files are refused unread."""
+    return embed_and_store(sessions, embedder, prepare_file(sessions, path, max_bytes=max_bytes, title=title,
+                                                            scope=scope, added_by=added_by, chunking=chunking))
+
+
+def prepare_file(sessions: sessionmaker[Session], path: Path, *, max_bytes: int, title: str | None = None,
+                 scope: str = WORKSPACE_SCOPE, added_by: str | None = None,
+                 chunking: ChunkingConfig = DEFAULT_CHUNKING) -> Prepared:
+    """`ingest_file` up to the embedding (see `prepare_text`)."""
     try:
         if path.is_symlink() and not path.exists():
             raise IngestError(f"{path}: is a broken or looping symbolic link")
@@ -186,28 +284,36 @@ def ingest_file(sessions: sessionmaker[Session], embedder: Embedder, path: Path,
         data = path.read_bytes()
     except OSError as exc:
         raise IngestError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    return ingest_bytes(sessions, embedder, data, name=str(path), source="file", max_bytes=max_bytes,
-                        uri=path.resolve().as_uri(), title=title, scope=scope, added_by=added_by,
-                        chunking=chunking)
+    return prepare_bytes(sessions, data, name=str(path), source="file", max_bytes=max_bytes,
+                         uri=path.resolve().as_uri(), title=title, scope=scope, added_by=added_by,
+                         chunking=chunking)
 
 
 def ingest_path(sessions: sessionmaker[Session], embedder: Embedder, path: Path, *, max_bytes: int,
                 scope: str = WORKSPACE_SCOPE, added_by: str | None = None,
-                chunking: ChunkingConfig = DEFAULT_CHUNKING, progress: bool = True) -> IngestReport:
-    """Ingest a file, or every supported file under a directory (see `collect_files`), via `ingest_each`.
+                chunking: ChunkingConfig = DEFAULT_CHUNKING, progress: bool = True,
+                batch_chunks: int = DEFAULT_BATCH_CHUNKS) -> IngestReport:
+    """Ingest a file, or every supported file under a directory (see `collect_files`).
+
+    Runs through `knowledge.ingest_pipeline.ingest_batch`: files are read and chunked while earlier
+    ones are embedded, at least `batch_chunks` texts share an embedding call, each document is
+    stored in its own transaction.
 
     Raises:
         IngestError: `path` does not exist.
     """
     if not path.exists() and not path.is_symlink():
         raise IngestError(f"{path}: no such file or directory")
+    from knowledge.ingest_pipeline import ingest_batch  # it builds on this module's prepare/store steps
+
     files, skipped = collect_files(path)
 
-    def ingest_one(file: str) -> IngestResult:
-        return ingest_file(sessions, embedder, Path(file), max_bytes=max_bytes, scope=scope, added_by=added_by,
-                           chunking=chunking)
+    def prepare_one(file: str) -> Prepared:
+        return prepare_file(sessions, Path(file), max_bytes=max_bytes, scope=scope, added_by=added_by,
+                            chunking=chunking)
 
-    return ingest_each(files, ingest_one, skipped=skipped, progress=progress)
+    return ingest_batch(sessions, embedder, files, prepare_one, skipped=skipped, progress=progress,
+                        batch_chunks=batch_chunks)
 
 
 def ingest_each(items: Sequence[str], ingest_one: Callable[[str], IngestResult], *,
@@ -325,9 +431,8 @@ def _unchanged_or_duplicate(session: Session, document: Document | None, *, scop
     return _result(session, twin, "duplicate") if twin is not None else None
 
 
-def _store(sessions: sessionmaker[Session], *, title: str, uri: str, source: str, scope: str,
-           added_by: str | None, digest: str, chunks: list[ChunkText],
-           vectors: list[list[float]], heading_vectors: list[list[float]]) -> IngestResult:
+def _store(sessions: sessionmaker[Session], prepared: PreparedDocument, vectors: DocumentVectors) -> IngestResult:
+    scope, uri, digest, title = prepared.scope, prepared.uri, prepared.digest, prepared.title
     with sessions.begin() as session:
         # Checked again under a row lock: another process may have written this uri meanwhile.
         document = _document_at(session, scope=scope, uri=uri, lock=True)
@@ -335,8 +440,8 @@ def _store(sessions: sessionmaker[Session], *, title: str, uri: str, source: str
             return known
         if document is None:
             status: IngestStatus = "added"
-            document = Document(source=source, title=title, uri=uri, content_hash=digest, scope=scope,
-                                added_by=added_by)
+            document = Document(source=prepared.source, title=title, uri=uri, content_hash=digest, scope=scope,
+                                added_by=prepared.added_by)
             session.add(document)
             session.flush()
         else:
@@ -344,13 +449,13 @@ def _store(sessions: sessionmaker[Session], *, title: str, uri: str, source: str
             session.execute(delete(Chunk).where(Chunk.document_id == document.id))
             session.execute(
                 update(Document).where(Document.id == document.id).values(
-                    title=title, content_hash=digest, source=source,
-                    added_by=added_by or document.added_by, updated_at=func.now())
+                    title=title, content_hash=digest, source=prepared.source,
+                    added_by=prepared.added_by or document.added_by, updated_at=func.now())
             )
         session.execute(insert(Chunk), [
             {"document_id": document.id, "ordinal": chunk.ordinal, "scope": scope, "heading": chunk.heading,
              "text": chunk.text, "embedding": vector, "heading_embedding": heading_vector}
-            for chunk, vector, heading_vector in zip(chunks, vectors, heading_vectors, strict=True)
+            for chunk, vector, heading_vector in zip(prepared.chunks, vectors.chunks, vectors.headings, strict=True)
         ])
         return IngestResult(document_id=document.id, uri=uri, title=title, status=status,
-                            chunk_count=len(chunks))
+                            chunk_count=len(prepared.chunks))

@@ -205,8 +205,10 @@ def test_when_the_database_dies_mid_walk_the_report_lists_what_was_stored(doomed
     for name in names:
         marker = "STOP-HERE" if name == "d.md" else "fine"
         (tmp_path / name).write_text(f"# Doc {name}\n\nA passage that is {marker}.\n")
+    # One document per embedding call, so the database dies between stored documents (the batched
+    # case is tests/knowledge/test_ingest_pipeline.py's).
     report = ingest_path(doomed_sessions, ServerStoppingEmbedder(embedder, "STOP-HERE", stop_server), tmp_path,
-                         max_bytes=SIZE_CAP, progress=False)
+                         max_bytes=SIZE_CAP, progress=False, batch_chunks=1)
     assert [Path(result.uri).name for result in report.results] == ["a.md", "b.md", "c.md"]
     assert {result.status for result in report.results} == {"added"}
     assert report.failures == ()

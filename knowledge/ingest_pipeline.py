@@ -1,0 +1,199 @@
+"""Batch ingest as a pipeline: documents prepared in one thread while the previous ones are embedded (orch).
+
+`ingest_batch` is the many-documents twin of `knowledge.ingest.ingest_each`, with the same report
+and the same promises, and faster:
+
+* a *preparing* thread reads, extracts and chunks each item and checks it against the database
+  (`knowledge.ingest.prepare_*`), so Python-side work overlaps with the embedder, which releases
+  the GIL while ONNX Runtime or torch compute;
+* the calling thread embeds several documents' chunks in one `embed_documents` call (at least
+  `batch_chunks` texts when there are that many left), so short documents still fill a batch;
+* each document is then stored in its own transaction, as before: a document that fails leaves
+  nothing half-written and the others land.
+
+Failures keep `ingest_each`'s rules: an IngestError is that item's refusal; any other error is
+logged and reported as that item's failure (when embedding a batch fails, its documents are
+embedded one by one, so only the culprit fails); a lost database (OperationalError,
+InterfaceError) stops the batch, and the report lists what was stored before and, as not
+attempted, every item without an outcome, in order.
+
+Progress (stderr) shows files done of the total, chunks stored and chunks per second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from knowledge.embedding import Embedder
+from knowledge.errors import IngestError
+from knowledge.ingest import (
+    DEFAULT_BATCH_CHUNKS,
+    IngestFailure,
+    IngestReport,
+    IngestResult,
+    Prepared,
+    PreparedDocument,
+    SkippedFile,
+    embed_documents_together,
+    store_prepared,
+)
+from store.errors import one_line_reason
+
+logger = logging.getLogger(__name__)
+
+PREPARED_AHEAD = 32
+"""Documents the preparing thread may get ahead of the embedder (bounds memory on huge trees)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    position: int
+    item: str
+    prepared: Prepared | None = None
+    failure: IngestFailure | None = None
+    stop: BaseException | None = None
+
+
+_DONE = _Outcome(-1, "")
+
+
+def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Sequence[str],
+                 prepare: Callable[[str], Prepared], *, skipped: Sequence[SkippedFile] = (), progress: bool = True,
+                 batch_chunks: int = DEFAULT_BATCH_CHUNKS) -> IngestReport:
+    """Prepare every item with `prepare`, embed them in shared batches and store each on its own.
+
+    Args:
+        items: paths, URLs or "-", as the report names them.
+        prepare: reads and chunks an item (`knowledge.ingest.prepare_file`), or finishes it alone and
+            returns its result (a URL fetched and stored through `ingest_url`).
+        batch_chunks: least texts per embedding call while enough documents remain.
+    """
+    if batch_chunks < 1:
+        raise ValueError(f"batch_chunks must be at least 1, not {batch_chunks}")
+    outcomes: queue.Queue[_Outcome] = queue.Queue(maxsize=PREPARED_AHEAD)
+    halt = threading.Event()
+    preparer = threading.Thread(target=_prepare_all, args=(items, prepare, outcomes, halt), name="ingest-prepare",
+                                daemon=True)
+    results: dict[int, IngestResult] = {}
+    failures: dict[int, IngestFailure] = {}
+    stopped: tuple[int, str] | None = None
+    bar = tqdm(total=len(items), desc="ingest", unit="file", disable=not progress or len(items) < 2)
+    started, chunks_stored = time.perf_counter(), 0
+
+    def record(position: int, outcome: IngestResult | IngestFailure) -> None:
+        nonlocal chunks_stored
+        if isinstance(outcome, IngestFailure):
+            failures[position] = outcome
+        else:
+            results[position] = outcome
+            if outcome.status in ("added", "replaced"):
+                chunks_stored += outcome.chunk_count
+        bar.update(1)
+        elapsed = time.perf_counter() - started
+        bar.set_postfix_str(f"{chunks_stored} chunks, {chunks_stored / elapsed if elapsed else 0.0:.1f} chunks/s",
+                            refresh=False)
+
+    preparer.start()
+    try:
+        finished = False
+        while not finished and stopped is None:
+            batch: list[_Outcome] = []
+            texts = 0
+            while not finished and texts < batch_chunks:
+                outcome = outcomes.get()
+                if outcome is _DONE:
+                    finished = True
+                elif outcome.stop is not None:
+                    stopped = (outcome.position, one_line_reason(outcome.stop))
+                    finished = True
+                elif outcome.failure is not None:
+                    record(outcome.position, outcome.failure)
+                elif isinstance(outcome.prepared, IngestResult):
+                    record(outcome.position, outcome.prepared)
+                else:
+                    batch.append(outcome)
+                    texts += len(outcome.prepared.inputs)  # type: ignore[union-attr]
+            lost = _embed_and_store_batch(sessions, embedder, batch, record)
+            if lost is not None and (stopped is None or lost[0] < stopped[0]):
+                stopped = lost
+    finally:
+        halt.set()
+        while preparer.is_alive():  # let a preparer blocked on a full queue see the halt
+            with contextlib.suppress(queue.Empty):
+                outcomes.get(timeout=0.1)
+        preparer.join()
+        bar.close()
+    report = {"results": tuple(results[i] for i in sorted(results)),
+              "failures": tuple(failures[i] for i in sorted(failures)), "skipped": tuple(skipped)}
+    if stopped is None:
+        return IngestReport(**report)
+    position, reason = stopped
+    return IngestReport(**report, stopped=f"database error while adding {items[position]}: {reason}",
+                        not_attempted=tuple(item for index, item in enumerate(items)
+                                            if index not in results and index not in failures))
+
+
+def _prepare_all(items: Sequence[str], prepare: Callable[[str], Prepared], outcomes: queue.Queue[_Outcome],
+                 halt: threading.Event) -> None:
+    """Preparing-thread body: one outcome per item in order, then `_DONE`; stops at a lost database."""
+    try:
+        for position, item in enumerate(items):
+            if halt.is_set():
+                return
+            try:
+                outcome = _Outcome(position, item, prepared=prepare(item))
+            except IngestError as exc:
+                outcome = _Outcome(position, item, failure=IngestFailure(path=item, message=str(exc)))
+            except (OperationalError, InterfaceError) as exc:
+                outcomes.put(_Outcome(position, item, stop=exc))
+                return
+            except Exception as exc:
+                logger.exception("unexpected error while ingesting %s", item)
+                outcome = _Outcome(position, item, failure=_unexpected(item, exc))
+            outcomes.put(outcome)
+    finally:
+        outcomes.put(_DONE)
+
+
+def _embed_and_store_batch(sessions: sessionmaker[Session], embedder: Embedder, batch: list[_Outcome],
+                           record: Callable[[int, IngestResult | IngestFailure], None]) -> tuple[int, str] | None:
+    """Embed the batch's documents together and store each; returns (position, reason) on a lost database."""
+    if not batch:
+        return None
+    documents = [outcome.prepared for outcome in batch if isinstance(outcome.prepared, PreparedDocument)]
+    try:
+        vectors = embed_documents_together(embedder, documents)
+    except (OperationalError, InterfaceError) as exc:
+        return batch[0].position, one_line_reason(exc)
+    except Exception as exc:
+        if len(batch) > 1:  # find the culprit: each document embedded on its own
+            for outcome in batch:
+                if (lost := _embed_and_store_batch(sessions, embedder, [outcome], record)) is not None:
+                    return lost
+            return None
+        logger.exception("unexpected error while ingesting %s", batch[0].item)
+        record(batch[0].position, _unexpected(batch[0].item, exc))
+        return None
+    for outcome, document, own in zip(batch, documents, vectors, strict=True):
+        try:
+            record(outcome.position, store_prepared(sessions, document, own))
+        except (OperationalError, InterfaceError) as exc:
+            return outcome.position, one_line_reason(exc)
+        except Exception as exc:
+            logger.exception("unexpected error while ingesting %s", outcome.item)
+            record(outcome.position, _unexpected(outcome.item, exc))
+    return None
+
+
+def _unexpected(item: str, exc: Exception) -> IngestFailure:
+    return IngestFailure(path=item, message=f"{item}: could not be added ({one_line_reason(exc)})")
