@@ -23,6 +23,7 @@ from pythonjsonlogger.json import JsonFormatter
 from store.log_context import ID_FIELDS, IdsFilter
 
 LOG_FORMATS: Final = ("json", "text")
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TEXT_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
@@ -47,12 +48,10 @@ def json_formatter() -> logging.Formatter:
 
 def log_level(level: str) -> int:
     """The `logging` level named `level` (any case), or ValueError naming the accepted names."""
-    names = {name: value for name, value in logging.getLevelNamesMapping().items() if name != "NOTSET"}
-    try:
-        return names[level.strip().upper()]
-    except KeyError:
-        raise ValueError(f"unknown log level {level!r}; expected one of {', '.join(sorted(names, key=names.get))}"
-                         ) from None
+    name = level.strip().upper()
+    if name not in LOG_LEVELS:
+        raise ValueError(f"unknown log level {level!r}; expected one of {', '.join(LOG_LEVELS)}")
+    return logging.getLevelNamesMapping()[name]
 
 
 def configure_logging(format: str, level: str, *, stream: TextIO | None = None) -> logging.Handler:
