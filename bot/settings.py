@@ -1,69 +1,85 @@
-"""Environment of answering processes (entry): read once by an entry point, never by components."""
+"""The answering process's sections of the configuration tree: generation and answering (entry-side).
+
+`BotSettings` is what an answering process (`kbbot ask`, the Slack web and socket processes) reads:
+the shared sections of `store.config` (database, logging, models), the knowledge base's
+(`knowledge.settings`) and the two defined here. Only an entry point constructs it; `bot.runtime`
+turns it into live parts. Defaults of the answering tunables were chosen with bench/quality.py
+(README, "Answer quality"); the 135M default model measured 12.0 tokens/s on 1 torch thread vs 9.6
+on 2 (bench/answer_latency.py), hence `KB_TORCH_THREADS=1`.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-DEFAULT_MODEL_DIR = Path("var/models/SmolLM2-135M-Instruct")
+from knowledge.settings import KnowledgeSettings
+from store.config import DatabaseSettings, LoggingSettings, ModelsSettings, Section, setting
 
 
-class BotSettings(BaseSettings):
-    """Database, embedder, generator and answering tunables.
+class GenerationSettings(Section):
+    """How the bot runs its generator: backend, admission gate, CPU threads, repetition control."""
 
-    Attributes:
-        database_url: DATABASE_URL; empty means the embedded Postgres under `pg_data_dir`.
-        pg_data_dir: KB_PG_DATA_DIR.
-        embedding_model: KB_EMBEDDING_MODEL; empty means the bundled all-MiniLM-L6-v2.
-        generator_backend: KB_GENERATOR_BACKEND, "transformers" (in process) or "openai" (a vLLM or
-            other OpenAI-compatible server; each adapter version is served under its own model name).
-        model_path: KB_MODEL_PATH, HF id or local folder of the base causal LM; empty means the
-            converted SmolLM2-135M-Instruct that `make setup` writes under var/models.
-        openai_base_url / openai_model / openai_api_key: KB_OPENAI_*, for the "openai" backend.
-        max_concurrent_generations / max_waiting_generations: the generation admission gate.
-        adapter_poll_interval_s: how often the adapter follower re-reads the registry besides LISTEN.
-        db_pool_size: KB_DB_POOL_SIZE, connections kept per process: a Slack web worker runs request,
-            listener and background threads that each may hold one.
-        torch_threads: KB_TORCH_THREADS, CPU threads for generation (0: torch's default). The
-            135M default model measured 12.0 tokens/s on 1 thread vs 9.6 on 2 (bench/answer_latency.py):
-            for so small a model thread synchronisation costs more than it gains; raise it for big CPU models.
-        repetition_penalty / no_repeat_ngram_size: KB_REPETITION_PENALTY, KB_NO_REPEAT_NGRAM_SIZE, applied
-            to generated tokens only (bot/repetition.py), so passages stay free to copy.
-        answer_min_score: KB_ANSWER_MIN_SCORE, least cosine similarity of the best passage (abstention).
-        answer_unknown_score: KB_ANSWER_UNKNOWN_SCORE, least similarity when the question names
-            something no document mentions.
-        answer_min_coverage: KB_ANSWER_MIN_COVERAGE, least share of key terms in the top passages (0: off).
-        answer_max_new_tokens: KB_ANSWER_MAX_NEW_TOKENS, longest generated summary.
-        answer_summary: KB_ANSWER_SUMMARY, false answers with the quoted evidence alone (no model call).
-        Defaults were chosen with bench/quality.py (see README, "Answer quality").
+    heading: ClassVar[str] = "Generation (answering processes)"
+
+    backend: Literal["transformers", "openai"] = setting(
+        "transformers", "KB_GENERATOR_BACKEND",
+        help="`transformers` (in process), or `openai` to call a vLLM/OpenAI-compatible server (each adapter "
+             "version served under its own model name)")
+    openai_base_url: str = setting("", "KB_OPENAI_BASE_URL", help="server URL for the `openai` backend")
+    openai_model: str = setting("", "KB_OPENAI_MODEL", help="model name of the base model on that server")
+    openai_api_key: str = setting("", "KB_OPENAI_API_KEY", help="API key for that server, if it wants one",
+                                  secret=True)
+    max_concurrent: int = setting(1, "KB_MAX_CONCURRENT_GENERATIONS",
+                                  help="the model's admission gate: generations at once; beyond it and the waiting "
+                                       "ones \"busy, try again\" (in Slack the work pool of `KB_SLACK_WORKERS` "
+                                       "bounds it first)")
+    max_waiting: int = setting(8, "KB_MAX_WAITING_GENERATIONS", help="generations allowed to wait for the gate")
+    torch_threads: int = setting(1, "KB_TORCH_THREADS",
+                                 help="CPU threads for generation (0: torch's default); the 135M default is fastest "
+                                      "on 1, raise it for large CPU models")
+    repetition_penalty: float = setting(1.15, "KB_REPETITION_PENALTY",
+                                        help="keeps greedy decoding on small models from looping; applied to "
+                                             "generated tokens only, so the passages' words stay free to copy")
+    no_repeat_ngram_size: int = setting(4, "KB_NO_REPEAT_NGRAM_SIZE",
+                                        help="no generated n-gram of this size repeats (generated tokens only)")
+    adapter_poll_interval_s: float = setting(5.0, "KB_ADAPTER_POLL_INTERVAL_S",
+                                             help="how often the adapter follower re-reads the registry besides "
+                                                  "LISTEN/NOTIFY")
+
+
+class AnsweringSettings(Section):
+    """Retrieval depth, abstention thresholds and the summary of an answer."""
+
+    heading: ClassVar[str] = "Answering (answering processes)"
+
+    passages: int = setting(5, "KB_ANSWER_PASSAGES", help="passages retrieved (the answer's sources)")
+    min_score: float = setting(0.32, "KB_ANSWER_MIN_SCORE",
+                               help="abstention: least cosine similarity of the best passage — see *Answer quality*")
+    unknown_score: float = setting(0.53, "KB_ANSWER_UNKNOWN_SCORE",
+                                   help="abstention: least similarity when the question names something no "
+                                        "document mentions")
+    min_coverage: float = setting(0.0, "KB_ANSWER_MIN_COVERAGE",
+                                  help="abstention: least share of the question's key terms in the top passages "
+                                       "(0: off)")
+    max_new_tokens: int = setting(128, "KB_ANSWER_MAX_NEW_TOKENS", help="longest generated summary, in tokens")
+    summary: bool = setting(True, "KB_ANSWER_SUMMARY",
+                            help="false: answer with the quoted evidence alone, never calling the model")
+    timeout_s: float = setting(120.0, "KB_ANSWER_TIMEOUT_S", help="generation time limit of one answer")
+
+
+class BotSettings(BaseModel):
+    """The branch of the configuration tree an answering process reads, one section per field.
+
+    `BotSettings()` reads every section from the environment; a test passes the sections it changes.
     """
 
-    model_config = SettingsConfigDict(env_prefix="KB_", frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True)
 
-    database_url: str = Field(default="", validation_alias="DATABASE_URL")
-    pg_data_dir: Path = Path("var/pgdata")
-    embedding_model: str = ""
-    generator_backend: Literal["transformers", "openai"] = "transformers"
-    model_path: str = ""
-    models_dir: Path = Path("var/models")
-    openai_base_url: str = ""
-    openai_model: str = ""
-    openai_api_key: str = ""
-    max_concurrent_generations: int = 1
-    max_waiting_generations: int = 8
-    adapter_poll_interval_s: float = 5.0
-    torch_threads: int = 1
-    repetition_penalty: float = 1.15
-    db_pool_size: int = 16
-    no_repeat_ngram_size: int = 4
-    answer_passages: int = 5
-    answer_min_score: float = 0.32
-    answer_unknown_score: float = 0.53
-    answer_min_coverage: float = 0.0
-    answer_max_new_tokens: int = 128
-    answer_summary: bool = True
-    answer_timeout_s: float = 120.0
-    search_mode: Literal["vector", "fulltext", "hybrid"] = "vector"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    answering: AnsweringSettings = Field(default_factory=AnsweringSettings)

@@ -1,8 +1,9 @@
-"""`python -m knowledge`: migrate the database, add documents, search, remove and count them (entry).
+"""`kbbot kb …` and `kbbot db migrate` (alias `python -m knowledge …`): the knowledge base's commands (entry).
 
-Reads KnowledgeSettings from the environment and wires the database and the embedder into the
-package's functions. Every expected failure (bad input, unreachable database) ends as one line on
-stderr naming the input, with exit status 1.
+Reads the configuration tree's database, models and knowledge sections and wires the database and
+the embedder into the package's functions. Every expected failure (bad input, unreachable database)
+ends as one line on stderr naming the input, with exit status 1. The package, SQLAlchemy and the
+embedding model are imported inside the commands, so `--help` is instant.
 """
 
 from __future__ import annotations
@@ -12,44 +13,40 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.embedding import SentenceTransformerEmbedder
-from knowledge.ingest import (
-    IngestReport,
-    IngestResult,
-    SkippedFile,
-    collect_files,
-    corpus_stats,
-    ingest_bytes,
-    ingest_each,
-    ingest_file,
-    ingest_url,
-)
-from knowledge.removal import RemovalRefused, remove_document
-from knowledge.search import search_passages
-from knowledge.settings import KnowledgeSettings
-from store.database import (
-    DatabaseUnavailable,
-    check_connection,
-    make_engine,
-    make_session_factory,
-    resolve_database_url,
-)
-from store.errors import one_line_reason
-from store.migrate import upgrade
-from store.schema import WORKSPACE_SCOPE
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.ingest import IngestReport, IngestResult
+    from knowledge.settings import KnowledgeSettings
+
+WORKSPACE_SCOPE = "workspace"
+"""`store.schema.WORKSPACE_SCOPE`, restated so that `--help` does not import SQLAlchemy (a test checks they agree)."""
 
 
 @contextmanager
-def _database(settings: KnowledgeSettings, doing: str) -> Iterator[tuple[str, sessionmaker[Session]]]:
+def _database(doing: str) -> Iterator[tuple[str, sessionmaker[Session]]]:
     """The database URL and sessions; a database that is down becomes a one-line error."""
+    from sqlalchemy.exc import OperationalError
+
+    from store.config import DatabaseSettings
+    from store.database import (
+        DatabaseUnavailable,
+        check_connection,
+        make_engine,
+        make_session_factory,
+        resolve_database_url,
+    )
+    from store.errors import one_line_reason
+
+    database = DatabaseSettings()
     engine = None
     try:
-        url = resolve_database_url(settings.database_url, settings.pg_data_dir)
+        url = resolve_database_url(database.url, database.pg_data_dir)
         engine = make_engine(url)
         check_connection(engine)
         yield url, make_session_factory(engine)
@@ -62,16 +59,23 @@ def _database(settings: KnowledgeSettings, doing: str) -> Iterator[tuple[str, se
             engine.dispose()
 
 
+def _embedder() -> SentenceTransformerEmbedder:
+    """The configured embedding model (`KB_EMBEDDING_MODEL`), loaded now."""
+    from knowledge.embedding import SentenceTransformerEmbedder
+    from store.config import ModelsSettings
+
+    return SentenceTransformerEmbedder(ModelsSettings().embedding_model or None)
+
+
 class _LazyEmbedder:
     """Loads the model on first use, so a refused or unchanged document never waits for it."""
 
-    def __init__(self, model: str) -> None:
-        self._model = model
+    def __init__(self) -> None:
         self._embedder: SentenceTransformerEmbedder | None = None
 
     def _loaded(self) -> SentenceTransformerEmbedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self._model or None)
+            self._embedder = _embedder()
         return self._embedder
 
     def embed_query(self, text: str) -> list[float]:
@@ -96,13 +100,17 @@ def cli() -> None:
 @cli.command()
 def migrate() -> None:
     """Apply the database migrations (Alembic upgrade to head)."""
-    with _database(KnowledgeSettings(), "migrating") as (url, _):
+    from store.migrate import upgrade
+
+    with _database("migrating") as (url, _):
         upgrade(url)
     click.echo("database migrated to head")
 
 
 def _add_one(sessions: sessionmaker[Session], embedder: _LazyEmbedder, settings: KnowledgeSettings, source: str,
              *, scope: str, title: str | None, added_by: str | None) -> IngestResult:
+    from knowledge.ingest import ingest_bytes, ingest_file, ingest_url
+
     max_bytes = settings.max_document_bytes
     if source == "-":
         with click.open_file("-", "rb") as stdin:
@@ -154,6 +162,9 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
     Every file and URL ends as added, replaced, unchanged, duplicate, skipped or failed with its
     reason; one failure never stops the rest, and the exit status is 1 when any failed.
     """
+    from knowledge.ingest import SkippedFile, collect_files, ingest_each
+    from knowledge.settings import KnowledgeSettings
+
     settings = KnowledgeSettings()
     directories = [source for source in sources if source != "-" and "://" not in source and Path(source).is_dir()]
     batch = len(sources) > 1 or bool(directories)
@@ -168,8 +179,8 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
         items += files
         skipped += skipped_here
     doing = f"adding {sources[0]}" if len(sources) == 1 else f"adding {len(sources)} sources"
-    with _database(settings, doing) as (_, sessions):
-        embedder = _LazyEmbedder(settings.embedding_model)
+    with _database(doing) as (_, sessions):
+        embedder = _LazyEmbedder()
         report = ingest_each(items, lambda item: _add_one(sessions, embedder, settings, item, scope=scope,
                                                           title=title, added_by=added_by), skipped=skipped)
     _echo_report(report, batch=batch)
@@ -185,10 +196,12 @@ def search(query: str, channel: str | None, limit: int, mode: str | None) -> Non
     """Show the passages that best match QUERY, with their score and cosine similarity."""
     if not query.strip():
         raise click.BadParameter("the query is empty", param_hint="QUERY")
+    from knowledge.search import search_passages
+    from knowledge.settings import KnowledgeSettings
+
     settings = KnowledgeSettings()
-    with _database(settings, f"searching {query!r}") as (_, sessions):
-        embedder = SentenceTransformerEmbedder(settings.embedding_model or None)
-        passages = search_passages(sessions, embedder, query, channel=channel, limit=limit,
+    with _database(f"searching {query!r}") as (_, sessions):
+        passages = search_passages(sessions, _embedder(), query, channel=channel, limit=limit,
                                    mode=mode or settings.search_mode)  # type: ignore[arg-type]
     if not passages:
         click.echo("no matching passages")
@@ -208,7 +221,9 @@ def search(query: str, channel: str | None, limit: int, mode: str | None) -> Non
                               "is in several.")
 def remove(reference: str, scope: str | None) -> None:
     """Remove a document (by its id or its URI) and its passages; questions stop retrieving it at once."""
-    with _database(KnowledgeSettings(), f"removing {reference}") as (_, sessions):
+    from knowledge.removal import RemovalRefused, remove_document
+
+    with _database(f"removing {reference}") as (_, sessions):
         try:
             removed = remove_document(sessions, reference, scopes=[scope] if scope else None)
         except RemovalRefused as exc:
@@ -221,18 +236,36 @@ def backfill_headings() -> None:
     """Embed the section headings of passages stored before heading vectors existed (resumable)."""
     from knowledge.heading_vectors import backfill_heading_embeddings
 
-    settings = KnowledgeSettings()
-    with _database(settings, "backfilling heading vectors") as (_, sessions):
-        filled = backfill_heading_embeddings(sessions, SentenceTransformerEmbedder(settings.embedding_model or None))
+    with _database("backfilling heading vectors") as (_, sessions):
+        filled = backfill_heading_embeddings(sessions, _embedder())
     click.echo(f"heading vectors added: {filled}")
 
 
 @cli.command()
 def stats() -> None:
     """Count the documents and chunks in the knowledge base."""
-    with _database(KnowledgeSettings(), "reading stats") as (_, sessions):
+    from knowledge.ingest import corpus_stats
+
+    with _database("reading stats") as (_, sessions):
         counts = corpus_stats(sessions)
     click.echo(f"documents: {counts.documents}\nchunks: {counts.chunks}")
+
+
+@cli.command("list")
+@click.option("--scope", help="Only this scope ('workspace' or a channel id); default: every scope.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
+              help="Documents to list, most recently updated first.")
+def list_command(scope: str | None, limit: int) -> None:
+    """List the stored documents: id, scope, chunks, title and URI (what `remove` takes)."""
+    from knowledge.catalog import list_documents
+
+    with _database("listing documents") as (_, sessions), sessions() as session:
+        documents = list_documents(session, scope=scope, limit=limit)
+    if not documents:
+        click.echo("no documents" + (f" in scope {scope}" if scope else ""))
+    for document in documents:
+        click.echo(f"{document.id:>6}  {document.scope:<12} {document.chunks:>5} chunks  "
+                   f"{document.updated_at:%Y-%m-%d}  {document.title}\n        {document.uri}")
 
 
 if __name__ == "__main__":

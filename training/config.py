@@ -85,6 +85,7 @@ class TrainConfig:
             so adapters stay loadable by vLLM and llama.cpp).
         learning_rate: AdamW learning rate (LoRA needs more than full fine-tuning).
         epochs: passes over the training rows; `max_steps` > 0 overrides it.
+        max_steps: optimiser steps to train for when > 0 (overriding `epochs`); 0: `epochs` decides.
         batch_size: per-device batch; KTO's KL estimate needs at least 2.
         gradient_accumulation_steps: micro-batches per optimiser step.
         beta: KTO's deviation penalty from the reference (the frozen base).

@@ -1,117 +1,136 @@
-"""Environment of training processes (entry): read once in `training/__main__.py`, never elsewhere.
+"""The training section of the configuration tree, generated from `training.config`'s dataclasses (entry-side).
 
-Every variable is prefixed TRAINING_ except the shared DATABASE_URL and KB_PG_DATA_DIR. The
-settings only turn into the frozen configs of `training.config` and the paths of the pipeline.
+Read once by the training entry point (`kbbot train …`, `python -m training`), never elsewhere. The
+hyper-parameters of a dataset build, a run and the gate are *not* restated here: every field of
+`DatasetConfig` and `TrainConfig` becomes a setting `TRAINING_<FIELD>`, every field of `GateConfig`
+a setting `TRAINING_GATE_<FIELD>`, with the dataclass's default, type and docstring text (so the
+README table shows them). A few are tied instead of settable: the gate's `min_per_class` is
+`TRAINING_MIN_EVAL_PER_CLASS` (the split and the gate must agree), its `seed` is `TRAINING_SEED`,
+its `max_length` follows the run's; the run's `length_quantile` and `max_length_cap` come from the
+profile. Adding a field to a dataclass adds its setting.
+
 TRAINING_PROFILE (auto, cpu, gpu; auto is gpu when CUDA is available) supplies the defaults of the
-hyper-parameters that decide whether a run fits its hardware (`training.profiles`); a setting left
+hyper-parameters that decide whether a run fits its hardware (`training.profiles`): a setting left
 unset (None here) takes the profile's value, one set in the environment wins.
+
+The base model is not a training setting: it is `store.config.ModelsSettings.base_model`
+(`KB_BASE_MODEL`, formerly `TRAINING_BASE_MODEL` / `KB_MODEL_PATH`), shared with serving, so the bot
+and the worker cannot disagree about it; `paths()` takes it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_type_hints
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, create_model, model_validator
 
-from knowledge.schedule import DEFAULT_TRAINING_CRON
+from store.config import Section, attribute_docs, setting
 from training.config import DatasetConfig, GateConfig, LoopConfig, TrainConfig
-from training.pipeline import LoopPaths
 from training.profiles import Profile, resolve_profile
 
+if TYPE_CHECKING:
+    from training.pipeline import LoopPaths
 
-class TrainingSettings(BaseSettings):
-    """The learning loop's environment.
+PROFILE_FIELDS = {"epochs", "batch_size", "gradient_accumulation_steps", "max_length", "max_train_tokens",
+                  "precompute_ref_log_probs", "gradient_checkpointing", "gate_batch_size", "torch_threads"}
+"""Settings whose unset value (None) is filled from the training profile."""
 
-    Attributes:
-        database_url: DATABASE_URL; empty means the embedded Postgres under `pg_data_dir`.
-        pg_data_dir: KB_PG_DATA_DIR, shared with the bot and `python -m knowledge`.
-        base_model: TRAINING_BASE_MODEL, the base model folder (`python -m bot setup-model` makes the default).
-        data_dir: TRAINING_DATA_DIR; datasets/, adapters/ and reports/ live under it.
-        golden_set: TRAINING_GOLDEN_SET, optional JSONL of {"prompt", "completion"} the gate also scores.
-        cron: TRAINING_CRON, when the periodic retrain is requested (procrastinate cron syntax).
-        poll_cron: TRAINING_POLL_CRON, how often the worker looks for runs the bot queued and for dead
-            workers' runs and jobs (a sixth cron field gives seconds); a queued run starts within one.
-        launcher: TRAINING_LAUNCHER, "inprocess", or "accelerate" to train in `accelerate launch`
-            subprocesses (`num_processes` of them; several GPUs → DDP).
-        profile: TRAINING_PROFILE, "auto", "cpu" or "gpu": defaults of epochs, batch size, gradient
-            accumulation, max_length (0: from the data), the CPU token budget, reference log-prob
-            precomputation, the gate's batch and torch threads, for whichever is unset.
-        torch_threads: TRAINING_TORCH_THREADS, CPU threads for torch (0 leaves torch's default).
-        max_train_tokens: TRAINING_MAX_TRAIN_TOKENS, tokens per epoch a run trains on (0: all rows); the
-            CPU profile's budget applies only when neither TRAINING_EPOCHS nor TRAINING_MAX_STEPS is set.
-        heartbeat_s: TRAINING_HEARTBEAT_S, how often the worker says it is alive: on the running
-            run (`/kb status` shows the age) and in procrastinate's worker table.
-        stalled_after_s: TRAINING_STALLED_AFTER_S, a worker silent this long is dead and the poll
-            fails its execute jobs (its run is failed at once: the run's advisory lock died with it).
-        min_eval_per_class: TRAINING_MIN_EVAL_PER_CLASS, held-out 👍 and 👎 each run needs; the
-            dataset split and the gate both use it.
-        The other fields mirror `DatasetConfig`, `TrainConfig` and `GateConfig` (gate_* for the gate).
-    """
+_FROM_PROFILE = {"length_quantile", "max_length_cap"}
+"""TrainConfig fields the profile decides alone."""
 
-    model_config = SettingsConfigDict(env_prefix="TRAINING_", frozen=True, extra="ignore")
+_GATE_TIED = {"min_per_class", "seed", "max_length"}
+"""GateConfig fields derived from other settings (see the module docstring)."""
 
-    database_url: str = Field(default="", validation_alias="DATABASE_URL")
-    pg_data_dir: Path = Field(default=Path("var/pgdata"), validation_alias="KB_PG_DATA_DIR")
-    base_model: Path = Path("var/models/SmolLM2-135M-Instruct")
-    data_dir: Path = Path("var/training")
-    golden_set: Path | None = None
-    cron: str = DEFAULT_TRAINING_CRON
-    poll_cron: str = "* * * * *"
-    launcher: Literal["inprocess", "accelerate"] = "inprocess"
-    num_processes: int = 1
-    profile: Literal["auto", "cpu", "gpu"] = "auto"
-    torch_threads: int | None = None
-    heartbeat_s: float = Field(default=10.0, gt=0)
-    stalled_after_s: float = Field(default=30.0, gt=0)
 
-    min_desirable: int = 20
-    min_undesirable: int = 20
-    min_eval_examples: int = 4
-    min_eval_per_class: int = 4
-    one_class_policy: str = "sft"
-    eval_fraction: float = 0.2
-    max_channel_share: float = 0.5
-    near_duplicate_threshold: float = 0.9
-    asker_weight: int = 2
-    include_private_scopes: bool = False
-    exclude_without_passages: bool = True
+def _split_commas(value: object) -> object:
+    """A comma-separated variable ("q_proj, v_proj") as the tuple a tuple field holds."""
+    return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
 
-    objective: str = "auto"
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: str = "q_proj,k_proj,v_proj,o_proj"
-    learning_rate: float = 5e-5
-    epochs: float | None = None
-    max_steps: int = 0
-    batch_size: int | None = None
-    gradient_accumulation_steps: int | None = None
-    beta: float = 0.1
-    max_length: int | None = None
-    max_train_tokens: int | None = None
-    precompute_ref_log_probs: bool | None = None
-    seed: int = 0
-    gradient_checkpointing: bool | None = None
-    progress_bar: bool = True
 
-    gate_min_margin_gain: float = 0.01
-    gate_bootstrap_resamples: int = 1000
-    gate_confidence: float = 0.95
-    gate_good_tolerance: float = 0.05
-    gate_golden_generate_rows: int = 8
-    gate_golden_max_new_tokens: int = 64
-    gate_golden_f1_tolerance: float = 0.05
-    gate_general_tolerance: float = 0.05
-    gate_batch_size: int | None = None
+def _generated_fields() -> dict[str, Any]:
+    """(type, FieldInfo) of each setting generated from a config dataclass, named as TrainingSettings names it."""
+    kinds: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    texts: dict[str, list[str]] = {}
+    for config, prefix, skipped in ((DatasetConfig, "", set()), (TrainConfig, "", _FROM_PROFILE),
+                                    (GateConfig, "gate_", _GATE_TIED)):
+        hints, docs = get_type_hints(config), attribute_docs(config)
+        for field in dataclasses.fields(config):
+            name = prefix + field.name
+            if field.name in skipped:
+                continue
+            texts.setdefault(name, []).append(docs.get(field.name, ""))  # `seed`: the dataset's and the run's
+            if name in kinds:
+                continue
+            kinds[name], defaults[name] = hints[field.name], field.default
+    generated: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        default, text = defaults[name], " Also: ".join(texts[name])
+        if kind == tuple[str, ...]:
+            kind = Annotated[kind, BeforeValidator(_split_commas)]
+        if name in PROFILE_FIELDS:
+            kind, default = kind | None, None
+            text += " Unset: the profile's value (see `TRAINING_PROFILE`)."
+        generated[name] = (kind, Field(default, validation_alias=f"TRAINING_{name.upper()}", description=text,
+                                       json_schema_extra={"default_text": "profile"} if default is None else None))
+    return generated
+
+
+class _TrainingProcess(Section):
+    """The settings of the training process that are not a config dataclass's fields."""
+
+    heading: ClassVar[str] = "Training (worker and `kbbot train`)"
+
+    profile: Literal["auto", "cpu", "gpu"] = setting(
+        "auto", "TRAINING_PROFILE", help="`cpu`, `gpu`, or `auto` (gpu when CUDA is available): the defaults of every "
+                                         "setting below marked *profile* that is left unset — see *Learning loop*")
+    data_dir: Path = setting(Path("var/training"), "TRAINING_DATA_DIR",
+                             help="datasets/, adapters/ and reports/ live under it")
+    golden_set: Path | None = setting(None, "TRAINING_GOLDEN_SET",
+                                      help="optional JSONL of {\"prompt\", \"completion\"} the gate also scores")
+    poll_cron: str = setting("* * * * *", "TRAINING_POLL_CRON",
+                             help="how often the worker looks for runs the bot queued and for dead workers' runs and "
+                                  "jobs (a sixth field gives seconds); a queued run starts within one")
+    launcher: Literal["inprocess", "accelerate"] = setting(
+        "inprocess", "TRAINING_LAUNCHER", help="`inprocess`, or `accelerate` to train in `accelerate launch` "
+                                               "subprocesses (`TRAINING_NUM_PROCESSES` of them; several GPUs → DDP)")
+    num_processes: int = setting(1, "TRAINING_NUM_PROCESSES", help="processes `accelerate launch` starts")
+    torch_threads: int | None = Field(None, validation_alias="TRAINING_TORCH_THREADS",
+                                      description="CPU threads for torch (0: torch's default). Unset: the profile's "
+                                                  "value (see `TRAINING_PROFILE`).",
+                                      json_schema_extra={"default_text": "profile"})
+    heartbeat_s: float = setting(10.0, "TRAINING_HEARTBEAT_S",
+                                 help="how often the worker says it is alive: on the running run (`/kb status` shows "
+                                      "the age) and in procrastinate's worker table")
+    stalled_after_s: float = setting(30.0, "TRAINING_STALLED_AFTER_S",
+                                     help="a worker silent this long is dead: the poll fails its queue jobs (its run "
+                                          "is failed at once: the run's advisory lock died with it)")
 
     @model_validator(mode="after")
-    def _stalled_after_heartbeats(self) -> TrainingSettings:
+    def _stalled_after_heartbeats(self) -> _TrainingProcess:
+        if self.heartbeat_s <= 0:
+            raise ValueError(f"TRAINING_HEARTBEAT_S must be positive, got {self.heartbeat_s}")
         if self.stalled_after_s < 2 * self.heartbeat_s:
             raise ValueError(f"TRAINING_STALLED_AFTER_S ({self.stalled_after_s}) must be at least twice "
                              f"TRAINING_HEARTBEAT_S ({self.heartbeat_s}), or live workers would look dead")
         return self
+
+
+if TYPE_CHECKING:  # the generated fields are read by name (getattr); the type checker sees the hand-written ones
+    _WithConfigFields = _TrainingProcess
+else:
+    _WithConfigFields = create_model("_WithConfigFields", __base__=_TrainingProcess, __module__=__name__,
+                                     **_generated_fields())
+
+
+class TrainingSettings(_WithConfigFields):
+    """The learning loop's section: the process settings above, then one setting per config dataclass field."""
+
+    def value(self, name: str) -> Any:
+        """The setting `name`, hand-written or generated (the type checker sees only the hand-written ones)."""
+        return getattr(self, name)
 
     def resolved(self, *, cuda_available: bool | None = None) -> TrainingSettings:
         """These settings with the profile named and its values filled in wherever the environment set none.
@@ -124,15 +143,16 @@ class TrainingSettings(BaseSettings):
             cuda_available = torch.cuda.is_available()
         chosen = resolve_profile(self.profile, cuda_available=cuda_available)
         # An explicit amount of training (epochs or steps) is what the operator asked for: no budget cuts it.
-        amount_set = self.epochs is not None or self.max_steps > 0
+        amount_set = self.value("epochs") is not None or self.value("max_steps") > 0
         defaults = {"torch_threads": chosen.torch_threads, "epochs": chosen.epochs, "batch_size": chosen.batch_size,
                     "gradient_accumulation_steps": chosen.gradient_accumulation_steps, "max_length": 0,
                     "max_train_tokens": 0 if amount_set else chosen.max_train_tokens,
                     "precompute_ref_log_probs": chosen.precompute_ref_log_probs,
                     "gate_batch_size": chosen.gate_batch_size,
                     "gradient_checkpointing": chosen.gradient_checkpointing}
+        assert set(defaults) == PROFILE_FIELDS, "every profile field needs the profile's value"
         return self.model_copy(update={"profile": chosen.name} |
-                               {name: value for name, value in defaults.items() if getattr(self, name) is None})
+                               {name: value for name, value in defaults.items() if self.value(name) is None})
 
     def training_profile(self, *, cuda_available: bool | None = None) -> Profile:
         """The profile these settings name ("auto" resolved)."""
@@ -144,38 +164,21 @@ class TrainingSettings(BaseSettings):
         return settings._configs(resolve_profile(settings.profile, cuda_available=False))
 
     def _configs(self, profile: Profile) -> LoopConfig:
-        # resolved() filled every profile field; the asserts tell the type checker so.
-        assert self.epochs is not None and self.batch_size is not None and self.max_length is not None
-        assert self.gradient_accumulation_steps is not None and self.gate_batch_size is not None
-        dataset = DatasetConfig(
-            min_desirable=self.min_desirable, min_undesirable=self.min_undesirable,
-            min_eval_examples=self.min_eval_examples, min_eval_per_class=self.min_eval_per_class,
-            one_class_policy=self.one_class_policy,
-            eval_fraction=self.eval_fraction, max_channel_share=self.max_channel_share,
-            near_duplicate_threshold=self.near_duplicate_threshold, asker_weight=self.asker_weight,
-            include_private_scopes=self.include_private_scopes,
-            exclude_without_passages=self.exclude_without_passages, seed=self.seed)
-        train = TrainConfig(
-            objective=self.objective, lora_r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-            target_modules=tuple(m.strip() for m in self.target_modules.split(",") if m.strip()),
-            learning_rate=self.learning_rate, epochs=self.epochs, max_steps=self.max_steps,
-            batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
-            beta=self.beta, max_length=self.max_length, length_quantile=profile.length_quantile,
-            max_length_cap=profile.max_length_cap, max_train_tokens=self.max_train_tokens or 0,
-            precompute_ref_log_probs=bool(self.precompute_ref_log_probs), seed=self.seed,
-            gradient_checkpointing=bool(self.gradient_checkpointing), progress_bar=self.progress_bar)
-        gate = GateConfig(min_per_class=self.min_eval_per_class, min_margin_gain=self.gate_min_margin_gain,
-                          bootstrap_resamples=self.gate_bootstrap_resamples, confidence=self.gate_confidence,
-                          seed=self.seed, good_tolerance=self.gate_good_tolerance,
-                          golden_generate_rows=self.gate_golden_generate_rows,
-                          golden_max_new_tokens=self.gate_golden_max_new_tokens,
-                          golden_f1_tolerance=self.gate_golden_f1_tolerance,
-                          general_tolerance=self.gate_general_tolerance,
-                          max_length=self.max_length or profile.max_length_cap,
-                          batch_size=self.gate_batch_size)
+        def values(config: type, prefix: str = "") -> dict[str, Any]:
+            return {field.name: self.value(prefix + field.name) for field in dataclasses.fields(config)
+                    if prefix + field.name in type(self).model_fields}
+
+        dataset = DatasetConfig(**values(DatasetConfig))
+        train = TrainConfig(**values(TrainConfig), length_quantile=profile.length_quantile,
+                            max_length_cap=profile.max_length_cap)
+        gate = GateConfig(**values(GateConfig, "gate_"), min_per_class=dataset.min_eval_per_class, seed=dataset.seed,
+                          max_length=train.max_length or profile.max_length_cap)
         return LoopConfig(dataset=dataset, train=train, gate=gate)
 
-    def paths(self) -> LoopPaths:
-        return LoopPaths(base_model=self.base_model, datasets_root=self.data_dir / "datasets",
+    def paths(self, base_model: str | Path) -> LoopPaths:
+        """Where the loop reads and writes; `base_model` is `ModelsSettings.base_model_path()`, shared with serving."""
+        from training.pipeline import LoopPaths  # imports torch: not at settings time (`kbbot config`)
+
+        return LoopPaths(base_model=Path(base_model), datasets_root=self.data_dir / "datasets",
                          adapters_root=self.data_dir / "adapters", reports_root=self.data_dir / "reports",
                          golden_set=self.golden_set)

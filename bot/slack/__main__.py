@@ -1,20 +1,27 @@
-"""`python -m bot.slack web|socket`: run the Slack bot over HTTP (gunicorn) or Socket Mode (entry)."""
+"""`kbbot slack web|socket` (alias `python -m bot.slack …`): run the Slack bot over HTTP or Socket Mode (entry).
+
+The Slack app and its settings are imported inside the commands, so `--help` is instant.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING, Literal
 
 import click
 
-from bot.slack.settings import MissingSetting, SlackSettings
+if TYPE_CHECKING:
+    from bot.slack.settings import SlackSettings
 
 
-def _settings(mode: str) -> SlackSettings:
-    settings = SlackSettings()
+def _settings(mode: Literal["web", "socket"]) -> SlackSettings:
+    from bot.slack.settings import MissingSetting, SlackSettings
+
     try:
-        settings.require(mode)  # type: ignore[arg-type]
-    except MissingSetting as exc:
+        settings = SlackSettings()
+        settings.require(mode)
+    except (MissingSetting, ValueError) as exc:  # ValueError: store.config.ConfigError names the variable
         raise click.ClickException(str(exc)) from exc
     return settings
 
@@ -48,11 +55,13 @@ def socket() -> None:
     from bot.runtime import build_runtime
     from bot.settings import BotSettings
     from bot.slack.wiring import start_slack_bot
-    from knowledge.settings import KnowledgeSettings
+    from knowledge.settings import ScheduleSettings
 
-    runtime = build_runtime(BotSettings())
-    bot = start_slack_bot(settings=settings, knowledge=KnowledgeSettings(), sessions=runtime.sessions,
-                          embedder=runtime.embedder, answerer=runtime.answerer, signing_secret="")
+    bot_settings = BotSettings()
+    runtime = build_runtime(bot_settings)
+    bot = start_slack_bot(settings=settings, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
+                          embedder=runtime.embedder, answerer=runtime.answerer, signing_secret="",
+                          training_cron=ScheduleSettings().training_cron)
     try:
         SocketModeHandler(bot.app, app_token=settings.slack_app_token).start()
     finally:
@@ -61,4 +70,4 @@ def socket() -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    cli(prog_name="python -m bot.slack")

@@ -1,4 +1,4 @@
-"""Environment of the Slack processes (entry): read once by an entry point, never by listeners.
+"""The Slack section of the configuration tree (entry-side): read once by an entry point, never by listeners.
 
 `require(mode)` turns a missing variable into one line that names it, so a misconfigured deploy
 fails at start with "SLACK_SIGNING_SECRET is not set …" instead of a 401 on every request.
@@ -6,15 +6,12 @@ fails at start with "SLACK_SIGNING_SECRET is not set …" instead of a 401 on ev
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar, Literal
 
 from bot.slack.blocks import FeedbackStyle
 from bot.slack.request_guard import DEFAULT_MAX_BODY_BYTES
 from bot.slack.streaming import StreamMode
-from knowledge.schedule import DEFAULT_TRAINING_CRON
+from store.config import Section, setting
 
 _REQUIRED = {
     "web": (("slack_bot_token", "SLACK_BOT_TOKEN", "the bot token (xoxb-…) from OAuth & Permissions"),
@@ -28,45 +25,48 @@ class MissingSetting(RuntimeError):
     """A required environment variable is unset; the message names it and is shown to the operator."""
 
 
-class SlackSettings(BaseSettings):
-    """Slack credentials and the bot's Slack-side tunables.
+class SlackSettings(Section):
+    """Slack credentials and the bot's Slack-side tunables (Slack processes).
 
-    Attributes:
-        slack_bot_token: SLACK_BOT_TOKEN (xoxb-…).
-        slack_signing_secret: SLACK_SIGNING_SECRET; HTTP mode verifies every request with it.
-        slack_app_token: SLACK_APP_TOKEN (xapp-…), Socket Mode only.
-        slack_api_url: SLACK_API_URL, another Web API base URL (a test fake); empty means Slack's.
-        kb_admin_user_ids: KB_ADMIN_USER_IDS, comma-separated user ids allowed to retrain and roll
-            back; empty means workspace admins and owners (users.info).
-        kb_slack_workers / kb_slack_queue: threads and queue bound of the background work pool.
-        kb_listener_threads: Bolt's listener pool (acks of commands and actions run there).
-        kb_stream_mode / kb_stream_interval_s / kb_feedback_style: see `bot.slack.streaming`.
-        kb_report_interval_s: how often finished training runs are looked for and reported.
-        kb_max_request_bytes: KB_MAX_REQUEST_BYTES, largest request body /slack/events accepts
-            (larger ones get 413 before they are read; see `request_guard`).
-        kb_admin_channel: KB_ADMIN_CHANNEL, a channel id told every training outcome, scheduled
-            runs included (the bot must be a member); empty: only the channels that asked are told.
-        training_cron: TRAINING_CRON, the worker's retrain schedule, read here with the worker's
-            default so the admins' Home tab can say when the next scheduled run is.
+    Field names are the variables' names lower-cased, as before the configuration tree, so the
+    listeners' code and tests read them unchanged. The retrain schedule the Home tab shows is
+    `knowledge.settings.ScheduleSettings.training_cron`, shared with the worker.
     """
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+    heading: ClassVar[str] = "Slack (web and socket processes)"
 
-    slack_bot_token: str = ""
-    slack_signing_secret: str = ""
-    slack_app_token: str = ""
-    slack_api_url: str = ""
-    kb_admin_user_ids: str = ""
-    kb_slack_workers: int = 4
-    kb_slack_queue: int = 32
-    kb_listener_threads: int = 8
-    kb_stream_mode: StreamMode = "auto"
-    kb_stream_interval_s: float = 1.0
-    kb_feedback_style: FeedbackStyle = "native"
-    kb_report_interval_s: float = 15.0
-    kb_admin_channel: str = ""
-    kb_max_request_bytes: int = DEFAULT_MAX_BODY_BYTES
-    training_cron: str = Field(default=DEFAULT_TRAINING_CRON, validation_alias="TRAINING_CRON")
+    slack_bot_token: str = setting("", "SLACK_BOT_TOKEN", help="bot token `xoxb-…` (*OAuth & Permissions*); both modes",
+                                   secret=True)
+    slack_signing_secret: str = setting("", "SLACK_SIGNING_SECRET",
+                                        help="*Basic Information → Signing Secret*; HTTP mode verifies every request "
+                                             "with it", secret=True)
+    slack_app_token: str = setting("", "SLACK_APP_TOKEN", help="app-level token `xapp-…` with `connections:write`; "
+                                                               "Socket Mode only", secret=True)
+    slack_api_url: str = setting("", "SLACK_API_URL", help="another Web API base URL (a test fake); empty: Slack's")
+    kb_admin_user_ids: str = setting("", "KB_ADMIN_USER_IDS",
+                                     help="comma-separated user ids allowed to `/kb retrain` and `/kb rollback`; "
+                                          "empty: workspace admins and owners (users.info)")
+    kb_slack_workers: int = setting(4, "KB_SLACK_WORKERS", help="questions answered at once per web process")
+    kb_slack_queue: int = setting(32, "KB_SLACK_QUEUE", help="questions allowed to wait for a worker; more get "
+                                                             "\"busy\"")
+    kb_listener_threads: int = setting(8, "KB_LISTENER_THREADS",
+                                       help="Bolt's listener pool (acks of commands and actions run there)")
+    kb_stream_mode: StreamMode = setting("auto", "KB_STREAM_MODE",
+                                         help="`auto`: native streaming, falling back to message edits; `native`: "
+                                              "streaming only; `update`: message edits only")
+    kb_stream_interval_s: float = setting(1.0, "KB_STREAM_INTERVAL_S",
+                                          help="least time between two edits of a streamed answer")
+    kb_feedback_style: FeedbackStyle = setting("native", "KB_FEEDBACK_STYLE",
+                                               help="`native` feedback buttons in a context_actions block, or "
+                                                    "`classic` buttons")
+    kb_report_interval_s: float = setting(15.0, "KB_REPORT_INTERVAL_S",
+                                          help="how often finished training runs and document notices are looked "
+                                               "for and posted")
+    kb_admin_channel: str = setting("", "KB_ADMIN_CHANNEL",
+                                    help="a channel id told every training outcome, scheduled runs included (invite "
+                                         "the bot); empty: only the channels that asked are told")
+    kb_max_request_bytes: int = setting(DEFAULT_MAX_BODY_BYTES, "KB_MAX_REQUEST_BYTES",
+                                        help="largest request body `/slack/events` accepts (413 before it is read)")
 
     def admin_ids(self) -> list[str]:
         return [entry.strip() for entry in self.kb_admin_user_ids.split(",") if entry.strip()]

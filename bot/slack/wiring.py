@@ -27,7 +27,11 @@ from bot.slack.settings import SlackSettings
 from bot.slack.streaming import StreamOptions
 from bot.slack.work import BackgroundWork
 from knowledge.embedding import Embedder
+from knowledge.schedule import DEFAULT_TRAINING_CRON
 from knowledge.settings import KnowledgeSettings
+from knowledge.slack_threads_client import SlackReader
+from knowledge.slack_threads_settings import LearnSettings
+from knowledge.slack_threads_sync import ChannelSync
 from store.slack_events import purge_events
 
 logger = logging.getLogger(__name__)
@@ -57,11 +61,14 @@ def ingest_options(knowledge: KnowledgeSettings) -> IngestOptions:
 
 def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, sessions: sessionmaker[Session],
                     embedder: Embedder, answerer: Answerer, signing_secret: str | None = None,
-                    background: bool = True) -> SlackBot:
+                    background: bool = True, training_cron: str = DEFAULT_TRAINING_CRON,
+                    learn: LearnSettings | None = None) -> SlackBot:
     """Build the app for this process and start its background tasks.
 
     Args:
         signing_secret: overrides settings.slack_signing_secret ("" in Socket Mode).
+        training_cron: the worker's retrain schedule (`ScheduleSettings.training_cron`), shown to admins.
+        learn: the `/kb learn` section (KB_LEARN_*); None: its defaults.
         background: start the reporter and purge threads (tests of the app alone pass False).
     """
     client = make_web_client(settings.slack_bot_token, base_url=settings.slack_api_url or None)
@@ -71,7 +78,7 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         client=client, sessions=sessions, answerer=answerer, embedder=embedder,
         signing_secret=settings.slack_signing_secret if signing_secret is None else signing_secret,
         admin_user_ids=settings.admin_ids(), ingest=ingest_options(knowledge), work=work,
-        listener_threads=settings.kb_listener_threads, home_tabs=home_tabs, training_cron=settings.training_cron,
+        listener_threads=settings.kb_listener_threads, home_tabs=home_tabs, training_cron=training_cron,
         streaming=StreamOptions(mode=settings.kb_stream_mode, interval_s=settings.kb_stream_interval_s,
                                 feedback=settings.kb_feedback_style))
     bot = SlackBot(app=app, work=work)
@@ -80,12 +87,17 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         if report_finished_runs(sessions, client, admin_channel=settings.kb_admin_channel.strip() or None):
             home_tabs.refresh_admins()  # a run's outcome changes the admins' Home tab
 
+    learn = learn or LearnSettings.model_construct()  # the defaults, without reading the environment
     if background:
         bot.tasks = [
             PeriodicTask("kb-training-reporter", settings.kb_report_interval_s, report_runs).start(),
             PeriodicTask("kb-claim-purge", PURGE_INTERVAL_S, lambda: purge_events(sessions)).start(),
             PeriodicTask("kb-document-notices", settings.kb_report_interval_s,
                          lambda: post_document_notices(sessions, client)).start(),
+            # learned channels: continue backfills, rebuild the threads events marked (KB_LEARN_POLL_S)
+            PeriodicTask("kb-channel-learning", learn.poll_s,
+                         ChannelSync(sessions, embedder, SlackReader(client, learn.pacer()),
+                                     learn.sync_options()).run_pending).start(),
         ]
     logger.info("Slack bot ready (API %s, stream mode %s)", client.base_url, settings.kb_stream_mode)
     return bot

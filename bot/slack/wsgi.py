@@ -17,7 +17,7 @@ from bot.slack.health import WSGIApp
 from bot.slack.http_app import http_application
 from bot.slack.settings import SlackSettings
 from bot.slack.wiring import start_slack_bot
-from knowledge.settings import KnowledgeSettings
+from knowledge.settings import ScheduleSettings
 
 
 def create_application() -> WSGIApp:
@@ -25,9 +25,11 @@ def create_application() -> WSGIApp:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     slack = SlackSettings()
     slack.require("web")
-    runtime = build_runtime(BotSettings())
-    bot = start_slack_bot(settings=slack, knowledge=KnowledgeSettings(), sessions=runtime.sessions,
-                          embedder=runtime.embedder, answerer=runtime.answerer)
+    bot_settings = BotSettings()
+    runtime = build_runtime(bot_settings)
+    bot = start_slack_bot(settings=slack, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
+                          embedder=runtime.embedder, answerer=runtime.answerer,
+                          training_cron=ScheduleSettings().training_cron)
     return http_application(bot.app, settings=slack, sessions=runtime.sessions, generator=runtime.generator)
 
 

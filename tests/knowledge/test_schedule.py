@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.slack.settings import SlackSettings
 from knowledge.schedule import DEFAULT_TRAINING_CRON, next_fire
-from training.settings import TrainingSettings
+from knowledge.settings import ScheduleSettings
 
 SATURDAY_NIGHT = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
 
@@ -19,8 +18,9 @@ def test_the_default_fires_on_sunday_at_three_utc() -> None:
     assert next_fire("every sunday", after=SATURDAY_NIGHT) is None
 
 
-def test_the_web_process_and_the_worker_read_the_same_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_web_process_and_the_worker_read_the_same_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both entry points pass `ScheduleSettings().training_cron` on: one definition, one default."""
     monkeypatch.delenv("TRAINING_CRON", raising=False)
-    assert SlackSettings().training_cron == TrainingSettings().cron == DEFAULT_TRAINING_CRON
+    assert ScheduleSettings().training_cron == DEFAULT_TRAINING_CRON
     monkeypatch.setenv("TRAINING_CRON", "30 4 * * 1")
-    assert SlackSettings().training_cron == TrainingSettings().cron == "30 4 * * 1"
+    assert ScheduleSettings().training_cron == "30 4 * * 1"
