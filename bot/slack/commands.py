@@ -22,6 +22,8 @@ from bot.slack.blocks import HELP_TEXT, search_blocks, status_blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.experts_command import experts_command
 from bot.slack.gap_blocks import gap_blocks
+from bot.slack.learn_command import USAGE as LEARN_USAGE
+from bot.slack.learn_command import forget_me_command, learn_command
 from bot.slack.mrkdwn import escape, truncate
 from bot.slack.notices import APOLOGY, notice_for
 from bot.slack.removing import USAGE as REMOVE_USAGE
@@ -81,8 +83,9 @@ def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond
 Job = Callable[[SlackDeps, dict[str, Any], str, Respond], None]
 BACKGROUND: dict[str, Job] = {"search": search, "status": status, "history": history, "gaps": gaps, "retrain": retrain,
                               "rollback": roll_back, "verified": verified_command,
-                              "experts": experts_command, "remove": remove_command}
-USAGE = {"search": "Usage: `/kb search <what to look for>`", "remove": REMOVE_USAGE}
+                              "experts": experts_command, "remove": remove_command, "learn": learn_command,
+                              "forget-me": forget_me_command}
+USAGE = {"search": "Usage: `/kb search <what to look for>`", "remove": REMOVE_USAGE, "learn": LEARN_USAGE}
 
 
 def run_job(job: Job, deps: SlackDeps, command: dict[str, Any], argument: str, respond: Respond) -> None:

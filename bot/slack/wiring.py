@@ -29,6 +29,9 @@ from bot.slack.work import BackgroundWork
 from knowledge.embedding import Embedder
 from knowledge.schedule import DEFAULT_TRAINING_CRON
 from knowledge.settings import KnowledgeSettings
+from knowledge.slack_threads_client import SlackReader
+from knowledge.slack_threads_settings import LearnSettings
+from knowledge.slack_threads_sync import ChannelSync
 from store.slack_events import purge_events
 
 logger = logging.getLogger(__name__)
@@ -58,12 +61,14 @@ def ingest_options(knowledge: KnowledgeSettings) -> IngestOptions:
 
 def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, sessions: sessionmaker[Session],
                     embedder: Embedder, answerer: Answerer, signing_secret: str | None = None,
-                    background: bool = True, training_cron: str = DEFAULT_TRAINING_CRON) -> SlackBot:
+                    background: bool = True, training_cron: str = DEFAULT_TRAINING_CRON,
+                    learn: LearnSettings | None = None) -> SlackBot:
     """Build the app for this process and start its background tasks.
 
     Args:
         signing_secret: overrides settings.slack_signing_secret ("" in Socket Mode).
         training_cron: the worker's retrain schedule (`ScheduleSettings.training_cron`), shown to admins.
+        learn: the `/kb learn` section (KB_LEARN_*); None: its defaults.
         background: start the reporter and purge threads (tests of the app alone pass False).
     """
     client = make_web_client(settings.slack_bot_token, base_url=settings.slack_api_url or None)
@@ -82,12 +87,17 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         if report_finished_runs(sessions, client, admin_channel=settings.kb_admin_channel.strip() or None):
             home_tabs.refresh_admins()  # a run's outcome changes the admins' Home tab
 
+    learn = learn or LearnSettings.model_construct()  # the defaults, without reading the environment
     if background:
         bot.tasks = [
             PeriodicTask("kb-training-reporter", settings.kb_report_interval_s, report_runs).start(),
             PeriodicTask("kb-claim-purge", PURGE_INTERVAL_S, lambda: purge_events(sessions)).start(),
             PeriodicTask("kb-document-notices", settings.kb_report_interval_s,
                          lambda: post_document_notices(sessions, client)).start(),
+            # learned channels: continue backfills, rebuild the threads events marked (KB_LEARN_POLL_S)
+            PeriodicTask("kb-channel-learning", learn.poll_s,
+                         ChannelSync(sessions, embedder, SlackReader(client, learn.pacer()),
+                                     learn.sync_options()).run_pending).start(),
         ]
     logger.info("Slack bot ready (API %s, stream mode %s)", client.base_url, settings.kb_stream_mode)
     return bot

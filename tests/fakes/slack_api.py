@@ -59,6 +59,7 @@ from tests.fakes.slack_contract import (
     manifest_bot_scopes,
     missing_scope,
 )
+from tests.fakes.slack_history import RateTiers, history_page, replies_page
 
 BOT_TOKEN = "xoxb-test-token"
 BOT_USER_ID = "UBOT"
@@ -107,6 +108,14 @@ class FakeSlack:
         """Uploads started with files.getUploadURLExternal and not completed yet, by file id."""
         self.latency_s: dict[str, float] = {}
         self.unsupported_elements: set[str] = set()
+        self.users: dict[str, dict[str, Any]] = {}
+        """People `users.info` describes by name (`add_user`); others get a bare profile."""
+        self.groups: dict[str, list[str]] = {}
+        """User group id → member ids (`usergroups.users.list`)."""
+        self.not_member: set[str] = set()
+        """Channels the bot is not in: `conversations.info` says `is_member: false`, history is `not_in_channel`."""
+        self.rate_tiers: RateTiers | None = None
+        self.rate_retry_after: str | None = None
         """Block or element types this workspace rejects with `invalid_blocks` (e.g. feedback_buttons)."""
         self._overrides: dict[str, list[_Override]] = defaultdict(list)
         self._condition = threading.Condition()
@@ -152,9 +161,45 @@ class FakeSlack:
             self.messages[channel].append(message)
         return message
 
-    def set_channel(self, channel: str, *, is_private: bool = False, is_im: bool = False) -> None:
-        self.channels[channel] = {"id": channel, "is_private": is_private, "is_im": is_im,
-                                  "is_channel": not is_im and not is_private, "is_group": is_private}
+    def set_channel(self, channel: str, *, is_private: bool = False, is_im: bool = False, name: str | None = None,
+                    is_member: bool = True) -> None:
+        self.channels[channel] = {"id": channel, "name": name or channel.lower(), "is_private": is_private,
+                                  "is_im": is_im, "is_channel": not is_im and not is_private, "is_group": is_private,
+                                  "is_archived": False}
+        if is_member:
+            self.not_member.discard(channel)
+        else:
+            self.not_member.add(channel)
+
+    def add_user(self, user: str, *, display_name: str = "", real_name: str = "", is_bot: bool = False) -> None:
+        """A person `users.info` describes (display name first, as Slack shows it)."""
+        self.users[user] = {"display_name": display_name, "real_name": real_name, "is_bot": is_bot}
+
+    def rate_limit(self, per_minute: dict[str, int], *, window_s: float = 60.0,
+                   retry_after: str | None = None) -> RateTiers:
+        """Enforce Slack's rate tiers: `per_minute` calls per method in any `window_s` window, then 429.
+
+        `retry_after` overrides the computed `Retry-After` (e.g. "0" so a test does not sleep).
+        """
+        self.rate_tiers = RateTiers(per_minute, window_s=window_s)
+        self.rate_retry_after = retry_after
+        return self.rate_tiers
+
+    def edit_message(self, channel: str, ts: str, text: str) -> dict[str, Any]:
+        """A person edits their message (what conversations.history/replies show afterwards)."""
+        message = self._find(channel, ts)
+        assert message is not None, f"no message {ts} in {channel}"
+        with self._condition:
+            message.update(text=text, edited={"user": message.get("user"), "ts": self.next_ts()})
+        return message
+
+    def delete_message(self, channel: str, ts: str) -> dict[str, Any]:
+        """A person deletes a message; returns it as it was (the event's `previous_message`)."""
+        message = self._find(channel, ts)
+        assert message is not None, f"no message {ts} in {channel}"
+        with self._condition:
+            self.messages[channel].remove(message)
+        return message
 
     def add_file(self, file_id: str, name: str, content: bytes, *, mimetype: str = "text/plain") -> dict[str, Any]:
         meta = {"id": file_id, "name": name, "title": name, "mimetype": mimetype,
@@ -321,6 +366,9 @@ class FakeSlack:
         if self._find(channel, ts) is None:
             return {"ok": False, "error": "message_not_found"}
         permalink = f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        thread_ts = (self._find(channel, ts) or {}).get("thread_ts")
+        if thread_ts and thread_ts != ts:  # a reply's permalink names its thread (chat.getPermalink's docs)
+            permalink += f"?thread_ts={thread_ts}&cid={channel}"
         return {"ok": True, "channel": channel, "permalink": permalink}
 
     def api_chat_startStream(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -399,30 +447,56 @@ class FakeSlack:
 
     def api_users_info(self, body: dict[str, Any]) -> dict[str, Any]:
         user = body.get("user", "")
-        return {"ok": True, "user": {"id": user, "team_id": TEAM_ID, "is_admin": user in self.admins,
-                                     "is_owner": user in self.owners, "is_bot": False}}
+        if not user:
+            return {"ok": False, "error": "user_not_found"}
+        known = self.users.get(user, {})
+        real_name = known.get("real_name", "")
+        profile = {"display_name": known.get("display_name", ""), "real_name": real_name,
+                   "display_name_normalized": known.get("display_name", ""), "real_name_normalized": real_name}
+        return {"ok": True, "user": {"id": user, "team_id": TEAM_ID, "name": user.lower(), "deleted": False,
+                                     "real_name": real_name, "profile": profile, "is_admin": user in self.admins,
+                                     "is_owner": user in self.owners, "is_bot": bool(known.get("is_bot"))}}
+
+    def api_usergroups_users_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = body.get("usergroup", "")
+        if group not in self.groups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.groups[group])}
 
     def api_conversations_info(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = body.get("channel", "")
         if channel in self.channels:
-            return {"ok": True, "channel": self.channels[channel]}
+            return {"ok": True, "channel": {**self.channels[channel], "is_member": channel not in self.not_member}}
         if channel.startswith("D"):
             return {"ok": True, "channel": {"id": channel, "is_im": True, "is_private": True}}
         if channel.startswith("C"):
-            return {"ok": True, "channel": {"id": channel, "is_channel": True, "is_private": False}}
+            return {"ok": True, "channel": {"id": channel, "name": channel.lower(), "is_channel": True,
+                                            "is_private": False, "is_member": channel not in self.not_member}}
         return {"ok": False, "error": "channel_not_found"}
 
+    def _readable(self, channel: str) -> dict[str, Any] | None:
+        """The refusal for reading `channel`'s messages, or None when the bot may."""
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        return None
+
     def api_conversations_replies(self, body: dict[str, Any]) -> dict[str, Any]:
-        messages = self.thread(body.get("channel", ""), body.get("ts", ""))
-        if not messages:
-            return {"ok": False, "error": "thread_not_found"}
-        return {"ok": True, "messages": messages, "has_more": False, "response_metadata": {"next_cursor": ""}}
+        channel = body.get("channel", "")
+        if refused := self._readable(channel):
+            return refused
+        with self._condition:
+            messages = list(self.messages.get(channel, []))
+        return replies_page(messages, body)
 
     def api_conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = body.get("channel", "")
+        if refused := self._readable(channel):
+            return refused
         with self._condition:
-            top = [m for m in self.messages.get(body.get("channel", ""), [])
-                   if not m.get("thread_ts") or m.get("thread_ts") == m["ts"]]
-        return {"ok": True, "messages": sorted(top, key=lambda m: -float(m["ts"])), "has_more": False}
+            messages = list(self.messages.get(channel, []))
+        return history_page(messages, body)
 
     def api_files_getUploadURLExternal(self, body: dict[str, Any]) -> dict[str, Any]:
         filename, length = body.get("filename"), str(body.get("length") or "")
@@ -548,6 +622,11 @@ def _handler_class(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 call.status, call.reply = override.status, override.payload
                 fake._record(call)
                 self._send(override.status, override.payload, override.headers)
+                return
+            if fake.rate_tiers is not None and (wait := fake.rate_tiers.retry_after(method)) is not None:
+                call.status, call.reply = 429, {"ok": False, "error": "ratelimited"}
+                fake._record(call)
+                self._send(429, call.reply, {"Retry-After": fake.rate_retry_after or str(wait)})
                 return
             call.reply = fake.answer(method, body if isinstance(body, dict) else {})
             fake._record(call)

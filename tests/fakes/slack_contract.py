@@ -41,6 +41,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "views.update": (),
     "views.publish": (),
     "users.info": ("users:read",),
+    "usergroups.users.list": ("usergroups:read",),
     "files.info": ("files:read",),
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),

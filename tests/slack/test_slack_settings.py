@@ -66,7 +66,9 @@ def test_manifest_subscribes_to_what_the_listeners_handle() -> None:
     settings = manifest["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == {
         "app_mention", "message.channels", "message.groups", "message.im", "message.mpim", "reaction_added",
-        "reaction_removed", "file_shared", "app_home_opened"}
+        "reaction_removed", "file_shared", "app_home_opened",
+        # learned channels (bot.slack.learn_events): deleted, or the bot removed, retire their threads
+        "channel_deleted", "group_deleted", "channel_left", "group_left", "member_left_channel"}
     assert settings["interactivity"]["is_enabled"] is True
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == "/kb"
