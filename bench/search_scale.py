@@ -8,6 +8,9 @@ Vectors at scale are synthetic but shaped like passage embeddings (topics → do
 chunks, see SyntheticCorpus): embedding 100k real passages at ~17/s would take hours on 2 cores.
 
 Run: `python -m bench.search_scale [--sizes 10000,100000] [--queries 200]`.
+
+`--million` runs the 1M-chunk comparison instead (`bench.search_million`): `vector(384)` against
+`halfvec(384)` HNSW, stage by stage into bench/results/search_scale_1m.json, resumable.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -153,6 +157,13 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=16, help="HNSW m (the migration uses 16)")
     parser.add_argument("--ef-construction", type=int, default=128, help="HNSW ef_construction (migration: 128)")
     parser.add_argument("--ef-search", default="", help="comma list of hnsw.ef_search values (default: product's)")
+    parser.add_argument("--million", action="store_true",
+                        help="run the 1M-chunk vector vs halfvec stages instead, with bench/search_million.py's options")
+    if "--million" in sys.argv[1:]:
+        from bench.search_million import main as million
+
+        million([argument for argument in sys.argv[1:] if argument != "--million"])
+        return
     args = parser.parse_args()
     engine, sessions, _ = bench_database("search")
     rng = np.random.default_rng(7)
