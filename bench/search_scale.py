@@ -158,7 +158,7 @@ def main() -> None:
     parser.add_argument("--ef-construction", type=int, default=128, help="HNSW ef_construction (migration: 128)")
     parser.add_argument("--ef-search", default="", help="comma list of hnsw.ef_search values (default: product's)")
     parser.add_argument("--million", action="store_true",
-                        help="run the 1M-chunk vector vs halfvec stages instead, with bench/search_million.py's options")
+                        help="run the 1M-chunk vector vs halfvec stages instead (options: bench/search_million.py)")
     if "--million" in sys.argv[1:]:
         from bench.search_million import main as million
 
