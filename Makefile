@@ -3,9 +3,10 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+KBBOT := $(VENV)/bin/kbbot
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint slack-web slack-socket worker
+.PHONY: setup run test lint typecheck slack-web slack-socket worker
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,28 +20,32 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
-	$(PY) -m bot setup-model
-	$(PY) -m knowledge migrate
-	$(PY) -m knowledge backfill-headings
+	$(KBBOT) setup-model
+	$(KBBOT) db migrate
+	$(KBBOT) kb backfill-headings
 
 # The main job on the embedded defaults: index this repository's README, then answer from it.
 run: setup
-	$(PY) -m knowledge add README.md
-	$(PY) -m bot ask "How do I run the Slack bot in Socket Mode?"
+	$(KBBOT) kb add README.md
+	$(KBBOT) ask "How do I run the Slack bot in Socket Mode?"
 
 # The Slack bot itself (needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for socket mode).
 slack-web: setup
-	$(PY) -m bot.slack web
+	$(KBBOT) slack web
 
 slack-socket: setup
-	$(PY) -m bot.slack socket
+	$(KBBOT) slack socket
 
 worker: setup
-	$(PY) -m training worker
+	$(KBBOT) train worker
 
 test: $(STAMP)
-	$(PY) -m bot setup-model
+	$(KBBOT) setup-model
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bot knowledge store training tests bench
+	$(VENV)/bin/ruff check bot knowledge store training kbbot tests bench
+
+# mypy reads its packages and settings from [tool.mypy] in pyproject.toml.
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy

@@ -232,7 +232,7 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def settings_table(sections: Mapping[str, type[Section]], *, heading_level: int = 4) -> str:
+def settings_table(sections: Mapping[str, type[Section]], *, heading_level: int = 3) -> str:
     """The Markdown configuration table: a heading per section, then variable | default | meaning rows.
 
     Aliases are listed after the canonical variable; a derived field (no variable) is left out.
