@@ -19,8 +19,9 @@ import click
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 def cli(verbose: bool) -> None:
     """Team knowledge assistant for Slack."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    from store.log_format import configure_for_process
+
+    configure_for_process(server=False, default_level="INFO" if verbose else "WARNING")
 
 
 def _quiet_progress_bars() -> None:

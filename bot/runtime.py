@@ -19,6 +19,7 @@ from bot.answering import Answerer, AnsweringConfig, Generator
 from bot.settings import BotSettings
 from knowledge.embedding import SentenceTransformerEmbedder
 from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
+from store.process_heartbeats import Served
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,13 @@ class Runtime:
     generator: Generator
     follower: AdapterFollower
     answerer: Answerer
+    model: str = ""
+    """The base model's path, or its name on the `openai` backend's server (for the heartbeat row)."""
+
+    def served(self) -> Served:
+        """What this process serves now, as its heartbeat row records it (`store.process_heartbeats`)."""
+        adapter_id, adapter_name = self.follower.current_adapter()
+        return Served(adapter_id=adapter_id, adapter_name=adapter_name, model=self.model)
 
     def close(self) -> None:
         self.follower.stop()
@@ -49,7 +57,11 @@ def build_generator(settings: BotSettings) -> Generator:
             raise ValueError("KB_GENERATOR_BACKEND=openai needs KB_OPENAI_BASE_URL and KB_OPENAI_MODEL")
         return OpenAICompatibleGenerator(generation.openai_base_url, model=generation.openai_model,
                                          api_key=generation.openai_api_key or None,
-                                         timeout_s=settings.answering.timeout_s)
+                                         timeout_s=settings.answering.timeout_s,
+                                         context_window=generation.openai_context_window or None,
+                                         max_concurrent=generation.max_concurrent, max_waiting=generation.max_waiting,
+                                         repetition_penalty=generation.repetition_penalty,
+                                         no_repeat_ngram_size=generation.no_repeat_ngram_size)
     import torch
 
     from bot.generation import TransformersGenerator
@@ -84,5 +96,7 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Run
                                     min_coverage=answering.min_coverage))
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                         adapter_source=follower.current_adapter, config=config)
+    model = settings.generation.openai_model if settings.generation.backend == "openai" \
+        else str(settings.models.base_model_path())
     return Runtime(engine=engine, sessions=sessions, embedder=embedder, generator=generator, follower=follower,
-                   answerer=answerer)
+                   answerer=answerer, model=model)

@@ -31,6 +31,9 @@ class GenerationSettings(Section):
     openai_model: str = setting("", "KB_OPENAI_MODEL", help="model name of the base model on that server")
     openai_api_key: str = setting("", "KB_OPENAI_API_KEY", help="API key for that server, if it wants one",
                                   secret=True)
+    openai_context_window: int = setting(0, "KB_OPENAI_CONTEXT_WINDOW",
+                                         help="context length of the served model when the server's /v1/models does "
+                                              "not report it (vLLM does: `max_model_len`); 0: the server must say")
     max_concurrent: int = setting(1, "KB_MAX_CONCURRENT_GENERATIONS",
                                   help="the model's admission gate: generations at once; beyond it and the waiting "
                                        "ones \"busy, try again\" (in Slack the work pool of `KB_SLACK_WORKERS` "

@@ -8,7 +8,6 @@ embedding model are imported inside the commands, so `--help` is instant.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -94,7 +93,9 @@ def _describe(result: IngestResult) -> str:
 @click.group()
 def cli() -> None:
     """Team knowledge base: migrate the database, add documents, search them."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from store.log_format import configure_for_process
+
+    configure_for_process(server=False, default_level="WARNING")
 
 
 @cli.command()

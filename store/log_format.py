@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Final, TextIO
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
 from store.log_context import ID_FIELDS, IdsFilter
 
+if TYPE_CHECKING:
+    from store.config import LoggingSettings
+
 LOG_FORMATS: Final = ("json", "text")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TEXT_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+HANDLER_NAME = "kb-log"
 
 
 class TextWithIds(logging.Formatter):
@@ -57,8 +62,9 @@ def log_level(level: str) -> int:
 def configure_logging(format: str, level: str, *, stream: TextIO | None = None) -> logging.Handler:
     """Send every record at `level` or above to `stream` (stderr) as `format` ("json" or "text").
 
-    Replaces the root logger's handlers, so calling it again (a test, a CLI group and its command)
-    reconfigures rather than doubling each line. Returns the installed handler.
+    Replaces the handler an earlier call installed, so calling it again reconfigures rather than
+    doubling each line; handlers others installed (a test runner's capture) stay. Returns the new
+    handler.
 
     Raises:
         ValueError: `format` or `level` is not one this module knows; the message lists the valid ones.
@@ -66,13 +72,58 @@ def configure_logging(format: str, level: str, *, stream: TextIO | None = None) 
     if format not in LOG_FORMATS:
         raise ValueError(f"unknown log format {format!r}; expected one of {', '.join(LOG_FORMATS)}")
     numeric_level = log_level(level)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else CurrentStderrHandler()
+    handler.set_name(HANDLER_NAME)
     handler.addFilter(IdsFilter())
     handler.setFormatter(json_formatter() if format == "json" else TextWithIds(TEXT_FORMAT))
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
         root.removeHandler(old)
         old.close()
     root.addHandler(handler)
     root.setLevel(numeric_level)
     return handler
+
+
+class CurrentStderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever `sys.stderr` is when a record is emitted, not the one there at set-up
+    (click's test runner and pytest swap it, and close the one they swapped in)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # always the current stderr
+
+
+def configure_from_settings(settings: LoggingSettings, *, server: bool, default_level: str = "INFO") -> logging.Handler:
+    """`configure_logging` as the environment asks: KB_LOG_FORMAT, else JSON for a server (the Slack
+    web and socket processes, the training worker) and text for a command; KB_LOG_LEVEL when set,
+    else `default_level` (commands pass WARNING unless -v, so their output stays readable)."""
+    level = settings.level if "level" in settings.model_fields_set else default_level
+    return configure_logging(settings.format or ("json" if server else "text"), level)
+
+
+HELP_OPTIONS = frozenset({"--help", "-h"})
+
+
+def configure_for_process(*, server: bool, default_level: str = "INFO",
+                          argv: Sequence[str] | None = None) -> logging.Handler | None:
+    """For a command-line group's callback: read the logging settings and `configure_from_settings`,
+    unless the command line only asks for help (`--help`, `-h` in `argv`, default `sys.argv`): help
+    must stay fast (reading the settings imports pydantic-settings, ~0.5 s on a loaded CPU) and click
+    runs a group's callback before its subcommand shows help.
+
+    Raises:
+        store.config.ConfigError: KB_LOG_FORMAT or KB_LOG_LEVEL holds a value the settings refuse.
+    """
+    if HELP_OPTIONS & set(sys.argv[1:] if argv is None else argv):
+        return None
+    from store.config import LoggingSettings
+
+    return configure_from_settings(LoggingSettings(), server=server, default_level=default_level)

@@ -109,10 +109,13 @@ def _dataset_path(dataset: str | None, run_id: int | None) -> Path:
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """The learning loop: feedback → datasets → LoRA adapters → evaluation gate → promotion."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from store.log_format import configure_for_process
+
+    # The worker is a server (JSON lines unless KB_LOG_FORMAT says otherwise); the rest are commands.
+    configure_for_process(server=ctx.invoked_subcommand == "worker", default_level="DEBUG" if verbose else "INFO")
 
 
 @cli.command("dataset")
@@ -323,6 +326,12 @@ def worker_command() -> None:
     engine, paths, config = _engine(), settings.paths(_base_model()), settings.loop_config()
     step = _train_step(settings)
     recover(engine, paths)  # a run this worker's killed predecessor held is failed (with its report) at once
+    from store.database import make_session_factory
+    from store.process_heartbeats import HeartbeatWriter, Served
+
+    # /kb status lists the worker beside the bot processes (a worker serves no adapter: it trains on this model).
+    served = Served(adapter_id=None, adapter_name=None, model=str(paths.base_model))
+    heartbeat = HeartbeatWriter(make_session_factory(engine), kind="worker", served=lambda: served).start()
     app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
                     schedule_cron=schedule.training_cron, poll_cron=settings.poll_cron,
                     execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step,
@@ -333,8 +342,11 @@ def worker_command() -> None:
     # Three slots: the poll and the schedule keep running while a run trains (a cron tick during a run
     # joins it instead of queueing a second run behind it), and a re-fetch never waits behind either;
     # the database lets only one run train.
-    app.run_worker(queues=[QUEUE, REFRESH_QUEUE], concurrency=3, update_heartbeat_interval=settings.heartbeat_s,
-                   stalled_worker_timeout=settings.stalled_after_s)
+    try:
+        app.run_worker(queues=[QUEUE, REFRESH_QUEUE], concurrency=3, update_heartbeat_interval=settings.heartbeat_s,
+                       stalled_worker_timeout=settings.stalled_after_s)
+    finally:
+        heartbeat.stop()
 
 
 def _alias(command: click.Command, name: str) -> None:

@@ -5,7 +5,6 @@ The Slack app and its settings are imported inside the commands, so `--help` is 
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING, Literal
 
@@ -29,7 +28,9 @@ def _settings(mode: Literal["web", "socket"]) -> SlackSettings:
 @click.group()
 def cli() -> None:
     """Team knowledge assistant: the Slack side."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from store.log_format import configure_for_process
+
+    configure_for_process(server=True)  # both commands are servers: JSON lines unless KB_LOG_FORMAT=text
 
 
 @cli.command()
@@ -56,15 +57,18 @@ def socket() -> None:
     from bot.settings import BotSettings
     from bot.slack.wiring import start_slack_bot
     from knowledge.settings import ScheduleSettings
+    from store.process_heartbeats import HeartbeatWriter
 
     bot_settings = BotSettings()
     runtime = build_runtime(bot_settings)
+    heartbeat = HeartbeatWriter(runtime.sessions, kind="socket", served=runtime.served).start()
     bot = start_slack_bot(settings=settings, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer, signing_secret="",
                           training_cron=ScheduleSettings().training_cron)
     try:
         SocketModeHandler(bot.app, app_token=settings.slack_app_token).start()
     finally:
+        heartbeat.stop()
         bot.close()
         runtime.close()
 

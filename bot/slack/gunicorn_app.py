@@ -33,6 +33,12 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]  # gunicorn ships no t
 
 
 def serve(*, bind: str, workers: int, threads: int, timeout_s: int = 60, target: str = WSGI_TARGET) -> None:
-    """Run gunicorn in the foreground until it is stopped."""
-    GunicornApp(target, {"bind": bind, "workers": workers, "threads": threads, "worker_class": "gthread",
-                         "timeout": timeout_s, "graceful_timeout": timeout_s, "accesslog": "-"}).run()
+    """Run gunicorn in the foreground until it is stopped, with `gunicorn_conf`'s shared metrics and JSON logs."""
+    from bot.slack import gunicorn_conf  # before the workers fork: it sets up the metrics folder
+
+    options: dict[str, Any] = {"bind": bind, "workers": workers, "threads": threads, "worker_class": "gthread",
+                               "timeout": timeout_s, "graceful_timeout": timeout_s, "accesslog": "-",
+                               "child_exit": gunicorn_conf.child_exit}
+    if (logconfig := getattr(gunicorn_conf, "logconfig_dict", None)) is not None:
+        options["logconfig_dict"] = logconfig
+    GunicornApp(target, options).run()

@@ -9,8 +9,6 @@ requests before Bolt parses them. GET /healthz is liveness, GET /readyz readines
 
 from __future__ import annotations
 
-import logging
-
 from bot.runtime import build_runtime
 from bot.settings import BotSettings
 from bot.slack.health import WSGIApp
@@ -18,19 +16,23 @@ from bot.slack.http_app import http_application
 from bot.slack.settings import SlackSettings
 from bot.slack.wiring import start_slack_bot
 from knowledge.settings import ScheduleSettings
+from store.log_format import configure_from_settings
+from store.process_heartbeats import HeartbeatWriter
 
 
 def create_application() -> WSGIApp:
     """Read the environment and build the served application."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    bot_settings = BotSettings()
+    configure_from_settings(bot_settings.logging, server=True)
     slack = SlackSettings()
     slack.require("web")
-    bot_settings = BotSettings()
     runtime = build_runtime(bot_settings)
+    HeartbeatWriter(runtime.sessions, kind="web", served=runtime.served).start()  # ages out when the worker dies
     bot = start_slack_bot(settings=slack, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer,
                           training_cron=ScheduleSettings().training_cron)
-    return http_application(bot.app, settings=slack, sessions=runtime.sessions, generator=runtime.generator)
+    return http_application(bot.app, settings=slack, sessions=runtime.sessions, generator=runtime.generator,
+                            follower=runtime.follower)
 
 
 application = create_application()

@@ -142,8 +142,8 @@ def asciidoc_sections(text: str) -> list[Section]:
             builder.add_paragraph(paragraph)  # `[source,python]`, `[NOTE]`, `[[anchor]]`: not text
             source = _ADOC_SOURCE_LANGUAGE.match(stripped)
             language = source.group(1) if source else ""
-        elif not paragraph and (title := _ADOC_TITLE.match(line)):
-            builder.open(len(title.group(1)), title.group(2))
+        elif not paragraph and (heading := _ADOC_TITLE.match(line)):
+            builder.open(len(heading.group(1)), heading.group(2))
             language = ""
         elif _ADOC_SKIPPED_LINE.match(line):
             pass
