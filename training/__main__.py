@@ -315,6 +315,29 @@ def _document_refresh(engine: Engine) -> Callable[[], object]:
                                          max_bytes=knowledge.max_document_bytes, timeout_s=knowledge.fetch_timeout_s)
 
 
+def _channel_resync(engine: Engine) -> tuple[Callable[[], object] | None, str]:
+    """Re-syncs the learned Slack channels (KB_LEARN_*), and when; None without SLACK_BOT_TOKEN."""
+    from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.slack_threads_client import SlackReader, make_client
+    from knowledge.slack_threads_settings import LearnSettings
+    from knowledge.slack_threads_sync import ChannelSync
+    from store.config import ModelsSettings
+    from store.database import make_session_factory
+
+    learn, models = LearnSettings(), ModelsSettings()
+    if not learn.slack_bot_token.strip():
+        logging.getLogger(__name__).info("SLACK_BOT_TOKEN is not set: learned Slack channels are not re-synced")
+        return None, learn.cron
+    reader = SlackReader(make_client(learn.slack_bot_token, base_url=learn.slack_api_url or None), learn.pacer())
+    sessions, options = make_session_factory(engine), learn.sync_options()
+
+    @functools.cache
+    def embedder() -> SentenceTransformerEmbedder:
+        return SentenceTransformerEmbedder(models.embedding_model or None)
+
+    return lambda: ChannelSync(sessions, embedder(), reader, options).resync_all(), learn.cron
+
+
 @cli.command("worker")
 def worker_command() -> None:
     """Run the training worker: periodic retrain (TRAINING_CRON), bot-queued runs, URL re-fetch (KB_REFRESH_CRON)."""
@@ -332,13 +355,15 @@ def worker_command() -> None:
     # /kb status lists the worker beside the bot processes (a worker serves no adapter: it trains on this model).
     served = Served(adapter_id=None, adapter_name=None, model=str(paths.base_model))
     heartbeat = HeartbeatWriter(make_session_factory(engine), kind="worker", served=lambda: served).start()
+    resync, resync_cron = _channel_resync(engine)  # learned Slack channels (KB_LEARN_CRON)
     app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
                     schedule_cron=schedule.training_cron, poll_cron=settings.poll_cron,
                     execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step,
                                                         heartbeat_s=settings.heartbeat_s),
                     request_scheduled_run=lambda: request_run(engine, paths, trigger="schedule"),
                     poll=lambda: has_queued_run(engine, paths), stalled_after_s=settings.stalled_after_s,
-                    refresh=_document_refresh(engine), refresh_cron=schedule.refresh_cron)
+                    refresh=_document_refresh(engine), refresh_cron=schedule.refresh_cron,
+                    resync=resync, resync_cron=resync_cron)
     # Three slots: the poll and the schedule keep running while a run trains (a cron tick during a run
     # joins it instead of queueing a second run behind it), and a re-fetch never waits behind either;
     # the database lets only one run train.

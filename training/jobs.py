@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 QUEUE = "training"
 REFRESH_QUEUE = "knowledge"
 REFRESH_TASK = "knowledge.refresh"
+RESYNC_TASK = "knowledge.learn_resync"
+"""Re-syncs every learned Slack channel (`/kb learn`, KB_LEARN_CRON) on the `knowledge` queue."""
 EXECUTE_TASK = "training.execute"
 EXECUTE_QUEUEING_LOCK = "training.execute"
 PROCRASTINATE_SCHEMA = "procrastinate"
@@ -58,7 +60,8 @@ def psycopg_conninfo(database_url: str) -> str:
 def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Callable[[], Any],
               request_scheduled_run: Callable[[], Any], poll: Callable[[], bool],
               stalled_after_s: float = STALLED_AFTER_S, refresh: Callable[[], Any] | None = None,
-              refresh_cron: str = "17 * * * *") -> App:
+              refresh_cron: str = "17 * * * *", resync: Callable[[], Any] | None = None,
+              resync_cron: str = "43 */6 * * *") -> App:
     """The procrastinate App with the three training tasks bound to the given callables.
 
     Args:
@@ -69,6 +72,7 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
         poll: recovers dead runs and says whether a run is waiting.
         stalled_after_s: how long a worker may miss heartbeats before its execute jobs are failed.
         refresh, refresh_cron: re-fetches the URL documents (blocking; a worker thread), and when.
+        resync, resync_cron: re-syncs the learned Slack channels (blocking; a worker thread), and when.
     """
     connector = PsycopgConnector(conninfo=conninfo,
                                  kwargs={"options": f"-c search_path={PROCRASTINATE_SCHEMA}"})
@@ -96,6 +100,12 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
         @app.task(name=REFRESH_TASK, queue=REFRESH_QUEUE)
         async def refresh_documents(timestamp: int) -> None:
             await asyncio.to_thread(refresh)
+
+    if resync is not None:
+        @app.periodic(cron=resync_cron, periodic_id="learn_resync")
+        @app.task(name=RESYNC_TASK, queue=REFRESH_QUEUE)
+        async def resync_channels(timestamp: int) -> None:
+            await asyncio.to_thread(resync)
 
     return app
 
