@@ -71,6 +71,10 @@ def recover_runs(sessions: sessionmaker[Session], *, reports_root: Path, version
     Only folders whose writer is gone are removed (see `training.artifacts`), so this is safe to call
     while another process trains. Returns the ids of the runs it failed.
     """
+    # Leftovers go first, so whoever sees a run 'failed' never also sees its half-written version.
+    for root in version_roots:
+        for leftover in discard_staging(root):
+            logger.warning("removed half-written %s", leftover)
     failed = fail_abandoned_runs(sessions, post_mortem=lambda run: write_failure_report(reports_root, run,
                                                                                        error=KILLED))
     for run_id in failed:
@@ -78,7 +82,4 @@ def recover_runs(sessions: sessionmaker[Session], *, reports_root: Path, version
     for run in failed_runs_without_report(sessions):
         if report_path := write_failure_report(reports_root, run, error=KILLED):
             set_report_path(sessions, run.id, report_path)
-    for root in version_roots:
-        for leftover in discard_staging(root):
-            logger.warning("removed half-written %s", leftover)
     return failed
