@@ -177,7 +177,10 @@ def _export(source: str, fingerprint: str, out: Path) -> ExportMarker:
 
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling, Transformer
+    try:  # sentence-transformers 6 moved them; 5.x has them under .models only
+        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    except ImportError:
+        from sentence_transformers.models import Normalize, Pooling, Transformer  # type: ignore[no-redef]
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SentenceTransformer(source, device="cpu")
