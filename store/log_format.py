@@ -101,10 +101,18 @@ class CurrentStderrHandler(logging.StreamHandler[TextIO]):
         pass  # always the current stderr
 
 
-def configure_from_settings(settings: LoggingSettings, *, server: bool, default_level: str = "INFO") -> logging.Handler:
+def configure_from_settings(settings: LoggingSettings, *, server: bool,
+                            default_level: str = "INFO") -> logging.Handler | None:
     """`configure_logging` as the environment asks: KB_LOG_FORMAT, else JSON for a server (the Slack
     web and socket processes, the training worker) and text for a command; KB_LOG_LEVEL when set,
-    else `default_level` (commands pass WARNING unless -v, so their output stays readable)."""
+    else `default_level` (commands pass WARNING unless -v, so their output stays readable).
+
+    Like `logging.basicConfig`, it leaves logging alone (and returns None) when something else
+    already gave the root logger a handler: a test runner capturing logs, a host application.
+    """
+    root = logging.getLogger()
+    if any(handler.get_name() != HANDLER_NAME for handler in root.handlers):
+        return None
     level = settings.level if "level" in settings.model_fields_set else default_level
     return configure_logging(settings.format or ("json" if server else "text"), level)
 

@@ -78,3 +78,23 @@ def test_bad_settings_and_unknown_ids_are_refused_with_what_is_accepted() -> Non
         configure_logging("json", "LOUD")
     with pytest.raises(ValueError, match="unknown log id"), bound_ids(user_id="U1"):
         pass
+
+
+def test_entry_points_leave_a_root_logger_configured_by_someone_else_alone() -> None:
+    from store.config import LoggingSettings
+    from store.log_format import HANDLER_NAME, configure_for_process, configure_from_settings
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    installed = configure_from_settings(LoggingSettings(), server=True)
+    assert installed is not None and isinstance(installed.formatter, logging.Formatter)
+    assert type(installed.formatter).__name__ == "JsonFormatter", "a server logs JSON unless told otherwise"
+    assert configure_for_process(server=False, argv=["kb", "add", "--help"]) is None, "help reads no settings"
+    again = configure_for_process(server=False, argv=["kb", "add", "x.md"])
+    assert again is not None and type(again.formatter).__name__ == "TextWithIds" and root.level == logging.INFO
+    assert [h.get_name() for h in root.handlers] == [HANDLER_NAME], "replaced, not doubled"
+    foreign = logging.StreamHandler(io.StringIO())
+    root.addHandler(foreign)
+    assert configure_from_settings(LoggingSettings(), server=True) is None
+    assert foreign in root.handlers

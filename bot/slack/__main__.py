@@ -62,12 +62,21 @@ def socket() -> None:
     bot_settings = BotSettings()
     runtime = build_runtime(bot_settings)
     heartbeat = HeartbeatWriter(runtime.sessions, kind="socket", served=runtime.served).start()
+    ops = None
+    if settings.kb_ops_port:  # no HTTP server otherwise: /healthz, /readyz and /metrics on a port of their own
+        from bot.slack.http_app import with_ops_endpoints
+        from bot.slack.ops_server import OpsServer, not_found
+
+        ops = OpsServer(with_ops_endpoints(not_found, sessions=runtime.sessions, generator=runtime.generator,
+                                           follower=runtime.follower), port=settings.kb_ops_port).start()
     bot = start_slack_bot(settings=settings, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer, signing_secret="",
                           training_cron=ScheduleSettings().training_cron)
     try:
         SocketModeHandler(bot.app, app_token=settings.slack_app_token).start()
     finally:
+        if ops is not None:
+            ops.stop()
         heartbeat.stop()
         bot.close()
         runtime.close()

@@ -32,8 +32,14 @@ def http_application(app: App, *, settings: SlackSettings, sessions: sessionmake
     """
     guarded = with_request_guard(SlackRequestHandler(app), signing_secret=settings.slack_signing_secret,
                                  max_body_bytes=settings.kb_max_request_bytes)
+    return with_ops_endpoints(guarded, sessions=sessions, generator=generator, follower=follower)
+
+
+def with_ops_endpoints(app: WSGIApp, *, sessions: sessionmaker[Session], generator: Generator,
+                       follower: AdapterFollower | None = None) -> WSGIApp:
+    """`app` behind /healthz, /readyz (database, model; follower and served adapter when given) and /metrics."""
     ready = [database_check(sessions), model_check(generator)]
     if follower is not None:
         ready += [follower_check(follower), adapter_check(follower, generator)]
-    return with_health_check(guarded, ready=ready, metrics=metrics_body(sessions),
+    return with_health_check(app, ready=ready, metrics=metrics_body(sessions),
                              serving=(lambda: serving(follower, generator)) if follower is not None else None)

@@ -67,6 +67,9 @@ class SlackSettings(Section):
                                          "the bot); empty: only the channels that asked are told")
     kb_max_request_bytes: int = setting(DEFAULT_MAX_BODY_BYTES, "KB_MAX_REQUEST_BYTES",
                                         help="largest request body `/slack/events` accepts (413 before it is read)")
+    kb_ops_port: int = setting(0, "KB_OPS_PORT",
+                               help="Socket Mode: serve /healthz, /readyz and /metrics on this port (the web mode "
+                                    "serves them beside /slack/events); 0: none")
 
     def admin_ids(self) -> list[str]:
         return [entry.strip() for entry in self.kb_admin_user_ids.split(",") if entry.strip()]

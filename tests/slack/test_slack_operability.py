@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapter_follower import AdapterFollower
 from bot.generator_protocol import GeneratorBusy
-from bot.slack.http_app import http_application
+from bot.slack.http_app import http_application, with_ops_endpoints
+from bot.slack.ops_server import OpsServer, not_found
 from store.adapter_registry import promote, register_adapter
 from store.log_format import configure_logging
 from store.process_heartbeats import HeartbeatWriter, Served
@@ -199,3 +200,23 @@ def test_kb_status_lists_what_each_live_process_really_serves(
     assert "serves adapter `kb-v7` (sha256 ab12ab12ab12) on `var/models/m`" in shown
     assert "• socket" in shown and "serves the base model on `var/models/m`" in shown, "the lagging process shows"
     assert "pid 999999" not in shown and "worker" not in shown, "a process silent for 10 minutes is dead"
+
+
+def test_a_socket_mode_process_serves_health_readiness_and_metrics_on_its_ops_port(
+        bot: SlackHarness, sessions: sessionmaker[Session]) -> None:
+    follower = AdapterFollower(sessions, bot.generator, poll_interval_s=0.2)
+    follower.start()
+    ops = OpsServer(with_ops_endpoints(not_found, sessions=sessions, generator=bot.generator, follower=follower),
+                    host="127.0.0.1", port=0).start()
+    try:
+        served = HttpServer("127.0.0.1", ops.port)
+        assert served.request("GET", "/healthz") == (200, "ok")
+        status, body = served.request("GET", "/readyz")
+        assert status == 200 and json.loads(body)["serving"]["adapter"] == "base"
+        assert ("kb_answers_total", (("outcome", "answered"),)) in _samples(served)
+        assert served.request("POST", "/slack/events", b"{}")[0] == 404, "Slack talks to it over the websocket only"
+    finally:
+        ops.stop()
+        follower.stop()
+    with pytest.raises(ValueError, match="KB_OPS_PORT must be a TCP port"):
+        OpsServer(not_found, port=70000)
