@@ -326,3 +326,27 @@ def try_lock_channel(connection: Connection, channel: str) -> bool:
 def unlock_channel(connection: Connection, channel: str) -> None:
     connection.execute(text("SELECT pg_advisory_unlock(:ns, :key)"),
                        {"ns": CHANNEL_LOCK_NAMESPACE, "key": _channel_key(channel)})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearningSummary:
+    """What the Home tab says about learned channels: those being learned now, what they hold, the last sync."""
+
+    channels: int
+    threads: int
+    messages: int
+    synced_at: datetime | None
+    failing: int
+    """Channels whose last sync step failed (the admins' `/kb learn list` says why)."""
+
+
+def learning_summary(session: Session, *, scopes: Sequence[str]) -> LearningSummary:
+    """The summary over the active channels whose scope is among `scopes` (the Home tab: the workspace's)."""
+    channels = [c for c in list_channels(session, statuses=("active",)) if c.scope in scopes]
+    stats = channel_stats(session)
+    synced = [c.synced_at for c in channels if c.synced_at is not None]
+    return LearningSummary(channels=len(channels),
+                           threads=sum(stats[c.channel].threads for c in channels if c.channel in stats),
+                           messages=sum(stats[c.channel].messages for c in channels if c.channel in stats),
+                           synced_at=max(synced) if synced else None,
+                           failing=sum(1 for c in channels if c.last_error))

@@ -22,6 +22,7 @@ from bot.slack.run_report import message_link, posted_report_blocks
 from knowledge.gaps import GapCluster
 from store.adapter_registry import AdapterRecord, DeploymentRecord
 from store.insight import AskedQuestion, FeedbackCount, Outcomes, ScopeCount
+from store.learned_channels import LearningSummary
 from store.schema import WORKSPACE_SCOPE
 from store.training_runs import RunRecord
 
@@ -41,6 +42,8 @@ class HomeData:
     scopes: list[ScopeCount]
     latest_titles: list[str]
     questions: list[AskedQuestion]
+    learning: LearningSummary | None = None
+    """Public channels the bot learns from (`/kb learn`); None or none: the line is not shown."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,7 +81,20 @@ def knowledge_text(data: HomeData) -> str:
         conversations = sum(1 for s in data.scopes if s.scope != WORKSPACE_SCOPE)
         lines.append(f"{private:,} more kept to the {conversations} private conversation"
                      f"{'s' if conversations != 1 else ''} they were added in.")
+    if data.learning and data.learning.channels:
+        lines.append(learning_text(data.learning))
     return "\n".join(lines)
+
+
+def learning_text(summary: LearningSummary) -> str:
+    """The Home tab's line about learned channels."""
+    count = summary.channels
+    line = (f"Learning from *{count} channel{'s' if count != 1 else ''}*: {summary.messages:,} messages in "
+            f"{summary.threads:,} threads" + (f", last synced {summary.synced_at:%Y-%m-%d %H:%M} UTC"
+                                             if summary.synced_at else ", first sync under way") + ".")
+    if summary.failing:
+        line += f" ⚠️ {summary.failing} need{'s' if summary.failing == 1 else ''} attention: `/kb learn list`."
+    return line
 
 
 HOW_TO_ASK = ("Mention me with a question in a channel I'm in, or write to me in the Messages tab. I answer in a "

@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.slack.home_blocks import HomeData, knowledge_text
 from knowledge.embedding import Embedder
 from knowledge.search import search_passages
-from store.schema import Chunk, LearnedChannel, LearnedThread
+from store.learned_channels import learning_summary
+from store.schema import WORKSPACE_SCOPE, Chunk, LearnedChannel, LearnedThread
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness
@@ -69,6 +71,10 @@ def test_learn_backfills_the_channels_threads_and_list_shows_the_progress(bot: S
     bot.command("learn list", user=ADMIN)
     listing = last_response(bot)
     assert "<#C1> (public) — in sync · 6 messages in 3 threads since " in listing and "synced just now" in listing
+    with sessions() as session:
+        summary = learning_summary(session, scopes=[WORKSPACE_SCOPE])
+    home = knowledge_text(HomeData(scopes=[], latest_titles=[], questions=[], learning=summary))
+    assert "Learning from *1 channel*: 6 messages in 3 threads, last synced " in home
 
 
 def test_a_crashed_backfill_resumes_from_its_last_thread_without_duplicates(bot: SlackHarness, sessions,
