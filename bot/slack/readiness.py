@@ -105,6 +105,9 @@ def adapter_check(follower: AdapterFollower, generator: Generator) -> ReadinessC
 
 
 def serving(follower: AdapterFollower, generator: Generator) -> dict[str, object]:
-    """What this process serves, for `/readyz`'s body."""
+    """What this process serves, for `/readyz`'s body, and why a deployed adapter is refused if one is."""
     adapter_id, name = follower.current_adapter()
-    return {"adapter_id": adapter_id, "adapter": name, "generator_adapter": generator.adapter_name}
+    shown: dict[str, object] = {"adapter_id": adapter_id, "adapter": name, "generator_adapter": generator.adapter_name}
+    if (refusal := follower.refusal()) is not None:
+        shown["refused"] = refusal
+    return shown

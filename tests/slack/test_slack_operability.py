@@ -220,3 +220,22 @@ def test_a_socket_mode_process_serves_health_readiness_and_metrics_on_its_ops_po
         follower.stop()
     with pytest.raises(ValueError, match="KB_OPS_PORT must be a TCP port"):
         OpsServer(not_found, port=70000)
+
+
+def test_readyz_says_why_a_deployed_adapter_of_another_base_model_is_not_served(
+        bot: SlackHarness, sessions: sessionmaker[Session], adapter_a_dir: Path) -> None:
+    with sessions.begin() as session:
+        adapter = register_adapter(session, name="kb-v9", path=str(adapter_a_dir), base_model="models/other-base")
+        promote(session, adapter.id, actor="test")
+    follower = AdapterFollower(sessions, bot.generator, poll_interval_s=0.2, served_base_model="models/served-base")
+    follower.start()
+    try:
+        app = http_application(bot.app, settings=SETTINGS, sessions=sessions, generator=bot.generator,
+                               follower=follower)
+        for served in serve(app):
+            status, body = served.request("GET", "/readyz")
+            shown = json.loads(body)["serving"]
+            assert status == 200, "the base model still answers"
+            assert shown["adapter"] == "base" and "trained on base model 'models/other-base'" in shown["refused"]
+    finally:
+        follower.stop()
