@@ -52,6 +52,12 @@ def setup_model(models_dir: Path | None) -> None:
     click.echo(f"default model ready at {path} ({time.perf_counter() - started:.1f} s)")
 
 
+def _print_delta(delta: str) -> None:
+    """Show the answer as it streams."""
+    sys.stdout.write(delta)
+    sys.stdout.flush()
+
+
 @cli.command()
 @click.argument("question", nargs=-1, required=True)
 @click.option("--channel", default=None, help="Ask as if in this Slack channel (sees its scoped documents).")
@@ -70,7 +76,7 @@ def ask(question: tuple[str, ...], channel: str | None) -> None:
         raise click.ClickException(str(exc)) from exc
     try:
         result = runtime.answerer.answer(Question(text=" ".join(question), channel=channel),
-                                         on_delta=lambda delta: (sys.stdout.write(delta), sys.stdout.flush()))
+                                         on_delta=_print_delta)
     except (AnswerError, GeneratorError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

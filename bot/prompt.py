@@ -63,10 +63,10 @@ def build_prompt(question: str, passages: Sequence[Passage], *, history: Sequenc
         block = quote_passage(number, passage, passage.text)
         cost = count_tokens(block)
         if cost > remaining:
-            block = _trim_to_budget(number, passage, remaining, count_tokens)
-            if block is None:
+            trimmed = _trim_to_budget(number, passage, remaining, count_tokens)
+            if trimmed is None:
                 break
-            cost = count_tokens(block)
+            block, cost = trimmed, count_tokens(trimmed)
         quoted.append(block)
         kept.append(passage)
         remaining -= cost

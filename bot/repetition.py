@@ -10,6 +10,8 @@ written again, which stops the loops greedy decoding of small models falls into.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from transformers import LogitsProcessor
 
@@ -36,15 +38,18 @@ class GeneratedRepetitionProcessor(LogitsProcessor):
         generated = input_ids[:, self.prompt_length:]
         if generated.shape[1] == 0:
             return scores
+        adjusted: torch.Tensor = scores
         if self.penalty != 1.0:
-            picked = torch.gather(scores, 1, generated)
+            picked = torch.gather(adjusted, 1, generated)
             picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
-            scores = scores.scatter(1, generated, picked)
+            adjusted = adjusted.scatter(1, generated, picked)
         if self.ngram and generated.shape[1] >= self.ngram:
-            scores = self._ban_repeated_ngrams(generated, scores)
-        return scores
+            adjusted = self._ban_repeated_ngrams(generated, adjusted)
+        # LogitsProcessor's signature names the legacy FloatTensor type; torch's operations return Tensor,
+        # and these scores are the float scores they came in as.
+        return cast(torch.FloatTensor, adjusted)
 
-    def _ban_repeated_ngrams(self, generated: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def _ban_repeated_ngrams(self, generated: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         size = self.ngram
         for row in range(generated.shape[0]):
             tokens = generated[row].tolist()

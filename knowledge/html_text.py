@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import re
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
 
 from knowledge.errors import IngestError
+
+if TYPE_CHECKING:
+    from bs4._typing import _StrainableAttributes  # bs4's own type of an `attrs` filter
 
 # Page chrome is removed by structural rules rather than a boilerplate-removal library. The content
 # element is chosen first ([role=main], <main>, a lone <article>, Sphinx's div.body, ...); inside it,
@@ -55,13 +59,14 @@ _BLOCK_TAGS = frozenset((
     "address", "article", "blockquote", "body", "dd", "details", "div", "dl", "dt", "figcaption", "figure",
     "header", "html", "label", "main", "ol", "p", "section", "summary", "table", "tbody", "thead", "tfoot", "ul",
 ))
-_CONTENT_ROOTS: tuple[tuple[str | None, dict[str, str]], ...] = (
-    (None, {"role": "main"}), ("main", {}), ("article", {}), ("div", {"class": "body"}),
-    ("div", {"class": "document"}), (None, {"itemprop": "articleBody"}), (None, {"id": "main-content"}),
-    (None, {"id": "content"}), (None, {"id": "main"}), (None, {"class": "entry-content"}),
-    (None, {"class": "post-content"}), (None, {"id": "DeltaPlaceHolderMain"}), (None, {"id": "contentBox"}),
+_CONTENT_ROOTS: tuple[tuple[str | bool, _StrainableAttributes], ...] = (
+    (True, {"role": "main"}), ("main", {}), ("article", {}), ("div", {"class": "body"}),
+    ("div", {"class": "document"}), (True, {"itemprop": "articleBody"}), (True, {"id": "main-content"}),
+    (True, {"id": "content"}), (True, {"id": "main"}), (True, {"class": "entry-content"}),
+    (True, {"class": "post-content"}), (True, {"id": "DeltaPlaceHolderMain"}), (True, {"id": "contentBox"}),
 )
-"""Where a page's own content lives, most specific markers first; <article> only when it is alone.
+"""Where a page's own content lives (tag name, True for any tag; attributes), most specific markers first;
+<article> only when it is alone.
 The last two are SharePoint's page-content placeholders (its body sits inside an ASP.NET <form>)."""
 _CHROME_ROLES = frozenset(("banner", "navigation", "contentinfo", "search", "complementary", "dialog", "alertdialog"))
 _CHROME_IDS = frozenset((
@@ -142,8 +147,8 @@ def _fenced(pre: Tag) -> str:
     # The language is named on <pre>/<code> (language-x, lang-x) or, by Sphinx (highlight-x) and
     # MkDocs (language-x), on the <div>s around the <pre>.
     wrappers = [parent for parent in islice(pre.parents, 2) if parent.name == "div"]
-    classes = [*pre.get("class", []), *(pre.code.get("class", []) if pre.code else []),
-               *(c for parent in wrappers for c in parent.get("class", []))]
+    classes = [*pre.get_attribute_list("class"), *(pre.code.get_attribute_list("class") if pre.code else []),
+               *(c for parent in wrappers for c in parent.get_attribute_list("class"))]
     language = next((c.split("-", 1)[1] for c in classes if c.startswith(("language-", "lang-", "highlight-"))), "")
     language = {"default": "", "none": "", "text": "", "python3": "python"}.get(language, language)
     fence = "```"
@@ -197,7 +202,7 @@ def html_text(html: str, name: str) -> tuple[str, str]:
     _move_body_out_of_head(soup)
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup.find_all(list(_DROPPED_TAGS)):
-        if tag.name != "aside" or not _CONTENT_ASIDES.intersection(tag.get("class", [])):
+        if tag.name != "aside" or not _CONTENT_ASIDES.intersection(tag.get_attribute_list("class")):
             tag.extract()
     for form in soup.find_all("form"):
         if form.find(_FORM_CONTENT) is None:

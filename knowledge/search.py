@@ -94,7 +94,7 @@ def visible_scopes(channel: str | None) -> list[str]:
     return [WORKSPACE_SCOPE]
 
 
-def _passage(row: Row, score: float, similarity: float) -> Passage:  # type: ignore[type-arg]
+def _passage(row: Row, score: float, similarity: float) -> Passage:
     return Passage(chunk_id=row.chunk_id, document_id=row.document_id, title=row.title, uri=row.uri,
                    heading=row.heading, text=row.text, score=float(score), scope=row.scope,
                    similarity=float(similarity))

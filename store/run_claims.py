@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import CursorResult, Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.log_context import bound_ids
@@ -70,16 +70,18 @@ def update_run(session: Session, run_id: int, *, dataset_id: int | None = None,
 def record_heartbeat(sessions: sessionmaker[Session], run_id: int) -> bool:
     """Say the run's worker is alive now; False when the run is no longer running."""
     with sessions() as session, session.begin():
-        result = session.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
-                                 .values(heartbeat_at=func.now()))
+        result = cast(CursorResult[Any], session.execute(  # an UPDATE's result carries rowcount
+            update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
+            .values(heartbeat_at=func.now())))
         return bool(result.rowcount)
 
 
 def record_progress(sessions: sessionmaker[Session], run_id: int, progress: dict[str, Any]) -> bool:
     """Replace the run's progress (and refresh its heartbeat); False when the run is no longer running."""
     with sessions() as session, session.begin():
-        result = session.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
-                                 .values(progress=progress, heartbeat_at=func.now()))
+        result = cast(CursorResult[Any], session.execute(
+            update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
+            .values(progress=progress, heartbeat_at=func.now())))
         return bool(result.rowcount)
 
 

@@ -7,7 +7,9 @@ died is taken over after `stale_after_s`, so a crash does not lose the question 
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, text
 from sqlalchemy.orm import Session, sessionmaker
 
 _CLAIM_SQL = text("""
@@ -34,6 +36,7 @@ def finish_event(sessions: sessionmaker[Session], key: str) -> None:
 def purge_events(sessions: sessionmaker[Session], *, older_than_s: float = 86400.0) -> int:
     """Delete claims older than Slack's retry horizon; returns how many went."""
     with sessions() as session, session.begin():
-        result = session.execute(text("DELETE FROM slack_events WHERE claimed_at < now() - "
-                                      "make_interval(secs => :age)"), {"age": older_than_s})
+        result = cast(CursorResult[Any], session.execute(  # a DELETE's result carries rowcount
+            text("DELETE FROM slack_events WHERE claimed_at < now() - make_interval(secs => :age)"),
+            {"age": older_than_s}))
         return result.rowcount or 0

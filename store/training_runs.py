@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import CursorResult, Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,7 +83,7 @@ def record_of(row: TrainingRun, *, now: datetime | None = None, worker_alive: bo
                      report_post=dict(row.report_post or {}))
 
 
-def _read(session: Session, query: Select[tuple[TrainingRun]]) -> list[RunRecord]:
+def _read(session: Session, query: Select[TrainingRun]) -> list[RunRecord]:
     """Run `query` and turn its rows into records, with heartbeat ages and, for running runs, liveness."""
     now = session.scalar(select(func.now()))
     rows = list(session.scalars(query))
@@ -91,7 +91,7 @@ def _read(session: Session, query: Select[tuple[TrainingRun]]) -> list[RunRecord
                       else None) for row in rows]
 
 
-def _first(sessions: sessionmaker[Session], query: Select[tuple[TrainingRun]]) -> RunRecord | None:
+def _first(sessions: sessionmaker[Session], query: Select[TrainingRun]) -> RunRecord | None:
     with sessions() as session, session.begin():  # the liveness probe's lock ends with this transaction
         records = _read(session, query.limit(1))
     return records[0] if records else None
@@ -184,9 +184,9 @@ def finished_unreported_runs(sessions: sessionmaker[Session], *, every_run: bool
 def mark_reported(sessions: sessionmaker[Session], run_id: int) -> bool:
     """Mark a finished run reported; False when another process reported it first."""
     with sessions() as session, session.begin():
-        result = session.execute(update(TrainingRun).where(TrainingRun.id == run_id,
-                                                           TrainingRun.reported_at.is_(None))
-                                 .values(reported_at=func.now()))
+        # An UPDATE's result is a CursorResult, which is what carries rowcount.
+        result = cast(CursorResult[Any], session.execute(update(TrainingRun).where(
+            TrainingRun.id == run_id, TrainingRun.reported_at.is_(None)).values(reported_at=func.now())))
         return bool(result.rowcount)
 
 
@@ -207,8 +207,8 @@ def mark_run_finished(session: Session, run_id: int, *, status: str, message: st
     values: dict[str, Any] = {"status": status, "message": message, "finished_at": func.now(),
                               **given_fields(metrics=metrics, report_path=report_path, dataset_id=dataset_id,
                                        adapter_id=adapter_id)}
-    result = session.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
-                             .values(**values))
+    result = cast(CursorResult[Any], session.execute(
+        update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running").values(**values)))
     return bool(result.rowcount)
 
 

@@ -407,6 +407,8 @@ def build_dataset(answers: Sequence[RatedAnswer], config: DatasetConfig,
 
     train_counts, eval_counts = _class_counts(train), _class_counts(evaluation)
     sft_train, sft_eval = _sft_rows(train), _sft_rows(evaluation)
+    objective: str | None
+    reason: str | None
     if not answers and not verified:
         objective, reason = None, "no rated answers yet: nothing to learn from"
     elif not examples:

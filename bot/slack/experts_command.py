@@ -42,7 +42,10 @@ class ExpertsArgument:
 
 def parse_experts(text: str) -> ExpertsArgument:
     """Read `#channel @a @b <!subteam^S…>` (escaped or as bare ids); anything else lands in `unknown` (pure)."""
-    channel, experts, unknown, clear = None, [], [], False
+    channel: str | None = None
+    experts: list[str] = []
+    unknown: list[str] = []
+    clear = False
     for token in text.split():
         if channel is None and not experts and (found := _CHANNEL.match(token)):
             channel = found.group(1) or found.group(2)
