@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.settings import AnsweringSettings, GenerationSettings
 from bot.slack.settings import SlackSettings
 from knowledge.settings import KnowledgeSettings, ScheduleSettings
+from knowledge.slack_threads_settings import LearnSettings
 from store.config import DatabaseSettings, LoggingSettings, ModelsSettings, Section
 from training.settings import TrainingSettings
 
@@ -29,6 +30,7 @@ class Settings(BaseModel):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     answering: AnsweringSettings = Field(default_factory=AnsweringSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    learn: LearnSettings = Field(default_factory=LearnSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 
