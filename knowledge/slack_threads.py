@@ -6,8 +6,9 @@ people wrote: plain ones, replies also sent to the channel (`thread_broadcast`),
 `bot_message`), joins, leaves, topic and purpose changes and every other system subtype, deleted
 roots (`tombstone`), messages of people who asked `/kb forget-me`, and, when the channel names
 trusted people, replies by anyone else (the root stays: it is the question the trusted people
-answered). A thread with no message by a trusted person, or with fewer than `min_words` words in
-all (a "thanks!" or a lunch call), yields no document.
+answered). A thread with no message by a trusted person, a question nobody answered (a lone
+message ending in "?", such as a question put to the bot, whose answer is not learned), or fewer
+than `min_words` words in all (a "thanks!", a lunch call) yields no document.
 
 The document reads like the thread: one paragraph per message, "Name: text", with names from
 `users.info` and Slack's entities and code blocks decoded (`slack_threads_text`). Its title names
@@ -111,6 +112,8 @@ def build_thread_document(messages: Sequence[dict[str, Any]], *, thread_ts: str,
             kept.append({**message, "decoded": text})
     if not kept or (rules.trusted and not any(m["user"] in rules.trusted for m in kept)):
         return None
+    if len(kept) == 1 and kept[0]["decoded"].rstrip().endswith("?"):
+        return None  # an unanswered question is not knowledge (and would be quoted as evidence for itself)
     speakers = {m["user"]: names(m["user"]) or m["user"] for m in kept}
     paragraphs = [f"{speakers[m['user']]}: {m['decoded']}" for m in kept]
     text = scrub("\n\n".join(paragraphs)).text

@@ -83,6 +83,10 @@ def test_forgotten_people_short_threads_and_secrets() -> None:
     assert forgotten.title.startswith("#ops · Erik Lund: Rotate it")
     assert build_thread_document([msg("3.1", "UDANA", "lunch?")], thread_ts="3.1", channel_name="x",
                                  names=names) is None
+    question = [msg("4.1", "UDANA", "<@UBOT> how do we rotate the signing keys of the payments service?"),
+                msg("4.2", "UBOT", "Rotate them with keyctl rotate [1].", bot_id="BBOT", thread_ts="4.1")]
+    assert build_thread_document(question, thread_ts="4.1", channel_name="x", names=names) is None, \
+        "a question only the bot answered is not knowledge"
 
 
 def test_roots_and_broadcast_replies_in_history() -> None:
