@@ -167,3 +167,21 @@ def test_kb_list_shows_what_remove_takes(kbbot, tmp_path: Path) -> None:
     removed = kbbot("kb", "remove", document_id)
     assert removed.exit_code == 0 and removed.output.startswith("removed: On call")
     assert kbbot("kb", "list", "--scope", "C0OPS").output.strip() == "no documents in scope C0OPS"
+
+
+def test_config_show_prints_each_setting_with_its_variable_and_masks_secrets() -> None:
+    result = CliRunner().invoke(cli, ["config", "show"], env={"SLACK_BOT_TOKEN": "xoxb-secret", "KB_DB_POOL_SIZE": "3"},
+                                prog_name="kbbot")
+    assert result.exit_code == 0, result.output
+    assert "database.pool_size = 3  (KB_DB_POOL_SIZE)" in result.output
+    assert 'slack.slack_bot_token = ***  (SLACK_BOT_TOKEN)' in result.output and "xoxb-secret" not in result.output
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("KB_DB_POOL_SIZE", "many", "Error: bad DatabaseSettings settings: KB_DB_POOL_SIZE='many'"),
+    ("TRAINING_BATCH_SIZE", "1", "Error: bad training settings: `batch_size` must be at least 2"),
+])
+def test_config_check_fails_in_one_line_naming_the_problem(variable: str, value: str, message: str) -> None:
+    assert CliRunner().invoke(cli, ["config", "check"]).output.strip() == "configuration valid"
+    result = CliRunner().invoke(cli, ["config", "check"], env={variable: value}, prog_name="kbbot")
+    assert result.exit_code == 1 and message in result.output, result.output
