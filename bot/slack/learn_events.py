@@ -66,6 +66,8 @@ def on_message(sessions: sessionmaker[Session], event: dict[str, Any]) -> str | 
     channel, subtype = event["channel"], event.get("subtype")
     if subtype == "message_deleted":
         previous = event.get("previous_message") or {}
+        if previous.get("bot_id"):  # a bot's message (the bot's own answers too) was never learned
+            return None
         message_deleted(sessions, channel, str(event["deleted_ts"]), previous.get("thread_ts"))
         return "retired"
     if subtype == "message_changed":
@@ -76,6 +78,8 @@ def on_message(sessions: sessionmaker[Session], event: dict[str, Any]) -> str | 
         if message.get("subtype") == "tombstone":  # a root with replies was deleted
             message_deleted(sessions, channel, str(message["ts"]), str(thread))
             return "retired"
+        if message.get("bot_id") or not message.get("user"):  # e.g. the bot writing its streamed answer
+            return None
         thread_changed(sessions, channel, str(thread))
         return "changed"
     if subtype not in PEOPLE_SUBTYPES or event.get("bot_id") or not event.get("user"):

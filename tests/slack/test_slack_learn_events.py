@@ -147,3 +147,15 @@ def test_channel_deleted_and_the_bot_removed_retire_everything_at_once(bot: Slac
     assert response.status == 200 and thread_documents(sessions) == []
     with sessions() as session:
         assert session.get(LearnedChannel, "C1").status == "deleted"  # type: ignore[union-attr]
+
+
+def test_the_bots_own_edits_and_deletes_in_a_learned_channel_change_nothing(bot: SlackHarness, sessions,
+                                                                           embedder) -> None:
+    threads, _ = learned(bot, sessions, embedder)
+    staging = threads["staging"]
+    answer = {"type": "message", "user": BOT_USER_ID, "bot_id": "BBOT", "text": "Looking…", "ts": recent_ts(2),
+              "thread_ts": staging.ts}
+    bot.event(changed("C1", {**answer, "text": "Run make unlock-migrations [1]."}, answer))
+    bot.event(deleted("C1", answer))
+    assert learned_thread(sessions, "C1", staging.ts).dirty_at is None  # type: ignore[union-attr]
+    assert staging_text(sessions) is not None, "a bot's deleted message retires nothing"
