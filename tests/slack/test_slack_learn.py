@@ -13,7 +13,7 @@ from bot.slack.home_blocks import HomeData, knowledge_text
 from knowledge.embedding import Embedder
 from knowledge.search import search_passages
 from store.learned_channels import learning_summary
-from store.schema import WORKSPACE_SCOPE, Chunk, LearnedChannel, LearnedThread
+from store.schema import WORKSPACE_SCOPE, Answer, Chunk, LearnedChannel, LearnedThread
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness
@@ -215,6 +215,12 @@ def test_private_channel_threads_answer_only_there(make_bot: MakeBot, sessions, 
     asked = bot.ask(question, channel="C1")
     shown = str(bot.fake.bot_replies("C1", asked)[-1])
     assert "vault-rotate" not in shown and secret.ts.replace(".", "") not in shown
+
+    inside = bot.ask(question, channel="G7")
+    cited = "\n".join(b["text"]["text"] for b in bot.final_answer("G7", inside)["blocks"] if b["type"] == "section")
+    assert document.uri in cited and "vault-rotate --root" in cited, "inside the private channel it answers"
+    scopes = {row.channel: row.scope for row in bot.rows(Answer)}
+    assert scopes == {"C1": "workspace", "G7": "G7"}, "the private answer stays out of workspace training"
 
     bot.command("learn list", user=DANA, channel="C1")
     assert "G7" not in last_response(bot), "a private channel is not listed to outsiders"
