@@ -5,7 +5,6 @@ The Slack app and its settings are imported inside the commands, so `--help` is 
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Literal
 
 import click
@@ -40,11 +39,10 @@ def cli() -> None:
 @click.option("--threads", type=int, default=8, show_default=True, help="request threads per worker.")
 def web(bind: str | None, workers: int | None, threads: int) -> None:
     """Serve Slack's Events API, interactivity and /kb over HTTP at /slack/events."""
-    _settings("web")
+    settings = _settings("web")
     from bot.slack.gunicorn_app import serve
 
-    serve(bind=bind or f"0.0.0.0:{os.environ.get('PORT', '3000')}",
-          workers=workers or int(os.environ.get("WEB_CONCURRENCY", "1")), threads=threads)
+    serve(bind=bind or f"0.0.0.0:{settings.port}", workers=workers or settings.web_concurrency, threads=threads)
 
 
 @cli.command()

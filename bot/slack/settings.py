@@ -70,6 +70,11 @@ class SlackSettings(Section):
     kb_ops_port: int = setting(0, "KB_OPS_PORT",
                                help="Socket Mode: serve /healthz, /readyz and /metrics on this port (the web mode "
                                     "serves them beside /slack/events); 0: none")
+    port: int = setting(3000, "PORT", help="HTTP mode: the port `kbbot slack web` listens on (all interfaces); "
+                                           "platforms such as Heroku set it")
+    web_concurrency: int = setting(1, "WEB_CONCURRENCY",
+                                   help="HTTP mode: gunicorn worker processes, each with its own model and database "
+                                        "pool (see *Waiting under load*)")
 
     def admin_ids(self) -> list[str]:
         return [entry.strip() for entry in self.kb_admin_user_ids.split(",") if entry.strip()]
