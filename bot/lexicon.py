@@ -35,6 +35,11 @@ CHAT_FILLER = frozenset({
     "happening", "going", "gonna", "wanna", "lol", "btw", "fyi", "tbh", "imo", "asap", "question's", "let",
     "lets", "ask", "asked", "asking", "something", "anything", "everything", "nothing", "simple", "easy",
     "easiest", "better", "instead", "still", "also", "maybe",
+    # chat shorthand: "any ppl know…", "two qs", "thx" (not in the WordPiece vocabulary, so without
+    # this they read as undocumented names and the question was refused as "unknown terms")
+    "ppl", "qs", "q's", "thx", "ty", "tyvm", "plz", "pls", "u", "ur", "rn", "idk", "iirc", "afaik", "imho",
+    "smth", "sth", "abt", "tho", "cuz", "coz", "dunno", "gotta", "lemme", "gimme", "yall", "y'all", "hmm", "hm",
+    "nvm", "np", "ppl's",
 })
 """Words of Slack chatter around a question; with the stop words they never count as key terms."""
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot.abstention import AbstentionConfig, assess
 from bot.evidence import EvidenceConfig, evidence_markdown, select_evidence, trim_code
-from bot.lexicon import content_terms
+from bot.lexicon import content_terms, distinctive_terms
 from bot.passage_units import split_units
 from bot.support import SupportChecker, published_summary, specifics
 from bot.unit_scoring import score_passages
@@ -68,6 +68,14 @@ def test_markdown_fences_and_table_rows_are_whole_units() -> None:
 
 def test_content_terms_drop_chat_filler_and_stem() -> None:
     assert content_terms("hey folks, quick q: anyone know how to configure the deploys?") == ["configur", "deploy"]
+
+
+def test_chat_shorthand_is_filler_not_an_undocumented_name() -> None:
+    """"ppl"/"qs"/"thx" are not in the everyday-word list; they must not read as names the docs never mention."""
+    question = "two qs for u ppl: idk how to configure the deploys, thx"
+    assert content_terms(question) == ["configur", "deploy"]
+    assert distinctive_terms(question) == distinctive_terms("how to configure the deploys")
+    assert not {"ppl", "qs", "idk", "thx", "u"} & set(distinctive_terms(question))
 
 
 def test_evidence_quotes_the_opening_and_the_best_matching_units_verbatim(embedder) -> None:
