@@ -366,9 +366,6 @@ class FakeSlack:
         if self._find(channel, ts) is None:
             return {"ok": False, "error": "message_not_found"}
         permalink = f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"
-        thread_ts = (self._find(channel, ts) or {}).get("thread_ts")
-        if thread_ts and thread_ts != ts:  # a reply's permalink names its thread (chat.getPermalink's docs)
-            permalink += f"?thread_ts={thread_ts}&cid={channel}"
         return {"ok": True, "channel": channel, "permalink": permalink}
 
     def api_chat_startStream(self, body: dict[str, Any]) -> dict[str, Any]:
