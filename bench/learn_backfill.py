@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--scale", type=float, default=60.0, help="Slack's minute shrunk to 60/scale seconds")
     parser.add_argument("--kill-after", type=int, default=800)
-    parser.add_argument("--out", type=Path, default=RESULTS, help="result JSON (default bench/results/learn_backfill.json)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the result JSON goes")
     parser.add_argument("--child", nargs=3, metavar=("API_URL", "DATABASE_URL", "RATE_SCALE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
