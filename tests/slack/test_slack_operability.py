@@ -189,7 +189,9 @@ def test_kb_status_lists_what_each_live_process_really_serves(
                               served=lambda: Served(adapter_id=None, adapter_name="base", model="var/models/m"))
     dead = HeartbeatWriter(sessions, kind="worker", interval_s=60,
                            served=lambda: Served(adapter_id=None, adapter_name=None, model="var/models/m"))
-    for writer in (web, lagging, dead):
+    trainer = HeartbeatWriter(sessions, kind="worker", interval_s=60,
+                              served=lambda: Served(adapter_id=None, adapter_name=None, model="var/models/m"))
+    for writer in (web, lagging, dead, trainer):
         writer.beat_once()
     with sessions.begin() as session:
         session.execute(text("update process_heartbeats set last_seen = now() - interval '10 minutes', pid = 999999 "
@@ -199,7 +201,8 @@ def test_kb_status_lists_what_each_live_process_really_serves(
     assert "*Serving:* adapter `kb-v7` (deployed)" in shown
     assert "serves adapter `kb-v7` (sha256 ab12ab12ab12) on `var/models/m`" in shown
     assert "• socket" in shown and "serves the base model on `var/models/m`" in shown, "the lagging process shows"
-    assert "pid 999999" not in shown and "worker" not in shown, "a process silent for 10 minutes is dead"
+    assert "pid 999999" not in shown, "a process silent for 10 minutes is dead"
+    assert shown.count("• worker") == 1 and "trains on `var/models/m`" in shown
 
 
 def test_a_socket_mode_process_serves_health_readiness_and_metrics_on_its_ops_port(
