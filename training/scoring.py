@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from peft import PeftModel
@@ -32,7 +32,8 @@ def load_base(path: Path, device: torch.device) -> tuple[PreTrainedModel, PreTra
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    model = model.to(device)  # type: ignore[arg-type]  # transformers types .to through a self-less decorator
     model.eval()
     return model, tokenizer
 
@@ -89,10 +90,11 @@ class ScoringModel:
         positions that predict a scored token. Position t predicts token t+1. The LoRA layers sit
         inside the backbone's modules, so the active adapter applies as in a full forward.
         """
-        causal_lm = self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
-        hidden = causal_lm.get_decoder()(input_ids=input_ids.to(self.device),
-                                         attention_mask=attention.to(self.device)).last_hidden_state
-        head = causal_lm.get_output_embeddings()
+        causal_lm: Any = self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
+        decoder = cast(torch.nn.Module, causal_lm.get_decoder())  # typed Tensor | Module via nn.Module.__getattr__
+        hidden = decoder(input_ids=input_ids.to(self.device),
+                         attention_mask=attention.to(self.device)).last_hidden_state
+        head = cast(torch.nn.Module, causal_lm.get_output_embeddings())
         values: list[torch.Tensor] = []
         for row, (start, end) in enumerate(spans):
             if end <= start:
@@ -144,7 +146,7 @@ class ScoringModel:
             output = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                          max_new_tokens=max_new_tokens, do_sample=False,
                                          pad_token_id=self.tokenizer.pad_token_id)
-            answers.append(self.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True))
+            answers.append(str(self.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)))
         return answers
 
     @torch.no_grad()
