@@ -1,0 +1,396 @@
+"""The README's benchmark tables, rendered from the committed results (`python -m bench.readme_tables`).
+
+Every benchmark writes its figures to `bench/results/<name>.json`. Each table the README shows for a
+benchmark sits between `<!-- bench:<name>:start -->` and `<!-- bench:<name>:end -->` and is rendered
+here from `bench/results/<name>.json` alone, by the one small renderer registered for `<name>`; the
+same text is written to `bench/results/<name>.md`. A table therefore shows only what the JSON holds,
+baseline rows included (each is the same-run baseline its bench measured), and cannot drift from it:
+
+* `--write` renders every registered result file that exists to its `.md` and replaces each README
+  block with its rendering;
+* `--check` (CI: tests/test_readme_numbers.py does the same) exits 1 naming every block that differs
+  from its rendering, names a result file that does not exist, or has no renderer.
+
+Renderers read JSON and format numbers; they import no model, database or benchmark machinery, so
+the check takes well under a second. Prose around a block is written by hand: keep its figures to
+what the block shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+Renderer = Callable[[dict[str, Any]], str]
+RENDERERS: dict[str, Renderer] = {}
+"""Result name (the JSON file's stem in bench/results) → its renderer."""
+
+_BLOCK = re.compile(r"<!-- bench:(?P<name>[A-Za-z0-9_.-]+):start -->\n(?P<body>.*?)<!-- bench:(?P=name):end -->",
+                    re.DOTALL)
+_MARKER = re.compile(r"<!-- bench:(?P<name>[A-Za-z0-9_.-]+):(?P<edge>start|end) -->")
+
+
+def renders(name: str) -> Callable[[Renderer], Renderer]:
+    """Register `function` as the renderer of bench/results/<name>.json."""
+    def register(function: Renderer) -> Renderer:
+        if name in RENDERERS:
+            raise ValueError(f"two renderers for bench/results/{name}.json")
+        RENDERERS[name] = function
+        return function
+    return register
+
+
+# --- formatting -------------------------------------------------------------------------------------------
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table; cells are already formatted strings (or numbers shown as they are)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fixed(value: float | None, digits: int = 3) -> str:
+    """`value` with `digits` decimals; a missing figure as an em dash (never 'None')."""
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def thousands(value: float | None, digits: int = 0) -> str:
+    """`value` with a thousands separator (15,633; 4,769.0)."""
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def share(value: float | None) -> str:
+    """A fraction as a percentage with one decimal (0.8824 → 88.2%)."""
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+# --- renderers, one per result file -----------------------------------------------------------------------
+
+_ABSTENTION_RULES = [("similarity ≥ 0.3 only (before)", "test_similarity_only_0.3"),
+                     ("similarity ≥ 0.36 + key-term coverage ≥ 0.6 in the top passages", "test_coverage_0.6"),
+                     ("shipped default", "test_with_default")]
+_ANSWER_VARIANTS = [("evidence only", "evidence_only_test"), ("evidence + checked summary", "answers_test")]
+
+
+def _abstention_rule(rule: dict[str, float]) -> str:
+    return (f"similarity ≥ {rule['min_similarity']}, unknown-name similarity ≥ {rule['unknown_similarity']}, "
+            f"coverage ≥ {rule['min_coverage']}")
+
+
+@renders("quality")
+def quality(results: dict[str, Any]) -> str:
+    """Per corpus: retrieval per search mode and question set, abstention rules, answers on test paraphrases."""
+    parts: list[str] = []
+    for name, corpus in results["corpora"].items():
+        parts.append(f"**Corpus `{name}`**: {corpus['label']} ({thousands(corpus['corpus']['chunks'])} chunks)")
+        parts.append(table(
+            ["search", "question set", "hit@1", "hit@5", "hit@10", "MRR", "p50 ms"],
+            [[search, set_name, fixed(f["hit_at_1"]), fixed(f["hit_at_5"]), fixed(f["hit_at_10"]), fixed(f["mrr"]),
+              fixed(f["p50_ms"], 0)]
+             for search, sets in corpus["retrieval"].items() for set_name, f in sets.items()]))
+        abstention = corpus["abstention"]
+        rules = [*_ABSTENTION_RULES, (f"calibrated on this corpus's dev split "
+                                      f"({_abstention_rule(abstention['calibrated_on_dev'])})", "test_with_calibrated")]
+        parts.append(table(
+            ["abstention rule (test split)", "answerable answered", "unanswerable refused", "precision"],
+            [[label, fixed(abstention[key]["answerable_answered"]), fixed(abstention[key]["unanswerable_refused"]),
+              fixed(abstention[key]["precision"])] for label, key in rules]))
+        answers = [(label, corpus[key]) for label, key in _ANSWER_VARIANTS if key in corpus]
+        if answers:
+            parts.append(table(
+                ["answers (test paraphrases)", "n", "F1 published", "F1 when answered", "F1 evidence",
+                 "F1 raw generation", "F1 top-passage baseline", "baseline when answered", "answered",
+                 "sentences generated / published", "invented specifics", "median first text / final ms"],
+                [[label, f["questions"], fixed(f["f1_published"]), fixed(f["f1_published_when_answered"]),
+                  fixed(f["f1_evidence"]), fixed(f["f1_raw_generation"]), fixed(f["f1_top_passage_baseline"]),
+                  fixed(f["f1_baseline_when_answered"]), share(f["answered_share"]),
+                  f"{f['generated_sentences']} / {f['published_sentences']}", f["invented_specifics"],
+                  f"{thousands(f['median_first_text_ms'])} / {thousands(f['median_final_ms'])}"]
+                 for label, f in answers]))
+    return "\n\n".join(parts)
+
+
+@renders("quality_generation_ablation")
+def quality_generation_ablation(results: dict[str, Any]) -> str:
+    """Each generation setting against the default, answered in the same run."""
+    parts = [f"_{results['note']}_"] if results.get("note") else []
+    parts.append(table(
+        ["generation setting", "n", "F1 raw", "F1 published", "sentences", "passing check", "invented",
+         "median ms"],
+        [[name, f["questions"], fixed(f["f1_raw_generation"]), fixed(f["f1_published"]), f["generated_sentences"],
+          share(f["generated_sentences_passing_check"]), f["invented_specifics"], thousands(f["median_final_ms"])]
+         for name, f in results["variants"].items()]))
+    return "\n\n".join(parts)
+
+
+@renders("slack_ack")
+def slack_ack(results: dict[str, Any]) -> str:
+    """Mention → first visible reply, first answer text, final answer (the ack rows are not in the JSON)."""
+    f = results["answers"]
+    return table(["mention of the bot → …", "median", "max"], [
+        ["first visible reply (thread status / placeholder)", f"{f['first_visible_ms_median']:.0f} ms",
+         f"{f['first_visible_ms_max']:.0f} ms"],
+        ["first answer text (the quoted evidence)", f"{f['first_text_s_median']:.2f} s",
+         f"{f['first_text_s_max']:.2f} s"],
+        ["final answer (quotes + checked summary, up to 128 tokens)", f"{f['final_s_median']:.1f} s",
+         f"{f['final_s_max']:.1f} s"],
+    ]) + f"\n\n{f['questions']} questions on {results['cores']} cores."
+
+
+_PROFILE_RUNS = [("before_defaults", "defaults before profiles"),
+                 ("before_defaults_one_thread", "the same, 1 thread"),
+                 ("after_cpu_profile", "`cpu` profile")]
+
+
+@renders("train_profile")
+def train_profile(results: dict[str, Any]) -> str:
+    """Held-out figures before/after the cpu-profile run, and time and memory of the three runs."""
+    held_out = results["after_cpu_profile"]["held_out"]
+    learned = table(
+        ["held out (`cpu` profile run)", "👍 log-lik", "👎 log-lik", "reward margin", "pairwise pref. accuracy",
+         "general-text ppl"],
+        [[label, fixed(f["good"]), fixed(f["bad"]), fixed(f["margin"]), fixed(f["preference_accuracy"]),
+          fixed(f["general_perplexity"], 2)]
+         for label, f in [("before (base)", held_out["before"]), ("after (promoted)", held_out["after"])]])
+    rows = []
+    for key, label in _PROFILE_RUNS:
+        run = results[key]
+        training = run["training"]
+        extrapolated = run.get("extrapolated_full_run")
+        if extrapolated:
+            train = (f"{run['seconds_per_step']:.1f} s/step × {extrapolated['steps']} → "
+                     f"{thousands(extrapolated['train_s'])} s (extrapolated from {training['steps']} steps)")
+            wall = f"{thousands(extrapolated['wall_s'])} s (extrapolated)"
+        else:
+            train = (f"{training['runtime_s']:.0f} s for {training['steps']} steps; "
+                     f"{training['tokens_per_s']:.1f} tokens/s")
+            wall = f"{thousands(run['wall_s'])} s"
+        rows.append([label, run["torch_threads"], train, f"{run['gate_and_overhead_s']:.0f} s", wall,
+                     f"{thousands(run['peak_rss_mib'])} MiB"])
+    timing = table(["settings", "torch threads", "training", "gate, loading, bench", "wall, 200 examples",
+                    "peak RSS"], rows)
+    return f"{learned}\n\n{timing}"
+
+
+@renders("learning_curve")
+def learning_curve(results: dict[str, Any]) -> str:
+    """Unseen questions before/after one retrain, and the gate's verdict on judged and permuted votes."""
+    unseen = [("base model", results["unseen_base"]), (results["unseen_after_label"], results["unseen_after"])]
+    before_after = table(
+        [f"{results['sizes']['unseen_questions']} unseen test paraphrases", "published F1", "raw generation F1",
+         "generated sentences passing the check", "invented specifics", "answered"],
+        [[label, fixed(f["f1_published"], 4), fixed(f["f1_raw_generation"], 4),
+          f"{share(f['generated_sentences_passing_check'])} ({f['published_sentences']} of {f['generated_sentences']})",
+          f["invented_specifics"], share(f["answered_share"])] for label, f in unseen])
+    judged, control = results["retrain_judged"], results["control_shuffled_votes"]
+    margin = results["settings"]["resolved"]["gate_min_margin_gain"]
+    runs = table(
+        ["run", "gate gain (reward margin)", "95% lower bound", "required", "outcome"],
+        [["judged votes + corrections", f"{judged['gate_gain']:+.4f}", f"{judged['gate_gain_lower']:+.4f}", margin,
+          judged["status"]],
+         [f"control: the same votes permuted (seed {control['seed']}, {share(control['agreement_with_judge'])} agree "
+          f"with the judge), no corrections", f"{control['gate_gain']:+.4f}", f"{control['gate_gain_lower']:+.4f}",
+          margin, control["status"]]])
+    return f"{before_after}\n\n{runs}"
+
+
+@renders("train_memory")
+def train_memory(results: dict[str, Any]) -> str:
+    """Peak RSS and CPU time of each training setting on the same product-length rows."""
+    return table(
+        ["setting", "peak RSS", "CPU seconds", "wall s", "optimiser steps", "rows", "tokens", "tokens/s"],
+        [[name, f"{thousands(f['peak_rss_mib'])} MiB", fixed(f["cpu_seconds"], 1), fixed(f["wall_s"], 1),
+          f["steps"], f["rows"], thousands(f["train_tokens"]), fixed(f["tokens_per_s"], 1)]
+         for name, f in results["variants"].items()])
+
+
+@renders("app_home")
+def app_home(results: dict[str, Any]) -> str:
+    """Admin Home tab render time at the baseline schema and at head, one run."""
+    known = [("at_0007", "before (revision 0007)"), ("at_head", "with 0008's indexes")]
+    schemas = [(key, label) for key, label in known if key in results]
+    return table(
+        ["schema", "renders", "p50", "p95", "max", "cold render (embeds the gap questions)"],
+        [[label, results[key]["renders"], f"{results[key]['p50_ms']:.0f} ms", f"{results[key]['p95_ms']:.0f} ms",
+          f"{results[key]['max_ms']:.0f} ms", f"{thousands(results[key]['cold_render_ms'])} ms"]
+         for key, label in schemas])
+
+
+@renders("scrubber")
+def scrubber(results: dict[str, Any]) -> str:
+    """Precision and recall of the previous and current rules, on the whole corpus and on the held-out lines."""
+    rows = []
+    for part, label in [("scrubbers", f"all {results['lines']} lines"), ("holdout", f"{results['holdout_lines']} "
+                                                                                     "held-out lines")]:
+        for rules, name in [("old", "previous rules"), ("new", "current rules")]:
+            f = results[part][rules]["overall"]
+            rows.append([label, name, f["labels"], fixed(f["precision"], 2), fixed(f["recall"], 2), f["leaked"],
+                         f["negative_lines_changed"]])
+    speed = results["ms_per_10k_chars"]
+    return (table(["lines", "rules", "findings", "precision", "recall", "findings leaked", "look-alike lines changed"],
+                  rows)
+            + f"\n\nSpeed: {speed['new']:.1f} ms per 10,000 characters (previous rules {speed['old']:.1f} ms), "
+              "median of the script's timing repeats.")
+
+
+@renders("verified_match")
+def verified_match(results: dict[str, Any]) -> str:
+    """Serving rule against cosine alone at the serve threshold (dev and test), and the served path's latency."""
+    threshold = results["serve_threshold"]
+    rows = [[f"served (cosine ≥ {threshold}, no term swap)", "at_serve_threshold"],
+            [f"cosine ≥ {threshold} alone", "cosine_only_at_serve_threshold"],
+            [f"offered above the evidence (cosine ≥ {results['offer_threshold']})", "offered_at_offer_threshold"]]
+    served = results["served_path"]
+    return (table(["", "dev precision / recall", "test precision / recall"],
+                  [[label, *(f"{fixed(results[key][half]['precision'], 2)} / {fixed(results[key][half]['recall'], 3)}"
+                             for half in ("dev", "test"))] for label, key in rows])
+            + f"\n\nServed path ({served['answers']} answers × {served['passes']} passes): "
+              f"{served['generator_calls']} generator calls, p50 {served['latency_ms_p50']:.0f} ms, "
+              f"p95 {served['latency_ms_p95']:.0f} ms, max {served['latency_ms_max']:.0f} ms; embedding the "
+              f"question alone p50 {served['of_which_embedding_ms_p50']:.0f} ms; load average "
+              f"{served['load_average_1m']} on {served['cpus']} cores.")
+
+
+@renders("cli_startup")
+def cli_startup(results: dict[str, Any]) -> str:
+    """`--help` wall-clock times of every command and the two baselines, one run."""
+    return table(["command", "median s", "best s"],
+                 [[f"`{name}`", fixed(f["median_s"], 2), fixed(f["best_s"], 2)]
+                  for name, f in results["commands"].items()])
+
+
+@renders("learn_retrieval")
+def learn_retrieval(results: dict[str, Any]) -> str:
+    """Questions answered only by a Slack thread: thread documents against one document per message."""
+    return table(
+        ["indexed as", "questions", "hit@1", "hit@5", "MRR"],
+        [[label, f["questions"], fixed(f["hit_at_1"]), fixed(f["hit_at_5"]), fixed(f["mrr"])]
+         for label, f in [("one document per thread (the product)", results["threads_as_documents"]),
+                          ("baseline: one document per message", results["messages_as_documents_baseline"])]])
+
+
+# --- README blocks ----------------------------------------------------------------------------------------
+
+class ReadmeBlocksError(ValueError):
+    """The README's bench markers are unbalanced or name a table that cannot be rendered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One README block: its result name and the text between (and including) its markers."""
+
+    name: str
+    text: str
+    start: int
+    end: int
+
+
+def result_path(name: str, results_dir: Path = RESULTS) -> Path:
+    return results_dir / f"{name}.json"
+
+
+def render(name: str, results_dir: Path = RESULTS) -> str:
+    """The Markdown of bench/results/<name>.json; a clear error when either the file or its renderer is missing."""
+    if name not in RENDERERS:
+        raise ReadmeBlocksError(f"no renderer for bench/results/{name}.json in bench/readme_tables.py")
+    path = result_path(name, results_dir)
+    if not path.is_file():
+        raise ReadmeBlocksError(f"bench/results/{name}.json does not exist")
+    return RENDERERS[name](json.loads(path.read_text())) + "\n"
+
+
+def block_text(name: str, rendered: str) -> str:
+    """A whole README block: markers, a do-not-edit note naming the source, the rendering."""
+    return (f"<!-- bench:{name}:start -->\n<!-- Rendered from bench/results/{name}.json by "
+            f"`python -m bench.readme_tables --write`; do not edit by hand. -->\n\n{rendered}"
+            f"<!-- bench:{name}:end -->")
+
+
+def blocks(readme: str) -> list[Block]:
+    """Every bench block of `readme`, in order; unbalanced or nested markers are an error naming them."""
+    matches = list(_BLOCK.finditer(readme))
+    for match in matches:
+        if _MARKER.search(match["body"]):
+            raise ReadmeBlocksError(f"README block bench:{match['name']} contains another block's marker")
+    covered = [(match.start(), match.end()) for match in matches]
+    for marker in _MARKER.finditer(readme):
+        if not any(start <= marker.start() < end for start, end in covered):
+            raise ReadmeBlocksError(f"README marker {marker.group()} has no matching "
+                                    f"{'end' if marker['edge'] == 'start' else 'start'} marker")
+    return [Block(match["name"], match.group(), match.start(), match.end()) for match in matches]
+
+
+def problems(readme: str, results_dir: Path = RESULTS) -> list[str]:
+    """One line per README block that is not exactly its result file's rendering (empty: all agree)."""
+    found: list[str] = []
+    for block in blocks(readme):
+        try:
+            expected = block_text(block.name, render(block.name, results_dir))
+        except ReadmeBlocksError as error:
+            found.append(f"bench:{block.name}: {error}")
+            continue
+        if block.text != expected:
+            found.append(f"bench:{block.name}: differs from bench/results/{block.name}.json "
+                         "(run `python -m bench.readme_tables --write`)")
+    return found
+
+
+def with_rendered(readme: str, results_dir: Path = RESULTS) -> str:
+    """`readme` with every bench block replaced by its rendering (errors name the block that cannot be)."""
+    pieces, position = [], 0
+    for block in blocks(readme):
+        pieces += [readme[position:block.start], block_text(block.name, render(block.name, results_dir))]
+        position = block.end
+    return "".join(pieces) + readme[position:]
+
+
+def write_tables(results_dir: Path = RESULTS) -> list[Path]:
+    """bench/results/<name>.md for every registered result file that exists."""
+    written = []
+    for name in RENDERERS:
+        if result_path(name, results_dir).is_file():
+            target = results_dir / f"{name}.md"
+            target.write_text(render(name, results_dir))
+            written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.readme_tables", description=__doc__.splitlines()[0])
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--write", action="store_true",
+                        help="write bench/results/<name>.md and replace the README's blocks with them")
+    action.add_argument("--check", action="store_true",
+                        help="exit 1 naming each README block that differs from its result file")
+    parser.add_argument("--readme", type=Path, default=README, help="[default: %(default)s]")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="[default: %(default)s]")
+    args = parser.parse_args(argv)
+    readme = args.readme.read_text()
+    try:
+        if args.check:
+            found = problems(readme, args.results)
+            for line in found:
+                print(line, file=sys.stderr)
+            return 1 if found else 0
+        tables = write_tables(args.results)
+        updated = with_rendered(readme, args.results)
+    except ReadmeBlocksError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if updated != readme:
+        args.readme.write_text(updated)
+    print(f"wrote {len(tables)} tables under {args.results}; {len(blocks(updated))} README blocks rendered")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
