@@ -278,6 +278,24 @@ def learn_retrieval(results: dict[str, Any]) -> str:
                           ("baseline: one document per message", results["messages_as_documents_baseline"])]])
 
 
+
+@renders("observability_cost")
+def observability_cost(results: dict[str, Any]) -> str:
+    """Per log line, per answer's metrics and per scrape, each against its same-run baseline."""
+    rows: list[list[object]] = []
+    for group, label, unit in [("log_us_per_record", "log line", "µs"), ("metrics_us_per_answer", "metrics per answer",
+                                                                          "µs")]:
+        figures = results[group]
+        baseline = next(value for name, value in figures.items() if name.endswith("(baseline)"))
+        for name, value in figures.items():
+            versus = f"×{value / baseline:.2f}" if group == "log_us_per_record" else f"+{value - baseline:.2f} µs"
+            rows.append([f"{label}: {name}", f"{value:.2f} {unit}", "" if name.endswith("(baseline)") else versus])
+    rows.append(["`/metrics` exposition (without the database query)", f"{results['exposition_ms_per_scrape']:.2f} ms",
+                 ""])
+    return (table(["what", "cost", "against the same-run baseline"], rows)
+            + f"\n\n{thousands(results['records'])} records per repeat; load average {results['load_average_1m']} on "
+              f"{results['cpus']} cores.")
+
 # --- README blocks ----------------------------------------------------------------------------------------
 
 class ReadmeBlocksError(ValueError):
