@@ -296,6 +296,33 @@ def observability_cost(results: dict[str, Any]) -> str:
             + f"\n\n{thousands(results['records'])} records per repeat; load average {results['load_average_1m']} on "
               f"{results['cpus']} cores.")
 
+
+def _calls(calls: dict[str, int]) -> str:
+    return ", ".join(f"{method} {count:,}" for method, count in calls.items())
+
+
+@renders("learn_backfill")
+def learn_backfill(results: dict[str, Any]) -> str:
+    """A learned channel's backfill, paced and unpaced (the baseline), and the resume after kill -9."""
+    runs = [("paced (the product)", results["paced"]), ("baseline: unpaced, 429 retries only",
+                                                        results["unpaced_baseline"])]
+    backfills = table(
+        ["backfill", "seconds", "HTTP 429", "paced wait s", "errors", "threads with a document", "Slack calls"],
+        [[label, fixed(run["seconds"], 1), sum(run["http_429"].values()), fixed(run["paced_wait_s"], 1),
+          len(run["errors"]), f"{thousands(run['threads_with_document'])} of {thousands(results['threads'])}",
+          _calls(run["calls"])] for label, run in runs])
+    resume = results["kill_9_resume"]
+    return (f"{backfills}\n\n"
+            + table(["killed with SIGKILL after", "resume seconds", "threads with a document", "duplicate documents",
+                     "skipped threads", "errors"],
+                    [[f"{thousands(resume['killed_after_threads'])} threads", fixed(resume["resume_seconds"], 1),
+                      f"{thousands(resume['threads_with_document'])} of {thousands(results['threads'])}",
+                      resume["duplicate_documents"], resume["skipped_threads"], len(resume["errors"])]])
+            + f"\n\n{thousands(results['threads'])} threads, {thousands(results['messages'])} messages; the fake "
+              f"Slack's tiers on a {results['window_s']:g}-second \"minute\" "
+              f"(Slack's minute scaled ×{results['scale']:g}).")
+
+
 # --- README blocks ----------------------------------------------------------------------------------------
 
 class ReadmeBlocksError(ValueError):
