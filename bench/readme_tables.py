@@ -323,6 +323,35 @@ def learn_backfill(results: dict[str, Any]) -> str:
               f"(Slack's minute scaled ×{results['scale']:g}).")
 
 
+
+@renders("ingest_speed")
+def ingest_speed(results: dict[str, Any]) -> str:
+    """Ingest speed per path and backend against per-document torch, and retrieval per backend against torch."""
+    parts: list[str] = []
+    if "speed" in results:
+        speed = results["speed"]
+        parts.append(table(
+            ["ingest path, embedding backend", "files", "chunks", "failed", "seconds", "chunks/s", "× the baseline"],
+            [[name, f["files"], thousands(f["chunks"]), f["failed"], fixed(f["seconds"], 1),
+              fixed(f["chunks_per_s"], 2), f"×{f['ratio_to_before']:.2f}"] for name, f in speed["variants"].items()]))
+    if "retrieval" in results:
+        retrieval = results["retrieval"]
+        rows = []
+        for backend, f in retrieval["backends"].items():
+            difference = f.get("difference_from_torch", {})
+            for set_name, figures in f.items():
+                if not isinstance(figures, dict) or set_name == "difference_from_torch":
+                    continue
+                delta = difference.get(set_name, {})
+                rows.append([backend, f"{set_name} (n={figures['questions']})", fixed(figures["hit_at_1"]),
+                             fixed(figures["hit_at_5"]), fixed(figures["hit_at_10"]), fixed(figures["mrr"]),
+                             fixed(figures.get("p50_ms"), 0),
+                             f"{delta['hit_at_1']:+.3f} / {delta['mrr']:+.3f}" if delta else "—"])
+        parts.append(f"Retrieval on the {retrieval['corpus']}, search `{retrieval['search']}`:")
+        parts.append(table(["backend", "question set", "hit@1", "hit@5", "hit@10", "MRR", "p50 ms",
+                            "hit@1 / MRR − torch"], rows))
+    return "\n\n".join(parts)
+
 # --- README blocks ----------------------------------------------------------------------------------------
 
 class ReadmeBlocksError(ValueError):
