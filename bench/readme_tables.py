@@ -352,6 +352,55 @@ def ingest_speed(results: dict[str, Any]) -> str:
                             "hit@1 / MRR − torch"], rows))
     return "\n\n".join(parts)
 
+
+@renders("gate_cost")
+def gate_cost(results: dict[str, Any]) -> str:
+    """The gate's scoring at scored positions only against full logits (the baseline), same rows, one run."""
+    rows = [[name, f"{thousands(f['peak_rss_mib'])} MiB", fixed(f["cpu_seconds"], 1), fixed(f["wall_s"], 1),
+             thousands(f["tokens"])] for name, f in results["variants"].items()]
+    return (table(["gate scoring", "peak RSS", "CPU seconds", "wall s", "tokens"], rows)
+            + f"\n\n{results['rows']} held-out rows scored by each, in its own child process; the baseline takes "
+              f"×{results['cpu_seconds_ratio']:.2f} the CPU seconds and ×{results['peak_rss_ratio']:.2f} the peak "
+              f"memory; largest difference between the two scores of a row {results['max_score_difference']:.1e}.")
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"×{value:.2f}"
+
+
+@renders("generation_speed")
+def generation_speed(results: dict[str, Any]) -> str:
+    """Decoding speed, time to first token and answer F1 per generator setting, beside bare `generate`."""
+    rows = [[name, fixed(f["tokens_per_s"], 1), _ratio(f["tokens_per_s_ratio"]), fixed(f["ttft_median_s"], 2),
+             _ratio(f["ttft_ratio"]), fixed(f["f1_published"]), fixed(f["f1_raw_generation"]),
+             f"{f['questions_with_baseline_f1']} of {f['questions']}", f["invented_specifics"]]
+            for name, f in results["variants"].items()]
+    return (table(["generator", "tokens/s", "× baseline", "first token s (median)", "× baseline", "F1 published",
+                   "F1 raw", "answers with the baseline's F1", "invented specifics"], rows)
+            + f"\n\n{results['answered_questions']} of {len(results['questions'])} test paraphrases answered by "
+              "every variant, interleaved.")
+
+
+@renders("search_scale_1m")
+def search_scale_1m(results: dict[str, Any]) -> str:
+    """1M chunks: `vector(384)` against `halfvec(384)` HNSW, build and query figures (recall against exact)."""
+    rows = []
+    for kind, index in results.get("index", {}).items():
+        queries = results.get("query", {}).get(kind, {})
+        filters = [(label, f) for label, f in queries.items() if isinstance(f, dict)] or [("(not queried yet)", {})]
+        for number, (label, f) in enumerate(filters):
+            first = number == 0
+            rows.append([f"`{kind}(384)`" if first else "",
+                         thousands(results.get("table_mb", {}).get(kind)) + " MB" if first else "",
+                         f"{index['build_seconds']:,.0f} s" if first else "",
+                         f"{thousands(index['index_mb'])} MB" if first else "", label,
+                         fixed(f.get("p50_ms"), 2), fixed(f.get("p95_ms"), 2), fixed(f.get("recall_at_10")),
+                         f"{thousands(queries.get('postgres_rss_mb_after_queries'))} MB" if first else ""])
+    stages = ", ".join(results.get("stages_done", []))
+    return (table(["column", "table", "HNSW build", "index", "filter", "p50 ms", "p95 ms", "recall@10",
+                   "Postgres RSS after queries"], rows)
+            + f"\n\n{thousands(results['rows'])} rows; stages done: {stages}.")
+
 # --- README blocks ----------------------------------------------------------------------------------------
 
 class ReadmeBlocksError(ValueError):
