@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -93,12 +93,15 @@ class SyncOptions:
         min_words: threads with fewer words are not indexed.
         debounce_s: a dirty thread is rebuilt once no event touched it for this long.
         step_threads: roots a backfill handles per `run_pending` call before other channels get a turn.
+        error_backoff_s: after a failed step (not a member, Slack refusing), `run_pending` leaves the
+            channel alone this long instead of failing again every poll; the worker's re-sync does not wait.
     """
 
     reaction: str = DEFAULT_REACTION
     min_words: int = DEFAULT_MIN_WORDS
     debounce_s: float = 10.0
     step_threads: int = 200
+    error_backoff_s: float = 300.0
 
 
 @dataclass(slots=True)
@@ -144,9 +147,10 @@ class ChannelSync:
             by_channel[channel].append((thread_ts, dirty_at))
         for channel, threads in by_channel.items():
             self._locked_step(channel, report, lambda context, items=threads: self._rebuild_dirty(context, items,
-                                                                                                   report))
+                                                                                                   report),
+                              backoff=True)
         for channel in unfinished:
-            self._locked_step(channel, report, lambda context: self._backfill_step(context, report))
+            self._locked_step(channel, report, lambda context: self._backfill_step(context, report), backoff=True)
         return report
 
     def resync_all(self) -> SyncReport:
@@ -165,7 +169,7 @@ class ChannelSync:
         return report
 
     # --- steps --------------------------------------------------------------------------------------
-    def _locked_step(self, channel: str, report: SyncReport, step: Any) -> None:
+    def _locked_step(self, channel: str, report: SyncReport, step: Any, *, backoff: bool = False) -> None:
         with self._channel_lock(channel) as locked:
             if not locked:
                 logger.info("channel %s is being synced by another process; skipped", channel)
@@ -174,6 +178,9 @@ class ChannelSync:
                 record = get_channel(session, channel)
             if record is None or record.status != "active":
                 return
+            if backoff and record.error_at is not None and \
+                    (datetime.now(UTC) - record.error_at).total_seconds() < self.options.error_backoff_s:
+                return  # it failed moments ago: the next poll after the back-off tries again
             try:
                 step(self._context(record))
             except NotAMember:

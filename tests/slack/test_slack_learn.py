@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.slack.home_blocks import HomeData, knowledge_text
 from knowledge.embedding import Embedder
 from knowledge.search import search_passages
-from store.learned_channels import learning_summary
+from store.learned_channels import learning_summary, mark_dirty
 from store.schema import WORKSPACE_SCOPE, Answer, Chunk, LearnedChannel, LearnedThread
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
@@ -194,6 +194,11 @@ def test_the_bot_must_be_a_member_and_only_admins_or_allowed_members_choose(bot:
     learner(bot.fake, sessions, embedder).resync_all()
     bot.command("learn list", user=ADMIN)
     assert "⚠️ I'm not a member of this channel" in last_response(bot)
+    with sessions.begin() as session:
+        mark_dirty(session, "C1", "1700000000.000001")
+    before = len(bot.fake.calls_to("conversations.info"))
+    learner(bot.fake, sessions, embedder).run_pending()
+    assert len(bot.fake.calls_to("conversations.info")) == before, "a failing channel is left alone for a while"
 
 
 def test_private_channel_threads_answer_only_there(make_bot: MakeBot, sessions, embedder) -> None:
