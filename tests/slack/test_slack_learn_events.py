@@ -103,6 +103,12 @@ def test_a_deleted_message_is_retired_within_its_event_and_the_rest_comes_back(b
     text = staging_text(sessions) or ""
     assert "How did we fix the staging deploy" in text and "unlock-migrations" not in text
 
+    certs_answer = threads["certs"].replies[0]  # Slack's documented example carries no previous_message
+    bot.fake.delete_message("C1", certs_answer["ts"])
+    bare = {k: v for k, v in deleted("C1", certs_answer).items() if k != "previous_message"}
+    bot.event(bare)
+    assert not any("TLS certificates" in title for title in texts(sessions)), "found by the messages it holds"
+
 
 def test_a_deleted_root_with_replies_and_a_vanished_thread_are_retired(bot: SlackHarness, sessions, embedder) -> None:
     threads, sync = learned(bot, sessions, embedder)
