@@ -19,6 +19,7 @@ from bot.answering import Answerer, AnsweringConfig, Generator
 from bot.settings import BotSettings
 from knowledge.embedding import SentenceTransformerEmbedder
 from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
+from store.migrate import check_schema_current
 from store.process_heartbeats import Served
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Run
     engine = make_engine(resolve_database_url(settings.database.url, settings.database.pg_data_dir),
                          pool_size=settings.database.pool_size)
     check_connection(engine)
+    check_schema_current(engine)
     sessions = make_session_factory(engine)
     embedder = SentenceTransformerEmbedder(settings.models.embedding_model or None)
     generator = build_generator(settings)

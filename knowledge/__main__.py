@@ -28,8 +28,9 @@ WORKSPACE_SCOPE = "workspace"
 
 
 @contextmanager
-def _database(doing: str) -> Iterator[tuple[str, sessionmaker[Session]]]:
-    """The database URL and sessions; a database that is down becomes a one-line error."""
+def _database(doing: str, *, migrated: bool = True) -> Iterator[tuple[str, sessionmaker[Session]]]:
+    """The database URL and sessions; a database that is down (or, when `migrated`, not migrated to this
+    code's schema) becomes a one-line error."""
     from sqlalchemy.exc import OperationalError
 
     from store.config import DatabaseSettings
@@ -48,6 +49,10 @@ def _database(doing: str) -> Iterator[tuple[str, sessionmaker[Session]]]:
         url = resolve_database_url(database.url, database.pg_data_dir)
         engine = make_engine(url)
         check_connection(engine)
+        if migrated:
+            from store.migrate import check_schema_current
+
+            check_schema_current(engine)
         yield url, make_session_factory(engine)
     except DatabaseUnavailable as exc:
         raise click.ClickException(f"{doing}: {exc}") from exc
@@ -103,7 +108,7 @@ def migrate() -> None:
     """Apply the database migrations (Alembic upgrade to head)."""
     from store.migrate import upgrade
 
-    with _database("migrating") as (url, _):
+    with _database("migrating", migrated=False) as (url, _):
         upgrade(url)
     click.echo("database migrated to head")
 

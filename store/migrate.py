@@ -10,8 +10,17 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from store.database import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class SchemaNotCurrent(DatabaseUnavailable):
+    """Raised when the database's schema is not the one this code was written for; the message says what to run."""
 
 
 def alembic_config(database_url: str) -> Config:
@@ -31,3 +40,26 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 def downgrade(database_url: str, revision: str = "base") -> None:
     """Migrate the database at `database_url` down to `revision`."""
     command.downgrade(alembic_config(database_url), revision)
+
+
+def check_schema_current(engine: Engine) -> None:
+    """Raise SchemaNotCurrent unless the database is migrated to exactly this code's head revision(s).
+
+    Without this, a process on an unmigrated (or older) database fails at its first query with a
+    driver error and the SQL; an operator needs to read "run `kbbot db migrate`" instead.
+    """
+    where = engine.url.render_as_string()
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    heads = set(scripts.get_heads())
+    if current == heads:
+        return
+    if not current:
+        raise SchemaNotCurrent(f"the database at {where} has no schema yet: run `kbbot db migrate`")
+    known = {revision.revision for revision in scripts.walk_revisions()}
+    if current - known:
+        raise SchemaNotCurrent(f"the database at {where} is at revision {', '.join(sorted(current))}, newer than "
+                               f"this code knows ({', '.join(sorted(heads))}): deploy the newer code")
+    raise SchemaNotCurrent(f"the database at {where} is at revision {', '.join(sorted(current))}; this code needs "
+                           f"{', '.join(sorted(heads))}: run `kbbot db migrate`")

@@ -53,11 +53,20 @@ def _settings() -> TrainingSettings:
 
 
 def _engine() -> Engine:
+    """The product database, reachable and migrated to this code's schema, or a one-line error saying what to do."""
     from store.config import DatabaseSettings
-    from store.database import make_engine, resolve_database_url
+    from store.database import DatabaseUnavailable, check_connection, make_engine, resolve_database_url
+    from store.migrate import check_schema_current
 
     database = DatabaseSettings()
-    return make_engine(resolve_database_url(database.url, database.pg_data_dir))
+    engine = make_engine(resolve_database_url(database.url, database.pg_data_dir))
+    try:
+        check_connection(engine)
+        check_schema_current(engine)
+    except DatabaseUnavailable as exc:
+        engine.dispose()
+        raise click.ClickException(str(exc)) from exc
+    return engine
 
 
 def _sessions() -> sessionmaker[Session]:
