@@ -301,6 +301,7 @@ def _calls(calls: dict[str, int]) -> str:
     return ", ".join(f"{method} {count:,}" for method, count in calls.items())
 
 
+@renders("learn_backfill_tight")
 @renders("learn_backfill")
 def learn_backfill(results: dict[str, Any]) -> str:
     """A learned channel's backfill, paced and unpaced (the baseline), and the resume after kill -9."""
