@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.embedding import Embedder
 from knowledge.search import search_passages
+from knowledge.slack_threads_sync import ChannelSync
 from store.schema import Chunk, LearnedChannel
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
 from tests.fakes.slack_requests import message, reaction
@@ -18,6 +19,7 @@ from tests.slack.learn_fixtures import (
     ADMIN,
     DANA,
     ERIK,
+    SeededThread,
     clean_learned_tables,  # noqa: F401 (autouse fixture)
     learned_thread,
     learner,
@@ -54,7 +56,8 @@ def deleted(channel: str, previous: dict[str, Any]) -> dict[str, Any]:
             "event_ts": now, "channel_type": "channel", "deleted_ts": previous["ts"], "previous_message": previous}
 
 
-def learned(bot: SlackHarness, sessions: sessionmaker[Session], embedder: Embedder):  # type: ignore[no-untyped-def]
+def learned(bot: SlackHarness, sessions: sessionmaker[Session],
+            embedder: Embedder) -> tuple[dict[str, SeededThread], ChannelSync]:
     threads = seed_deploys(bot.fake)
     bot.command("learn <#C1|deploys>", user=ADMIN)
     sync = learner(bot.fake, sessions, embedder)
@@ -144,7 +147,7 @@ def test_channel_deleted_and_the_bot_removed_retire_everything_at_once(bot: Slac
                "team": TEAM_ID})
     assert thread_documents(sessions) == []
     with sessions() as session:
-        assert session.get(LearnedChannel, "C1").status == "left"  # type: ignore[union-attr]
+        assert session.get(LearnedChannel, "C1").status == "left"
 
     bot.command("learn <#C1|deploys>", user=ADMIN)
     learner(bot.fake, sessions, embedder).run_pending()
@@ -152,7 +155,7 @@ def test_channel_deleted_and_the_bot_removed_retire_everything_at_once(bot: Slac
     response = bot.event({"type": "channel_deleted", "channel": "C1", "event_ts": f"{time.time():.6f}"})
     assert response.status == 200 and thread_documents(sessions) == []
     with sessions() as session:
-        assert session.get(LearnedChannel, "C1").status == "deleted"  # type: ignore[union-attr]
+        assert session.get(LearnedChannel, "C1").status == "deleted"
 
 
 def test_the_bots_own_edits_and_deletes_in_a_learned_channel_change_nothing(bot: SlackHarness, sessions,
