@@ -9,11 +9,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.answering import Answerer, AnsweringConfig
 from bot.slack.home_blocks import HomeData, knowledge_text
+from bot.slack.settings import SlackSettings
+from bot.slack.wiring import start_slack_bot
 from knowledge.embedding import Embedder
 from knowledge.search import search_passages
-from store.learned_channels import learning_summary, mark_dirty
+from knowledge.settings import KnowledgeSettings
+from knowledge.slack_threads_settings import LearnSettings
+from store.learned_channels import configure_channel, learning_summary, mark_dirty
 from store.schema import WORKSPACE_SCOPE, Answer, Chunk, LearnedChannel, LearnedThread
+from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness
@@ -267,3 +273,23 @@ def test_forget_me_retires_a_persons_messages_and_stop_retires_the_channel(bot: 
     bot.command("learn list", user=ADMIN)
     assert "<#C1> (public) — stopped" in last_response(bot)
     assert learned_thread(sessions, "C1", "1") is None
+
+
+def test_the_bot_process_background_task_runs_the_backfill(fake_slack: FakeSlack, sessions, embedder) -> None:
+    seed_deploys(fake_slack)
+    running = start_slack_bot(
+        settings=SlackSettings(slack_bot_token=BOT_TOKEN, slack_api_url=fake_slack.api_url,
+                               slack_signing_secret="s", kb_report_interval_s=3600.0),
+        knowledge=KnowledgeSettings(), sessions=sessions, embedder=embedder,
+        answerer=Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator(),
+                          config=AnsweringConfig(timeout_s=30.0)),
+        learn=LearnSettings(poll_s=3600.0, rate_scale=1000.0))
+    try:
+        [task] = [t for t in running.tasks if t.name == "kb-channel-learning"]
+        with sessions.begin() as session:
+            configure_channel(session, channel="C1", name="deploys", kind="public", scope="workspace",
+                              trusted_users=(), trusted_groups=(), oldest_ts="0", added_by=ADMIN)
+        task.run_once()
+    finally:
+        running.close()
+    assert len(thread_documents(sessions)) == 3
