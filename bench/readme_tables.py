@@ -398,9 +398,13 @@ def search_scale_1m(results: dict[str, Any]) -> str:
                          fixed(f.get("p50_ms"), 2), fixed(f.get("p95_ms"), 2), fixed(f.get("recall_at_10")),
                          f"{thousands(queries.get('postgres_rss_mb_after_queries'))} MB" if first else ""])
     stages = ", ".join(results.get("stages_done", []))
+    load = results.get("load", {})
+    loaded = f"loaded in {thousands(load['seconds'])} s; " if "seconds" in load else ""
+    exact = results.get("exact_seconds_per_query")
+    scan = f"the exact scan (the recall's truth) took {exact:.2f} s per query; " if exact is not None else ""
     return (table(["column", "table", "HNSW build", "index", "filter", "p50 ms", "p95 ms", "recall@10",
                    "Postgres RSS after queries"], rows)
-            + f"\n\n{thousands(results['rows'])} rows; stages done: {stages}.")
+            + f"\n\n{thousands(results['rows'])} rows; {loaded}{scan}stages done: {stages}.")
 
 # --- README blocks ----------------------------------------------------------------------------------------
 
