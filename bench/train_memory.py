@@ -26,10 +26,17 @@ from typing import Any
 RESULTS = Path("bench/results/train_memory.json")
 DATASETS = Path("var/bench-learning-curve/datasets")
 VARIANTS: dict[str, dict[str, str]] = {
-    "cpu profile + gradient checkpointing": {"TRAINING_GRADIENT_CHECKPOINTING": "true"},
-    "cpu profile (before)": {"TRAINING_GRADIENT_CHECKPOINTING": "false"},
+    "cpu profile (bf16 autocast, checkpointing, freed memory returned)": {
+        "TRAINING_CPU_BF16": "true", "TRAINING_GRADIENT_CHECKPOINTING": "true",
+        "TRAINING_RELEASE_FREED_MEMORY": "true"},
+    "bf16 autocast, checkpointing, glibc's default heap (before)": {
+        "TRAINING_CPU_BF16": "true", "TRAINING_GRADIENT_CHECKPOINTING": "true",
+        "TRAINING_RELEASE_FREED_MEMORY": "false"},
+    "float32, checkpointing, glibc's default heap": {
+        "TRAINING_CPU_BF16": "false", "TRAINING_GRADIENT_CHECKPOINTING": "true",
+        "TRAINING_RELEASE_FREED_MEMORY": "false"},
 }
-"""Checkpointed first: ru_maxrss of children is the largest so far, so the smaller run must come first."""
+"""Smallest expected footprint first: ru_maxrss of children is the largest so far, so smaller runs come first."""
 
 
 def newest_dataset(root: Path = DATASETS) -> Path:

@@ -37,7 +37,7 @@ CHAT_FILLER = frozenset({
     "easiest", "better", "instead", "still", "also", "maybe",
     # chat shorthand: "any ppl know…", "two qs", "thx" (not in the WordPiece vocabulary, so without
     # this they read as undocumented names and the question was refused as "unknown terms")
-    "ppl", "qs", "q's", "thx", "ty", "tyvm", "plz", "pls", "u", "ur", "rn", "idk", "iirc", "afaik", "imho",
+    "ppl", "qs", "q's", "thx", "ty", "tyvm", "plz", "u", "ur", "rn", "idk", "iirc", "afaik", "imho",
     "smth", "sth", "abt", "tho", "cuz", "coz", "dunno", "gotta", "lemme", "gimme", "yall", "y'all", "hmm", "hm",
     "nvm", "np", "ppl's",
 })

@@ -2,8 +2,9 @@
 
 `store` (the database) imports none of the product's other packages; `knowledge` imports only `store`;
 `bot` and `training` never import each other: they meet in the database. `kbbot` (the console script
-and the whole configuration tree) sits above them all: it may import every package, none may import it. Every `import` and
-`from … import` is read with `ast`, including those inside functions (lazy imports count too).
+and the whole configuration tree) sits above them all: it may import every package, none may import it.
+Every `import` and `from … import` is read with `ast`, including those inside functions (lazy imports
+count too).
 """
 
 from __future__ import annotations

@@ -40,6 +40,10 @@ def _settings() -> TrainingSettings:
         config = settings.loop_config().train
     except ValueError as exc:  # store.config.ConfigError names the variable
         raise click.ClickException(f"bad training settings: {exc}") from exc
+    if settings.release_freed_memory:
+        from training.heap import return_freed_memory
+
+        return_freed_memory()  # before the first tensor: the allocator's settings apply to what comes after
     if settings.torch_threads:
         import torch
 

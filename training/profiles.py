@@ -46,6 +46,7 @@ class Profile:
             to the bot).
         gradient_checkpointing: recompute activations in the backward pass instead of keeping them
             (bench/train_memory.py, same run on product-length prompts: peak 4,656 MiB against 7,251, CPU time +9%).
+        cpu_bf16: bfloat16 autocast on a CPU that computes in bf16 natively (`cpu_computes_bf16`).
     """
 
     name: str
@@ -59,6 +60,20 @@ class Profile:
     gate_batch_size: int
     torch_threads: int
     gradient_checkpointing: bool
+    cpu_bf16: bool
+
+
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX tiles) that oneDNN uses under autocast.
+
+    Elsewhere bf16 is emulated and slower than float32, so the CPU profile keeps float32 there.
+    """
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes: assume no
+        return False
 
 
 def _training_threads() -> int:
@@ -77,13 +92,13 @@ def _training_threads() -> int:
 def cpu_profile() -> Profile:
     return Profile(name="cpu", epochs=1.0, batch_size=2, gradient_accumulation_steps=2, length_quantile=0.95,
                    max_length_cap=1024, max_train_tokens=24_000, precompute_ref_log_probs=True, gate_batch_size=2,
-                   torch_threads=_training_threads(), gradient_checkpointing=True)
+                   torch_threads=_training_threads(), gradient_checkpointing=True, cpu_bf16=cpu_computes_bf16())
 
 
 def gpu_profile() -> Profile:
     return Profile(name="gpu", epochs=2.0, batch_size=8, gradient_accumulation_steps=1, length_quantile=0.99,
                    max_length_cap=2048, max_train_tokens=0, precompute_ref_log_probs=True, gate_batch_size=16,
-                   torch_threads=0, gradient_checkpointing=False)
+                   torch_threads=0, gradient_checkpointing=False, cpu_bf16=False)
 
 
 def resolve_profile(name: str, *, cuda_available: bool) -> Profile:

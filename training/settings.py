@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from training.pipeline import LoopPaths
 
 PROFILE_FIELDS = {"epochs", "batch_size", "gradient_accumulation_steps", "max_length", "max_train_tokens",
-                  "precompute_ref_log_probs", "gradient_checkpointing", "gate_batch_size", "torch_threads"}
+                  "precompute_ref_log_probs", "gradient_checkpointing", "gate_batch_size", "torch_threads",
+                  "cpu_bf16"}
 """Settings whose unset value (None) is filled from the training profile."""
 
 _FROM_PROFILE = {"length_quantile", "max_length_cap"}
@@ -101,6 +102,10 @@ class _TrainingProcess(Section):
                                       description="CPU threads for torch (0: torch's default). Unset: the profile's "
                                                   "value (see `TRAINING_PROFILE`).",
                                       json_schema_extra={"default_text": "profile"})
+    release_freed_memory: bool = setting(
+        True, "TRAINING_RELEASE_FREED_MEMORY",
+        help="fix glibc's mmap threshold so training hands freed tensors back (`training/heap.py`; peak RSS of a "
+             "CPU run roughly halves: bench/results/train_memory.json)")
     heartbeat_s: float = setting(10.0, "TRAINING_HEARTBEAT_S",
                                  help="how often the worker says it is alive: on the running run (`/kb status` shows "
                                       "the age) and in procrastinate's worker table")
@@ -149,7 +154,7 @@ class TrainingSettings(_WithConfigFields):
                     "max_train_tokens": 0 if amount_set else chosen.max_train_tokens,
                     "precompute_ref_log_probs": chosen.precompute_ref_log_probs,
                     "gate_batch_size": chosen.gate_batch_size,
-                    "gradient_checkpointing": chosen.gradient_checkpointing}
+                    "gradient_checkpointing": chosen.gradient_checkpointing, "cpu_bf16": chosen.cpu_bf16}
         assert set(defaults) == PROFILE_FIELDS, "every profile field needs the profile's value"
         return self.model_copy(update={"profile": chosen.name} |
                                {name: value for name, value in defaults.items() if self.value(name) is None})

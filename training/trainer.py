@@ -153,7 +153,8 @@ def _common_args(config: TrainConfig, output_dir: Path, max_length: int) -> dict
         "gradient_accumulation_steps": config.gradient_accumulation_steps, "learning_rate": config.learning_rate,
         "num_train_epochs": config.epochs, "max_steps": config.max_steps or -1, "seed": config.seed,
         "data_seed": config.seed, "logging_steps": 1, "save_strategy": "no", "eval_strategy": "no",
-        "report_to": "none", "use_cpu": not cuda, "bf16": cuda and torch.cuda.is_bf16_supported(), "fp16": False,
+        "report_to": "none", "use_cpu": not cuda, "fp16": False,
+        "bf16": torch.cuda.is_bf16_supported() if cuda else config.cpu_bf16,
         "activation_checkpointing": config.gradient_checkpointing, "disable_tqdm": not config.progress_bar,
         "max_length": max_length, "dataloader_num_workers": 0, "lr_scheduler_type": "linear",
     }
