@@ -203,6 +203,7 @@ def learning_curve(results: dict[str, Any]) -> str:
     return f"{before_after}\n\n{runs}"
 
 
+@renders("train_memory_precision")
 @renders("train_memory")
 def train_memory(results: dict[str, Any]) -> str:
     """Peak RSS and CPU time of each training setting on the same product-length rows."""
