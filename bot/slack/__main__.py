@@ -55,6 +55,7 @@ def socket() -> None:
     from bot.settings import BotSettings
     from bot.slack.wiring import start_slack_bot
     from knowledge.settings import ScheduleSettings
+    from knowledge.slack_threads_settings import LearnSettings
     from store.process_heartbeats import HeartbeatWriter
 
     bot_settings = BotSettings()
@@ -69,7 +70,7 @@ def socket() -> None:
                                            follower=runtime.follower), port=settings.kb_ops_port).start()
     bot = start_slack_bot(settings=settings, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer, signing_secret="",
-                          training_cron=ScheduleSettings().training_cron)
+                          training_cron=ScheduleSettings().training_cron, learn=LearnSettings())
     try:
         SocketModeHandler(bot.app, app_token=settings.slack_app_token).start()
     finally:

@@ -44,6 +44,7 @@ from store.insight import (
     questions_of,
     recent_feedback_weeks,
 )
+from store.learned_channels import learning_summary
 from store.schema import WORKSPACE_SCOPE
 from store.training_runs import latest_finished_run, recent_training_runs
 
@@ -53,9 +54,11 @@ OUTCOME_DAYS = 30
 
 
 def home_data(sessions: sessionmaker[Session], user: str) -> HomeData:
+    with sessions() as session:
+        learning = learning_summary(session, scopes=[WORKSPACE_SCOPE])  # public channels only: shown to everyone
     return HomeData(scopes=documents_by_scope(sessions),
                     latest_titles=latest_document_titles(sessions, scope=WORKSPACE_SCOPE),
-                    questions=questions_of(sessions, user))
+                    questions=questions_of(sessions, user), learning=learning)
 
 
 def admin_data(sessions: sessionmaker[Session], *, gaps: GapFinder, training_cron: str) -> AdminData:

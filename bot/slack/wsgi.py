@@ -16,6 +16,7 @@ from bot.slack.http_app import http_application
 from bot.slack.settings import SlackSettings
 from bot.slack.wiring import start_slack_bot
 from knowledge.settings import ScheduleSettings
+from knowledge.slack_threads_settings import LearnSettings
 from store.log_format import configure_from_settings
 from store.process_heartbeats import HeartbeatWriter
 
@@ -30,7 +31,7 @@ def create_application() -> WSGIApp:
     HeartbeatWriter(runtime.sessions, kind="web", served=runtime.served).start()  # ages out when the worker dies
     bot = start_slack_bot(settings=slack, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer,
-                          training_cron=ScheduleSettings().training_cron)
+                          training_cron=ScheduleSettings().training_cron, learn=LearnSettings())
     return http_application(bot.app, settings=slack, sessions=runtime.sessions, generator=runtime.generator,
                             follower=runtime.follower)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 
@@ -81,6 +82,10 @@ def test_learn_backfills_the_channels_threads_and_list_shows_the_progress(bot: S
         summary = learning_summary(session, scopes=[WORKSPACE_SCOPE])
     home = knowledge_text(HomeData(scopes=[], latest_titles=[], questions=[], learning=summary))
     assert "Learning from *1 channel*: 6 messages in 3 threads, last synced " in home
+    # … and a teammate opening the Home tab (a signed event) sees that line, not only the renderer's test.
+    bot.event({"type": "app_home_opened", "user": "UTEAMMATE", "channel": "D0HOME", "tab": "home",
+               "event_ts": "1700000000.000100"})
+    assert "Learning from *1 channel*: 6 messages in 3 threads" in json.dumps(bot.fake.home_views["UTEAMMATE"])
 
 
 def test_a_crashed_backfill_resumes_from_its_last_thread_without_duplicates(bot: SlackHarness, sessions,
