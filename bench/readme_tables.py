@@ -349,10 +349,16 @@ def ingest_speed(results: dict[str, Any]) -> str:
                              fixed(figures["hit_at_5"]), fixed(figures["hit_at_10"]), fixed(figures["mrr"]),
                              fixed(figures.get("p50_ms"), 0),
                              f"{delta['hit_at_1']:+.3f} / {delta['mrr']:+.3f}" if delta else "—"])
-        parts.append(f"Retrieval on the {retrieval['corpus']}, search `{retrieval['search']}`:")
         parts.append(table(["backend", "question set", "hit@1", "hit@5", "hit@10", "MRR", "p50 ms",
                             "hit@1 / MRR − torch"], rows))
+        parts.append(f"Retrieval on the {retrieval['corpus']}, search `{retrieval['search']}`.")
     return "\n\n".join(parts)
+
+
+def _score_difference(largest: float) -> str:
+    if largest == 0:
+        return "every row's two scores are identical"
+    return f"largest difference between the two scores of a row {largest:.1e}"
 
 
 @renders("gate_cost")
@@ -363,7 +369,7 @@ def gate_cost(results: dict[str, Any]) -> str:
     return (table(["gate scoring", "peak RSS", "CPU seconds", "wall s", "tokens"], rows)
             + f"\n\n{results['rows']} held-out rows scored by each, in its own child process; the baseline takes "
               f"×{results['cpu_seconds_ratio']:.2f} the CPU seconds and ×{results['peak_rss_ratio']:.2f} the peak "
-              f"memory; largest difference between the two scores of a row {results['max_score_difference']:.1e}.")
+              f"memory; {_score_difference(results['max_score_difference'])}.")
 
 
 def _ratio(value: float | None) -> str:
