@@ -136,9 +136,10 @@ def exact_stage(engine: Engine, figures: dict[str, Any]) -> None:
         return
     truth: dict[str, list[list[int]]] = {"workspace+channel": [], "none": []}
     started = time.perf_counter()
-    with engine.connect() as connection:
-        connection.execute(text("SET enable_indexscan = off"))
-        connection.execute(text("SET max_parallel_workers_per_gather = 0"))  # the shared cores stay shared
+    with engine.connect() as connection, connection.begin():
+        # LOCAL: the pooled connection goes back to the query stages with index scans on again.
+        connection.execute(text("SET LOCAL enable_indexscan = off"))
+        connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # the shared cores stay shared
         for number, (vector, channel) in enumerate(zip(figures["queries"], figures["query_channels"], strict=True)):
             for label, scopes in (("workspace+channel", ["workspace", channel]), ("none", ["workspace", *CHANNELS])):
                 rows = connection.execute(text("SELECT id FROM scale_vec WHERE scope = ANY(:scopes) "

@@ -40,16 +40,22 @@ def _quiet_progress_bars() -> None:
     help="Folder that receives the converted model [default: KB_MODELS_DIR, else var/models].",
 )
 def setup_model(models_dir: Path | None) -> None:
-    """Convert the bundled SmolLM2 GGUF into a fast-loading model folder (once; reruns are no-ops)."""
-    from bot.model_setup import ModelSetupError, ensure_default_model
+    """Convert the bundled SmolLM2 GGUF into a fast-loading model folder and export the embedding model to ONNX.
+
+    Both happen once; reruns are no-ops.
+    """
+    from bot.model_setup import ModelSetupError, ensure_default_model, ensure_embedding_export
     from store.config import ModelsSettings
 
     started = time.perf_counter()
+    models = ModelsSettings()
     try:
-        path = ensure_default_model(models_dir or ModelsSettings().models_dir)
+        path = ensure_default_model(models_dir or models.models_dir)
+        click.echo(f"default model ready at {path} ({time.perf_counter() - started:.1f} s)")
+        onnx = ensure_embedding_export(models_dir or models.models_dir, models.embedding_model)
     except ModelSetupError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"default model ready at {path} ({time.perf_counter() - started:.1f} s)")
+    click.echo(f"ONNX embedding model ready at {onnx} ({time.perf_counter() - started:.1f} s)")
 
 
 def _print_delta(delta: str) -> None:

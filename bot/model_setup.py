@@ -88,6 +88,23 @@ def ensure_default_model(models_dir: Path) -> Path:
     return ensure_converted(bundled_gguf_path(), default_model_dir(models_dir))
 
 
+def ensure_embedding_export(models_dir: Path, embedding_model: str = "") -> Path:
+    """Export the embedding model (empty: the bundled all-MiniLM-L6-v2) to ONNX under `models_dir`, once.
+
+    The `onnx` and `onnx-int8` embedding backends read it (knowledge/onnx_export.py says what is
+    exported and why); reruns return at once while the export matches the model.
+
+    Raises:
+        ModelSetupError: the model cannot be exported (the message says what to use instead).
+    """
+    from knowledge.onnx_export import OnnxExportError, ensure_onnx_export, onnx_dir
+
+    try:
+        return ensure_onnx_export(embedding_model or None, onnx_dir(models_dir))
+    except OnnxExportError as exc:
+        raise ModelSetupError(str(exc)) from exc
+
+
 def ensure_converted(gguf: Path, target: Path) -> Path:
     """Convert `gguf` into the model folder `target` unless a complete conversion is already there."""
     if _is_current(target, gguf):

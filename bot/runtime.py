@@ -17,7 +17,7 @@ from bot.abstention import AbstentionConfig
 from bot.adapter_follower import AdapterFollower
 from bot.answering import Answerer, AnsweringConfig, Generator
 from bot.settings import BotSettings
-from knowledge.embedding import SentenceTransformerEmbedder
+from knowledge.embedding import Embedder, make_embedder
 from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
 from store.migrate import check_schema_current
 from store.process_heartbeats import Served
@@ -31,7 +31,7 @@ class Runtime:
 
     engine: Engine
     sessions: sessionmaker[Session]
-    embedder: SentenceTransformerEmbedder
+    embedder: Embedder
     generator: Generator
     follower: AdapterFollower
     answerer: Answerer
@@ -73,7 +73,8 @@ def build_generator(settings: BotSettings) -> Generator:
     return TransformersGenerator(settings.models.base_model_path(), max_concurrent=generation.max_concurrent,
                                  max_waiting=generation.max_waiting,
                                  repetition_penalty=generation.repetition_penalty,
-                                 no_repeat_ngram_size=generation.no_repeat_ngram_size)
+                                 no_repeat_ngram_size=generation.no_repeat_ngram_size,
+                                 quantize=generation.quantize)  # int8 on a GPU is refused with that reason
 
 
 def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Runtime:
@@ -83,7 +84,8 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Run
     check_connection(engine)
     check_schema_current(engine)
     sessions = make_session_factory(engine)
-    embedder = SentenceTransformerEmbedder(settings.models.embedding_model or None)
+    embedder = make_embedder(settings.knowledge.embedding_backend, model=settings.models.embedding_model,
+                             models_dir=settings.models.models_dir)
     generator = build_generator(settings)
     follower = AdapterFollower(sessions, generator, poll_interval_s=settings.generation.adapter_poll_interval_s,
                                served_base_model=settings.models.base_model_path())

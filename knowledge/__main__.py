@@ -19,8 +19,8 @@ import click
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from knowledge.embedding import SentenceTransformerEmbedder
-    from knowledge.ingest import IngestReport, IngestResult
+    from knowledge.embedding import Embedder
+    from knowledge.ingest import IngestReport, IngestResult, Prepared
     from knowledge.settings import KnowledgeSettings
 
 WORKSPACE_SCOPE = "workspace"
@@ -63,21 +63,31 @@ def _database(doing: str, *, migrated: bool = True) -> Iterator[tuple[str, sessi
             engine.dispose()
 
 
-def _embedder() -> SentenceTransformerEmbedder:
-    """The configured embedding model (`KB_EMBEDDING_MODEL`), loaded now."""
-    from knowledge.embedding import SentenceTransformerEmbedder
+def _embedder() -> Embedder:
+    """The configured embedding model (`KB_EMBEDDING_MODEL`) on its backend (`KB_EMBEDDING_BACKEND`), loaded now.
+
+    A missing or damaged ONNX export ends the command with its one-line message naming the fix.
+    """
+    from knowledge.embedding import make_embedder
+    from knowledge.onnx_embedding import OnnxModelError
+    from knowledge.settings import KnowledgeSettings
     from store.config import ModelsSettings
 
-    return SentenceTransformerEmbedder(ModelsSettings().embedding_model or None)
+    models = ModelsSettings()
+    try:
+        return make_embedder(KnowledgeSettings().embedding_backend, model=models.embedding_model,
+                             models_dir=models.models_dir)
+    except OnnxModelError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 class _LazyEmbedder:
     """Loads the model on first use, so a refused or unchanged document never waits for it."""
 
     def __init__(self) -> None:
-        self._embedder: SentenceTransformerEmbedder | None = None
+        self._embedder: Embedder | None = None
 
-    def _loaded(self) -> SentenceTransformerEmbedder:
+    def _loaded(self) -> Embedder:
         if self._embedder is None:
             self._embedder = _embedder()
         return self._embedder
@@ -113,9 +123,10 @@ def migrate() -> None:
     click.echo("database migrated to head")
 
 
-def _add_one(sessions: sessionmaker[Session], embedder: _LazyEmbedder, settings: KnowledgeSettings, source: str,
-             *, scope: str, title: str | None, added_by: str | None) -> IngestResult:
-    from knowledge.ingest import ingest_bytes, ingest_file, ingest_url
+def _add_one(sessions: sessionmaker[Session], embedder: Embedder, settings: KnowledgeSettings, source: str,
+             *, scope: str, title: str | None, added_by: str | None) -> Prepared:
+    """A file read and chunked for the batch pipeline to embed; stdin and URLs added whole, one by one."""
+    from knowledge.ingest import ingest_bytes, ingest_url, prepare_file
 
     max_bytes = settings.max_document_bytes
     if source == "-":
@@ -127,8 +138,7 @@ def _add_one(sessions: sessionmaker[Session], embedder: _LazyEmbedder, settings:
         return ingest_url(sessions, embedder, source, allowlist=settings.allowlist_entries(),
                           max_bytes=max_bytes, timeout_s=settings.fetch_timeout_s, title=title, scope=scope,
                           added_by=added_by)
-    return ingest_file(sessions, embedder, Path(source), max_bytes=max_bytes, title=title, scope=scope,
-                       added_by=added_by)
+    return prepare_file(sessions, Path(source), max_bytes=max_bytes, title=title, scope=scope, added_by=added_by)
 
 
 def _echo_report(report: IngestReport, *, batch: bool) -> None:
@@ -168,7 +178,8 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
     Every file and URL ends as added, replaced, unchanged, duplicate, skipped or failed with its
     reason; one failure never stops the rest, and the exit status is 1 when any failed.
     """
-    from knowledge.ingest import SkippedFile, collect_files, ingest_each
+    from knowledge.ingest import SkippedFile, collect_files
+    from knowledge.ingest_pipeline import ingest_batch
     from knowledge.settings import KnowledgeSettings
 
     settings = KnowledgeSettings()
@@ -186,9 +197,10 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
         skipped += skipped_here
     doing = f"adding {sources[0]}" if len(sources) == 1 else f"adding {len(sources)} sources"
     with _database(doing) as (_, sessions):
-        embedder = _LazyEmbedder()
-        report = ingest_each(items, lambda item: _add_one(sessions, embedder, settings, item, scope=scope,
-                                                          title=title, added_by=added_by), skipped=skipped)
+        # The ONNX backends load in a fraction of a second, and a missing export should fail once, up front.
+        embedder = _LazyEmbedder() if settings.embedding_backend == "torch" else _embedder()
+        report = ingest_batch(sessions, embedder, items, lambda item: _add_one(
+            sessions, embedder, settings, item, scope=scope, title=title, added_by=added_by), skipped=skipped)
     _echo_report(report, batch=batch)
 
 

@@ -71,6 +71,9 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         if threads > 0:
             options.intra_op_num_threads = threads
+        # Idle worker threads sleep rather than spin: on shared cores a spinning thread takes the CPU
+        # that the ingest pipeline's preparing thread and Postgres need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = onnxruntime.InferenceSession(str(folder / graph), options,
                                                          providers=["CPUExecutionProvider"])

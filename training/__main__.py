@@ -311,7 +311,7 @@ def run_once_command(run_id: int | None) -> None:
 
 def _document_refresh(engine: Engine) -> Callable[[], object]:
     """Re-fetches the URL documents with the knowledge settings; the embedder loads on the first re-fetch."""
-    from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.embedding import Embedder, make_embedder
     from knowledge.refresh import refresh_url_documents
     from knowledge.settings import KnowledgeSettings
     from store.config import ModelsSettings
@@ -321,8 +321,8 @@ def _document_refresh(engine: Engine) -> Callable[[], object]:
     sessions = make_session_factory(engine)
 
     @functools.cache
-    def embedder() -> SentenceTransformerEmbedder:
-        return SentenceTransformerEmbedder(models.embedding_model or None)
+    def embedder() -> Embedder:
+        return make_embedder(knowledge.embedding_backend, model=models.embedding_model, models_dir=models.models_dir)
 
     return lambda: refresh_url_documents(sessions, embedder(), allowlist=knowledge.allowlist_entries(),
                                          max_bytes=knowledge.max_document_bytes, timeout_s=knowledge.fetch_timeout_s)
@@ -330,7 +330,8 @@ def _document_refresh(engine: Engine) -> Callable[[], object]:
 
 def _channel_resync(engine: Engine) -> tuple[Callable[[], object] | None, str]:
     """Re-syncs the learned Slack channels (KB_LEARN_*), and when; None without SLACK_BOT_TOKEN."""
-    from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.embedding import Embedder, make_embedder
+    from knowledge.settings import KnowledgeSettings
     from knowledge.slack_threads_client import SlackReader, make_client
     from knowledge.slack_threads_settings import LearnSettings
     from knowledge.slack_threads_sync import ChannelSync
@@ -345,8 +346,9 @@ def _channel_resync(engine: Engine) -> tuple[Callable[[], object] | None, str]:
     sessions, options = make_session_factory(engine), learn.sync_options()
 
     @functools.cache
-    def embedder() -> SentenceTransformerEmbedder:
-        return SentenceTransformerEmbedder(models.embedding_model or None)
+    def embedder() -> Embedder:
+        return make_embedder(KnowledgeSettings().embedding_backend, model=models.embedding_model,
+                             models_dir=models.models_dir)
 
     return lambda: ChannelSync(sessions, embedder(), reader, options).resync_all(), learn.cron
 

@@ -52,6 +52,11 @@ def test_setup_model_command_reports_the_folder(default_model_dir: Path, tmp_pat
 
     assert result.exit_code == 0, result.output
     assert f"default model ready at {tmp_path / DEFAULT_MODEL_NAME}" in result.output
+    # The same step exports the embedding model for KB_EMBEDDING_BACKEND=onnx|onnx-int8.
+    assert f"ONNX embedding model ready at {tmp_path / 'embedding-onnx'}" in result.output
+    assert (tmp_path / "embedding-onnx" / "model-int8.onnx").is_file()
+    again = CliRunner().invoke(cli, ["setup-model", "--models-dir", str(tmp_path)])
+    assert again.exit_code == 0 and "ONNX embedding model ready" in again.output
 
 
 def test_every_command_has_help() -> None:

@@ -127,3 +127,66 @@ def test_a_model_that_is_not_mean_pooled_is_not_exported(tmp_path: Path) -> None
 def test_an_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown embedding backend 'gpu'; choose one of torch, onnx, onnx-int8"):
         make_embedder("gpu")  # type: ignore[arg-type]
+
+
+def _chunks_by_uri(sessions, scope: str) -> dict[str, list[tuple[int, str, str, np.ndarray]]]:
+    from sqlalchemy import select
+
+    from store.schema import Chunk, Document
+
+    with sessions() as session:
+        rows = session.execute(select(Document.uri, Chunk.ordinal, Chunk.heading, Chunk.text, Chunk.embedding)
+                               .join(Chunk, Chunk.document_id == Document.id).where(Document.scope == scope)
+                               .order_by(Document.uri, Chunk.ordinal))
+        found: dict[str, list[tuple[int, str, str, np.ndarray]]] = {}
+        for uri, ordinal, heading, text, embedding in rows:
+            found.setdefault(uri, []).append((ordinal, heading, text, np.array(embedding)))
+    return found
+
+
+def test_the_cli_with_the_int8_backend_lands_the_chunks_torch_lands(onnx_models_dir: Path, database_url: str,
+                                                                     sessions, embedder, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from knowledge.__main__ import cli
+    from knowledge.ingest import ingest_path
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    (docs / "readme.md").write_text(readme)
+    (docs / "deploy.md").write_text("# Deploy\n\n## Staging\n\nRun `make deploy ENV=staging` from main.\n\n"
+                                    "## Rollback\n\nRun `make rollback` to undo the last deploy.\n")
+    environment = {"DATABASE_URL": database_url, "KB_EMBEDDING_BACKEND": "onnx-int8",
+                   "KB_MODELS_DIR": str(onnx_models_dir)}
+    result = CliRunner().invoke(cli, ["add", str(docs), "--scope", "C0ONNX"], env=environment)
+    assert result.exit_code == 0, result.output
+    assert "2 ingested (2 added)" in result.stdout
+    ingest_path(sessions, embedder, docs, max_bytes=20 * 1024 * 1024, scope="C0TORCH", progress=False)
+
+    with_onnx, with_torch = _chunks_by_uri(sessions, "C0ONNX"), _chunks_by_uri(sessions, "C0TORCH")
+    assert with_onnx.keys() == with_torch.keys() and len(with_onnx) == 2
+    for uri, chunks in with_torch.items():
+        assert [c[:3] for c in with_onnx[uri]] == [c[:3] for c in chunks]
+        assert min(float(a[3] @ b[3]) for a, b in zip(with_onnx[uri], chunks, strict=True)) >= 0.97
+
+    found = CliRunner().invoke(cli, ["search", "how do I undo a deploy", "--channel", "C0ONNX", "--limit", "1"],
+                               env=environment)
+    assert found.exit_code == 0, found.output
+    assert "§ Deploy › Rollback" in found.stdout
+
+
+def test_the_cli_without_the_export_fails_in_one_line_naming_the_fix(database_url: str, sessions,
+                                                                      tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from knowledge.__main__ import cli
+
+    (tmp_path / "note.md").write_text("# Note\n\nSomething worth keeping.\n")
+    result = CliRunner().invoke(cli, ["add", str(tmp_path / "note.md")],
+                                env={"DATABASE_URL": database_url, "KB_EMBEDDING_BACKEND": "onnx-int8",
+                                     "KB_MODELS_DIR": str(tmp_path / "no-models")})
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: no ONNX embedding model at {tmp_path / 'no-models' / 'embedding-onnx'}: run `make setup` "
+        "(or `python -m bot setup-model`), which exports it")

@@ -1,0 +1,44 @@
+"""`TransformersGenerator(quantize="int8")`: which layers become int8, adapters still attach, GPUs are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bot.generation import INT8_MODULES, Int8Linear, TransformersGenerator
+
+QUESTION = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "How do I deploy?"}]
+
+
+def _modules(generator: TransformersGenerator) -> dict[str, type]:
+    return {name: type(module) for name, module in generator._base.named_modules()  # noqa: SLF001
+            if isinstance(module, (torch.nn.Linear, Int8Linear))}
+
+
+def test_int8_converts_the_mlp_and_head_and_keeps_attention_fp32(tiny_lm_dir: Path) -> None:
+    generator = TransformersGenerator(tiny_lm_dir, device="cpu", quantize="int8")
+    layers = _modules(generator)
+    converted = {name for name, kind in layers.items() if kind is Int8Linear}
+    assert converted and all(name.rsplit(".", 1)[-1] in INT8_MODULES for name in converted)
+    assert {name.rsplit(".", 1)[-1] for name in converted} == INT8_MODULES  # every kind found in a llama
+    attention = {name: kind for name, kind in layers.items() if name.rsplit(".", 1)[-1] in {"q_proj", "k_proj",
+                                                                                          "v_proj", "o_proj"}}
+    assert attention and set(attention.values()) == {torch.nn.Linear}
+    assert generator.quantization == "int8"
+    assert "".join(generator.stream(QUESTION, max_new_tokens=12))  # it still writes
+
+
+def test_lora_adapters_attach_to_the_int8_model_and_change_its_output(tiny_lm_dir: Path, adapter_a_dir: Path) -> None:
+    generator = TransformersGenerator(tiny_lm_dir, device="cpu", quantize="int8")
+    base = "".join(generator.stream(QUESTION, max_new_tokens=20))
+    generator.use_adapter("answers-v1", adapter_a_dir)
+    assert "".join(generator.stream(QUESTION, max_new_tokens=20)) != base
+    generator.use_base()
+    assert "".join(generator.stream(QUESTION, max_new_tokens=20)) == base
+
+
+def test_int8_on_a_gpu_is_refused_before_loading(tiny_lm_dir: Path) -> None:
+    with pytest.raises(ValueError, match=r"quantize='int8' .* runs on CPU only, not cuda"):
+        TransformersGenerator(tiny_lm_dir, device="cuda", quantize="int8")
