@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.schema import Answer, Document, Vote
+from store.schema import Answer, Document, UnansweredQuestion, Vote
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +53,8 @@ class Outcomes:
     abstained: int
     p50_ms: float | None
     p95_ms: float | None
+    busy: int = 0
+    failed: int = 0
 
 
 def documents_by_scope(sessions: sessionmaker[Session]) -> list[ScopeCount]:
@@ -124,8 +126,12 @@ def answer_outcomes(sessions: sessionmaker[Session], *, since: datetime) -> Outc
     query = select(func.count().filter(~Answer.abstained), func.count().filter(Answer.abstained),
                    func.percentile_cont(0.5).within_group(Answer.latency_ms),
                    func.percentile_cont(0.95).within_group(Answer.latency_ms)).where(Answer.created_at >= since)
+    unanswered = (select(func.count().filter(UnansweredQuestion.outcome == "busy"),
+                         func.count().filter(UnansweredQuestion.outcome == "failed"))
+                  .where(UnansweredQuestion.created_at >= since))
     with sessions() as session:
         answered, abstained, p50, p95 = session.execute(query).one()
-    return Outcomes(answered=answered, abstained=abstained, p50_ms=p50, p95_ms=p95)
+        busy, failed = session.execute(unanswered).one()
+    return Outcomes(answered=answered, abstained=abstained, p50_ms=p50, p95_ms=p95, busy=busy, failed=failed)
 
 

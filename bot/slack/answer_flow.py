@@ -26,8 +26,10 @@ from bot.slack.slack_text import decode_question
 from bot.slack.streaming import BlocksFor, Reply, ReplyTarget
 from bot.slack.verified_blocks import verified_note
 from bot.slack.work import WorkRejected
+from store.errors import one_line_reason
 from store.interactions import answers_in_thread, attach_message
 from store.log_context import bind_ids
+from store.unanswered import UnansweredOutcome, record_unanswered
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
         deps.work.submit(answer_question, deps, ask, keys, received_at)
     except WorkRejected as exc:
         count_outcome("busy")
+        _record_unanswered(deps, ask, "busy", exc)
         placeholder, _ = deps.queue.leave(key)
         if placeholder is not None:
             withdraw(deps.client, placeholder)
@@ -146,9 +149,22 @@ def _blocks_for(result: AnswerResult) -> BlocksFor:
     return build
 
 
+def _record_unanswered(deps: SlackDeps, ask: Ask, outcome: UnansweredOutcome, exc: BaseException) -> None:
+    """Keep a question that got no answer for the App Home's outcomes; never raises (the notice matters more)."""
+    try:
+        with deps.sessions() as session, session.begin():
+            record_unanswered(session, channel=ask.channel, asker=ask.user, outcome=outcome,
+                              reason=one_line_reason(exc))
+    except Exception:
+        logger.exception("could not record the %s question %s/%s", outcome, ask.channel, ask.ts)
+
+
 def _fail(deps: SlackDeps, ask: Ask, reply: Reply | None, exc: Exception) -> None:
     text = notice_for(exc)
-    count_outcome("refused" if isinstance(exc, AnswerError) else "busy" if isinstance(exc, GeneratorBusy) else "failed")
+    outcome = "refused" if isinstance(exc, AnswerError) else "busy" if isinstance(exc, GeneratorBusy) else "failed"
+    count_outcome(outcome)
+    if outcome != "refused":  # a refused question (empty, too long) was answered: with what to do instead
+        _record_unanswered(deps, ask, "busy" if outcome == "busy" else "failed", exc)
     if isinstance(exc, AnswerError):
         logger.info("question in %s/%s refused: %s", ask.channel, ask.ts, exc)
     else:

@@ -130,7 +130,7 @@ def outcomes_text(data: AdminData) -> str:
                if o.p50_ms is not None and o.p95_ms is not None else "")
     model = "the base model" if data.adapter_name == "base" else f"adapter `{escape(data.adapter_name)}`"
     return (f"*Last {data.outcome_days} days:* {o.answered:,} answered · {o.abstained:,} not answered (abstained)"
-            f"{latency}\n*Serving:* {model}")
+            f" · {o.busy:,} turned away (busy) · {o.failed:,} failed{latency}\n*Serving:* {model}")
 
 
 _ACTIONS = {"promote": "promoted", "rollback": "rolled back to", "base": "switched to"}

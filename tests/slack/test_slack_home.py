@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from bot.generator_protocol import GeneratorBusy
 from bot.slack.blocks import ACTION_FEEDBACK
 from bot.slack.home import HomeTabs
 from bot.slack.home_blocks import ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK
 from bot.slack.modals import ACTION_VALUE, BLOCK_REASON
 from store.adapter_registry import promote, register_adapter, serving_adapter
-from store.schema import TrainingRun
+from store.schema import TrainingRun, UnansweredQuestion
 from tests.fakes.slack_requests import (
     ASKER,
     block_action,
@@ -21,6 +22,7 @@ from tests.fakes.slack_requests import (
     feedback_buttons_action,
     view_submission,
 )
+from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness
 
@@ -84,7 +86,8 @@ def test_admins_see_feedback_outcomes_model_runs_gaps_and_buttons(used: tuple[Sl
     text = shown(view)
     assert "week of " in text and "· 👍 0 · 👎 1" in text
     assert "<#C1> · 👍 0 · 👎 1" in text and "*👎 reasons:* incorrect 1" in text
-    assert "*Last 30 days:* 1 answered · 1 not answered (abstained) · latency p50" in text
+    assert ("*Last 30 days:* 1 answered · 1 not answered (abstained) · 0 turned away (busy) · 0 failed · "
+            "latency p50") in text
     assert "*Serving:* the base model" in text and "No training run yet." in text
     assert "*2 questions*" in text or "*1 question*" in text, "the gaps: the 👎 one and the abstained one"
     assert {ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK} <= action_ids(view)
@@ -139,3 +142,21 @@ def test_the_messages_tab_publishes_nothing(bot: SlackHarness) -> None:
     bot.event({"type": "app_home_opened", "user": ASKER, "channel": "D0HOME", "tab": "messages",
                "event_ts": "1700000000.000200"})
     assert not bot.fake.calls_to("views.publish")
+
+
+def test_admins_see_questions_turned_away_busy_and_failed_among_the_outcomes(make_bot: MakeBot) -> None:
+    """Busy and failed questions leave no answer row; they are recorded on their own and counted on the Home tab."""
+    busy = make_bot(generator=ScriptedGenerator(fail_with=GeneratorBusy("all slots taken")))
+    busy.ask("How do I deploy the billing service?")
+    broken = make_bot(generator=ScriptedGenerator(fail_with=RuntimeError("CUDA fell over")), home_tabs=HomeTabs())
+    broken.ask("How do I deploy the billing service?", channel="C2")  # documented: the generator is reached
+    broken.ask("", channel="C2")  # refused (empty): told what to do, which is an answer, not a failure
+    rows = broken.rows(UnansweredQuestion)
+    assert len(rows) == 2, [(r.outcome, r.channel, r.reason) for r in rows]
+    [turned_away, failed] = sorted(rows, key=lambda row: row.outcome)
+    assert (turned_away.outcome, turned_away.channel, turned_away.asker) == ("busy", "C1", ASKER)
+    assert (failed.outcome, failed.channel, failed.reason) == ("failed", "C2", "RuntimeError: CUDA fell over")
+    broken.fake.admins.add(ADMIN)
+    text = shown(home_opened(broken, ADMIN))
+    assert "*Last 30 days:* 0 answered · 0 not answered (abstained) · 1 turned away (busy) · 1 failed" in text
+
