@@ -3,13 +3,15 @@
 glibc serves allocations above its mmap threshold (128 KiB at start) with their own mappings,
 returned to the system on free; but each such free raises the threshold (up to 32 MiB), so later
 activation-sized tensors (a few MiB at 1,024 tokens) come from the heap arenas, and the heap keeps
-what they freed. Over a training step the process then holds every step's transient tensors at
-once: measured here on one LoRA step of the 135M model at 2 × 1,024 tokens, peak RSS 5,455 MiB with
-glibc's defaults against 2,855 MiB with the threshold fixed (bench/results/train_memory.json has
-the whole-run figures). Fixing it (`mallopt(M_MMAP_THRESHOLD)`, which also stops the dynamic
-adjustment) and lowering the trim threshold keeps the peak to what the step really needs, at the
-cost of a few more mmap calls. It is what the MALLOC_MMAP_THRESHOLD_ environment variable does, set
-from inside the process so that no launcher has to remember it.
+what they freed: over a step the process holds many steps' transients at once. Fixing the threshold
+(`mallopt(M_MMAP_THRESHOLD)`, which also stops the dynamic adjustment) bounds that. Where to fix
+it was measured on three LoRA steps of the 135M model (2 × 768 tokens, bf16 autocast, one thread,
+each setting in a fresh process, same session): glibc's default peaked at 2,884–2,953 MiB for
+24.5–27.5 CPU-s; 128 KiB at 2,248 MiB but 46–51 CPU-s (every mid-size tensor a fresh mapping,
+zero-filled page by page); 1 MiB 2,277 MiB / 41 s; **2 MiB 2,470 MiB / 27.8 s**; 4 MiB no gain.
+2 MiB keeps most of the saving at about glibc's own speed. Whole-run figures:
+bench/results/train_memory.json. It is what MALLOC_MMAP_THRESHOLD_ does, set from inside the
+process so that no launcher has to remember it.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 """mallopt parameter numbers from glibc's malloc.h."""
 
-THRESHOLD_BYTES = 128 * 1024
-"""glibc's own initial mmap threshold, kept fixed."""
+THRESHOLD_BYTES = 2 * 1024 * 1024
+"""Allocations from this size up get their own mapping, handed back on free (see the module docstring)."""
 
 
 def return_freed_memory(threshold_bytes: int = THRESHOLD_BYTES) -> bool:
