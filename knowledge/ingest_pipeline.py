@@ -98,10 +98,10 @@ def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Seq
             results[position] = outcome
             if outcome.status in ("added", "replaced"):
                 chunks_stored += outcome.chunk_count
-        bar.update(1)
         elapsed = time.perf_counter() - started
         bar.set_postfix_str(f"{chunks_stored} chunks, {chunks_stored / elapsed if elapsed else 0.0:.1f} chunks/s",
                             refresh=False)
+        bar.update(1)  # redraws with the file count and the postfix together
 
     preparer.start()
     try:
