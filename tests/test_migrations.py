@@ -32,7 +32,7 @@ def test_upgrade_downgrade_upgrade_round_trip(postgres_server_url: str) -> None:
     with engine.connect() as connection:
         indexes = {row[0]: row[1] for row in connection.execute(
             text("select indexname, indexdef from pg_indexes where tablename = 'chunks'"))}
-    assert "hnsw" in indexes["ix_chunks_embedding_hnsw"] and "vector_cosine_ops" in indexes["ix_chunks_embedding_hnsw"]
+    assert "hnsw" in indexes["ix_chunks_embedding_hnsw"] and "halfvec_cosine_ops" in indexes["ix_chunks_embedding_hnsw"]
     assert "gin" in indexes["ix_chunks_tsv"]
     engine.dispose()
 
