@@ -326,6 +326,7 @@ def learn_backfill(results: dict[str, Any]) -> str:
 
 
 
+@renders("ingest_speed_repeat")
 @renders("ingest_speed")
 def ingest_speed(results: dict[str, Any]) -> str:
     """Ingest speed per path and backend against per-document torch, and retrieval per backend against torch."""
@@ -386,7 +387,9 @@ def generation_speed(results: dict[str, Any]) -> str:
     return (table(["generator", "tokens/s", "× baseline", "first token s (median)", "× baseline", "F1 published",
                    "F1 raw", "answers with the baseline's F1", "invented specifics"], rows)
             + f"\n\n{results['answered_questions']} of {len(results['questions'])} test paraphrases answered by "
-              "every variant, interleaved.")
+              "every variant, interleaved."
+            + "".join(f" Not measured: {name} ({reason})."
+                      for name, reason in results.get("failed_variants", {}).items()))
 
 
 @renders("search_scale_1m")
