@@ -133,12 +133,12 @@ def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Seq
                 outcomes.get(timeout=0.1)
         preparer.join()
         bar.close()
-    report = {"results": tuple(results[i] for i in sorted(results)),
-              "failures": tuple(failures[i] for i in sorted(failures)), "skipped": tuple(skipped)}
+    done = (tuple(results[i] for i in sorted(results)), tuple(failures[i] for i in sorted(failures)))
     if stopped is None:
-        return IngestReport(**report)
+        return IngestReport(results=done[0], failures=done[1], skipped=tuple(skipped))
     position, reason = stopped
-    return IngestReport(**report, stopped=f"database error while adding {items[position]}: {reason}",
+    return IngestReport(results=done[0], failures=done[1], skipped=tuple(skipped),
+                        stopped=f"database error while adding {items[position]}: {reason}",
                         not_attempted=tuple(item for index, item in enumerate(items)
                                             if index not in results and index not in failures))
 

@@ -100,7 +100,7 @@ class OnnxEmbedder:
             vectors[batch] = self._run([encodings[index] for index in batch])
         return vectors.tolist()
 
-    def _run(self, encodings: list) -> np.ndarray:  # type: ignore[type-arg]
+    def _run(self, encodings: list) -> np.ndarray:
         """One padded batch through the graph (the last batch is as long as its longest text)."""
         width = max(len(encoding.ids) for encoding in encodings)
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)

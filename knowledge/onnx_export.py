@@ -12,8 +12,8 @@ pooling → normalise are refused with a message pointing at the torch backend.
 
 The int8 file is `onnxruntime.quantization.quantize_dynamic` with per-channel weight scales
 (per-tensor scales measured cosine 0.90 min to the PyTorch vectors on FAQ passages), the
-feed-forward output projections left fp32 (`_quantize` says why). Why torch.onnx and not optimum: `optimum-onnx` pins transformers 4.x, which
-conflicts with this project's transformers 5.
+feed-forward output projections left fp32 (`_quantize` says why). Why torch.onnx and not
+optimum: `optimum-onnx` pins transformers 4.x, which conflicts with this project's transformers 5.
 
 Files are written into a temporary sibling folder, described by a marker (source fingerprint and
 each file's size and sha256, checked when a session loads them) and renamed into place under a file
@@ -188,7 +188,7 @@ def _export(source: str, fingerprint: str, out: Path) -> ExportMarker:
     try:  # sentence-transformers 6 moved them; 5.x has them under .models only
         from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     except ImportError:
-        from sentence_transformers.models import Normalize, Pooling, Transformer  # type: ignore[no-redef]
+        from sentence_transformers.models import Normalize, Pooling, Transformer  # type: ignore[no-redef,import-not-found]
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # The eager attention traces into plain ONNX ops that dynamic quantization handles well.
@@ -203,7 +203,7 @@ def _export(source: str, fingerprint: str, out: Path) -> ExportMarker:
             "set KB_EMBEDDING_BACKEND=torch for this model")
     transformer: Transformer = modules[0]
     tokenizer = transformer.tokenizer
-    if not getattr(tokenizer, "is_fast", False):
+    if tokenizer is None or not getattr(tokenizer, "is_fast", False):
         raise OnnxExportError(f"{source}: has no fast (tokenizer.json) tokenizer; set KB_EMBEDDING_BACKEND=torch")
     input_names = tuple(name for name in ("input_ids", "attention_mask", "token_type_ids")
                         if name in tokenizer.model_input_names)
@@ -224,19 +224,20 @@ def _export(source: str, fingerprint: str, out: Path) -> ExportMarker:
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
+    dynamic_axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "tokens"} for name in input_names}
+    dynamic_axes["sentence_embedding"] = {0: "batch"}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             PooledEncoder(), tuple(sample[name] for name in input_names), str(out / FP32_FILE),
             dynamo=False, input_names=list(input_names), output_names=["sentence_embedding"], opset_version=OPSET,
-            dynamic_axes={**{name: {0: "batch", 1: "tokens"} for name in input_names},
-                          "sentence_embedding": {0: "batch"}})
+            dynamic_axes=dynamic_axes)
     _quantize(out / FP32_FILE, out / INT8_FILE)
     (out / TOKENIZER_FILE).write_text(tokenizer.backend_tokenizer.to_str())
     files = {name: ExportedFile(size=(out / name).stat().st_size, sha256=file_sha256(out / name))
              for name in (FP32_FILE, INT8_FILE, TOKENIZER_FILE)}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return ExportMarker(source=source, source_fingerprint=fingerprint, max_seq_length=int(model.max_seq_length),
+    return ExportMarker(source=source, source_fingerprint=fingerprint, max_seq_length=int(model.max_seq_length or 512),
                         input_names=input_names, pad_token_id=int(pad), files=files)
 
 
