@@ -117,3 +117,16 @@ def default_model_dir() -> Path:
 def default_generator(default_model_dir: Path) -> TransformersGenerator:
     """The real default model, loaded once (~1–3 s)."""
     return TransformersGenerator(default_model_dir)
+
+
+@pytest.fixture(autouse=True)
+def _no_log_ids_from_earlier_tests() -> Iterator[None]:
+    """Every test starts with no log ids bound in its thread.
+
+    Tests share pytest's thread, and a test that runs product code directly in it (a claim, an
+    answer) binds ids there the way a worker thread's job would; the next test must not log them.
+    """
+    from store.log_context import ID_FIELDS, bind_ids
+
+    bind_ids(**dict.fromkeys(ID_FIELDS))
+    yield
