@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from transformers import (
@@ -105,7 +105,8 @@ class TransformersGenerator(Generator):
             self._base = AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype)
         except OSError as exc:  # a hub id that is not in the local cache (we run offline)
             raise ModelNotFoundError(f"Could not load the model {model_path}: {exc}. {SETUP_HINT}.") from exc
-        self._base.to(self.device).eval()
+        # transformers types .to through a self-less decorator
+        self._base.to(self.device).eval()  # type: ignore[arg-type]
         self.quantization: Quantization = quantize
         if quantize == "int8":
             quantize_linear_int8(self._base, INT8_MODULES)
@@ -135,9 +136,9 @@ class TransformersGenerator(Generator):
         return self._gate
 
     def render(self, messages: Messages) -> str:
-        return self._tokenizer.apply_chat_template(
+        return str(self._tokenizer.apply_chat_template(  # a str with tokenize=False
             [dict(message) for message in messages], tokenize=False, add_generation_prompt=True
-        )
+        ))
 
     def count_tokens(self, text: str) -> int:
         # Like apply_chat_template(tokenize=True): the rendered prompt already has its special tokens.
@@ -241,7 +242,8 @@ class _StopWhen(StoppingCriteria):
         done = any(event.is_set() for event in self._events) or (
             self._deadline is not None and time.monotonic() >= self._deadline
         )
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+        flags = torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, flags)
 
 
 def quantize_linear_int8(model: torch.nn.Module, names: frozenset[str] | None = None) -> int:

@@ -163,8 +163,8 @@ def _convert(gguf: Path, out_dir: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are already dequantized to fp32; these marks only make save_pretrained refuse
     # ("quantized with gguf cannot be saved") and would make the reload look for a GGUF again.
-    model.hf_quantizer = None
-    model.is_quantized = False
+    model.hf_quantizer = None  # type: ignore[assignment]  # typed through nn.Module.__getattr__'s union
+    model.is_quantized = False  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = DEFAULT_MODEL_NAME

@@ -161,7 +161,8 @@ def _record_unanswered(deps: SlackDeps, ask: Ask, outcome: UnansweredOutcome, ex
 
 def _fail(deps: SlackDeps, ask: Ask, reply: Reply | None, exc: Exception) -> None:
     text = notice_for(exc)
-    outcome = "refused" if isinstance(exc, AnswerError) else "busy" if isinstance(exc, GeneratorBusy) else "failed"
+    outcome: Outcome = ("refused" if isinstance(exc, AnswerError) else
+                        "busy" if isinstance(exc, GeneratorBusy) else "failed")
     count_outcome(outcome)
     if outcome != "refused":  # a refused question (empty, too long) was answered: with what to do instead
         _record_unanswered(deps, ask, "busy" if outcome == "busy" else "failed", exc)

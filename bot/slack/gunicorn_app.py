@@ -14,7 +14,7 @@ from gunicorn.app.base import BaseApplication
 WSGI_TARGET = "bot.slack.wsgi:application"
 
 
-class GunicornApp(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+class GunicornApp(BaseApplication):
     """Serves `target` (a "module:attribute" WSGI app) with the given gunicorn settings."""
 
     def __init__(self, target: str, options: dict[str, Any]) -> None:
