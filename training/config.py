@@ -102,8 +102,9 @@ class TrainConfig:
         gradient_checkpointing: trade compute for memory on large bases.
         cpu_bf16: on a CPU, run forward and backward under bfloat16 autocast (weights and the
             optimiser stay float32). Worth it where the CPU computes in bf16 natively (AVX512-BF16,
-            AMX): fewer CPU seconds and smaller activations (bench/train_memory.py). Ignored on a GPU,
-            which uses bf16 whenever it supports it.
+            AMX): smaller activations at about float32's CPU time
+            (bench/results/train_memory_precision.json). Ignored on a GPU, which uses bf16 whenever
+            it supports it.
         progress_bar: show the Trainer's tqdm bar.
     """
 
