@@ -9,8 +9,10 @@ it was measured on three LoRA steps of the 135M model (2 × 768 tokens, bf16 aut
 each setting in a fresh process, same session): glibc's default peaked at 2,884–2,953 MiB for
 24.5–27.5 CPU-s; 128 KiB at 2,248 MiB but 46–51 CPU-s (every mid-size tensor a fresh mapping,
 zero-filled page by page); 1 MiB 2,277 MiB / 41 s; **2 MiB 2,470 MiB / 27.8 s**; 4 MiB no gain.
-2 MiB keeps most of the saving at about glibc's own speed. Whole-run figures:
-bench/results/train_memory.json. It is what MALLOC_MMAP_THRESHOLD_ does, set from inside the
+The probe understates the cost: a whole training child (2 optimiser steps on product prompts, quiet
+machine, same run; bench/results/train_memory.json) peaked at 3,547 MiB against 4,265 MiB for 241
+against 181 CPU-s (+33%): the price of staying under 4 GB on a CPU. Where memory is plentiful,
+TRAINING_RELEASE_FREED_MEMORY=false keeps glibc's defaults. It is what MALLOC_MMAP_THRESHOLD_ does, set from inside the
 process so that no launcher has to remember it.
 """
 
