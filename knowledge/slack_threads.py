@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from knowledge.scrubbing import scrub
-from knowledge.slack_threads_text import NameLookup, decode
+from knowledge.slack_entities import NameLookup
+from knowledge.slack_threads_text import decode
 
 PEOPLE_SUBTYPES = frozenset({"thread_broadcast", "file_share", "me_message"})
 """Subtypes written by a person; every other subtype is a system message or a bot's."""

@@ -8,50 +8,23 @@ literal "&lt;" someone typed stays "&lt;"). Code blocks (```…```, which Slack 
 fenced Markdown blocks on their own lines, so the chunker and the evidence quoting keep them whole;
 inline code and *bold* / _italic_ marks stay as written.
 
-`bot.slack.slack_text` decodes questions the same way without name lookups (the bot package may not be
-imported from here).
+The entities themselves are read by `knowledge.slack_entities`, shared with the questions' decoder
+(`bot.slack.slack_text`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+
+from knowledge.slack_entities import NameLookup, show_entity, unescape
 
 _CONTROL = re.compile(r"<([^<>\n]+)>")
 _FENCE = "```"
 
-NameLookup = Callable[[str], str | None]
-"""A user id → display name, or None when unknown."""
-
-
-def _entity(sequence: str, names: NameLookup) -> str:
-    target, _, label = sequence.partition("|")
-    if target.startswith("@"):
-        user = target[1:]
-        return f"@{names(user) or label or user}"
-    if target.startswith("#"):
-        return f"#{label or target[1:]}"
-    if target.startswith("!"):
-        command = target[1:]
-        if command.startswith("subteam^"):
-            return label or f"@{command.split('^', 1)[1]}"
-        if command.startswith("date^"):
-            return label
-        return f"@{command}" if command in ("here", "channel", "everyone") else (label or command)
-    if target.startswith("mailto:"):
-        return label or target[len("mailto:"):]
-    if label and label != target:
-        return f"{label} ({target})"
-    return target
-
-
-def _unescape(text: str) -> str:
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
 
 def decode(text: str, names: NameLookup) -> str:
     """`text` with entities shown as Slack shows them and code blocks fenced on their own lines."""
-    readable = _unescape(_CONTROL.sub(lambda match: _entity(match.group(1), names), text))
+    readable = unescape(_CONTROL.sub(lambda match: show_entity(match.group(1), names=names), text))
     parts = readable.split(_FENCE)
     if len(parts) < 3:  # no complete code block
         return readable.strip()

@@ -11,30 +11,9 @@ from __future__ import annotations
 
 import re
 
+from knowledge.slack_entities import show_entity, unescape
+
 _CONTROL = re.compile(r"<([^<>]+)>")
-
-
-def _control(sequence: str, bot_user_id: str | None) -> str:
-    target, _, label = sequence.partition("|")
-    if target.startswith("@"):
-        user = target[1:]
-        if bot_user_id and user == bot_user_id:
-            return ""
-        return f"@{label or user}"
-    if target.startswith("#"):
-        return f"#{label or target[1:]}"
-    if target.startswith("!"):
-        command = target[1:]
-        if command.startswith("subteam^"):
-            return label or f"@{command.split('^', 1)[1]}"
-        if command.startswith("date^"):
-            return label
-        return f"@{command}" if command in ("here", "channel", "everyone") else (label or command)
-    if target.startswith("mailto:"):
-        return label or target[len("mailto:"):]
-    if label and label != target:
-        return f"{label} ({target})"
-    return target
 
 
 def decode(text: str, *, bot_user_id: str | None = None) -> str:
@@ -43,8 +22,7 @@ def decode(text: str, *, bot_user_id: str | None = None) -> str:
     Only the three entities Slack writes are decoded, `&amp;` last, so a literal "&lt;" that a
     person typed (sent as `&amp;lt;`) stays "&lt;".
     """
-    readable = _CONTROL.sub(lambda match: _control(match.group(1), bot_user_id), text)
-    return readable.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return unescape(_CONTROL.sub(lambda match: show_entity(match.group(1), omit_user=bot_user_id), text))
 
 
 def decode_question(text: str, *, bot_user_id: str | None) -> str:
