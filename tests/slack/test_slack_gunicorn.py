@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,16 +46,16 @@ def worker_pids(base: str) -> set[str]:
     return pids
 
 
-@pytest.fixture(scope="module")
-def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    fake = FakeSlack().start()
-    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+@contextmanager
+def two_gunicorn_workers(env: dict[str, str], log: Path, *, options: tuple[str, ...] = ()) -> Iterator[str]:
+    """`tests.slack.served_app` under gunicorn with two gthread workers (and `options`), once both answer; its base URL.
+
+    Stopped (SIGTERM) when the block ends; its output goes to `log`.
+    """
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "SLACK_API_URL": fake.api_url, "SLACK_BOT_TOKEN": BOT_TOKEN,
-           "SLACK_SIGNING_SECRET": SIGNING_SECRET, "KB_TEST_TOKEN_DELAY_S": "0.02", "KB_STREAM_INTERVAL_S": "0.1"}
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "tests.slack.served_app:application", "--workers", "2",
+            [sys.executable, "-m", "gunicorn", *options, "tests.slack.served_app:application", "--workers", "2",
              "--worker-class", "gthread", "--threads", "4", "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -69,10 +70,22 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "gunicorn workers did not come up:\n" + log.read_text()[-3000:]
             time.sleep(0.5)
-        yield Served(base + "/slack/events", fake, SlackRequests(SIGNING_SECRET, response_base=fake.base), log)
+        yield base
     finally:
         process.terminate()
         process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    fake = FakeSlack().start()
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "SLACK_API_URL": fake.api_url, "SLACK_BOT_TOKEN": BOT_TOKEN,
+           "SLACK_SIGNING_SECRET": SIGNING_SECRET, "KB_TEST_TOKEN_DELAY_S": "0.02", "KB_STREAM_INTERVAL_S": "0.1"}
+    try:
+        with two_gunicorn_workers(env, log) as base:
+            yield Served(base + "/slack/events", fake, SlackRequests(SIGNING_SECRET, response_base=fake.base), log)
+    finally:
         fake.stop()
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_requests import SIGNING_SECRET, SlackRequests, mention
-from tests.slack.test_slack_gunicorn import REPO, Served, free_port, send_all, worker_pids
+from tests.slack.test_slack_gunicorn import Served, send_all, two_gunicorn_workers
 
 pytestmark = pytest.mark.usefixtures("documents")
 QUESTIONS = ("How do I deploy the billing service?", "When do database backups run?",
@@ -26,33 +24,14 @@ QUESTIONS = ("How do I deploy the billing service?", "When do database backups r
 def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     fake = FakeSlack().start()
     log = tmp_path_factory.mktemp("gunicorn-metrics") / "gunicorn.log"
-    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SLACK_API_URL": fake.api_url, "SLACK_BOT_TOKEN": BOT_TOKEN,
            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "KB_STREAM_INTERVAL_S": "0.1"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("KB_LOG_FORMAT", None)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:bot.slack.gunicorn_conf",
-             "tests.slack.served_app:application", "--workers", "2", "--worker-class", "gthread", "--threads", "4",
-             "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if len(worker_pids(base)) == 2:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "gunicorn workers did not come up:\n" + log.read_text()[-3000:]
-            time.sleep(0.5)
-        yield Served(base, fake, SlackRequests(SIGNING_SECRET, response_base=fake.base), log)
+        with two_gunicorn_workers(env, log, options=("-c", "python:bot.slack.gunicorn_conf")) as base:
+            yield Served(base, fake, SlackRequests(SIGNING_SECRET, response_base=fake.base), log)
     finally:
-        process.terminate()
-        process.wait(30)
         fake.stop()
 
 
