@@ -20,13 +20,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import store.config
 from knowledge.file_digest import file_sha256
+from knowledge.file_lock import exclusive_lock
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ def ensure_converted(gguf: Path, target: Path) -> Path:
         _sweep_leftovers(target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(target.parent / f".{target.name}.lock"):
+    with exclusive_lock(target.parent / f".{target.name}.lock"):
         _remove_stale_temps(target)
         if _is_current(target, gguf):  # another process finished while we waited for the lock
             return target
@@ -210,15 +209,5 @@ def _sweep_leftovers(target: Path) -> None:
             return  # someone holds the lock: those folders are their work in progress
         try:
             _remove_stale_temps(target)
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -22,19 +22,17 @@ lock, so a killed export leaves nothing that looks complete.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from knowledge.file_digest import file_sha256
+from knowledge.file_lock import exclusive_lock
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +143,7 @@ def ensure_onnx_export(model: str | Path | None, folder: Path) -> Path:
     if _is_current(folder, source, fingerprint):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(folder.parent / f".{folder.name}.lock"):
+    with exclusive_lock(folder.parent / f".{folder.name}.lock"):
         if _is_current(folder, source, fingerprint):  # another process exported while we waited
             return folder
         for leftover in folder.parent.glob(f".{folder.name}.tmp-*"):
@@ -263,13 +261,3 @@ def _quantize(fp32: Path, int8: Path) -> None:
                          nodes_to_exclude=keep_fp32)
     finally:
         root.setLevel(level)
-
-
-@contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
