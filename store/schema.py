@@ -410,7 +410,7 @@ class UnansweredQuestion(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = _created_at()
     channel: Mapped[str | None] = mapped_column(String(64))
     asker: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))
