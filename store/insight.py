@@ -47,7 +47,8 @@ class FeedbackCount:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcomes:
-    """Answers since a time: given, abstained, and latency percentiles of all of them (None without any)."""
+    """Questions since a time: answered, abstained, turned away busy, failed, and the answers' latency
+    percentiles (None without any)."""
 
     answered: int
     abstained: int
