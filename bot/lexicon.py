@@ -72,10 +72,21 @@ def common_words() -> frozenset[str]:
         return frozenset(line.strip() for line in vocabulary if line.strip().isalpha())
 
 
+SHORT_FORMS = frozenset({
+    "env", "envs", "var", "vars", "config", "configs", "repo", "repos", "db", "dbs", "auth", "doc", "docs", "dep",
+    "deps", "dir", "dirs", "arg", "args", "param", "params", "msg", "msgs", "prod", "dev", "func", "lib", "libs",
+    "pkg", "pkgs", "src", "tmp", "impl", "perf", "spec", "specs", "creds", "cert", "certs",
+})
+"""Everyday programmers' short forms ("env var", "the repo", "prod db"): they say what is asked in other
+words, they name no product. Not in the WordPiece vocabulary, so without this a question written
+"what env var picks …" was refused as asking about an undocumented "env"."""
+
+
 def distinctive_terms(text: str) -> list[str]:
     """Stems of the content words of `text` that are not everyday English: names, jargon, slang."""
     common = common_words()
-    return [stem(word) for word in words(text) if is_content_word(word) and word not in common]
+    return [stem(word) for word in words(text)
+            if is_content_word(word) and word not in common and word not in SHORT_FORMS]
 
 
 def words(text: str) -> list[str]:

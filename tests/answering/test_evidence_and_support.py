@@ -78,6 +78,13 @@ def test_chat_shorthand_is_filler_not_an_undocumented_name() -> None:
     assert not {"ppl", "qs", "idk", "thx", "u"} & set(distinctive_terms(question))
 
 
+def test_programmers_short_forms_are_not_undocumented_names() -> None:
+    """"env var", "the repo", "prod db" say what is asked in other words; a real tool name still stands out."""
+    assert distinctive_terms("what env var picks the prod db for the repo?") == []
+    named = distinctive_terms("what env var picks the terraform backend?")
+    assert "terraform" in named and not {"env", "var"} & set(named)
+
+
 def test_evidence_quotes_the_opening_and_the_best_matching_units_verbatim(embedder) -> None:
     first = passage(DEPLOY, title="Deploying")
     other = passage("Lunch is at noon. The cafeteria is on floor 3.", number=2, title="Lunch")
