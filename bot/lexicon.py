@@ -82,11 +82,14 @@ words, they name no product. Not in the WordPiece vocabulary, so without this a 
 "what env var picks …" was refused as asking about an undocumented "env"."""
 
 
+def is_everyday_word(word: str) -> bool:
+    """Whether the lower-case `word` is everyday English or a programmers' short form, not a name."""
+    return word in common_words() or word in SHORT_FORMS or word in STOP_WORDS
+
+
 def distinctive_terms(text: str) -> list[str]:
     """Stems of the content words of `text` that are not everyday English: names, jargon, slang."""
-    common = common_words()
-    return [stem(word) for word in words(text)
-            if is_content_word(word) and word not in common and word not in SHORT_FORMS]
+    return [stem(word) for word in words(text) if is_content_word(word) and not is_everyday_word(word)]
 
 
 def words(text: str) -> list[str]:

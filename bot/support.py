@@ -5,7 +5,9 @@ URLs, numbers. Before anything generated is published, each sentence gets a verd
 
 1. **Specifics must be quoted, not invented.** URLs and link/image targets, inline code, flags
    (`--verbose`, `-m`), file paths, dotted/snake_case/CamelCase identifiers, calls (`name(`),
-   environment variables and numbers must each occur in the passages or the question. One missing
+   environment variables, numbers, words mixing letters and digits (`v2`, `int8`) and hyphenated
+   names that are not plain English (`onnx-v2`, `utf-8`; not `read-only`) must each occur in the
+   passages or the question. One missing
    specific drops the sentence, whatever else it says.
 2. **Content words must be supported.** `lexical` is the share of the sentence's content stems
    (bot/lexicon.py) found in the passages or the question; `similarity` is the best cosine
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.lexicon import content_terms, coverage, term_set
+from bot.lexicon import content_terms, coverage, is_everyday_word, term_set
 from bot.passage_units import split_units
 from bot.unit_scoring import ScoredPassage
 from store.types import Passage
@@ -46,6 +48,9 @@ _CAMEL = re.compile(r"\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z0-9]+[A-Z]\w*\b")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
 _ENV = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
+_HYPHENATED = re.compile(r"(?<![\w./-])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+(?![\w/-])")
+_LETTERS_AND_DIGITS = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+\b")
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)", re.IGNORECASE)
 _MARKER = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _NOT_IDENTIFIERS = frozenset({"e.g", "i.e", "etc", "vs", "cf", "and/or", "i.e.", "e.g."})
 
@@ -97,12 +102,20 @@ def specifics(text: str) -> list[str]:
     for pattern in (_FLAG, _PATH, _DOTTED, _SNAKE, _CAMEL, _ENV, _NUMBER):
         found += pattern.findall(prose)
     found += _CALL.findall(prose)
+    found += [name for name in _HYPHENATED.findall(prose) if _names_something(name.split("-"))]
+    found += [name for name in _LETTERS_AND_DIGITS.findall(prose) if not _ORDINAL.fullmatch(name)]
     unique: list[str] = []
     for item in found:
         item = item.rstrip(".,;:")
         if item and item.lower() not in _NOT_IDENTIFIERS and item not in unique:
             unique.append(item)
     return unique
+
+
+def _names_something(parts: Sequence[str]) -> bool:
+    """Whether a hyphenated word is a name or value (`onnx-v2`, `utf-8`), not English (`read-only`, `3-4`)."""
+    words = [part.lower() for part in parts if not part.isdigit()]
+    return any(not part.isalpha() or not is_everyday_word(part) for part in words)
 
 
 def _normalise(text: str) -> str:

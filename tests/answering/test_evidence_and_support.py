@@ -116,6 +116,14 @@ def test_specifics_find_what_must_not_be_invented() -> None:
     assert specifics("Use `takewhile(f, [1,4,6])` [3].") == ["takewhile(f, [1,4,6])"]  # a list, not a marker
 
 
+def test_versions_and_hyphenated_names_are_specifics_but_english_compounds_are_not() -> None:
+    """A summary once said the backend "is set to use onnx-v2" (invented) and passed: such values must be quoted."""
+    found = specifics("Set it to onnx-v2, or int8 with utf-8 on py3.")
+    for item in ("onnx-v2", "int8", "utf-8", "py3"):
+        assert item in found, item
+    assert specifics("A read-only, up-to-date copy takes 3-4 minutes on the 2nd try.") == ["3", "4"]
+
+
 @pytest.fixture
 def checker(embedder) -> SupportChecker:
     ranked = score_passages("how do I deploy the API?", [passage(DEPLOY, title="Deploying")], embedder.embed_documents)
@@ -143,6 +151,7 @@ def test_supported_sentences_pass(checker: SupportChecker, sentence: str) -> Non
     ("Logs are at https://logs.example.com/web.", "https://logs.example.com/web"),
     ("Open ~/.kube/config and edit the cluster.", "~/.kube/config"),
     ("Call deploy_api() from the console.", "deploy_api"),
+    ("To deploy the API by hand, run make deploy with the staging-v2 environment.", "staging-v2"),
     ("Our cafeteria serves pizza every Friday afternoon.", "content words"),
     ("I hope this helps!", "content words"),
     ("For example: [1]", "says too little"),
