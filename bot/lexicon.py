@@ -76,15 +76,22 @@ SHORT_FORMS = frozenset({
     "env", "envs", "var", "vars", "config", "configs", "repo", "repos", "db", "dbs", "auth", "doc", "docs", "dep",
     "deps", "dir", "dirs", "arg", "args", "param", "params", "msg", "msgs", "prod", "dev", "func", "lib", "libs",
     "pkg", "pkgs", "src", "tmp", "impl", "perf", "spec", "specs", "creds", "cert", "certs",
+    # general computing words and abbreviations any programmer uses ("stdlib way to copy a file?",
+    # "CLI tool on linux: …"): they are not the subject of a question the documents may lack
+    "stdlib", "cli", "gui", "api", "apis", "os", "vm", "repl", "ide", "url", "urls", "http", "https", "sdk",
+    "ui", "ux", "cpu", "gpu", "ram", "io", "oop", "regex", "json", "csv", "html", "sql", "async", "ascii",
+    "unicode", "utf", "gc", "ci", "cmd", "exe", "app", "apps", "idiomatic", "offline", "online", "runtime",
 })
-"""Everyday programmers' short forms ("env var", "the repo", "prod db"): they say what is asked in other
-words, they name no product. Not in the WordPiece vocabulary, so without this a question written
-"what env var picks …" was refused as asking about an undocumented "env"."""
+"""Everyday programmers' short forms and computing words ("env var", "the repo", "prod db", "stdlib"):
+they say what is asked in other words, they name no product. Not in the WordPiece vocabulary, so
+without this a question written "what env var picks …" was refused as asking about an undocumented "env"."""
 
 
 def is_everyday_word(word: str) -> bool:
-    """Whether the lower-case `word` is everyday English or a programmers' short form, not a name."""
-    return word in common_words() or word in SHORT_FORMS or word in STOP_WORDS
+    """Whether the lower-case `word` is everyday English, a programmers' short form, a contraction
+    ("couldn't") or a number ("3.11.4" is a version, "70s" a decade): anything but a name."""
+    return (word in common_words() or word in SHORT_FORMS or word in STOP_WORDS or "'" in word
+            or word[0].isdigit())
 
 
 def distinctive_terms(text: str) -> list[str]:

@@ -81,6 +81,7 @@ def test_chat_shorthand_is_filler_not_an_undocumented_name() -> None:
 def test_programmers_short_forms_are_not_undocumented_names() -> None:
     """"env var", "the repo", "prod db" say what is asked in other words; a real tool name still stands out."""
     assert distinctive_terms("what env var picks the prod db for the repo?") == []
+    assert distinctive_terms("stdlib way for a CLI tool? couldn't find it for 3.11.4") == []
     named = distinctive_terms("what env var picks the terraform backend?")
     assert "terraform" in named and not {"env", "var"} & set(named)
 
