@@ -375,6 +375,8 @@ class TrainingRun(Base):
     requesters: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
     # Where the bot posted the run's report in Slack: channel, ts and the uploaded chart files (revision 0006).
     report_post: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    # Set by the one process that refreshed the admins' Home tabs after the run finished (revision 0016).
+    home_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProcessHeartbeat(Base):
@@ -415,6 +417,16 @@ class UnansweredQuestion(Base):
     asker: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class HomeViewer(Base):
+    """A user who opened the App Home tab, and when they last did (revision 0016): any process can
+    then refresh the admins' tabs after a run, whichever process saw them open it."""
+
+    __tablename__ = "home_viewers"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opened_at: Mapped[datetime] = _created_at()
 
 
 class LearnedChannel(Base):

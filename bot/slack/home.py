@@ -4,14 +4,14 @@ Opening the Home tab publishes a fresh view for that user (`views.publish`) from
 the background pool; nothing polls. Admins get the insight part, and their clicks (retrain, roll
 back, promote the adapter that passed its gate) are checked again (a forged click from anyone else
 changes nothing; a promote click is re-checked against what may be promoted now) and answered by
-re-publishing their tab with a notice. Users who opened the tab in this process are remembered, so
-`HomeTabs.refresh_admins` can re-publish the admins' tabs when a training run finishes.
+re-publishing their tab with a notice. Who opened the tab is recorded in the database, so
+`HomeTabs.refresh_after_runs` re-publishes the admins' tabs once after each finished training run,
+from whichever process notices it first.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +44,7 @@ from store.insight import (
     questions_of,
     recent_feedback_weeks,
 )
+from store.home_viewers import claim_runs_for_home_refresh, home_viewers_since, record_home_opened
 from store.learned_channels import learning_summary
 from store.schema import WORKSPACE_SCOPE
 from store.training_runs import latest_finished_run, recent_training_runs
@@ -51,6 +52,8 @@ from store.training_runs import latest_finished_run, recent_training_runs
 logger = logging.getLogger(__name__)
 
 OUTCOME_DAYS = 30
+VIEWER_DAYS = 30
+"""Admins who opened the Home tab this recently get it re-published after a run."""
 
 
 def home_data(sessions: sessionmaker[Session], user: str) -> HomeData:
@@ -102,38 +105,60 @@ def _act_then_publish(deps: SlackDeps, user: str, act: Callable[[str], str]) -> 
 
 
 class HomeTabs:
-    """Users who opened the Home tab in this process, so admins' tabs can be refreshed after a run."""
+    """Refreshes the admins' Home tabs after training runs, from whichever process notices the run.
+
+    Who opened the tab is kept in the database (`store.home_viewers`), so a run noticed by one web
+    worker refreshes the tabs of admins whose open another worker (or the Socket Mode process)
+    handled; each finished run is claimed by one process, so the tabs are refreshed once per run.
+    """
 
     def __init__(self) -> None:
-        self._users: set[str] = set()
-        self._lock = threading.Lock()
         self._deps: SlackDeps | None = None
 
+    def bind(self, deps: SlackDeps) -> None:
+        """Use `deps` (this process's Slack client and database) for refreshes."""
+        self._deps = deps
+
     def opened(self, deps: SlackDeps, user: str) -> None:
-        with self._lock:
-            self._deps = deps
-            self._users.add(user)
+        """Record that `user` opened the tab (their tab is then refreshed after runs, if they are an admin)."""
+        self._deps = deps
+        with deps.sessions() as session, session.begin():
+            record_home_opened(session, user)
 
     def refresh_admins(self) -> int:
-        """Re-publish the tab of every admin who opened it here; returns how many were published."""
-        with self._lock:
-            deps, users = self._deps, sorted(self._users)
+        """Re-publish the tab of every admin who opened it in the last `VIEWER_DAYS`; returns how many."""
+        deps = self._deps
         if deps is None:
             return 0
-        admins = [user for user in users if deps.admins.is_admin(user)]
+        with deps.sessions() as session:
+            viewers = home_viewers_since(session, datetime.now(UTC) - timedelta(days=VIEWER_DAYS))
+        admins = [user for user in viewers if deps.admins.is_admin(user)]
         for user in admins:
             _publish_safely(deps, user)
         return len(admins)
 
+    def refresh_after_runs(self) -> int:
+        """Refresh the admins' tabs if a run finished since the last refresh; returns how many tabs."""
+        deps = self._deps
+        if deps is None:
+            return 0
+        with deps.sessions() as session, session.begin():
+            runs = claim_runs_for_home_refresh(session)
+        return self.refresh_admins() if runs else 0
+
 
 def register(app: App, deps: SlackDeps, tabs: HomeTabs) -> None:
     """Attach `app_home_opened` and the admin buttons of the Home tab."""
+    tabs.bind(deps)
 
     @app.event("app_home_opened")
     def on_home_opened(event: dict[str, Any]) -> None:
         if event.get("tab") != "home":
             return  # the Messages tab: nothing to publish
-        tabs.opened(deps, event["user"])
+        try:
+            tabs.opened(deps, event["user"])
+        except Exception:  # the tab is still published; only the refresh after runs misses this user
+            logger.exception("could not record that %s opened the Home tab", event["user"])
         try:
             deps.work.submit(_publish_safely, deps, event["user"])
         except WorkRejected:

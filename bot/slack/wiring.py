@@ -84,8 +84,8 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
     bot = SlackBot(app=app, work=work)
 
     def report_runs() -> None:
-        if report_finished_runs(sessions, client, admin_channel=settings.kb_admin_channel.strip() or None):
-            home_tabs.refresh_admins()  # a run's outcome changes the admins' Home tab
+        report_finished_runs(sessions, client, admin_channel=settings.kb_admin_channel.strip() or None)
+        home_tabs.refresh_after_runs()  # a run's outcome changes the admins' Home tab (once, from one process)
 
     learn = learn or LearnSettings.model_construct()  # the defaults, without reading the environment
     if background:

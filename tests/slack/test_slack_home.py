@@ -15,6 +15,7 @@ from bot.slack.home_blocks import ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK
 from bot.slack.modals import ACTION_VALUE, BLOCK_REASON
 from store.adapter_registry import promote, register_adapter, serving_adapter
 from store.schema import TrainingRun, UnansweredQuestion
+from store.training_runs import mark_run_finished
 from tests.fakes.slack_requests import (
     ASKER,
     block_action,
@@ -160,3 +161,32 @@ def test_admins_see_questions_turned_away_busy_and_failed_among_the_outcomes(mak
     text = shown(home_opened(broken, ADMIN))
     assert "*Last 30 days:* 0 answered · 0 not answered (abstained) · 1 turned away (busy) · 1 failed" in text
 
+
+
+def test_a_finished_run_refreshes_admins_tabs_once_from_another_process(make_bot: MakeBot) -> None:
+    """Two web processes share the database: the admin opened the tab in one, the other notices the run.
+
+    The process that notices a finished run re-publishes the tab of every admin who opened it, wherever
+    they opened it; a second process noticing the same run refreshes nothing; non-admins are not refreshed.
+    """
+    opened_here, noticing = HomeTabs(), HomeTabs()
+    web_1 = make_bot(home_tabs=opened_here)
+    web_2 = make_bot(home_tabs=noticing)
+    web_1.fake.admins.add(ADMIN)
+    home_opened(web_1, ADMIN)
+    home_opened(web_1, ASKER)
+    assert noticing.refresh_after_runs() == 0, "no run has finished: nothing to refresh"
+
+    click = button_action("retrain", action_id=ACTION_HOME_RETRAIN, block_id="kb.home.admin")
+    web_1.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ADMIN))
+    [run] = web_1.rows(TrainingRun)
+    assert noticing.refresh_after_runs() == 0, "a queued run has no outcome yet"
+    with web_1.sessions.begin() as session:  # what the training worker writes when it finishes
+        session.execute(update(TrainingRun).values(status="running"))
+        assert mark_run_finished(session, run.id, status="rejected", message="the gate rejected the candidate")
+
+    publishes = len(web_2.fake.calls_to("views.publish"))
+    assert noticing.refresh_after_runs() == 1, "the admin's tab, not the asker's"
+    [refresh] = web_2.fake.calls_to("views.publish")[publishes:]
+    assert refresh.body["user_id"] == ADMIN and "*rejected*" in shown(web_2.fake.home_views[ADMIN])
+    assert opened_here.refresh_after_runs() == 0, "each run refreshes the tabs once, from one process"
