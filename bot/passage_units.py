@@ -35,6 +35,8 @@ _UNDERLINE = re.compile(r"^([=\-~^\"'`#*+.:_])\1{2,}\s*$")
 _MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
+_BLOCK_LEAD_IN = (".", ":", "!", "?")
+"""How a line of prose ends before a deeper block that is a quote or doctest, not its own continuation."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,8 +212,10 @@ def split_units(text: str) -> list[Unit]:
             splitter.paragraph_is_item = True
             splitter.paragraph = [re.sub(r"^\s*(?:[-*+•]|#\.)\s+", "", line)]
         elif splitter.paragraph and _indent(line) > _indent(splitter.paragraph[0]) + 3 and \
-                not splitter.paragraph_is_item:
-            # A deeper block right after prose without "::" (a quote or doctest): keep it whole as code.
+                not splitter.paragraph_is_item and splitter.paragraph[-1].rstrip().endswith(_BLOCK_LEAD_IN):
+            # A deeper block right after a finished line of prose without "::" (a quote or doctest):
+            # keep it whole as code. After a line that stops mid-sentence it is that sentence's
+            # hard-wrapped continuation (a passage cut inside an indented list item starts so).
             splitter.close_paragraph()
             block, index = _indented_block(lines, index, _indent(line) - 1)
             splitter.code(block)

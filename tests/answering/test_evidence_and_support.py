@@ -58,6 +58,17 @@ def test_units_follow_the_markup() -> None:
     assert [unit.text for unit in titled] == ["They are shared.", "Because."]  # headings are context
 
 
+def test_a_passage_cut_inside_an_indented_list_item_reads_as_prose_not_code() -> None:
+    """A chunk may start mid-item: its hard-wrapped continuation lines are the sentence's, not a code block."""
+    cut = ("top three\n     passages that match the question best, are quoted\n     verbatim with their link.\n\n"
+           "Long code blocks are trimmed at a line boundary with a\n     pointer to the source.")
+    units = split_units(cut)
+    assert [unit.kind for unit in units] == ["sentence", "sentence"]
+    assert units[1].text == "Long code blocks are trimmed at a line boundary with a pointer to the source."
+    quoted = split_units("Look at this session:\n    >>> 1 + 1\n    2\n")
+    assert [unit.kind for unit in quoted] == ["sentence", "code"], "after a finished line, a deeper block is code"
+
+
 def test_markdown_fences_and_table_rows_are_whole_units() -> None:
     units = split_units(DEPLOY + "\n| variable | meaning |\n|---|---|\n| `SLACK_APP_TOKEN` | socket mode token |\n")
     code = [unit for unit in units if unit.kind == "code"]
