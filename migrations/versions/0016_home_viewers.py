@@ -8,7 +8,7 @@
   or not anyone asked for a report. Runs already finished are marked, so the upgrade sends nothing.
 
 Revision ID: 0016
-Revises: 0015
+Revises: 0013
 Create Date: 2026-11-29
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0016'
-down_revision = '0015'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
