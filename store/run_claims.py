@@ -6,6 +6,10 @@ owner's connection, so a run left 'running' whose lock is free belongs to a dead
 failed by `store.training_runs.fail_abandoned_runs`. While it works, the owner also refreshes
 `heartbeat_at` and writes `progress`, which is what `/kb status` shows: the lock says whether the
 worker is alive, the heartbeat's age says how recently it made itself heard.
+
+Store functions take a `Session`; the caller owns the transaction. `claimed_run` is the exception:
+it holds the run's lock on a connection of its own and commits the claim before yielding, so it
+takes the engine.
 """
 
 from __future__ import annotations
@@ -67,33 +71,29 @@ def update_run(session: Session, run_id: int, *, dataset_id: int | None = None,
         session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
 
 
-def record_heartbeat(sessions: sessionmaker[Session], run_id: int) -> bool:
+def record_heartbeat(session: Session, run_id: int) -> bool:
     """Say the run's worker is alive now; False when the run is no longer running."""
-    with sessions() as session, session.begin():
-        result = cast(CursorResult[Any], session.execute(  # an UPDATE's result carries rowcount
-            update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
-            .values(heartbeat_at=func.now())))
-        return bool(result.rowcount)
+    result = cast(CursorResult[Any], session.execute(  # an UPDATE's result carries rowcount
+        update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
+        .values(heartbeat_at=func.now())))
+    return bool(result.rowcount)
 
 
-def record_progress(sessions: sessionmaker[Session], run_id: int, progress: dict[str, Any]) -> bool:
+def record_progress(session: Session, run_id: int, progress: dict[str, Any]) -> bool:
     """Replace the run's progress (and refresh its heartbeat); False when the run is no longer running."""
-    with sessions() as session, session.begin():
-        result = cast(CursorResult[Any], session.execute(
-            update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
-            .values(progress=progress, heartbeat_at=func.now())))
-        return bool(result.rowcount)
+    result = cast(CursorResult[Any], session.execute(
+        update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
+        .values(progress=progress, heartbeat_at=func.now())))
+    return bool(result.rowcount)
 
 
-def failed_runs_without_report(sessions: sessionmaker[Session]) -> list[RunRecord]:
+def failed_runs_without_report(session: Session) -> list[RunRecord]:
     """Failed runs nobody wrote a report for (their worker died, or a request found them dead)."""
-    with sessions() as session:
-        rows = session.scalars(select(TrainingRun).where(TrainingRun.status == "failed",
-                                                         TrainingRun.report_path.is_(None)).order_by(TrainingRun.id))
-        return [record_of(row) for row in rows]
+    rows = session.scalars(select(TrainingRun).where(TrainingRun.status == "failed",
+                                                     TrainingRun.report_path.is_(None)).order_by(TrainingRun.id))
+    return [record_of(row) for row in rows]
 
 
-def set_report_path(sessions: sessionmaker[Session], run_id: int, report_path: str) -> None:
+def set_report_path(session: Session, run_id: int, report_path: str) -> None:
     """Attach a report written after the run finished (a failed run's post-mortem)."""
-    with sessions() as session, session.begin():
-        session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(report_path=report_path))
+    session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(report_path=report_path))

@@ -33,7 +33,9 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self._interval_s):
             try:
-                if not record_heartbeat(self._sessions, self._run_id):
+                with self._sessions() as session, session.begin():
+                    running = record_heartbeat(session, self._run_id)
+                if not running:
                     return  # the run finished (or was failed by someone else): nothing left to vouch for
             except SQLAlchemyError as exc:  # a database blip must not kill training; the next beat retries
                 logger.warning("heartbeat of run %d not recorded: %s", self._run_id, exc)

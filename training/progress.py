@@ -62,8 +62,9 @@ class RunProgress:
             return
         self._last_write = now
         try:
-            record_progress(self._sessions, self._run_id,
-                            {**self.state, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")})
+            with self._sessions() as session, session.begin():
+                record_progress(session, self._run_id,
+                                {**self.state, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")})
         except SQLAlchemyError as exc:  # progress is for people; training goes on without it
             logger.warning("progress of run %d not recorded: %s", self._run_id, exc)
 

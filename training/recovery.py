@@ -79,7 +79,10 @@ def recover_runs(sessions: sessionmaker[Session], *, reports_root: Path, version
                                                                                        error=KILLED))
     for run_id in failed:
         logger.warning("run %d was left running by a dead worker; marked failed", run_id)
-    for run in failed_runs_without_report(sessions):
+    with sessions() as session:
+        unreported = failed_runs_without_report(session)
+    for run in unreported:
         if report_path := write_failure_report(reports_root, run, error=KILLED):
-            set_report_path(sessions, run.id, report_path)
+            with sessions() as session, session.begin():  # each report is attached as soon as it is written
+                set_report_path(session, run.id, report_path)
     return failed

@@ -19,7 +19,8 @@ from store.database import make_engine, make_session_factory
 from store.run_claims import claimed_run, record_progress
 engine = make_engine({url!r})
 with claimed_run(engine) as run:
-    record_progress(make_session_factory(engine), run.id, {{"phase": "training", "step": 3, "max_steps": 9}})
+    with make_session_factory(engine)() as session, session.begin():
+        record_progress(session, run.id, {{"phase": "training", "step": 3, "max_steps": 9}})
     print(run.id, flush=True)
     time.sleep(600)
 """
