@@ -2,6 +2,8 @@
 
 The worker that re-fetches pages has no Slack client (bot and training meet only in the database),
 so it leaves a row here; the bot posts each row to its recipient and marks it sent, once.
+
+Store functions take a `Session`; the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from store.schema import DocumentNotice
 
@@ -28,14 +30,12 @@ def add_notice(session: Session, *, recipient: str, text: str) -> None:
     session.add(DocumentNotice(recipient=recipient, text=text))
 
 
-def unsent_notices(sessions: sessionmaker[Session], *, limit: int = 50) -> list[Notice]:
+def unsent_notices(session: Session, *, limit: int = 50) -> list[Notice]:
     """Messages not posted yet, oldest first."""
-    with sessions() as session:
-        rows = session.scalars(select(DocumentNotice).where(DocumentNotice.sent_at.is_(None))
-                               .order_by(DocumentNotice.id).limit(limit))
-        return [Notice(id=row.id, recipient=row.recipient, text=row.text) for row in rows]
+    rows = session.scalars(select(DocumentNotice).where(DocumentNotice.sent_at.is_(None))
+                           .order_by(DocumentNotice.id).limit(limit))
+    return [Notice(id=row.id, recipient=row.recipient, text=row.text) for row in rows]
 
 
-def mark_sent(sessions: sessionmaker[Session], notice_id: int) -> None:
-    with sessions.begin() as session:
-        session.execute(update(DocumentNotice).where(DocumentNotice.id == notice_id).values(sent_at=func.now()))
+def mark_sent(session: Session, notice_id: int) -> None:
+    session.execute(update(DocumentNotice).where(DocumentNotice.id == notice_id).values(sent_at=func.now()))

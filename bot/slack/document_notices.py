@@ -21,13 +21,16 @@ logger = logging.getLogger(__name__)
 def post_document_notices(sessions: sessionmaker[Session], client: WebClient) -> int:
     """Post every unsent notice; returns how many were posted."""
     posted = 0
-    for notice in unsent_notices(sessions):
+    with sessions() as session:  # read, then closed: no transaction stays open while Slack is called
+        notices = unsent_notices(session)
+    for notice in notices:
         try:
             client.chat_postMessage(channel=notice.recipient, text=notice.text)
         except SlackApiError as exc:
             logger.warning("notice %s to %s refused (%s); trying again later", notice.id, notice.recipient,
                            exc.response.get("error"))
             continue
-        mark_sent(sessions, notice.id)
+        with sessions.begin() as session:  # each notice is marked sent as soon as it is posted
+            mark_sent(session, notice.id)
         posted += 1
     return posted

@@ -21,7 +21,8 @@ def test_a_notice_is_posted_to_its_recipient_once_and_a_refused_one_is_kept(sess
         add_notice(session, recipient="UADDER", text="The page https://wiki.example.com/old is gone.")
     fake_slack.fail_next("chat.postMessage", "ratelimited", status=429, retry_after=0)
     assert post_document_notices(sessions, client(fake_slack)) == 0
-    assert len(unsent_notices(sessions)) == 1, "a refused post is tried again"
+    with sessions() as session:
+        assert len(unsent_notices(session)) == 1, "a refused post is tried again"
     assert post_document_notices(sessions, client(fake_slack)) == 1
     assert post_document_notices(sessions, client(fake_slack)) == 0
     posted = fake_slack.ok_calls_to("chat.postMessage")
