@@ -110,13 +110,15 @@ def main() -> None:
     pool = list(dict.fromkeys(pair["verified"] for pair in pairs))
     ids = {}
     for question, vector in zip(pool, embedder.embed_documents(pool), strict=True):
-        record, _ = record_verified_answer(sessions, question=question, answer_text=f"The answer to: {question}",
-                                           question_vector=vector, scope=WORKSPACE_SCOPE, author="UAUTHOR",
-                                           confirmed_by="UAUTHOR")
+        with sessions() as session, session.begin():
+            record, _ = record_verified_answer(session, question=question, answer_text=f"The answer to: {question}",
+                                               question_vector=vector, scope=WORKSPACE_SCOPE, author="UAUTHOR",
+                                               confirmed_by="UAUTHOR")
         ids[question] = record.id
     lookups = []
     for pair, vector in zip(pairs, embedder.embed_documents([pair["asked"] for pair in pairs]), strict=True):
-        found = nearest_verified(sessions, vector, scopes=[WORKSPACE_SCOPE])
+        with sessions() as session:
+            found = nearest_verified(session, vector, scopes=[WORKSPACE_SCOPE])
         assert found is not None
         lookups.append(Lookup(split=pair["split"], should_match=pair["match"],
                               nearest_is_right=found[0].id == ids[pair["verified"]], similarity=found[1],

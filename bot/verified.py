@@ -72,7 +72,8 @@ def match_verified(sessions: sessionmaker[Session], question: str, query_vector:
     """The verified answer to serve or offer for `question` (embedded as `query_vector`) asked in `channel`."""
     if not config.enabled:
         return None
-    nearest = nearest_verified(sessions, query_vector, scopes=visible_scopes(channel))
+    with sessions() as session:
+        nearest = nearest_verified(session, query_vector, scopes=visible_scopes(channel))
     if nearest is None or nearest[1] < config.offer_threshold:
         return None
     record, similarity = nearest

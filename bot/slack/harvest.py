@@ -82,12 +82,13 @@ def confirm_reply(deps: SlackDeps, *, reference_id: int, user: str) -> str:
     if user not in (answer.asker, reference.author):
         logger.warning("user %s may not confirm reference answer %s", user, reference_id)
         return NOT_YOURS
-    record, new = record_verified_answer(
-        deps.sessions, question=answer.question, answer_text=scrub(reference.text).text,
-        question_vector=deps.embedder.embed_query(answer.question), scope=answer.scope, author=reference.author,
-        confirmed_by=user, channel=answer.channel, thread_ts=answer.thread_ts,
-        permalink=_permalink(deps, answer, reference), answer_id=answer.id, reference_answer_id=reference.id,
-        prompt=_training_prompt(deps, answer))
+    answer_text, vector = scrub(reference.text).text, deps.embedder.embed_query(answer.question)
+    permalink, prompt = _permalink(deps, answer, reference), _training_prompt(deps, answer)  # before the transaction
+    with deps.sessions() as session, session.begin():  # committed before the escalation closes and the thread hears
+        record, new = record_verified_answer(
+            session, question=answer.question, answer_text=answer_text, question_vector=vector, scope=answer.scope,
+            author=reference.author, confirmed_by=user, channel=answer.channel, thread_ts=answer.thread_ts,
+            permalink=permalink, answer_id=answer.id, reference_answer_id=reference.id, prompt=prompt)
     if not new:
         return ALREADY
     if answer.channel and answer.thread_ts:

@@ -36,7 +36,8 @@ def verified_command(deps: SlackDeps, command: dict[str, Any], argument: str, re
     action, _, rest = argument.partition(" ")
     action = action.lower()
     if action in ("", "list", "all"):
-        records = list_verified(deps.sessions, include_retired=action == "all", limit=40)
+        with deps.sessions() as session:
+            records = list_verified(session, include_retired=action == "all", limit=40)
         respond(text=f"{len(records)} verified answers", blocks=verified_list_blocks(records),
                 response_type="ephemeral")
         return
@@ -51,13 +52,18 @@ def verified_command(deps: SlackDeps, command: dict[str, Any], argument: str, re
 
 
 def _apply(deps: SlackDeps, action: str, verified_id: int, text: str, user: str) -> dict[str, Any]:
+    """Carry out the action, committed before the reply is built (UnknownVerifiedAnswer rolls it back)."""
     if action == "edit":
-        record = edit_verified_answer(deps.sessions, verified_id, answer_text=scrub(text).text, editor=user)
+        answer_text = scrub(text).text
+        with deps.sessions() as session, session.begin():
+            record = edit_verified_answer(session, verified_id, answer_text=answer_text, editor=user)
         return {"text": f"Verified answer #{record.id} now reads as you wrote it; earlier versions are kept.",
                 "blocks": verified_list_blocks([record])}
     if action == "retire":
-        record = retire_verified_answer(deps.sessions, verified_id, by=user)
+        with deps.sessions() as session, session.begin():
+            record = retire_verified_answer(session, verified_id, by=user)
         return {"text": f"Verified answer #{record.id} is retired: I won't serve it again."}
-    record = verified_answer(deps.sessions, verified_id)
-    return {"text": f"History of verified answer #{record.id}",
-            "blocks": revision_blocks(record, revisions(deps.sessions, verified_id))}
+    with deps.sessions() as session:
+        record = verified_answer(session, verified_id)
+        history = revisions(session, verified_id)
+    return {"text": f"History of verified answer #{record.id}", "blocks": revision_blocks(record, history)}

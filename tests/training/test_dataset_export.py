@@ -122,13 +122,14 @@ def test_a_verified_answer_trains_as_a_desirable_example_until_it_is_retired(ses
     ids = seed(feedback_items(24))
     reference = record_reference_answer(sessions, answer_id=ids[0], author="UEXPERT", text="Raw reply: run it twice.")
     private = record_reference_answer(sessions, answer_id=ids[1], author="UEXPERT", text="Secret channel answer.")
-    verified, _ = record_verified_answer(sessions, question="How do I run it?", answer_text="Run `make it` once.",
-                                         question_vector=[0.1] * 384, scope="workspace", author="UEXPERT",
-                                         confirmed_by="UASKER", channel="C1", thread_ts="1.0",
-                                         reference_answer_id=reference, prompt="<|user|>\nHow do I run it?\n")
-    record_verified_answer(sessions, question="Private?", answer_text="Private answer.", question_vector=[0.1] * 384,
-                           scope="G1", author="UEXPERT", confirmed_by="UASKER", reference_answer_id=private,
-                           prompt="<|user|>\nPrivate?\n")
+    with sessions() as session, session.begin():
+        verified, _ = record_verified_answer(session, question="How do I run it?", answer_text="Run `make it` once.",
+                                             question_vector=[0.1] * 384, scope="workspace", author="UEXPERT",
+                                             confirmed_by="UASKER", channel="C1", thread_ts="1.0",
+                                             reference_answer_id=reference, prompt="<|user|>\nHow do I run it?\n")
+        record_verified_answer(session, question="Private?", answer_text="Private answer.",
+                               question_vector=[0.1] * 384, scope="G1", author="UEXPERT", confirmed_by="UASKER",
+                               reference_answer_id=private, prompt="<|user|>\nPrivate?\n")
     result = export_dataset(sessions, datasets_root=tmp_path, config=SMALL_DATASET)
     assert result.dataset is not None and result.stats["verified_answers"] == 1
     rows = read_dataset(Path(result.dataset.path)).rows
@@ -139,7 +140,8 @@ def test_a_verified_answer_trains_as_a_desirable_example_until_it_is_retired(ses
         "the promoted reply trains as its verified answer only, and a private one not at all"
     assert [r for name in ("sft_train", "sft_eval") for r in rows[name] if r["source"] == "verified"]
 
-    retire_verified_answer(sessions, verified.id, by="UADMIN")
+    with sessions() as session, session.begin():
+        retire_verified_answer(session, verified.id, by="UADMIN")
     after = export_dataset(sessions, datasets_root=tmp_path, config=SMALL_DATASET)
     assert after.dataset is not None and after.stats["verified_answers"] == 0
     kto_after = [r for name in ("kto_train", "kto_eval") for r in read_dataset(Path(after.dataset.path)).rows[name]]
