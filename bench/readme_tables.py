@@ -11,6 +11,9 @@ baseline rows included (each is the same-run baseline its bench measured), and c
 * `--check` (CI: tests/test_readme_numbers.py does the same) exits 1 naming every block that differs
   from its rendering, names a result file that does not exist, or has no renderer.
 
+A bench writes its figures with `write_result(name, figures, path)`: the JSON, then its `.md` beside
+it from the same renderer, so a bench never formats a table of its own.
+
 Renderers read JSON and format numbers; they import no model, database or benchmark machinery, so
 the check takes well under a second. Prose around a block is written by hand: keep its figures to
 what the block shows.
@@ -73,6 +76,12 @@ def share(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
+def on_machine(machine: dict[str, Any]) -> str:
+    """Where a run was measured (bench/machine.py's record): cores and the 1-minute load at start and end."""
+    start, end = machine["load_average_at_start"][0], machine["load_average_at_end"][0]
+    return f"on {machine['cores']} cores (1-minute load average {start:.2f} at the start, {end:.2f} at the end)"
+
+
 # --- renderers, one per result file -----------------------------------------------------------------------
 
 _ABSTENTION_RULES = [("similarity ≥ 0.3 only (before)", "test_similarity_only_0.3"),
@@ -132,18 +141,40 @@ def quality_generation_ablation(results: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+_ACK_KINDS = [("event", "signed events (reactions, channel chatter)"),
+              ("command", "slash commands (`/kb help`, `/kb status`)"), ("all", "all")]
+
+
 @renders("slack_ack")
 def slack_ack(results: dict[str, Any]) -> str:
-    """Mention → first visible reply, first answer text, final answer (the ack rows are not in the JSON)."""
+    """Mention → first visible reply, first answer text, final answer; then the ack latencies under a burst.
+
+    The ack table shows when the result holds `acks` (files written before the script recorded them
+    hold the answers alone, and render as they did).
+    """
     f = results["answers"]
-    return table(["mention of the bot → …", "median", "max"], [
+    parts = [table(["mention of the bot → …", "median", "max"], [
         ["first visible reply (thread status / placeholder)", f"{f['first_visible_ms_median']:.0f} ms",
          f"{f['first_visible_ms_max']:.0f} ms"],
         ["first answer text (the quoted evidence)", f"{f['first_text_s_median']:.2f} s",
          f"{f['first_text_s_max']:.2f} s"],
         ["final answer (quotes + checked summary, up to 128 tokens)", f"{f['final_s_median']:.1f} s",
          f"{f['final_s_max']:.1f} s"],
-    ]) + f"\n\n{f['questions']} questions on {results['cores']} cores."
+    ])]
+    acks = results.get("acks")
+    if acks:
+        parts.append(table(
+            ["ack of …, during a long generation", "requests", "p50", "p99", "max"],
+            [[label, acks[kind]["requests"], f"{acks[kind]['p50_ms']:.1f} ms", f"{acks[kind]['p99_ms']:.1f} ms",
+              f"{acks[kind]['max_ms']:.1f} ms"] for kind, label in _ACK_KINDS]))
+        parts.append(f"Non-200 acks: {acks['non_200']} of {acks['all']['requests']}, sent {acks['concurrency']} at a "
+                     f"time; the generation was {'still' if acks['generation_running_at_last_ack'] else 'no longer'} "
+                     "running when the last ack returned.")
+    settings = results.get("settings")
+    served = f", gunicorn {settings['workers']} gthread worker(s) × {settings['threads']} threads," if settings else ""
+    where = on_machine(results["machine"]) if "machine" in results else f"on {results['cores']} cores"
+    parts.append(f"{f['questions']} questions{served} {where}.")
+    return "\n\n".join(parts)
 
 
 _PROFILE_RUNS = [("before_defaults", "defaults before profiles"),
@@ -416,6 +447,55 @@ def search_scale_1m(results: dict[str, Any]) -> str:
                    "Postgres RSS after queries"], rows)
             + f"\n\n{thousands(results['rows'])} rows; {loaded}{scan}stages done: {stages}.")
 
+
+@renders("search_scale")
+def search_scale(results: dict[str, Any]) -> str:
+    """10k/100k chunks: load and HNSW build, then per filter p50/p95 and recall@10 against the same run's exact scan."""
+    explicit_ef = any(q["ef_search"] is not None for size in results["sizes"] for q in size["queries"])
+    rows = []
+    for size in results["sizes"]:
+        for number, q in enumerate(size["queries"]):
+            first = number == 0
+            rows.append([thousands(size["rows"]) if first else "", thousands(size["copy_rows_per_s"]) if first else "",
+                         f"{size['index_build_s']:.1f} s" if first else "", q["filter"],
+                         *([q["ef_search"] or "default"] if explicit_ef else []), fixed(q["p50_ms"], 2),
+                         fixed(q["p95_ms"], 2), fixed(q["recall_at_10"]), fixed(q["rows_returned"], 1),
+                         f"{thousands(q['postgres_rss_mb'])} MB"])
+    settings = results["settings"]
+    parts = [table(["chunks", "COPY rows/s", "HNSW build", "filter", *(["ef_search"] if explicit_ef else []),
+                    "p50 ms", "p95 ms", "recall@10", "rows returned", "Postgres RSS"], rows),
+             f"{settings['queries']} queries per filter; HNSW m {settings['m']}, ef_construction "
+             f"{settings['ef_construction']}; {on_machine(results['machine'])}."]
+    ingest = results.get("ingest")
+    if ingest:
+        parts.append(f"Ingest through the product path ({ingest['embedder']}): {thousands(ingest['chunks'])} chunks "
+                     f"at {ingest['chunks_per_s']:.1f} chunks/s ({thousands(ingest['chars_per_s'])} characters/s); "
+                     f"bench process RSS {thousands(ingest['process_rss_mb'])} MB.")
+    return "\n\n".join(parts)
+
+
+@renders("answer_latency")
+def answer_latency(results: dict[str, Any]) -> str:
+    """Per torch-thread setting: the answer pipeline against bare `generate` on the same prompt, one run."""
+    settings = results["settings"]
+    rows = []
+    for threads, f in results["threads"].items():
+        pipeline, bare = f["pipeline"], f["bare_generate"]
+        rows.append([threads, f"{pipeline['first_text_s']:.2f} s",
+                     f"{pipeline['first_token_s']:.2f} s / {bare['first_token_s']:.2f} s",
+                     _ratio(f["first_token_ratio"]),
+                     f"{pipeline['tokens_per_s']:.1f} / {bare['tokens_per_s']:.1f}", _ratio(f["tokens_per_s_ratio"]),
+                     f"{pipeline['outside_generation_s']:.2f} s",
+                     f"{pipeline['end_to_end_s']:.1f} s ({pipeline['tokens']:.0f} tokens)",
+                     f"{f['projected_answer_s']:.1f} s"])
+    rss = results["rss_mb"]
+    return (table(["torch threads", "first text (evidence)", "first token: pipeline / bare", "× bare",
+                   "tokens/s: pipeline / bare", "× bare", "pipeline outside generation", "answer end to end",
+                   f"projected {settings['max_new_tokens']}-token answer"], rows)
+            + f"\n\nMedians of {settings['runs']} runs per setting; a {results['prompt_tokens']}-token prompt; "
+              f"model loaded in {results['model_load_s']:.1f} s; RSS {thousands(rss['added'])} MB added by "
+              f"the embedder and generator, process {thousands(rss['process'])} MB; {on_machine(results['machine'])}.")
+
 # --- README blocks ----------------------------------------------------------------------------------------
 
 class ReadmeBlocksError(ValueError):
@@ -436,14 +516,35 @@ def result_path(name: str, results_dir: Path = RESULTS) -> Path:
     return results_dir / f"{name}.json"
 
 
-def render(name: str, results_dir: Path = RESULTS) -> str:
-    """The Markdown of bench/results/<name>.json; a clear error when either the file or its renderer is missing."""
+def _renderer(name: str) -> Renderer:
     if name not in RENDERERS:
         raise ReadmeBlocksError(f"no renderer for bench/results/{name}.json in bench/readme_tables.py")
+    return RENDERERS[name]
+
+
+def render(name: str, results_dir: Path = RESULTS) -> str:
+    """The Markdown of bench/results/<name>.json; a clear error when either the file or its renderer is missing."""
+    renderer = _renderer(name)
     path = result_path(name, results_dir)
     if not path.is_file():
         raise ReadmeBlocksError(f"bench/results/{name}.json does not exist")
-    return RENDERERS[name](json.loads(path.read_text())) + "\n"
+    return renderer(json.loads(path.read_text())) + "\n"
+
+
+def write_result(name: str, figures: dict[str, Any], path: Path | None = None) -> Path:
+    """Write `figures` as JSON to `path` (default bench/results/<name>.json), then `name`'s rendering beside it.
+
+    The `.md` is what `--write` renders from that JSON (the figures go through JSON first), so a
+    bench's own table and the README's block are the same text. The JSON is written before the
+    renderer runs: a renderer that fails on new figures loses no run. Returns the JSON's path.
+    """
+    renderer = _renderer(name)
+    path = path or result_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(figures, indent=2) + "\n"
+    path.write_text(text)
+    path.with_suffix(".md").write_text(renderer(json.loads(text)) + "\n")
+    return path
 
 
 def block_text(name: str, rendered: str) -> str:

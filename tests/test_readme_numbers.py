@@ -59,9 +59,9 @@ def test_a_changed_figure_is_named(tmp_path: Path) -> None:
 
 
 def test_a_block_naming_a_missing_result_file_is_named(tmp_path: Path) -> None:
-    readme = "<!-- bench:search_scale:start -->\n| a | b |\n<!-- bench:search_scale:end -->\n"
+    readme = "<!-- bench:no_such_bench:start -->\n| a | b |\n<!-- bench:no_such_bench:end -->\n"
     found = problems(readme, tmp_path)
-    assert found == ["bench:search_scale: no renderer for bench/results/search_scale.json in bench/readme_tables.py"]
+    assert found == ["bench:no_such_bench: no renderer for bench/results/no_such_bench.json in bench/readme_tables.py"]
     readme = "<!-- bench:app_home:start -->\n<!-- bench:app_home:end -->\n"
     assert problems(readme, tmp_path) == ["bench:app_home: bench/results/app_home.json does not exist"]
     with pytest.raises(ReadmeBlocksError, match="app_home.json does not exist"):
