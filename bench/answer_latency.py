@@ -1,11 +1,17 @@
-"""Answer-engine speed: pipeline vs bare `model.generate` on the same prompt, end-to-end latency, memory.
+"""Answer-engine speed: the answer pipeline against bare `model.generate` on the same prompt, in one run.
 
-Measures, on the default model (converted SmolLM2-135M-Instruct) and this machine's CPU:
-time to first token and tokens/s through the whole pipeline (search, prompt, streaming, recording)
-against a bare `model.generate` of the very prompt the pipeline recorded, in the same run; the
-end-to-end latency of a ~150-token answer; and the process RSS with embedder + generator loaded.
+Measures, on the default model (converted SmolLM2-135M-Instruct) and this machine's CPU, per torch
+thread setting (`--threads 1,2`), answering one long question `--runs` times:
 
-Run: `python -m bench.answer_latency [--runs 3] [--max-new-tokens 150] [--threads N]`.
+* the pipeline (`Answerer.answer`): time to the first text shown (the quoted evidence), the
+  generator's time to its first token and its tokens/s after it, the time spent outside generation
+  (search, evidence, support checks, recording) and the end-to-end latency;
+* the baseline, bare `model.generate` streaming the very prompt that run's answer recorded, right
+  after it (so load on the shared cores falls on both alike): time to first token and tokens/s;
+* once: model load time, prompt tokens, and the process RSS with embedder + generator loaded.
+
+Run: `python -m bench.answer_latency [--runs 3] [--max-new-tokens 150] [--threads 1,2] [--out PATH]`;
+writes bench/results/answer_latency.json and its table (bench/readme_tables.py) as answer_latency.md.
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import torch
 
 from bench.database import bench_database
+from bench.machine import machine_at_end, machine_at_start
+from bench.readme_tables import write_result
+
+RESULTS = Path("bench/results/answer_latency.json")
 
 HANDBOOK = """# Release process
 
@@ -76,18 +87,40 @@ def bare_generate(model, tokenizer, prompt: str, max_new_tokens: int,
     return first - started, (new_tokens - 1) / max(1e-9, finished - first), new_tokens
 
 
-def main() -> None:
+def pipeline_run(answerer: Any, timed: Any, question: Any) -> dict[str, float]:
+    """One answer through the pipeline, its generation timed by `timed` (bench.generation_speed.TimedGenerator)."""
+    timed.records.clear()
+    started = time.perf_counter()
+    result = answerer.answer(question)
+    end_to_end = time.perf_counter() - started
+    generation = timed.records[-1]  # ttft_s from the stream call, decode_s from first to last text
+    return {"answer_id": result.answer_id, "first_text_s": round(result.first_text_ms / 1000, 3),
+            "first_token_s": round(generation["ttft_s"], 3), "tokens": generation["tokens"],
+            "tokens_per_s": round((generation["tokens"] - 1) / max(1e-9, generation["decode_s"]), 2),
+            "outside_generation_s": round(end_to_end - generation["ttft_s"] - generation["decode_s"], 3),
+            "end_to_end_s": round(end_to_end, 3)}
+
+
+def medians(runs: list[dict[str, Any]], keys: list[str]) -> dict[str, float]:
+    """The median of each figure in `keys` over the runs (the runs themselves stay in the result for audit)."""
+    return {key: round(statistics.median(run[key] for run in runs), 3) for key in keys}
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="answers per thread setting, each followed by bare")
     parser.add_argument("--max-new-tokens", type=int, default=150)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    args = parser.parse_args()
+    parser.add_argument("--threads", default="1,2",
+                        help="comma list of torch thread counts, each measured in this run [default: %(default)s]")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="result file [default: %(default)s]")
+    args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    thread_counts = [int(count) for count in args.threads.split(",")]
+    machine = machine_at_start()
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from bench.generation_speed import TimedGenerator
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.generation import DEFAULT_REPETITION_PENALTY, TransformersGenerator
     from bot.model_setup import default_model_dir
@@ -104,45 +137,54 @@ def main() -> None:
     load_s = time.perf_counter() - started
     ingest_text(sessions, embedder, title="Release handbook", text=HANDBOOK, fmt="markdown", uri="bench:release",
                 source="text")
-    answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
-                        config=AnsweringConfig(max_new_tokens=args.max_new_tokens, timeout_s=None))
-    answerer.answer(Question(text="When are releases cut?"))  # warm-up: first-call allocations
+    config = AnsweringConfig(max_new_tokens=args.max_new_tokens, timeout_s=None)
+    Answerer(sessions=sessions, embedder=embedder, generator=generator, config=config).answer(
+        Question(text="When are releases cut?"))  # warm-up: first-call allocations
+    rss = psutil.Process().memory_info().rss  # embedder + generator, before the baseline's own copy is loaded
 
-    pipeline = []
-    for _ in range(args.runs):
-        arrivals: list[float] = []
-        started = time.perf_counter()
-        result = answerer.answer(Question(text=QUESTION),
-                                 on_delta=lambda _d, into=arrivals: into.append(time.perf_counter()))
-        finished = time.perf_counter()
-        tokens = generator.count_tokens(result.raw_completion)  # what the model wrote, before the support check
-        pipeline.append((arrivals[0] - started, (tokens - 1) / max(1e-9, finished - arrivals[0]), tokens,
-                         finished - started, result.answer_id))
-    rss_pipeline = psutil.Process().memory_info().rss
-
-    with sessions() as session:
-        prompt = session.get(Answer, pipeline[-1][4]).prompt
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    bare_generate(model, tokenizer, prompt, 8, DEFAULT_REPETITION_PENALTY)  # warm-up
-    bare = [bare_generate(model, tokenizer, prompt, args.max_new_tokens, DEFAULT_REPETITION_PENALTY)
-            for _ in range(args.runs)]
-
-    ttft_pipe, ttft_bare = statistics.median(p[0] for p in pipeline), statistics.median(b[0] for b in bare)
-    rate_pipe, rate_bare = statistics.median(p[1] for p in pipeline), statistics.median(b[1] for b in bare)
-    print(f"model {model_dir} on {torch.get_num_threads()} torch threads; load {load_s:.1f} s; "
-          f"prompt {generator.count_tokens(prompt)} tokens; {args.runs} runs, medians")
-    print(f"time to first token: pipeline {ttft_pipe:.2f} s vs bare generate {ttft_bare:.2f} s "
-          f"(overhead {100 * (ttft_pipe / ttft_bare - 1):+.1f}%)")
-    print(f"tokens/s after first: pipeline {rate_pipe:.1f} vs bare {rate_bare:.1f} "
-          f"(overhead {100 * (rate_bare / rate_pipe - 1):+.1f}%)")
-    print(f"end-to-end answer latency: {statistics.median(p[3] for p in pipeline):.1f} s for "
-          f"{statistics.median(p[2] for p in pipeline):.0f} tokens (bare: {statistics.median(b[2] for b in bare):.0f})")
-    print(f"projected latency of a {args.max_new_tokens}-token answer: "
-          f"{ttft_pipe + (args.max_new_tokens - 1) / rate_pipe:.1f} s (first token + tokens at the measured rate)")
-    print(f"RSS: {(rss_pipeline - rss_start) / 2**20:.0f} MB added by embedder + generator; "
-          f"process {rss_pipeline / 2**20:.0f} MB")
+    prompt = Answerer(sessions=sessions, embedder=embedder, generator=generator,
+                      config=config).training_prompt(Question(text=QUESTION))
+    by_threads: dict[str, Any] = {}
+    for threads in thread_counts:
+        timed = TimedGenerator(generator, threads=threads)
+        answerer = Answerer(sessions=sessions, embedder=embedder, generator=timed, config=config)
+        torch.set_num_threads(threads)
+        bare_generate(model, tokenizer, prompt, 8, DEFAULT_REPETITION_PENALTY)  # warm-up at this thread count
+        pipeline, bare = [], []
+        for _ in range(args.runs):
+            # Retrieval and evidence run with `threads` too; TimedGenerator sets them for the stream (1 after it).
+            torch.set_num_threads(threads)
+            pipeline.append(pipeline_run(answerer, timed, Question(text=QUESTION)))
+            with sessions() as session:
+                prompt = session.get_one(Answer, pipeline[-1]["answer_id"]).prompt
+            torch.set_num_threads(threads)
+            first, rate, tokens = bare_generate(model, tokenizer, prompt, args.max_new_tokens,
+                                                DEFAULT_REPETITION_PENALTY)
+            bare.append({"first_token_s": round(first, 3), "tokens_per_s": round(rate, 2), "tokens": tokens})
+        piped = medians(pipeline, ["first_text_s", "first_token_s", "tokens_per_s", "tokens", "outside_generation_s",
+                                   "end_to_end_s"])
+        baseline = medians(bare, ["first_token_s", "tokens_per_s", "tokens"])
+        by_threads[str(threads)] = {
+            "pipeline": {**piped, "runs": pipeline}, "bare_generate": {**baseline, "runs": bare},
+            "first_token_ratio": round(piped["first_token_s"] / baseline["first_token_s"], 3),
+            "tokens_per_s_ratio": round(piped["tokens_per_s"] / baseline["tokens_per_s"], 3),
+            "projected_answer_s": round(piped["outside_generation_s"] + piped["first_token_s"]
+                                        + (args.max_new_tokens - 1) / piped["tokens_per_s"], 2)}
+        print(f"{threads} torch thread(s), medians of {args.runs}: first text {piped['first_text_s']:.2f} s; first "
+              f"token pipeline {piped['first_token_s']:.2f} s vs bare {baseline['first_token_s']:.2f} s; tokens/s "
+              f"{piped['tokens_per_s']:.1f} vs {baseline['tokens_per_s']:.1f}; outside generation "
+              f"{piped['outside_generation_s']:.2f} s; end to end {piped['end_to_end_s']:.1f} s for "
+              f"{piped['tokens']:.0f} tokens")
+    results = {"settings": {"runs": args.runs, "max_new_tokens": args.max_new_tokens, "threads": thread_counts,
+                            "model": str(model_dir), "question": QUESTION},
+               "machine": machine_at_end(machine), "model_load_s": round(load_s, 2),
+               "prompt_tokens": generator.count_tokens(prompt),
+               "rss_mb": {"added": round((rss - rss_start) / 2**20), "process": round(rss / 2**20)},
+               "threads": by_threads}
     engine.dispose()
+    print(f"wrote {write_result('answer_latency', results, args.out)}")
 
 
 if __name__ == "__main__":
