@@ -10,14 +10,16 @@ bot makes). Measures:
 * ack latency p50/p99 of signed event and slash-command requests (200 by default) sent while a
   long generation is running in the same worker (targets: p99 < 300 ms; Slack's limit is 3 s).
 
-Run from the repository root: `python -m bench.slack_ack [--requests 200] [--questions 3]`.
+Run from the repository root: `python -m bench.slack_ack [--requests 200] [--questions 3] [--out PATH]`.
+Writes both parts, the settings and the machine's load at start and end to bench/results/slack_ack.json
+(the answers as soon as they are measured, then again with the acks) and its table, rendered by
+bench/readme_tables.py, to slack_ack.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import socket
 import statistics
@@ -28,15 +30,18 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from bench.database import bench_database
+from bench.machine import machine_at_end, machine_at_start
+from bench.readme_tables import write_result
 from knowledge.embedding import SentenceTransformerEmbedder
 from knowledge.ingest import ingest_text
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_requests import SIGNING_SECRET, SignedRequest, SlackRequests, mention, message, reaction
 
 RESULTS = Path("bench/results/slack_ack.json")
-"""Where the answer-latency figures go (the README quotes them)."""
+"""Where the answer and ack figures go (the README quotes them)."""
 
 REPO = Path(__file__).resolve().parents[1]
 HANDBOOK = [
@@ -156,7 +161,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure_acks(fake: FakeSlack, requests: SlackRequests, url: str, count: int, concurrency: int) -> None:
+def measure_acks(fake: FakeSlack, requests: SlackRequests, url: str, count: int, concurrency: int) -> dict[str, Any]:
+    """Ack latency of `count` signed requests sent `concurrency` at a time while a long answer is generating.
+
+    Returns p50/p99/max ms and the request count per kind (event, command, all), the non-200 count,
+    and whether the generation was still running when the last ack came back (else the burst did not
+    overlap it and the figures say nothing about acks under load).
+    """
     ts, _ = ask(fake, requests, url, LONG_QUESTION)
     fake.wait_until(lambda: streaming_started(fake, ts), timeout=120, what="the long generation to stream")
     batch = load_requests(requests, count)
@@ -164,15 +175,20 @@ def measure_acks(fake: FakeSlack, requests: SlackRequests, url: str, count: int,
         replies = list(pool.map(lambda item: (item[0], item[1].post(url)), batch))
     still_generating = final_answer(fake, ts) is None
     bad = [r.status for _, r in replies if r.status != 200]
+    figures: dict[str, Any] = {"concurrency": concurrency, "non_200": len(bad),
+                               "generation_running_at_last_ack": still_generating}
     for kind in ("event", "command", "all"):
         times = [r.elapsed_s * 1000 for k, r in replies if kind in (k, "all")]
+        figures[kind] = {"requests": len(times), "p50_ms": round(percentile(times, 0.5), 1),
+                         "p99_ms": round(percentile(times, 0.99), 1), "max_ms": round(max(times), 1)}
         print(f"ack {kind:<7} n={len(times):<4} p50 {percentile(times, 0.5):6.1f} ms   "
               f"p99 {percentile(times, 0.99):6.1f} ms   max {max(times):6.1f} ms")
     print(f"non-200 acks: {len(bad)}; generation still running when the last ack returned: {still_generating}")
     fake.wait_until(lambda: final_answer(fake, ts), timeout=300, what="the long answer")
+    return figures
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--questions", type=int, default=3)
@@ -180,7 +196,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--model", default="", help="model folder (default: the converted SmolLM2)")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS, help="result file [default: %(default)s]")
+    args = parser.parse_args(argv)
+    machine = machine_at_start()
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         os.environ.pop(proxy, None)
 
@@ -196,12 +214,14 @@ def main() -> None:
         print(f"gunicorn gthread workers={args.workers} threads={args.threads}; cores={os.cpu_count()}")
         ask_warmup = ask(fake, requests, url, "What is the release process?")[0]
         fake.wait_until(lambda: final_answer(fake, ask_warmup), timeout=300, what="the warm-up answer")
-        answers = measure_answers(fake, requests, url,
-                                  list(itertools.islice(itertools.cycle(QUESTIONS), args.questions)))
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"cores": os.cpu_count(), "answers": answers}, indent=2) + "\n")
-        print(f"wrote {RESULTS}")
-        measure_acks(fake, requests, url, args.requests, args.concurrency)
+        results: dict[str, Any] = {
+            "settings": {"workers": args.workers, "threads": args.threads, "questions": args.questions,
+                         "requests": args.requests, "model": args.model or "default"},
+            "answers": measure_answers(fake, requests, url,
+                                       list(itertools.islice(itertools.cycle(QUESTIONS), args.questions)))}
+        print(f"wrote {write_result('slack_ack', {**results, 'machine': machine_at_end(machine)}, args.out)}")
+        results["acks"] = measure_acks(fake, requests, url, args.requests, args.concurrency)
+        print(f"wrote {write_result('slack_ack', {**results, 'machine': machine_at_end(machine)}, args.out)}")
     finally:
         process.terminate()
         process.wait(60)
