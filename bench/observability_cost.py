@@ -11,14 +11,14 @@ and one /metrics exposition, each against its same-run baseline.
 
 An answer logs a handful of lines and takes seconds (README, "Answer latency"), so these figures say
 whether the layer is noise. Run from the repository root: `python -m bench.observability_cost
-[--records 20000]`. Writes bench/results/observability_cost.json and bench/results/observability_cost.md.
+[--records 20000] [--out PATH]`. Writes bench/results/observability_cost.json and its table, rendered by
+bench/readme_tables.py (the README block's renderer), to observability_cost.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import logging
 import os
 import platform
@@ -29,12 +29,12 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY, generate_latest
 
+from bench.readme_tables import write_result
 from bot.metrics import AnswerTimer, count_outcome
 from store.log_context import bound_ids
 from store.log_format import TEXT_FORMAT, configure_logging
 
 RESULTS = Path("bench/results/observability_cost.json")
-TABLE = Path("bench/results/observability_cost.md")
 
 
 def _per_call_us(fn: Callable[[], object], calls: int, repeats: int = 5) -> float:
@@ -75,10 +75,11 @@ def _answer_metrics() -> None:
     timer.finished()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=20000, help="log records (and metric updates) per repeat")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS, help="result file [default: %(default)s]")
+    args = parser.parse_args(argv)
     logs = {kind: _log_cost(kind, args.records)
             for kind in ("basicConfig text (baseline)", "text with ids", "JSON with ids")}
     metrics = {"empty call (baseline)": _per_call_us(lambda: None, args.records),
@@ -89,15 +90,8 @@ def main() -> None:
               "log_us_per_record": {k: round(v, 2) for k, v in logs.items()},
               "metrics_us_per_answer": {k: round(v, 2) for k, v in metrics.items()},
               "exposition_ms_per_scrape": round(exposition_ms, 3)}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    baseline = logs["basicConfig text (baseline)"]
-    rows = ["| What | Cost | vs baseline |", "|---|---|---|"]
-    rows += [f"| log line: {kind} | {cost:.1f} µs | ×{cost / baseline:.2f} |" for kind, cost in logs.items()]
-    rows += [f"| metrics per answer: {kind} | {cost:.2f} µs | |" for kind, cost in metrics.items()]
-    rows.append(f"| /metrics exposition (no database) | {exposition_ms:.2f} ms | |")
-    TABLE.write_text("\n".join(rows) + "\n")
-    print("\n".join(rows))
+    path = write_result("observability_cost", result, args.out)
+    print(path.with_suffix(".md").read_text(), end="")
 
 
 if __name__ == "__main__":

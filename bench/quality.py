@@ -24,7 +24,8 @@ Reported, each with its baseline measured in the same run:
 
 Run: `python -m bench.quality [--corpora faq docs] [--answers 30] [--ablation-answers 10]`; results
 go to bench/results/quality.{json,md,png} and quality_answers.jsonl (per question); the ablations, only
-when `--ablation-answers` is above 0, to quality_generation_ablation.json. Ingesting the
+when `--ablation-answers` is above 0, to quality_generation_ablation.{json,md}. Each `.md` is its JSON
+rendered by bench/readme_tables.py, the renderer of the README's blocks. Ingesting the
 whole docs the first time takes ~10–40 minutes on 2 cores (the FAQ pages ~30 s); later runs reuse
 them.
 """
@@ -56,6 +57,7 @@ from bench.answer_quality import (
 )
 from bench.faq import DOC_SOURCES, FaqItem, load_faq
 from bench.question_sets import AskedQuestion, headings, paraphrases, unanswerable
+from bench.readme_tables import write_result
 from knowledge.embedding import Embedder
 from knowledge.search import search_passages
 from store.schema import Chunk
@@ -238,7 +240,7 @@ def main() -> None:
             if args.ablation_answers:
                 ablation = {"corpus": name, "variants": ablations(
                     sessions, embedder, generator, spread(sets["paraphrases test"], args.ablation_answers))}
-                (args.out / ABLATION_FILE).write_text(json.dumps(ablation, indent=2))
+                write_result("quality_generation_ablation", ablation, args.out / ABLATION_FILE)
         engine.dispose()
     write_results(results, rows, args.out)
     print(f"wrote {args.out / 'quality.md'}, quality.json, quality_answers.jsonl and quality.png")
@@ -350,57 +352,10 @@ def ablations(sessions: sessionmaker[Session], embedder: Embedder, generator: An
 
 
 def write_results(results: dict[str, Any], rows: list[dict[str, Any]], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "quality.json").write_text(json.dumps(results, indent=2))
+    """quality.json and its table quality.md (bench/readme_tables.py), the per-question rows, and the plot."""
+    write_result("quality", results, out_dir / "quality.json")
     (out_dir / "quality_answers.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    ablation_path = out_dir / ABLATION_FILE
-    ablation = json.loads(ablation_path.read_text()) if ablation_path.exists() else None
-    (out_dir / "quality.md").write_text(markdown_report(results, ablation))
     plot_results(results, out_dir / "quality.png")
-
-
-def markdown_report(results: dict[str, Any], ablation: dict[str, Any] | None = None) -> str:
-    """The tables the README quotes, straight from the results (and the ablation file, its own run)."""
-    lines: list[str] = []
-    for name, corpus in results["corpora"].items():
-        lines += [f"## Corpus `{name}`: {corpus['label']} ({corpus['corpus']['chunks']} chunks)", "",
-                  "| search | question set | hit@1 | hit@5 | hit@10 | MRR | p50 ms |", "|---|---|---|---|---|---|---|"]
-        for search, row in corpus["retrieval"].items():
-            for set_name, f in row.items():
-                lines.append(f"| {search} | {set_name} | {f['hit_at_1']:.3f} | {f['hit_at_5']:.3f} "
-                             f"| {f['hit_at_10']:.3f} | {f['mrr']:.3f} | {f['p50_ms']:.0f} |")
-        abstention = corpus["abstention"]
-        lines += ["", "| abstention rule (test split) | answerable answered | unanswerable refused | precision |",
-                  "|---|---|---|---|"]
-        calibrated = abstention["calibrated_on_dev"]
-        for label, key in [("similarity ≥ 0.3 only (before)", "test_similarity_only_0.3"),
-                           ("similarity ≥ 0.36 + key-term coverage ≥ 0.6 in the top passages", "test_coverage_0.6"),
-                           ("shipped default", "test_with_default"),
-                           (f"calibrated on this corpus's dev split {calibrated}", "test_with_calibrated")]:
-            f = abstention[key]
-            lines.append(f"| {label} | {f['answerable_answered']:.3f} | {f['unanswerable_refused']:.3f} "
-                         f"| {f['precision']:.3f} |")
-        for key, label in [("evidence_only_test", "evidence only"), ("answers_test", "evidence + checked summary")]:
-            if key in corpus:
-                f = corpus[key]
-                lines += ["", f"**{label}** (test paraphrases, n={f['questions']}): F1 published "
-                              f"{f['f1_published']} ({f['f1_published_when_answered']} when answered), evidence "
-                              f"{f['f1_evidence']}, raw generation {f['f1_raw_generation']}, top-passage baseline "
-                              f"{f['f1_top_passage_baseline']}; answered {f['answered_share']}; generated sentences "
-                              f"{f['generated_sentences']}, published {f['published_sentences']}; invented specifics "
-                              f"{f['invented_specifics']}; median first text {f['median_first_text_ms']} ms, final "
-                              f"{f['median_final_ms']} ms"]
-        lines.append("")
-    if ablation:
-        lines += [f"## Generation settings (corpus `{ablation['corpus']}`)", "",
-                  *([f"_{ablation['note']}_", ""] if ablation.get("note") else []),
-                  "| generation setting | n | F1 raw | F1 published | sentences | passing check | invented | "
-                  "median ms |", "|---|---|---|---|---|---|---|---|"]
-        for name, f in ablation["variants"].items():
-            lines.append(f"| {name} | {f['questions']} | {f['f1_raw_generation']} | {f['f1_published']} "
-                         f"| {f['generated_sentences']} | {f['generated_sentences_passing_check']} "
-                         f"| {f['invented_specifics']} | {f['median_final_ms']} |")
-    return "\n".join(lines) + "\n"
 
 
 def plot_results(results: dict[str, Any], path: Path) -> None:
