@@ -132,13 +132,13 @@ def breakdown(sessions: sessionmaker[Session], gaps: GapFinder, repeats: int) ->
         return run
 
     reads: dict[str, Callable[[], Any]] = {
-        "documents_by_scope": lambda: documents_by_scope(sessions),
-        "latest_document_titles": lambda: latest_document_titles(sessions, scope=WORKSPACE_SCOPE),
-        "questions_of": lambda: questions_of(sessions, ADMIN),
-        "feedback_by_week": lambda: recent_feedback_weeks(sessions),
-        "feedback_by_channel": lambda: feedback_by_channel(sessions),
-        "downvote_reasons": lambda: downvote_reasons(sessions),
-        "answer_outcomes": lambda: answer_outcomes(sessions, since=since),
+        "documents_by_scope": in_session(documents_by_scope),
+        "latest_document_titles": in_session(lambda session: latest_document_titles(session, scope=WORKSPACE_SCOPE)),
+        "questions_of": in_session(lambda session: questions_of(session, ADMIN)),
+        "feedback_by_week": in_session(recent_feedback_weeks),
+        "feedback_by_channel": in_session(feedback_by_channel),
+        "downvote_reasons": in_session(downvote_reasons),
+        "answer_outcomes": in_session(lambda session: answer_outcomes(session, since=since)),
         "gap_questions": lambda: gap_questions(sessions, limit=500),
         "recent_training_runs": lambda: recent_training_runs(sessions, limit=3),
         "latest_finished_run": lambda: latest_finished_run(sessions),

@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.adapter_registry import AdapterRecord, promote, register_adapter, serving_adapter
-from store.insight import recent_feedback_weeks
+from store.insight import FeedbackCount, recent_feedback_weeks
 from store.run_claims import claimed_run, update_run
 from store.training_runs import RunRecord, mark_run_finished, open_training_run, request_training_run
 from training.config import LoopConfig, TrainConfig
@@ -169,7 +169,7 @@ def _execute(sessions: sessionmaker[Session], run: RunRecord, *, paths: LoopPath
         message = f"skipped: {export.skip_reason}"
         report_path = str(write_report(report_dir, RunReport(run_id=run.id, status="skipped", summary=message,
                                                               dataset={"stats": export.stats},
-                                                              feedback_weeks=recent_feedback_weeks(sessions))))
+                                                              feedback_weeks=_feedback_weeks(sessions))))
         with sessions() as session, session.begin():
             mark_run_finished(session, run.id, status="skipped", message=message, report_path=report_path,
                               metrics={"answers_read": export.stats.get("answers_read", 0),
@@ -202,6 +202,12 @@ def _execute(sessions: sessionmaker[Session], run: RunRecord, *, paths: LoopPath
                    report_dir=report_dir, paths=paths)
 
 
+def _feedback_weeks(sessions: sessionmaker[Session]) -> list[FeedbackCount]:
+    """Votes per week for the run's report, read in a session of their own."""
+    with sessions() as session:
+        return recent_feedback_weeks(session)
+
+
 def _comparable(current: AdapterRecord | None, base_model: Path) -> AdapterRecord | None:
     """The serving adapter if the gate can load it on our base model; otherwise compare with the base."""
     if current is None:
@@ -226,7 +232,7 @@ def _finish(sessions: sessionmaker[Session], run: RunRecord, *, name: str, resul
     report_path = str(write_report(report_dir, RunReport(
         run_id=run.id, status=status, summary=summary, dataset=dataset_info, training=result.metrics,
         loss_curve=result.loss_curve, gate=gate.as_dict(), adapter=adapter_info,
-        feedback_weeks=recent_feedback_weeks(sessions))))
+        feedback_weeks=_feedback_weeks(sessions))))
     # Top-level scalars are the run's headline (JSONB keeps no key order: readers pick them by name).
     metrics = {**gate_figures(gate), "reward_margin": _rounded(gate.candidate.margin),
                "reward_margin_before": _rounded(gate.current.margin), "good_loglik": _rounded(gate.candidate.good),

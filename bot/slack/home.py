@@ -35,6 +35,7 @@ from bot.slack.notices import APOLOGY
 from bot.slack.work import WorkRejected
 from knowledge.schedule import next_fire
 from store.adapter_registry import deployment_history, promotable_adapter, serving_adapter
+from store.home_viewers import claim_runs_for_home_refresh, home_viewers_since, record_home_opened
 from store.insight import (
     answer_outcomes,
     documents_by_scope,
@@ -44,7 +45,6 @@ from store.insight import (
     questions_of,
     recent_feedback_weeks,
 )
-from store.home_viewers import claim_runs_for_home_refresh, home_viewers_since, record_home_opened
 from store.learned_channels import learning_summary
 from store.schema import WORKSPACE_SCOPE
 from store.training_runs import latest_finished_run, recent_training_runs
@@ -58,10 +58,10 @@ VIEWER_DAYS = 30
 
 def home_data(sessions: sessionmaker[Session], user: str) -> HomeData:
     with sessions() as session:
-        learning = learning_summary(session, scopes=[WORKSPACE_SCOPE])  # public channels only: shown to everyone
-    return HomeData(scopes=documents_by_scope(sessions),
-                    latest_titles=latest_document_titles(sessions, scope=WORKSPACE_SCOPE),
-                    questions=questions_of(sessions, user), learning=learning)
+        return HomeData(scopes=documents_by_scope(session),
+                        latest_titles=latest_document_titles(session, scope=WORKSPACE_SCOPE),
+                        questions=questions_of(session, user),
+                        learning=learning_summary(session, scopes=[WORKSPACE_SCOPE]))  # public channels: for everyone
 
 
 def admin_data(sessions: sessionmaker[Session], *, gaps: GapFinder, training_cron: str) -> AdminData:
@@ -71,9 +71,10 @@ def admin_data(sessions: sessionmaker[Session], *, gaps: GapFinder, training_cro
         adapter = serving_adapter(session)
         deployments = deployment_history(session, limit=HOME_DEPLOYMENTS)
         promotable = promotable_adapter(session)
-    return AdminData(weeks=recent_feedback_weeks(sessions),
-                     channels=feedback_by_channel(sessions), reasons=downvote_reasons(sessions),
-                     outcomes=answer_outcomes(sessions, since=now - timedelta(days=OUTCOME_DAYS)),
+        weeks = recent_feedback_weeks(session)
+        channels, reasons = feedback_by_channel(session), downvote_reasons(session)
+        outcomes = answer_outcomes(session, since=now - timedelta(days=OUTCOME_DAYS))
+    return AdminData(weeks=weeks, channels=channels, reasons=reasons, outcomes=outcomes,
                      outcome_days=OUTCOME_DAYS, adapter_name=adapter.name if adapter else "base",
                      runs=recent_training_runs(sessions, limit=3), gaps=gaps.clusters(),
                      latest_report=latest_finished_run(sessions), deployments=deployments,

@@ -30,7 +30,8 @@ def run_charts(sessions: sessionmaker[Session], run: RunRecord) -> dict[str, dic
             "title": f"Training run #{run.id}: training loss per step",
             "alt_txt": (f"Line chart of the training loss over {curve[-1][0]} steps of run {run.id}, "
                         f"from {curve[0][1]:.3g} to {curve[-1][1]:.3g}.")}
-    weeks = recent_feedback_weeks(sessions)
+    with sessions() as session:
+        weeks = recent_feedback_weeks(session)
     if weeks:
         charts[FEEDBACK_CHART] = {
             "content": feedback_chart(weeks), "filename": f"training-run-{run.id}-feedback.png",
