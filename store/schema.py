@@ -274,12 +274,20 @@ class VerifiedAnswerRevision(Base):
 
 
 class ChannelSettings(Base):
-    """Per-channel settings admins choose: the experts "Ask a teammate" tags there (users `U…`, user groups `S…`)."""
+    """Per-channel settings admins choose (`/kb experts`, `/kb channel`; migrations 0009 and 0015).
+
+    The experts "Ask a teammate" tags there (users `U…`, user groups `S…`); whether questions asked
+    there read workspace documents, and which other private channels' documents they also read; and
+    whether a question posted there without mentioning the bot is answered.
+    """
 
     __tablename__ = "channel_settings"
 
     channel: Mapped[str] = mapped_column(String(64), primary_key=True)
     experts: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    sources_workspace: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    source_channels: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    answer_unmentioned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     updated_by: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = _created_at()
 
