@@ -102,9 +102,10 @@ class AnsweringConfig:
 class Question:
     """A question and where it was asked.
 
-    `channel` decides which documents are visible; `conversation_kind` ("public", "private", "im",
-    "mpim"; None when unknown or outside Slack) decides the scope the answer is recorded under,
-    which is what training reads: only public-channel answers train the workspace adapter.
+    `channel` decides which documents are visible, unless `scopes` names them (the answer sources an
+    admin set for the channel); `conversation_kind` ("public", "private", "im", "mpim"; None when
+    unknown or outside Slack) decides the scope the answer is recorded under, which is what training
+    reads: only public-channel answers train the workspace adapter.
     """
 
     text: str
@@ -114,6 +115,7 @@ class Question:
     team_id: str | None = None
     conversation_kind: str | None = None
     history: Sequence[Turn] = field(default_factory=tuple)
+    scopes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,7 +187,8 @@ class Answerer:
     def retrieve(self, question: Question, text: str) -> list[Passage]:
         """The `passages` best passages for the question, best first."""
         return search_passages(self._sessions, self._embedder, self.search_query(question, text),
-                               channel=question.channel, limit=self.config.passages, mode=self.config.search_mode)
+                               channel=question.channel, limit=self.config.passages, mode=self.config.search_mode,
+                               scopes=question.scopes)
 
     def answer(self, question: Question, *, on_delta: Callable[[str], None] | None = None,
                cancel: threading.Event | None = None) -> AnswerResult:
@@ -194,12 +197,13 @@ class Answerer:
         text = self.validate(question.text)
         query = self.search_query(question, text)
         verified = match_verified(self._sessions, query, self._embedder.embed_query(query), channel=question.channel,
-                                  config=self.config.verified)
+                                  config=self.config.verified, scopes=question.scopes)
         if verified is not None and verified.served:
             return self._serve_verified(question, text, verified, started=started, on_delta=on_delta)
         lead = offered_markdown(verified.record) if verified is not None else ""
         passages = self.retrieve(question, text)
-        unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel) if passages else []
+        unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel,
+                                scopes=question.scopes) if passages else []
         relevance = assess(query, passages, self.config.abstention, unknown=unknown)
         adapter = self._adapter_source()
         numbers = list(range(1, len(passages) + 1))

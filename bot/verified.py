@@ -68,12 +68,17 @@ class VerifiedMatch:
 
 
 def match_verified(sessions: sessionmaker[Session], question: str, query_vector: Sequence[float], *,
-                   channel: str | None, config: VerifiedConfig) -> VerifiedMatch | None:
-    """The verified answer to serve or offer for `question` (embedded as `query_vector`) asked in `channel`."""
+                   channel: str | None, config: VerifiedConfig,
+                   scopes: Sequence[str] | None = None) -> VerifiedMatch | None:
+    """The verified answer to serve or offer for `question` (embedded as `query_vector`) asked in `channel`.
+
+    `scopes` replaces `visible_scopes(channel)` when the channel's answer sources are set.
+    """
     if not config.enabled:
         return None
+    read = list(scopes) if scopes is not None else visible_scopes(channel)
     with sessions() as session:
-        nearest = nearest_verified(session, query_vector, scopes=visible_scopes(channel))
+        nearest = nearest_verified(session, query_vector, scopes=read)
     if nearest is None or nearest[1] < config.offer_threshold:
         return None
     record, similarity = nearest

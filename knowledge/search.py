@@ -1,9 +1,10 @@
 """Passage search over chunks: pgvector HNSW, Postgres full text, and their RRF fusion (store).
 
 Scope rule: a query asked in a channel sees workspace documents plus that channel's own documents and
-never another channel's. The filter runs inside the HNSW scan with `hnsw.iterative_scan`, because
-without it a selective filter returns fewer rows than asked (measured: half the rows at 3%
-selectivity).
+never another channel's, unless the caller passes `scopes`: the answer sources an admin set for the
+channel (`/kb channel … sources`: its own documents only, or another private channel's too). The
+filter runs inside the HNSW scan with `hnsw.iterative_scan`, because without it a selective filter
+returns fewer rows than asked (measured: half the rows at 3% selectivity).
 
 Mode choice (see README "Retrieval quality"): `vector` is the default because it measured best on
 the Python FAQ evaluation; `fulltext` and `hybrid` stay available for comparison and for corpora
@@ -138,10 +139,12 @@ def fuse_rankings(rankings: Sequence[Sequence[Passage]], weights: Sequence[float
 
 def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: str, *,
                     channel: str | None = None, limit: int = 10, mode: SearchMode = DEFAULT_MODE,
-                    text_weight: float = 1.0, heading_weight: float = HEADING_WEIGHT) -> list[Passage]:
+                    text_weight: float = 1.0, heading_weight: float = HEADING_WEIGHT,
+                    scopes: Sequence[str] | None = None) -> list[Passage]:
     """The `limit` best passages for `query` visible from `channel`, best first.
 
     Args:
+        scopes: the scopes read instead of `visible_scopes(channel)` (a channel's own answer sources).
         mode: "vector" (cosine similarity scores in [-1, 1]), "fulltext" (ts_rank_cd scores) or
             "hybrid" (RRF of both; scores are fused RRF values). Every mode fills each passage's
             `similarity` (cosine to the query), so relevance thresholds mean the same in all modes.
@@ -150,7 +153,7 @@ def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: 
     """
     if not query.strip():
         raise ValueError("search query is empty")
-    scopes = visible_scopes(channel)
+    scopes = list(scopes) if scopes is not None else visible_scopes(channel)
     query_vector = embedder.embed_query(query)
     with sessions() as session, session.begin():
         if mode == "fulltext":
@@ -176,8 +179,9 @@ _KNOWN_TERMS_SQL = text("""
 """)
 
 
-def unknown_terms(sessions: sessionmaker[Session], terms: Sequence[str], *, channel: str | None = None) -> list[str]:
-    """The stems among `terms` that no passage visible from `channel` contains (uses the full-text index).
+def unknown_terms(sessions: sessionmaker[Session], terms: Sequence[str], *, channel: str | None = None,
+                  scopes: Sequence[str] | None = None) -> list[str]:
+    """The stems among `terms` that no passage visible from `channel` (or in `scopes`) contains (full-text index).
 
     A question whose subject the knowledge base never mentions ("django", "kubernetes", "wifi")
     cannot be answered from it, however similar its other words are (bot/abstention.py).
@@ -186,7 +190,8 @@ def unknown_terms(sessions: sessionmaker[Session], terms: Sequence[str], *, chan
     if not wanted:
         return []
     with sessions() as session:
-        known = set(session.scalars(_KNOWN_TERMS_SQL, {"terms": wanted, "scopes": visible_scopes(channel)}))
+        read = list(scopes) if scopes is not None else visible_scopes(channel)
+        known = set(session.scalars(_KNOWN_TERMS_SQL, {"terms": wanted, "scopes": read}))
     return [term for term in wanted if term not in known]
 
 
