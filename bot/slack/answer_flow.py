@@ -4,7 +4,8 @@ Runs on the background pool: validate, show something at once, read the thread f
 the generated answer, replace it with the final blocks and remember which message shows which
 answer (so reactions on it count as votes). Every failure ends with a notice in the thread: the
 error's own message when it is meant for users (bad question, model busy), else an apology with
-the trace in the log.
+the trace in the log. A question nobody put to the bot (`Ask.unmentioned`) is the exception: it is
+answered first and shown only when there is an answer; abstentions and failures stay silent.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bot.answering import AnswerError, AnswerResult, Question
 from bot.generator_protocol import GeneratorBusy
 from bot.metrics import AnswerTimer, Outcome, count_outcome
 from bot.slack import dedupe
+from bot.slack.answer_sources import channel_scopes
 from bot.slack.blocks import Blocks, FeedbackStyle, answer_blocks, continuation_blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.history import thread_history
@@ -50,6 +52,9 @@ class Ask:
     """The event's `channel_type` when Slack sent one ("channel", "group", "im", "mpim")."""
     user_team: str | None = None
     """The asker's own team: another organisation's in a Slack Connect channel (`user_team`/`team`)."""
+    unmentioned: bool = False
+    """Not put to the bot (a channel answering un-mentioned questions): shown only when there is an answer,
+    never a status, queue place, abstention or notice (`bot.slack.unmentioned`)."""
 
     @property
     def is_follow_up(self) -> bool:
@@ -67,7 +72,7 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
         logger.info("message %s already claimed; not answering twice", key)
         return False
     keys = tuple(k for k in (key, event_key) if k)
-    if deps.work.pending >= deps.work.workers:
+    if deps.work.pending >= deps.work.workers and not ask.unmentioned:
         ahead = deps.queue.join(key)
         show_queued(deps.client, deps.queue, key, channel=ask.channel, thread_ts=ask.thread_ts, ahead=ahead)
     try:
@@ -78,7 +83,8 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
         placeholder, _ = deps.queue.leave(key)
         if placeholder is not None:
             withdraw(deps.client, placeholder)
-        post_notice(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, text=notice_for(exc))
+        if not ask.unmentioned:
+            post_notice(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, text=notice_for(exc))
         for done in keys:
             dedupe.finish(deps.sessions, done)
     return True
@@ -101,7 +107,8 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
         deps.answerer.validate(text)
         target = ReplyTarget(channel=ask.channel, thread_ts=ask.thread_ts, team_id=ask.team_id, user_id=ask.user,
                              user_team=ask.user_team or ask.team_id)
-        reply = deps.replies.start(target, placeholder_ts=placeholder.ts if placeholder else None)
+        if not ask.unmentioned:  # a question put to the bot shows something at once
+            reply = deps.replies.start(target, placeholder_ts=placeholder.ts if placeholder else None)
         history = []
         if ask.is_follow_up:
             earlier = answers_in_thread(deps.sessions, channel=ask.channel, thread_ts=ask.thread_ts)
@@ -110,8 +117,18 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
                                      answer_ts=[a.message_ts for a in earlier if a.message_ts])
         question = Question(text=text, channel=ask.channel, thread_ts=ask.thread_ts, asker=ask.user,
                             team_id=ask.team_id, history=history,
-                            conversation_kind=deps.scopes.kind_of(ask.channel, ask.channel_type))
-        result = deps.answerer.answer(question, on_delta=timer.showing(reply.push), cancel=reply.cancel)
+                            conversation_kind=deps.scopes.kind_of(ask.channel, ask.channel_type),
+                            scopes=channel_scopes(deps, ask.channel, ask.channel_type))
+        if reply is None:  # un-mentioned: nothing is shown unless there is an answer
+            result = deps.answerer.answer(question)
+            if result.abstained:
+                count_outcome("abstained")
+                logger.info("un-mentioned question %s/%s not answered (%s): staying silent", ask.channel, ask.ts,
+                            result.abstain_reason, extra={"outcome": "abstained", "channel": ask.channel})
+                return
+            reply = deps.replies.start(target)
+        else:
+            result = deps.answerer.answer(question, on_delta=timer.showing(reply.push), cancel=reply.cancel)
         bind_ids(answer_id=result.answer_id)  # this job's context only: every line below carries it
         message_ts = reply.finish(result.text, _blocks_for(result),
                                   continuation_blocks(answer_id=result.answer_id, text=result.text))
@@ -171,7 +188,8 @@ def _fail(deps: SlackDeps, ask: Ask, reply: Reply | None, exc: Exception) -> Non
     else:
         logger.exception("answering %s/%s failed", ask.channel, ask.ts)
     if reply is None:
-        post_notice(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, text=text)
+        if not ask.unmentioned:  # nobody asked the bot: a failure stays in the log
+            post_notice(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, text=text)
         return
     try:
         reply.fail(text)

@@ -302,11 +302,16 @@ HELP_TEXT = "\n".join([
     "• `/kb verified`: (admins) list, edit and retire teammates' verified answers",
     "• `/kb experts #channel @someone @some-group`: (admins) who “Ask a teammate” tags in a channel; "
     "`/kb experts` shows them",
+    "• `/kb channel [#channel]`: a channel's settings (experts, the documents it answers from, questions that "
+    "don't mention me). Admins: `… sources workspace|channel-only`, `… sources add|remove #private-channel` "
+    "(shows that channel's documents here), `… unmentioned on|off` (answer questions without a mention; "
+    "silent when I have no answer)",
     "• `/kb learn #channel [from @someone @some-group] [since 12mo]`: (admins, or the channel's members when "
     "allowed) learn the channel's threads and keep them in sync; `/kb learn list` shows each channel's sync, "
     "`/kb learn stop #channel` forgets it",
     "• `/kb forget-me`: take your messages out of everything I learned from channels",
     "• `/kb help`: this message",
     "",
-    "Documents added in a private channel or a DM are only used for questions asked there.",
+    "Documents added in a private channel or a DM are only used for questions asked there, unless an admin lets "
+    "another private channel answer from them (`/kb channel`).",
 ])

@@ -1,4 +1,4 @@
-"""The `/kb` slash command: add, search, status, history, gaps, retrain, rollback, help (orch).
+"""The `/kb` slash command: add, search, status, history, gaps, retrain, rollback, channel, help (orch).
 
 Every subcommand acks inside Bolt's listener pool at once (help and usage errors *are* the ack);
 database, model and admin lookups run on the background pool and answer with `respond()`, which
@@ -18,7 +18,9 @@ from slack_bolt import Ack, App, Respond
 
 from bot.slack.adding import start_add
 from bot.slack.admin_actions import queue_retrain, roll_back_model
+from bot.slack.answer_sources import channel_scopes
 from bot.slack.blocks import HELP_TEXT, search_blocks, status_blocks
+from bot.slack.channel_command import channel_command
 from bot.slack.deps import SlackDeps
 from bot.slack.experts_command import experts_command
 from bot.slack.gap_blocks import gap_blocks
@@ -41,8 +43,9 @@ NOT_ADMIN = "Only admins can {what}. Ask one of them, or see KB_ADMIN_USER_IDS i
 
 
 def search(deps: SlackDeps, command: dict[str, Any], query: str, respond: Respond) -> None:
-    passages = search_passages(deps.sessions, deps.embedder, query, channel=command["channel_id"],
-                               limit=SEARCH_RESULTS)
+    channel = command["channel_id"]
+    passages = search_passages(deps.sessions, deps.embedder, query, channel=channel, limit=SEARCH_RESULTS,
+                               scopes=channel_scopes(deps, channel))
     respond(text=f"{len(passages)} results for “{truncate(query, 100)}”", blocks=search_blocks(query, passages),
             response_type="ephemeral")
 
@@ -83,7 +86,8 @@ def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond
 Job = Callable[[SlackDeps, dict[str, Any], str, Respond], None]
 BACKGROUND: dict[str, Job] = {"search": search, "status": status, "history": history, "gaps": gaps, "retrain": retrain,
                               "rollback": roll_back, "verified": verified_command,
-                              "experts": experts_command, "remove": remove_command, "learn": learn_command,
+                              "experts": experts_command, "channel": channel_command, "remove": remove_command,
+                              "learn": learn_command,
                               "forget-me": forget_me_command}
 USAGE = {"search": "Usage: `/kb search <what to look for>`", "remove": REMOVE_USAGE, "learn": LEARN_USAGE}
 

@@ -6,6 +6,9 @@ Routing of a `message` event (the same for HTTP and Socket Mode):
 * a reply "also sent to the channel"         → handled like any reply (subtype `thread_broadcast`);
 * edits, joins, other bots, the bot itself   → ignored;
 * a DM, or a message mentioning the bot      → a question;
+* a message of a channel whose admins turned on un-mentioned answering (`/kb channel unmentioned on`)
+  that looks like a question                 → a question answered only if there is an answer
+  (`unmentioned`); in the bot's threads there, a reply not mentioning it is treated the same way;
 * a reply in a thread where the bot answered → a follow-up question, except
   - in an escalated thread ("Ask a teammate"), where a reply by anyone but the asker is for the
     humans: kept and offered as the verified answer (`harvest.keep_reply`), never answered;
@@ -28,6 +31,7 @@ from bot.slack import files, harvest
 from bot.slack.answer_flow import Ask, submit_question
 from bot.slack.deps import SlackDeps
 from bot.slack.notices import APOLOGY, post_notice
+from bot.slack.unmentioned import answers_unmentioned, is_channel_question
 from store.escalations import open_escalation_in
 from store.interactions import answers_in_thread, has_downvote
 
@@ -39,11 +43,12 @@ def looks_like_question(text: str) -> bool:
     return text.rstrip().endswith("?")
 
 
-def _ask(event: dict[str, Any], context: BoltContext) -> Ask:
+def _ask(event: dict[str, Any], context: BoltContext, *, unmentioned: bool = False) -> Ask:
     return Ask(channel=event["channel"], ts=event["ts"], thread_ts=event.get("thread_ts") or event["ts"],
                user=event.get("user") or "", team_id=context.team_id or event.get("team"),
                user_team=event.get("user_team") or event.get("team"),
-               text=event.get("text") or "", bot_user_id=context.bot_user_id, channel_type=event.get("channel_type"))
+               text=event.get("text") or "", bot_user_id=context.bot_user_id, channel_type=event.get("channel_type"),
+               unmentioned=unmentioned)
 
 
 def on_mention(deps: SlackDeps, event: dict[str, Any], context: BoltContext) -> None:
@@ -67,7 +72,10 @@ def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) 
     in_thread = bool(thread_ts) and thread_ts != event["ts"]
     is_dm = event.get("channel_type") == "im"
     if not (is_dm or mentioned or in_thread):
+        if is_channel_question(text) and answers_unmentioned(deps, event["channel"]):
+            submit_question(deps, _ask(event, context, unmentioned=True), event_key=context.get("event_key"))
         return
+    unmentioned = False
     if in_thread and not mentioned:
         earlier = answers_in_thread(deps.sessions, channel=event["channel"], thread_ts=str(thread_ts))
         if not earlier and not is_dm:
@@ -79,7 +87,11 @@ def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) 
         if earlier and not looks_like_question(text) and has_downvote(deps.sessions, earlier[-1].id):
             harvest.keep_reply(deps, event, earlier[-1])
             return
-    submit_question(deps, _ask(event, context), event_key=context.get("event_key"))
+        if not is_dm and answers_unmentioned(deps, event["channel"]):
+            if not is_channel_question(text):
+                return  # people talking in a thread of a channel the bot answers without being asked
+            unmentioned = True
+    submit_question(deps, _ask(event, context, unmentioned=unmentioned), event_key=context.get("event_key"))
 
 
 def register(app: App, deps: SlackDeps) -> None:
