@@ -10,7 +10,7 @@ mentioning the bot is a question as always, answered by the mention path, never 
 The test is deliberately conservative: the message must end with "?", or its first sentence must
 open like a question ("how do I", "what's", "is there", "does anyone", "anyone know"); it must be
 3 to 60 words; and it must not name a person or group (`<@U…>`, `<!subteam^…>`), which addresses
-it to them, not to the bot.
+it to them, not to the bot. A leading `@here`/`@channel` is ignored: it asks the whole channel.
 """
 
 from __future__ import annotations
