@@ -259,11 +259,13 @@ def main() -> None:
     export = export_dataset(sessions, datasets_root=paths.datasets_root, config=config.dataset)
     export_s = time.perf_counter() - t
     assert export.dataset is not None, export.skip_reason
-    run, _ = request_training_run(sessions, trigger="cli", requested_by="bench")
+    with sessions.begin() as session:
+        run, _ = request_training_run(session, trigger="cli", requested_by="bench")
     t = time.perf_counter()
     outcome = process_next_run(engine, paths=paths, config=config)
     pipeline_s = time.perf_counter() - t
-    record = get_training_run(sessions, run.id)
+    with sessions() as session:
+        record = get_training_run(session, run.id)
     if outcome is None or record.adapter_id is None:
         raise SystemExit(f"run {run.id} ended {record.status}: {record.message}")
     training, gate = record.metrics.get("training", {}), record.metrics.get("gate", {})

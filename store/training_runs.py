@@ -10,6 +10,11 @@ consumes a run id: the numbers users see (`#id`) have no gaps.
 A 'running' run whose worker died (its advisory lock is free, see `store.run_locks`) is failed
 by whoever looks first: the worker's poll, its start-up, or the next request, so a dead run never
 blocks the queue and `/kb status` never shows a dead run as running.
+
+Store functions take a `Session`; the caller owns the transaction. They return `RunRecord`s, never
+ORM rows, so what they return stays usable once the session is closed. Reading a run's liveness
+takes its advisory lock until the transaction ends (see `store.run_locks.owner_gone`), so callers
+keep reads in short sessions of their own.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from store.run_locks import owner_gone, serialise_requests
 from store.schema import TrainingRun
@@ -91,27 +96,26 @@ def _read(session: Session, query: Select[TrainingRun]) -> list[RunRecord]:
                       else None) for row in rows]
 
 
-def _first(sessions: sessionmaker[Session], query: Select[TrainingRun]) -> RunRecord | None:
-    with sessions() as session, session.begin():  # the liveness probe's lock ends with this transaction
-        records = _read(session, query.limit(1))
+def _first(session: Session, query: Select[TrainingRun]) -> RunRecord | None:
+    records = _read(session, query.limit(1))
     return records[0] if records else None
 
 
-def request_training_run(sessions: sessionmaker[Session], *, trigger: str, requested_by: str | None = None,
+def request_training_run(session: Session, *, trigger: str, requested_by: str | None = None,
                          notify_channel: str | None = None) -> tuple[RunRecord, bool]:
     """Queue a run, or join the run already queued or running.
 
     Joining records `requested_by` and `notify_channel` on the open run (once each), so everyone who
     asked is told the outcome. A 'running' run whose worker died is failed first and does not count
-    as open.
+    as open. Other requests wait until the caller's transaction ends, so commit it promptly.
 
     Returns:
         The run and whether this call created it.
     """
     try:
-        with sessions() as session, session.begin():
+        with session.begin_nested():  # a lost race rolls back to here, not the caller's whole transaction
             serialise_requests(session)
-            _fail_abandoned(session)
+            fail_abandoned_runs(session)
             row = session.scalars(select(TrainingRun).where(TrainingRun.status.in_(OPEN_STATUSES))
                                   .with_for_update()).first()
             created = row is None
@@ -125,7 +129,7 @@ def request_training_run(sessions: sessionmaker[Session], *, trigger: str, reque
             session.flush()
             return record_of(row), created
     except IntegrityError:  # a writer that skipped the request lock got there first: join its run
-        return request_training_run(sessions, trigger=trigger, requested_by=requested_by,
+        return request_training_run(session, trigger=trigger, requested_by=requested_by,
                                     notify_channel=notify_channel)
 
 
@@ -139,37 +143,35 @@ def _join(row: TrainingRun, *, requested_by: str | None, notify_channel: str | N
         row.notify_channel = row.notify_channel or notify_channel
 
 
-def open_training_run(sessions: sessionmaker[Session]) -> RunRecord | None:
-    return _first(sessions, select(TrainingRun).where(TrainingRun.status.in_(OPEN_STATUSES)))
+def open_training_run(session: Session) -> RunRecord | None:
+    return _first(session, select(TrainingRun).where(TrainingRun.status.in_(OPEN_STATUSES)))
 
 
-def latest_training_run(sessions: sessionmaker[Session]) -> RunRecord | None:
-    return _first(sessions, select(TrainingRun).order_by(TrainingRun.id.desc()))
+def latest_training_run(session: Session) -> RunRecord | None:
+    return _first(session, select(TrainingRun).order_by(TrainingRun.id.desc()))
 
 
-def recent_training_runs(sessions: sessionmaker[Session], limit: int = 5) -> list[RunRecord]:
+def recent_training_runs(session: Session, limit: int = 5) -> list[RunRecord]:
     """The newest runs, newest first."""
-    with sessions() as session, session.begin():
-        return _read(session, select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit))
+    return _read(session, select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit))
 
 
-def latest_finished_run(sessions: sessionmaker[Session]) -> RunRecord | None:
+def latest_finished_run(session: Session) -> RunRecord | None:
     """The newest run that has ended, whatever its outcome."""
-    return _first(sessions, select(TrainingRun).where(TrainingRun.status.in_(FINISHED_STATUSES))
+    return _first(session, select(TrainingRun).where(TrainingRun.status.in_(FINISHED_STATUSES))
                   .order_by(TrainingRun.id.desc()))
 
 
-def record_report_post(sessions: sessionmaker[Session], run_id: int, post: dict[str, Any]) -> None:
+def record_report_post(session: Session, run_id: int, post: dict[str, Any]) -> None:
     """Remember where the run's report was posted in Slack (see `RunRecord.report_post`)."""
-    with sessions() as session, session.begin():
-        session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(report_post=post))
+    session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(report_post=post))
 
 
-def get_training_run(sessions: sessionmaker[Session], run_id: int) -> RunRecord | None:
-    return _first(sessions, select(TrainingRun).where(TrainingRun.id == run_id))
+def get_training_run(session: Session, run_id: int) -> RunRecord | None:
+    return _first(session, select(TrainingRun).where(TrainingRun.id == run_id))
 
 
-def finished_unreported_runs(sessions: sessionmaker[Session], *, every_run: bool = False) -> list[RunRecord]:
+def finished_unreported_runs(session: Session, *, every_run: bool = False) -> list[RunRecord]:
     """Finished runs the bot has not reported yet: those someone asked about, or all with `every_run`.
 
     `every_run` is for an admin channel that hears about every outcome, scheduled runs included.
@@ -177,17 +179,18 @@ def finished_unreported_runs(sessions: sessionmaker[Session], *, every_run: bool
     query = select(TrainingRun).where(TrainingRun.status.in_(FINISHED_STATUSES), TrainingRun.reported_at.is_(None))
     if not every_run:
         query = query.where(func.cardinality(TrainingRun.notify_channels) > 0)
-    with sessions() as session, session.begin():
-        return _read(session, query.order_by(TrainingRun.id))
+    return _read(session, query.order_by(TrainingRun.id))
 
 
-def mark_reported(sessions: sessionmaker[Session], run_id: int) -> bool:
-    """Mark a finished run reported; False when another process reported it first."""
-    with sessions() as session, session.begin():
-        # An UPDATE's result is a CursorResult, which is what carries rowcount.
-        result = cast(CursorResult[Any], session.execute(update(TrainingRun).where(
-            TrainingRun.id == run_id, TrainingRun.reported_at.is_(None)).values(reported_at=func.now())))
-        return bool(result.rowcount)
+def mark_reported(session: Session, run_id: int) -> bool:
+    """Mark a finished run reported; False when another process reported it first.
+
+    The claim holds once committed: commit it before posting the report.
+    """
+    # An UPDATE's result is a CursorResult, which is what carries rowcount.
+    result = cast(CursorResult[Any], session.execute(update(TrainingRun).where(
+        TrainingRun.id == run_id, TrainingRun.reported_at.is_(None)).values(reported_at=func.now())))
+    return bool(result.rowcount)
 
 
 def given_fields(**fields: Any) -> dict[str, Any]:
@@ -200,7 +203,7 @@ def mark_run_finished(session: Session, run_id: int, *, status: str, message: st
                       dataset_id: int | None = None, adapter_id: int | None = None) -> bool:
     """Move a running run to a finished status; False when it was not running (already finished).
 
-    Takes a session so the caller can finish the run in the same transaction as a promotion.
+    The caller can finish the run in the same transaction as a promotion.
     """
     if status not in FINISHED_STATUSES:
         raise ValueError(f"status must be one of {FINISHED_STATUSES}, got {status!r}")
@@ -216,7 +219,12 @@ PostMortem = Callable[[RunRecord], str | None]
 """Writes the report of a run found dead (the record already says 'failed'); returns its path."""
 
 
-def _fail_abandoned(session: Session, post_mortem: PostMortem | None = None) -> list[int]:
+def fail_abandoned_runs(session: Session, *, post_mortem: PostMortem | None = None) -> list[int]:
+    """Mark failed every 'running' run whose owner is gone (its advisory lock is free); return their ids.
+
+    `post_mortem` writes each one's report before the status changes, so whoever announces the
+    failure can already point at it.
+    """
     failed: list[int] = []
     for row in session.scalars(select(TrainingRun).where(TrainingRun.status == "running")).all():
         if not owner_gone(session, row.id):
@@ -226,16 +234,6 @@ def _fail_abandoned(session: Session, post_mortem: PostMortem | None = None) -> 
         if mark_run_finished(session, row.id, status="failed", message=ABANDONED_MESSAGE, report_path=report_path):
             failed.append(row.id)
     return failed
-
-
-def fail_abandoned_runs(sessions: sessionmaker[Session], *, post_mortem: PostMortem | None = None) -> list[int]:
-    """Mark failed every 'running' run whose owner is gone (its advisory lock is free); return their ids.
-
-    `post_mortem` writes each one's report before the status changes, so whoever announces the
-    failure can already point at it.
-    """
-    with sessions() as session, session.begin():
-        return _fail_abandoned(session, post_mortem)
 
 
 def run_counts_by_status(session: Session) -> dict[str, int]:

@@ -20,8 +20,8 @@ from store.interactions import (
 )
 from store.schema import Answer, Vote, VoteEvent
 from store.slack_events import claim_event, finish_event
-from store.training_runs import request_training_run
 from store.types import Passage
+from tests.runs import queue_run
 
 
 def _answer(sessions) -> int:
@@ -118,7 +118,7 @@ def test_concurrent_retrain_requests_share_one_run(sessions) -> None:
 
     def trigger() -> None:
         barrier.wait()
-        run, created = request_training_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="C1")
+        run, created = queue_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="C1")
         results.append((run.id, created))
 
     threads = [threading.Thread(target=trigger) for _ in range(6)]

@@ -109,7 +109,7 @@ def _dataset_path(dataset: str | None, run_id: int | None) -> Path:
     sessions = _sessions()
     with sessions() as session:
         if run_id is not None:
-            run = get_training_run(sessions, run_id)
+            run = get_training_run(session, run_id)
             if run is None or run.dataset_id is None:
                 raise click.ClickException(f"run {run_id} does not exist or has no dataset yet")
             record = dataset_by_id(session, run.dataset_id)
@@ -270,8 +270,9 @@ def status_command() -> None:
     sessions = _sessions()
     with sessions() as session:
         serving, promotable = serving_adapter(session), promotable_adapter(session)
+        open_run, last_finished = open_training_run(session), latest_finished_run(session)
     _echo({"serving": _plain(serving) or "base", "promotable": _plain(promotable),
-           "open_run": _plain(open_training_run(sessions)), "last_finished_run": _plain(latest_finished_run(sessions))})
+           "open_run": _plain(open_run), "last_finished_run": _plain(last_finished)})
 
 
 @cli.command("history")
@@ -285,8 +286,8 @@ def history_command(limit: int) -> None:
     sessions = _sessions()
     with sessions() as session:
         deployments = deployment_history(session, limit=limit)
-    _echo({"deployments": [_plain(entry) for entry in deployments],
-           "runs": [_plain(run) for run in recent_training_runs(sessions, limit=limit)]})
+        runs = recent_training_runs(session, limit=limit)
+    _echo({"deployments": [_plain(entry) for entry in deployments], "runs": [_plain(run) for run in runs]})
 
 
 @cli.command("run")

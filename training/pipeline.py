@@ -256,15 +256,16 @@ def _finish(sessions: sessionmaker[Session], run: RunRecord, *, name: str, resul
 def request_run(engine: Engine, paths: LoopPaths, *, trigger: str, requested_by: str | None = None) -> RunRecord:
     """Queue a run (or join the open one) after clearing runs of dead workers, which would block the queue."""
     recover(engine, paths)
-    run, _created = request_training_run(sessionmaker(engine, expire_on_commit=False), trigger=trigger,
-                                         requested_by=requested_by)
+    with sessionmaker(engine, expire_on_commit=False).begin() as session:
+        run, _created = request_training_run(session, trigger=trigger, requested_by=requested_by)
     return run
 
 
 def has_queued_run(engine: Engine, paths: LoopPaths) -> bool:
     """Recover dead runs, then say whether a run is waiting to be executed."""
     recover(engine, paths)
-    run = open_training_run(sessionmaker(engine, expire_on_commit=False))
+    with sessionmaker(engine, expire_on_commit=False)() as session:
+        run = open_training_run(session)
     return run is not None and run.status == "queued"
 
 

@@ -57,7 +57,8 @@ def write_failure_report(reports_root: Path, run: RunRecord, *, error: str) -> s
 def fail_run(sessions: sessionmaker[Session], reports_root: Path, run_id: int, *, message: str,
              error: str) -> str | None:
     """Fail a run this process owns, with a report holding `error` (a traceback); return the report's path."""
-    current = get_training_run(sessions, run_id)
+    with sessions() as session:
+        current = get_training_run(session, run_id)
     report_path = (write_failure_report(reports_root, replace(current, message=message), error=error)
                    if current is not None else None)
     with sessions() as session, session.begin():
@@ -75,8 +76,9 @@ def recover_runs(sessions: sessionmaker[Session], *, reports_root: Path, version
     for root in version_roots:
         for leftover in discard_staging(root):
             logger.warning("removed half-written %s", leftover)
-    failed = fail_abandoned_runs(sessions, post_mortem=lambda run: write_failure_report(reports_root, run,
-                                                                                       error=KILLED))
+    with sessions() as session, session.begin():  # each report is written before its run turns 'failed'
+        failed = fail_abandoned_runs(session, post_mortem=lambda run: write_failure_report(reports_root, run,
+                                                                                          error=KILLED))
     for run_id in failed:
         logger.warning("run %d was left running by a dead worker; marked failed", run_id)
     with sessions() as session:

@@ -14,7 +14,8 @@ from store.training_runs import request_training_run
 
 def queue_retrain(deps: SlackDeps, *, user: str, channel: str | None) -> str:
     """Queue a training run, or join the open one; `channel` (if any) is told the outcome."""
-    run, created = request_training_run(deps.sessions, trigger="admin", requested_by=user, notify_channel=channel)
+    with deps.sessions.begin() as session:
+        run, created = request_training_run(session, trigger="admin", requested_by=user, notify_channel=channel)
     where = "in this channel" if channel else "on this tab and in the admin channel"
     if created:
         return f"Queued training run #{run.id}. I'll post the outcome {where} when it finishes."

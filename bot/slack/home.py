@@ -74,10 +74,10 @@ def admin_data(sessions: sessionmaker[Session], *, gaps: GapFinder, training_cro
         weeks = recent_feedback_weeks(session)
         channels, reasons = feedback_by_channel(session), downvote_reasons(session)
         outcomes = answer_outcomes(session, since=now - timedelta(days=OUTCOME_DAYS))
+        runs, latest_report = recent_training_runs(session, limit=3), latest_finished_run(session)
     return AdminData(weeks=weeks, channels=channels, reasons=reasons, outcomes=outcomes,
                      outcome_days=OUTCOME_DAYS, adapter_name=adapter.name if adapter else "base",
-                     runs=recent_training_runs(sessions, limit=3), gaps=gaps.clusters(),
-                     latest_report=latest_finished_run(sessions), deployments=deployments,
+                     runs=runs, gaps=gaps.clusters(), latest_report=latest_report, deployments=deployments,
                      next_retrain=next_fire(training_cron, after=now), training_cron=training_cron,
                      promotable=promotable)
 

@@ -52,17 +52,24 @@ def upload_charts(sessions: sessionmaker[Session], client: WebClient, run: RunRe
         except (SlackClientError, OSError) as exc:  # an API error; the upload POST refused (urllib's HTTPError)
             reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
             logger.error("could not upload the charts of training run %s to %s: %s", run.id, channel, reason)
-    record_report_post(sessions, run.id, {"channel": channel, "ts": ts, "files": files})
+    with sessions.begin() as session:
+        record_report_post(session, run.id, {"channel": channel, "ts": ts, "files": files})
 
 
 def report_finished_runs(sessions: sessionmaker[Session], client: WebClient, *,
                          admin_channel: str | None = None) -> int:
     """Post each finished run someone is waiting for; returns how many runs this call reported."""
     reported = 0
-    for run in finished_unreported_runs(sessions, every_run=bool(admin_channel)):
+    with sessions() as session:
+        finished = finished_unreported_runs(session, every_run=bool(admin_channel))
+    for run in finished:
         channels = audience(run, admin_channel)
-        if not channels or not mark_reported(sessions, run.id):
-            continue  # nobody to tell, or another process got it
+        if not channels:
+            continue  # nobody to tell
+        with sessions.begin() as session:  # the claim is committed before anything is posted
+            claimed = mark_reported(session, run.id)
+        if not claimed:
+            continue  # another process got it
         blocks = report_blocks(run)
         text = f"Training run #{run.id} finished: {run.status}"
         charts_to = admin_channel or channels[0]

@@ -60,8 +60,8 @@ def history_blocks(runs: list[RunRecord], datasets: list[DatasetRecord], change:
 
 
 def training_history(sessions: sessionmaker[Session]) -> Blocks:
-    runs = recent_training_runs(sessions, limit=HISTORY_RUNS)
     with sessions() as session:
+        runs = recent_training_runs(session, limit=HISTORY_RUNS)
         datasets = recent_datasets(session, limit=HISTORY_DATASETS)
     change = dataset_change(datasets[1], datasets[0]) if len(datasets) >= 2 else None
     return history_blocks(runs, datasets, change)

@@ -23,6 +23,6 @@ def kb_status(sessions: sessionmaker[Session]) -> KbStatus:
     with sessions() as session:
         adapter = serving_adapter(session)
         processes = live_processes(session)
+        last_run = latest_training_run(session)
     return KbStatus(documents=corpus.documents, chunks=corpus.chunks, votes_up=votes["up"], votes_down=votes["down"],
-                    adapter_name=adapter.name if adapter else "base", last_run=latest_training_run(sessions),
-                    processes=processes)
+                    adapter_name=adapter.name if adapter else "base", last_run=last_run, processes=processes)

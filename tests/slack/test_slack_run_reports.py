@@ -15,9 +15,9 @@ from sqlalchemy import Engine
 
 from bot.slack.client import make_web_client
 from bot.slack.reporting import report_finished_runs
-from store.training_runs import get_training_run
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_contract import manifest_bot_scopes
+from tests.runs import run_record
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness
 from tests.slack.test_slack_home import home_opened, shown
@@ -82,7 +82,7 @@ def test_a_trained_run_is_reported_with_gate_figures_counts_and_uploaded_charts(
     assert charts_message["text"] == f"Charts of training run #{outcome.run_id}" and charts_message["upload"]
     assert not [m for m in bot.fake.messages["C9"] if m.get("files")], "charts go to the admin channel only"
 
-    run = get_training_run(bot.sessions, outcome.run_id)
+    run = run_record(bot.sessions, outcome.run_id)
     assert run.report_post == {"channel": ADMIN_CHANNEL, "ts": report_message["ts"],
                                "files": {"loss": loss["id"], "feedback": feedback["id"]}}
     folder = Path(run.report_path).parent  # the worker saved both charts in the run's folder too
@@ -113,7 +113,7 @@ def test_a_refused_upload_leaves_the_report_standing_without_charts(make_bot: Ma
     assert "*skipped*" in _posted(bot.fake)[ADMIN_CHANNEL]
     [refused] = bot.fake.calls_to("files.getUploadURLExternal")
     assert refused.reply["error"] == "missing_scope" and not bot.fake.calls_to("files.completeUploadExternal")
-    run = get_training_run(bot.sessions, outcome.run_id)
+    run = run_record(bot.sessions, outcome.run_id)
     assert run.report_post["files"] == {} and run.report_post["channel"] == ADMIN_CHANNEL
     view = home_opened(bot, ADMIN)
     assert "Latest training report" in shown(view) and not [b for b in view["blocks"] if b["type"] == "image"]

@@ -17,8 +17,8 @@ from bot.slack.client import make_web_client
 from bot.slack.reporting import report_finished_runs
 from bot.slack.settings import SlackSettings
 from store.schema import TrainingRun
-from store.training_runs import get_training_run
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
+from tests.runs import run_record
 from tests.slack.conftest import MakeBot
 from tests.training.dead_worker import kill_and_wait, start_worker_holding_a_run
 from tests.training.feedback_fixtures import LOOP, feedback_items, seed_feedback
@@ -94,7 +94,7 @@ def test_a_failed_run_is_announced_with_a_report_that_holds_the_error(make_bot: 
     assert [channel for channel, _ in posts] == ["C9", ADMIN_CHANNEL]
     text = posts[0][1]
     assert "*failed*" in text and "ConfigurationError" in text and "no-base-model" in text
-    report = Path(get_training_run(bot.sessions, outcome.run_id).report_path)
+    report = Path(run_record(bot.sessions, outcome.run_id).report_path)
     assert str(report.parent) not in text, "the report is in the message, not a path on the worker's disk"
     written = report.read_text()
     assert "# Training run" in written and ": failed" in written and "## Error" in written
@@ -110,17 +110,17 @@ def test_retrain_replaces_a_run_whose_worker_died_instead_of_waiting_for_it(make
     try:
         bot.command("retrain", user="UADMIN", channel="C10")
         assert "is already running; I'll post its outcome in this channel too" in bot.fake.responses()[1]["text"]
-        kill_and_wait(worker, lambda: get_training_run(bot.sessions, dead_id).worker_alive is False)
+        kill_and_wait(worker, lambda: run_record(bot.sessions, dead_id).worker_alive is False)
     finally:
         worker.kill()
     bot.command("retrain", user="UADMIN", channel="C11")
     assert bot.fake.responses()[2]["text"].startswith(f"Queued training run #{dead_id + 1}.")
-    dead = get_training_run(bot.sessions, dead_id)
+    dead = run_record(bot.sessions, dead_id)
     assert dead.status == "failed" and "killed or crashed" in dead.message
 
     # Both channels that waited for the dead run are told it failed; the worker's recovery writes its report.
     process_next_run(engine, paths=paths, config=LOOP)  # recovers first, then runs #dead_id + 1
-    assert Path(get_training_run(bot.sessions, dead_id).report_path).read_text().count("killed or crashed") >= 1
+    assert Path(run_record(bot.sessions, dead_id).report_path).read_text().count("killed or crashed") >= 1
     assert _report(bot.sessions, bot.fake) == 2
     posts = _posts(bot.fake)
     assert [channel for channel, text in posts if f"#{dead_id} " in text] == ["C9", "C10"]

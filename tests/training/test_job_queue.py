@@ -8,7 +8,7 @@ import asyncio
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.training_runs import get_training_run, latest_training_run, request_training_run
+from tests.runs import newest_run, queue_run, run_record
 from tests.training.feedback_fixtures import LOOP
 from training.jobs import (
     EXECUTE_TASK,
@@ -39,7 +39,7 @@ def _jobs(engine: Engine) -> list[tuple[str, str]]:
 
 def test_a_run_the_bot_queued_is_picked_up_by_the_poll_and_executed_once(
         engine: Engine, sessions: sessionmaker[Session], loop_paths: LoopPaths, queue: None) -> None:
-    run, _ = request_training_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="C1")
+    run, _ = queue_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="C1")
     app = _app(engine, loop_paths)
 
     async def scenario() -> None:
@@ -53,7 +53,7 @@ def test_a_run_the_bot_queued_is_picked_up_by_the_poll_and_executed_once(
 
     asyncio.run(scenario())
     assert _jobs(engine) == [("training.execute", "succeeded")]
-    finished = get_training_run(sessions, run.id)
+    finished = run_record(sessions, run.id)
     assert finished.status == "skipped" and "no rated answers" in finished.message  # empty feedback
 
 
@@ -68,7 +68,7 @@ def test_the_schedule_requests_a_run_and_queues_its_execution(
             assert await defer_execution(app) is None  # already waiting
 
     asyncio.run(scenario())
-    run = latest_training_run(sessions)
+    run = newest_run(sessions)
     assert run is not None and run.trigger == "schedule" and run.status == "queued"
     assert _jobs(engine) == [("training.execute", "todo")]
 
@@ -105,7 +105,7 @@ def test_a_job_left_doing_by_a_dead_worker_blocks_nothing_and_is_failed_once_its
             assert await fail_stalled_jobs(app, stalled_after_s=30) == []  # its heartbeat is still fresh
 
             # The next run is queued and executed all the same: the stale job holds no lock.
-            request_training_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="C1")
+            queue_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="C1")
             await app.tasks["training.poll"](timestamp=0)
             await app.run_worker_async(queues=[QUEUE], wait=False, install_signal_handlers=False,
                                        listen_notify=False)
@@ -117,7 +117,7 @@ def test_a_job_left_doing_by_a_dead_worker_blocks_nothing_and_is_failed_once_its
 
     asyncio.run(scenario())
     assert _jobs(engine) == [("training.execute", "failed"), ("training.execute", "succeeded")]
-    assert latest_training_run(sessions).status == "skipped"  # the run itself: no feedback in this test
+    assert newest_run(sessions).status == "skipped"  # the run itself: no feedback in this test
 
 
 def test_the_worker_refreshes_url_documents_on_its_own_queue_on_a_schedule(engine: Engine) -> None:

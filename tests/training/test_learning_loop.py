@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.adapter_registry import promote, register_adapter, serving_adapter
 from store.schema import Adapter
-from store.training_runs import get_training_run, request_training_run
+from tests.runs import queue_run, run_record
 from tests.tiny_models import build_tiny_lora_adapter
 from tests.training.feedback_fixtures import LOOP, feedback_items
 from training.config import DatasetConfig, GateConfig
@@ -47,12 +47,12 @@ def _serve_a_previous_adapter(sessions: sessionmaker[Session], paths: LoopPaths)
 def test_proof_it_learns_votes_become_a_promoted_adapter_that_prefers_the_liked_answers(
         engine: Engine, sessions: sessionmaker[Session], seed, loop_paths: LoopPaths) -> None:
     seed(feedback_items(24))
-    run, _ = request_training_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="CADMIN")
+    run, _ = queue_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel="CADMIN")
 
     outcome = process_next_run(engine, paths=loop_paths, config=LOOP)
 
     assert outcome is not None and outcome.status == "succeeded", outcome
-    record = get_training_run(sessions, run.id)
+    record = run_record(sessions, run.id)
     assert record.status == "succeeded" and record.adapter_id == outcome.adapter_id
     assert record.message.startswith("promoted run") and record.metrics["gate"]["passed"]
     assert record.metrics["reward_margin"] > record.metrics["reward_margin_before"]  # headline for /kb status
@@ -91,10 +91,10 @@ def test_proof_it_learns_votes_become_a_promoted_adapter_that_prefers_the_liked_
 
 def test_empty_feedback_skips_with_a_reason(engine: Engine, sessions: sessionmaker[Session],
                                             loop_paths: LoopPaths) -> None:
-    run, _ = request_training_run(sessions, trigger="schedule")
+    run, _ = queue_run(sessions, trigger="schedule")
     outcome = process_next_run(engine, paths=loop_paths, config=LOOP)
     assert outcome is not None and outcome.status == "skipped"
-    record = get_training_run(sessions, run.id)
+    record = run_record(sessions, run.id)
     assert record.status == "skipped" and record.message == "skipped: no rated answers yet: nothing to learn from"
     assert Path(record.report_path).is_file() and _serving_name(sessions) is None
     assert process_next_run(engine, paths=loop_paths, config=LOOP) is None  # nothing left queued
@@ -103,10 +103,10 @@ def test_empty_feedback_skips_with_a_reason(engine: Engine, sessions: sessionmak
 def test_only_thumbs_up_trains_the_sft_fallback(engine: Engine, sessions: sessionmaker[Session], seed,
                                                  loop_paths: LoopPaths) -> None:
     seed(feedback_items(16, only_up=True))
-    request_training_run(sessions, trigger="admin")
+    queue_run(sessions, trigger="admin")
     outcome = process_next_run(engine, paths=loop_paths, config=LOOP)
     assert outcome is not None and outcome.status in ("succeeded", "rejected"), outcome
-    record = get_training_run(sessions, outcome.run_id)
+    record = run_record(sessions, outcome.run_id)
     assert record.metrics["dataset"]["objective"] == "sft" and record.metrics["training"]["objective"] == "sft"
     assert "👍 log-likelihood gain" in record.message
 
@@ -114,7 +114,7 @@ def test_only_thumbs_up_trains_the_sft_fallback(engine: Engine, sessions: sessio
 def test_only_thumbs_up_is_skipped_when_the_fallback_is_off(engine: Engine, sessions: sessionmaker[Session],
                                                              seed, loop_paths: LoopPaths) -> None:
     seed(feedback_items(16, only_up=True))
-    request_training_run(sessions, trigger="admin")
+    queue_run(sessions, trigger="admin")
     config = replace(LOOP, dataset=replace(LOOP.dataset, one_class_policy="skip"))
     outcome = process_next_run(engine, paths=loop_paths, config=config)
     assert outcome is not None and outcome.status == "skipped" and "0 👎" in outcome.message
@@ -124,7 +124,7 @@ def test_a_rejected_candidate_leaves_the_serving_adapter_alone(engine: Engine, s
                                                                seed, loop_paths: LoopPaths) -> None:
     previous = _serve_a_previous_adapter(sessions, loop_paths)
     seed(feedback_items(24))
-    request_training_run(sessions, trigger="admin")
+    queue_run(sessions, trigger="admin")
     strict = replace(LOOP, train=replace(LOOP.train, max_steps=2),
                      gate=GateConfig(max_length=128, min_margin_gain=1000.0, general_tolerance=4.0))
     outcome = process_next_run(engine, paths=loop_paths, config=strict)
@@ -140,11 +140,11 @@ def test_a_crash_fails_the_run_and_leaves_the_serving_adapter_alone(engine: Engi
                                                                     tmp_path: Path) -> None:
     _serve_a_previous_adapter(sessions, loop_paths)
     seed(feedback_items(24))
-    run, _ = request_training_run(sessions, trigger="admin")
+    run, _ = queue_run(sessions, trigger="admin")
     broken = replace(loop_paths, base_model=tmp_path / "no-such-model")
     outcome = process_next_run(engine, paths=broken, config=LOOP)
     assert outcome is not None and outcome.status == "failed"
-    record = get_training_run(sessions, run.id)
+    record = run_record(sessions, run.id)
     assert record.status == "failed" and "no-such-model" in record.message and "setup-model" in record.message
     assert _serving_name(sessions) == "previous"
     report = Path(record.report_path)
@@ -160,18 +160,18 @@ def test_a_corrupt_dataset_on_disk_fails_the_run_with_the_file_named(engine: Eng
     built = export_dataset(sessions, datasets_root=loop_paths.datasets_root, config=LOOP.dataset)
     assert built.dataset is not None
     (Path(built.dataset.path) / "kto_eval.jsonl").write_text('{"prompt": "half a row')
-    run, _ = request_training_run(sessions, trigger="admin")
+    run, _ = queue_run(sessions, trigger="admin")
     outcome = process_next_run(engine, paths=loop_paths, config=LOOP)
     assert outcome is not None and outcome.status == "failed"
     assert "DatasetCorrupt" in outcome.message and "kto_eval.jsonl" in outcome.message
-    assert get_training_run(sessions, run.id).status == "failed" and _serving_name(sessions) is None
+    assert run_record(sessions, run.id).status == "failed" and _serving_name(sessions) is None
 
 
 def test_a_worker_killed_mid_training_leaves_a_failed_run_and_nothing_half_promoted(
         engine: Engine, sessions: sessionmaker[Session], seed, loop_paths: LoopPaths, database_url: str) -> None:
     _serve_a_previous_adapter(sessions, loop_paths)
     seed(feedback_items(24))
-    run, _ = request_training_run(sessions, trigger="admin")
+    run, _ = queue_run(sessions, trigger="admin")
     env = os.environ | {
         "DATABASE_URL": database_url, "TRAINING_BASE_MODEL": str(loop_paths.base_model),
         "TRAINING_DATA_DIR": str(loop_paths.datasets_root.parent), "TRAINING_MIN_DESIRABLE": "4",
@@ -187,17 +187,17 @@ def test_a_worker_killed_mid_training_leaves_a_failed_run_and_nothing_half_promo
             assert worker.poll() is None, "the worker exited before training started"
             assert time.monotonic() < deadline, "training never started"
             time.sleep(0.2)
-        assert get_training_run(sessions, run.id).status == "running"
+        assert run_record(sessions, run.id).status == "running"
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
     finally:
         worker.kill()
-    assert get_training_run(sessions, run.id).status == "running"  # nobody could say otherwise yet
+    assert run_record(sessions, run.id).status == "running"  # nobody could say otherwise yet
 
     deadline = time.monotonic() + 10
     while not recover(engine, loop_paths) and time.monotonic() < deadline:
         time.sleep(0.1)  # the server notices the dead connection a moment later
-    record = get_training_run(sessions, run.id)
+    record = run_record(sessions, run.id)
     assert record.status == "failed" and "killed or crashed" in record.message
     assert "killed or crashed" in Path(record.report_path).read_text()  # recovery writes the report it could not
     assert _serving_name(sessions) == "previous"
@@ -209,7 +209,7 @@ def test_a_worker_killed_mid_training_leaves_a_failed_run_and_nothing_half_promo
 def test_the_dataset_minimums_come_from_the_config(engine: Engine, sessions: sessionmaker[Session], seed,
                                                    loop_paths: LoopPaths) -> None:
     seed(feedback_items(24))
-    request_training_run(sessions, trigger="admin")
+    queue_run(sessions, trigger="admin")
     demanding = replace(LOOP, dataset=DatasetConfig(min_desirable=50, min_undesirable=50, one_class_policy="skip"))
     outcome = process_next_run(engine, paths=loop_paths, config=demanding)
     assert outcome is not None and outcome.status == "skipped" and "at least 50 👍 and 50 👎" in outcome.message

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.adapter_registry import register_adapter, serving_adapter
-from store.training_runs import latest_training_run
+from tests.runs import newest_run, queue_run
 from tests.tiny_models import build_tiny_lora_adapter
 from tests.training.feedback_fixtures import FAST_TRAINING, LOOP, feedback_items, write_dataset
 from training.__main__ import cli
@@ -51,7 +51,7 @@ def test_run_once_queues_and_executes_a_run(sessions: sessionmaker[Session], env
     result = CliRunner().invoke(cli, ["run-once"], env=env)
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
-    assert payload["status"] == "skipped" and latest_training_run(sessions).trigger == "cli"
+    assert payload["status"] == "skipped" and newest_run(sessions).trigger == "cli"
 
 
 def test_promote_and_rollback_from_the_command_line(sessions: sessionmaker[Session], env: dict[str, str],
@@ -90,12 +90,10 @@ def test_the_launch_command_uses_ddp_for_several_gpus_and_one_process_on_cpu(tmp
 def test_a_run_trains_through_accelerate_launch(engine, sessions: sessionmaker[Session], seed,
                                                 loop_paths: LoopPaths, monkeypatch: pytest.MonkeyPatch) -> None:
     """`accelerate launch --cpu --num_processes 1 -m training train …` as the worker runs it."""
-    from store.training_runs import request_training_run
-
     monkeypatch.setenv("TRAINING_TORCH_THREADS", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     seed(feedback_items(24))
-    request_training_run(sessions, trigger="admin")
+    queue_run(sessions, trigger="admin")
     relayed: list[dict] = []
     launch = accelerate_train_step(1, cpu=True)
 
@@ -108,7 +106,7 @@ def test_a_run_trains_through_accelerate_launch(engine, sessions: sessionmaker[S
 
     outcome = process_next_run(engine, paths=loop_paths, config=LOOP, train_step=spied)
     assert outcome is not None and outcome.status == "succeeded", outcome
-    run = latest_training_run(sessions)
+    run = newest_run(sessions)
     assert run.metrics["training"]["processes"] == 1 and run.metrics["training"]["steps"] > 0
     # The subprocess's progress reached the worker (and through it the run's record), the last step included.
     assert relayed and relayed[-1]["step"] == relayed[-1]["max_steps"] == run.metrics["training"]["steps"]

@@ -21,7 +21,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.adapter_registry import promote, register_adapter, serving_adapter
-from store.training_runs import RunRecord, get_training_run, request_training_run
+from store.training_runs import RunRecord
+from tests.runs import queue_run, run_record
 from tests.tiny_models import build_tiny_lora_adapter
 from tests.training.feedback_fixtures import feedback_items
 from training.pipeline import LoopPaths
@@ -90,7 +91,7 @@ def test_a_killed_worker_fails_its_run_and_the_next_run_starts_within_one_poll(
                                           base_model=str(loop_paths.base_model)).id, actor="test")
     seed(feedback_items(24))
     log = tmp_path / "worker.log"
-    first_run, _ = request_training_run(sessions, trigger="admin", requested_by="UA", notify_channel="C1")
+    first_run, _ = queue_run(sessions, trigger="admin", requested_by="UA", notify_channel="C1")
 
     # Worker 1 picks the run up at its first poll and trains "forever".
     endless = _worker_env(database_url, loop_paths, TRAINING_EPOCHS="100000")
@@ -98,7 +99,7 @@ def test_a_killed_worker_fails_its_run_and_the_next_run_starts_within_one_poll(
     workers = [worker]
     try:
         running: RunRecord = _wait_for("training progress", lambda: (
-            (run := get_training_run(sessions, first_run.id)).progress.get("step", 0) >= 2 and run),
+            (run := run_record(sessions, first_run.id)).progress.get("step", 0) >= 2 and run),
             timeout_s=180, workers=workers, log=log)
         assert running.status == "running" and running.worker_alive and running.progress["phase"] == "training"
         assert running.progress["max_steps"] > running.progress["step"] and "eta_s" in running.progress
@@ -117,7 +118,7 @@ def test_a_killed_worker_fails_its_run_and_the_next_run_starts_within_one_poll(
         worker = _start_worker(_worker_env(database_url, loop_paths, TRAINING_MAX_STEPS="2"), log)
         workers = [worker]
         failed = _wait_for("the dead run to be failed", lambda: (
-            (run := get_training_run(sessions, first_run.id)).status == "failed" and run),
+            (run := run_record(sessions, first_run.id)).status == "failed" and run),
             timeout_s=120, workers=workers, log=log)
         assert "killed or crashed" in failed.message and _serving(sessions) == "previous"
         report = Path(failed.report_path)
@@ -129,10 +130,10 @@ def test_a_killed_worker_fails_its_run_and_the_next_run_starts_within_one_poll(
 
         # The next /kb retrain gets the next number and starts at the next poll, with nobody's help (the
         # killed worker's job may still say 'doing': it no longer holds anything back).
-        second_run, created = request_training_run(sessions, trigger="admin", requested_by="UB", notify_channel="C2")
+        second_run, created = queue_run(sessions, trigger="admin", requested_by="UB", notify_channel="C2")
         requested_at = time.monotonic()
         assert created and second_run.id == first_run.id + 1
-        _wait_for("the next run to start", lambda: get_training_run(sessions, second_run.id).status != "queued",
+        _wait_for("the next run to start", lambda: run_record(sessions, second_run.id).status != "queued",
                   timeout_s=60, workers=workers, log=log)
         started_after_s = time.monotonic() - requested_at
 
@@ -141,7 +142,7 @@ def test_a_killed_worker_fails_its_run_and_the_next_run_starts_within_one_poll(
                   timeout_s=60, workers=workers, log=log)
         recovered_after_s = time.monotonic() - killed_at
         finished = _wait_for("the next run to finish", lambda: (
-            (run := get_training_run(sessions, second_run.id)).finished_at is not None and run),
+            (run := run_record(sessions, second_run.id)).finished_at is not None and run),
             timeout_s=180, workers=workers, log=log)
     finally:
         for process in workers:

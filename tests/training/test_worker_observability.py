@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.process_heartbeats import live_processes
-from store.training_runs import get_training_run, request_training_run
+from tests.runs import queue_run, run_record
 from tests.training.test_worker_crash import _start_worker, _stop, _wait_for, _worker_env
 from training.pipeline import LoopPaths
 
@@ -27,8 +27,8 @@ def test_the_worker_logs_json_with_run_ids_and_keeps_a_heartbeat_row(
     try:
         _wait_for("the worker's heartbeat row", lambda: _workers(sessions), timeout_s=120, workers=[worker], log=log)
         assert _workers(sessions) == [("worker", str(loop_paths.base_model), None)]
-        run, _ = request_training_run(sessions, trigger="admin", requested_by="UA")  # no feedback: it is skipped
-        _wait_for("the run to finish", lambda: (r := get_training_run(sessions, run.id)) and r.status == "skipped",
+        run, _ = queue_run(sessions, trigger="admin", requested_by="UA")  # no feedback: it is skipped
+        _wait_for("the run to finish", lambda: (r := run_record(sessions, run.id)) and r.status == "skipped",
                   timeout_s=120, workers=[worker], log=log)
     finally:
         _stop(worker)
