@@ -113,7 +113,8 @@ def specifics(text: str) -> list[str]:
 
 
 def _names_something(parts: Sequence[str]) -> bool:
-    """Whether a hyphenated word is a name or value (`onnx-v2`, `utf-8`), not English (`read-only`) or a range (`3-4`)."""
+    """Whether a hyphenated word is a name or value (`onnx-v2`, `utf-8`), not English (`read-only`)
+    or a range (`3-4`)."""
     if all(part.isdigit() for part in parts):
         return False
     return any(not part.isalpha() or not is_everyday_word(part.lower()) for part in parts)
