@@ -88,13 +88,19 @@ def test_votes_and_references_on_missing_answers_are_refused(sessions) -> None:
         record_vote(sessions, answer_id=_answer(sessions), user_id="U", value=2, source="button")
 
 
+def _claim(sessions, key: str, **options) -> bool:
+    """Claim `key` committed, as the dedupe middleware does before the event is handled."""
+    with sessions() as session, session.begin():
+        return claim_event(session, key, **options)
+
+
 def test_event_claim_is_exclusive_across_threads(sessions) -> None:
     wins: list[bool] = []
     barrier = threading.Barrier(8)
 
     def claim() -> None:
         barrier.wait()
-        wins.append(claim_event(sessions, "Ev123"))
+        wins.append(_claim(sessions, "Ev123"))
 
     threads = [threading.Thread(target=claim) for _ in range(8)]
     for thread in threads:
@@ -102,14 +108,15 @@ def test_event_claim_is_exclusive_across_threads(sessions) -> None:
     for thread in threads:
         thread.join()
     assert wins.count(True) == 1
-    finish_event(sessions, "Ev123")
-    assert claim_event(sessions, "Ev123", stale_after_s=0) is False  # done claims are never taken over
+    with sessions() as session, session.begin():
+        finish_event(session, "Ev123")
+    assert _claim(sessions, "Ev123", stale_after_s=0) is False  # done claims are never taken over
 
 
 def test_stale_claim_is_taken_over(sessions) -> None:
-    assert claim_event(sessions, "Ev9")
-    assert claim_event(sessions, "Ev9", stale_after_s=600) is False
-    assert claim_event(sessions, "Ev9", stale_after_s=0) is True
+    assert _claim(sessions, "Ev9")
+    assert _claim(sessions, "Ev9", stale_after_s=600) is False
+    assert _claim(sessions, "Ev9", stale_after_s=0) is True
 
 
 def test_concurrent_retrain_requests_share_one_run(sessions) -> None:

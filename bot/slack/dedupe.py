@@ -32,14 +32,16 @@ def file_key(channel: str, file_id: str) -> str:
 
 
 def claim(sessions: sessionmaker[Session], key: str) -> bool:
-    """True when this process now owns `key`."""
-    return claim_event(sessions, key)
+    """True when this process now owns `key`; the claim is committed before this returns, so before the work."""
+    with sessions() as session, session.begin():
+        return claim_event(session, key)
 
 
 def finish(sessions: sessionmaker[Session], key: str) -> None:
     """Mark `key` handled for good (never taken over as a stale claim); failures are only logged."""
     try:
-        finish_event(sessions, key)
+        with sessions() as session, session.begin():
+            finish_event(session, key)
     except Exception:
         logger.exception("could not mark %s done", key)
 
@@ -52,7 +54,7 @@ def event_dedupe_middleware(sessions: sessionmaker[Session]) -> Callable[..., An
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id:
             key = f"event:{event_id}"
-            if not claim_event(sessions, key):
+            if not claim(sessions, key):
                 retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
                 logger.info("dropped duplicate delivery of %s (retry %s)", event_id, retry)
                 return BoltResponse(status=200, body="")

@@ -83,6 +83,10 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
                                 feedback=settings.kb_feedback_style))
     bot = SlackBot(app=app, work=work)
 
+    def purge_claims() -> None:
+        with sessions() as session, session.begin():
+            purge_events(session)
+
     def report_runs() -> None:
         report_finished_runs(sessions, client, admin_channel=settings.kb_admin_channel.strip() or None)
         home_tabs.refresh_after_runs()  # a run's outcome changes the admins' Home tab (once, from one process)
@@ -91,7 +95,7 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
     if background:
         bot.tasks = [
             PeriodicTask("kb-training-reporter", settings.kb_report_interval_s, report_runs).start(),
-            PeriodicTask("kb-claim-purge", PURGE_INTERVAL_S, lambda: purge_events(sessions)).start(),
+            PeriodicTask("kb-claim-purge", PURGE_INTERVAL_S, purge_claims).start(),
             PeriodicTask("kb-document-notices", settings.kb_report_interval_s,
                          lambda: post_document_notices(sessions, client)).start(),
             # learned channels: continue backfills, rebuild the threads events marked (KB_LEARN_POLL_S)
