@@ -57,9 +57,10 @@ def ask_teammate(deps: SlackDeps, *, answer_id: int, user: str, channel: str, me
                        message_ts)
         return None
     thread_ts = answer.thread_ts or answer.message_ts or message_ts or ""
-    experts = experts_for(deps.sessions, channel) or list(deps.admins.configured)
-    _, new = open_escalation(deps.sessions, answer_id=answer.id, channel=channel, thread_ts=thread_ts,
-                             asker=answer.asker, requested_by=user, experts=experts)
+    with deps.sessions() as session, session.begin():  # committed before the experts are tagged
+        experts = experts_for(session, channel) or list(deps.admins.configured)
+        _, new = open_escalation(session, answer_id=answer.id, channel=channel, thread_ts=thread_ts,
+                                 asker=answer.asker, requested_by=user, experts=experts)
     if not new:
         return ALREADY_ASKED
     deps.client.chat_postMessage(channel=channel, thread_ts=thread_ts,

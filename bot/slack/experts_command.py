@@ -68,14 +68,16 @@ def experts_command(deps: SlackDeps, command: dict[str, Any], argument: str, res
                      f"\n{USAGE}", response_type="ephemeral")
         return
     if not parsed.experts and not parsed.clear:
-        current = experts_for(deps.sessions, channel)
+        with deps.sessions() as session:
+            current = experts_for(session, channel)
         who = " ".join(mention(e) for e in current) if current else "nobody yet (the admins are tagged)"
         respond(text=f"Experts of <#{channel}>: {who}", response_type="ephemeral")
         return
     if not deps.admins.is_admin(command["user_id"]):
         respond(text=NOT_ADMIN, response_type="ephemeral")
         return
-    set_experts(deps.sessions, channel, [] if parsed.clear else parsed.experts, by=command["user_id"])
+    with deps.sessions() as session, session.begin():  # committed before the admin is told
+        set_experts(session, channel, [] if parsed.clear else parsed.experts, by=command["user_id"])
     who = " ".join(mention(e) for e in parsed.experts) if not parsed.clear else "nobody (the admins are tagged)"
     respond(text=f"Experts of <#{channel}> are now {who}. “Ask a teammate” tags them there.",
             response_type="ephemeral")

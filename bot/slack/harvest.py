@@ -84,16 +84,16 @@ def confirm_reply(deps: SlackDeps, *, reference_id: int, user: str) -> str:
         return NOT_YOURS
     answer_text, vector = scrub(reference.text).text, deps.embedder.embed_query(answer.question)
     permalink, prompt = _permalink(deps, answer, reference), _training_prompt(deps, answer)  # before the transaction
-    with deps.sessions() as session, session.begin():  # committed before the escalation closes and the thread hears
+    with deps.sessions() as session, session.begin():  # the answer and its escalation's close, before the thread hears
         record, new = record_verified_answer(
             session, question=answer.question, answer_text=answer_text, question_vector=vector, scope=answer.scope,
             author=reference.author, confirmed_by=user, channel=answer.channel, thread_ts=answer.thread_ts,
             permalink=permalink, answer_id=answer.id, reference_answer_id=reference.id, prompt=prompt)
+        if new and answer.channel and answer.thread_ts:
+            resolve_escalation(session, channel=answer.channel, thread_ts=answer.thread_ts,
+                               verified_answer_id=record.id)
     if not new:
         return ALREADY
-    if answer.channel and answer.thread_ts:
-        resolve_escalation(deps.sessions, channel=answer.channel, thread_ts=answer.thread_ts,
-                           verified_answer_id=record.id)
     _announce(deps, record)
     return f"Done: verified answer #{record.id}. I'll answer with it when this question comes again."
 

@@ -80,8 +80,7 @@ def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) 
         earlier = answers_in_thread(deps.sessions, channel=event["channel"], thread_ts=str(thread_ts))
         if not earlier and not is_dm:
             return  # someone else's thread
-        if earlier and event["user"] != earlier[-1].asker and \
-                open_escalation_in(deps.sessions, channel=event["channel"], thread_ts=str(thread_ts)):
+        if earlier and event["user"] != earlier[-1].asker and _escalated(deps, event["channel"], str(thread_ts)):
             harvest.keep_reply(deps, event, earlier[-1])
             return
         if earlier and not looks_like_question(text) and has_downvote(deps.sessions, earlier[-1].id):
@@ -92,6 +91,11 @@ def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) 
                 return  # people talking in a thread of a channel the bot answers without being asked
             unmentioned = True
     submit_question(deps, _ask(event, context, unmentioned=unmentioned), event_key=context.get("event_key"))
+
+
+def _escalated(deps: SlackDeps, channel: str, thread_ts: str) -> bool:
+    with deps.sessions() as session:
+        return open_escalation_in(session, channel=channel, thread_ts=thread_ts) is not None
 
 
 def register(app: App, deps: SlackDeps) -> None:
