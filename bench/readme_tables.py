@@ -177,6 +177,56 @@ def slack_ack(results: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+def _spread(figures: dict[str, float] | None, unit: str = "s", digits: int = 2) -> str:
+    """p50 / p95 / max of one measure (bench/burst.py's `spread`), or an em dash when nothing was measured."""
+    if figures is None:
+        return "—"
+    return " / ".join(f"{figures[key]:.{digits}f}" for key in ("p50", "p95", "max")) + f" {unit}"
+
+
+@renders("burst_evidence_only")
+@renders("burst")
+def burst(results: dict[str, Any]) -> str:
+    """A burst of questions sent at once against the same questions one at a time, same app, same run."""
+    s, ratios = results["settings"], results["ratios"]
+    runs = [results["burst"], results.get("sequential")]
+
+    def row(label: str, cell: Callable[[dict[str, Any]], str], ratio: float | None = None) -> list[str]:
+        return [label, *(cell(run) if run else "—" for run in runs), _ratio(ratio)]
+
+    def outcomes(run: dict[str, Any]) -> str:
+        o = run["outcomes"]
+        return f"{o['busy']} / {o['failed']} / {o['no reply']}"
+
+    rows = [
+        row("questions (acked 200)", lambda r: f"{r['questions']} ({r['accepted']})"),
+        row("answered / abstained", lambda r: f"{r['outcomes']['answered']} / {r['outcomes']['abstained']}"),
+        row("handbook questions answered / others abstained",
+            lambda r: f"{r['answerable_answered']} of {r['answerable']} / {r['unanswerable_abstained']} of "
+                      f"{r['unanswerable']}"),
+        row(f"told busy / failed / no reply in {s['timeout_s']:.0f} s", outcomes),
+        row("questions per minute sustained (answered + abstained, first sent → last reply)",
+            lambda r: f"{fixed(r['questions_per_minute'], 1)} (over {fixed(r['wall_s'], 1)} s)",
+            ratios["questions_per_minute"]),
+        row("ack p50 / p95 / max", lambda r: _spread(r["ack_ms"], "ms", 0)),
+        row("first visible reply p50 / p95 / max", lambda r: _spread(r["first_visible_s"])),
+        row("first answer text (the quoted evidence) p50 / p95 / max, admitted",
+            lambda r: _spread(r["first_text_s"]), ratios["first_text_p50"]),
+        row("admitted with first text ≤ 1 s", lambda r: f"{r['first_text_within_target']} of {r['admitted']}"),
+        row("reply end (answered + abstained) p50 / p95 / max", lambda r: _spread(r["final_s"]),
+            ratios["final_p50"]),
+    ]
+    answer = f"quotes + checked summary (up to {s['max_new_tokens']} tokens)" if s["summary"] else \
+        "quoted evidence only (KB_ANSWER_SUMMARY=false, no model call)"
+    settings = (f"gunicorn {s['workers']} gthread workers × {s['threads']} threads, `KB_SLACK_WORKERS` "
+                f"{s['slack_workers']}, `KB_SLACK_QUEUE` {s['slack_queue']}, `KB_MAX_CONCURRENT_GENERATIONS` "
+                f"{s['max_concurrent_generations']}, `KB_MAX_WAITING_GENERATIONS` {s['max_waiting_generations']}; "
+                f"{s['model']}, answers {answer}; the burst's {s['questions']} questions sent from {s['senders']} "
+                f"threads, {s['sequential_questions']} of them one at a time first; "
+                f"{on_machine(results['machine'])}.")
+    return table(["", "burst (all at once)", "one at a time", "burst ÷ one at a time"], rows) + "\n\n" + settings
+
+
 _PROFILE_RUNS = [("before_defaults", "defaults before profiles"),
                  ("before_defaults_one_thread", "the same, 1 thread"),
                  ("after_cpu_profile", "`cpu` profile")]
