@@ -16,8 +16,8 @@ make them:
   answered or abstained (an abstention puts "Ask a teammate" before the feedback buttons), a
   notice (one section, no buttons) says busy when its text is the busy notice, else failed.
 
-Functions take the transcript (`fake.calls`) rather than the fake, so tests can hand them a
-few recorded `SlackCall`s.
+Only calls Slack accepted count (HTTP 200 and `ok`): a refused edit showed nothing. Functions take
+the transcript (`fake.calls`) rather than the fake, so tests can hand them a few recorded `SlackCall`s.
 """
 
 from __future__ import annotations
