@@ -139,7 +139,7 @@ def breakdown(sessions: sessionmaker[Session], gaps: GapFinder, repeats: int) ->
         "feedback_by_channel": in_session(feedback_by_channel),
         "downvote_reasons": in_session(downvote_reasons),
         "answer_outcomes": in_session(lambda session: answer_outcomes(session, since=since)),
-        "gap_questions": lambda: gap_questions(sessions, limit=500),
+        "gap_questions": in_session(lambda session: gap_questions(session, limit=500)),
         "recent_training_runs": in_session(lambda session: recent_training_runs(session, limit=3)),
         "latest_finished_run": in_session(latest_finished_run),
         "deployment_history": in_session(lambda session: deployment_history(session, limit=5)),

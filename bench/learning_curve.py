@@ -104,10 +104,12 @@ def record_feedback(sessions: sessionmaker[Session], rows: list[dict[str, Any]],
 
     counts = {"up": 0, "down": 0, "corrections": 0}
     for row, vote in zip(rows, votes, strict=True):
-        record_vote(sessions, answer_id=row["answer_id"], user_id=JUDGE, value=vote, source="button")
+        with sessions() as session, session.begin():  # the click, then the correction, as the bot records them
+            record_vote(session, answer_id=row["answer_id"], user_id=JUDGE, value=vote, source="button")
         counts["up" if vote == 1 else "down"] += 1
         if corrections and row.get("correct"):
-            record_reference_answer(sessions, answer_id=row["answer_id"], author=JUDGE, text=row["gold"])
+            with sessions() as session, session.begin():
+                record_reference_answer(session, answer_id=row["answer_id"], author=JUDGE, text=row["gold"])
             counts["corrections"] += 1
     return counts
 

@@ -172,12 +172,14 @@ def seed(sessions, tokenizer, answers: list[dict]) -> None:
         prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         passage = Passage(chunk_id=number + 1, document_id=1, title="Lumen Ledger guide", uri="docs/guide.md",
                           heading=answer["section"], text=answer["passage"], score=0.8, scope="workspace")
-        answer_id = record_answer(sessions, question=answer["question"], prompt=prompt, completion=answer["completion"],
-                                  passages=[passage], abstained=False, adapter_id=None, adapter_name="base",
-                                  latency_ms=None, channel=answer["channel"], thread_ts=answer["thread"],
-                                  asker=f"U{number % 7}")
-        record_vote(sessions, answer_id=answer_id, user_id=f"V{number % 5}", value=1 if answer["up"] else -1,
-                    source="button")
+        with sessions() as session, session.begin():  # the answer, then the click on it, as the bot records them
+            answer_id = record_answer(session, question=answer["question"], prompt=prompt,
+                                      completion=answer["completion"], passages=[passage], abstained=False,
+                                      adapter_id=None, adapter_name="base", latency_ms=None, channel=answer["channel"],
+                                      thread_ts=answer["thread"], asker=f"U{number % 7}")
+        with sessions() as session, session.begin():
+            record_vote(session, answer_id=answer_id, user_id=f"V{number % 5}", value=1 if answer["up"] else -1,
+                        source="button")
 
 
 def preference_accuracy(model: ScoringModel, name: str, rows: list[dict], max_length: int) -> float:

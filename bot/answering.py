@@ -301,17 +301,19 @@ class Answerer:
                 started: float, citations: list[Citation]) -> AnswerResult:
         latency_ms = _ms_since(started)
         reason = outcome.relevance.reason if outcome.relevance else None
-        answer_id = record_answer(
-            self._sessions, question=text, prompt=outcome.prompt, completion=outcome.completion,
-            passages=outcome.passages, abstained=reason is not None, adapter_id=adapter[0], adapter_name=adapter[1],
-            latency_ms=latency_ms, channel=question.channel, thread_ts=question.thread_ts, asker=question.asker,
-            team_id=question.team_id, scope=conversation_scope(question.channel, question.conversation_kind),
-            conversation_kind=question.conversation_kind, published_text=outcome.published,
-            summary_text=outcome.summary, evidence=[quote.as_json() for quote in outcome.quotes],
-            support=[verdict.as_json() for verdict in outcome.verdicts], abstain_reason=reason,
-            relevance=outcome.relevance.as_json() if outcome.relevance else None,
-            verified_answer_id=outcome.verified.record.id if outcome.verified and outcome.verified.served else None,
-        )
+        served = outcome.verified.record.id if outcome.verified and outcome.verified.served else None
+        with self._sessions() as session, session.begin():  # committed before the caller shows the answer's id
+            answer_id = record_answer(
+                session, question=text, prompt=outcome.prompt, completion=outcome.completion,
+                passages=outcome.passages, abstained=reason is not None, adapter_id=adapter[0],
+                adapter_name=adapter[1], latency_ms=latency_ms, channel=question.channel,
+                thread_ts=question.thread_ts, asker=question.asker, team_id=question.team_id,
+                scope=conversation_scope(question.channel, question.conversation_kind),
+                conversation_kind=question.conversation_kind, published_text=outcome.published,
+                summary_text=outcome.summary, evidence=[quote.as_json() for quote in outcome.quotes],
+                support=[verdict.as_json() for verdict in outcome.verdicts], abstain_reason=reason,
+                relevance=outcome.relevance.as_json() if outcome.relevance else None, verified_answer_id=served,
+            )
         return AnswerResult(answer_id=answer_id, text=outcome.published, citations=citations,
                             adapter_name=adapter[1], abstained=reason is not None, latency_ms=latency_ms,
                             passages=outcome.passages, evidence=outcome.quotes, summary=outcome.summary,

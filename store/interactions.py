@@ -4,6 +4,9 @@ Every answer row keeps the exact prompt the model saw, the retrieved passages wi
 completion and the adapter that produced it, so training reads these rows and never rebuilds
 prompts. Votes: one current vote per user per answer (last write wins) in `votes`, and every change
 appended to `vote_events`, so nothing a user said is ever lost.
+
+Store functions take a `Session`; the caller owns the transaction. They return plain records, never
+ORM rows, so what they return stays usable once the session is closed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from store.schema import WORKSPACE_SCOPE, Answer, ReferenceAnswer, Vote, VoteEvent
 from store.types import GapQuestion, Passage
@@ -68,7 +71,7 @@ def passages_json(passages: list[Passage]) -> list[dict[str, Any]]:
             for number, p in enumerate(passages, start=1)]
 
 
-def record_answer(sessions: sessionmaker[Session], *, question: str, prompt: str, completion: str,
+def record_answer(session: Session, *, question: str, prompt: str, completion: str,
                   passages: list[Passage], abstained: bool, adapter_id: int | None, adapter_name: str,
                   latency_ms: float | None, channel: str | None = None, thread_ts: str | None = None,
                   asker: str | None = None, team_id: str | None = None,
@@ -92,44 +95,39 @@ def record_answer(sessions: sessionmaker[Session], *, question: str, prompt: str
                  published_text=completion if published_text is None else published_text,
                  summary_text=summary_text, evidence=evidence or [], support=support or [],
                  abstain_reason=abstain_reason, relevance=relevance or {}, verified_answer_id=verified_answer_id)
-    with sessions() as session, session.begin():
-        session.add(row)
-        session.flush()
-        return row.id
+    session.add(row)
+    session.flush()
+    return row.id
 
 
-def attach_message(sessions: sessionmaker[Session], answer_id: int, *, channel: str, message_ts: str) -> None:
+def attach_message(session: Session, answer_id: int, *, channel: str, message_ts: str) -> None:
     """Remember which Slack message shows the answer, so reactions on it can be attributed."""
-    with sessions() as session, session.begin():
-        row = session.get(Answer, answer_id)
-        if row is None:
-            raise UnknownAnswer(f"answer {answer_id} does not exist")
-        row.channel, row.message_ts = channel, message_ts
+    row = session.get(Answer, answer_id)
+    if row is None:
+        raise UnknownAnswer(f"answer {answer_id} does not exist")
+    row.channel, row.message_ts = channel, message_ts
 
 
-def answer_by_id(sessions: sessionmaker[Session], answer_id: int) -> AnswerRecord | None:
-    with sessions() as session:
-        row = session.get(Answer, answer_id)
-        return _record(row) if row else None
+def answer_by_id(session: Session, answer_id: int) -> AnswerRecord | None:
+    row = session.get(Answer, answer_id)
+    return _record(row) if row else None
 
 
-def answer_by_message(sessions: sessionmaker[Session], *, channel: str, message_ts: str) -> AnswerRecord | None:
+def answer_by_message(session: Session, *, channel: str, message_ts: str) -> AnswerRecord | None:
     """The answer shown by the Slack message (channel, ts), if it is one of the bot's answers."""
-    with sessions() as session:
-        row = session.scalars(select(Answer).where(Answer.channel == channel, Answer.message_ts == message_ts)
-                              .order_by(Answer.id.desc()).limit(1)).first()
-        return _record(row) if row else None
+    row = session.scalars(select(Answer).where(Answer.channel == channel, Answer.message_ts == message_ts)
+                          .order_by(Answer.id.desc()).limit(1)).first()
+    return _record(row) if row else None
 
 
-def answers_in_thread(sessions: sessionmaker[Session], *, channel: str, thread_ts: str) -> list[AnswerRecord]:
+def answers_in_thread(session: Session, *, channel: str, thread_ts: str) -> list[AnswerRecord]:
     """The bot's answers in a thread, oldest first."""
-    with sessions() as session:
-        rows = session.scalars(select(Answer).where(Answer.channel == channel, Answer.thread_ts == thread_ts)
-                               .order_by(Answer.id))
-        return [_record(row) for row in rows]
+    rows = session.scalars(select(Answer).where(Answer.channel == channel, Answer.thread_ts == thread_ts)
+                           .order_by(Answer.id))
+    return [_record(row) for row in rows]
 
 
-def record_vote(sessions: sessionmaker[Session], *, answer_id: int, user_id: str, value: int, source: str,
+def record_vote(session: Session, *, answer_id: int, user_id: str, value: int, source: str,
                 reason: str | None = None, reason_text: str | None = None) -> None:
     """Set `user_id`'s current vote on the answer to +1/-1 and append the change to the history.
 
@@ -140,76 +138,69 @@ def record_vote(sessions: sessionmaker[Session], *, answer_id: int, user_id: str
         raise ValueError(f"vote value must be -1 or 1, got {value!r}")
     if reason is not None and reason not in VOTE_REASONS:
         raise ValueError(f"vote reason must be one of {VOTE_REASONS}, got {reason!r}")
-    with sessions() as session, session.begin():
-        if session.get(Answer, answer_id) is None:
-            raise UnknownAnswer(f"answer {answer_id} does not exist")
-        values = {"answer_id": answer_id, "user_id": user_id, "value": value, "source": source,
-                  "reason": reason, "reason_text": reason_text}
-        changes: dict[str, Any] = {"value": value, "source": source, "updated_at": func.now()}
-        if reason is not None or reason_text is not None:
-            changes.update(reason=reason, reason_text=reason_text)
-        elif value == 1:
-            changes.update(reason=None, reason_text=None)  # a reason explains a 👎 only
-        session.execute(insert(Vote).values(**values)
-                        .on_conflict_do_update(constraint="uq_votes_answer_user", set_=changes))
-        session.add(VoteEvent(**values))
+    if session.get(Answer, answer_id) is None:
+        raise UnknownAnswer(f"answer {answer_id} does not exist")
+    values = {"answer_id": answer_id, "user_id": user_id, "value": value, "source": source,
+              "reason": reason, "reason_text": reason_text}
+    changes: dict[str, Any] = {"value": value, "source": source, "updated_at": func.now()}
+    if reason is not None or reason_text is not None:
+        changes.update(reason=reason, reason_text=reason_text)
+    elif value == 1:
+        changes.update(reason=None, reason_text=None)  # a reason explains a 👎 only
+    session.execute(insert(Vote).values(**values)
+                    .on_conflict_do_update(constraint="uq_votes_answer_user", set_=changes))
+    session.add(VoteEvent(**values))
 
 
-def withdraw_vote(sessions: sessionmaker[Session], *, answer_id: int, user_id: str, value: int | None,
+def withdraw_vote(session: Session, *, answer_id: int, user_id: str, value: int | None,
                   source: str) -> bool:
     """Remove the user's current vote (only if it still has `value`, when given); history keeps a 0.
 
     Returns whether a vote was removed.
     """
-    with sessions() as session, session.begin():
-        condition = [Vote.answer_id == answer_id, Vote.user_id == user_id]
-        if value is not None:
-            condition.append(Vote.value == value)
-        removed = session.execute(delete(Vote).where(*condition).returning(Vote.id)).first()
-        if removed:
-            session.add(VoteEvent(answer_id=answer_id, user_id=user_id, value=0, source=source))
-        return removed is not None
+    condition = [Vote.answer_id == answer_id, Vote.user_id == user_id]
+    if value is not None:
+        condition.append(Vote.value == value)
+    removed = session.execute(delete(Vote).where(*condition).returning(Vote.id)).first()
+    if removed:
+        session.add(VoteEvent(answer_id=answer_id, user_id=user_id, value=0, source=source))
+    return removed is not None
 
 
-def current_vote(sessions: sessionmaker[Session], *, answer_id: int, user_id: str) -> int | None:
-    with sessions() as session:
-        return session.scalar(select(Vote.value).where(Vote.answer_id == answer_id, Vote.user_id == user_id))
+def current_vote(session: Session, *, answer_id: int, user_id: str) -> int | None:
+    return session.scalar(select(Vote.value).where(Vote.answer_id == answer_id, Vote.user_id == user_id))
 
 
-def vote_totals(sessions: sessionmaker[Session]) -> dict[str, int]:
+def vote_totals(session: Session) -> dict[str, int]:
     """Counts of current 👍 and 👎 over all answers."""
-    with sessions() as session:
-        rows = session.execute(select(Vote.value, func.count()).group_by(Vote.value)).all()
+    rows = session.execute(select(Vote.value, func.count()).group_by(Vote.value)).all()
     counts = {value: count for value, count in rows}
     return {"up": counts.get(1, 0), "down": counts.get(-1, 0)}
 
 
-def record_reference_answer(sessions: sessionmaker[Session], *, answer_id: int, author: str, text: str,
+def record_reference_answer(session: Session, *, answer_id: int, author: str, text: str,
                             message_ts: str | None = None) -> int:
     """Store a teammate's reply after a 👎 as a candidate reference answer."""
-    with sessions() as session, session.begin():
-        if session.get(Answer, answer_id) is None:
-            raise UnknownAnswer(f"answer {answer_id} does not exist")
-        row = ReferenceAnswer(answer_id=answer_id, author=author, text=text, message_ts=message_ts)
-        session.add(row)
-        session.flush()
-        return row.id
+    if session.get(Answer, answer_id) is None:
+        raise UnknownAnswer(f"answer {answer_id} does not exist")
+    row = ReferenceAnswer(answer_id=answer_id, author=author, text=text, message_ts=message_ts)
+    session.add(row)
+    session.flush()
+    return row.id
 
 
-def reference_answer_by_id(sessions: sessionmaker[Session], reference_id: int) -> ReferenceRecord | None:
-    with sessions() as session:
-        row = session.get(ReferenceAnswer, reference_id)
-        return ReferenceRecord(id=row.id, answer_id=row.answer_id, author=row.author, text=row.text,
-                               message_ts=row.message_ts) if row else None
+def reference_answer_by_id(session: Session, reference_id: int) -> ReferenceRecord | None:
+    row = session.get(ReferenceAnswer, reference_id)
+    return ReferenceRecord(id=row.id, answer_id=row.answer_id, author=row.author, text=row.text,
+                           message_ts=row.message_ts) if row else None
 
 
-def has_downvote(sessions: sessionmaker[Session], answer_id: int) -> bool:
-    with sessions() as session:
-        return bool(session.scalar(select(func.count()).select_from(Vote)
-                                   .where(Vote.answer_id == answer_id, Vote.value == -1)))
+def has_downvote(session: Session, answer_id: int) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(Vote)
+                               .where(Vote.answer_id == answer_id, Vote.value == -1)))
 
 
-def gap_questions(sessions: sessionmaker[Session], *, since: datetime | None = None,
+def gap_questions(session: Session, *, since: datetime | None = None,
                   limit: int = 500) -> list[GapQuestion]:
     """The newest questions the bot abstained on or that hold a current 👎, newest first."""
     downvotes = (select(func.count()).select_from(Vote).where(Vote.answer_id == Answer.id, Vote.value == -1)
@@ -218,7 +209,6 @@ def gap_questions(sessions: sessionmaker[Session], *, since: datetime | None = N
              .where(or_(Answer.abstained, downvotes > 0)).order_by(Answer.id.desc()).limit(limit))
     if since is not None:
         query = query.where(Answer.created_at >= since)
-    with sessions() as session:
-        rows = session.execute(query).all()
+    rows = session.execute(query).all()
     return [GapQuestion(answer_id=id_, question=question, channel=channel, asked_at=asked_at, abstained=abstained,
                         downvotes=count) for id_, question, channel, asked_at, abstained, count in rows]

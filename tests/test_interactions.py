@@ -7,51 +7,43 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from store.interactions import (
-    UnknownAnswer,
-    answer_by_message,
-    attach_message,
-    current_vote,
-    record_answer,
-    record_reference_answer,
-    record_vote,
-    vote_totals,
-    withdraw_vote,
-)
+from store.interactions import UnknownAnswer, answer_by_message, attach_message, current_vote, vote_totals
 from store.schema import Answer, Vote, VoteEvent
 from store.slack_events import claim_event, finish_event
 from store.types import Passage
+from tests.answers import keep_reference, store_answer, vote, withdraw
 from tests.runs import queue_run
 
 
 def _answer(sessions) -> int:
     passage = Passage(chunk_id=7, document_id=3, title="Guide", uri="file:///g.md", heading="Setup", text="t",
                       score=0.81234567, scope="workspace")
-    return record_answer(sessions, question="q?", prompt="<prompt>", completion="a [1]", passages=[passage],
-                         abstained=False, adapter_id=None, adapter_name="base", latency_ms=12.5, channel="C1",
-                         thread_ts="1.0", asker="U1")
+    return store_answer(sessions, question="q?", prompt="<prompt>", completion="a [1]", passages=[passage],
+                        abstained=False, adapter_id=None, adapter_name="base", latency_ms=12.5, channel="C1",
+                        thread_ts="1.0", asker="U1")
 
 
 def test_answer_row_keeps_exact_prompt_and_passages(sessions) -> None:
     answer_id = _answer(sessions)
-    attach_message(sessions, answer_id, channel="C1", message_ts="2.0")
+    with sessions.begin() as session:
+        attach_message(session, answer_id, channel="C1", message_ts="2.0")
     with sessions() as session:
         row = session.get(Answer, answer_id)
         assert row.prompt == "<prompt>" and row.retrieved_chunk_ids == [7]
         assert row.passages[0] == {"n": 1, "chunk_id": 7, "document_id": 3, "score": 0.812346, "title": "Guide",
                                    "uri": "file:///g.md", "heading": "Setup", "scope": "workspace"}
-    assert answer_by_message(sessions, channel="C1", message_ts="2.0").id == answer_id
-    assert answer_by_message(sessions, channel="C1", message_ts="9.9") is None
+        assert answer_by_message(session, channel="C1", message_ts="2.0").id == answer_id
+        assert answer_by_message(session, channel="C1", message_ts="9.9") is None
 
 
 def test_vote_change_is_last_write_wins_and_history_is_kept(sessions) -> None:
     answer_id = _answer(sessions)
-    record_vote(sessions, answer_id=answer_id, user_id="U2", value=1, source="button")
-    record_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction", reason="incorrect")
-    record_vote(sessions, answer_id=answer_id, user_id="U3", value=1, source="button")
-    assert current_vote(sessions, answer_id=answer_id, user_id="U2") == -1
-    assert vote_totals(sessions) == {"up": 1, "down": 1}
+    vote(sessions, answer_id=answer_id, user_id="U2", value=1, source="button")
+    vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction", reason="incorrect")
+    vote(sessions, answer_id=answer_id, user_id="U3", value=1, source="button")
     with sessions() as session:
+        assert current_vote(session, answer_id=answer_id, user_id="U2") == -1
+        assert vote_totals(session) == {"up": 1, "down": 1}
         assert session.scalar(select(Vote.reason).where(Vote.user_id == "U2")) == "incorrect"
         history = session.scalars(select(VoteEvent.value).where(VoteEvent.user_id == "U2").order_by(VoteEvent.id))
         assert list(history) == [1, -1]
@@ -59,33 +51,33 @@ def test_vote_change_is_last_write_wins_and_history_is_kept(sessions) -> None:
 
 def test_reason_survives_a_repeated_click_and_clears_on_thumbs_up(sessions) -> None:
     answer_id = _answer(sessions)
-    record_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="button", reason="other",
-                reason_text="outdated")
-    record_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction")
+    vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="button", reason="other",
+         reason_text="outdated")
+    vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction")
     with sessions() as session:
         assert session.scalar(select(Vote.reason_text)) == "outdated"
-    record_vote(sessions, answer_id=answer_id, user_id="U2", value=1, source="button")
+    vote(sessions, answer_id=answer_id, user_id="U2", value=1, source="button")
     with sessions() as session:
         assert session.scalar(select(Vote.reason)) is None
 
 
 def test_withdraw_only_removes_matching_vote(sessions) -> None:
     answer_id = _answer(sessions)
-    record_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction")
-    assert withdraw_vote(sessions, answer_id=answer_id, user_id="U2", value=1, source="reaction") is False
-    assert withdraw_vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction") is True
-    assert current_vote(sessions, answer_id=answer_id, user_id="U2") is None
+    vote(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction")
+    assert withdraw(sessions, answer_id=answer_id, user_id="U2", value=1, source="reaction") is False
+    assert withdraw(sessions, answer_id=answer_id, user_id="U2", value=-1, source="reaction") is True
     with sessions() as session:
+        assert current_vote(session, answer_id=answer_id, user_id="U2") is None
         assert list(session.scalars(select(VoteEvent.value).order_by(VoteEvent.id))) == [-1, 0]
 
 
 def test_votes_and_references_on_missing_answers_are_refused(sessions) -> None:
     with pytest.raises(UnknownAnswer):
-        record_vote(sessions, answer_id=999, user_id="U", value=1, source="button")
+        vote(sessions, answer_id=999, user_id="U", value=1, source="button")
     with pytest.raises(UnknownAnswer):
-        record_reference_answer(sessions, answer_id=999, author="U", text="fix")
+        keep_reference(sessions, answer_id=999, author="U", text="fix")
     with pytest.raises(ValueError, match="-1 or 1"):
-        record_vote(sessions, answer_id=_answer(sessions), user_id="U", value=2, source="button")
+        vote(sessions, answer_id=_answer(sessions), user_id="U", value=2, source="button")
 
 
 def _claim(sessions, key: str, **options) -> bool:

@@ -111,7 +111,8 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
             reply = deps.replies.start(target, placeholder_ts=placeholder.ts if placeholder else None)
         history = []
         if ask.is_follow_up:
-            earlier = answers_in_thread(deps.sessions, channel=ask.channel, thread_ts=ask.thread_ts)
+            with deps.sessions() as session:  # closed before Slack is read
+                earlier = answers_in_thread(session, channel=ask.channel, thread_ts=ask.thread_ts)
             history = thread_history(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, before_ts=ask.ts,
                                      bot_user_id=ask.bot_user_id,
                                      answer_ts=[a.message_ts for a in earlier if a.message_ts])
@@ -144,7 +145,8 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
         for key in claim_keys:
             dedupe.finish(deps.sessions, key)
     try:
-        attach_message(deps.sessions, result.answer_id, channel=ask.channel, message_ts=message_ts)
+        with deps.sessions() as session, session.begin():
+            attach_message(session, result.answer_id, channel=ask.channel, message_ts=message_ts)
     except Exception:  # the answer is shown; only reactions on it will not count as votes
         logger.exception("could not link answer %s to message %s/%s", result.answer_id, ask.channel, message_ts)
 

@@ -49,15 +49,15 @@ def escalation_text(*, question: str, requested_by: str, experts: Sequence[str])
 
 def ask_teammate(deps: SlackDeps, *, answer_id: int, user: str, channel: str, message_ts: str | None) -> str | None:
     """Tag the experts in the answer's thread and open its escalation; returns a note for `user`, if any."""
-    answer = answer_by_id(deps.sessions, answer_id)
-    if answer is None:
-        return GONE
-    if answer.message_ts and message_ts and answer.message_ts != message_ts:
-        logger.warning("ask-a-teammate value %s does not belong to message %s/%s; ignored", answer_id, channel,
-                       message_ts)
-        return None
-    thread_ts = answer.thread_ts or answer.message_ts or message_ts or ""
     with deps.sessions() as session, session.begin():  # committed before the experts are tagged
+        answer = answer_by_id(session, answer_id)
+        if answer is None:
+            return GONE
+        if answer.message_ts and message_ts and answer.message_ts != message_ts:
+            logger.warning("ask-a-teammate value %s does not belong to message %s/%s; ignored", answer_id, channel,
+                           message_ts)
+            return None
+        thread_ts = answer.thread_ts or answer.message_ts or message_ts or ""
         experts = experts_for(session, channel) or list(deps.admins.configured)
         _, new = open_escalation(session, answer_id=answer.id, channel=channel, thread_ts=thread_ts,
                                  asker=answer.asker, requested_by=user, experts=experts)

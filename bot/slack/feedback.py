@@ -65,7 +65,8 @@ def vote_by_button(deps: SlackDeps, body: dict[str, Any], action: dict[str, Any]
     if action.get("action_id") in (ACTION_UP, ACTION_DOWN):
         direction = 1 if action["action_id"] == ACTION_UP else -1
     user, channel, message_ts, thread_ts = clicked_message(body)
-    answer = answer_by_id(deps.sessions, answer_id)
+    with deps.sessions() as session:
+        answer = answer_by_id(session, answer_id)
     if answer is None:
         post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text=GONE)
         return
@@ -73,7 +74,8 @@ def vote_by_button(deps: SlackDeps, body: dict[str, Any], action: dict[str, Any]
         logger.warning("feedback value %r does not belong to message %s/%s; ignored", action.get("value"),
                        channel, message_ts)
         return
-    record_vote(deps.sessions, answer_id=answer_id, user_id=user, value=direction, source="button")
+    with deps.sessions() as session, session.begin():  # the vote is stored first, then thanked or explained
+        record_vote(session, answer_id=answer_id, user_id=user, value=direction, source="button")
     if direction == 1:
         post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text=THANKS_UP)
         return
@@ -93,13 +95,14 @@ def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot
         return
     if bot_user_id and event.get("item_user") and event["item_user"] != bot_user_id:
         return  # a reaction on someone else's message
-    answer = answer_by_message(deps.sessions, channel=item["channel"], message_ts=item["ts"])
-    if answer is None:
-        return
-    if not added:
-        withdraw_vote(deps.sessions, answer_id=answer.id, user_id=event["user"], value=value, source="reaction")
-        return
-    record_vote(deps.sessions, answer_id=answer.id, user_id=event["user"], value=value, source="reaction")
+    with deps.sessions() as session, session.begin():  # committed before the 👎 is asked for a reason
+        answer = answer_by_message(session, channel=item["channel"], message_ts=item["ts"])
+        if answer is None:
+            return
+        if not added:
+            withdraw_vote(session, answer_id=answer.id, user_id=event["user"], value=value, source="reaction")
+            return
+        record_vote(session, answer_id=answer.id, user_id=event["user"], value=value, source="reaction")
     if value == -1:
         post_ephemeral(deps.client, channel=item["channel"], user=event["user"], thread_ts=answer.thread_ts,
                        text="Thanks for the 👎.", blocks=explain_prompt_blocks(answer.id))
@@ -108,11 +111,12 @@ def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot
 def save_reason(deps: SlackDeps, view: dict[str, Any], user: str) -> None:
     """Add the modal's reason to the user's 👎, unless they changed their vote meanwhile."""
     submission = read_reason(view)
-    if current_vote(deps.sessions, answer_id=submission.answer_id, user_id=user) != -1:
-        logger.info("reason for answer %s dropped: the 👎 was withdrawn or changed", submission.answer_id)
-        return
-    record_vote(deps.sessions, answer_id=submission.answer_id, user_id=user, value=-1, source="modal",
-                reason=submission.reason, reason_text=submission.details)
+    with deps.sessions() as session, session.begin():  # the check and the write in one transaction
+        if current_vote(session, answer_id=submission.answer_id, user_id=user) != -1:
+            logger.info("reason for answer %s dropped: the 👎 was withdrawn or changed", submission.answer_id)
+            return
+        record_vote(session, answer_id=submission.answer_id, user_id=user, value=-1, source="modal",
+                    reason=submission.reason, reason_text=submission.details)
 
 
 def _apologize(deps: SlackDeps, body: dict[str, Any]) -> None:
@@ -141,7 +145,8 @@ def register(app: App, deps: SlackDeps) -> None:
         try:
             _, channel, message_ts, _ = clicked_message(body)
             answer_id = int(action["value"])
-            answer = answer_by_id(deps.sessions, answer_id)
+            with deps.sessions() as session:
+                answer = answer_by_id(session, answer_id)
             deps.client.views_open(trigger_id=body["trigger_id"], view=reason_modal(
                 answer_id=answer_id, channel=channel, message_ts=answer.message_ts if answer else message_ts))
         except Exception:

@@ -51,6 +51,12 @@ def _submit(deps: SlackDeps, *, file: dict[str, Any], channel: str, user: str, t
         post_notice(deps.client, channel=channel, thread_ts=thread_ts, text=notice_for(exc))
 
 
+def _bot_thread(deps: SlackDeps, channel: str, thread_ts: str) -> bool:
+    """Whether the bot answered in the thread."""
+    with deps.sessions() as session:
+        return bool(answers_in_thread(session, channel=channel, thread_ts=thread_ts))
+
+
 def on_file_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) -> None:
     """A message carrying files: ingest them when in a DM or one of the bot's threads."""
     user = event.get("user")
@@ -58,8 +64,7 @@ def on_file_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext
         return
     channel, ts = event["channel"], event["ts"]
     thread_ts = event.get("thread_ts")
-    in_bot_thread = bool(thread_ts) and thread_ts != ts and \
-        bool(answers_in_thread(deps.sessions, channel=channel, thread_ts=str(thread_ts)))
+    in_bot_thread = bool(thread_ts) and thread_ts != ts and _bot_thread(deps, channel, str(thread_ts))
     if event.get("channel_type") != "im" and not in_bot_thread:
         return
     for file in event.get("files") or []:

@@ -29,7 +29,8 @@ class GapFinder:
         self._lock = threading.Lock()
 
     def clusters(self) -> list[GapCluster]:
-        questions = gap_questions(self._sessions, limit=self._max_questions)
+        with self._sessions() as session:
+            questions = gap_questions(session, limit=self._max_questions)
         with self._lock:
             missing = [q for q in questions if q.answer_id not in self._vectors]
         fresh = self._embedder.embed_documents([q.question for q in missing])

@@ -54,8 +54,9 @@ def keep_reply(deps: SlackDeps, event: dict[str, Any], answer: AnswerRecord) -> 
     if not text:
         return
     replier, channel = event["user"], event["channel"]
-    reference_id = record_reference_answer(deps.sessions, answer_id=answer.id, author=replier, text=text,
-                                           message_ts=event.get("ts"))
+    with deps.sessions() as session, session.begin():  # committed before anyone is offered it
+        reference_id = record_reference_answer(session, answer_id=answer.id, author=replier, text=text,
+                                               message_ts=event.get("ts"))
     if not answer.asker or replier == answer.asker:
         post_ephemeral(deps.client, channel=channel, user=replier, thread_ts=answer.thread_ts, text=CORRECTION_SAVED)
         return
@@ -75,8 +76,9 @@ def offer_reply(deps: SlackDeps, *, channel: str, thread_ts: str | None, referen
 
 def confirm_reply(deps: SlackDeps, *, reference_id: int, user: str) -> str:
     """Make the reply a verified answer if `user` may; returns what to tell them."""
-    reference = reference_answer_by_id(deps.sessions, reference_id)
-    answer = answer_by_id(deps.sessions, reference.answer_id) if reference else None
+    with deps.sessions() as session:
+        reference = reference_answer_by_id(session, reference_id)
+        answer = answer_by_id(session, reference.answer_id) if reference else None
     if reference is None or answer is None:
         return GONE
     if user not in (answer.asker, reference.author):

@@ -77,13 +77,16 @@ def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) 
         return
     unmentioned = False
     if in_thread and not mentioned:
-        earlier = answers_in_thread(deps.sessions, channel=event["channel"], thread_ts=str(thread_ts))
+        with deps.sessions() as session:  # one read session, closed before the reply is kept
+            earlier = answers_in_thread(session, channel=event["channel"], thread_ts=str(thread_ts))
+            # a teammate's reply in an escalated thread, or a statement after a 👎, is a better answer to keep
+            keep = bool(earlier) and (
+                (event["user"] != earlier[-1].asker
+                 and open_escalation_in(session, channel=event["channel"], thread_ts=str(thread_ts)) is not None)
+                or (not looks_like_question(text) and has_downvote(session, earlier[-1].id)))
         if not earlier and not is_dm:
             return  # someone else's thread
-        if earlier and event["user"] != earlier[-1].asker and _escalated(deps, event["channel"], str(thread_ts)):
-            harvest.keep_reply(deps, event, earlier[-1])
-            return
-        if earlier and not looks_like_question(text) and has_downvote(deps.sessions, earlier[-1].id):
+        if keep:
             harvest.keep_reply(deps, event, earlier[-1])
             return
         if not is_dm and answers_unmentioned(deps, event["channel"]):
@@ -91,11 +94,6 @@ def route_message(deps: SlackDeps, event: dict[str, Any], context: BoltContext) 
                 return  # people talking in a thread of a channel the bot answers without being asked
             unmentioned = True
     submit_question(deps, _ask(event, context, unmentioned=unmentioned), event_key=context.get("event_key"))
-
-
-def _escalated(deps: SlackDeps, channel: str, thread_ts: str) -> bool:
-    with deps.sessions() as session:
-        return open_escalation_in(session, channel=channel, thread_ts=thread_ts) is not None
 
 
 def register(app: App, deps: SlackDeps) -> None:

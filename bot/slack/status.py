@@ -19,8 +19,8 @@ from store.training_runs import latest_training_run
 
 def kb_status(sessions: sessionmaker[Session]) -> KbStatus:
     corpus = corpus_stats(sessions)
-    votes = vote_totals(sessions)
     with sessions() as session:
+        votes = vote_totals(session)
         adapter = serving_adapter(session)
         processes = live_processes(session)
         last_run = latest_training_run(session)

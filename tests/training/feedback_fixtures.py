@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.datasets_store import RatedAnswer
-from store.interactions import record_answer, record_vote
 from store.types import Passage
+from tests.answers import store_answer, vote
 from training.config import DatasetConfig, GateConfig, LoopConfig, TrainConfig
 from training.dataset_builder import build_dataset
 from training.dataset_files import DatasetFiles, files_section, read_dataset, write_files, write_manifest
@@ -105,10 +105,10 @@ def seed_feedback(sessions: sessionmaker[Session], items: list[FeedbackItem]) ->
     """Record each item as an answer with one vote, through the bot's own store functions."""
     ids = []
     for item in items:
-        answer_id = record_answer(sessions, question=item.question, prompt=item.prompt, completion=item.completion,
-                                  passages=[PASSAGE], abstained=False, adapter_id=None, adapter_name="base",
-                                  latency_ms=None, channel=item.channel, thread_ts=item.thread_ts, asker="UASKER")
-        record_vote(sessions, answer_id=answer_id, user_id="UVOTER", value=1 if item.up else -1, source="button")
+        answer_id = store_answer(sessions, question=item.question, prompt=item.prompt, completion=item.completion,
+                                 passages=[PASSAGE], abstained=False, adapter_id=None, adapter_name="base",
+                                 latency_ms=None, channel=item.channel, thread_ts=item.thread_ts, asker="UASKER")
+        vote(sessions, answer_id=answer_id, user_id="UVOTER", value=1 if item.up else -1, source="button")
         ids.append(answer_id)
     return ids
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.interactions import record_reference_answer, record_vote
 from store.schema import Answer, Dataset, Vote
 from store.verified_answers import record_verified_answer, retire_verified_answer
+from tests.answers import keep_reference, vote
 from tests.training.feedback_fixtures import SMALL_DATASET, feedback_items
 from training.artifacts import file_sha256
 from training.dataset_export import export_dataset
@@ -77,7 +77,7 @@ def test_a_user_voting_twice_counts_once_with_the_latest_vote(sessions: sessionm
                                                                tmp_path: Path) -> None:
     ids = seed(feedback_items(24))
     for value in (1, 1, -1, 1, 1):  # clicks, changes of mind, repeats
-        record_vote(sessions, answer_id=ids[1], user_id="UVOTER", value=value, source="button")
+        vote(sessions, answer_id=ids[1], user_id="UVOTER", value=value, source="button")
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Vote).where(Vote.answer_id == ids[1])) == 1
     result = export_dataset(sessions, datasets_root=tmp_path, config=SMALL_DATASET)
@@ -120,8 +120,8 @@ def test_a_tampered_dataset_file_is_refused(sessions: sessionmaker[Session], see
 def test_a_verified_answer_trains_as_a_desirable_example_until_it_is_retired(sessions: sessionmaker[Session], seed,
                                                                               tmp_path: Path) -> None:
     ids = seed(feedback_items(24))
-    reference = record_reference_answer(sessions, answer_id=ids[0], author="UEXPERT", text="Raw reply: run it twice.")
-    private = record_reference_answer(sessions, answer_id=ids[1], author="UEXPERT", text="Secret channel answer.")
+    reference = keep_reference(sessions, answer_id=ids[0], author="UEXPERT", text="Raw reply: run it twice.")
+    private = keep_reference(sessions, answer_id=ids[1], author="UEXPERT", text="Secret channel answer.")
     with sessions() as session, session.begin():
         verified, _ = record_verified_answer(session, question="How do I run it?", answer_text="Run `make it` once.",
                                              question_vector=[0.1] * 384, scope="workspace", author="UEXPERT",
