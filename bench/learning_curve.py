@@ -65,9 +65,15 @@ def clear_feedback(engine: Engine) -> None:
 
 
 def clear_votes(engine: Engine) -> None:
-    """Delete every vote and correction, and what was made from them (CASCADE: verified answers)."""
+    """Delete every vote and correction, and the verified answers made from them; the answers stay.
+
+    Row DELETEs, not `TRUNCATE … CASCADE`: answers reference verified answers (the one served), which
+    reference corrections, so a cascading TRUNCATE of the corrections also emptied `answers`, and the
+    control stage then found none of the answers it was to vote on.
+    """
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE vote_events, votes, reference_answers CASCADE"))
+        for table in ("vote_events", "votes", "verified_answers", "reference_answers"):
+            connection.execute(text(f"DELETE FROM {table}"))
 
 
 def simulate_team(sessions: sessionmaker[Session], answerer: Any, questions: list[Any]) -> list[dict[str, Any]]:
@@ -205,6 +211,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--reduced", default="", help="why sizes are below the defaults (kept in the JSON)")
     parser.add_argument("--min-per-class", type=int, help="override the dataset/gate minimums (smoke runs)")
+    parser.add_argument("--control-from", type=Path,
+                        help="a learning_curve_partial.json whose run stopped before the control: re-run the team "
+                             "stage (the same answers and judged votes), take the unseen and judged-retrain figures "
+                             "from the file, and run only the control")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -259,24 +269,35 @@ def main() -> None:
     stages.record("team", {"questions": len(rows), "answered": len(voted), "votes": feedback,
                            "threshold_median_f1": round(threshold, 4)})
 
-    # 3a. Unseen questions, base model (before any training touches serving).
-    t = time.perf_counter()
-    before, before_rows = unseen(sessions, embedder, generator, test, (None, "base"))
-    timings["unseen_base_s"] = round(time.perf_counter() - t, 1)
-    print(f"unseen, base: {before}")
-    stages.record("unseen_base", before)
+    after: dict[str, Any] | None = None
+    before_rows: list[dict[str, Any]] = []
+    after_rows: list[dict[str, Any]] = []
+    if args.control_from:
+        resumed = json.loads(args.control_from.read_text())["stages"]
+        if resumed["team"]["votes"] != feedback:
+            raise SystemExit(f"the team stage gave other votes ({feedback}) than {args.control_from} "
+                             f"({resumed['team']['votes']}): its figures cannot be combined with this control")
+        before, real, after = resumed["unseen_base"], resumed["retrain_judged"], resumed.get("unseen_after")
+        for stage in ("unseen_base", "retrain_judged", "unseen_after"):
+            if stage in resumed:
+                stages.record(stage, resumed[stage])
+    else:
+        # 3a. Unseen questions, base model (before any training touches serving).
+        t = time.perf_counter()
+        before, before_rows = unseen(sessions, embedder, generator, test, (None, "base"))
+        timings["unseen_base_s"] = round(time.perf_counter() - t, 1)
+        print(f"unseen, base: {before}")
+        stages.record("unseen_base", before)
 
-    # 2. One retrain through the real pipeline.
-    t = time.perf_counter()
-    real = retrain(engine, sessions, settings, environment, "judged")
-    timings["retrain_judged_s"] = round(time.perf_counter() - t, 1)
-    print(f"retrain (judged votes): {real}")
-    stages.record("retrain_judged", real)
+        # 2. One retrain through the real pipeline.
+        t = time.perf_counter()
+        real = retrain(engine, sessions, settings, environment, "judged")
+        timings["retrain_judged_s"] = round(time.perf_counter() - t, 1)
+        print(f"retrain (judged votes): {real}")
+        stages.record("retrain_judged", real)
 
     # 3b. Unseen questions with the trained adapter.
-    after: dict[str, Any] | None = None
-    after_rows: list[dict[str, Any]] = []
-    if real["adapter_id"] is not None:
+    if real["adapter_id"] is not None and not args.control_from:
         with sessions() as session:
             adapter = get_adapter(session, real["adapter_id"])
         generator.use_adapter(adapter.name, Path(adapter.path))
@@ -307,6 +328,7 @@ def main() -> None:
              if after and isinstance(after.get(key), float) and isinstance(before.get(key), float)}
     results = {
         "reduced": args.reduced or None,
+        "control_resumed_from": str(args.control_from) if args.control_from else None,
         "sizes": {"team_questions": len(rows), "team_answered": len(voted), "unseen_questions": len(test)},
         "judge": {"metric": "token F1 of the published (evidence) answer vs the gold FAQ answer",
                   "threshold_median_f1": round(threshold, 4), "votes": feedback,
@@ -339,13 +361,18 @@ def main() -> None:
             *([f"Dataset/gate minimums lowered to {args.min_per_class} per class (--min-per-class)."]
               if args.min_per_class else []),
             budget_caveat(real),
+            *(["The run stopped before its control stage (clear_votes' cascade emptied the answers); the team "
+               "stage was re-run with the same votes and only the control was run again: the unseen and "
+               "judged-retrain figures are those of the first run (control_resumed_from)."]
+              if args.control_from else []),
         ],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    args.out.with_name(args.out.stem + "_answers.jsonl").write_text(
-        "".join(json.dumps({"model": label, **row}, ensure_ascii=False) + "\n"
-                for label, part in (("base", before_rows), ("after", after_rows)) for row in part))
+    if not args.control_from:  # a resumed run has the figures of the unseen answers, not the answers
+        args.out.with_name(args.out.stem + "_answers.jsonl").write_text(
+            "".join(json.dumps({"model": label, **row}, ensure_ascii=False) + "\n"
+                    for label, part in (("base", before_rows), ("after", after_rows)) for row in part))
     print(json.dumps({key: results[key] for key in ("sizes", "judge", "unseen_base", "unseen_after",
                                                    "unseen_delta_after_minus_base")}, indent=1, ensure_ascii=False))
     print(f"gate (judged): {real['status']}, gain {real['gate_gain']} (lower {real['gate_gain_lower']}); "
