@@ -57,7 +57,12 @@ class GenerationSettings(Section):
 
 
 class AnsweringSettings(Section):
-    """Retrieval depth, abstention thresholds and the summary of an answer."""
+    """Retrieval depth, abstention thresholds and the summary of an answer.
+
+    Declared here rather than generated from `AnsweringConfig`/`AbstentionConfig` (as the training
+    section is from its dataclasses): importing the answer engine would bring scikit-learn into every
+    `kbbot --help`. tests/kbbot/test_settings.py keeps each default equal to the engine's own.
+    """
 
     heading: ClassVar[str] = "Answering (answering processes)"
 

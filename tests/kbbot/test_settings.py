@@ -165,3 +165,17 @@ def test_the_heartbeat_rule_names_both_variables(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ConfigError, match=r"TRAINING_STALLED_AFTER_S \(30.0\) must be at least twice "
                                           r"TRAINING_HEARTBEAT_S \(20.0\)"):
         TrainingSettings()
+
+
+def test_answering_settings_default_to_what_the_answer_engine_defaults_to() -> None:
+    """The answering section is declared by hand (generating it would import the answer engine, and with it
+    scikit-learn, into every `kbbot --help`); this keeps each default equal to the engine's own."""
+    from bot.abstention import AbstentionConfig
+    from bot.answering import AnsweringConfig
+    from bot.settings import AnsweringSettings
+
+    settings, engine, abstention = AnsweringSettings.model_construct(), AnsweringConfig(), AbstentionConfig()
+    assert (settings.passages, settings.max_new_tokens, settings.summary, settings.timeout_s) == (
+        engine.passages, engine.max_new_tokens, engine.summarise, engine.timeout_s)
+    assert (settings.min_score, settings.unknown_score, settings.min_coverage) == (
+        abstention.min_similarity, abstention.unknown_similarity, abstention.min_coverage)
