@@ -27,7 +27,7 @@ def test_the_readme_has_a_block_for_each_bench_it_quotes() -> None:
     names = [block.name for block in blocks(README)]
     assert len(names) == len(set(names)), f"a result file rendered twice: {names}"
     for name in ("quality", "slack_ack", "train_profile", "learning_curve", "train_memory", "app_home",
-                 "scrubber", "verified_match", "cli_startup"):
+                 "scrubber", "verified_match", "cli_startup", "search_scale", "answer_latency"):
         assert name in names
 
 
