@@ -407,6 +407,7 @@ def learn_backfill(results: dict[str, Any]) -> str:
 
 
 
+@renders("ingest_speed_idle")
 @renders("ingest_speed_repeat")
 @renders("ingest_speed")
 def ingest_speed(results: dict[str, Any]) -> str:

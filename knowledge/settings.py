@@ -27,9 +27,10 @@ class KnowledgeSettings(Section):
     fetch_timeout_s: float = setting(10.0, "KB_FETCH_TIMEOUT_S", help="URL ingest connect/read timeout")
     embedding_backend: EmbeddingBackend = setting(
         "onnx-int8", "KB_EMBEDDING_BACKEND",
-        help="`onnx-int8` (ONNX Runtime, int8; 2.6x the chunks/s of `torch` in bench/ingest_speed.py at equal or "
-             "better FAQ hit@k), `onnx` (fp32) or `torch` (sentence-transformers); the ONNX ones read the export "
-             "`make setup` writes under `KB_MODELS_DIR`; see *Ingest speed*")
+        help="`onnx-int8` (ONNX Runtime, int8; 1.7x the chunks/s of `torch` on idle cores, 2.4-2.6x on loaded "
+             "ones, in bench/ingest_speed.py, at equal or better FAQ hit@k), `onnx` (fp32) or `torch` "
+             "(sentence-transformers); the ONNX ones read the export `make setup` writes under `KB_MODELS_DIR`; "
+             "see *Ingest speed*")
     search_mode: Literal["vector", "fulltext", "hybrid"] = setting(
         "vector", "KB_SEARCH_MODE", help="`vector`, `fulltext` or `hybrid` (see Retrieval quality); the bot and "
                                          "`kbbot kb search` both read it")
