@@ -120,12 +120,6 @@ class HomeTabs:
         """Use `deps` (this process's Slack client and database) for refreshes."""
         self._deps = deps
 
-    def opened(self, deps: SlackDeps, user: str) -> None:
-        """Record that `user` opened the tab (their tab is then refreshed after runs, if they are an admin)."""
-        self._deps = deps
-        with deps.sessions() as session, session.begin():
-            record_home_opened(session, user)
-
     def refresh_admins(self) -> int:
         """Re-publish the tab of every admin who opened it in the last `VIEWER_DAYS`; returns how many."""
         deps = self._deps
@@ -156,8 +150,9 @@ def register(app: App, deps: SlackDeps, tabs: HomeTabs) -> None:
     def on_home_opened(event: dict[str, Any]) -> None:
         if event.get("tab") != "home":
             return  # the Messages tab: nothing to publish
-        try:
-            tabs.opened(deps, event["user"])
+        try:  # remembered in the database: any process refreshes this tab after a run, if it is an admin's
+            with deps.sessions() as session, session.begin():
+                record_home_opened(session, event["user"])
         except Exception:  # the tab is still published; only the refresh after runs misses this user
             logger.exception("could not record that %s opened the Home tab", event["user"])
         try:
