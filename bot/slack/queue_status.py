@@ -6,6 +6,12 @@ picks it up. Each time a queued question starts, the placeholders of those still
 edited with their new place. The estimate comes from measured answer durations (the median of
 the last `window` answers) times the rounds of workers ahead; before anything is measured the
 message gives the place only. When the question starts, its answer takes over the placeholder.
+
+Edits and starts race: one worker may still be editing a placeholder ("yours is next") while another
+worker starts that very question and writes its answer there. Each placeholder therefore has its own
+lock: an edit reads the question's place and edits under it, and `leave` takes it before handing the
+placeholder to the answer, so an edit in flight finishes first and none starts after (a stale edit
+would otherwise overwrite the answer). The place is read at edit time, so it only ever moves up.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import math
 import statistics
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -38,6 +46,7 @@ class AnswerQueue:
         self.workers = max(1, workers)
         self._durations: deque[float] = deque(maxlen=window)
         self._waiting: OrderedDict[str, Waiting | None] = OrderedDict()
+        self._edit_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def record(self, seconds: float) -> None:
@@ -64,6 +73,7 @@ class AnswerQueue:
         """Put `key` in line; returns how many questions wait before it."""
         with self._lock:
             self._waiting[key] = None
+            self._edit_locks.setdefault(key, threading.Lock())
             return len(self._waiting) - 1
 
     def shown(self, key: str, waiting: Waiting) -> None:
@@ -71,12 +81,37 @@ class AnswerQueue:
             if key in self._waiting:
                 self._waiting[key] = waiting
 
-    def leave(self, key: str) -> tuple[Waiting | None, list[tuple[Waiting, int]]]:
-        """Take `key` out of line: its placeholder, and every other shown placeholder with its new place."""
+    def leave(self, key: str) -> tuple[Waiting | None, list[str]]:
+        """Take `key` out of line: its placeholder, and the keys of every other shown placeholder (to move up).
+
+        Waits for an edit of this placeholder in flight; after it returns no edit touches it again.
+        """
         with self._lock:
+            edit_lock = self._edit_locks.get(key)
+        if edit_lock is None:
+            return None, self._shown_keys()
+        with edit_lock, self._lock:
             mine = self._waiting.pop(key, None)
-            others = [(waiting, ahead) for ahead, waiting in enumerate(self._waiting.values()) if waiting]
-        return mine, others
+            self._edit_locks.pop(key, None)
+        return mine, self._shown_keys()
+
+    def _shown_keys(self) -> list[str]:
+        with self._lock:
+            return [key for key, waiting in self._waiting.items() if waiting]
+
+    @contextmanager
+    def editing(self, key: str) -> Iterator[tuple[Waiting, int] | None]:
+        """Hold `key`'s placeholder for one edit: (placeholder, questions ahead now), or None once it has left."""
+        with self._lock:
+            edit_lock = self._edit_locks.get(key)
+        if edit_lock is None:
+            yield None
+            return
+        with edit_lock:
+            with self._lock:
+                waiting = self._waiting.get(key)
+                ahead = list(self._waiting).index(key) if waiting else 0
+            yield (waiting, ahead) if waiting else None
 
 
 def show_queued(client: WebClient, queue: AnswerQueue, key: str, *, channel: str, thread_ts: str, ahead: int) -> None:
@@ -88,13 +123,17 @@ def show_queued(client: WebClient, queue: AnswerQueue, key: str, *, channel: str
         logger.warning("could not show the queue place in %s: %s", channel, exc.response.get("error"))
 
 
-def move_up(client: WebClient, queue: AnswerQueue, waiting: list[tuple[Waiting, int]]) -> None:
-    """Edit the placeholders still waiting with their new place (best effort)."""
-    for item, ahead in waiting:
-        try:
-            client.chat_update(channel=item.channel, ts=item.ts, text=queue.describe(ahead))
-        except SlackApiError as exc:
-            logger.info("queue place not updated in %s: %s", item.channel, exc.response.get("error"))
+def move_up(client: WebClient, queue: AnswerQueue, keys: list[str]) -> None:
+    """Edit the placeholders of `keys` still waiting with their place now (best effort; gone ones are skipped)."""
+    for key in keys:
+        with queue.editing(key) as current:
+            if current is None:
+                continue
+            item, ahead = current
+            try:
+                client.chat_update(channel=item.channel, ts=item.ts, text=queue.describe(ahead))
+            except SlackApiError as exc:
+                logger.info("queue place not updated in %s: %s", item.channel, exc.response.get("error"))
 
 
 def withdraw(client: WebClient, waiting: Waiting) -> None:
