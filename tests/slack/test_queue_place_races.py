@@ -24,7 +24,7 @@ class _HeldEdits(WebClient):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def chat_update(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    def chat_update(self, **kwargs: Any) -> Any:
         self.entered.set()
         assert self.release.wait(10), "the test never released the edit"
         return super().chat_update(**kwargs)
