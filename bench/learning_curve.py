@@ -150,6 +150,8 @@ def retrain(engine: Engine, sessions: sessionmaker[Session], settings: Any, envi
             "reward_margin_before": metrics.get("reward_margin_before"), "reward_margin": metrics.get("reward_margin"),
             "general_ppl": metrics.get("general_ppl"), "golden_f1": metrics.get("golden_f1"),
             "objective": metrics.get("dataset", {}).get("objective"),
+            "phase_seconds": metrics.get("phase_seconds"),
+            "golden_answers": metrics.get("gate", {}).get("rules", {}).get("golden_answers", "generated"),
             "dataset": {key: stats.get(key) for key in ("answers_read", "train", "eval", "excluded")},
             "training": {key: training.get(key) for key in ("steps", "epochs", "rows", "rows_over_token_budget",
                                                              "max_length", "train_tokens", "runtime_s")}}

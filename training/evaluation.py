@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -168,35 +168,64 @@ def judge(candidate: ModelScores, current: ModelScores, base: ModelScores, confi
 
 
 def measure(model: ScoringModel, name: str, *, eval_rows: Sequence[dict[str, Any]],
-            golden_rows: Sequence[dict[str, Any]], general_text: str, config: GateConfig,
-            answer: bool = True) -> ModelScores:
-    """Score one of `model`'s adapters (or `BASE`) on the gate's inputs; `answer` also generates golden answers."""
-    def score(rows: Sequence[dict[str, Any]]) -> tuple[float, ...]:
-        pairs = [(row["prompt"], row["completion"]) for row in rows]
-        return tuple(model.completion_logprobs(pairs, max_length=config.max_length, batch_size=config.batch_size))
+            golden_rows: Sequence[dict[str, Any]], general_text: str, config: GateConfig) -> ModelScores:
+    """Score one of `model`'s adapters (or `BASE`) on the gate's inputs: likelihoods and perplexity, no generation.
 
-    generated = list(golden_rows[: config.golden_generate_rows]) if answer else []
+    The held-out and golden rows are scored in one call, so a row in both (a held-out correction is
+    also a golden reference) is read once (`ScoringModel.completion_logprobs` scores each distinct
+    pair once).
+    """
+    good = [r for r in eval_rows if r["label"]]
+    bad = [r for r in eval_rows if not r["label"]]
+    pairs = [(row["prompt"], row["completion"]) for row in (*good, *bad, *golden_rows)]
+    with model.using(name):
+        scores = model.completion_logprobs(pairs, max_length=config.max_length, batch_size=config.batch_size)
+        perplexity = model.perplexity(general_text, max_length=config.max_length)
+    return ModelScores(good_rows=tuple(scores[: len(good)]), bad_rows=tuple(scores[len(good) : len(good) + len(bad)]),
+                       golden_rows=tuple(scores[len(good) + len(bad) :]), general_perplexity=perplexity)
+
+
+def golden_answer_f1(model: ScoringModel, name: str, *, golden_rows: Sequence[dict[str, Any]],
+                     config: GateConfig) -> float | None:
+    """Mean token F1 of adapter `name`'s greedy answers to the first `golden_generate_rows` golden rows."""
+    generated = list(golden_rows[: config.golden_generate_rows])
+    if not generated:
+        return None
     with model.using(name):
         answers = model.generate([row["prompt"] for row in generated], max_new_tokens=config.golden_max_new_tokens,
-                                 max_length=config.max_length) if generated else []
-        return ModelScores(good_rows=score([r for r in eval_rows if r["label"]]),
-                           bad_rows=score([r for r in eval_rows if not r["label"]]),
-                           golden_rows=score(golden_rows),
-                           general_perplexity=model.perplexity(general_text, max_length=config.max_length),
-                           golden_f1=_mean([token_f1(answer, row["completion"])
-                                            for answer, row in zip(answers, generated, strict=True)]))
+                                 max_length=config.max_length)
+    return _mean([token_f1(answer, row["completion"]) for answer, row in zip(answers, generated, strict=True)])
+
+
+ANSWERS_SKIPPED = "golden-set answers not generated: the candidate was rejected on the rules above"
+"""The gate's note when it stops before its slowest check."""
 
 
 def evaluate_candidate(*, base_model: Path, candidate: Path, current: Path | None, current_name: str = "base",
                        eval_rows: Sequence[dict[str, Any]], golden_rows: Sequence[dict[str, Any]],
                        config: GateConfig, general_text: str | None = None) -> GateReport:
-    """Score candidate, serving adapter (`current`, None for the base model) and base; judge."""
+    """Score candidate, serving adapter (`current`, None for the base model) and base; judge.
+
+    Generating golden-set answers with two models is the gate's slowest part on a CPU, and it can
+    only add a reason to reject: it runs after the likelihood rules, and only when they pass.
+    """
     adapters = {"candidate": candidate} | ({"current": current} if current is not None else {})
     model = ScoringModel(base_model, adapters)
     text = general_text if general_text is not None else GENERAL_TEXT.read_text()
     inputs: dict[str, Any] = {"eval_rows": eval_rows, "golden_rows": golden_rows, "general_text": text,
                               "config": config}
-    base = measure(model, BASE, **inputs, answer=current is None)  # the base's answers matter only when it serves
+    base = measure(model, BASE, **inputs)
     scored_candidate = measure(model, "candidate", **inputs)
     scored_current = measure(model, "current", **inputs) if current is not None else base
+    first = judge(scored_candidate, scored_current, base, config, current_name=current_name)
+    if config.golden_generate_rows == 0 or not golden_rows:
+        return first
+    if not first.passed:
+        return replace(first, rules={**first.rules, "golden_answers": ANSWERS_SKIPPED})
+    serving_name = "current" if current is not None else BASE
+    serving_f1 = golden_answer_f1(model, serving_name, golden_rows=golden_rows, config=config)
+    scored_candidate = replace(scored_candidate,
+                               golden_f1=golden_answer_f1(model, "candidate", golden_rows=golden_rows, config=config))
+    scored_current = replace(scored_current, golden_f1=serving_f1)
+    base = scored_current if current is None else base
     return judge(scored_candidate, scored_current, base, config, current_name=current_name)

@@ -199,7 +199,7 @@ def _execute(sessions: sessionmaker[Session], run: RunRecord, *, paths: LoopPath
                               eval_rows=dataset.rows["kto_eval"], golden_rows=golden, config=config.gate)
     progress.phase("publishing")
     return _finish(sessions, run, name=name, result=result, gate=gate, dataset_info=dataset_info,
-                   report_dir=report_dir, paths=paths)
+                   report_dir=report_dir, paths=paths, phase_seconds=progress.phase_seconds())
 
 
 def _feedback_weeks(sessions: sessionmaker[Session]) -> list[FeedbackCount]:
@@ -220,7 +220,8 @@ def _comparable(current: AdapterRecord | None, base_model: Path) -> AdapterRecor
 
 
 def _finish(sessions: sessionmaker[Session], run: RunRecord, *, name: str, result: TrainResult, gate: GateReport,
-            dataset_info: dict[str, Any], report_dir: Path, paths: LoopPaths) -> RunOutcome:
+            dataset_info: dict[str, Any], report_dir: Path, paths: LoopPaths,
+            phase_seconds: dict[str, float]) -> RunOutcome:
     objective = result.objective.upper()
     if gate.passed:
         status, summary = "succeeded", f"promoted {name} ({objective}, {result.metrics['rows']} rows): " + \
@@ -240,7 +241,7 @@ def _finish(sessions: sessionmaker[Session], run: RunRecord, *, name: str, resul
                "golden_f1": _rounded(gate.candidate.golden_f1),
                "train_rows": result.metrics["rows"], "steps": result.metrics["steps"],
                "dataset": dataset_info, "training": result.metrics, "gate": gate.as_dict(),
-               "loss_curve": thinned(result.loss_curve, LOSS_POINTS)}
+               "loss_curve": thinned(result.loss_curve, LOSS_POINTS), "phase_seconds": phase_seconds}
     with sessions() as session, session.begin():
         adapter = register_adapter(session, name=name, path=str(result.adapter_dir), base_model=str(paths.base_model),
                                    sha256=result.sha256, training_run_id=run.id,

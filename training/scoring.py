@@ -108,19 +108,25 @@ class ScoringModel:
     @torch.no_grad()
     def completion_logprobs(self, pairs: Sequence[tuple[str, str]], *, max_length: int,
                             batch_size: int) -> list[float]:
-        """Mean log-probability per completion token of each (prompt, completion) pair.
+        """Mean log-probability per completion token of each (prompt, completion) pair, in the order given.
 
         Sequences longer than `max_length` lose the start of their prompt, never their completion.
+        Each distinct pair is scored once, and batches are formed from rows of similar length
+        (longest first): a batch pads to its longest row, and on a CPU every padded position costs
+        a full forward. Neither changes a score (padding is masked and on the right).
         """
+        distinct = list(dict.fromkeys(pairs))
         encoded = []
-        for prompt, completion in pairs:
+        for prompt, completion in distinct:
             ids, start = completion_token_ids(self.tokenizer, prompt, completion)
             cut = max(0, len(ids) - max_length)
             encoded.append((ids[cut:], max(1, start - cut)))
-        scores: list[float] = []
+        order = sorted(range(len(encoded)), key=lambda index: -len(encoded[index][0]))
+        scores: dict[int, float] = {}
         pad = self.tokenizer.pad_token_id
-        for offset in range(0, len(encoded), batch_size):
-            batch = encoded[offset : offset + batch_size]
+        for offset in range(0, len(order), batch_size):
+            indices = order[offset : offset + batch_size]
+            batch = [encoded[index] for index in indices]
             width = max(len(ids) for ids, _ in batch)
             input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -128,9 +134,10 @@ class ScoringModel:
                 input_ids[row, : len(ids)] = torch.tensor(ids)
                 attention[row, : len(ids)] = 1
             spans = [(start, len(ids)) for ids, start in batch]
-            for values in self._span_logprobs(input_ids, attention, spans):
-                scores.append(float(values.mean()) if values.numel() else 0.0)
-        return scores
+            for index, values in zip(indices, self._span_logprobs(input_ids, attention, spans), strict=True):
+                scores[index] = float(values.mean()) if values.numel() else 0.0
+        position = {pair: index for index, pair in enumerate(distinct)}
+        return [scores[position[pair]] for pair in pairs]
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, max_length: int) -> list[str]:

@@ -12,7 +12,8 @@ from tests.training.feedback_fixtures import FAST_TRAINING, GATE, feedback_items
 from training.bootstrap import paired_gain
 from training.config import GateConfig
 from training.dataset_files import DatasetFiles
-from training.evaluation import ModelScores, evaluate_candidate, judge
+from training.evaluation import ANSWERS_SKIPPED, ModelScores, evaluate_candidate, judge
+from training.scoring import ScoringModel
 from training.trainer import train_adapter
 
 
@@ -94,6 +95,25 @@ def test_the_golden_set_answers_are_generated_and_scored(tiny_base_dir: Path, vo
     assert report.candidate.golden_f1 is not None and report.base.golden_f1 is not None
     assert report.candidate.golden_f1 > report.base.golden_f1  # it learned to say "use the new … config"
     assert [r for r in report.reasons if r.startswith("golden-set answer F1")], report.reasons
+
+
+def test_a_candidate_rejected_on_likelihood_generates_no_golden_answers(
+        tiny_base_dir: Path, votes: DatasetFiles, opposite_adapter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generation is the gate's slowest part on a CPU and can only add a reason to reject: it is skipped."""
+    generated: list[int] = []
+    real_generate = ScoringModel.generate
+
+    def counted(self: ScoringModel, prompts: list[str], **options: int) -> list[str]:
+        generated.append(len(prompts))
+        return real_generate(self, prompts, **options)
+
+    monkeypatch.setattr(ScoringModel, "generate", counted)
+    golden = [{"prompt": row["prompt"], "completion": row["completion"]}
+              for row in votes.rows["kto_eval"] if row["label"]]
+    report = _gate(tiny_base_dir, votes, opposite_adapter, golden_rows=golden)
+    assert not report.passed and generated == []
+    assert report.candidate.golden_f1 is None and report.rules["golden_answers"] == ANSWERS_SKIPPED
+    assert report.candidate.golden is not None, "the golden answers' likelihood is still scored"
 
 
 # --- The rules alone, on measured-looking numbers. ---

@@ -56,6 +56,8 @@ def test_proof_it_learns_votes_become_a_promoted_adapter_that_prefers_the_liked_
     assert record.status == "succeeded" and record.adapter_id == outcome.adapter_id
     assert record.message.startswith("promoted run") and record.metrics["gate"]["passed"]
     assert record.metrics["reward_margin"] > record.metrics["reward_margin_before"]  # headline for /kb status
+    phases = record.metrics["phase_seconds"]  # where a run's time went, for sizing a CPU run
+    assert set(phases) == {"dataset", "training", "evaluating", "publishing"} and phases["training"] > 0
     gate = record.metrics["gate"]["gain"]  # the gate's figures: point estimate, lower bound, n per class
     assert record.metrics["gate_gain_lower"] == pytest.approx(gate["lower"], abs=1e-4)
     assert gate["lower"] > LOOP.gate.min_margin_gain and gate["point"] >= gate["lower"]

@@ -68,3 +68,26 @@ def test_perplexity_equals_a_full_forward_over_windows(tiny_base_dir: Path) -> N
         total -= float(torch.log_softmax(logits[0, :-1], -1).gather(-1, torch.tensor(window[1:]).unsqueeze(-1)).sum())
         count += len(window) - 1
     assert scoring.perplexity(text, max_length=16) == pytest.approx(math.exp(total / count), rel=1e-4)
+
+
+def test_each_distinct_pair_is_scored_once_in_length_order_and_returned_in_the_order_given(
+        tiny_base_dir: Path) -> None:
+    """A held-out correction is also a golden reference: the gate must not pay for it twice."""
+    scoring = ScoringModel(tiny_base_dir, {})
+    short, long, medium = PAIRS[2], PAIRS[0], PAIRS[1]
+    asked = [short, long, short, medium]
+    widths: list[list[int]] = []
+    decoder = scoring.model.get_decoder()
+    hook = decoder.register_forward_hook(
+        lambda _module, _args, kwargs, _output: widths.append(kwargs["attention_mask"].sum(dim=1).tolist()),
+        with_kwargs=True)
+    try:
+        scores = scoring.completion_logprobs(asked, max_length=64, batch_size=2)
+    finally:
+        hook.remove()
+    base = AutoModelForCausalLM.from_pretrained(tiny_base_dir).eval()
+    assert scores == pytest.approx(_full_forward_scores(base, scoring.tokenizer, asked, max_length=64), abs=1e-4)
+    assert scores[0] == scores[2]
+    assert sum(len(batch) for batch in widths) == 3, "three distinct pairs, three rows through the model"
+    lengths = [length for batch in widths for length in batch]
+    assert lengths == sorted(lengths, reverse=True), "batched longest first, so a batch pads little"
