@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.abstention import AbstainReason, AbstentionConfig, Relevance, assess
 from bot.citations import Citation, build_citations, strip_invalid_markers
 from bot.evidence import EvidenceConfig, Quote, evidence_markdown, select_evidence
-from bot.generator_protocol import Generator
+from bot.generator_protocol import Generator, GeneratorBusy
 from bot.lexicon import distinctive_terms
 from bot.passage_units import split_units
 from bot.prompt import GroundedPrompt, Turn, build_prompt
@@ -131,6 +131,8 @@ class AnswerResult:
         passages: the retrieved passages the answer was built from, `[n]` = position + 1.
         first_text_ms: time from the question to the first text shown (the evidence).
         verified: the verified answer served (`verified.served`) or shown above the evidence, if any.
+        summary_skipped: why there is no summary although summaries are on ("busy": every model slot
+            was taken and the line was full; the quoted evidence already shown stays the answer).
     """
 
     answer_id: int
@@ -149,6 +151,7 @@ class AnswerResult:
     first_text_ms: float | None = None
     timed_out: bool = False
     verified: VerifiedMatch | None = None
+    summary_skipped: str = ""
 
 
 AdapterSource = Callable[[], tuple[int | None, str]]
@@ -250,17 +253,19 @@ class Answerer:
         publisher = _SentencePublisher(checker, passage_count=len(prompt.passages), on_sentence=on_delta,
                                        lead="\n\n" + SUMMARY_HEADING + "\n")
         generation_started = time.perf_counter()
-        for delta in self._generator.stream(prompt.messages, max_new_tokens=self.config.max_new_tokens,
-                                            temperature=self.config.temperature, cancel=cancel,
-                                            timeout_s=self.config.timeout_s):
-            publisher.feed(delta)
+        try:
+            for delta in self._generator.stream(prompt.messages, max_new_tokens=self.config.max_new_tokens,
+                                                temperature=self.config.temperature, cancel=cancel,
+                                                timeout_s=self.config.timeout_s):
+                publisher.feed(delta)
+        except GeneratorBusy as exc:
+            # The evidence is shown and stands on its own: a full model line must not take it back.
+            logger.info("summary skipped, the model is busy: %s", exc)
+            return _with_summary(outcome, publisher, prompt=rendered, summary_skipped="busy")
         publisher.close()
         timed_out = self.config.timeout_s is not None and \
             time.perf_counter() - generation_started >= self.config.timeout_s
-        summary = published_summary(publisher.verdicts)
-        published = outcome.published + (f"\n\n{SUMMARY_HEADING}\n{summary}" if summary else "")
-        return replace(outcome, published=published, completion=publisher.raw, prompt=rendered, summary=summary,
-                       verdicts=publisher.verdicts, timed_out=timed_out)
+        return _with_summary(outcome, publisher, prompt=rendered, timed_out=timed_out)
 
     def _serve_verified(self, question: Question, text: str, match: VerifiedMatch, *, started: float,
                         on_delta: Callable[[str], None] | None) -> AnswerResult:
@@ -319,7 +324,17 @@ class Answerer:
                             passages=outcome.passages, evidence=outcome.quotes, summary=outcome.summary,
                             raw_completion=outcome.completion, verdicts=outcome.verdicts, abstain_reason=reason,
                             relevance=outcome.relevance, first_text_ms=outcome.first_text_ms,
-                            timed_out=outcome.timed_out, verified=outcome.verified)
+                            timed_out=outcome.timed_out, verified=outcome.verified,
+                            summary_skipped=outcome.summary_skipped)
+
+
+def _with_summary(outcome: _Outcome, publisher: _SentencePublisher, *, prompt: str, timed_out: bool = False,
+                  summary_skipped: str = "") -> _Outcome:
+    """`outcome` with the sentences `publisher` published (those already shown) under the summary heading."""
+    summary = published_summary(publisher.verdicts)
+    published = outcome.published + (f"\n\n{SUMMARY_HEADING}\n{summary}" if summary else "")
+    return replace(outcome, published=published, completion=publisher.raw, prompt=prompt, summary=summary,
+                   verdicts=publisher.verdicts, timed_out=timed_out, summary_skipped=summary_skipped)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -337,6 +352,7 @@ class _Outcome:
     first_text_ms: float | None = None
     timed_out: bool = False
     verified: VerifiedMatch | None = None
+    summary_skipped: str = ""
 
 
 class _SentencePublisher:

@@ -163,7 +163,8 @@ def _blocks_for(result: AnswerResult) -> BlocksFor:
                              adapter_name=result.adapter_name, latency_ms=result.latency_ms,
                              timed_out=result.timed_out, abstained=result.abstained, feedback=style,
                              verified_note=verified_note(result.verified) if result.verified else None,
-                             verified_served=bool(result.verified and result.verified.served))
+                             verified_served=bool(result.verified and result.verified.served),
+                             summary_skipped=result.summary_skipped)
 
     return build
 

@@ -106,16 +106,21 @@ def parse_vote_value(value: str) -> tuple[int | None, int]:
     return {"": None, "up": 1, "down": -1}[direction], int(number)
 
 
+SUMMARY_BUSY_NOTE = ("_The model was busy, so this answer is the quoted evidence only. "
+                     "Ask again in a minute for a summary._")
+
+
 def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], adapter_name: str,
                   latency_ms: float | None = None, timed_out: bool = False, abstained: bool = False,
                   feedback: FeedbackStyle = "native", verified_note: str | None = None,
-                  verified_served: bool = False) -> Blocks:
+                  verified_served: bool = False, summary_skipped: str = "") -> Blocks:
     """The finished answer: text with [n] markers, Sources, model context line, feedback buttons.
 
     A long answer shows its first page here and says how many messages follow (`continuation_blocks`).
     "Ask a teammate" follows the feedback buttons, or precedes them when the bot abstained.
     `verified_note` (mrkdwn: who verified, when, the thread link) follows the text when a teammate's
-    verified answer was served (`verified_served`) or shown above the evidence.
+    verified answer was served (`verified_served`) or shown above the evidence. `summary_skipped`
+    ("busy") says why a quoted-evidence answer has no summary.
     """
     pages, cut = answer_pages(from_markdown(text))
     blocks: Blocks = [section(piece) for piece in pages[0]]
@@ -125,6 +130,8 @@ def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], a
         blocks.append(context(CUT_NOTE))
     if timed_out:
         blocks.append(context("_The answer was cut short: generation took too long._"))
+    if summary_skipped == "busy":
+        blocks.append(context(SUMMARY_BUSY_NOTE))
     if verified_note:
         blocks.append(context(verified_note))
     sources = sources_text(citations, abstained=abstained)

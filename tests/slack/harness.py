@@ -7,6 +7,7 @@ on the finished transcript without sleeping.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,20 @@ class SlackHarness:
             channel_type = "im" if channel.startswith("D") else "channel"
             self.event(message(channel, posted["ts"], text, user=user, thread_ts=thread_ts,
                                channel_type=channel_type))
+        return str(posted["ts"])
+
+    def ask_while_full(self, text: str, *, channel: str = "C1") -> str:
+        """Mention the bot while every worker of its pool is taken and nothing may wait (the pool must be
+        `BackgroundWork(max_workers=1, max_queued=0)`): the question is turned away busy. Returns its ts."""
+        release = threading.Event()
+        self.work.submit(release.wait, 30)
+        try:
+            posted = self.fake.add_message(channel, f"<@UBOT> {text}", user=ASKER)
+            self.dispatch(self.requests.event(mention(channel, posted["ts"], text, user=ASKER)))
+            assert self.listeners.wait_idle(30), "listeners did not finish"
+        finally:
+            release.set()
+        self.settle()
         return str(posted["ts"])
 
     def rows(self, model: type[Any]) -> list[Any]:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from bot.generator_protocol import GeneratorBusy
 from bot.slack.blocks import ACTION_FEEDBACK
 from bot.slack.home import HomeTabs
 from bot.slack.home_blocks import ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK
 from bot.slack.modals import ACTION_VALUE, BLOCK_REASON
+from bot.slack.work import BackgroundWork
 from store.adapter_registry import promote, register_adapter, serving_adapter
 from store.schema import TrainingRun, UnansweredQuestion
 from store.training_runs import mark_run_finished
@@ -147,8 +147,8 @@ def test_the_messages_tab_publishes_nothing(bot: SlackHarness) -> None:
 
 def test_admins_see_questions_turned_away_busy_and_failed_among_the_outcomes(make_bot: MakeBot) -> None:
     """Busy and failed questions leave no answer row; they are recorded on their own and counted on the Home tab."""
-    busy = make_bot(generator=ScriptedGenerator(fail_with=GeneratorBusy("all slots taken")))
-    busy.ask("How do I deploy the billing service?")
+    busy = make_bot(work=BackgroundWork(max_workers=1, max_queued=0))
+    busy.ask_while_full("How do I deploy the billing service?")
     broken = make_bot(generator=ScriptedGenerator(fail_with=RuntimeError("CUDA fell over")), home_tabs=HomeTabs())
     broken.ask("How do I deploy the billing service?", channel="C2")  # documented: the generator is reached
     broken.ask("", channel="C2")  # refused (empty): told what to do, which is an answer, not a failure

@@ -15,7 +15,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapter_follower import AdapterFollower
-from bot.generator_protocol import GeneratorBusy
 from bot.slack.http_app import http_application, with_ops_endpoints
 from bot.slack.ops_server import OpsServer, not_found
 from store.adapter_registry import promote, register_adapter
@@ -23,7 +22,6 @@ from store.log_format import configure_logging
 from store.process_heartbeats import HeartbeatWriter, Served
 from store.schema import Answer, TrainingRun
 from tests.fakes.slack_requests import mention
-from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness
 from tests.slack.test_slack_http_edges import SETTINGS, post, serve
@@ -118,15 +116,23 @@ def test_metrics_count_an_answered_question_and_time_its_first_text_and_answer(
     assert ("kb_admission_running", ()) in after and ("kb_admission_waiting", ()) in after
 
 
-def test_metrics_count_a_busy_model_and_read_training_runs_from_the_database(make_bot: MakeBot) -> None:
-    bot = make_bot(generator=ScriptedGenerator(fail_with=GeneratorBusy("busy")))
+def test_metrics_count_a_busy_question_and_read_training_runs_from_the_database(make_bot: MakeBot) -> None:
+    from bot.slack.work import BackgroundWork
+
+    bot = make_bot(work=BackgroundWork(max_workers=1, max_queued=0))
     with bot.sessions.begin() as session:
         session.add_all([TrainingRun(status=status, trigger="cli")
                          for status in ("rejected", "failed", "rejected", "queued")])
     for served in serve(http_application(bot.app, settings=SETTINGS, sessions=bot.sessions,
                                          generator=bot.generator)):
         before = _samples(served)
-        _ask_over_http(bot, served, event_id="EvBUSY0001")
+        release = threading.Event()
+        bot.work.submit(release.wait, 30)  # the only worker is taken and nothing may wait
+        ts = str(bot.fake.add_message("C1", f"<@UBOT> {QUESTION}")["ts"])
+        assert post(served, bot.requests.event(mention("C1", ts, QUESTION), event_id="EvBUSY0001"))[0] == 200
+        assert bot.listeners.wait_idle(30)
+        release.set()
+        bot.settle()
         after = _samples(served)
         assert _value(after, "kb_answers_total", outcome="busy") == _value(before, "kb_answers_total",
                                                                         outcome="busy") + 1

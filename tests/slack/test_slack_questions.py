@@ -7,9 +7,10 @@ import logging
 import pytest
 
 from bot.generator_protocol import GeneratorBusy
-from bot.slack.blocks import ACTION_DOWN, ACTION_FEEDBACK, ACTION_UP, THINKING
+from bot.slack.blocks import ACTION_DOWN, ACTION_FEEDBACK, ACTION_UP, SUMMARY_BUSY_NOTE, THINKING
 from bot.slack.notices import APOLOGY, BUSY
 from bot.slack.streaming import STATUS_TEXT, StreamOptions
+from bot.slack.work import BackgroundWork
 from store.schema import Answer
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
 from tests.fakes.slack_requests import ASKER, mention, message
@@ -160,11 +161,24 @@ def test_failure_while_answering_posts_an_apology_and_logs_it(make_bot: MakeBot,
     assert any(record.exc_info for record in caplog.records), "the trace goes to the log"
 
 
-def test_busy_model_says_try_again_shortly(make_bot: MakeBot) -> None:
+def test_a_full_work_pool_says_try_again_shortly(make_bot: MakeBot) -> None:
+    bot = make_bot(work=BackgroundWork(max_workers=1, max_queued=0))
+    ts = bot.ask_while_full("How do I deploy the billing service?")
+    [reply] = bot.fake.bot_replies("C1", ts)  # the queue place shown at once was withdrawn
+    assert reply["text"] == BUSY and not bot.generator.calls
+
+
+def test_a_busy_model_keeps_the_evidence_already_shown_and_says_why_there_is_no_summary(make_bot: MakeBot) -> None:
+    """Found under a 50-question burst: the summary's GeneratorBusy replaced the quoted evidence with "busy"."""
     bot = make_bot(generator=ScriptedGenerator(fail_with=GeneratorBusy("all slots taken")))
     ts = bot.ask("How do I deploy the billing service?")
     [reply] = bot.fake.bot_replies("C1", ts)
-    assert reply["text"] == BUSY
+    answer = bot.final_answer("C1", ts)
+    assert answer["ts"] == reply["ts"] and "make deploy" in answer["blocks"][0]["text"]["text"]
+    assert SUMMARY_BUSY_NOTE in str(answer["blocks"]) and BUSY not in str(answer)
+    [row] = bot.rows(Answer)
+    assert not row.abstained and row.summary_text == "" and "make deploy" in row.published_text
+    assert row.prompt, "the prompt is recorded: a vote on this answer still trains"
 
 
 def test_empty_mention_is_told_what_to_do_without_generating(bot: SlackHarness) -> None:
