@@ -184,6 +184,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "questions": len(rows), "accepted": sum(r["ack_status"] == 200 for r in rows), "outcomes": outcomes,
         "answerable_answered": sum(r["answerable"] and r["outcome"] == "answered" for r in rows),
+        "summary_skipped": sum(bool(r.get("summary_skipped")) for r in rows),
         "answerable": sum(r["answerable"] for r in rows),
         "unanswerable_abstained": sum(not r["answerable"] and r["outcome"] == "abstained" for r in rows),
         "unanswerable": sum(not r["answerable"] for r in rows),

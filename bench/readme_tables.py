@@ -204,6 +204,8 @@ def burst(results: dict[str, Any]) -> str:
         row("handbook questions answered / others abstained",
             lambda r: f"{r['answerable_answered']} of {r['answerable']} / {r['unanswerable_abstained']} of "
                       f"{r['unanswerable']}"),
+        row("answered with the evidence alone, the model busy (no summary)",
+            lambda r: str(r["summary_skipped"]) if "summary_skipped" in r else "—"),
         row(f"told busy / failed / no reply in {s['timeout_s']:.0f} s", outcomes),
         row("questions per minute sustained (answered + abstained, first sent → last reply)",
             lambda r: f"{fixed(r['questions_per_minute'], 1)} (over {fixed(r['wall_s'], 1)} s)",

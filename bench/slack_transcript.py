@@ -22,10 +22,11 @@ the transcript (`fake.calls`) rather than the fake, so tests can hand them a few
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from bot.slack.blocks import THINKING
+from bot.slack.blocks import SUMMARY_BUSY_NOTE, THINKING
 from bot.slack.notices import BUSY
 from tests.fakes.slack_api import SlackCall
 
@@ -135,5 +136,12 @@ def reply_timeline(calls: Sequence[SlackCall], ts: str, sent: float, *, timeout_
 
     end = reply_end(calls, ts)
     final = since(end.t if end is not None else None)
+    outcome = outcome_of(end) if final is not None else "no reply"
     return {"first_visible_s": since(first_visible(calls, ts)), "first_text_s": since(first_text(calls, ts)),
-            "final_s": final, "outcome": outcome_of(end) if final is not None else "no reply"}
+            "final_s": final, "outcome": outcome,
+            "summary_skipped": outcome == "answered" and end is not None and summary_skipped(end)}
+
+
+def summary_skipped(end: SlackCall) -> bool:
+    """The final answer is the quoted evidence alone because the model had no place for its summary."""
+    return SUMMARY_BUSY_NOTE in json.dumps(end.body.get("blocks"), ensure_ascii=False)

@@ -196,13 +196,26 @@ class Answerer:
     def answer(self, question: Question, *, on_delta: Callable[[str], None] | None = None,
                cancel: threading.Event | None = None) -> AnswerResult:
         """Answer `question`; `on_delta` receives the text shown so far piece by piece (evidence first)."""
+        prepared = self.prepare(question, on_delta=on_delta)
+        return prepared.result or self.complete(prepared, on_delta=on_delta, cancel=cancel)
+
+    def prepare(self, question: Question, *, on_delta: Callable[[str], None] | None = None) -> PreparedAnswer:
+        """Everything up to the quoted evidence, shown through `on_delta`; no model call.
+
+        The result is finished (`result` set) when there is nothing to generate: a verified answer
+        served, an abstention, or summaries turned off. Otherwise `complete` writes the summary;
+        the caller may run it elsewhere (the Slack app runs it on a pool of its own, so the next
+        questions' evidence does not wait for a model slot).
+        """
         started = time.perf_counter()
         text = self.validate(question.text)
         query = self.search_query(question, text)
         verified = match_verified(self._sessions, query, self._embedder.embed_query(query), channel=question.channel,
                                   config=self.config.verified, scopes=question.scopes)
         if verified is not None and verified.served:
-            return self._serve_verified(question, text, verified, started=started, on_delta=on_delta)
+            return PreparedAnswer(question=question, text=text,
+                                  result=self._serve_verified(question, text, verified, started=started,
+                                                              on_delta=on_delta))
         lead = offered_markdown(verified.record) if verified is not None else ""
         passages = self.retrieve(question, text)
         unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel,
@@ -222,31 +235,48 @@ class Answerer:
             message = lead + (NOTHING_FOUND if relevance.reason == "no_passages" else NOT_COVERED)
             if on_delta is not None:
                 on_delta(message)
-            return self._finish(question, text, _Outcome(
+            return PreparedAnswer(question=question, text=text, result=self._finish(question, text, _Outcome(
                 published=message, completion="", prompt="", passages=passages, relevance=relevance,
                 first_text_ms=_ms_since(started), verified=verified), adapter=adapter, started=started,
-                citations=related_documents(passages))
+                citations=related_documents(passages)))
         evidence_text = lead + evidence_markdown(quotes)
         if on_delta is not None:
             on_delta(evidence_text)
-        first_text_ms = _ms_since(started)
         outcome = _Outcome(published=evidence_text, completion="", prompt="", passages=passages,
-                           relevance=relevance, quotes=quotes, first_text_ms=first_text_ms, verified=verified)
-        outcome = self._summarise(question, text, ranked, numbers, outcome, on_delta=on_delta, cancel=cancel)
-        return self._finish(question, text, outcome, adapter=adapter, started=started,
-                            citations=build_citations(outcome.published, passages))
+                           relevance=relevance, quotes=quotes, first_text_ms=_ms_since(started), verified=verified)
+        prepared = PreparedAnswer(question=question, text=text, ranked=ranked, numbers=numbers, outcome=outcome,
+                                  adapter=adapter, started=started)
+        return prepared if self.config.summarise else replace(prepared, result=self.complete(prepared))
+
+    def complete(self, prepared: PreparedAnswer, *, on_delta: Callable[[str], None] | None = None,
+                 cancel: threading.Event | None = None, skip: str = "") -> AnswerResult:
+        """Write the summary of a prepared answer (sentences through `on_delta` as they pass), record, return it.
+
+        `skip` ("busy") finishes it with the evidence alone, saying why: what a caller does when it
+        has no room to wait for the model.
+        """
+        if prepared.result is not None:
+            return prepared.result
+        assert prepared.outcome is not None, "an unfinished PreparedAnswer carries its outcome"
+        outcome = self._summarise(prepared.question, prepared.text, prepared.ranked, prepared.numbers,
+                                  prepared.outcome, on_delta=on_delta, cancel=cancel, skip=skip)
+        return self._finish(prepared.question, prepared.text, outcome, adapter=prepared.adapter,
+                            started=prepared.started, citations=build_citations(outcome.published,
+                                                                                outcome.passages))
 
     def _summarise(self, question: Question, text: str, ranked: list[ScoredPassage], numbers: list[int],
                    outcome: _Outcome, *, on_delta: Callable[[str], None] | None,
-                   cancel: threading.Event | None) -> _Outcome:
+                   cancel: threading.Event | None, skip: str = "") -> _Outcome:
         """Generate a short summary, publishing each sentence once it passes the support check.
 
-        The prompt is built and recorded even when summaries are off, so every answer row holds the
-        prompt its published text answers (what the learning loop trains on).
+        The prompt is built and recorded even when summaries are off or skipped, so every answer row
+        holds the prompt its published text answers (what the learning loop trains on).
         """
         prompt, rendered = self._prompt(text, ranked, question)
-        if not self.config.summarise:
-            return replace(outcome, prompt=rendered)
+        if not self.config.summarise or skip:
+            if skip:
+                logger.info("summary skipped: %s", skip)
+            return replace(outcome, prompt=rendered, summary_skipped=skip)
         checker = SupportChecker(question=text, ranked=ranked[:len(prompt.passages)],
                                  numbers=numbers[:len(prompt.passages)], embed=self._embedder.embed_documents,
                                  config=self.config.support, already_shown=outcome.published)
@@ -335,6 +365,20 @@ def _with_summary(outcome: _Outcome, publisher: _SentencePublisher, *, prompt: s
     published = outcome.published + (f"\n\n{SUMMARY_HEADING}\n{summary}" if summary else "")
     return replace(outcome, published=published, completion=publisher.raw, prompt=prompt, summary=summary,
                    verdicts=publisher.verdicts, timed_out=timed_out, summary_skipped=summary_skipped)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedAnswer:
+    """An answer up to its quoted evidence (`Answerer.prepare`): finished (`result`) or waiting for its summary."""
+
+    question: Question
+    text: str
+    result: AnswerResult | None = None
+    ranked: list[ScoredPassage] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    outcome: _Outcome | None = None
+    adapter: tuple[int | None, str] = (None, "base")
+    started: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,8 +1,8 @@
 """Answering one Slack question in its thread, from first status to final blocks (orch).
 
-Runs on the background pool: validate, show something at once, read the thread for history, stream
-the generated answer, replace it with the final blocks and remember which message shows which
-answer (so reactions on it count as votes). Every failure ends with a notice in the thread: the
+Runs on the background pool: validate, show something at once, read the thread for history, show
+the quoted evidence; then, on the summaries pool, stream the checked summary, replace the reply with
+the final blocks and remember which message shows which answer (so reactions on it count as votes). Every failure ends with a notice in the thread: the
 error's own message when it is meant for users (bad question, model busy), else an apology with
 the trace in the log. A question nobody put to the bot (`Ask.unmentioned`) is the exception: it is
 answered first and shown only when there is an answer; abstentions and failures stay silent.
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.answering import AnswerError, AnswerResult, Question
+from bot.answering import AnswerError, AnswerResult, PreparedAnswer, Question
 from bot.generator_protocol import GeneratorBusy
 from bot.metrics import AnswerTimer, Outcome, count_outcome
 from bot.slack import dedupe
@@ -92,12 +93,18 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
 
 def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
                     received_at: float | None = None) -> None:
-    """Answer `ask` in its thread; never raises (failures become a notice in the thread).
+    """Answer `ask` in its thread, up to the quoted evidence here; never raises (failures become a notice).
+
+    The summary is handed to `deps.summaries` (`write_summary`), so this worker is free for the next
+    question as soon as the evidence is shown instead of waiting for a model slot: under a burst every
+    admitted question sees its evidence at the pace of retrieval, not of generation. When that pool
+    has no room the answer is finished with the evidence alone and says the model was busy.
 
     Counts the outcome and times the first text and the final answer from `received_at` (a
     `time.monotonic()` of the question's arrival; default now), see `bot.metrics`.
     """
     reply: Reply | None = None
+    handed_over = False
     started = time.monotonic()
     timer = AnswerTimer(received_at)
     placeholder, still_waiting = deps.queue.leave(dedupe.message_key(ask.channel, ask.ts))
@@ -109,17 +116,7 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
                              user_team=ask.user_team or ask.team_id)
         if not ask.unmentioned:  # a question put to the bot shows something at once
             reply = deps.replies.start(target, placeholder_ts=placeholder.ts if placeholder else None)
-        history = []
-        if ask.is_follow_up:
-            with deps.sessions() as session:  # closed before Slack is read
-                earlier = answers_in_thread(session, channel=ask.channel, thread_ts=ask.thread_ts)
-            history = thread_history(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, before_ts=ask.ts,
-                                     bot_user_id=ask.bot_user_id,
-                                     answer_ts=[a.message_ts for a in earlier if a.message_ts])
-        question = Question(text=text, channel=ask.channel, thread_ts=ask.thread_ts, asker=ask.user,
-                            team_id=ask.team_id, history=history,
-                            conversation_kind=deps.scopes.kind_of(ask.channel, ask.channel_type),
-                            scopes=channel_scopes(deps, ask.channel, ask.channel_type))
+        question = _question(deps, ask, text)
         if reply is None:  # un-mentioned: nothing is shown unless there is an answer
             result = deps.answerer.answer(question)
             if result.abstained:
@@ -129,21 +126,63 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
                 return
             reply = deps.replies.start(target)
         else:
-            result = deps.answerer.answer(question, on_delta=timer.showing(reply.push), cancel=reply.cancel)
-        bind_ids(answer_id=result.answer_id)  # this job's context only: every line below carries it
-        message_ts = reply.finish(result.text, _blocks_for(result),
-                                  continuation_blocks(answer_id=result.answer_id, text=result.text))
-        deps.queue.record(time.monotonic() - started)
-        outcome = _outcome(result)
-        count_outcome(outcome)
-        logger.info("answered %s/%s: %s in %.1f s with %s", ask.channel, ask.ts, outcome, timer.finished(),
-                    result.adapter_name, extra={"outcome": outcome, "channel": ask.channel})
+            show = timer.showing(reply.push)
+            prepared = deps.answerer.prepare(question, on_delta=show)
+            deps.queue.record(time.monotonic() - started)  # what a question waiting for this worker waits for
+            if prepared.result is not None:
+                result = prepared.result
+            else:
+                try:
+                    deps.summaries.submit(write_summary, deps, ask, reply, prepared, show, timer, claim_keys)
+                    handed_over = True
+                    return
+                except WorkRejected:
+                    result = deps.answerer.complete(prepared, skip="busy")
+        _deliver(deps, ask, reply, result, timer)
     except Exception as exc:
         _fail(deps, ask, reply, exc)
-        return
+    finally:
+        if not handed_over:
+            for key in claim_keys:
+                dedupe.finish(deps.sessions, key)
+
+
+def write_summary(deps: SlackDeps, ask: Ask, reply: Reply, prepared: PreparedAnswer, show: Callable[[str], None],
+                  timer: AnswerTimer, claim_keys: tuple[str, ...]) -> None:
+    """The second half of `answer_question`, on the summaries pool: the model's checked summary, then the
+    final blocks; never raises."""
+    try:
+        _deliver(deps, ask, reply, deps.answerer.complete(prepared, on_delta=show, cancel=reply.cancel), timer)
+    except Exception as exc:
+        _fail(deps, ask, reply, exc)
     finally:
         for key in claim_keys:
             dedupe.finish(deps.sessions, key)
+
+
+def _question(deps: SlackDeps, ask: Ask, text: str) -> Question:
+    """The question with its thread's history (a follow-up) and the channel's kind and answer sources."""
+    history = []
+    if ask.is_follow_up:
+        with deps.sessions() as session:  # closed before Slack is read
+            earlier = answers_in_thread(session, channel=ask.channel, thread_ts=ask.thread_ts)
+        history = thread_history(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, before_ts=ask.ts,
+                                 bot_user_id=ask.bot_user_id, answer_ts=[a.message_ts for a in earlier if a.message_ts])
+    return Question(text=text, channel=ask.channel, thread_ts=ask.thread_ts, asker=ask.user, team_id=ask.team_id,
+                    history=history, conversation_kind=deps.scopes.kind_of(ask.channel, ask.channel_type),
+                    scopes=channel_scopes(deps, ask.channel, ask.channel_type))
+
+
+def _deliver(deps: SlackDeps, ask: Ask, reply: Reply, result: AnswerResult, timer: AnswerTimer) -> None:
+    """Replace the reply with the final blocks, count and log the outcome, link the message to the answer."""
+    bind_ids(answer_id=result.answer_id)  # this job's context only: every line below carries it
+    message_ts = reply.finish(result.text, _blocks_for(result),
+                              continuation_blocks(answer_id=result.answer_id, text=result.text))
+    outcome = _outcome(result)
+    count_outcome(outcome)
+    logger.info("answered %s/%s: %s in %.1f s with %s%s", ask.channel, ask.ts, outcome, timer.finished(),
+                result.adapter_name, f" (summary skipped: {result.summary_skipped})" if result.summary_skipped else "",
+                extra={"outcome": outcome, "channel": ask.channel})
     try:
         with deps.sessions() as session, session.begin():
             attach_message(session, result.answer_id, channel=ask.channel, message_ts=message_ts)

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[Session], answerer: Answerer,
               embedder: Embedder, admin_user_ids: Iterable[str] = (), ingest: IngestOptions | None = None,
               streaming: StreamOptions | None = None, work: BackgroundWork | None = None,
+              summaries: BackgroundWork | None = None,
               listener_executor: BackgroundWork | None = None, listener_threads: int = 8,
               process_before_response: bool = False, token_verification_enabled: bool = True,
               home_tabs: home.HomeTabs | None = None, training_cron: str = DEFAULT_TRAINING_CRON) -> App:
@@ -48,7 +49,9 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
         client: the Web API client; its base URL and retry handlers are used for every call.
         signing_secret: verifies HTTP requests (Socket Mode requests are not signed; pass "").
         admin_user_ids: who may retrain and roll back; empty means workspace admins and owners.
-        work: the background pool for generation, ingestion and search (a new one when None).
+        work: the background pool for answering up to the evidence, ingestion and search (a new one when None).
+        summaries: the pool writing answers' summaries once their evidence is shown (`SlackDeps.summaries`;
+            a new one of 9 threads, nothing queued, when None: the default model's 1 slot + 8 waiting).
         listener_executor: Bolt's listener pool (a new one of `listener_threads` when None).
         token_verification_enabled: call auth.test now (False defers it to the first request).
         home_tabs: who opened the Home tab, for refreshing admins' tabs after a run (a new one when None).
@@ -63,6 +66,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
                      replies=Replies(client, streaming), admins=AdminCheck(client, admin_user_ids),
                      scopes=ScopeResolver(client), queue=AnswerQueue(workers=work.workers),
                      gaps=GapFinder(sessions, embedder),
+                     **({"summaries": summaries} if summaries is not None else {}),
                      ingest=ingest or IngestOptions(), training_cron=training_cron)
     app.middleware(event_log_ids)  # first, so every line about an event carries its id
     app.middleware(event_dedupe_middleware(sessions))

@@ -52,6 +52,10 @@ class SlackDeps:
     scopes: ScopeResolver
     queue: AnswerQueue
     gaps: GapFinder
+    summaries: BackgroundWork = field(default_factory=lambda: BackgroundWork(max_workers=9, max_queued=0,
+                                                                              name="kb-summaries"))
+    """Where answers' summaries are written once their evidence is shown (`answer_flow.write_summary`):
+    as many threads as the model has slots plus waiting places, nothing queued beyond them."""
     ingest: IngestOptions = field(default_factory=IngestOptions)
     training_cron: str = DEFAULT_TRAINING_CRON
     """The worker's retrain schedule (TRAINING_CRON), for the admins' Home tab."""

@@ -45,13 +45,16 @@ class SlackBot:
 
     app: App
     work: BackgroundWork
+    summaries: BackgroundWork | None = None
     tasks: list[PeriodicTask] = field(default_factory=list)
 
     def close(self, timeout_s: float = 30.0) -> None:
         for task in self.tasks:
             task.stop()
-        self.work.wait_idle(timeout_s)
-        self.work.shutdown(wait=False)
+        for pool in (self.work, self.summaries):  # answers first: they hand their summaries on
+            if pool is not None:
+                pool.wait_idle(timeout_s)
+                pool.shutdown(wait=False)
 
 
 def ingest_options(knowledge: KnowledgeSettings) -> IngestOptions:
@@ -62,7 +65,7 @@ def ingest_options(knowledge: KnowledgeSettings) -> IngestOptions:
 def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, sessions: sessionmaker[Session],
                     embedder: Embedder, answerer: Answerer, signing_secret: str | None = None,
                     background: bool = True, training_cron: str = DEFAULT_TRAINING_CRON,
-                    learn: LearnSettings | None = None) -> SlackBot:
+                    learn: LearnSettings | None = None, generation_places: int = 9) -> SlackBot:
     """Build the app for this process and start its background tasks.
 
     Args:
@@ -70,18 +73,21 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         training_cron: the worker's retrain schedule (`ScheduleSettings.training_cron`), shown to admins.
         learn: the `/kb learn` section (KB_LEARN_*); None: its defaults.
         background: start the reporter and purge threads (tests of the app alone pass False).
+        generation_places: the model's slots plus waiting places (KB_MAX_CONCURRENT_GENERATIONS +
+            KB_MAX_WAITING_GENERATIONS): the threads writing summaries once the evidence is shown.
     """
     client = make_web_client(settings.slack_bot_token, base_url=settings.slack_api_url or None)
     work = BackgroundWork(max_workers=settings.kb_slack_workers, max_queued=settings.kb_slack_queue)
+    summaries = BackgroundWork(max_workers=max(1, generation_places), max_queued=0, name="kb-summaries")
     home_tabs = HomeTabs()
     app = build_app(
         client=client, sessions=sessions, answerer=answerer, embedder=embedder,
         signing_secret=settings.slack_signing_secret if signing_secret is None else signing_secret,
-        admin_user_ids=settings.admin_ids(), ingest=ingest_options(knowledge), work=work,
+        admin_user_ids=settings.admin_ids(), ingest=ingest_options(knowledge), work=work, summaries=summaries,
         listener_threads=settings.kb_listener_threads, home_tabs=home_tabs, training_cron=training_cron,
         streaming=StreamOptions(mode=settings.kb_stream_mode, interval_s=settings.kb_stream_interval_s,
                                 feedback=settings.kb_feedback_style))
-    bot = SlackBot(app=app, work=work)
+    bot = SlackBot(app=app, work=work, summaries=summaries)
 
     def purge_claims() -> None:
         with sessions() as session, session.begin():

@@ -31,7 +31,9 @@ def create_application() -> WSGIApp:
     HeartbeatWriter(runtime.sessions, kind="web", served=runtime.served).start()  # ages out when the worker dies
     bot = start_slack_bot(settings=slack, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer,
-                          training_cron=ScheduleSettings().training_cron, learn=LearnSettings())
+                          training_cron=ScheduleSettings().training_cron, learn=LearnSettings(),
+                          generation_places=bot_settings.generation.max_concurrent
+                          + bot_settings.generation.max_waiting)
     return http_application(bot.app, settings=slack, sessions=runtime.sessions, generator=runtime.generator,
                             follower=runtime.follower)
 

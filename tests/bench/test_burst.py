@@ -32,9 +32,10 @@ def _call(method: str, t: float, body: dict[str, Any], *, reply_ts: str | None =
                      reply=reply, t=t)
 
 
-def _answer(*, abstained: bool = False, feedback: str = "native") -> list[dict[str, Any]]:
+def _answer(*, abstained: bool = False, feedback: str = "native", summary_skipped: str = "") -> list[dict[str, Any]]:
     return answer_blocks(answer_id=7, text="> Releases are cut every second Tuesday. [1]", citations=[],
-                         adapter_name="base", abstained=abstained, feedback=feedback)  # type: ignore[arg-type]
+                         adapter_name="base", abstained=abstained, feedback=feedback,  # type: ignore[arg-type]
+                         summary_skipped=summary_skipped)
 
 
 def _streamed(ts: str, end: list[SlackCall]) -> list[SlackCall]:
@@ -51,7 +52,7 @@ def test_a_streamed_answer_reads_as_answered_with_the_evidence_as_first_text() -
     other = _call("chat.startStream", 10.1, {"channel": "C1", "thread_ts": "1700000002.000002",
                                              "markdown_text": "someone else's"}, reply_ts="S2")
     assert reply_timeline([other, *calls], ASKED, 10.0, timeout_s=60) == {
-        "first_visible_s": 0.05, "first_text_s": 0.3, "final_s": 3.2, "outcome": "answered"}
+        "first_visible_s": 0.05, "first_text_s": 0.3, "final_s": 3.2, "outcome": "answered", "summary_skipped": False}
 
 
 def test_a_queued_question_counts_neither_its_queue_place_nor_the_placeholder_as_answer_text() -> None:
@@ -70,18 +71,26 @@ def test_a_queued_question_counts_neither_its_queue_place_nor_the_placeholder_as
     assert reply_timeline(calls, ASKED, 10.0, timeout_s=60)["outcome"] == "abstained"
 
 
+def test_an_answer_left_with_its_evidence_alone_by_a_busy_model_is_counted_apart() -> None:
+    calls = [_call("chat.postMessage", 10.1, {"channel": "C1", "thread_ts": ASKED, "text": THINKING}, reply_ts="P1"),
+             _call("chat.update", 10.4, {"channel": "C1", "ts": "P1", "text": "x",
+                                         "blocks": _answer(summary_skipped="busy")})]
+    timeline = reply_timeline(calls, ASKED, 10.0, timeout_s=60)
+    assert timeline["outcome"] == "answered" and timeline["summary_skipped"] is True
+
+
 def test_the_final_answer_is_the_first_text_when_nothing_was_shown_before_it() -> None:
     calls = [_call("chat.postMessage", 10.1, {"channel": "C1", "thread_ts": ASKED, "text": THINKING}, reply_ts="P1"),
              _call("chat.update", 12.5, {"channel": "C1", "ts": "P1", "text": "x", "blocks": _answer()})]
     assert reply_timeline(calls, ASKED, 10.0, timeout_s=60) == {
-        "first_visible_s": 0.1, "first_text_s": 2.5, "final_s": 2.5, "outcome": "answered"}
+        "first_visible_s": 0.1, "first_text_s": 2.5, "final_s": 2.5, "outcome": "answered", "summary_skipped": False}
 
 
 def test_notices_read_as_busy_or_failed_and_silence_or_a_late_end_as_no_reply() -> None:
     busy = [_call("chat.postMessage", 10.2, {"channel": "C1", "thread_ts": ASKED, "text": BUSY,
                                              "blocks": notice_blocks(BUSY)}, reply_ts="N1")]
     assert reply_timeline(busy, ASKED, 10.0, timeout_s=60) == {
-        "first_visible_s": 0.2, "first_text_s": None, "final_s": 0.2, "outcome": "busy"}
+        "first_visible_s": 0.2, "first_text_s": None, "final_s": 0.2, "outcome": "busy", "summary_skipped": False}
     model_busy = _streamed(ASKED, [_call("chat.update", 13.1, {"channel": "C1", "ts": "S1", "text": BUSY,
                                                                "blocks": notice_blocks(BUSY)})])
     assert reply_timeline(model_busy, ASKED, 10.0, timeout_s=60)["outcome"] == "busy"
@@ -89,7 +98,7 @@ def test_notices_read_as_busy_or_failed_and_silence_or_a_late_end_as_no_reply() 
                                                            "blocks": notice_blocks(APOLOGY)})])
     assert reply_timeline(failed, ASKED, 10.0, timeout_s=60)["outcome"] == "failed"
     assert reply_timeline(failed[:1], ASKED, 10.0, timeout_s=60) == {
-        "first_visible_s": 0.05, "first_text_s": None, "final_s": None, "outcome": "no reply"}
+        "first_visible_s": 0.05, "first_text_s": None, "final_s": None, "outcome": "no reply", "summary_skipped": False}
     late = _streamed(ASKED, [_call("chat.update", 80.0, {"channel": "C1", "ts": "S1", "blocks": _answer()})])
     assert reply_timeline(late, ASKED, 10.0, timeout_s=60)["outcome"] == "no reply"
 

@@ -55,6 +55,7 @@ def make_bot(fake_slack: FakeSlack, sessions: sessionmaker[Session], embedder: E
         generator = generator or ScriptedGenerator()
         work = BackgroundWork(max_workers=4, max_queued=32)
         listeners = BackgroundWork(max_workers=8, max_queued=None, name="kb-listener")
+        summaries = BackgroundWork(max_workers=9, max_queued=0, name="kb-summaries")
         answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                             config=AnsweringConfig(timeout_s=30.0))
         options: dict[str, Any] = {
@@ -62,9 +63,11 @@ def make_bot(fake_slack: FakeSlack, sessions: sessionmaker[Session], embedder: E
             "signing_secret": SIGNING_SECRET, "sessions": sessions, "answerer": answerer, "embedder": embedder,
             "ingest": IngestOptions(url_allowlist=("127.0.0.1",), max_bytes=100_000, fetch_timeout_s=5.0),
             "streaming": StreamOptions(interval_s=0.05), "work": work, "listener_executor": listeners,
+            "summaries": summaries,
         }
         options.update(overrides)
         harness = SlackHarness(app=build_app(**options), fake=fake_slack, work=options["work"], listeners=listeners,
+                               summaries=options["summaries"],
                                generator=generator, sessions=sessions,
                                requests=SlackRequests(SIGNING_SECRET, response_base=fake_slack.base))
         built.append(harness)
@@ -74,6 +77,7 @@ def make_bot(fake_slack: FakeSlack, sessions: sessionmaker[Session], embedder: E
     for harness in built:
         harness.settle()
         harness.work.shutdown()
+        harness.summaries.shutdown()
         harness.listeners.shutdown()
 
 
