@@ -12,12 +12,13 @@ Variants (the default model, SmolLM2-135M-Instruct, fp32, 1 torch thread is the 
   head; attention projections stay fp32 so LoRA adapters still attach (the product's option);
 * int8 every Linear: attention too (measured for the upper bound; adapters could not attach);
 * static KV cache: `cache_implementation="static"`;
+* int8 MLP + head + static KV cache: the two together;
 * system-prompt prefix cache: the KV cache of the fixed system message computed once and copied
   into every request;
 * 2 torch threads;
 * torch.compile (`--compile`; compiling takes minutes on 2 cores, reported separately).
 
-Run: `nice python -m bench.generation_speed [--questions 12] [--compile]`; the FAQ corpus goes into
+Run: `nice python -m bench.generation_speed [--questions 12] [--compile] [--only NAME,NAME]`; the FAQ corpus goes into
 its own embedded Postgres (var/bench-generation-faq-pg) on the first run. Questions are test
 paraphrases the answer path does not abstain on (an abstention never calls the model). Writes
 bench/results/generation_speed.json, rewritten after every question so a stopped run keeps its figures.
@@ -40,6 +41,7 @@ import torch
 from bot.generation import TransformersGenerator, quantize_linear_int8
 
 RESULTS = Path("bench/results/generation_speed.json")
+BASELINE = "bare generate (before)"
 
 
 class TimedGenerator:
@@ -118,10 +120,11 @@ def _variants(model_dir: Path, with_compile: bool) -> dict[str, tuple[Callable[[
         return generator
 
     variants: dict[str, tuple[Callable[[], Any], int]] = {
-        "bare generate (before)": (lambda: TransformersGenerator(model_dir), 1),
+        BASELINE: (lambda: TransformersGenerator(model_dir), 1),
         "int8 MLP + head (KB_GENERATION_QUANTIZE=int8)": (lambda: TransformersGenerator(model_dir, quantize="int8"), 1),
         "int8 every Linear (no adapters)": (all_int8, 1),
         "static KV cache": (lambda: StaticCacheGenerator(model_dir), 1),
+        "int8 MLP + head + static KV cache": (lambda: StaticCacheGenerator(model_dir, quantize="int8"), 1),
         "system-prompt prefix cache": (lambda: PrefixCachedGenerator(model_dir), 1),
         "2 torch threads": (lambda: TransformersGenerator(model_dir), 2),
     }
@@ -143,6 +146,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=12, help="test paraphrases answered by every variant")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (minutes to compile)")
+    parser.add_argument("--only", default="", help="comma-separated variant names to run besides the baseline "
+                                                    "(default: all)")
     parser.add_argument("--corpus-db", type=Path, default=Path("var/bench-generation-faq-pg"),
                         help="embedded Postgres of this bench's own FAQ corpus (ingested when empty)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -175,7 +180,10 @@ def main() -> None:
     answerers: dict[str, Answerer] = {}
     setup_s: dict[str, float] = {}
     failed: dict[str, str] = {}
-    for name, (factory, threads) in _variants(model_dir, args.compile).items():
+    chosen = {name.strip() for name in args.only.split(",") if name.strip()}
+    variants = {name: variant for name, variant in _variants(model_dir, args.compile).items()
+                if not chosen or name in chosen or name == BASELINE}
+    for name, (factory, threads) in variants.items():
         started = time.perf_counter()
         try:
             generator = TimedGenerator(factory(), threads=threads)
@@ -204,7 +212,7 @@ def main() -> None:
             table[name] = {**_speed(timed[name].records), "setup_s": setup_s[name],
                            **{key: quality[key] for key in ("questions", "f1_published", "f1_raw_generation",
                                                              "answered_share", "invented_specifics")}}
-        base = table["bare generate (before)"]
+        base = table[BASELINE]
         for name, row in table.items():
             row["tokens_per_s_ratio"] = (round(row["tokens_per_s"] / base["tokens_per_s"], 2)
                                          if row["tokens_per_s"] and base["tokens_per_s"] else None)
@@ -213,7 +221,7 @@ def main() -> None:
             row["f1_published_difference"] = (round(row["f1_published"] - base["f1_published"], 4)
                                               if row["f1_published"] is not None else None)
             row["questions_with_baseline_f1"] = sum(  # same published F1: almost surely the same text
-                1 for mine, theirs in zip(outcomes[name], outcomes["bare generate (before)"], strict=True)
+                1 for mine, theirs in zip(outcomes[name], outcomes[BASELINE], strict=True)
                 if mine.f1_published == theirs.f1_published)
         results["variants"] = table
         results["answered_questions"] = number

@@ -42,6 +42,9 @@ class Profile:
             epoch after the first; within one epoch it measured ~13% slower on a CPU (README).
         gate_batch_size: sequences the gate scores per forward pass (its logits are batch ×
             length × vocabulary floats, the run's largest tensor on a CPU).
+        golden_generate_rows: golden-set rows the gate answers greedily with both models (only when
+            the likelihood rules passed): on a CPU each answer reads a product-length prompt and
+            generates up to 64 tokens, about 10 s a row for the two models, so the CPU profile answers 4.
         torch_threads: CPU threads for torch; 0 leaves torch's default (the CPU profile leaves a core
             to the bot).
         gradient_checkpointing: recompute activations in the backward pass instead of keeping them
@@ -58,6 +61,7 @@ class Profile:
     max_train_tokens: int
     precompute_ref_log_probs: bool
     gate_batch_size: int
+    golden_generate_rows: int
     torch_threads: int
     gradient_checkpointing: bool
     cpu_bf16: bool
@@ -92,13 +96,14 @@ def _training_threads() -> int:
 def cpu_profile() -> Profile:
     return Profile(name="cpu", epochs=1.0, batch_size=2, gradient_accumulation_steps=2, length_quantile=0.95,
                    max_length_cap=1024, max_train_tokens=24_000, precompute_ref_log_probs=True, gate_batch_size=2,
-                   torch_threads=_training_threads(), gradient_checkpointing=True, cpu_bf16=cpu_computes_bf16())
+                   golden_generate_rows=4, torch_threads=_training_threads(), gradient_checkpointing=True,
+                   cpu_bf16=cpu_computes_bf16())
 
 
 def gpu_profile() -> Profile:
     return Profile(name="gpu", epochs=2.0, batch_size=8, gradient_accumulation_steps=1, length_quantile=0.99,
                    max_length_cap=2048, max_train_tokens=0, precompute_ref_log_probs=True, gate_batch_size=16,
-                   torch_threads=0, gradient_checkpointing=False, cpu_bf16=False)
+                   golden_generate_rows=8, torch_threads=0, gradient_checkpointing=False, cpu_bf16=False)
 
 
 def resolve_profile(name: str, *, cuda_available: bool) -> Profile:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 PROFILE_FIELDS = {"epochs", "batch_size", "gradient_accumulation_steps", "max_length", "max_train_tokens",
                   "precompute_ref_log_probs", "gradient_checkpointing", "gate_batch_size", "torch_threads",
-                  "cpu_bf16"}
+                  "cpu_bf16", "gate_golden_generate_rows"}
 """Settings whose unset value (None) is filled from the training profile."""
 
 _FROM_PROFILE = {"length_quantile", "max_length_cap"}
@@ -154,6 +154,7 @@ class TrainingSettings(_WithConfigFields):
                     "max_train_tokens": 0 if amount_set else chosen.max_train_tokens,
                     "precompute_ref_log_probs": chosen.precompute_ref_log_probs,
                     "gate_batch_size": chosen.gate_batch_size,
+                    "gate_golden_generate_rows": chosen.golden_generate_rows,
                     "gradient_checkpointing": chosen.gradient_checkpointing, "cpu_bf16": chosen.cpu_bf16}
         assert set(defaults) == PROFILE_FIELDS, "every profile field needs the profile's value"
         return self.model_copy(update={"profile": chosen.name} |

@@ -43,6 +43,8 @@ def test_the_cpu_profile_fills_every_unset_hyperparameter() -> None:
     assert train.max_length == 0 and train.max_length_cap == cpu.max_length_cap  # 0: from the data
     assert train.max_train_tokens == cpu.max_train_tokens > 0 and train.precompute_ref_log_probs
     assert loop.gate.batch_size == cpu.gate_batch_size and loop.gate.max_length == cpu.max_length_cap
+    assert loop.gate.golden_generate_rows == cpu.golden_generate_rows < \
+        TrainingSettings().loop_config(cuda_available=True).gate.golden_generate_rows, "fewer slow answers on a CPU"
     assert TrainingSettings().resolved(cuda_available=False).torch_threads == cpu.torch_threads >= 1
     assert train.gradient_checkpointing and not TrainingSettings().loop_config(cuda_available=True).train \
         .gradient_checkpointing, "activations recomputed on a CPU (memory), kept on a GPU (speed)"
@@ -54,8 +56,10 @@ def test_explicit_settings_win_over_the_profile(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("TRAINING_PRECOMPUTE_REF_LOG_PROBS", "false")
     monkeypatch.setenv("TRAINING_GATE_BATCH_SIZE", "8")
     monkeypatch.setenv("TRAINING_TORCH_THREADS", "1")
+    monkeypatch.setenv("TRAINING_GATE_GOLDEN_GENERATE_ROWS", "0")
     settings = TrainingSettings().resolved(cuda_available=False)
     loop = settings.loop_config()
+    assert loop.gate.golden_generate_rows == 0, "0 turns the answer check off; it is not 'unset'"
     assert loop.train.batch_size == 4 and loop.train.max_length == 256 and not loop.train.precompute_ref_log_probs
     assert loop.gate.batch_size == 8 and loop.gate.max_length == 256 and settings.torch_threads == 1
     cpu = resolve_profile("cpu", cuda_available=False)
