@@ -36,8 +36,8 @@ class GenerationSettings(Section):
                                               "not report it (vLLM does: `max_model_len`); 0: the server must say")
     max_concurrent: int = setting(1, "KB_MAX_CONCURRENT_GENERATIONS",
                                   help="the model's admission gate: generations at once; beyond it and the waiting "
-                                       "ones \"busy, try again\" (in Slack the work pool of `KB_SLACK_WORKERS` "
-                                       "bounds it first)")
+                                       "ones \"busy, try again\" (in Slack: the evidence alone, saying the model "
+                                       "was busy; Slack writes summaries on this many + the waiting threads)")
     max_waiting: int = setting(8, "KB_MAX_WAITING_GENERATIONS", help="generations allowed to wait for the gate")
     torch_threads: int = setting(1, "KB_TORCH_THREADS",
                                  help="CPU threads for generation (0: torch's default); the 135M default is fastest "

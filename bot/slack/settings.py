@@ -46,7 +46,9 @@ class SlackSettings(Section):
     kb_admin_user_ids: str = setting("", "KB_ADMIN_USER_IDS",
                                      help="comma-separated user ids allowed to `/kb retrain` and `/kb rollback`; "
                                           "empty: workspace admins and owners (users.info)")
-    kb_slack_workers: int = setting(4, "KB_SLACK_WORKERS", help="questions answered at once per web process")
+    kb_slack_workers: int = setting(4, "KB_SLACK_WORKERS",
+                                    help="questions answered up to their quoted evidence at once per web process "
+                                         "(summaries are written on a pool of their own)")
     kb_slack_queue: int = setting(32, "KB_SLACK_QUEUE", help="questions allowed to wait for a worker; more get "
                                                              "\"busy\"")
     kb_listener_threads: int = setting(8, "KB_LISTENER_THREADS",
