@@ -151,10 +151,18 @@ def retrain(engine: Engine, sessions: sessionmaker[Session], settings: Any, envi
             "general_ppl": metrics.get("general_ppl"), "golden_f1": metrics.get("golden_f1"),
             "objective": metrics.get("dataset", {}).get("objective"),
             "phase_seconds": metrics.get("phase_seconds"),
-            "golden_answers": metrics.get("gate", {}).get("rules", {}).get("golden_answers", "generated"),
+            "golden_answers": _golden_answers(metrics),
             "dataset": {key: stats.get(key) for key in ("answers_read", "train", "eval", "excluded")},
             "training": {key: training.get(key) for key in ("steps", "epochs", "rows", "rows_over_token_budget",
                                                              "max_length", "train_tokens", "runtime_s")}}
+
+
+def _golden_answers(metrics: dict[str, Any]) -> str:
+    """Whether the run's gate answered golden-set questions with both models, from its metrics."""
+    skipped = metrics.get("gate", {}).get("rules", {}).get("golden_answers")
+    if skipped:
+        return skipped
+    return "generated" if metrics.get("golden_f1") is not None else "no golden-set rows (no corrections held out)"
 
 
 class StageLog:

@@ -132,7 +132,8 @@ class AnswerResult:
         first_text_ms: time from the question to the first text shown (the evidence).
         verified: the verified answer served (`verified.served`) or shown above the evidence, if any.
         summary_skipped: why there is no summary although summaries are on ("busy": every model slot
-            was taken and the line was full; the quoted evidence already shown stays the answer).
+            was taken and the line was full; "failed": the model failed, as the caller decided; the
+            quoted evidence already shown stays the answer).
     """
 
     answer_id: int
@@ -252,8 +253,8 @@ class Answerer:
                  cancel: threading.Event | None = None, skip: str = "") -> AnswerResult:
         """Write the summary of a prepared answer (sentences through `on_delta` as they pass), record, return it.
 
-        `skip` ("busy") finishes it with the evidence alone, saying why: what a caller does when it
-        has no room to wait for the model.
+        `skip` ("busy", "failed") finishes it with the evidence alone, saying why: what a caller does
+        when it has no room to wait for the model, or the model failed after the evidence was shown.
         """
         if prepared.result is not None:
             return prepared.result

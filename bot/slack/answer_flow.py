@@ -2,9 +2,11 @@
 
 Runs on the background pool: validate, show something at once, read the thread for history, show
 the quoted evidence; then, on the summaries pool, stream the checked summary, replace the reply with
-the final blocks and remember which message shows which answer (so reactions on it count as votes). Every failure ends with a notice in the thread: the
-error's own message when it is meant for users (bad question, model busy), else an apology with
-the trace in the log. A question nobody put to the bot (`Ask.unmentioned`) is the exception: it is
+the final blocks and remember which message shows which answer (so reactions on it count as votes).
+Evidence once shown stays: when the model is busy or fails after it, the evidence is the answer, with
+a line saying why there is no summary. Any other failure ends with a notice in the thread: the
+error's own message when it is meant for users (bad question, pool full), else an apology with the
+trace in the log. A question nobody put to the bot (`Ask.unmentioned`) is the exception: it is
 answered first and shown only when there is an answer; abstentions and failures stay silent.
 """
 
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.answering import AnswerError, AnswerResult, PreparedAnswer, Question
-from bot.generator_protocol import GeneratorBusy
+from bot.generator_protocol import GeneratorBusy, GeneratorError
 from bot.metrics import AnswerTimer, Outcome, count_outcome
 from bot.slack import dedupe
 from bot.slack.answer_sources import channel_scopes
@@ -152,7 +154,12 @@ def write_summary(deps: SlackDeps, ask: Ask, reply: Reply, prepared: PreparedAns
     """The second half of `answer_question`, on the summaries pool: the model's checked summary, then the
     final blocks; never raises."""
     try:
-        _deliver(deps, ask, reply, deps.answerer.complete(prepared, on_delta=show, cancel=reply.cancel), timer)
+        try:
+            result = deps.answerer.complete(prepared, on_delta=show, cancel=reply.cancel)
+        except GeneratorError:  # the model failed; the evidence shown is still the documents' own words
+            logger.exception("summary of %s/%s failed; the quoted evidence is the answer", ask.channel, ask.ts)
+            result = deps.answerer.complete(prepared, skip="failed")
+        _deliver(deps, ask, reply, result, timer)
     except Exception as exc:
         _fail(deps, ask, reply, exc)
     finally:

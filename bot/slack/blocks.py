@@ -108,6 +108,7 @@ def parse_vote_value(value: str) -> tuple[int | None, int]:
 
 SUMMARY_BUSY_NOTE = ("_The model was busy, so this answer is the quoted evidence only. "
                      "Ask again in a minute for a summary._")
+SUMMARY_FAILED_NOTE = "_The model failed to write a summary, so this answer is the quoted evidence only._"
 
 
 def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], adapter_name: str,
@@ -120,7 +121,7 @@ def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], a
     "Ask a teammate" follows the feedback buttons, or precedes them when the bot abstained.
     `verified_note` (mrkdwn: who verified, when, the thread link) follows the text when a teammate's
     verified answer was served (`verified_served`) or shown above the evidence. `summary_skipped`
-    ("busy") says why a quoted-evidence answer has no summary.
+    ("busy", "failed") says why a quoted-evidence answer has no summary.
     """
     pages, cut = answer_pages(from_markdown(text))
     blocks: Blocks = [section(piece) for piece in pages[0]]
@@ -130,8 +131,8 @@ def answer_blocks(*, answer_id: int, text: str, citations: Sequence[Citation], a
         blocks.append(context(CUT_NOTE))
     if timed_out:
         blocks.append(context("_The answer was cut short: generation took too long._"))
-    if summary_skipped == "busy":
-        blocks.append(context(SUMMARY_BUSY_NOTE))
+    if summary_skipped:
+        blocks.append(context(SUMMARY_BUSY_NOTE if summary_skipped == "busy" else SUMMARY_FAILED_NOTE))
     if verified_note:
         blocks.append(context(verified_note))
     sources = sources_text(citations, abstained=abstained)

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from bot.generator_protocol import GeneratorBusy
-from bot.slack.blocks import ACTION_DOWN, ACTION_FEEDBACK, ACTION_UP, SUMMARY_BUSY_NOTE, THINKING
+from bot.generator_protocol import GeneratorBusy, GeneratorError
+from bot.slack.blocks import ACTION_DOWN, ACTION_FEEDBACK, ACTION_UP, SUMMARY_BUSY_NOTE, SUMMARY_FAILED_NOTE, THINKING
 from bot.slack.notices import APOLOGY, BUSY
 from bot.slack.streaming import STATUS_TEXT, StreamOptions
 from bot.slack.work import BackgroundWork
@@ -179,6 +179,15 @@ def test_a_busy_model_keeps_the_evidence_already_shown_and_says_why_there_is_no_
     [row] = bot.rows(Answer)
     assert not row.abstained and row.summary_text == "" and "make deploy" in row.published_text
     assert row.prompt, "the prompt is recorded: a vote on this answer still trains"
+
+
+def test_a_model_failing_after_the_evidence_leaves_the_evidence_as_the_answer(make_bot: MakeBot) -> None:
+    bot = make_bot(generator=ScriptedGenerator(fail_with=GeneratorError("The model could not be loaded.")))
+    ts = bot.ask("How do I deploy the billing service?")
+    [reply] = bot.fake.bot_replies("C1", ts)
+    answer = bot.final_answer("C1", ts)
+    assert "make deploy" in answer["blocks"][0]["text"]["text"] and SUMMARY_FAILED_NOTE in str(answer["blocks"])
+    assert "could not be loaded" not in str(answer) and answer["ts"] == reply["ts"]
 
 
 def test_empty_mention_is_told_what_to_do_without_generating(bot: SlackHarness) -> None:
