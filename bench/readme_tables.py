@@ -283,7 +283,32 @@ def learning_curve(results: dict[str, Any]) -> str:
          [f"control: the same votes permuted (seed {control['seed']}, {share(control['agreement_with_judge'])} agree "
           f"with the judge), no corrections", f"{control['gate_gain']:+.4f}", f"{control['gate_gain_lower']:+.4f}",
           margin, control["status"]]])
-    return f"{before_after}\n\n{runs}"
+    costs = table(RUN_COST_HEADER, [_run_cost_row("judged votes + corrections", judged),
+                                    _run_cost_row("shuffled control", control)])
+    return f"{before_after}\n\n{runs}\n\n{costs}"
+
+
+RUN_COST_HEADER = ["run (each alone on the cores)", "wall", "CPU-seconds", "peak RSS", "training", "gate",
+                   "golden-set answers"]
+
+
+def _run_cost_row(label: str, run: dict[str, Any]) -> list[str]:
+    """One training run's cost from the learning-curve bench's `retrain` figures."""
+    phases = run.get("phase_seconds") or {}
+    return [label, f"{run['seconds']:,.0f} s ({run['seconds'] / 60:.1f} min)", thousands(run["cpu_seconds"]),
+            f"{thousands(run['peak_rss_mib'])} MiB", f"{phases['training']:.0f} s" if "training" in phases else "—",
+            f"{phases['evaluating']:.0f} s" if "evaluating" in phases else "—", run.get("golden_answers") or "—"]
+
+
+@renders("run_cost")
+def run_cost(results: dict[str, Any]) -> str:
+    """One default CPU run down the gate's slowest path (the margin rule's minimum set to 0)."""
+    changed = ", ".join(f"`{key}={value:g}`" for key, value in results["changed_setting"].items())
+    run = results["run"]
+    return (table(RUN_COST_HEADER, [_run_cost_row(f"judged votes + corrections, {changed}", run)])
+            + f"\n\n{results['answers_judged']} judged answers, `{results['profile']}` profile, "
+              f"{results['torch_threads']} torch threads, {results['golden_generate_rows']} golden-set rows answered "
+              f"per model; outcome: {run['status']}; {on_machine(results['machine'])}.")
 
 
 @renders("train_memory_precision")

@@ -10,7 +10,8 @@ database, then one run of the real pipeline (`python -m training run-once` in a 
 so the candidate's positive lower bound clears the margin rule and the gate goes on to the golden set.
 
 DESTRUCTIVE for the bench database only, like the learning curve (answers, votes, runs, adapters).
-Run: `python -m bench.run_cost [--pg-data-dir var/bench-quality-pg]`; writes bench/results/run_cost.json.
+Run: `python -m bench.run_cost [--pg-data-dir var/bench-quality-pg]`; writes bench/results/run_cost.json
+(and its table, rendered by bench/readme_tables.py, beside it).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bench.learning_curve import (
     training_environment,
 )
 from bench.machine import machine_at_end, machine_at_start
+from bench.readme_tables import write_result
 
 RESULTS = Path("bench/results/run_cost.json")
 FORCED = {"gate_min_margin_gain": 0.0}
@@ -86,8 +88,7 @@ def main() -> None:
         "torch_threads": settings.torch_threads, "votes": feedback, "answers_judged": len(voted),
         "run": run, "wall_s_with_database_reads": round(time.perf_counter() - started, 1),
         "machine": machine_at_end(machine)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    write_result("run_cost", result, args.out)
     engine.dispose()
     print(json.dumps(run, indent=2, ensure_ascii=False))
     print(f"wrote {args.out}")
