@@ -486,6 +486,7 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"×{value:.2f}"
 
 
+@renders("generation_speed_40")
 @renders("generation_speed")
 def generation_speed(results: dict[str, Any]) -> str:
     """Decoding speed, time to first token and answer F1 per generator setting, beside bare `generate`."""
