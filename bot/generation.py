@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -271,7 +272,10 @@ class Int8Linear(torch.nn.Module):
         super().__init__()
         weight = linear.weight.detach().float()
         scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8).double()
-        int8 = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
+        with warnings.catch_warnings():  # the pinned torch (2.13) has these kernels; its deprecation note is for
+            warnings.filterwarnings("ignore", message=".*quantize_per_channel.*deprecated")  # later releases
+            int8 = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.long), 0,
+                                              torch.qint8)
         bias = None if linear.bias is None else linear.bias.detach().float()
         self._packed = torch.ops.quantized.linear_prepack(int8, bias)
         self.in_features, self.out_features = linear.in_features, linear.out_features

@@ -42,3 +42,14 @@ def test_lora_adapters_attach_to_the_int8_model_and_change_its_output(tiny_lm_di
 def test_int8_on_a_gpu_is_refused_before_loading(tiny_lm_dir: Path) -> None:
     with pytest.raises(ValueError, match=r"quantize='int8' .* runs on CPU only, not cuda"):
         TransformersGenerator(tiny_lm_dir, device="cuda", quantize="int8")
+
+
+def test_auto_quantization_is_int8_on_a_cpu_and_none_on_a_gpu() -> None:
+    from bot.runtime import generation_quantization
+    from bot.settings import GenerationSettings
+
+    assert GenerationSettings().quantize == "auto", "the default: measured as good and 1.43x faster on a CPU"
+    assert generation_quantization("auto", cuda_available=False) == "int8"
+    assert generation_quantization("auto", cuda_available=True) == "none", "int8 Linear layers run on CPU only"
+    assert generation_quantization("none", cuda_available=False) == "none"
+    assert generation_quantization("int8", cuda_available=True) == "int8", "explicit: the generator says why not"
