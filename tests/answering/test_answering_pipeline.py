@@ -216,3 +216,32 @@ def test_default_model_answers_from_the_documents(knowledge_base, embedder, defa
     result = answerer.answer(Question(text="Which port does the VPN server use?"))
     assert result.citations[0].title == "VPN guide" and "51820" in result.text
     assert not result.abstained and all(v.supported for v in result.verdicts if v.text in result.summary)
+
+
+def test_prepare_shows_the_evidence_without_the_model_and_complete_writes_the_summary(knowledge_base,
+                                                                                      embedder) -> None:
+    """The two halves the Slack app runs on different pools: nothing is recorded until the answer is complete."""
+    generator = ScriptedGenerator("Install WireGuard and import the IT portal profile [1].")
+    answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
+    shown: list[str] = []
+    prepared = answerer.prepare(Question(text="How do I connect to the VPN?", channel="C1"), on_delta=shown.append)
+    assert prepared.result is None and shown[0].startswith("> To connect to the office VPN") and not generator.calls
+    with knowledge_base() as session:
+        assert session.scalars(select(Answer)).first() is None, "recorded only when complete"
+    result = answerer.complete(prepared, on_delta=shown.append)
+    assert len(generator.calls) == 1 and result.summary and "".join(shown) == result.text
+    again = answerer.prepare(Question(text="How do I connect to the VPN?", channel="C1"))
+    skipped = answerer.complete(again, skip="busy")
+    assert skipped.summary_skipped == "busy" and skipped.summary == "" and skipped.text.startswith("> To connect")
+    assert len(generator.calls) == 1, "a skipped summary never calls the model"
+    with knowledge_base() as session:
+        rows = list(session.scalars(select(Answer).order_by(Answer.id)))
+        assert len(rows) == 2 and rows[1].prompt == rows[0].prompt and rows[1].summary_text == ""
+
+
+def test_prepare_finishes_an_abstention_at_once(knowledge_base, embedder) -> None:
+    generator = ScriptedGenerator()
+    answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
+    prepared = answerer.prepare(Question(text="what's the office wifi password?", channel="C1"))
+    assert prepared.result is not None and prepared.result.abstained and not generator.calls
+    assert answerer.complete(prepared) is prepared.result, "nothing left to write"
