@@ -186,28 +186,29 @@ def query_stage(engine: Engine, kind: str, figures: dict[str, Any]) -> None:
     """)
     table_figures: dict[str, Any] = {}
     with engine.connect() as connection:
+
+        def search(vector: list[float], scopes: list[str]) -> tuple[list[int], float]:
+            """The ids found and the query's milliseconds (the session settings are not timed)."""
+            with connection.begin():
+                connection.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+                connection.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
+                started = time.perf_counter()
+                found = [row.id for row in connection.execute(sql, {"q": _literal(vector), "scopes": scopes,
+                                                                    "pool": POOL, "limit": LIMIT})]
+                return found, (time.perf_counter() - started) * 1000
+
         for label in ("workspace+channel", "none"):
+            searches = [(vector, ["workspace", channel] if label == "workspace+channel" else ["workspace", *CHANNELS])
+                        for vector, channel in zip(figures["queries"], figures["query_channels"], strict=True)]
             # One unmeasured pass first, as a serving Postgres that has been answering has the index's
             # pages in memory: a resumed run starts with them on disk, and its first queries would
             # measure the disk, not the search.
-            for vector, channel in zip(figures["queries"], figures["query_channels"], strict=True):
-                scopes = ["workspace", channel] if label == "workspace+channel" else ["workspace", *CHANNELS]
-                with connection.begin():
-                    connection.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-                    connection.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
-                    connection.execute(sql, {"q": _literal(vector), "scopes": scopes, "pool": POOL,
-                                             "limit": LIMIT}).all()
+            for vector, scopes in searches:
+                search(vector, scopes)
             latencies, recalls = [], []
-            for vector, channel, truth in zip(figures["queries"], figures["query_channels"], figures["exact"][label],
-                                              strict=True):
-                scopes = ["workspace", channel] if label == "workspace+channel" else ["workspace", *CHANNELS]
-                with connection.begin():
-                    connection.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-                    connection.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
-                    started = time.perf_counter()
-                    found = [row.id for row in connection.execute(sql, {"q": _literal(vector), "scopes": scopes,
-                                                                        "pool": POOL, "limit": LIMIT})]
-                    latencies.append((time.perf_counter() - started) * 1000)
+            for (vector, scopes), truth in zip(searches, figures["exact"][label], strict=True):
+                found, milliseconds = search(vector, scopes)
+                latencies.append(milliseconds)
                 recalls.append(len(set(found) & set(truth)) / max(1, len(truth)))
             latencies.sort()
             table_figures[label] = {"p50_ms": round(statistics.median(latencies), 2),

@@ -197,8 +197,7 @@ class Answerer:
     def answer(self, question: Question, *, on_delta: Callable[[str], None] | None = None,
                cancel: threading.Event | None = None) -> AnswerResult:
         """Answer `question`; `on_delta` receives the text shown so far piece by piece (evidence first)."""
-        prepared = self.prepare(question, on_delta=on_delta)
-        return prepared.result or self.complete(prepared, on_delta=on_delta, cancel=cancel)
+        return self.complete(self.prepare(question, on_delta=on_delta), on_delta=on_delta, cancel=cancel)
 
     def prepare(self, question: Question, *, on_delta: Callable[[str], None] | None = None) -> PreparedAnswer:
         """Everything up to the quoted evidence, shown through `on_delta`; no model call.
@@ -245,8 +244,8 @@ class Answerer:
             on_delta(evidence_text)
         outcome = _Outcome(published=evidence_text, completion="", prompt="", passages=passages,
                            relevance=relevance, quotes=quotes, first_text_ms=_ms_since(started), verified=verified)
-        prepared = PreparedAnswer(question=question, text=text, ranked=ranked, numbers=numbers, outcome=outcome,
-                                  adapter=adapter, started=started)
+        prepared = PreparedAnswer(question=question, text=text, ranked=ranked, outcome=outcome, adapter=adapter,
+                                  started=started)
         return prepared if self.config.summarise else replace(prepared, result=self.complete(prepared))
 
     def complete(self, prepared: PreparedAnswer, *, on_delta: Callable[[str], None] | None = None,
@@ -259,29 +258,28 @@ class Answerer:
         if prepared.result is not None:
             return prepared.result
         assert prepared.outcome is not None, "an unfinished PreparedAnswer carries its outcome"
-        outcome = self._summarise(prepared.question, prepared.text, prepared.ranked, prepared.numbers,
-                                  prepared.outcome, on_delta=on_delta, cancel=cancel, skip=skip)
+        outcome = self._summarise(prepared.question, prepared.text, prepared.ranked, prepared.outcome,
+                                  on_delta=on_delta, cancel=cancel, skip=skip)
         return self._finish(prepared.question, prepared.text, outcome, adapter=prepared.adapter,
                             started=prepared.started, citations=build_citations(outcome.published,
                                                                                 outcome.passages))
 
-    def _summarise(self, question: Question, text: str, ranked: list[ScoredPassage], numbers: list[int],
-                   outcome: _Outcome, *, on_delta: Callable[[str], None] | None,
-                   cancel: threading.Event | None, skip: str = "") -> _Outcome:
+    def _summarise(self, question: Question, text: str, ranked: list[ScoredPassage], outcome: _Outcome, *,
+                   on_delta: Callable[[str], None] | None, cancel: threading.Event | None,
+                   skip: str = "") -> _Outcome:
         """Generate a short summary, publishing each sentence once it passes the support check.
 
         The prompt is built and recorded even when summaries are off or skipped, so every answer row
         holds the prompt its published text answers (what the learning loop trains on).
         """
         prompt, rendered = self._prompt(text, ranked, question)
-        if not self.config.summarise or skip:
-            if skip:
-                logger.info("summary skipped: %s", skip)
+        if not self.config.summarise or skip:  # a skip is logged by whoever decided it
             return replace(outcome, prompt=rendered, summary_skipped=skip)
-        checker = SupportChecker(question=text, ranked=ranked[:len(prompt.passages)],
-                                 numbers=numbers[:len(prompt.passages)], embed=self._embedder.embed_documents,
-                                 config=self.config.support, already_shown=outcome.published)
-        publisher = _SentencePublisher(checker, passage_count=len(prompt.passages), on_sentence=on_delta,
+        shown = len(prompt.passages)  # the prompt's passages are the first ranked ones, numbered [1]..[shown]
+        checker = SupportChecker(question=text, ranked=ranked[:shown], numbers=list(range(1, shown + 1)),
+                                 embed=self._embedder.embed_documents, config=self.config.support,
+                                 already_shown=outcome.published)
+        publisher = _SentencePublisher(checker, passage_count=shown, on_sentence=on_delta,
                                        lead="\n\n" + SUMMARY_HEADING + "\n")
         generation_started = time.perf_counter()
         try:
@@ -376,7 +374,6 @@ class PreparedAnswer:
     text: str
     result: AnswerResult | None = None
     ranked: list[ScoredPassage] = field(default_factory=list)
-    numbers: list[int] = field(default_factory=list)
     outcome: _Outcome | None = None
     adapter: tuple[int | None, str] = (None, "base")
     started: float = 0.0

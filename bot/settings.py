@@ -55,6 +55,11 @@ class GenerationSettings(Section):
                                              help="how often the adapter follower re-reads the registry besides "
                                                   "LISTEN/NOTIFY")
 
+    @property
+    def places(self) -> int:
+        """Generations the admission gate holds at once, running plus waiting: where Slack's summaries run."""
+        return self.max_concurrent + self.max_waiting
+
 
 class AnsweringSettings(Section):
     """Retrieval depth, abstention thresholds and the summary of an answer.

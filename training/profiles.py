@@ -44,7 +44,9 @@ class Profile:
             length × vocabulary floats, the run's largest tensor on a CPU).
         golden_generate_rows: golden-set rows the gate answers greedily with both models (only when
             the likelihood rules passed): on a CPU each answer reads a product-length prompt and
-            generates up to 64 tokens, about 10 s a row for the two models, so the CPU profile answers 4.
+            generates up to 64 tokens, about 17 s a row for the two models on 2 cores (the gate of
+            bench/results/run_cost.json against the learning curve's judged run), so the CPU profile
+            answers 4.
         torch_threads: CPU threads for torch; 0 leaves torch's default (the CPU profile leaves a core
             to the bot).
         gradient_checkpointing: recompute activations in the backward pass instead of keeping them

@@ -44,24 +44,21 @@ class RunProgress:
 
     def phase(self, name: str) -> None:
         """Enter a phase; step figures of an earlier phase are dropped, its duration is kept."""
-        self._close_phase()
+        self._phase_seconds = self._seconds_now()
         self._phase_started = (name, self._clock())
         self.state = {"phase": name}
         self._write(force=True)
 
     def phase_seconds(self) -> dict[str, float]:
         """Seconds spent in each phase so far (the current one up to now), for the run's metrics."""
+        return {name: round(value, 1) for name, value in self._seconds_now().items()}
+
+    def _seconds_now(self) -> dict[str, float]:
         seconds = dict(self._phase_seconds)
         if self._phase_started is not None:
             name, started = self._phase_started
             seconds[name] = seconds.get(name, 0.0) + self._clock() - started
-        return {name: round(value, 1) for name, value in seconds.items()}
-
-    def _close_phase(self) -> None:
-        if self._phase_started is not None:
-            name, started = self._phase_started
-            self._phase_seconds[name] = self._phase_seconds.get(name, 0.0) + self._clock() - started
-            self._phase_started = None
+        return seconds
 
     def step(self, logs: dict[str, Any]) -> None:
         """The trainer's progress hook: one logged step (`step`, `max_steps`, `loss`, `elapsed_s`, `eta_s`)."""

@@ -71,8 +71,7 @@ def socket() -> None:
     bot = start_slack_bot(settings=settings, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer, signing_secret="",
                           training_cron=ScheduleSettings().training_cron, learn=LearnSettings(),
-                          generation_places=bot_settings.generation.max_concurrent
-                          + bot_settings.generation.max_waiting)
+                          generation_places=bot_settings.generation.places)
     try:
         SocketModeHandler(bot.app, app_token=settings.slack_app_token).start()
     finally:

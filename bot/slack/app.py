@@ -50,8 +50,8 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
         signing_secret: verifies HTTP requests (Socket Mode requests are not signed; pass "").
         admin_user_ids: who may retrain and roll back; empty means workspace admins and owners.
         work: the background pool for answering up to the evidence, ingestion and search (a new one when None).
-        summaries: the pool writing answers' summaries once their evidence is shown (`SlackDeps.summaries`;
-            a new one of 9 threads, nothing queued, when None: the default model's 1 slot + 8 waiting).
+        summaries: the pool writing answers' summaries once their evidence is shown (`deps.summaries_pool`;
+            a new one for the default admission gate's places when None).
         listener_executor: Bolt's listener pool (a new one of `listener_threads` when None).
         token_verification_enabled: call auth.test now (False defers it to the first request).
         home_tabs: who opened the Home tab, for refreshing admins' tabs after a run (a new one when None).

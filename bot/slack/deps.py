@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
+from bot.settings import GenerationSettings
 from bot.slack.admins import AdminCheck
 from bot.slack.gap_finder import GapFinder
 from bot.slack.queue_status import AnswerQueue
@@ -38,6 +39,16 @@ class IngestOptions:
     fetch_timeout_s: float = 10.0
 
 
+DEFAULT_GENERATION_PLACES = GenerationSettings.model_construct().places
+"""The default admission gate's places (1 running + 8 waiting), without reading the environment."""
+
+
+def summaries_pool(places: int) -> BackgroundWork:
+    """The pool writing answers' summaries once their evidence is shown (`answer_flow.write_summary`): one
+    thread per place at the model's admission gate (`GenerationSettings.places`), nothing queued beyond."""
+    return BackgroundWork(max_workers=max(1, places), max_queued=0, name="kb-summaries")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlackDeps:
     """What the listeners need: storage, models, Slack, the work pool and the policies."""
@@ -52,10 +63,8 @@ class SlackDeps:
     scopes: ScopeResolver
     queue: AnswerQueue
     gaps: GapFinder
-    summaries: BackgroundWork = field(default_factory=lambda: BackgroundWork(max_workers=9, max_queued=0,
-                                                                              name="kb-summaries"))
-    """Where answers' summaries are written once their evidence is shown (`answer_flow.write_summary`):
-    as many threads as the model has slots plus waiting places, nothing queued beyond them."""
+    summaries: BackgroundWork = field(default_factory=lambda: summaries_pool(DEFAULT_GENERATION_PLACES))
+    """Where answers' summaries are written once their evidence is shown (`summaries_pool`)."""
     ingest: IngestOptions = field(default_factory=IngestOptions)
     training_cron: str = DEFAULT_TRAINING_CRON
     """The worker's retrain schedule (TRAINING_CRON), for the admins' Home tab."""

@@ -19,7 +19,7 @@ from bot.answering import Answerer
 from bot.slack.app import build_app
 from bot.slack.background import PeriodicTask
 from bot.slack.client import make_web_client
-from bot.slack.deps import IngestOptions
+from bot.slack.deps import DEFAULT_GENERATION_PLACES, IngestOptions, summaries_pool
 from bot.slack.document_notices import post_document_notices
 from bot.slack.home import HomeTabs
 from bot.slack.reporting import report_finished_runs
@@ -65,7 +65,8 @@ def ingest_options(knowledge: KnowledgeSettings) -> IngestOptions:
 def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, sessions: sessionmaker[Session],
                     embedder: Embedder, answerer: Answerer, signing_secret: str | None = None,
                     background: bool = True, training_cron: str = DEFAULT_TRAINING_CRON,
-                    learn: LearnSettings | None = None, generation_places: int = 9) -> SlackBot:
+                    learn: LearnSettings | None = None,
+                    generation_places: int = DEFAULT_GENERATION_PLACES) -> SlackBot:
     """Build the app for this process and start its background tasks.
 
     Args:
@@ -73,12 +74,12 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         training_cron: the worker's retrain schedule (`ScheduleSettings.training_cron`), shown to admins.
         learn: the `/kb learn` section (KB_LEARN_*); None: its defaults.
         background: start the reporter and purge threads (tests of the app alone pass False).
-        generation_places: the model's slots plus waiting places (KB_MAX_CONCURRENT_GENERATIONS +
+        generation_places: `GenerationSettings.places` (KB_MAX_CONCURRENT_GENERATIONS +
             KB_MAX_WAITING_GENERATIONS): the threads writing summaries once the evidence is shown.
     """
     client = make_web_client(settings.slack_bot_token, base_url=settings.slack_api_url or None)
     work = BackgroundWork(max_workers=settings.kb_slack_workers, max_queued=settings.kb_slack_queue)
-    summaries = BackgroundWork(max_workers=max(1, generation_places), max_queued=0, name="kb-summaries")
+    summaries = summaries_pool(generation_places)
     home_tabs = HomeTabs()
     app = build_app(
         client=client, sessions=sessions, answerer=answerer, embedder=embedder,

@@ -32,8 +32,7 @@ def create_application() -> WSGIApp:
     bot = start_slack_bot(settings=slack, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer,
                           training_cron=ScheduleSettings().training_cron, learn=LearnSettings(),
-                          generation_places=bot_settings.generation.max_concurrent
-                          + bot_settings.generation.max_waiting)
+                          generation_places=bot_settings.generation.places)
     return http_application(bot.app, settings=slack, sessions=runtime.sessions, generator=runtime.generator,
                             follower=runtime.follower)
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.answering import Answerer, AnsweringConfig
 from bot.slack.app import build_app
 from bot.slack.client import make_web_client
-from bot.slack.deps import IngestOptions
+from bot.slack.deps import DEFAULT_GENERATION_PLACES, IngestOptions, summaries_pool
 from bot.slack.streaming import StreamOptions
 from bot.slack.work import BackgroundWork
 from knowledge.embedding import Embedder
@@ -55,7 +55,7 @@ def make_bot(fake_slack: FakeSlack, sessions: sessionmaker[Session], embedder: E
         generator = generator or ScriptedGenerator()
         work = BackgroundWork(max_workers=4, max_queued=32)
         listeners = BackgroundWork(max_workers=8, max_queued=None, name="kb-listener")
-        summaries = BackgroundWork(max_workers=9, max_queued=0, name="kb-summaries")
+        summaries = summaries_pool(DEFAULT_GENERATION_PLACES)
         answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                             config=AnsweringConfig(timeout_s=30.0))
         options: dict[str, Any] = {

@@ -8,6 +8,7 @@ on the finished transcript without sleeping.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,14 +88,20 @@ class SlackHarness:
                                channel_type=channel_type))
         return str(posted["ts"])
 
-    def ask_while_full(self, text: str, *, channel: str = "C1") -> str:
+    def ask_while_full(self, text: str, *, channel: str = "C1",
+                       send: Callable[[SignedRequest], int] | None = None) -> str:
         """Mention the bot while every worker of its pool is taken and nothing may wait (the pool must be
-        `BackgroundWork(max_workers=1, max_queued=0)`): the question is turned away busy. Returns its ts."""
+        `BackgroundWork(max_workers=1, max_queued=0)`): the question is turned away busy. Returns its ts.
+
+        `send` delivers the signed event and returns the HTTP status (default: straight into the app; a test
+        of the HTTP server posts it); it must be acknowledged with 200.
+        """
         release = threading.Event()
         self.work.submit(release.wait, 30)
         try:
             posted = self.fake.add_message(channel, f"<@UBOT> {text}", user=ASKER)
-            self.dispatch(self.requests.event(mention(channel, posted["ts"], text, user=ASKER)))
+            signed = self.requests.event(mention(channel, posted["ts"], text, user=ASKER))
+            assert (send(signed) if send else self.dispatch(signed).status) == 200
             assert self.listeners.wait_idle(30), "listeners did not finish"
         finally:
             release.set()

@@ -126,13 +126,7 @@ def test_metrics_count_a_busy_question_and_read_training_runs_from_the_database(
     for served in serve(http_application(bot.app, settings=SETTINGS, sessions=bot.sessions,
                                          generator=bot.generator)):
         before = _samples(served)
-        release = threading.Event()
-        bot.work.submit(release.wait, 30)  # the only worker is taken and nothing may wait
-        ts = str(bot.fake.add_message("C1", f"<@UBOT> {QUESTION}")["ts"])
-        assert post(served, bot.requests.event(mention("C1", ts, QUESTION), event_id="EvBUSY0001"))[0] == 200
-        assert bot.listeners.wait_idle(30)
-        release.set()
-        bot.settle()
+        bot.ask_while_full(QUESTION, send=lambda signed, to=served: post(to, signed)[0])
         after = _samples(served)
         assert _value(after, "kb_answers_total", outcome="busy") == _value(before, "kb_answers_total",
                                                                         outcome="busy") + 1
