@@ -16,6 +16,7 @@ Variants (the default model, SmolLM2-135M-Instruct, fp32, 1 torch thread is the 
 * system-prompt prefix cache: the KV cache of the fixed system message computed once and copied
   into every request;
 * 2 torch threads;
+* prompt lookup decoding (transformers' `prompt_lookup_num_tokens`), alone and with int8;
 * torch.compile (`--compile`; compiling takes minutes on 2 cores, reported separately).
 
 Run: `nice python -m bench.generation_speed [--questions 12] [--compile] [--only NAME,NAME]`; the FAQ corpus goes into
@@ -82,6 +83,20 @@ class StaticCacheGenerator(TransformersGenerator):
         return config
 
 
+class PromptLookupGenerator(TransformersGenerator):
+    """Prompt lookup decoding: drafts tokens by matching the answer's last words in the prompt, verified in
+    one forward pass (greedy output unchanged); a grounded answer copies its passages, so drafts may hold."""
+
+    def __init__(self, *args: Any, lookup_tokens: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lookup_tokens = lookup_tokens
+
+    def _generation_config(self, max_new_tokens: int, temperature: float) -> Any:
+        config = super()._generation_config(max_new_tokens, temperature)
+        config.prompt_lookup_num_tokens = self._lookup_tokens
+        return config
+
+
 class PrefixCachedGenerator(TransformersGenerator):
     """Reads the fixed system message once: its KV cache is copied into every request that starts with it."""
 
@@ -127,6 +142,9 @@ def _variants(model_dir: Path, with_compile: bool) -> dict[str, tuple[Callable[[
         "int8 MLP + head + static KV cache": (lambda: StaticCacheGenerator(model_dir, quantize="int8"), 1),
         "system-prompt prefix cache": (lambda: PrefixCachedGenerator(model_dir), 1),
         "2 torch threads": (lambda: TransformersGenerator(model_dir), 2),
+        "prompt lookup decoding (10 tokens)": (lambda: PromptLookupGenerator(model_dir, lookup_tokens=10), 1),
+        "int8 MLP + head + prompt lookup decoding (10 tokens)": (
+            lambda: PromptLookupGenerator(model_dir, quantize="int8", lookup_tokens=10), 1),
     }
     if with_compile:
         variants["torch.compile (dynamic shapes)"] = (compiled, 1)

@@ -178,6 +178,7 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
     Every file and URL ends as added, replaced, unchanged, duplicate, skipped or failed with its
     reason; one failure never stops the rest, and the exit status is 1 when any failed.
     """
+    from knowledge.embedding import resolve_backend
     from knowledge.ingest import SkippedFile, collect_files
     from knowledge.ingest_pipeline import ingest_batch
     from knowledge.settings import KnowledgeSettings
@@ -198,7 +199,8 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
     doing = f"adding {sources[0]}" if len(sources) == 1 else f"adding {len(sources)} sources"
     with _database(doing) as (_, sessions):
         # The ONNX backends load in a fraction of a second, and a missing export should fail once, up front.
-        embedder = _LazyEmbedder() if settings.embedding_backend == "torch" else _embedder()
+        lazy = resolve_backend(settings.embedding_backend) in ("torch", "torch-bf16")
+        embedder = _LazyEmbedder() if lazy else _embedder()
         report = ingest_batch(sessions, embedder, items, lambda item: _add_one(
             sessions, embedder, settings, item, scope=scope, title=title, added_by=added_by), skipped=skipped)
     _echo_report(report, batch=batch)

@@ -9,7 +9,9 @@ and the same promises, and faster:
 * the calling thread embeds several documents' chunks in one `embed_documents` call (at least
   `batch_chunks` texts when there are that many left), so short documents still fill a batch;
 * each document is then stored in its own transaction, as before: a document that fails leaves
-  nothing half-written and the others land.
+  nothing half-written and the others land. A *storing* thread writes one batch while the calling
+  thread embeds the next (at most one batch waits to be stored, in order), so the embedder is not
+  idle while Postgres inserts rows and updates its indexes.
 
 Failures keep `ingest_each`'s rules: an IngestError is that item's refusal; any other error is
 logged and reported as that item's failure (when embedding a batch fails, its documents are
@@ -28,6 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -38,6 +41,7 @@ from knowledge.embedding import Embedder
 from knowledge.errors import IngestError
 from knowledge.ingest import (
     DEFAULT_BATCH_CHUNKS,
+    DocumentVectors,
     IngestFailure,
     IngestReport,
     IngestResult,
@@ -66,6 +70,36 @@ class _Outcome:
 
 _DONE = _Outcome(-1, "")
 
+Lost = tuple[int, str]
+"""(position of the item being stored or embedded, reason) when the database went away."""
+Record = Callable[[int, "IngestResult | IngestFailure"], None]
+
+
+class _Storer:
+    """Stores embedded batches on one thread, in order, one batch in flight, while the caller embeds the next."""
+
+    def __init__(self, sessions: sessionmaker[Session], record: Record) -> None:
+        self._sessions = sessions
+        self._record = record
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store")
+        self._pending: Future[Lost | None] | None = None
+
+    def submit(self, batch: list[_Outcome], documents: list[PreparedDocument],
+               vectors: list[DocumentVectors]) -> Lost | None:
+        """Queue a batch once the previous one is stored; returns the previous batch's lost database."""
+        if (lost := self.wait()) is not None:
+            return lost
+        self._pending = self._thread.submit(_store_batch, self._sessions, batch, documents, vectors, self._record)
+        return None
+
+    def wait(self) -> Lost | None:
+        """Wait for the batch in flight; (position, reason) when the database went away while storing it."""
+        pending, self._pending = self._pending, None
+        return None if pending is None else pending.result()
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+
 
 def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Sequence[str],
                  prepare: Callable[[str], Prepared], *, skipped: Sequence[SkippedFile] = (), progress: bool = True,
@@ -89,8 +123,13 @@ def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Seq
     stopped: tuple[int, str] | None = None
     bar = tqdm(total=len(items), desc="ingest", unit="file", disable=not progress or len(items) < 2)
     started, chunks_stored = time.perf_counter(), 0
+    recording = threading.Lock()  # the storing thread and this one both record outcomes
 
     def record(position: int, outcome: IngestResult | IngestFailure) -> None:
+        with recording:
+            _record(position, outcome)
+
+    def _record(position: int, outcome: IngestResult | IngestFailure) -> None:
         nonlocal chunks_stored
         if isinstance(outcome, IngestFailure):
             failures[position] = outcome
@@ -103,6 +142,7 @@ def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Seq
                             refresh=False)
         bar.update(1)  # redraws with the file count and the postfix together
 
+    storer = _Storer(sessions, record)
     preparer.start()
     try:
         finished = False
@@ -123,10 +163,14 @@ def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Seq
                 else:
                     batch.append(outcome)
                     texts += len(outcome.prepared.inputs)  # type: ignore[union-attr]
-            lost = _embed_and_store_batch(sessions, embedder, batch, record)
+            lost = _embed_batch(embedder, batch, record, storer.submit)
             if lost is not None and (stopped is None or lost[0] < stopped[0]):
                 stopped = lost
+        lost = storer.wait()
+        if lost is not None and (stopped is None or lost[0] < stopped[0]):
+            stopped = lost
     finally:
+        storer.close()
         halt.set()
         while preparer.is_alive():  # let a preparer blocked on a full queue see the halt
             with contextlib.suppress(queue.Empty):
@@ -165,9 +209,10 @@ def _prepare_all(items: Sequence[str], prepare: Callable[[str], Prepared], outco
         outcomes.put(_DONE)
 
 
-def _embed_and_store_batch(sessions: sessionmaker[Session], embedder: Embedder, batch: list[_Outcome],
-                           record: Callable[[int, IngestResult | IngestFailure], None]) -> tuple[int, str] | None:
-    """Embed the batch's documents together and store each; returns (position, reason) on a lost database."""
+def _embed_batch(embedder: Embedder, batch: list[_Outcome], record: Record,
+                 store: Callable[[list[_Outcome], list[PreparedDocument], list[DocumentVectors]], Lost | None],
+                 ) -> Lost | None:
+    """Embed the batch's documents together and hand them to `store`; returns (position, reason) on a lost database."""
     if not batch:
         return None
     documents = [outcome.prepared for outcome in batch if isinstance(outcome.prepared, PreparedDocument)]
@@ -178,12 +223,18 @@ def _embed_and_store_batch(sessions: sessionmaker[Session], embedder: Embedder, 
     except Exception as exc:
         if len(batch) > 1:  # find the culprit: each document embedded on its own
             for outcome in batch:
-                if (lost := _embed_and_store_batch(sessions, embedder, [outcome], record)) is not None:
+                if (lost := _embed_batch(embedder, [outcome], record, store)) is not None:
                     return lost
             return None
         logger.exception("unexpected error while ingesting %s", batch[0].item)
         record(batch[0].position, _unexpected(batch[0].item, exc))
         return None
+    return store(batch, documents, vectors)
+
+
+def _store_batch(sessions: sessionmaker[Session], batch: list[_Outcome], documents: list[PreparedDocument],
+                 vectors: list[DocumentVectors], record: Record) -> Lost | None:
+    """Store each embedded document in its own transaction; stops at a lost database."""
     for outcome, document, own in zip(batch, documents, vectors, strict=True):
         try:
             record(outcome.position, store_prepared(sessions, document, own))

@@ -26,11 +26,11 @@ class KnowledgeSettings(Section):
                                       help="largest file or download accepted (20 MiB)")
     fetch_timeout_s: float = setting(10.0, "KB_FETCH_TIMEOUT_S", help="URL ingest connect/read timeout")
     embedding_backend: EmbeddingBackend = setting(
-        "onnx-int8", "KB_EMBEDDING_BACKEND",
-        help="`onnx-int8` (ONNX Runtime, int8; 1.7x the chunks/s of `torch` on idle cores, 2.4-2.6x on loaded "
-             "ones, in bench/ingest_speed.py, at equal or better FAQ hit@k), `onnx` (fp32) or `torch` "
-             "(sentence-transformers); the ONNX ones read the export `make setup` writes under `KB_MODELS_DIR`; "
-             "see *Ingest speed*")
+        "auto", "KB_EMBEDDING_BACKEND",
+        help="`auto` (`torch-bf16` on a CPU with native bfloat16, AMX or AVX512-BF16; `torch` with CUDA; "
+             "`onnx-int8` elsewhere), `torch-bf16` (sentence-transformers in bfloat16), `onnx-int8` (ONNX "
+             "Runtime, int8), `onnx` (fp32) or `torch` (float32); the ONNX ones read the export `make setup` "
+             "writes under `KB_MODELS_DIR`; speeds and hit@k in *Ingest speed*")
     search_mode: Literal["vector", "fulltext", "hybrid"] = setting(
         "vector", "KB_SEARCH_MODE", help="`vector`, `fulltext` or `hybrid` (see Retrieval quality); the bot and "
                                          "`kbbot kb search` both read it")

@@ -19,6 +19,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from knowledge.cpu_arithmetic import cpu_computes_bf16
+
 PROFILE_NAMES = ("auto", "cpu", "gpu")
 
 
@@ -67,19 +69,6 @@ class Profile:
     torch_threads: int
     gradient_checkpointing: bool
     cpu_bf16: bool
-
-
-def cpu_computes_bf16() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX tiles) that oneDNN uses under autocast.
-
-    Elsewhere bf16 is emulated and slower than float32, so the CPU profile keeps float32 there.
-    """
-    import torch
-
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # a torch without these probes: assume no
-        return False
 
 
 def _training_threads() -> int:

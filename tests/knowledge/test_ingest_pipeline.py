@@ -135,6 +135,40 @@ def test_documents_are_prepared_while_earlier_ones_are_embedded(sessions, embedd
     assert len(report.results) == 8 and report.failures == ()
 
 
+def test_a_batch_is_stored_while_the_next_one_is_embedded(sessions, embedder, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first document's transaction is held open until the second embedding call has begun:
+    a pipeline that stored before embedding on would wait in vain (and store nothing overlapped)."""
+    import knowledge.ingest_pipeline as pipeline
+
+    paths = _write_docs(tmp_path, 4)
+    second_embedding = threading.Event()
+    overlapped: list[bool] = []
+    storing_threads: set[str] = set()
+    real_store = pipeline.store_prepared
+
+    def store(sessions_: sessionmaker[Session], document, vectors):  # type: ignore[no-untyped-def]
+        storing_threads.add(threading.current_thread().name)
+        if not overlapped:
+            overlapped.append(second_embedding.wait(timeout=30))
+        return real_store(sessions_, document, vectors)
+
+    class SignallingEmbedder(RecordingEmbedder):
+        def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+            if self.calls:
+                second_embedding.set()
+            return super().embed_documents(texts)
+
+    monkeypatch.setattr(pipeline, "store_prepared", store)
+    report = ingest_batch(sessions, SignallingEmbedder(embedder), [str(p) for p in paths],
+                          lambda item: prepare_file(sessions, Path(item), max_bytes=MAX_BYTES), progress=False,
+                          batch_chunks=1)
+    assert overlapped == [True]
+    assert all(name.startswith("ingest-store") for name in storing_threads), storing_threads
+    assert [Path(r.uri).name for r in report.results] == [p.name for p in paths]
+    assert all(len(chunks) == 2 for chunks in _stored(sessions).values()) and len(_stored(sessions)) == 4
+
+
 def test_progress_shows_files_chunks_and_chunks_per_second(sessions, embedder, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     _write_docs(tmp_path, 3)

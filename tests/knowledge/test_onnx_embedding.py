@@ -125,7 +125,8 @@ def test_a_model_that_is_not_mean_pooled_is_not_exported(tmp_path: Path) -> None
 
 
 def test_an_unknown_backend_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown embedding backend 'gpu'; choose one of torch, onnx, onnx-int8"):
+    with pytest.raises(ValueError,
+                       match="unknown embedding backend 'gpu'; choose one of auto, torch, torch-bf16, onnx, onnx-int8"):
         make_embedder("gpu")  # type: ignore[arg-type]
 
 
