@@ -446,6 +446,10 @@ def ingest_speed(results: dict[str, Any]) -> str:
             ["ingest path, embedding backend", "files", "chunks", "failed", "seconds", "chunks/s", "× the baseline"],
             [[name, f["files"], thousands(f["chunks"]), f["failed"], fixed(f["seconds"], 1),
               fixed(f["chunks_per_s"], 2), f"×{f['ratio_to_before']:.2f}"] for name, f in speed["variants"].items()]))
+        if speed.get("repeats", 1) > 1:
+            parts.append(f"Median of {speed['repeats']} runs per variant, round-robin; every run's seconds: "
+                         + "; ".join(f"{name} " + ", ".join(fixed(s, 1) for s in f["runs_seconds"])
+                                     for name, f in speed["variants"].items()) + ".")
     if "retrieval" in results:
         retrieval = results["retrieval"]
         rows = []
@@ -486,6 +490,7 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"×{value:.2f}"
 
 
+@renders("generation_speed_lookup")
 @renders("generation_speed_40")
 @renders("generation_speed")
 def generation_speed(results: dict[str, Any]) -> str:
