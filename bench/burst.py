@@ -213,7 +213,10 @@ def ratios(burst: dict[str, Any], sequential: dict[str, Any] | None) -> dict[str
 
 
 def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> dict[str, Any]:
-    """What the run served with: gunicorn, the admission settings as the app reads them, model, summary."""
+    """What the run served with: gunicorn, the admission settings as the app reads them, model, summary, embedder."""
+    from knowledge.embedding import resolve_backend
+    from knowledge.settings import KnowledgeSettings
+
     generation, slack = GenerationSettings(), SlackSettings()
     models = ModelsSettings(base_model=args.model) if args.model else ModelsSettings()
     return {"workers": args.workers, "threads": args.threads, "questions": args.questions, "senders": senders,
@@ -222,7 +225,8 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
             "max_new_tokens": AnsweringSettings().max_new_tokens,
             "slack_workers": slack.kb_slack_workers, "slack_queue": slack.kb_slack_queue,
             "max_concurrent_generations": generation.max_concurrent, "max_waiting_generations": generation.max_waiting,
-            "torch_threads": generation.torch_threads, "stream_mode": slack.kb_stream_mode}
+            "torch_threads": generation.torch_threads, "stream_mode": slack.kb_stream_mode,
+            "embedding_backend": resolve_backend(KnowledgeSettings().embedding_backend)}
 
 
 def show(name: str, run: dict[str, Any]) -> None:

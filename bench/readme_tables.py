@@ -223,7 +223,9 @@ def burst(results: dict[str, Any]) -> str:
     settings = (f"gunicorn {s['workers']} gthread workers × {s['threads']} threads, `KB_SLACK_WORKERS` "
                 f"{s['slack_workers']}, `KB_SLACK_QUEUE` {s['slack_queue']}, `KB_MAX_CONCURRENT_GENERATIONS` "
                 f"{s['max_concurrent_generations']}, `KB_MAX_WAITING_GENERATIONS` {s['max_waiting_generations']}; "
-                f"{s['model']}, answers {answer}; the burst's {s['questions']} questions sent from {s['senders']} "
+                f"{s['model']}, answers {answer}"
+                + (f", embeddings `{s['embedding_backend']}`" if "embedding_backend" in s else "")
+                + f"; the burst's {s['questions']} questions sent from {s['senders']} "
                 f"threads, {s['sequential_questions']} of them one at a time first; "
                 f"{on_machine(results['machine'])}.")
     return table(["", "burst (all at once)", "one at a time", "burst ÷ one at a time"], rows) + "\n\n" + settings
