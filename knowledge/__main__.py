@@ -63,9 +63,10 @@ def _database(doing: str, *, migrated: bool = True) -> Iterator[tuple[str, sessi
             engine.dispose()
 
 
-def _embedder() -> Embedder:
+def _embedder(*, bulk: bool = False) -> Embedder:
     """The configured embedding model (`KB_EMBEDDING_MODEL`) on its backend (`KB_EMBEDDING_BACKEND`), loaded now.
 
+    `bulk`: for adding a directory or several sources (`auto` picks its bulk backend then).
     A missing or damaged ONNX export ends the command with its one-line message naming the fix.
     """
     from knowledge.embedding import make_embedder
@@ -76,7 +77,7 @@ def _embedder() -> Embedder:
     models = ModelsSettings()
     try:
         return make_embedder(KnowledgeSettings().embedding_backend, model=models.embedding_model,
-                             models_dir=models.models_dir)
+                             models_dir=models.models_dir, bulk=bulk)
     except OnnxModelError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -84,12 +85,13 @@ def _embedder() -> Embedder:
 class _LazyEmbedder:
     """Loads the model on first use, so a refused or unchanged document never waits for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, bulk: bool = False) -> None:
         self._embedder: Embedder | None = None
+        self._bulk = bulk
 
     def _loaded(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = _embedder()
+            self._embedder = _embedder(bulk=self._bulk)
         return self._embedder
 
     def embed_query(self, text: str) -> list[float]:
@@ -199,8 +201,9 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
     doing = f"adding {sources[0]}" if len(sources) == 1 else f"adding {len(sources)} sources"
     with _database(doing) as (_, sessions):
         # The ONNX backends load in a fraction of a second, and a missing export should fail once, up front.
-        lazy = resolve_backend(settings.embedding_backend) in ("torch", "torch-bf16")
-        embedder = _LazyEmbedder() if lazy else _embedder()
+        backend = resolve_backend(settings.embedding_backend, bulk=batch)
+        click.echo(f"embedding backend: {backend}", err=True)
+        embedder = _LazyEmbedder(bulk=batch) if backend in ("torch", "torch-bf16") else _embedder(bulk=batch)
         report = ingest_batch(sessions, embedder, items, lambda item: _add_one(
             sessions, embedder, settings, item, scope=scope, title=title, added_by=added_by), skipped=skipped)
     _echo_report(report, batch=batch)

@@ -4,7 +4,8 @@ The default model is all-MiniLM-L6-v2 as shipped inside the PyPI package `gt-all
 the product embeds offline; production may name any sentence-transformers model of the same width.
 `make_embedder` picks the backend (`KB_EMBEDDING_BACKEND`): sentence-transformers on PyTorch here
 (float32, or bfloat16 on CPUs that compute it natively), or ONNX Runtime on the export setup writes
-(knowledge/onnx_embedding.py); `auto` chooses by the machine, as bench/ingest_speed.py measured.
+(knowledge/onnx_embedding.py); `auto` chooses by the machine and the work (answering or a bulk
+ingest), as bench/ingest_speed.py and bench/burst.py measured.
 """
 
 from __future__ import annotations
@@ -91,12 +92,15 @@ EmbeddingBackend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
 EMBEDDING_BACKENDS: tuple[EmbeddingBackend, ...] = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
 
 
-def resolve_backend(backend: EmbeddingBackend) -> EmbeddingBackend:
-    """The backend `auto` means on this machine; any other name as given.
+def resolve_backend(backend: EmbeddingBackend, *, bulk: bool = False) -> EmbeddingBackend:
+    """The backend `auto` means on this machine and for this work; any other name as given.
 
-    `auto` is `torch-bf16` on a CPU with native bfloat16 arithmetic (fastest there at the closest
-    vectors to float32), `torch` when CUDA is present (sentence-transformers on the GPU), and
-    `onnx-int8` on other CPUs (the fastest measured without bf16 hardware).
+    With CUDA `auto` is `torch`. On a CPU it is `onnx-int8` for answering (lock-free, loads in a
+    fraction of a second, and a 50-question Slack burst showed its evidence at p50 1.7 s against 3.1 s
+    for bf16 in the same conditions, bench/burst.py), and for a *bulk* ingest (`kbbot kb add` of a
+    directory or several sources) `torch-bf16` when the CPU computes bfloat16 natively: 2.5x the
+    chunks/s of float32 PyTorch against 1.4x for int8 (bench/ingest_speed.py). Passages embedded
+    in bf16 and questions in int8 retrieve as float32 does (FAQ hit@1/5 and MRR within 0.003).
     """
     if backend != "auto":
         return backend
@@ -106,11 +110,14 @@ def resolve_backend(backend: EmbeddingBackend) -> EmbeddingBackend:
 
     if torch.cuda.is_available():
         return "torch"
-    return "torch-bf16" if cpu_computes_bf16() else "onnx-int8"
+    return "torch-bf16" if bulk and cpu_computes_bf16() else "onnx-int8"
 
 
-def make_embedder(backend: EmbeddingBackend, *, model: str = "", models_dir: Path = Path("var/models")) -> Embedder:
+def make_embedder(backend: EmbeddingBackend, *, model: str = "", models_dir: Path = Path("var/models"),
+                  bulk: bool = False) -> Embedder:
     """The embedder a backend names, for `model` (empty: the bundled all-MiniLM-L6-v2).
+
+    `bulk`: the embedder is for a bulk ingest, which `auto` serves differently (`resolve_backend`).
 
     The ONNX backends read the export under `models_dir` that setup wrote from the same model.
 
@@ -118,7 +125,7 @@ def make_embedder(backend: EmbeddingBackend, *, model: str = "", models_dir: Pat
         ValueError: an unknown backend.
         knowledge.onnx_embedding.OnnxModelError: the ONNX export is missing, stale or damaged.
     """
-    backend = resolve_backend(backend)
+    backend = resolve_backend(backend, bulk=bulk)
     if backend in ("torch", "torch-bf16"):
         return SentenceTransformerEmbedder(model or None, bfloat16=backend == "torch-bf16")
     if backend in ("onnx", "onnx-int8"):

@@ -27,10 +27,11 @@ class KnowledgeSettings(Section):
     fetch_timeout_s: float = setting(10.0, "KB_FETCH_TIMEOUT_S", help="URL ingest connect/read timeout")
     embedding_backend: EmbeddingBackend = setting(
         "auto", "KB_EMBEDDING_BACKEND",
-        help="`auto` (`torch-bf16` on a CPU with native bfloat16, AMX or AVX512-BF16; `torch` with CUDA; "
-             "`onnx-int8` elsewhere), `torch-bf16` (sentence-transformers in bfloat16), `onnx-int8` (ONNX "
-             "Runtime, int8), `onnx` (fp32) or `torch` (float32); the ONNX ones read the export `make setup` "
-             "writes under `KB_MODELS_DIR`; speeds and hit@k in *Ingest speed*")
+        help="`auto` (on a CPU `onnx-int8`, and `torch-bf16` for `kbbot kb add` of a directory or several "
+             "sources when the CPU has native bfloat16, AMX or AVX512-BF16; `torch` with CUDA), `torch-bf16` "
+             "(sentence-transformers in bfloat16), `onnx-int8` (ONNX Runtime, int8), `onnx` (fp32) or `torch` "
+             "(float32); the ONNX ones read the export `make setup` writes under `KB_MODELS_DIR`; speeds and "
+             "hit@k in *Ingest speed*")
     search_mode: Literal["vector", "fulltext", "hybrid"] = setting(
         "vector", "KB_SEARCH_MODE", help="`vector`, `fulltext` or `hybrid` (see Retrieval quality); the bot and "
                                          "`kbbot kb search` both read it")

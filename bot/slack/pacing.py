@@ -4,7 +4,8 @@
 written at once) and `chat.appendStream` Tier 4. Each answer edits its message at most once per
 `interval_s`, and all answers together draw from one token bucket; when the bucket is empty the
 intermediate edit is skipped (the final edit never is), so a burst of questions degrades to fewer
-progress updates instead of 429s.
+progress updates instead of 429s. An answer's first text (its quoted evidence) is never skipped
+either: it `spend`s a token even from an empty bucket, and the later progress edits wait it back.
 """
 
 from __future__ import annotations
@@ -48,10 +49,20 @@ class RateBudget:
     def try_take(self) -> bool:
         """Take one token if there is one; never waits."""
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.per_minute / 60.0)
-            self._updated = now
+            self._refill()
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 return True
             return False
+
+    def spend(self) -> None:
+        """Take one token even when none is left, for a call that must not be skipped: the balance may go
+        negative, and `try_take` refuses until the refill has paid it back (at most `capacity` owed)."""
+        with self._lock:
+            self._refill()
+            self._tokens = max(self._tokens - 1.0, -self.capacity)
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.per_minute / 60.0)
+        self._updated = now

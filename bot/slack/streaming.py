@@ -193,7 +193,7 @@ class Reply:
             return
         if self.native:
             self._stream_pending()
-        elif self._replies.update_budget.try_take():
+        elif self._may_update(first):
             try:
                 self._client.chat_update(channel=self.target.channel, ts=self._require_ts(),
                                          text=progress_text(self._text))
@@ -202,6 +202,14 @@ class Reply:
                 logger.warning("intermediate chat.update failed (%s); showing only the final answer",
                                slack_error(exc))
                 self._quiet = True
+
+    def _may_update(self, first: bool) -> bool:
+        """Whether an intermediate chat.update may go now: the first text (the evidence) always does,
+        drawing on the shared budget all the same, so a burst's later progress edits make room for it."""
+        if first:
+            self._replies.update_budget.spend()
+            return True
+        return self._replies.update_budget.try_take()
 
     def _stream_pending(self) -> None:
         pending = self._text[self._sent:]

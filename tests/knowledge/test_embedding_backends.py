@@ -37,15 +37,17 @@ def test_bfloat16_vectors_are_float32_unit_vectors_close_to_the_float32_ones(emb
         np.argmax(reference @ np.array(embedder.embed_query(query))))
 
 
-def test_auto_is_bf16_on_a_cpu_that_computes_it_and_onnx_int8_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_is_int8_for_answering_and_bf16_for_a_bulk_ingest_on_a_cpu_that_computes_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import knowledge.cpu_arithmetic as arithmetic
 
-    assert resolve_backend("onnx") == "onnx" and resolve_backend("torch") == "torch"
+    assert resolve_backend("onnx") == "onnx" and resolve_backend("torch", bulk=True) == "torch"
     if torch.cuda.is_available():
-        assert resolve_backend("auto") == "torch"
+        assert resolve_backend("auto") == resolve_backend("auto", bulk=True) == "torch"
         return
-    assert resolve_backend("auto") == ("torch-bf16" if cpu_computes_bf16() else "onnx-int8")
-    monkeypatch.setattr(arithmetic, "cpu_computes_bf16", lambda: False)
     assert resolve_backend("auto") == "onnx-int8"
+    assert resolve_backend("auto", bulk=True) == ("torch-bf16" if cpu_computes_bf16() else "onnx-int8")
+    monkeypatch.setattr(arithmetic, "cpu_computes_bf16", lambda: False)
+    assert resolve_backend("auto", bulk=True) == "onnx-int8"
     monkeypatch.setattr(arithmetic, "cpu_computes_bf16", lambda: True)
-    assert resolve_backend("auto") == "torch-bf16"
+    assert resolve_backend("auto", bulk=True) == "torch-bf16" and resolve_backend("auto") == "onnx-int8"

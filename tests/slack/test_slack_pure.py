@@ -185,6 +185,18 @@ def test_throttle_and_budget_pace_edits() -> None:
     now[0] += 1.0  # one token a second
     assert budget.try_take() and not budget.try_take()
 
+    budget.spend()  # a call that must go: the bucket owes one token now
+    now[0] += 1.0
+    assert not budget.try_take()  # the first second's token paid the debt
+    now[0] += 1.0
+    assert budget.try_take()
+    for _ in range(10):
+        budget.spend()
+    now[0] += 2.0  # the debt is capped at the capacity: two seconds pay it back
+    assert not budget.try_take()
+    now[0] += 1.0
+    assert budget.try_take()
+
 
 def test_work_pool_refuses_past_its_queue_and_reports_idle() -> None:
     release = threading.Event()

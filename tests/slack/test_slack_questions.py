@@ -94,6 +94,23 @@ def test_update_mode_posts_a_placeholder_then_edits_it(make_bot: MakeBot) -> Non
     assert "02:00 UTC" in answer["blocks"][0]["text"]["text"]
 
 
+def test_the_evidence_is_shown_before_the_summary_even_when_the_shared_edit_budget_is_spent(
+        make_bot: MakeBot) -> None:
+    """One edit a minute for every answer together: the first answer's evidence takes it, and the second
+    answer's evidence must still show at once (only later progress edits may be skipped)."""
+    bot = make_bot(generator=ScriptedGenerator("Run make deploy from the repository root [1].", delay_s=0.03),
+                   streaming=StreamOptions(mode="update", interval_s=5.0, updates_per_minute=1))
+    first = bot.ask("How do I deploy the billing service?")
+    second = bot.ask("When do database backups run?")
+    for ts in (first, second):
+        answer = bot.final_answer("C1", ts)
+        progress = [r["text"] for r in answer["revisions"] if not r.get("blocks")]
+        assert progress and progress[0].startswith("> "), (ts, progress)
+        shown = answer["blocks"][0]["text"]["text"]
+        assert shown.startswith(progress[0].removesuffix(" …")[:40])  # the final answer opens with that evidence
+    assert "02:00 UTC" in bot.final_answer("C1", second)["blocks"][0]["text"]["text"]
+
+
 def test_a_refused_stream_falls_back_to_updates_for_good(make_bot: MakeBot) -> None:
     bot = make_bot()
     bot.fake.fail_next("chat.startStream", "not_allowed")
