@@ -11,7 +11,8 @@ what it measured):
 2. **Retrieval**, on the quality bench's FAQ corpus (bench/quality.py) ingested once per backend into
    its own database and searched with that backend's query vectors: hit@1/5/10 and MRR of the
    product's default search for the FAQ headings and the teammate-style paraphrases, per set and
-   pooled, and each backend's difference from torch (the default must stay within 0.01).
+   pooled, and each backend's difference from torch (the default must stay within 0.01); plus
+   the bf16-ingested corpus searched with int8 query vectors, which is what `auto` does.
 
 Run: `python -m bench.ingest_speed [--backends torch torch-bf16 onnx onnx-int8] [--stages speed retrieval]
 [--repeats 3]`.
@@ -37,6 +38,8 @@ RESULTS = Path("bench/results/ingest_speed.json")
 SPEED_SOURCES = ("faq", "tutorial")
 """Sub-folders of the Python doc sources ingested by the speed stage (26 files, ~690 chunks)."""
 MAX_BYTES = 5 * 1024 * 1024
+MIXED = "passages torch-bf16, queries onnx-int8"
+"""The retrieval row of `auto` on a bf16 CPU: a bulk ingest embeds in bf16, the answering process in int8."""
 DEFAULT_SEARCH = {"mode": "vector"}
 """The product's default search (vector + heading vectors), as bench/quality.py names it."""
 
@@ -147,6 +150,18 @@ def retrieval_stage(backends: list[str], sources: Path) -> dict[str, Any]:
         print(f"{backend:>10}: " + "  ".join(f"{name} hit@1 {f['hit_at_1']:.3f} hit@5 {f['hit_at_5']:.3f} "
                                              f"hit@10 {f['hit_at_10']:.3f}" for name, f in row.items()
                                              if isinstance(f, dict)), flush=True)
+    if {"torch-bf16", "onnx-int8"} <= table.keys():  # what `auto` does: bulk ingest in bf16, questions in int8
+        engine, sessions = _corpus_database(Corpus(faq.label, faq.sources, Path("var/bench-faq-torch-bf16-pg")))
+        queries = make_embedder("onnx-int8")
+        row = {"chunks": _stored_chunks(sessions), "failed": 0, "ingest_seconds": table["torch-bf16"]["ingest_seconds"]}
+        pooled = []
+        for set_name, questions in sets.items():
+            ranks, p50 = search_ranks(sessions, queries, questions, **DEFAULT_SEARCH)
+            pooled += ranks
+            row[set_name] = {**retrieval_figures(ranks), "questions": len(questions), "p50_ms": round(p50, 1)}
+        row["all questions"] = {**retrieval_figures(pooled), "questions": len(pooled)}
+        table[MIXED] = row
+        engine.dispose()
     for row in table.values():
         row["difference_from_torch"] = {
             set_name: {metric: round(figures[metric] - table["torch"][set_name][metric], 4)
