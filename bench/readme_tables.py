@@ -184,6 +184,7 @@ def _spread(figures: dict[str, float] | None, unit: str = "s", digits: int = 2) 
     return " / ".join(f"{figures[key]:.{digits}f}" for key in ("p50", "p95", "max")) + f" {unit}"
 
 
+@renders("burst_int8_embedder")
 @renders("burst_bf16_embedder")
 @renders("burst_evidence_only")
 @renders("burst")
