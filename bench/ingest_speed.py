@@ -117,11 +117,25 @@ def _pipeline(sessions: sessionmaker[Session], embedder: Embedder, files: list[s
                         lambda file: prepare_file(sessions, Path(file), max_bytes=MAX_BYTES), progress=False)
 
 
+def _searched(sessions: sessionmaker[Session], embedder: Embedder, sets: dict[str, Any]) -> dict[str, Any]:
+    """hit@k, MRR and p50 of the default search per question set, and pooled over all of them."""
+    from bench.answer_quality import retrieval_figures
+    from bench.quality import search_ranks
+
+    figures: dict[str, Any] = {}
+    pooled: list[int | None] = []
+    for set_name, questions in sets.items():
+        ranks, p50 = search_ranks(sessions, embedder, questions, **DEFAULT_SEARCH)
+        pooled += ranks
+        figures[set_name] = {**retrieval_figures(ranks), "questions": len(questions), "p50_ms": round(p50, 1)}
+    figures["all questions"] = {**retrieval_figures(pooled), "questions": len(pooled)}
+    return figures
+
+
 def retrieval_stage(backends: list[str], sources: Path) -> dict[str, Any]:
     """hit@k/MRR of the default search on the FAQ corpus, ingested and queried with each backend."""
-    from bench.answer_quality import retrieval_figures
     from bench.faq import load_faq
-    from bench.quality import Corpus, _corpus_database, corpora, search_ranks
+    from bench.quality import Corpus, _corpus_database, corpora
     from bench.question_sets import headings, paraphrases
     from knowledge.ingest import ingest_path
 
@@ -139,12 +153,7 @@ def retrieval_stage(backends: list[str], sources: Path) -> dict[str, Any]:
         report = ingest_path(sessions, embedder, corpus.sources, max_bytes=MAX_BYTES, progress=False)
         row: dict[str, Any] = {"chunks": _stored_chunks(sessions), "failed": len(report.failures),
                                "ingest_seconds": round(time.perf_counter() - started, 1)}
-        pooled: list[int | None] = []
-        for set_name, questions in sets.items():
-            ranks, p50 = search_ranks(sessions, embedder, questions, **DEFAULT_SEARCH)
-            pooled += ranks
-            row[set_name] = {**retrieval_figures(ranks), "questions": len(questions), "p50_ms": round(p50, 1)}
-        row["all questions"] = {**retrieval_figures(pooled), "questions": len(pooled)}
+        row |= _searched(sessions, embedder, sets)
         table[backend] = row
         engine.dispose()
         print(f"{backend:>10}: " + "  ".join(f"{name} hit@1 {f['hit_at_1']:.3f} hit@5 {f['hit_at_5']:.3f} "
@@ -153,14 +162,8 @@ def retrieval_stage(backends: list[str], sources: Path) -> dict[str, Any]:
     if {"torch-bf16", "onnx-int8"} <= table.keys():  # what `auto` does: bulk ingest in bf16, questions in int8
         engine, sessions = _corpus_database(Corpus(faq.label, faq.sources, Path("var/bench-faq-torch-bf16-pg")))
         queries = make_embedder("onnx-int8")
-        row = {"chunks": _stored_chunks(sessions), "failed": 0, "ingest_seconds": table["torch-bf16"]["ingest_seconds"]}
-        pooled = []
-        for set_name, questions in sets.items():
-            ranks, p50 = search_ranks(sessions, queries, questions, **DEFAULT_SEARCH)
-            pooled += ranks
-            row[set_name] = {**retrieval_figures(ranks), "questions": len(questions), "p50_ms": round(p50, 1)}
-        row["all questions"] = {**retrieval_figures(pooled), "questions": len(pooled)}
-        table[MIXED] = row
+        table[MIXED] = {"chunks": _stored_chunks(sessions), "failed": 0,
+                        "ingest_seconds": table["torch-bf16"]["ingest_seconds"], **_searched(sessions, queries, sets)}
         engine.dispose()
     for row in table.values():
         row["difference_from_torch"] = {
