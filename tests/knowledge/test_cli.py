@@ -105,17 +105,24 @@ def test_directory_with_a_bad_file_adds_the_rest_and_exits_1(run, sessions, tmp_
         assert sorted(session.scalars(select(Document.title))) == ["Guide", "faq"]
 
 
-def test_a_directory_is_embedded_with_the_bulk_backend_and_one_file_with_the_answering_one(run, tmp_path: Path) -> None:
-    from knowledge.embedding import resolve_backend
+def test_a_directory_is_embedded_with_the_bulk_backend_and_one_file_with_the_answering_one(
+        run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import knowledge.cpu_arithmetic as arithmetic
+    import knowledge.embedding as embedding
 
+    monkeypatch.setattr(embedding, "_cuda_available", lambda: False)
+    monkeypatch.setattr(arithmetic, "cpu_computes_bf16", lambda: True)  # a CPU with AMX or AVX512-BF16
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "guide.md").write_text(GUIDE)
     (tmp_path / "one.md").write_text("# One\n\nThe staging host is staging-3.\n")
     directory = run("add", str(tmp_path / "docs"))
     one = run("add", str(tmp_path / "one.md"))
     assert directory.exit_code == 0 and one.exit_code == 0, (directory.output, one.output)
-    assert f"embedding backend: {resolve_backend('auto', bulk=True)}" in directory.stderr
-    assert f"embedding backend: {resolve_backend('auto')}" in one.stderr
+    assert "embedding backend: torch-bf16\n" in directory.stderr
+    assert "embedding backend: onnx-int8\n" in one.stderr
+    assert "added: Guide" in directory.stdout and "added: One" in one.stdout
+    monkeypatch.setattr(arithmetic, "cpu_computes_bf16", lambda: False)  # emulated bf16: int8 for bulk too
+    assert "embedding backend: onnx-int8\n" in run("add", str(tmp_path / "docs")).stderr
     pinned = run("add", str(tmp_path / "docs"), KB_EMBEDDING_BACKEND="onnx")
     assert "embedding backend: onnx\n" in pinned.stderr  # a configured backend is used as named
 

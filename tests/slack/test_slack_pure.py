@@ -192,7 +192,7 @@ def test_throttle_and_budget_pace_edits() -> None:
     assert budget.try_take()
     for _ in range(10):
         budget.spend()
-    now[0] += 2.0  # the debt is capped at the capacity: two seconds pay it back
+    now[0] += 10.0  # every forced call is owed: ten seconds pay the ten back
     assert not budget.try_take()
     now[0] += 1.0
     assert budget.try_take()
