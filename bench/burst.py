@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,7 +227,8 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
             "slack_workers": slack.kb_slack_workers, "slack_queue": slack.kb_slack_queue,
             "max_concurrent_generations": generation.max_concurrent, "max_waiting_generations": generation.max_waiting,
             "torch_threads": generation.torch_threads, "stream_mode": slack.kb_stream_mode,
-            "embedding_backend": resolve_backend(KnowledgeSettings().embedding_backend)}
+            "embedding_backend": resolve_backend(KnowledgeSettings().embedding_backend),
+            "update_tier_per_minute": args.update_tier or None}
 
 
 def show(name: str, run: dict[str, Any]) -> None:
@@ -257,6 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout-s", type=float, default=900.0,
                         help="a reply ending later than this after its question counts as none [default: %(default)s]")
     parser.add_argument("--model", default="", help="model folder (default: the converted SmolLM2)")
+    parser.add_argument("--update-tier", type=int, default=0,
+                        help="chat.update calls a minute the fake Slack allows during the burst, then 429 with "
+                             "Retry-After, as Slack's Tier 3 (about 50) does; 0: unlimited [default: %(default)s]")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"result file [default: {RESULTS}, or {EVIDENCE_ONLY_RESULTS} with --summary off]")
     args = parser.parse_args(argv)
@@ -271,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
               f"cores={os.cpu_count()}")
         warm_up(stack, args.workers)
         sequential = run_sequential(stack, baseline, args.timeout_s) if baseline else []
+        if args.update_tier:
+            stack.fake.rate_limit({"chat.update": args.update_tier})
         burst = run_burst(stack, questions, senders, args.timeout_s)
         calls = list(stack.fake.calls)
     runs = {"burst": records(calls, burst, args.timeout_s),
@@ -279,7 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     if summaries["sequential"]:
         show("one at a time", summaries["sequential"])
     show("burst", summaries["burst"])
+    limited = Counter(call.method for call in calls if call.status == 429)
     figures = {"settings": served_settings(args, senders, len(baseline)), **summaries,
+               "rate_limited_calls": dict(limited),
                "ratios": ratios(summaries["burst"], summaries["sequential"]),
                "questions": runs, "machine": machine_at_end(machine)}
     print(f"wrote {write_result('burst', figures, out)}")

@@ -227,6 +227,9 @@ def burst(results: dict[str, Any]) -> str:
                 f"{s['max_concurrent_generations']}, `KB_MAX_WAITING_GENERATIONS` {s['max_waiting_generations']}; "
                 f"{s['model']}, answers {answer}"
                 + (f", embeddings `{s['embedding_backend']}`" if "embedding_backend" in s else "")
+                + (f"; the fake Slack allowed {s['update_tier_per_minute']} `chat.update` calls a minute during the "
+                   f"burst (429s: {results.get('rate_limited_calls') or 'none'})"
+                   if s.get("update_tier_per_minute") else "")
                 + f"; the burst's {s['questions']} questions sent from {s['senders']} "
                 f"threads, {s['sequential_questions']} of them one at a time first; "
                 f"{on_machine(results['machine'])}.")
