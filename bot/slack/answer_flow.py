@@ -110,7 +110,7 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
     started = time.monotonic()
     timer = AnswerTimer(received_at)
     placeholder, still_waiting = deps.queue.leave(dedupe.message_key(ask.channel, ask.ts))
-    move_up(deps.client, deps.queue, still_waiting)
+    move_up(deps.client, deps.queue, still_waiting, deps.replies.update_budget)
     try:
         text = decode_question(ask.text, bot_user_id=ask.bot_user_id)
         deps.answerer.validate(text)

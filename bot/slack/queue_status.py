@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.pacing import RateBudget
+
 logger = logging.getLogger(__name__)
 
 
@@ -123,12 +125,20 @@ def show_queued(client: WebClient, queue: AnswerQueue, key: str, *, channel: str
         logger.warning("could not show the queue place in %s: %s", channel, exc.response.get("error"))
 
 
-def move_up(client: WebClient, queue: AnswerQueue, keys: list[str]) -> None:
-    """Edit the placeholders of `keys` still waiting with their place now (best effort; gone ones are skipped)."""
+def move_up(client: WebClient, queue: AnswerQueue, keys: list[str], budget: RateBudget | None = None) -> None:
+    """Edit the placeholders of `keys` still waiting with their place now (best effort; gone ones are skipped).
+
+    Every start moves every waiting question up, so a burst asks for edits by the square of its size;
+    `chat.update` is Tier 3 (about 50 a minute per workspace, answers' edits included). With a
+    `budget` (the replies' shared budget of skippable edits) an edit goes only when it has a token:
+    a place shown a little stale costs nothing, while 429s here would make the answers' own edits wait.
+    """
     for key in keys:
         with queue.editing(key) as current:
             if current is None:
                 continue
+            if budget is not None and not budget.try_take():
+                return
             item, ahead = current
             try:
                 client.chat_update(channel=item.channel, ts=item.ts, text=queue.describe(ahead))

@@ -81,3 +81,24 @@ def test_the_place_is_read_when_the_edit_is_made_so_it_only_moves_up(fake_slack:
     move_up(client, queue, first_snapshot)  # late: its snapshot still counted the second question ahead
     edits = [c.body["text"] for c in fake_slack.calls_to("chat.update")]
     assert edits == [queue.describe(0), queue.describe(0)], "the late edit shows the place now, not one behind"
+
+
+def test_queue_place_edits_draw_on_the_shared_budget_and_stop_when_it_is_spent(fake_slack: FakeSlack) -> None:
+    """Each start moves every waiting question up: a burst asks for edits by the square of its size, so
+    they take tokens from the replies' skippable-edit budget, and none is sent once it is empty."""
+    from bot.slack.pacing import RateBudget
+
+    queue = AnswerQueue(workers=1)
+    client = WebClient(token=BOT_TOKEN, base_url=fake_slack.api_url)
+    asked = _queued(fake_slack, client, queue, 5)
+    budget = RateBudget(per_minute=0.001, capacity=2)  # two tokens, no refill within the test
+    _, waiting = queue.leave(asked[0])
+    assert waiting == asked[1:]
+
+    move_up(client, queue, waiting, budget)
+    edited = [call.body["ts"] for call in fake_slack.calls_to("chat.update")]
+    assert len(edited) == 2 and not budget.try_take()  # the two tokens, then nothing
+    move_up(client, queue, waiting, budget)
+    assert len(fake_slack.calls_to("chat.update")) == 2
+    move_up(client, queue, waiting)  # no budget: every waiting placeholder is edited (the old behaviour)
+    assert len(fake_slack.calls_to("chat.update")) == 2 + 4
