@@ -184,6 +184,8 @@ def _spread(figures: dict[str, float] | None, unit: str = "s", digits: int = 2) 
     return " / ".join(f"{figures[key]:.{digits}f}" for key in ("p50", "p95", "max")) + f" {unit}"
 
 
+@renders("burst_update_tier_before")
+@renders("burst_update_tier")
 @renders("burst_int8_embedder")
 @renders("burst_bf16_embedder")
 @renders("burst_evidence_only")
@@ -228,7 +230,8 @@ def burst(results: dict[str, Any]) -> str:
                 f"{s['model']}, answers {answer}"
                 + (f", embeddings `{s['embedding_backend']}`" if "embedding_backend" in s else "")
                 + (f"; the fake Slack allowed {s['update_tier_per_minute']} `chat.update` calls a minute during the "
-                   f"burst (429s: {results.get('rate_limited_calls') or 'none'})"
+                   f"burst (answered 429: " + (", ".join(f"{n} `{m}`" for m, n in results["rate_limited_calls"].items())
+                                                 if results.get("rate_limited_calls") else "none") + ")"
                    if s.get("update_tier_per_minute") else "")
                 + f"; the burst's {s['questions']} questions sent from {s['senders']} "
                 f"threads, {s['sequential_questions']} of them one at a time first; "
