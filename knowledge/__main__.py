@@ -20,7 +20,7 @@ import click
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from knowledge.embedding import Embedder
+    from knowledge.embedding import Embedder, EmbeddingBackend
     from knowledge.ingest import IngestReport, IngestResult, Prepared
     from knowledge.settings import KnowledgeSettings
 
@@ -64,10 +64,9 @@ def _database(doing: str, *, migrated: bool = True) -> Iterator[tuple[str, sessi
             engine.dispose()
 
 
-def _embedder(*, bulk: bool = False) -> Embedder:
-    """The configured embedding model (`KB_EMBEDDING_MODEL`) on its backend (`KB_EMBEDDING_BACKEND`), loaded now.
+def _embedder(backend: EmbeddingBackend | None = None) -> Embedder:
+    """The configured embedding model (`KB_EMBEDDING_MODEL`) on `backend` (default `KB_EMBEDDING_BACKEND`), loaded now.
 
-    `bulk`: for adding a directory or several sources (`auto` picks its bulk backend then).
     A missing or damaged ONNX export ends the command with its one-line message naming the fix.
     """
     from knowledge.embedding import make_embedder
@@ -77,8 +76,8 @@ def _embedder(*, bulk: bool = False) -> Embedder:
 
     models = ModelsSettings()
     try:
-        return make_embedder(KnowledgeSettings().embedding_backend, model=models.embedding_model,
-                             models_dir=models.models_dir, bulk=bulk)
+        return make_embedder(backend or KnowledgeSettings().embedding_backend, model=models.embedding_model,
+                             models_dir=models.models_dir)
     except OnnxModelError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -86,15 +85,15 @@ def _embedder(*, bulk: bool = False) -> Embedder:
 class _LazyEmbedder:
     """Loads the model on first use, so a refused or unchanged document never waits for it."""
 
-    def __init__(self, *, bulk: bool = False) -> None:
+    def __init__(self, backend: EmbeddingBackend) -> None:
         self._embedder: Embedder | None = None
-        self._bulk = bulk
+        self._backend = backend
         self._loading = threading.Lock()  # the preparing thread (URLs) and the embedding one may both ask
 
     def _loaded(self) -> Embedder:
         with self._loading:
             if self._embedder is None:
-                self._embedder = _embedder(bulk=self._bulk)
+                self._embedder = _embedder(self._backend)
             return self._embedder
 
     def embed_query(self, text: str) -> list[float]:
@@ -204,9 +203,10 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
     doing = f"adding {sources[0]}" if len(sources) == 1 else f"adding {len(sources)} sources"
     with _database(doing) as (_, sessions):
         # The ONNX backends load in a fraction of a second, and a missing export should fail once, up front.
+        # A batch (a directory, several sources) is a bulk ingest, which `auto` may embed differently.
         backend = resolve_backend(settings.embedding_backend, bulk=batch)
         click.echo(f"embedding backend: {backend}", err=True)
-        embedder = _LazyEmbedder(bulk=batch) if backend in ("torch", "torch-bf16") else _embedder(bulk=batch)
+        embedder = _LazyEmbedder(backend) if backend in ("torch", "torch-bf16") else _embedder(backend)
         report = ingest_batch(sessions, embedder, items, lambda item: _add_one(
             sessions, embedder, settings, item, scope=scope, title=title, added_by=added_by), skipped=skipped)
     _echo_report(report, batch=batch)

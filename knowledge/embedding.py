@@ -84,7 +84,7 @@ class SentenceTransformerEmbedder:
         # Normalised here in float32: normalising inside a bfloat16 model leaves norms off by up to 0.3%.
         vectors = np.asarray(vectors, dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return [vector.tolist() for vector in vectors]
+        return vectors.tolist()
 
 
 EmbeddingBackend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]

@@ -120,7 +120,7 @@ def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Seq
                                 daemon=True)
     results: dict[int, IngestResult] = {}
     failures: dict[int, IngestFailure] = {}
-    stopped: tuple[int, str] | None = None
+    stopped: Lost | None = None
     bar = tqdm(total=len(items), desc="ingest", unit="file", disable=not progress or len(items) < 2)
     started, chunks_stored = time.perf_counter(), 0
     recording = threading.Lock()  # the storing thread and this one both record outcomes
@@ -163,12 +163,8 @@ def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Seq
                 else:
                     batch.append(outcome)
                     texts += len(outcome.prepared.inputs)  # type: ignore[union-attr]
-            lost = _embed_batch(embedder, batch, record, storer.submit)
-            if lost is not None and (stopped is None or lost[0] < stopped[0]):
-                stopped = lost
-        lost = storer.wait()
-        if lost is not None and (stopped is None or lost[0] < stopped[0]):
-            stopped = lost
+            stopped = _earlier(stopped, _embed_batch(embedder, batch, record, storer.submit))
+        stopped = _earlier(stopped, storer.wait())
     finally:
         storer.close()
         halt.set()
@@ -185,6 +181,13 @@ def ingest_batch(sessions: sessionmaker[Session], embedder: Embedder, items: Seq
                         stopped=f"database error while adding {items[position]}: {reason}",
                         not_attempted=tuple(item for index, item in enumerate(items)
                                             if index not in results and index not in failures))
+
+
+def _earlier(stopped: Lost | None, lost: Lost | None) -> Lost | None:
+    """The stop at the earlier position of the two (None: no stop)."""
+    if lost is None or (stopped is not None and stopped[0] <= lost[0]):
+        return stopped
+    return lost
 
 
 def _prepare_all(items: Sequence[str], prepare: Callable[[str], Prepared], outcomes: queue.Queue[_Outcome],
