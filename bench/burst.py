@@ -23,12 +23,17 @@ had it within 1 s, the final reply's spread, and busy/failed/no-reply counts; th
 ratios to the baseline. `--summary off` answers with the quoted evidence alone (KB_ANSWER_SUMMARY=
 false: no model call), isolating the Slack and retrieval layer.
 
+The stored unit vectors (bot/unit_vector_cache.py) are emptied before the burst, so it starts as cold
+as a new knowledge base; `--unit-vector-cache off` serves without them (every question embeds its
+passages' units, as before revision 0017).
+
 Run from the repository root: `python -m bench.burst [--questions 50] [--workers 2] [--summary on|off]
-[--sequential N] [--timeout-s 900] [--out PATH]`. Writes the settings (gunicorn workers and threads,
-the admission settings KB_SLACK_WORKERS, KB_SLACK_QUEUE, KB_MAX_CONCURRENT_GENERATIONS and
-KB_MAX_WAITING_GENERATIONS as the app reads them, model, summary), the machine (bench/machine.py),
-both runs' summaries and every question's record to bench/results/burst.json (burst_evidence_only.json
-with `--summary off`) and its table, rendered by bench/readme_tables.py, beside it.
+[--sequential N] [--unit-vector-cache on|off] [--timeout-s 900] [--out PATH]`. Writes the settings
+(gunicorn workers and threads, the admission settings KB_SLACK_WORKERS, KB_SLACK_QUEUE,
+KB_MAX_CONCURRENT_GENERATIONS and KB_MAX_WAITING_GENERATIONS as the app reads them, model, summary,
+unit vector cache), the machine (bench/machine.py), both runs' summaries and every question's record
+to bench/results/burst.json (burst_evidence_only.json with `--summary off`) and its table, rendered
+by bench/readme_tables.py, beside it.
 """
 
 from __future__ import annotations
@@ -228,7 +233,19 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
             "max_concurrent_generations": generation.max_concurrent, "max_waiting_generations": generation.max_waiting,
             "torch_threads": generation.torch_threads, "stream_mode": slack.kb_stream_mode,
             "embedding_backend": resolve_backend(KnowledgeSettings().embedding_backend),
-            "update_tier_per_minute": args.update_tier or None}
+            "update_tier_per_minute": args.update_tier or None,
+            "unit_vector_cache": args.unit_vector_cache == "on", "burst_starts_without_stored_unit_vectors": True}
+
+
+def forget_unit_vectors(stack: SlackStack) -> None:
+    """Empty the stored unit vectors, so the burst's questions embed their passages' units as a new
+    knowledge base's first questions do (what the burst's own earlier questions store, it reuses)."""
+    from sqlalchemy import delete
+
+    from store.schema import UnitVectors
+
+    with stack.sessions() as session, session.begin():
+        session.execute(delete(UnitVectors))
 
 
 def show(name: str, run: dict[str, Any]) -> None:
@@ -262,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--update-tier", type=int, default=0,
                         help="chat.update calls a minute the fake Slack allows during the burst, then 429 with "
                              "Retry-After, as Slack's Tier 3 (about 50) does; 0: unlimited [default: %(default)s]")
+    parser.add_argument("--unit-vector-cache", choices=("on", "off"), default="on",
+                        help="KB_ANSWER_UNIT_VECTOR_CACHE: keep passages' unit vectors once embedded; the stored "
+                             "ones are emptied before the burst either way [default: %(default)s]")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"result file [default: {RESULTS}, or {EVIDENCE_ONLY_RESULTS} with --summary off]")
     args = parser.parse_args(argv)
@@ -270,12 +290,14 @@ def main(argv: list[str] | None = None) -> None:
     baseline = spaced_sample(questions, len(questions) if args.sequential is None else args.sequential)
     senders = args.senders or len(questions)
     machine = machine_at_start()
-    env = {"KB_ANSWER_SUMMARY": "true" if args.summary == "on" else "false"}
+    env = {"KB_ANSWER_SUMMARY": "true" if args.summary == "on" else "false",
+           "KB_ANSWER_UNIT_VECTOR_CACHE": "true" if args.unit_vector_cache == "on" else "false"}
     with slack_stack("burst", workers=args.workers, threads=args.threads, model=args.model, env=env) as stack:
         print(f"gunicorn gthread workers={args.workers} threads={args.threads}; summary {args.summary}; "
               f"cores={os.cpu_count()}")
         warm_up(stack, args.workers)
         sequential = run_sequential(stack, baseline, args.timeout_s) if baseline else []
+        forget_unit_vectors(stack)
         if args.update_tier:
             stack.fake.rate_limit({"chat.update": args.update_tier})
         burst = run_burst(stack, questions, senders, args.timeout_s)

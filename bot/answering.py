@@ -37,7 +37,8 @@ from bot.lexicon import distinctive_terms
 from bot.passage_units import split_units
 from bot.prompt import GroundedPrompt, Turn, build_prompt
 from bot.support import SupportChecker, SupportConfig, Verdict, published_summary
-from bot.unit_scoring import ScoredPassage, ScoringConfig, score_passages
+from bot.unit_scoring import ScoredPassage, ScoringConfig, UnitVectorSource, score_passages
+from bot.unit_vector_cache import UnitVectorCache
 from bot.verified import VerifiedConfig, VerifiedMatch, match_verified, offered_markdown, served_markdown
 from knowledge.embedding import Embedder
 from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms
@@ -75,6 +76,8 @@ class AnsweringConfig:
         timeout_s: generation stops after this long (what was checked by then is kept and marked).
         search_mode: knowledge search mode; the abstention rule reads cosine similarity in every mode.
         verified: when a teammate's verified answer is served instead, or shown above the evidence.
+        unit_vector_cache: keep passages' unit vectors in the database once computed
+            (bot/unit_vector_cache.py); False embeds them for every question, as before revision 0017.
     """
 
     passages: int = 5
@@ -91,6 +94,7 @@ class AnsweringConfig:
     support: SupportConfig = field(default_factory=SupportConfig)
     abstention: AbstentionConfig = field(default_factory=AbstentionConfig)
     verified: VerifiedConfig = field(default_factory=VerifiedConfig)
+    unit_vector_cache: bool = True
 
     def __post_init__(self) -> None:
         for name in ("passages", "prompt_passages", "max_new_tokens", "max_question_chars"):
@@ -163,12 +167,19 @@ class Answerer:
     """Answers questions from the team's documents and records every answer."""
 
     def __init__(self, *, sessions: sessionmaker[Session], embedder: Embedder, generator: Generator,
-                 adapter_source: AdapterSource | None = None, config: AnsweringConfig | None = None) -> None:
+                 adapter_source: AdapterSource | None = None, config: AnsweringConfig | None = None,
+                 unit_vectors: UnitVectorSource | None = None) -> None:
+        """`unit_vectors`: where passages' unit vectors come from; by default the `unit_vectors` table
+        (bot/unit_vector_cache.py), filled with this embedder the first time a passage is read."""
         self._sessions = sessions
         self._embedder = embedder
         self._generator = generator
         self._adapter_source = adapter_source or (lambda: (None, generator.adapter_name))
         self.config = config or AnsweringConfig()
+        if unit_vectors is None and self.config.unit_vector_cache:
+            unit_vectors = UnitVectorCache(sessions, embedder.embed_documents,
+                                           getattr(embedder, "model_name", type(embedder).__name__))
+        self._unit_vectors = unit_vectors
 
     def validate(self, text: str) -> str:
         """The question stripped, or AnswerError saying what is wrong with it."""
@@ -188,11 +199,13 @@ class Answerer:
         earlier = [turn.text for turn in question.history if turn.role == "user"]
         return f"{earlier[-1]}\n{text}" if earlier else text
 
-    def retrieve(self, question: Question, text: str) -> list[Passage]:
-        """The `passages` best passages for the question, best first."""
+    def retrieve(self, question: Question, text: str, *,
+                 query_vector: Sequence[float] | None = None) -> list[Passage]:
+        """The `passages` best passages for the question, best first (`query_vector`: the search
+        query's embedding when the caller has it already)."""
         return search_passages(self._sessions, self._embedder, self.search_query(question, text),
                                channel=question.channel, limit=self.config.passages, mode=self.config.search_mode,
-                               scopes=question.scopes)
+                               scopes=question.scopes, query_vector=query_vector)
 
     def answer(self, question: Question, *, on_delta: Callable[[str], None] | None = None,
                cancel: threading.Event | None = None) -> AnswerResult:
@@ -210,14 +223,15 @@ class Answerer:
         started = time.perf_counter()
         text = self.validate(question.text)
         query = self.search_query(question, text)
-        verified = match_verified(self._sessions, query, self._embedder.embed_query(query), channel=question.channel,
+        query_vector = self._embedder.embed_query(query)
+        verified = match_verified(self._sessions, query, query_vector, channel=question.channel,
                                   config=self.config.verified, scopes=question.scopes)
         if verified is not None and verified.served:
             return PreparedAnswer(question=question, text=text,
                                   result=self._serve_verified(question, text, verified, started=started,
                                                               on_delta=on_delta))
         lead = offered_markdown(verified.record) if verified is not None else ""
-        passages = self.retrieve(question, text)
+        passages = self.retrieve(question, text, query_vector=query_vector)
         unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel,
                                 scopes=question.scopes) if passages else []
         relevance = assess(query, passages, self.config.abstention, unknown=unknown)
@@ -227,7 +241,8 @@ class Answerer:
         quotes: list[Quote] = []
         if relevance.reason is None:
             read = max(self.config.evidence.passages, self.config.prompt_passages)
-            ranked = score_passages(query, passages[:read], self._embedder.embed_documents, self.config.scoring)
+            ranked = score_passages(query, passages[:read], self._embedder.embed_documents, self.config.scoring,
+                                    question_vector=query_vector, unit_vectors=self._unit_vectors)
             quotes = select_evidence(ranked, numbers, self.config.evidence)
             if not quotes:
                 relevance = replace(relevance, reason="no_evidence")
@@ -310,9 +325,11 @@ class Answerer:
         """The rendered prompt the model would read for `question` now: what a verified answer trains with."""
         text = self.validate(question.text)
         query = self.search_query(question, text)
-        passages = self.retrieve(question, text)[:max(self.config.evidence.passages, self.config.prompt_passages)]
-        ranked = score_passages(query, passages, self._embedder.embed_documents,
-                                self.config.scoring) if passages else []
+        query_vector = self._embedder.embed_query(query)
+        passages = self.retrieve(question, text, query_vector=query_vector)[
+            :max(self.config.evidence.passages, self.config.prompt_passages)]
+        ranked = score_passages(query, passages, self._embedder.embed_documents, self.config.scoring,
+                                question_vector=query_vector, unit_vectors=self._unit_vectors) if passages else []
         return self._prompt(text, ranked, question)[1]
 
     def _prompt(self, text: str, ranked: list[ScoredPassage], question: Question) -> tuple[GroundedPrompt, str]:

@@ -112,6 +112,7 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Run
     config = AnsweringConfig(
         passages=answering.passages, max_new_tokens=answering.max_new_tokens, summarise=answering.summary,
         timeout_s=answering.timeout_s, search_mode=settings.knowledge.search_mode,
+        unit_vector_cache=answering.unit_vector_cache,
         abstention=AbstentionConfig(min_similarity=answering.min_score, unknown_similarity=answering.unknown_score,
                                     min_coverage=answering.min_coverage))
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,

@@ -84,6 +84,9 @@ class AnsweringSettings(Section):
     summary: bool = setting(True, "KB_ANSWER_SUMMARY",
                             help="false: answer with the quoted evidence alone, never calling the model")
     timeout_s: float = setting(120.0, "KB_ANSWER_TIMEOUT_S", help="generation time limit of one answer")
+    unit_vector_cache: bool = setting(True, "KB_ANSWER_UNIT_VECTOR_CACHE",
+                                      help="keep the vectors of passages' sentences in the database once a question "
+                                           "has embedded them (false: embed them for every question)")
 
 
 class BotSettings(BaseModel):

@@ -3,7 +3,8 @@
 A passage is retrieved by its whole-chunk embedding, which averages everything the chunk says; a
 teammate's question usually matches one sentence of it. The units (sentences, list items, code
 blocks) of the passages an answer quotes and shows the model are embedded once, with the embedder
-the product already loaded; evidence selection (bot/evidence.py) picks from them and the support
+the product already loaded, and kept in the database for the next question that reads the same
+passage (bot/unit_vector_cache.py); evidence selection (bot/evidence.py) picks from them and the support
 check (bot/support.py) compares generated sentences with them. Re-ranking passages by their best
 unit was measured too and lowered hit@1 on paraphrased questions (0.46 → 0.35 on the dev split),
 so passage order stays the search's.
@@ -25,6 +26,9 @@ from store.types import Passage
 
 EmbedTexts = Callable[[Sequence[str]], Sequence[Sequence[float]]]
 """Unit-length embeddings for texts (the knowledge embedder's `embed_documents`)."""
+
+UnitVectorSource = Callable[[Sequence[Passage], Sequence[Sequence[Unit]]], Sequence[np.ndarray]]
+"""The vectors of each passage's units (one array of shape (units, dim) per passage, in order)."""
 
 MAX_UNITS_PER_PASSAGE = 40
 """A pathological passage (a thousand one-word lines) must not make a question slow."""
@@ -64,25 +68,45 @@ def key_terms(question: str) -> list[str]:
     return content_terms(question)
 
 
+def passage_units(passage: Passage) -> list[Unit]:
+    """The units of `passage` that are scored (at most MAX_UNITS_PER_PASSAGE)."""
+    return split_units(passage.text)[:MAX_UNITS_PER_PASSAGE]
+
+
+def embed_units(embed: EmbedTexts, units: Sequence[Sequence[Unit]]) -> list[np.ndarray]:
+    """Each passage's unit vectors, shape (len(units), dim), from one call of `embed`."""
+    texts = [unit.text for passage in units for unit in passage]
+    vectors = np.asarray(embed(texts), dtype=np.float32) if texts else np.zeros((0, 0), dtype=np.float32)
+    arrays, offset = [], 0
+    for passage in units:
+        arrays.append(vectors[offset:offset + len(passage)])
+        offset += len(passage)
+    return arrays
+
+
 def score_passages(question: str, passages: Sequence[Passage], embed: EmbedTexts,
-                   config: ScoringConfig = ScoringConfig()) -> list[ScoredPassage]:
-    """The units of each passage scored against `question`, passages in the order given."""
-    split = [split_units(passage.text)[:MAX_UNITS_PER_PASSAGE] for passage in passages]
-    texts = [question] + [unit.text for units in split for unit in units]
-    vectors = np.asarray(embed(texts), dtype=np.float32)
-    question_vector, unit_vectors = vectors[0], vectors[1:]
+                   config: ScoringConfig = ScoringConfig(), *, question_vector: Sequence[float] | None = None,
+                   unit_vectors: UnitVectorSource | None = None) -> list[ScoredPassage]:
+    """The units of each passage scored against `question`, passages in the order given.
+
+    Args:
+        question_vector: the question's embedding when the caller has it already (else embedded here).
+        unit_vectors: where the units' vectors come from (bot/unit_vector_cache.py keeps them in the
+            database); by default they are embedded with `embed`.
+    """
+    split = [passage_units(passage) for passage in passages]
+    question_array = (np.asarray(question_vector, dtype=np.float32) if question_vector is not None
+                      else np.asarray(embed([question])[0], dtype=np.float32))
+    per_passage = (unit_vectors(passages, split) if unit_vectors is not None else embed_units(embed, split))
     terms = key_terms(question)
     scored: list[ScoredPassage] = []
-    offset = 0
-    for passage, units in zip(passages, split, strict=True):
+    for passage, units, vectors in zip(passages, split, per_passage, strict=True):
         context = term_set([passage.title, passage.heading])
         scored_units = []
-        for unit in units:
-            cosine = float(unit_vectors[offset] @ question_vector)
+        for unit, vector in zip(units, vectors, strict=True):
+            cosine = float(vector @ question_array)
             lexical = coverage(terms, context | set(content_terms(unit.text)))
             scored_units.append(ScoredUnit(unit=unit, similarity=cosine, lexical=lexical,
-                                           score=cosine + config.lexical_weight * lexical,
-                                           vector=unit_vectors[offset]))
-            offset += 1
+                                           score=cosine + config.lexical_weight * lexical, vector=vector))
         scored.append(ScoredPassage(passage=passage, units=scored_units))
     return scored

@@ -140,7 +140,8 @@ def fuse_rankings(rankings: Sequence[Sequence[Passage]], weights: Sequence[float
 def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: str, *,
                     channel: str | None = None, limit: int = 10, mode: SearchMode = DEFAULT_MODE,
                     text_weight: float = 1.0, heading_weight: float = HEADING_WEIGHT,
-                    scopes: Sequence[str] | None = None) -> list[Passage]:
+                    scopes: Sequence[str] | None = None,
+                    query_vector: Sequence[float] | None = None) -> list[Passage]:
     """The `limit` best passages for `query` visible from `channel`, best first.
 
     Args:
@@ -150,11 +151,13 @@ def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: 
             `similarity` (cosine to the query), so relevance thresholds mean the same in all modes.
         text_weight: weight of the full-text ranking in hybrid mode (vector weight is 1).
         heading_weight: share of the vector score taken from heading similarity (0: chunk vectors only).
+        query_vector: `query`'s embedding when the caller has it already (else embedded here).
     """
     if not query.strip():
         raise ValueError("search query is empty")
     scopes = list(scopes) if scopes is not None else visible_scopes(channel)
-    query_vector = embedder.embed_query(query)
+    if query_vector is None:
+        query_vector = embedder.embed_query(query)
     with sessions() as session, session.begin():
         if mode == "fulltext":
             return fulltext_search(session, query, query_vector, scopes=scopes, limit=limit)

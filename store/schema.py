@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -425,6 +426,24 @@ class UnansweredQuestion(Base):
     asker: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class UnitVectors(Base):
+    """The embeddings of one chunk's units (sentences, list items, code blocks), kept once a question
+    has read them (revision 0017): the evidence and the support check reuse them instead of embedding
+    the same units for every question (bot/unit_vector_cache.py)."""
+
+    __tablename__ = "unit_vectors"
+
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    """The embedder that computed the vectors (its `model_name`)."""
+    digest: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the unit texts, so a change in how passages are split recomputes the row."""
+    count: Mapped[int] = mapped_column(Integer)
+    vectors: Mapped[bytes] = mapped_column(LargeBinary)
+    """`count` × EMBEDDING_DIM little-endian float16 values, row by row."""
+    computed_at: Mapped[datetime] = _created_at()
 
 
 class HomeViewer(Base):

@@ -175,7 +175,8 @@ def test_answering_settings_default_to_what_the_answer_engine_defaults_to() -> N
     from bot.settings import AnsweringSettings
 
     settings, engine, abstention = AnsweringSettings.model_construct(), AnsweringConfig(), AbstentionConfig()
-    assert (settings.passages, settings.max_new_tokens, settings.summary, settings.timeout_s) == (
-        engine.passages, engine.max_new_tokens, engine.summarise, engine.timeout_s)
+    assert (settings.passages, settings.max_new_tokens, settings.summary, settings.timeout_s,
+            settings.unit_vector_cache) == (
+        engine.passages, engine.max_new_tokens, engine.summarise, engine.timeout_s, engine.unit_vector_cache)
     assert (settings.min_score, settings.unknown_score, settings.min_coverage) == (
         abstention.min_similarity, abstention.unknown_similarity, abstention.min_coverage)
