@@ -39,7 +39,8 @@ from typing import Any
 
 import torch
 
-from bot.generation import TransformersGenerator, quantize_linear_int8
+from bot.generation import TransformersGenerator
+from bot.int8_layers import quantize_linear_int8
 
 RESULTS = Path("bench/results/generation_speed.json")
 BASELINE = "bare generate (before)"
@@ -138,6 +139,8 @@ def _variants(model_dir: Path, with_compile: bool) -> dict[str, tuple[Callable[[
         BASELINE: (lambda: TransformersGenerator(model_dir), 1),
         "int8 MLP + head (KB_GENERATION_QUANTIZE=int8)": (lambda: TransformersGenerator(model_dir, quantize="int8"), 1),
         "int8 every Linear (no adapters)": (all_int8, 1),
+        "int8 every Linear with adapter-ready attention (KB_GENERATION_QUANTIZE=int8-all)": (
+            lambda: TransformersGenerator(model_dir, quantize="int8-all"), 1),
         "static KV cache": (lambda: StaticCacheGenerator(model_dir), 1),
         "int8 MLP + head + static KV cache": (lambda: StaticCacheGenerator(model_dir, quantize="int8"), 1),
         "system-prompt prefix cache": (lambda: PrefixCachedGenerator(model_dir), 1),

@@ -188,7 +188,9 @@ def _spread(figures: dict[str, float] | None, unit: str = "s", digits: int = 2) 
 @renders("burst_update_tier")
 @renders("burst_int8_embedder")
 @renders("burst_bf16_embedder")
+@renders("burst_evidence_only_no_unit_cache")
 @renders("burst_evidence_only")
+@renders("burst_no_unit_cache")
 @renders("burst")
 def burst(results: dict[str, Any]) -> str:
     """A burst of questions sent at once against the same questions one at a time, same app, same run."""
@@ -229,6 +231,9 @@ def burst(results: dict[str, Any]) -> str:
                 f"{s['max_concurrent_generations']}, `KB_MAX_WAITING_GENERATIONS` {s['max_waiting_generations']}; "
                 f"{s['model']}, answers {answer}"
                 + (f", embeddings `{s['embedding_backend']}`" if "embedding_backend" in s else "")
+                + ((", passages' unit vectors kept once embedded (emptied before the burst)"
+                    if s["unit_vector_cache"] else ", passages' unit vectors embedded for every question")
+                   if "unit_vector_cache" in s else "")
                 + (f"; the fake Slack allowed {s['update_tier_per_minute']} `chat.update` calls a minute during the "
                    f"burst (answered 429: " + (", ".join(f"{n} `{m}`" for m, n in results["rate_limited_calls"].items())
                                                  if results.get("rate_limited_calls") else "none") + ")"

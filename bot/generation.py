@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import torch
 from transformers import (
@@ -38,6 +37,7 @@ from bot.generator_protocol import (
     ModelNotFoundError,
     PromptTooLongError,
 )
+from bot.int8_layers import Quantization, quantize_model
 from bot.lora_adapters import LoraAdapterSet
 from bot.model_setup import SETUP_HINT
 from bot.repetition import GeneratedRepetitionProcessor
@@ -51,13 +51,6 @@ DEFAULT_REPETITION_PENALTY = 1.15
 phrase ("bot_name=..." forty times) without it."""
 DEFAULT_NO_REPEAT_NGRAM = 4
 """An answer never writes the same 4 tokens twice; the prompt's n-grams stay free to copy."""
-Quantization = Literal["none", "int8"]
-INT8_MODULES = frozenset({"gate_proj", "up_proj", "down_proj", "lm_head"})
-"""Linear layers `quantize="int8"` converts: the MLP and the output head, most of a small model's
-multiply-adds. The attention projections stay fp32 because the LoRA adapters train on them
-(training.config target_modules) and peft attaches only to ordinary Linear layers."""
-
-
 class TransformersGenerator(Generator):
     """A chat model served from a local `save_pretrained` folder, optionally with a LoRA adapter.
 
@@ -72,8 +65,9 @@ class TransformersGenerator(Generator):
         repetition_penalty: penalty on tokens the answer already generated (1.0: none); prompt
             tokens are never penalised, so passages can be copied.
         no_repeat_ngram_size: n-grams of this size are not repeated within the answer (0: off).
-        quantize: "int8" replaces the INT8_MODULES by `Int8Linear` (per-channel int8 weights; CPU only),
-            faster on CPU at the answer quality bench/generation_speed.py measured; "none" keeps fp32.
+        quantize: "int8" replaces the MLP and output head by int8 layers, "int8-all" the attention
+            projections too, keeping them adapter-ready (bot/int8_layers.py; CPU only): faster on CPU at
+            the answer quality bench/generation_speed.py measured; "none" keeps fp32.
 
     Raises:
         ModelNotFoundError: `model_path` holds no model.
@@ -97,8 +91,8 @@ class TransformersGenerator(Generator):
         if _looks_local(model_path) and not (Path(model_path) / "config.json").is_file():
             raise ModelNotFoundError(f"No model found at {model_path}: {SETUP_HINT}.")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if quantize == "int8" and self.device.type != "cpu":
-            raise ValueError(f"quantize='int8' (dynamic int8 Linear layers) runs on CPU only, not {self.device}")
+        if quantize != "none" and self.device.type != "cpu":
+            raise ValueError(f"quantize={quantize!r} (dynamic int8 Linear layers) runs on CPU only, not {self.device}")
         self.dtype = dtype or _default_dtype(self.device)
         self.model_path = model_path
         try:
@@ -109,8 +103,7 @@ class TransformersGenerator(Generator):
         # transformers types .to through a self-less decorator
         self._base.to(self.device).eval()  # type: ignore[arg-type]
         self.quantization: Quantization = quantize
-        if quantize == "int8":
-            quantize_linear_int8(self._base, INT8_MODULES)
+        quantize_model(self._base, quantize)
         self._adapters = LoraAdapterSet(self._base, max_loaded=max_loaded_adapters)
         model_limit = int(getattr(self._base.config, "max_position_embeddings", 0) or max_context_tokens)
         self._context_window = min(model_limit, max_context_tokens)
@@ -245,47 +238,6 @@ class _StopWhen(StoppingCriteria):
         )
         flags = torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
         return cast(torch.BoolTensor, flags)
-
-
-def quantize_linear_int8(model: torch.nn.Module, names: frozenset[str] | None = None) -> int:
-    """Replace Linear layers (all, or those whose last name part is in `names`) by `Int8Linear`, in place.
-
-    Returns how many layers were replaced.
-    """
-    chosen = [(name, module) for name, module in model.named_modules()
-              if isinstance(module, torch.nn.Linear) and (names is None or name.rsplit(".", 1)[-1] in names)]
-    for name, module in chosen:
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, Int8Linear(module))
-    return len(chosen)
-
-
-class Int8Linear(torch.nn.Module):
-    """A Linear layer with int8 weights (one scale per output channel) and activations quantized per call.
-
-    Runs PyTorch's dynamic quantized linear kernel (fbgemm/x86 on CPU). The packed weight is a plain
-    attribute, neither parameter nor buffer, so loading a LoRA adapter (a partial state dict over
-    the whole model) passes this layer by; torch.ao's own dynamic Linear raises KeyError there.
-    """
-
-    def __init__(self, linear: torch.nn.Linear) -> None:
-        super().__init__()
-        weight = linear.weight.detach().float()
-        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8).double()
-        with warnings.catch_warnings():  # the pinned torch (2.13) has these kernels; its deprecation note is for
-            warnings.filterwarnings("ignore", message=".*quantize_per_channel.*deprecated")  # later releases
-            int8 = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.long), 0,
-                                              torch.qint8)
-        bias = None if linear.bias is None else linear.bias.detach().float()
-        self._packed = torch.ops.quantized.linear_prepack(int8, bias)
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # reduce_range: x86's int8 multiply-add would overflow on full-range activations (as torch.ao does).
-        return torch.ops.quantized.linear_dynamic(x, self._packed, True)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-channel"
 
 
 def _looks_local(model_path: str | Path) -> bool:

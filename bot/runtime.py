@@ -24,7 +24,7 @@ from store.migrate import check_schema_current
 from store.process_heartbeats import Served
 
 if TYPE_CHECKING:
-    from bot.generation import Quantization
+    from bot.int8_layers import Quantization
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ def generation_quantization(setting: str, *, cuda_available: bool) -> Quantizati
     published-answer F1 0.654 vs 0.642 on 40 questions, bench/results/generation_speed_40.json), none on a GPU."""
     if setting == "auto":
         return "none" if cuda_available else "int8"
-    if setting not in ("none", "int8"):
-        raise ValueError(f"KB_GENERATION_QUANTIZE must be auto, none or int8, got {setting!r}")
+    if setting not in ("none", "int8", "int8-all"):
+        raise ValueError(f"KB_GENERATION_QUANTIZE must be auto, none, int8 or int8-all, got {setting!r}")
     return cast("Quantization", setting)
 
 

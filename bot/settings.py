@@ -42,10 +42,11 @@ class GenerationSettings(Section):
     torch_threads: int = setting(1, "KB_TORCH_THREADS",
                                  help="CPU threads for generation (0: torch's default); the 135M default is fastest "
                                       "on 1, raise it for large CPU models")
-    quantize: Literal["auto", "none", "int8"] = setting(
+    quantize: Literal["auto", "none", "int8", "int8-all"] = setting(
         "auto", "KB_GENERATION_QUANTIZE",
-        help="`int8`: dynamic int8 MLP and output-head layers of the in-process model on CPU (attention stays fp32, "
-             "so LoRA adapters attach); `auto`: int8 on a CPU, none on a GPU; see *Generation speed*")
+        help="`int8`: dynamic int8 MLP and output-head layers of the in-process model on CPU; `int8-all`: the "
+             "attention projections too, kept adapter-ready (LoRA adapters still attach); `auto`: int8 on a "
+             "CPU, none on a GPU; see *Generation speed*")
     repetition_penalty: float = setting(1.15, "KB_REPETITION_PENALTY",
                                         help="keeps greedy decoding on small models from looping; applied to "
                                              "generated tokens only, so the passages' words stay free to copy")
