@@ -40,12 +40,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench.machine import machine_at_end, machine_at_start
 from bench.readme_tables import write_result
@@ -162,6 +165,42 @@ def run_burst(stack: SlackStack, questions: list[tuple[str, bool]], senders: int
         if pending:
             time.sleep(POLL_S)
     return asked
+
+
+class CpuMeter:
+    """CPU seconds spent during a window by the app (gunicorn and its workers), by this process (the fake
+    Slack and the threads sending the questions, which share the app's cores here but not in production),
+    and by everything else on the machine (Postgres mostly), with the window's wall time."""
+
+    def __init__(self, app: subprocess.Popen[bytes]) -> None:
+        self._app = psutil.Process(app.pid)
+
+    def _app_seconds(self) -> float:
+        total = 0.0
+        for process in [self._app, *self._app.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        machine = psutil.cpu_times()
+        own = psutil.Process().cpu_times()
+        return (time.monotonic(), self._app_seconds(), own.user + own.system,
+                machine.user + machine.system + getattr(machine, "nice", 0.0))
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        end = self._sample()
+        wall, app, bench, machine = (b - a for a, b in zip(self._start, end, strict=True))
+        self.figures = {"wall_s": round(wall, 2), "app_cpu_s": round(app, 2), "bench_cpu_s": round(bench, 2),
+                        "other_cpu_s": round(max(0.0, machine - app - bench), 2),
+                        "cores": psutil.cpu_count() or 0}
 
 
 def records(calls: list[SlackCall], asked: list[Asked], timeout_s: float) -> list[dict[str, Any]]:
@@ -300,7 +339,8 @@ def main(argv: list[str] | None = None) -> None:
         forget_unit_vectors(stack)
         if args.update_tier:
             stack.fake.rate_limit({"chat.update": args.update_tier})
-        burst = run_burst(stack, questions, senders, args.timeout_s)
+        with CpuMeter(stack.process) as cpu:
+            burst = run_burst(stack, questions, senders, args.timeout_s)
         calls = list(stack.fake.calls)
     runs = {"burst": records(calls, burst, args.timeout_s),
             "sequential": records(calls, sequential, args.timeout_s) if sequential else []}
@@ -308,9 +348,10 @@ def main(argv: list[str] | None = None) -> None:
     if summaries["sequential"]:
         show("one at a time", summaries["sequential"])
     show("burst", summaries["burst"])
+    print(f"  CPU during the burst: {cpu.figures}")
     limited = Counter(call.method for call in calls if call.status == 429)
     figures = {"settings": served_settings(args, senders, len(baseline)), **summaries,
-               "rate_limited_calls": dict(limited),
+               "rate_limited_calls": dict(limited), "burst_cpu": cpu.figures,
                "ratios": ratios(summaries["burst"], summaries["sequential"]),
                "questions": runs, "machine": machine_at_end(machine)}
     print(f"wrote {write_result('burst', figures, out)}")

@@ -5,7 +5,10 @@ Every variant answers the same questions through the product's answer path (benc
 checks), so the prompts are the product's and the published-answer F1 is the quality bench's
 figure. Questions are interleaved (each question answered by every variant before the next), so
 load on the shared cores falls on all variants alike. Per variant: generated tokens per second of
-decoding, time to first token (prompt read + first token), and published / raw F1.
+decoding in the answer path (the support checks of the sentences already written run beside it, on
+the answering embedder), the same variant's decoding alone (`generate` forced to `--decode-tokens`
+tokens on the prompt of every `--decode-every`-th question, nothing beside it; median), time to
+first token (prompt read + first token), and published / raw F1.
 
 Variants (the default model, SmolLM2-135M-Instruct, fp32, 1 torch thread is the baseline):
 * int8 MLP + head: `TransformersGenerator(quantize="int8")`, dynamic int8 for the MLP and output
@@ -73,6 +76,41 @@ class TimedGenerator:
         if first is not None and last is not None:
             tokens = self._inner.count_tokens("".join(pieces))
             self.records.append({"ttft_s": first - started, "tokens": tokens, "decode_s": last - first})
+        self.last_messages = messages
+
+    def decode_alone(self, tokens: int) -> float:
+        """Tokens/s of the model decoding the last answer's prompt alone: `generate` with this variant's
+        generation config forced to `tokens` new tokens, no streaming consumer, no answer checks beside it."""
+        clock = _TokenClock()
+        inner = self._inner
+        config = inner._generation_config(tokens, 0.0)  # noqa: SLF001 - the variant's own settings
+        config.min_new_tokens = tokens
+        ids = inner._tokenizer(inner.render(self.last_messages), return_tensors="pt")  # noqa: SLF001
+        torch.set_num_threads(self._threads)
+        try:
+            with torch.inference_mode():
+                inner._adapters.model.generate(**ids, generation_config=config, streamer=clock)  # noqa: SLF001
+        finally:
+            torch.set_num_threads(1)
+        return clock.rate()
+
+
+class _TokenClock:
+    """A streamer that only timestamps: `generate` puts the prompt first, then each new token."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def put(self, value: Any) -> None:
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+    def rate(self) -> float:
+        """Tokens per second after the first new token (the prompt's read excluded)."""
+        decoded = self.times[1:]
+        return (len(decoded) - 1) / (decoded[-1] - decoded[0]) if len(decoded) > 1 else 0.0
 
 
 class StaticCacheGenerator(TransformersGenerator):
@@ -171,6 +209,9 @@ def main() -> None:
                                                     "(default: all)")
     parser.add_argument("--corpus-db", type=Path, default=Path("var/bench-generation-faq-pg"),
                         help="embedded Postgres of this bench's own FAQ corpus (ingested when empty)")
+    parser.add_argument("--decode-tokens", type=int, default=48,
+                        help="tokens each variant decodes alone on every --decode-every-th question's prompt")
+    parser.add_argument("--decode-every", type=int, default=4)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -180,12 +221,15 @@ def main() -> None:
     from bench.question_sets import paraphrases
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.model_setup import default_model_dir
-    from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.embedding import make_embedder, resolve_backend
+    from knowledge.settings import KnowledgeSettings
 
     sources = ensure_doc_sources()
     items = load_faq(sources)
     engine, sessions = _corpus_database(Corpus("faq", sources / "faq", args.corpus_db))
-    embedder = SentenceTransformerEmbedder()
+    # The answering process's embedder (auto: int8 ONNX Runtime on a CPU): the support checks beside
+    # generation run on it, as in the product.
+    embedder = make_embedder(resolve_backend(KnowledgeSettings().embedding_backend))
     ingest_corpus(sessions, embedder, sources / "faq")  # a no-op once ingested: every page is unchanged
     # Only questions the answer path sends to the model measure generation: those it answers from
     # evidence (most unanswered ones abstain before any model call), spread over the test split.
@@ -223,20 +267,33 @@ def main() -> None:
         print(f"ready: {name} ({setup_s[name]} s with a warm-up answer)", flush=True)
     outcomes: dict[str, list[Any]] = {name: [] for name in timed}
     results: dict[str, Any] = {"model": str(model_dir), "questions": [q.text for q in questions],
+                               "decode_tokens": args.decode_tokens,
+                               "embedding_backend": getattr(embedder, "model_name", ""),
                                "corpus": "Python FAQ pages (bench/quality.py corpus faq)", "failed_variants": failed}
+    decode_rates: dict[str, list[float]] = {name: [] for name in timed}
     for number, asked in enumerate(questions, start=1):
         for name, answerer in answerers.items():
             outcomes[name] += run_questions(answerer, [asked], is_gold=is_gold)
+        if args.decode_every and (number - 1) % args.decode_every == 0:
+            for name, generator in timed.items():
+                if getattr(generator, "last_messages", None) is not None:
+                    decode_rates[name].append(generator.decode_alone(args.decode_tokens))
         table = {}
         for name in timed:
             quality = summarise_answers(outcomes[name])
             table[name] = {**_speed(timed[name].records), "setup_s": setup_s[name],
+                           "decode_alone_tokens_per_s": (round(statistics.median(decode_rates[name]), 2)
+                                                         if decode_rates[name] else None),
+                           "decode_alone_prompts": len(decode_rates[name]),
                            **{key: quality[key] for key in ("questions", "f1_published", "f1_raw_generation",
                                                              "answered_share", "invented_specifics")}}
         base = table[BASELINE]
         for name, row in table.items():
             row["tokens_per_s_ratio"] = (round(row["tokens_per_s"] / base["tokens_per_s"], 2)
                                          if row["tokens_per_s"] and base["tokens_per_s"] else None)
+            row["decode_alone_ratio"] = (round(row["decode_alone_tokens_per_s"] / base["decode_alone_tokens_per_s"], 2)
+                                         if row["decode_alone_tokens_per_s"] and base["decode_alone_tokens_per_s"]
+                                         else None)
             row["ttft_ratio"] = (round(row["ttft_median_s"] / base["ttft_median_s"], 2)
                                  if row["ttft_median_s"] and base["ttft_median_s"] else None)
             row["f1_published_difference"] = (round(row["f1_published"] - base["f1_published"], 4)
@@ -249,7 +306,8 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"question {number}/{len(questions)}: " + "; ".join(
-            f"{name}: {row['tokens_per_s']} tok/s, ttft {row['ttft_median_s']} s, F1 {row['f1_published']}"
+            f"{name}: {row['tokens_per_s']} tok/s (alone {row['decode_alone_tokens_per_s']}), "
+            f"ttft {row['ttft_median_s']} s, F1 {row['f1_published']}"
             for name, row in table.items()), flush=True)
     engine.dispose()
     print(f"wrote {args.out}")

@@ -184,6 +184,29 @@ def _spread(figures: dict[str, float] | None, unit: str = "s", digits: int = 2) 
     return " / ".join(f"{figures[key]:.{digits}f}" for key in ("p50", "p95", "max")) + f" {unit}"
 
 
+@renders("unit_vector_cache")
+def unit_vector_cache(results: dict[str, Any]) -> str:
+    """Time to the evidence with unit vectors embedded per question, stored on first read, read back."""
+    rows = [[way, f"{fixed(row['wall_ms_p50'], 1)} ms", f"{fixed(row['wall_ms_p95'], 1)} ms",
+             f"{fixed(row['cpu_ms_p50'], 1)} ms", _ratio(row["x_baseline"])]
+            for way, row in results["ways"].items()]
+    stored = results["stored_for_all_questions"]
+    per_unit = stored["table_bytes"] / stored["units"] if stored["units"] else 0
+    note = (f"{results['questions']} test paraphrases on the `{results['corpus']}` knowledge base, embeddings "
+            f"`{results['embedding_backend']}`, interleaved question by question; the same evidence all three ways "
+            f"for {results['same_evidence_all_ways']} of {results['questions']}. Their passages stored: "
+            f"{stored['chunks']} chunks, {stored['units']} units, {stored['table_bytes'] / 1024:,.0f} KiB with "
+            f"indexes ({per_unit:,.0f} bytes a unit); {on_machine(results['machine'])}.")
+    return table(["unit vectors", "prepare p50", "p95", "CPU p50", "× before"], rows) + "\n\n" + note
+
+
+def _burst_cpu(cpu: dict[str, Any]) -> str:
+    """Where the cores went during the burst (bench/burst.py's CpuMeter)."""
+    return (f"CPU during the burst's {fixed(cpu['wall_s'], 2)} s on {cpu['cores']} cores: the app "
+            f"{fixed(cpu['app_cpu_s'], 2)} s, the bench's fake Slack and senders {fixed(cpu['bench_cpu_s'], 2)} s, "
+            f"the rest (Postgres, anything else on the host) {fixed(cpu['other_cpu_s'], 2)} s; ")
+
+
 @renders("burst_update_tier_before")
 @renders("burst_update_tier")
 @renders("burst_int8_embedder")
@@ -240,7 +263,8 @@ def burst(results: dict[str, Any]) -> str:
                    if s.get("update_tier_per_minute") else "")
                 + f"; the burst's {s['questions']} questions sent from {s['senders']} "
                 f"threads, {s['sequential_questions']} of them one at a time first; "
-                f"{on_machine(results['machine'])}.")
+                + (_burst_cpu(results["burst_cpu"]) if "burst_cpu" in results else "")
+                + f"{on_machine(results['machine'])}.")
     return table(["", "burst (all at once)", "one at a time", "burst ÷ one at a time"], rows) + "\n\n" + settings
 
 
@@ -506,18 +530,27 @@ def _ratio(value: float | None) -> str:
 
 
 @renders("generation_speed_lookup")
+@renders("generation_speed_int8_all")
 @renders("generation_speed_40")
 @renders("generation_speed")
 def generation_speed(results: dict[str, Any]) -> str:
     """Decoding speed, time to first token and answer F1 per generator setting, beside bare `generate`."""
-    rows = [[name, fixed(f["tokens_per_s"], 1), _ratio(f["tokens_per_s_ratio"]), fixed(f["ttft_median_s"], 2),
-             _ratio(f["ttft_ratio"]), fixed(f["f1_published"]), fixed(f["f1_raw_generation"]),
-             f"{f['questions_with_baseline_f1']} of {f['questions']}", f["invented_specifics"]]
+    alone = any("decode_alone_tokens_per_s" in f for f in results["variants"].values())
+    rows = [[name, fixed(f["tokens_per_s"], 1), _ratio(f["tokens_per_s_ratio"]),
+             *([fixed(f.get("decode_alone_tokens_per_s"), 1), _ratio(f.get("decode_alone_ratio"))] if alone else []),
+             fixed(f["ttft_median_s"], 2), _ratio(f["ttft_ratio"]), fixed(f["f1_published"]),
+             fixed(f["f1_raw_generation"]), f"{f['questions_with_baseline_f1']} of {f['questions']}",
+             f["invented_specifics"]]
             for name, f in results["variants"].items()]
-    return (table(["generator", "tokens/s", "× baseline", "first token s (median)", "× baseline", "F1 published",
-                   "F1 raw", "answers with the baseline's F1", "invented specifics"], rows)
+    header = ["generator", "tokens/s (answer path)" if alone else "tokens/s", "× baseline",
+              *(["tokens/s (decoding alone)", "× baseline"] if alone else []), "first token s (median)", "× baseline",
+              "F1 published", "F1 raw", "answers with the baseline's F1", "invented specifics"]
+    prompts = next((f["decode_alone_prompts"] for f in results["variants"].values() if "decode_alone_prompts" in f), 0)
+    return (table(header, rows)
             + f"\n\n{results['answered_questions']} of {len(results['questions'])} test paraphrases answered by "
               "every variant, interleaved."
+            + (f" Decoding alone: the median over {prompts} of those prompts, {results.get('decode_tokens', '')} "
+               "tokens forced, nothing running beside." if alone else "")
             + "".join(f" Not measured: {name} ({reason})."
                       for name, reason in results.get("failed_variants", {}).items()))
 

@@ -28,6 +28,25 @@ ATTENTION_MODULES = frozenset({"q_proj", "k_proj", "v_proj", "o_proj"})
 """The attention projections `int8-all` converts in place, where LoRA adapters attach."""
 
 
+def _pack_int8(weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`weight` (out × in) as int8 with one scale per output channel, packed for the x86 int8 kernel."""
+    weight = weight.detach().float()
+    scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8).double()
+    with warnings.catch_warnings():  # the pinned torch (2.13) has these kernels; its deprecation note is for
+        warnings.filterwarnings("ignore", message=".*quantize_per_channel.*deprecated")  # later releases
+        int8 = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
+    return torch.ops.quantized.linear_prepack(int8, None if bias is None else bias.detach().float())
+
+
+_LINEAR_DYNAMIC = torch.ops.quantized.linear_dynamic.default
+"""The overload itself: calling the overload packet re-resolves it on every call, ~3% of a decode step."""
+
+
+def _linear_dynamic(x: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
+    # reduce_range: x86's int8 multiply-add would overflow on full-range activations (as torch.ao does).
+    return _LINEAR_DYNAMIC(x, packed, True)
+
+
 class Int8Linear(torch.nn.Module):
     """A Linear layer with int8 weights (one scale per output channel) and activations quantized per call.
 
@@ -38,19 +57,11 @@ class Int8Linear(torch.nn.Module):
 
     def __init__(self, linear: torch.nn.Linear) -> None:
         super().__init__()
-        weight = linear.weight.detach().float()
-        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8).double()
-        with warnings.catch_warnings():  # the pinned torch (2.13) has these kernels; its deprecation note is for
-            warnings.filterwarnings("ignore", message=".*quantize_per_channel.*deprecated")  # later releases
-            int8 = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.long), 0,
-                                              torch.qint8)
-        bias = None if linear.bias is None else linear.bias.detach().float()
-        self._packed = torch.ops.quantized.linear_prepack(int8, bias)
+        self._packed = _pack_int8(linear.weight, linear.bias)
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # reduce_range: x86's int8 multiply-add would overflow on full-range activations (as torch.ao does).
-        return torch.ops.quantized.linear_dynamic(x, self._packed, True)
+        return _linear_dynamic(x, self._packed)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-channel"
