@@ -84,10 +84,10 @@ def build_generator(settings: BotSettings) -> Generator:
 
 
 def generation_quantization(setting: str, *, cuda_available: bool) -> Quantization:
-    """What `KB_GENERATION_QUANTIZE` means on this machine: `auto` is int8 on a CPU (1.43× tokens/s at
-    published-answer F1 0.654 vs 0.642 on 40 questions, bench/results/generation_speed_40.json), none on a GPU."""
+    """What `KB_GENERATION_QUANTIZE` means on this machine: `auto` is int8-all on a CPU (every Linear layer
+    int8, attention adapter-ready; bench/results/generation_speed_int8_all.json), none on a GPU."""
     if setting == "auto":
-        return "none" if cuda_available else "int8"
+        return "none" if cuda_available else "int8-all"
     if setting not in ("none", "int8", "int8-all"):
         raise ValueError(f"KB_GENERATION_QUANTIZE must be auto, none, int8 or int8-all, got {setting!r}")
     return cast("Quantization", setting)

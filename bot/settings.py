@@ -45,7 +45,7 @@ class GenerationSettings(Section):
     quantize: Literal["auto", "none", "int8", "int8-all"] = setting(
         "auto", "KB_GENERATION_QUANTIZE",
         help="`int8`: dynamic int8 MLP and output-head layers of the in-process model on CPU; `int8-all`: the "
-             "attention projections too, kept adapter-ready (LoRA adapters still attach); `auto`: int8 on a "
+             "attention projections too, kept adapter-ready (LoRA adapters still attach); `auto`: int8-all on a "
              "CPU, none on a GPU; see *Generation speed*")
     repetition_penalty: float = setting(1.15, "KB_REPETITION_PENALTY",
                                         help="keeps greedy decoding on small models from looping; applied to "

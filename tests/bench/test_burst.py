@@ -173,3 +173,15 @@ def test_the_burst_mixes_in_unanswerable_questions_and_the_baseline_sample_keeps
     assert len(sample) == 10 and sum(not answerable for _, answerable in sample) == 2
     assert sample == sorted(sample, key=questions.index), "asked in the burst's order"
     assert spaced_sample(questions[:5], 5) == questions[:5] and len(spaced_sample(questions, 1)) == 1
+
+
+def test_the_renderer_says_where_the_cores_went_and_whether_unit_vectors_were_kept() -> None:
+    figures = _figures()
+    figures["settings"] = {**figures["settings"], "unit_vector_cache": True}
+    figures["burst_cpu"] = {"wall_s": 1.7, "app_cpu_s": 2.1, "bench_cpu_s": 0.6, "other_cpu_s": 0.3, "cores": 2}
+    rendered = RENDERERS["burst"](figures)
+    assert "passages' unit vectors kept once embedded (emptied before the burst)" in rendered
+    assert ("CPU during the burst's 1.70 s on 2 cores: the app 2.10 s, the bench's fake Slack and senders 0.60 s, "
+            "the rest (Postgres, anything else on the host) 0.30 s; ") in rendered
+    figures["settings"]["unit_vector_cache"] = False
+    assert "passages' unit vectors embedded for every question" in RENDERERS["burst_no_unit_cache"](figures)

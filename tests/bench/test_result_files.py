@@ -107,3 +107,31 @@ def test_quality_writes_its_table_with_the_readme_renderer(tmp_path: Path, monke
 
 def test_search_scale_builds_the_index_store_schema_declares() -> None:
     assert _hnsw_operator_class() == "halfvec_cosine_ops"
+
+
+def test_unit_vector_cache_shows_each_way_beside_the_baseline() -> None:
+    figures = {"corpus": "faq", "embedding_backend": "onnx-int8", "questions": 40, "same_evidence_all_ways": 39,
+               "ways": {"embedded every question (before)": {"wall_ms_p50": 150.0, "wall_ms_p95": 210.0,
+                                                             "cpu_ms_p50": 240.0, "x_baseline": 1.0},
+                        "read back": {"wall_ms_p50": 30.0, "wall_ms_p95": 41.0, "cpu_ms_p50": 28.0,
+                                      "x_baseline": 0.2}},
+               "stored_for_all_questions": {"chunks": 100, "units": 1000, "table_bytes": 1024 * 1024},
+               "machine": {"cores": 2, "python": "3.11.7", "load_average_at_start": [1.0, 1.0, 1.0],
+                           "load_average_at_end": [1.0, 1.0, 1.0]}}
+    rendered = RENDERERS["unit_vector_cache"](figures)
+    assert "| read back | 30.0 ms | 41.0 ms | 28.0 ms | ×0.20 |" in rendered
+    assert "100 chunks, 1000 units, 1,024 KiB with indexes (1,049 bytes a unit)" in rendered
+    assert "the same evidence all three ways for 39 of 40" in rendered
+
+
+def test_generation_speed_shows_decoding_alone_when_measured() -> None:
+    row = {"tokens_per_s": 18.8, "tokens_per_s_ratio": 1.47, "decode_alone_tokens_per_s": 24.0,
+           "decode_alone_ratio": 1.71, "decode_alone_prompts": 10, "ttft_median_s": 1.22, "ttft_ratio": 0.63,
+           "f1_published": 0.657, "f1_raw_generation": 0.159, "questions_with_baseline_f1": 14, "questions": 40,
+           "invented_specifics": 0}
+    figures = {"variants": {"int8-all": row}, "answered_questions": 40, "questions": ["q"] * 40, "decode_tokens": 48}
+    rendered = RENDERERS["generation_speed_int8_all"](figures)
+    assert "| int8-all | 18.8 | ×1.47 | 24.0 | ×1.71 | 1.22 | ×0.63 |" in rendered
+    assert "the median over 10 of those prompts, 48 tokens forced" in rendered
+    old = {key: value for key, value in row.items() if not key.startswith("decode_alone")}
+    assert "decoding alone" not in RENDERERS["generation_speed"]({**figures, "variants": {"int8": old}})

@@ -49,11 +49,14 @@ def test_auto_quantization_is_int8_on_a_cpu_and_none_on_a_gpu() -> None:
     from bot.runtime import generation_quantization
     from bot.settings import GenerationSettings
 
-    assert GenerationSettings().quantize == "auto", "the default: measured as good and 1.43x faster on a CPU"
-    assert generation_quantization("auto", cuda_available=False) == "int8"
+    assert GenerationSettings().quantize == "auto", "the default: measured as good and faster on a CPU"
+    assert generation_quantization("auto", cuda_available=False) == "int8-all"
     assert generation_quantization("auto", cuda_available=True) == "none", "int8 Linear layers run on CPU only"
     assert generation_quantization("none", cuda_available=False) == "none"
     assert generation_quantization("int8", cuda_available=True) == "int8", "explicit: the generator says why not"
+    assert generation_quantization("int8-all", cuda_available=False) == "int8-all"
+    with pytest.raises(ValueError, match="auto, none, int8 or int8-all"):
+        generation_quantization("int4", cuda_available=False)
 
 
 def test_int8_all_makes_attention_int8_too_and_keeps_it_an_ordinary_linear(tiny_lm_dir: Path) -> None:
