@@ -271,6 +271,7 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
             "slack_workers": slack.kb_slack_workers, "slack_queue": slack.kb_slack_queue,
             "max_concurrent_generations": generation.max_concurrent, "max_waiting_generations": generation.max_waiting,
             "torch_threads": generation.torch_threads, "stream_mode": slack.kb_stream_mode,
+            "summary_nice": generation.summary_nice if args.summary_nice is None else args.summary_nice,
             "embedding_backend": resolve_backend(KnowledgeSettings().embedding_backend),
             "update_tier_per_minute": args.update_tier or None,
             "unit_vector_cache": args.unit_vector_cache == "on", "burst_starts_without_stored_unit_vectors": True}
@@ -318,6 +319,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--update-tier", type=int, default=0,
                         help="chat.update calls a minute the fake Slack allows during the burst, then 429 with "
                              "Retry-After, as Slack's Tier 3 (about 50) does; 0: unlimited [default: %(default)s]")
+    parser.add_argument("--summary-nice", type=int, default=None,
+                        help="KB_SUMMARY_NICE for the app (default: the product's)")
     parser.add_argument("--unit-vector-cache", choices=("on", "off"), default="on",
                         help="KB_ANSWER_UNIT_VECTOR_CACHE: keep passages' unit vectors once embedded; the stored "
                              "ones are emptied before the burst either way [default: %(default)s]")
@@ -330,7 +333,8 @@ def main(argv: list[str] | None = None) -> None:
     senders = args.senders or len(questions)
     machine = machine_at_start()
     env = {"KB_ANSWER_SUMMARY": "true" if args.summary == "on" else "false",
-           "KB_ANSWER_UNIT_VECTOR_CACHE": "true" if args.unit_vector_cache == "on" else "false"}
+           "KB_ANSWER_UNIT_VECTOR_CACHE": "true" if args.unit_vector_cache == "on" else "false",
+           **({"KB_SUMMARY_NICE": str(args.summary_nice)} if args.summary_nice is not None else {})}
     with slack_stack("burst", workers=args.workers, threads=args.threads, model=args.model, env=env) as stack:
         print(f"gunicorn gthread workers={args.workers} threads={args.threads}; summary {args.summary}; "
               f"cores={os.cpu_count()}")

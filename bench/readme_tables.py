@@ -214,6 +214,8 @@ def _burst_cpu(cpu: dict[str, Any]) -> str:
 @renders("burst_evidence_only_no_unit_cache")
 @renders("burst_evidence_only")
 @renders("burst_no_unit_cache")
+@renders("burst_unit_cache")
+@renders("burst_nice_0")
 @renders("burst")
 def burst(results: dict[str, Any]) -> str:
     """A burst of questions sent at once against the same questions one at a time, same app, same run."""
@@ -254,6 +256,7 @@ def burst(results: dict[str, Any]) -> str:
                 f"{s['max_concurrent_generations']}, `KB_MAX_WAITING_GENERATIONS` {s['max_waiting_generations']}; "
                 f"{s['model']}, answers {answer}"
                 + (f", embeddings `{s['embedding_backend']}`" if "embedding_backend" in s else "")
+                + (f", summaries and their generation at nice +{s['summary_nice']}" if s.get("summary_nice") else "")
                 + ((", passages' unit vectors kept once embedded (emptied before the burst)"
                     if s["unit_vector_cache"] else ", passages' unit vectors embedded for every question")
                    if "unit_vector_cache" in s else "")

@@ -71,7 +71,8 @@ def socket() -> None:
     bot = start_slack_bot(settings=settings, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer, signing_secret="",
                           training_cron=ScheduleSettings().training_cron, learn=LearnSettings(),
-                          generation_places=bot_settings.generation.places)
+                          generation_places=bot_settings.generation.places,
+                          summary_nice=bot_settings.generation.summary_nice)
     try:
         SocketModeHandler(bot.app, app_token=settings.slack_app_token).start()
     finally:

@@ -43,10 +43,15 @@ DEFAULT_GENERATION_PLACES = GenerationSettings.model_construct().places
 """The default admission gate's places (1 running + 8 waiting), without reading the environment."""
 
 
-def summaries_pool(places: int) -> BackgroundWork:
+DEFAULT_SUMMARY_NICE = GenerationSettings.model_construct().summary_nice
+"""How much nicer the summaries' threads (and the generation threads they start) run, by default."""
+
+
+def summaries_pool(places: int, nice: int = DEFAULT_SUMMARY_NICE) -> BackgroundWork:
     """The pool writing answers' summaries once their evidence is shown (`answer_flow.write_summary`): one
-    thread per place at the model's admission gate (`GenerationSettings.places`), nothing queued beyond."""
-    return BackgroundWork(max_workers=max(1, places), max_queued=0, name="kb-summaries")
+    thread per place at the model's admission gate (`GenerationSettings.places`), nothing queued beyond,
+    running `nice` nicer (KB_SUMMARY_NICE) so the next questions' evidence gets the cores first."""
+    return BackgroundWork(max_workers=max(1, places), max_queued=0, name="kb-summaries", nice=nice)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

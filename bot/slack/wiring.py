@@ -19,7 +19,7 @@ from bot.answering import Answerer
 from bot.slack.app import build_app
 from bot.slack.background import PeriodicTask
 from bot.slack.client import make_web_client
-from bot.slack.deps import DEFAULT_GENERATION_PLACES, IngestOptions, summaries_pool
+from bot.slack.deps import DEFAULT_GENERATION_PLACES, DEFAULT_SUMMARY_NICE, IngestOptions, summaries_pool
 from bot.slack.document_notices import post_document_notices
 from bot.slack.home import HomeTabs
 from bot.slack.reporting import report_finished_runs
@@ -66,7 +66,8 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
                     embedder: Embedder, answerer: Answerer, signing_secret: str | None = None,
                     background: bool = True, training_cron: str = DEFAULT_TRAINING_CRON,
                     learn: LearnSettings | None = None,
-                    generation_places: int = DEFAULT_GENERATION_PLACES) -> SlackBot:
+                    generation_places: int = DEFAULT_GENERATION_PLACES,
+                    summary_nice: int = DEFAULT_SUMMARY_NICE) -> SlackBot:
     """Build the app for this process and start its background tasks.
 
     Args:
@@ -76,10 +77,11 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         background: start the reporter and purge threads (tests of the app alone pass False).
         generation_places: `GenerationSettings.places` (KB_MAX_CONCURRENT_GENERATIONS +
             KB_MAX_WAITING_GENERATIONS): the threads writing summaries once the evidence is shown.
+        summary_nice: how much nicer those threads run (`GenerationSettings.summary_nice`).
     """
     client = make_web_client(settings.slack_bot_token, base_url=settings.slack_api_url or None)
     work = BackgroundWork(max_workers=settings.kb_slack_workers, max_queued=settings.kb_slack_queue)
-    summaries = summaries_pool(generation_places)
+    summaries = summaries_pool(generation_places, summary_nice)
     home_tabs = HomeTabs()
     app = build_app(
         client=client, sessions=sessions, answerer=answerer, embedder=embedder,

@@ -8,12 +8,18 @@ The pool refuses work once `max_queued` jobs wait (`WorkRejected`), so a burst t
 immediate "busy" reply instead of answers arriving minutes late. `wait_idle()` lets tests and
 shutdown wait for everything submitted to finish. It is also a `concurrent.futures.Executor`, so
 the same class (unbounded) serves as Bolt's `listener_executor`.
+
+A pool can run its threads at a lower CPU priority (`nice`): the summaries' pool does, so that on a
+small machine the model writing summaries yields the cores to the next questions' evidence, which
+must show within a second (bench/burst.py measures both ways).
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -24,15 +30,33 @@ from bot import metrics
 logger = logging.getLogger(__name__)
 
 
+def lower_thread_priority(increment: int) -> None:
+    """Make the calling thread `increment` nicer (at most 19), on Linux, where each thread has its own
+    nice value and threads it starts inherit it (so a generation thread started here runs nicer too).
+
+    Elsewhere, or when the system refuses, the thread keeps its priority (logged): priority is a
+    preference, never a reason to fail work.
+    """
+    if increment <= 0 or not sys.platform.startswith("linux"):
+        return  # on other systems PRIO_PROCESS with a thread id would name a process
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + increment))
+    except OSError as exc:
+        logger.info("thread %s keeps its CPU priority: %s", threading.current_thread().name, exc)
+
+
 class WorkRejected(RuntimeError):
     """Raised by `submit` when the queue is full; callers tell the user to try again shortly."""
 
 
 class BackgroundWork(Executor):
-    """`max_workers` threads; at most `max_queued` jobs waiting (None: unbounded)."""
+    """`max_workers` threads; at most `max_queued` jobs waiting (None: unbounded); threads `nice` nicer."""
 
-    def __init__(self, *, max_workers: int = 4, max_queued: int | None = 32, name: str = "kb-work") -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+    def __init__(self, *, max_workers: int = 4, max_queued: int | None = 32, name: str = "kb-work",
+                 nice: int = 0) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name,
+                                        initializer=lower_thread_priority, initargs=(nice,))
         self._max_workers = max_workers
         self._name = name
         self._max_queued = max_queued

@@ -32,7 +32,8 @@ def create_application() -> WSGIApp:
     bot = start_slack_bot(settings=slack, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer,
                           training_cron=ScheduleSettings().training_cron, learn=LearnSettings(),
-                          generation_places=bot_settings.generation.places)
+                          generation_places=bot_settings.generation.places,
+                          summary_nice=bot_settings.generation.summary_nice)
     return http_application(bot.app, settings=slack, sessions=runtime.sessions, generator=runtime.generator,
                             follower=runtime.follower)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 
 import pytest
@@ -213,6 +215,32 @@ def test_work_pool_refuses_past_its_queue_and_reports_idle() -> None:
     finally:
         release.set()
         work.shutdown()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_summaries_pool_runs_nicer_and_so_do_the_threads_it_starts() -> None:
+    """The model writing summaries (a thread the summary job starts) yields the cores to the evidence path."""
+    from bot.slack.deps import DEFAULT_SUMMARY_NICE, summaries_pool
+
+    def priorities() -> tuple[int, int]:
+        own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        started: list[int] = []
+        child = threading.Thread(target=lambda: started.append(os.getpriority(os.PRIO_PROCESS,
+                                                                               threading.get_native_id())))
+        child.start()
+        child.join()
+        return own, started[0]
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    summaries, answers = summaries_pool(2), BackgroundWork(max_workers=1)
+    try:
+        assert DEFAULT_SUMMARY_NICE == 10
+        assert summaries.submit(priorities).result(10) == (min(19, base + 10),) * 2
+        assert answers.submit(priorities).result(10) == (base, base)  # the answering pool keeps its priority
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # and so does the caller
+    finally:
+        summaries.shutdown()
+        answers.shutdown()
 
 
 def test_a_live_running_run_shows_its_heartbeat_age() -> None:
