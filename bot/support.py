@@ -21,7 +21,10 @@ that says too little to stand alone (fewer than `min_terms` content words and no
 "For example:" or "See below.") is not published at all.
 
 A generated code block is published only when every one of its lines is supported: it occurs in a
-passage (whitespace aside) or all its identifiers and words do; half a code block is worse than none.
+passage (whitespace aside), or it reads as code (an operator, bracket, slash, `$`, a flag or a
+dotted/snake_case name) and all its identifiers and words occur there; half a code block is worse
+than none. A line of plain words in a fence ("1. **Create the app.**") is prose dressed as code: the
+words of almost any sentence occur in the passages, so it must be quoted to pass.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from bot.passage_units import split_units
 from bot.unit_scoring import ScoredPassage
 from store.types import Passage
 
+_CODE_LIKE = re.compile(r"[=(){}\[\]<>/\\$|;:@#%^&+~]|(?:^|\s)--?[A-Za-z]|\w[._]\w")
+"""Something only code has: an operator, bracket, slash, `$`, a flag, or a dotted/snake_case name."""
 _URL = re.compile(r"(?:https?://|www\.)[^\s)>\]`'\"]+")
 _LINK_TARGET = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
@@ -207,6 +212,9 @@ class SupportChecker:
         body = [line for line in text.split("\n")[1:-1] if line.strip()]
         for line in body:
             if _normalise(line) in self._sources.normalised:
+                continue
+            if not _CODE_LIKE.search(line):
+                reasons.append(f"prose in a code block, not in the passages: {line.strip()[:80]}")
                 continue
             missing = self._sources.missing(line) + [word for word in re.findall(r"[A-Za-z_]\w+", line)
                                                      if not self._sources.contains(word)]

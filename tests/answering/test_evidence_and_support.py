@@ -149,6 +149,8 @@ def checker(embedder) -> SupportChecker:
     "The rollout takes about 4 minutes.",
     "Logs are at https://logs.example.com/api.",
     "```sh\nmake deploy ENV=staging\n```",
+    "```\nkubectl rollout status deploy/api\n```",  # a code line quoted verbatim
+    "```sh\nmake deploy\n```",  # plain words, but the passage's own line
     "Run `make deploy`.",  # one content word, but a specific quoted from the passage
 ])
 def test_supported_sentences_pass(checker: SupportChecker, sentence: str) -> None:
@@ -168,6 +170,8 @@ def test_supported_sentences_pass(checker: SupportChecker, sentence: str) -> Non
     ("I hope this helps!", "content words"),
     ("For example: [1]", "says too little"),
     ("```sh\nmake deploy ENV=staging\nrm -rf /var/lib/api\n```", "code line not in the passages"),
+    ("```\n1. **Deploy the API by hand.**\n```", "prose in a code block"),  # every word is in the passage
+    ("```\ndeploy the API from CI\n```", "prose in a code block"),
 ])
 def test_unsupported_sentences_are_dropped_with_the_reason(checker: SupportChecker, sentence: str,
                                                            reason: str) -> None:
