@@ -216,6 +216,8 @@ def _burst_cpu(cpu: dict[str, Any]) -> str:
 @renders("burst_no_unit_cache")
 @renders("burst_unit_cache")
 @renders("burst_nice_0")
+@renders("burst_nice_10")
+@renders("burst_nice_10_round2")
 @renders("burst")
 def burst(results: dict[str, Any]) -> str:
     """A burst of questions sent at once against the same questions one at a time, same app, same run."""

@@ -39,10 +39,11 @@ class GenerationSettings(Section):
                                        "ones \"busy, try again\" (in Slack: the evidence alone, saying the model "
                                        "was busy; Slack writes summaries on this many + the waiting threads)")
     max_waiting: int = setting(8, "KB_MAX_WAITING_GENERATIONS", help="generations allowed to wait for the gate")
-    summary_nice: int = setting(10, "KB_SUMMARY_NICE",
+    summary_nice: int = setting(0, "KB_SUMMARY_NICE",
                                 help="how much lower the CPU priority (nice) of the Slack threads writing summaries, "
-                                     "and of the generation they run, is: the next questions' evidence gets the "
-                                     "cores first (Linux; 0: same priority)")
+                                     "and of the generation they run, is, so the next questions' evidence gets the "
+                                     "cores first (Linux; 0: same priority; not shown to help on 2 cores, see "
+                                     "*Throughput under a burst*)")
     torch_threads: int = setting(1, "KB_TORCH_THREADS",
                                  help="CPU threads for generation (0: torch's default); the 135M default is fastest "
                                       "on 1, raise it for large CPU models")

@@ -9,9 +9,11 @@ immediate "busy" reply instead of answers arriving minutes late. `wait_idle()` l
 shutdown wait for everything submitted to finish. It is also a `concurrent.futures.Executor`, so
 the same class (unbounded) serves as Bolt's `listener_executor`.
 
-A pool can run its threads at a lower CPU priority (`nice`): the summaries' pool does, so that on a
-small machine the model writing summaries yields the cores to the next questions' evidence, which
-must show within a second (bench/burst.py measures both ways).
+A pool can run its threads at a lower CPU priority (`nice`): the summaries' pool can (KB_SUMMARY_NICE),
+so that the model writing summaries yields the cores to the next questions' evidence, which must
+show within a second. bench/burst.py measured both ways on 2 cores without a difference beyond the
+host's noise (the threads also share one interpreter lock, which a nice value does not order), so
+it is off by default.
 """
 
 from __future__ import annotations
