@@ -167,19 +167,17 @@ class Answerer:
     """Answers questions from the team's documents and records every answer."""
 
     def __init__(self, *, sessions: sessionmaker[Session], embedder: Embedder, generator: Generator,
-                 adapter_source: AdapterSource | None = None, config: AnsweringConfig | None = None,
-                 unit_vectors: UnitVectorSource | None = None) -> None:
-        """`unit_vectors`: where passages' unit vectors come from; by default the `unit_vectors` table
-        (bot/unit_vector_cache.py), filled with this embedder the first time a passage is read."""
+                 adapter_source: AdapterSource | None = None, config: AnsweringConfig | None = None) -> None:
         self._sessions = sessions
         self._embedder = embedder
         self._generator = generator
         self._adapter_source = adapter_source or (lambda: (None, generator.adapter_name))
         self.config = config or AnsweringConfig()
-        if unit_vectors is None and self.config.unit_vector_cache:
-            unit_vectors = UnitVectorCache(sessions, embedder.embed_documents,
-                                           getattr(embedder, "model_name", type(embedder).__name__))
-        self._unit_vectors = unit_vectors
+        # Where passages' unit vectors come from: the `unit_vectors` table, filled with this embedder the
+        # first time a passage is read (bot/unit_vector_cache.py), or the embedder for every question.
+        self._unit_vectors: UnitVectorSource | None = UnitVectorCache(
+            sessions, embedder.embed_documents, getattr(embedder, "model_name", type(embedder).__name__),
+        ) if self.config.unit_vector_cache else None
 
     def validate(self, text: str) -> str:
         """The question stripped, or AnswerError saying what is wrong with it."""
@@ -241,8 +239,7 @@ class Answerer:
         quotes: list[Quote] = []
         if relevance.reason is None:
             read = max(self.config.evidence.passages, self.config.prompt_passages)
-            ranked = score_passages(query, passages[:read], self._embedder.embed_documents, self.config.scoring,
-                                    question_vector=query_vector, unit_vectors=self._unit_vectors)
+            ranked = self._rank(query, query_vector, passages[:read])
             quotes = select_evidence(ranked, numbers, self.config.evidence)
             if not quotes:
                 relevance = replace(relevance, reason="no_evidence")
@@ -328,9 +325,13 @@ class Answerer:
         query_vector = self._embedder.embed_query(query)
         passages = self.retrieve(question, text, query_vector=query_vector)[
             :max(self.config.evidence.passages, self.config.prompt_passages)]
-        ranked = score_passages(query, passages, self._embedder.embed_documents, self.config.scoring,
-                                question_vector=query_vector, unit_vectors=self._unit_vectors) if passages else []
+        ranked = self._rank(query, query_vector, passages) if passages else []
         return self._prompt(text, ranked, question)[1]
+
+    def _rank(self, query: str, query_vector: Sequence[float], passages: Sequence[Passage]) -> list[ScoredPassage]:
+        """`passages` with their units scored against the query (stored unit vectors when kept)."""
+        return score_passages(query, passages, self._embedder.embed_documents, self.config.scoring,
+                              question_vector=query_vector, unit_vectors=self._unit_vectors)
 
     def _prompt(self, text: str, ranked: list[ScoredPassage], question: Question) -> tuple[GroundedPrompt, str]:
         """The prompt for `text` over the best ranked passages and the thread's recent turns, and its rendering."""

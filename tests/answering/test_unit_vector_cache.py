@@ -8,8 +8,6 @@ chunk, or a database that cannot read or write the table leave answers as they w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pytest
 from sqlalchemy import select, text, update
@@ -19,6 +17,7 @@ from bot.unit_vector_cache import UnitVectorCache, units_digest
 from knowledge.ingest import ingest_text
 from store.schema import Chunk, Document, UnitVectors
 from store.unit_vectors import StoredUnitVectors, load_unit_vectors, save_unit_vectors
+from tests.recording_embedder import RecordingEmbedder
 from tests.scripted_generator import ScriptedGenerator
 
 VPN = ("VPN guide", "# VPN\n\nTo connect to the office VPN install WireGuard and import the profile from the IT "
@@ -28,21 +27,10 @@ DEPLOY = ("Deploys", "# Deploying\n\nTo deploy the API merge to main; the CI pip
                      "deploys to production with ArgoCD. A deploy takes about 4 minutes.")
 
 
-class CountingEmbedder:
-    """The real embedder, counting the texts each `embed_documents` call embeds."""
+class CountingEmbedder(RecordingEmbedder):
+    """The real embedder, keeping each `embed_documents` call's texts, under a name of its own."""
 
     model_name = "all-MiniLM-L6-v2 (counting)"
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.batches: list[list[str]] = []
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.inner.embed_query(text)
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        self.batches.append(list(texts))
-        return self.inner.embed_documents(texts)
 
 
 @pytest.fixture
@@ -64,12 +52,12 @@ def test_the_second_question_reads_the_stored_vectors_and_answers_the_same(knowl
     counting = CountingEmbedder(embedder)
     answerer = _answerer(knowledge_base, counting)
     first = answerer.answer(QUESTION)
-    embedded_first = sum(len(batch) for batch in counting.batches)
-    counting.batches.clear()
+    embedded_first = sum(len(batch) for batch in counting.calls)
+    counting.calls.clear()
     second = answerer.answer(QUESTION)
     assert embedded_first >= 4  # the units of the passages read (the question goes through embed_query)
     # The second time only the generated summary is embedded (for its support check), no unit.
-    assert counting.batches == [["Install WireGuard and import the IT portal profile [1]."]]
+    assert counting.calls == [["Install WireGuard and import the IT portal profile [1]."]]
     assert second.text == first.text and second.summary == first.summary
     assert [v.supported for v in second.verdicts] == [v.supported for v in first.verdicts]
     with knowledge_base() as session:
@@ -102,15 +90,15 @@ def test_rows_from_another_embedder_or_other_unit_texts_are_recomputed(knowledge
         first, second = session.scalars(select(UnitVectors.chunk_id).order_by(UnitVectors.chunk_id)).all()
         session.execute(update(UnitVectors).where(UnitVectors.chunk_id == first).values(model="another model"))
         session.execute(update(UnitVectors).where(UnitVectors.chunk_id == second).values(digest="0" * 64))
-    counting.batches.clear()
+    counting.calls.clear()
     answerer.answer(QUESTION)
-    assert len(counting.batches) == 1  # both passages' units, in one call
+    assert len(counting.calls) == 1  # both passages' units, in one call
     with knowledge_base() as session:
         rows = session.execute(select(UnitVectors.model, UnitVectors.digest)).all()
     assert all(row.model == CountingEmbedder.model_name and row.digest != "0" * 64 for row in rows)
-    counting.batches.clear()
+    counting.calls.clear()
     answerer.answer(QUESTION)
-    assert counting.batches == []
+    assert counting.calls == []
 
 
 def test_a_damaged_row_is_read_as_absent_and_rewritten(knowledge_base, embedder) -> None:
@@ -119,9 +107,9 @@ def test_a_damaged_row_is_read_as_absent_and_rewritten(knowledge_base, embedder)
     expected = answerer.answer(QUESTION).text
     with knowledge_base() as session, session.begin():
         session.execute(update(UnitVectors).values(vectors=b"\x00\x01\x02"))
-    counting.batches.clear()
+    counting.calls.clear()
     assert answerer.answer(QUESTION).text == expected
-    assert len(counting.batches) == 1
+    assert len(counting.calls) == 1
     with knowledge_base() as session:
         assert all(len(load_unit_vectors(session, [chunk_id])) == 1
                    for chunk_id in session.scalars(select(UnitVectors.chunk_id)))

@@ -18,23 +18,9 @@ from knowledge.embedding import Embedder
 from knowledge.ingest import Prepared, ingest_file, ingest_path, prepare_file
 from knowledge.ingest_pipeline import ingest_batch
 from store.schema import Chunk, Document
+from tests.recording_embedder import RecordingEmbedder
 
 MAX_BYTES = 100_000
-
-
-class RecordingEmbedder:
-    """The real embedder, keeping the texts of every call."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.calls: list[list[str]] = []
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.inner.embed_query(text)
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        self.calls.append(list(texts))
-        return self.inner.embed_documents(texts)
 
 
 class PoisonedEmbedder(RecordingEmbedder):
