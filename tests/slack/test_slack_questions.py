@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 import pytest
+from sqlalchemy import select
 
 from bot.generator_protocol import GeneratorBusy, GeneratorError
 from bot.slack.blocks import ACTION_DOWN, ACTION_FEEDBACK, ACTION_UP, SUMMARY_BUSY_NOTE, SUMMARY_FAILED_NOTE, THINKING
 from bot.slack.notices import APOLOGY, BUSY
 from bot.slack.streaming import STATUS_TEXT, StreamOptions
 from bot.slack.work import BackgroundWork
-from store.schema import Answer
+from store.schema import Answer, Chunk, UnitVectors
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
 from tests.fakes.slack_requests import ASKER, mention, message
 from tests.scripted_generator import ScriptedGenerator
@@ -65,6 +66,25 @@ def test_the_quoted_evidence_is_the_first_text_shown_and_invented_text_never_is(
     assert "kubectl" not in shown and "kubectl" not in final["text"]
     [row] = bot.rows(Answer)
     assert "kubectl" in row.completion and row.support[0]["supported"] is False
+
+
+def test_a_passage_read_once_keeps_its_unit_vectors_for_the_next_question_in_slack(make_bot: MakeBot) -> None:
+    """Through signed events: the first question stores its passages' unit vectors, the second reads them
+    back instead of computing and rewriting them, and both show their quoted evidence first."""
+    def stored_rows() -> dict[int, object]:
+        with bot.sessions() as session:
+            return {chunk: at for chunk, at in session.execute(select(UnitVectors.chunk_id, UnitVectors.computed_at))}
+
+    bot = make_bot(generator=ScriptedGenerator("Run make deploy from the repository root [1]."),
+                   streaming=StreamOptions(mode="update", interval_s=5.0))
+    first = bot.ask("How do I deploy the billing service?")
+    stored = stored_rows()
+    assert stored and set(stored) <= {row.id for row in bot.rows(Chunk)}
+    second = bot.ask("how do I deploy billing?")
+    assert {chunk: at for chunk, at in stored_rows().items() if chunk in stored} == stored
+    evidence = [call.body["text"] for call in bot.fake.calls_to("chat.update") if call.body["text"].startswith(">")]
+    assert len(evidence) >= 2 and evidence[0].startswith("> To deploy the billing service, run `make deploy`")
+    assert bot.final_answer("C1", first) and bot.final_answer("C1", second)
 
 
 def test_a_question_the_documents_do_not_cover_lists_possibly_related_documents(make_bot: MakeBot) -> None:
