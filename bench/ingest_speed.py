@@ -6,8 +6,9 @@ what it measured):
 1. **Speed**, on the same real files (Python 3.11 FAQ and tutorial sources, ~700 chunks), each
    variant into an emptied database: today's path (each document read, embedded and stored in turn,
    `ingest_each` + `ingest_file`, PyTorch) against the pipeline (`ingest_path`: preparing overlapped
-   with embedding, several documents per embedding call) on each backend. Chunks per second and the
-   ratio to the baseline; models are loaded and warmed before the clock starts.
+   with embedding, several documents per embedding call) on each backend, embedded as a bulk ingest
+   is (PyTorch backends on a CPU with one encoder thread per core), plus bf16 with one encoder.
+   Chunks per second and the ratio to the baseline; models are loaded and warmed before the clock starts.
 2. **Retrieval**, on the quality bench's FAQ corpus (bench/quality.py) ingested once per backend into
    its own database and searched with that backend's query vectors: hit@1/5/10 and MRR of the
    product's default search for the FAQ headings and the teammate-style paraphrases, per set and
@@ -76,12 +77,16 @@ def speed_stage(sessions: sessionmaker[Session], files: list[str], backends: lis
     backend, again), so a slow spell of the shared cores falls on all of them; figures are the
     median run's seconds, with every run's seconds kept.
     """
+    from knowledge.embedding import SentenceTransformerEmbedder
     from knowledge.ingest import ingest_each, ingest_file
 
-    embedders = {backend: _warm(make_embedder(backend)) for backend in backends}  # type: ignore[arg-type]
-    torch_embedder = embedders.get("torch") or _warm(make_embedder("torch"))
-    runs = [("per document, torch (before)", torch_embedder, False)]
+    # What `kbbot kb add` of a directory embeds with: PyTorch backends on a CPU run several encoders.
+    embedders = {backend: _warm(make_embedder(backend, bulk=True)) for backend in backends}  # type: ignore[arg-type]
+    runs: list[tuple[str, Embedder, bool]] = [
+        ("per document, torch (before)", _warm(make_embedder("torch")), False)]
     runs += [(f"pipeline, {backend}", embedders[backend], True) for backend in backends]
+    if "torch-bf16" in backends and getattr(embedders["torch-bf16"], "encoders", 1) > 1:
+        runs.append(("pipeline, torch-bf16, one encoder", _warm(SentenceTransformerEmbedder(bfloat16=True)), True))
     measured: dict[str, list[tuple[float, int, Any]]] = {name: [] for name, _, _ in runs}
     for _ in range(repeats):
         for name, embedder, pipelined in runs:
@@ -147,7 +152,7 @@ def retrieval_stage(backends: list[str], sources: Path) -> dict[str, Any]:
     for backend in ["torch", *[b for b in backends if b != "torch"]]:
         corpus = Corpus(faq.label, faq.sources, Path(f"var/bench-faq-{backend}-pg"))
         engine, sessions = _corpus_database(corpus)
-        embedder = make_embedder(backend)  # type: ignore[arg-type]
+        embedder = make_embedder(backend, bulk=True)  # type: ignore[arg-type]
         _empty(sessions)
         started = time.perf_counter()
         report = ingest_path(sessions, embedder, corpus.sources, max_bytes=MAX_BYTES, progress=False)

@@ -64,8 +64,10 @@ def _database(doing: str, *, migrated: bool = True) -> Iterator[tuple[str, sessi
             engine.dispose()
 
 
-def _embedder(backend: EmbeddingBackend | None = None) -> Embedder:
+def _embedder(backend: EmbeddingBackend | None = None, *, bulk: bool = False) -> Embedder:
     """The configured embedding model (`KB_EMBEDDING_MODEL`) on `backend` (default `KB_EMBEDDING_BACKEND`), loaded now.
+
+    `bulk`: for a bulk ingest (`make_embedder`).
 
     A missing or damaged ONNX export ends the command with its one-line message naming the fix.
     """
@@ -77,7 +79,7 @@ def _embedder(backend: EmbeddingBackend | None = None) -> Embedder:
     models = ModelsSettings()
     try:
         return make_embedder(backend or KnowledgeSettings().embedding_backend, model=models.embedding_model,
-                             models_dir=models.models_dir)
+                             models_dir=models.models_dir, bulk=bulk)
     except OnnxModelError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -85,15 +87,16 @@ def _embedder(backend: EmbeddingBackend | None = None) -> Embedder:
 class _LazyEmbedder:
     """Loads the model on first use, so a refused or unchanged document never waits for it."""
 
-    def __init__(self, backend: EmbeddingBackend) -> None:
+    def __init__(self, backend: EmbeddingBackend, *, bulk: bool = False) -> None:
         self._embedder: Embedder | None = None
         self._backend = backend
+        self._bulk = bulk
         self._loading = threading.Lock()  # the preparing thread (URLs) and the embedding one may both ask
 
     def _loaded(self) -> Embedder:
         with self._loading:
             if self._embedder is None:
-                self._embedder = _embedder(self._backend)
+                self._embedder = _embedder(self._backend, bulk=self._bulk)
             return self._embedder
 
     def embed_query(self, text: str) -> list[float]:
@@ -182,7 +185,7 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
     Every file and URL ends as added, replaced, unchanged, duplicate, skipped or failed with its
     reason; one failure never stops the rest, and the exit status is 1 when any failed.
     """
-    from knowledge.embedding import resolve_backend
+    from knowledge.embedding import encoder_threads, resolve_backend
     from knowledge.ingest import SkippedFile, collect_files
     from knowledge.ingest_pipeline import ingest_batch
     from knowledge.settings import KnowledgeSettings
@@ -205,8 +208,10 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
         # The ONNX backends load in a fraction of a second, and a missing export should fail once, up front.
         # A batch (a directory, several sources) is a bulk ingest, which `auto` may embed differently.
         backend = resolve_backend(settings.embedding_backend, bulk=batch)
-        click.echo(f"embedding backend: {backend}", err=True)
-        embedder = _LazyEmbedder(backend) if backend in ("torch", "torch-bf16") else _embedder(backend)
+        encoders = encoder_threads(backend, bulk=batch)
+        threads = f", {encoders} encoder threads" if encoders > 1 else ""
+        click.echo(f"embedding backend: {backend}{threads}", err=True)
+        embedder = _LazyEmbedder(backend, bulk=batch) if backend in ("torch", "torch-bf16") else _embedder(backend)
         report = ingest_batch(sessions, embedder, items, lambda item: _add_one(
             sessions, embedder, settings, item, scope=scope, title=title, added_by=added_by), skipped=skipped)
     _echo_report(report, batch=batch)

@@ -109,6 +109,7 @@ def test_a_directory_is_embedded_with_the_bulk_backend_and_one_file_with_the_ans
         run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import knowledge.cpu_arithmetic as arithmetic
     import knowledge.embedding as embedding
+    from knowledge.embedding import bulk_encoders
 
     monkeypatch.setattr(embedding, "_cuda_available", lambda: False)
     monkeypatch.setattr(arithmetic, "cpu_computes_bf16", lambda: True)  # a CPU with AMX or AVX512-BF16
@@ -118,7 +119,9 @@ def test_a_directory_is_embedded_with_the_bulk_backend_and_one_file_with_the_ans
     directory = run("add", str(tmp_path / "docs"))
     one = run("add", str(tmp_path / "one.md"))
     assert directory.exit_code == 0 and one.exit_code == 0, (directory.output, one.output)
-    assert "embedding backend: torch-bf16\n" in directory.stderr
+    threads = bulk_encoders()  # one single-threaded encoder per core
+    assert ("embedding backend: torch-bf16" + (f", {threads} encoder threads" if threads > 1 else "") + "\n"
+            in directory.stderr)
     assert "embedding backend: onnx-int8\n" in one.stderr
     assert "added: Guide" in directory.stdout and "added: One" in one.stdout
     monkeypatch.setattr(arithmetic, "cpu_computes_bf16", lambda: False)  # emulated bf16: int8 for bulk too

@@ -66,3 +66,52 @@ def test_answering_on_auto_without_a_gpu_driver_does_not_import_torch() -> None:
     if Path("/proc/driver/nvidia/version").exists():
         pytest.skip("an NVIDIA driver is present: auto asks PyTorch whether CUDA works")
     assert shown == ["onnx-int8", "False"]
+
+
+def test_parallel_encoders_give_the_same_vectors_in_the_same_order_on_several_threads(
+        embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import torch
+
+    texts = [passage[:length] for passage in PASSAGES for length in (12, 60, 400)] + ["", "x"]
+    parallel = SentenceTransformerEmbedder(batch_size=4, encoders=2)
+    threads: set[str] = set()
+    forward = type(parallel._model).forward
+
+    def recording_forward(model, *args, **kwargs):
+        if model is parallel._model:
+            threads.add(threading.current_thread().name)
+        return forward(model, *args, **kwargs)
+
+    monkeypatch.setattr(type(parallel._model), "forward", recording_forward)
+    threads_before = torch.get_num_threads()
+    mine = np.array(parallel.embed_documents(texts))
+    reference = np.array(embedder.embed_documents(texts))
+    assert mine.shape == reference.shape == (len(texts), 384)
+    assert (mine * reference).sum(axis=1).min() >= 0.9999  # same text, same row
+    assert np.allclose(np.linalg.norm(mine, axis=1), 1.0, atol=1e-5)
+    assert len(threads) == 2 and all(name.startswith("embedding-encoder") for name in threads), threads
+    assert torch.get_num_threads() == threads_before  # PyTorch's own threads are given back
+    threads.clear()
+    assert np.allclose(parallel.embed_documents(texts[:3]), embedder.embed_documents(texts[:3]), atol=1e-5)
+    assert threads == {threading.current_thread().name}  # one batch or less: encoded on the caller's thread
+    with pytest.raises(ValueError, match="encoders must be at least 1"):
+        SentenceTransformerEmbedder(encoders=0)
+
+
+def test_a_bulk_ingest_on_a_cpu_gets_one_encoder_per_core_and_answering_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import knowledge.embedding as embedding
+    from knowledge.embedding import bulk_encoders, encoder_threads
+
+    monkeypatch.setattr(embedding, "_cuda_available", lambda: False)
+    monkeypatch.setattr(embedding.os, "sched_getaffinity", lambda _pid: {0, 1, 2}, raising=False)
+    assert bulk_encoders() == 3
+    assert encoder_threads("torch-bf16", bulk=True) == encoder_threads("torch", bulk=True) == 3
+    assert encoder_threads("torch-bf16", bulk=False) == encoder_threads("onnx-int8", bulk=True) == 1
+    monkeypatch.setattr(embedding.os, "sched_getaffinity", lambda _pid: set(range(64)), raising=False)
+    assert bulk_encoders() == 8  # capped
+    bulk = make_embedder("torch", bulk=True)
+    assert isinstance(bulk, SentenceTransformerEmbedder) and bulk.encoders == 8 and bulk.batch_size == 16
+    monkeypatch.setattr(embedding, "_cuda_available", lambda: True)  # a GPU runs one batch at a time
+    assert encoder_threads("torch-bf16", bulk=True) == 1
