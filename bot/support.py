@@ -20,6 +20,17 @@ A sentence that only repeats the quoted evidence shown above it is not published
 that says too little to stand alone (fewer than `min_terms` content words and no specific, such as
 "For example:" or "See below.") is not published at all.
 
+3. **An answer, about the subject, in the passages' words.** Read on the dev paraphrases, the
+   default model's sentences that passed the tests above were mostly no answer at all: the
+   question restated as a question, talk about the question ('The answer to the question "What do
+   people use …" is:', "… was asked by the user."), or a phrase put in quotation marks the passages
+   never say ("ends with the quote 'The model before it says busy'"). So a sentence is dropped when
+   it asks a question, when it talks about the question, the user or the answer itself, or when it
+   quotes (in double quotes, or single quotes around several words) anything the passages do not
+   say verbatim; and its content words count as supported only when the *passages* hold them (the
+   question's own words do not make a restatement of it supported; specifics the question names
+   are still allowed).
+
 A generated code block is published only when every one of its lines is supported: it occurs in a
 passage (whitespace aside), or it reads as code (an operator, bracket, slash, `$`, a flag or a
 dotted/snake_case name) and all its identifiers and words occur there; half a code block is worse
@@ -57,6 +68,11 @@ _HYPHENATED = re.compile(r"(?<![\w./-])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+(?![\w/-])"
 _LETTERS_AND_DIGITS = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+\b")
 _ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)", re.IGNORECASE)
 _MARKER = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+_QUOTED = re.compile(r'"([^"\n]+)"|\u201c([^\u201d\n]+)\u201d|(?<!\w)\'([^\'\n]*\s[^\'\n]*)\'(?!\w)')
+"""A phrase in double quotes, curly quotes, or single quotes around several words (not an apostrophe)."""
+_META = re.compile(r"\b(?:the|this|that|your|my|user's|following)\s+(?:question|query|user|asker)s?\b"
+                   r"|\bthe\s+answer\s+(?:to|is)\b|\byou(?:'ve|\s+have)?\s+asked\b|\bwas\s+asked\b", re.IGNORECASE)
+"""Talk about the question, the asker or the answer itself rather than the subject."""
 _NOT_IDENTIFIERS = frozenset({"e.g", "i.e", "etc", "vs", "cf", "and/or", "i.e.", "e.g."})
 
 
@@ -117,6 +133,13 @@ def specifics(text: str) -> list[str]:
     return unique
 
 
+def _quoted_phrases(text: str) -> list[str]:
+    """The phrases `text` puts in quotation marks (`_QUOTED`), outside inline code, trimmed of end punctuation."""
+    prose = _INLINE_CODE.sub(" ", text)
+    phrases = (next(group for group in match.groups() if group is not None) for match in _QUOTED.finditer(prose))
+    return [phrase.strip(" .,;:!?") for phrase in phrases if phrase.strip(" .,;:!?")]
+
+
 def _names_something(parts: Sequence[str]) -> bool:
     """Whether a hyphenated word is a name or value (`onnx-v2`, `utf-8`), not English (`read-only`)
     or a range (`3-4`)."""
@@ -154,9 +177,10 @@ class SupportChecker:
     def __init__(self, *, question: str, ranked: Sequence[ScoredPassage], numbers: Sequence[int],
                  embed: Callable[[Sequence[str]], Sequence[Sequence[float]]],
                  config: SupportConfig = SupportConfig(), already_shown: str = "") -> None:
-        texts = [question] + [passage_source(item.passage) for item in ranked]
-        self._sources = Sources(texts)
-        self._vocabulary = term_set(texts)
+        passages = [passage_source(item.passage) for item in ranked]
+        self._sources = Sources([question, *passages])
+        self._passages = Sources(passages)
+        self._vocabulary = term_set(passages)  # the question's own words support nothing
         self._embed = embed
         self._config = config
         self._unit_vectors = [(number, unit.vector) for item, number in zip(ranked, numbers, strict=True)
@@ -195,6 +219,12 @@ class SupportChecker:
         config = self._config
         if self._shown and _normalise(_MARKER.sub(" ", text)).strip(" .") in self._shown:
             reasons.append("repeats the quotes already shown")
+        if _MARKER.sub("", text).rstrip(" *_").endswith("?"):
+            reasons.append("asks a question instead of answering")
+        if (meta := _META.search(text)) and not self._passages.contains(meta.group(0)):  # docs may say "the user"
+            reasons.append(f"talks about the question, not its subject: {meta.group(0)!r}")
+        reasons += [f"quotes what the passages do not say: {quoted!r}" for quoted in _quoted_phrases(text)
+                    if not self._passages.contains(quoted)]
         if not terms:
             reasons.append("says nothing checkable")
         elif len(set(terms)) < config.min_terms and not found:
@@ -235,8 +265,18 @@ def published_summary(verdicts: Sequence[Verdict]) -> str:
         if verdict.kind == "code":
             parts.append(f"\n{verdict.text}\n")
             continue
-        text = f"• {verdict.text}" if verdict.kind == "item" else verdict.text
+        text = _balanced_backticks(verdict.text)
+        text = f"• {text}" if verdict.kind == "item" else text
         if not _MARKER.search(text) and verdict.number is not None:
             text = f"{text.rstrip()} [{verdict.number}]"
         parts.append(text)
     return re.sub(r"\n{3,}", "\n\n", " ".join(parts).replace(" \n", "\n").replace("\n ", "\n")).strip()
+
+
+def _balanced_backticks(text: str) -> str:
+    """`text` without a lone backtick at either end when its backticks do not pair (it would open code to the end)."""
+    if text.count("`") % 2 == 0:
+        return text
+    if text.startswith("`"):
+        return text[1:]
+    return text[:-1] if text.endswith("`") else text

@@ -152,6 +152,8 @@ def checker(embedder) -> SupportChecker:
     "```\nkubectl rollout status deploy/api\n```",  # a code line quoted verbatim
     "```sh\nmake deploy\n```",  # plain words, but the passage's own line
     "Run `make deploy`.",  # one content word, but a specific quoted from the passage
+    'The passage says "Deploys run from CI."',  # a quotation the passage holds verbatim
+    "Deploys don't run by hand, CI's runner does: it's the repository's rule.",  # apostrophes are not quotes
 ])
 def test_supported_sentences_pass(checker: SupportChecker, sentence: str) -> None:
     verdicts = checker.check(sentence)
@@ -172,6 +174,12 @@ def test_supported_sentences_pass(checker: SupportChecker, sentence: str) -> Non
     ("```sh\nmake deploy ENV=staging\nrm -rf /var/lib/api\n```", "code line not in the passages"),
     ("```\n1. **Deploy the API by hand.**\n```", "prose in a code block"),  # every word is in the passage
     ("```\ndeploy the API from CI\n```", "prose in a code block"),
+    # Seen on the dev paraphrases: every content word supported, and still no answer.
+    ("How do I deploy the API by hand from the repository root?", "asks a question"),
+    ('The answer to the question "how do I deploy the API by hand?" is: run make deploy.', "talks about the question"),
+    ("To deploy the API by hand was asked by the user.", "talks about the question"),
+    ("The rollout ends with the quote 'the logs deploy from CI'.", "quotes what the passages do not say"),
+    ('Deploys run from "the staging repository root".', "quotes what the passages do not say"),
 ])
 def test_unsupported_sentences_are_dropped_with_the_reason(checker: SupportChecker, sentence: str,
                                                            reason: str) -> None:
@@ -182,6 +190,25 @@ def test_unsupported_sentences_are_dropped_with_the_reason(checker: SupportCheck
 def test_published_summary_keeps_supported_text_and_adds_the_supporting_citation(checker: SupportChecker) -> None:
     verdicts = checker.check("The rollout takes about 4 minutes. Then page the on-call engineer via PagerDuty.")
     assert published_summary(verdicts) == "The rollout takes about 4 minutes. [1]"
+
+
+def test_the_questions_own_words_do_not_support_a_sentence(embedder) -> None:
+    question = "why does the whitespace decide which lines belong to a block in our deploy scripts?"
+    ranked = score_passages(question, [passage(DEPLOY, title="Deploying")], embedder.embed_documents)
+    checker = SupportChecker(question=question, ranked=ranked, numbers=[1], embed=embedder.embed_documents)
+    restated = checker.check("The whitespace decides which lines belong to a block.")[0]
+    assert not restated.supported and any("content words supported" in r for r in restated.reasons)
+    assert checker.check("Deploys run from CI, or by hand with make deploy.")[0].supported
+
+
+def test_a_lone_backtick_is_not_published_and_talk_of_the_user_passes_when_the_passages_have_it(embedder) -> None:
+    text = "Only the user who installed the app can remove it; the user keeps their data."
+    ranked = score_passages("who can remove the app?", [passage(text)], embedder.embed_documents)
+    checker = SupportChecker(question="who can remove the app?", ranked=ranked, numbers=[1],
+                             embed=embedder.embed_documents)
+    verdicts = checker.check("`Only the user who installed the app can remove it.")
+    assert verdicts[0].supported, verdicts[0].reasons
+    assert published_summary(verdicts) == "Only the user who installed the app can remove it. [1]"
 
 
 def test_abstention_refuses_low_similarity_and_unknown_key_terms() -> None:
