@@ -272,6 +272,8 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
             "max_concurrent_generations": generation.max_concurrent, "max_waiting_generations": generation.max_waiting,
             "torch_threads": generation.torch_threads, "stream_mode": slack.kb_stream_mode,
             "summary_nice": generation.summary_nice if args.summary_nice is None else args.summary_nice,
+            "evidence_first_pause_s": generation.evidence_first_pause_s if args.evidence_first_pause_s is None
+            else args.evidence_first_pause_s,
             "embedding_backend": resolve_backend(KnowledgeSettings().embedding_backend),
             "update_tier_per_minute": args.update_tier or None,
             "unit_vector_cache": args.unit_vector_cache == "on", "burst_starts_without_stored_unit_vectors": True}
@@ -321,6 +323,9 @@ def main(argv: list[str] | None = None) -> None:
                              "Retry-After, as Slack's Tier 3 (about 50) does; 0: unlimited [default: %(default)s]")
     parser.add_argument("--summary-nice", type=int, default=None,
                         help="KB_SUMMARY_NICE for the app (default: the product's)")
+    parser.add_argument("--evidence-first-pause-s", type=float, default=None,
+                        help="KB_EVIDENCE_FIRST_PAUSE_S for the app: the most a generation pauses for waiting "
+                             "questions' evidence (0: never; default: the product's)")
     parser.add_argument("--unit-vector-cache", choices=("on", "off"), default="on",
                         help="KB_ANSWER_UNIT_VECTOR_CACHE: keep passages' unit vectors once embedded; the stored "
                              "ones are emptied before the burst either way [default: %(default)s]")
@@ -334,7 +339,9 @@ def main(argv: list[str] | None = None) -> None:
     machine = machine_at_start()
     env = {"KB_ANSWER_SUMMARY": "true" if args.summary == "on" else "false",
            "KB_ANSWER_UNIT_VECTOR_CACHE": "true" if args.unit_vector_cache == "on" else "false",
-           **({"KB_SUMMARY_NICE": str(args.summary_nice)} if args.summary_nice is not None else {})}
+           **({"KB_SUMMARY_NICE": str(args.summary_nice)} if args.summary_nice is not None else {}),
+           **({"KB_EVIDENCE_FIRST_PAUSE_S": str(args.evidence_first_pause_s)}
+              if args.evidence_first_pause_s is not None else {})}
     with slack_stack("burst", workers=args.workers, threads=args.threads, model=args.model, env=env) as stack:
         print(f"gunicorn gthread workers={args.workers} threads={args.threads}; summary {args.summary}; "
               f"cores={os.cpu_count()}")

@@ -218,6 +218,11 @@ def _burst_cpu(cpu: dict[str, Any]) -> str:
 @renders("burst_nice_0")
 @renders("burst_nice_10")
 @renders("burst_nice_10_round2")
+@renders("burst_no_pause")
+@renders("burst_no_pause_round2")
+@renders("burst_pause_round2")
+@renders("burst_no_pause_round3")
+@renders("burst_pause_round3")
 @renders("burst")
 def burst(results: dict[str, Any]) -> str:
     """A burst of questions sent at once against the same questions one at a time, same app, same run."""
@@ -259,6 +264,9 @@ def burst(results: dict[str, Any]) -> str:
                 f"{s['model']}, answers {answer}"
                 + (f", embeddings `{s['embedding_backend']}`" if "embedding_backend" in s else "")
                 + (f", summaries and their generation at nice +{s['summary_nice']}" if s.get("summary_nice") else "")
+                + ((f", a generation pauses up to {s['evidence_first_pause_s']:g} s for waiting questions' evidence"
+                    if s["evidence_first_pause_s"] else ", generation never pauses for waiting questions' evidence")
+                   if "evidence_first_pause_s" in s else "")
                 + ((", passages' unit vectors kept once embedded (emptied before the burst)"
                     if s["unit_vector_cache"] else ", passages' unit vectors embedded for every question")
                    if "unit_vector_cache" in s else "")

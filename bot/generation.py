@@ -30,6 +30,7 @@ from transformers import (
 )
 
 from bot.admission import AdmissionGate, Cancelled
+from bot.evidence_first import NO_PAUSES, EvidenceFirst, PauseBudget
 from bot.generator_protocol import (
     Generator,
     GeneratorError,
@@ -68,6 +69,8 @@ class TransformersGenerator(Generator):
         quantize: "int8" replaces the MLP and output head by int8 layers, "int8-all" the attention
             projections too, keeping them adapter-ready (bot/int8_layers.py; CPU only): faster on CPU at
             the answer quality bench/generation_speed.py measured; "none" keeps fp32.
+        evidence_first: whose waiting questions a generation pauses for, before its prompt and between
+            tokens (bot/evidence_first.py); by default nothing pauses it.
 
     Raises:
         ModelNotFoundError: `model_path` holds no model.
@@ -87,6 +90,7 @@ class TransformersGenerator(Generator):
         repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
         no_repeat_ngram_size: int = DEFAULT_NO_REPEAT_NGRAM,
         quantize: Quantization = "none",
+        evidence_first: EvidenceFirst = NO_PAUSES,
     ) -> None:
         if _looks_local(model_path) and not (Path(model_path) / "config.json").is_file():
             raise ModelNotFoundError(f"No model found at {model_path}: {SETUP_HINT}.")
@@ -110,6 +114,7 @@ class TransformersGenerator(Generator):
         self._gate = AdmissionGate(max_concurrent=max_concurrent, max_waiting=max_waiting)
         self._repetition_penalty = repetition_penalty
         self._no_repeat_ngram_size = no_repeat_ngram_size
+        self._evidence_first = evidence_first
 
     @property
     def context_window(self) -> int:
@@ -159,6 +164,8 @@ class TransformersGenerator(Generator):
         stop = threading.Event()  # set when the consumer goes away, so the worker stops too
         try:
             with self._gate.admit(cancel=cancel, deadline=deadline):
+                pauses = self._evidence_first.pauses()
+                pauses.pause()  # the prompt's forward pass cannot stop half-way: wait before it
                 streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
                 failures: list[BaseException] = []
                 worker = threading.Thread(
@@ -170,7 +177,7 @@ class TransformersGenerator(Generator):
                             **{key: value.to(self.device) for key, value in inputs.items()},
                             "generation_config": self._generation_config(min(max_new_tokens, room), temperature),
                             "streamer": streamer,
-                            "stopping_criteria": StoppingCriteriaList([_StopWhen(stop, cancel, deadline)]),
+                            "stopping_criteria": StoppingCriteriaList([_StopWhen(stop, cancel, deadline, pauses)]),
                             "logits_processor": LogitsProcessorList([GeneratedRepetitionProcessor(
                                 prompt_tokens, penalty=self._repetition_penalty,
                                 no_repeat_ngram_size=self._no_repeat_ngram_size)]),
@@ -226,13 +233,18 @@ class TransformersGenerator(Generator):
 
 
 class _StopWhen(StoppingCriteria):
-    """Stops generation between tokens once cancelled, abandoned or past the deadline."""
+    """Between tokens: pauses while questions wait for their evidence (`pauses`), then stops generation
+    once cancelled, abandoned or past the deadline."""
 
-    def __init__(self, stop: threading.Event, cancel: threading.Event | None, deadline: float | None) -> None:
+    def __init__(self, stop: threading.Event, cancel: threading.Event | None, deadline: float | None,
+                 pauses: PauseBudget | None = None) -> None:
         self._events = [event for event in (stop, cancel) if event is not None]
         self._deadline = deadline
+        self._pauses = pauses
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        if self._pauses is not None:
+            self._pauses.pause()
         done = any(event.is_set() for event in self._events) or (
             self._deadline is not None and time.monotonic() >= self._deadline
         )

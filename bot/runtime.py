@@ -8,7 +8,7 @@ same object graph.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Engine
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.abstention import AbstentionConfig
 from bot.adapter_follower import AdapterFollower
 from bot.answering import Answerer, AnsweringConfig, Generator
+from bot.evidence_first import NO_PAUSES, EvidenceFirst
 from bot.settings import BotSettings
 from knowledge.embedding import Embedder, make_embedder
 from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
@@ -41,6 +42,8 @@ class Runtime:
     answerer: Answerer
     model: str = ""
     """The base model's path, or its name on the `openai` backend's server (for the heartbeat row)."""
+    evidence_first: EvidenceFirst = field(default_factory=lambda: NO_PAUSES)
+    """What the in-process model pauses for: this process's questions waiting for their evidence."""
 
     def served(self) -> Served:
         """What this process serves now, as its heartbeat row records it (`store.process_heartbeats`)."""
@@ -52,7 +55,7 @@ class Runtime:
         self.engine.dispose()
 
 
-def build_generator(settings: BotSettings) -> Generator:
+def build_generator(settings: BotSettings, *, evidence_first: EvidenceFirst = NO_PAUSES) -> Generator:
     """The configured generator: in-process transformers (default model unless told) or a remote server."""
     generation = settings.generation
     if generation.backend == "openai":
@@ -76,7 +79,7 @@ def build_generator(settings: BotSettings) -> Generator:
 
     return TransformersGenerator(settings.models.base_model_path(), max_concurrent=generation.max_concurrent,
                                  max_waiting=generation.max_waiting,
-                                 repetition_penalty=generation.repetition_penalty,
+                                 repetition_penalty=generation.repetition_penalty, evidence_first=evidence_first,
                                  no_repeat_ngram_size=generation.no_repeat_ngram_size,
                                  # an explicit int8 on a GPU is refused with that reason
                                  quantize=generation_quantization(generation.quantize,
@@ -102,7 +105,8 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Run
     sessions = make_session_factory(engine)
     embedder = make_embedder(settings.knowledge.embedding_backend, model=settings.models.embedding_model,
                              models_dir=settings.models.models_dir)
-    generator = build_generator(settings)
+    evidence_first = EvidenceFirst(max_pause_s=settings.generation.evidence_first_pause_s)
+    generator = build_generator(settings, evidence_first=evidence_first)
     follower = AdapterFollower(sessions, generator, poll_interval_s=settings.generation.adapter_poll_interval_s,
                                served_base_model=settings.models.base_model_path())
     follower.sync_once()
@@ -120,4 +124,4 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Run
     model = settings.generation.openai_model if settings.generation.backend == "openai" \
         else str(settings.models.base_model_path())
     return Runtime(engine=engine, sessions=sessions, embedder=embedder, generator=generator, follower=follower,
-                   answerer=answerer, model=model)
+                   answerer=answerer, model=model, evidence_first=evidence_first)

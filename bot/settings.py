@@ -44,6 +44,11 @@ class GenerationSettings(Section):
                                      "and of the generation they run, is, so the next questions' evidence gets the "
                                      "cores first (Linux; 0: same priority; not shown to help on 2 cores, see "
                                      "*Throughput under a burst*)")
+    evidence_first_pause_s: float = setting(
+        5.0, "KB_EVIDENCE_FIRST_PAUSE_S",
+        help="the most seconds one in-process generation pauses in all, before its prompt and between tokens, "
+             "while questions of the same process wait for their quoted evidence (0: never pauses); see "
+             "*Throughput under a burst*")
     torch_threads: int = setting(1, "KB_TORCH_THREADS",
                                  help="CPU threads for generation (0: torch's default); the 135M default is fastest "
                                       "on 1, raise it for large CPU models")

@@ -72,7 +72,8 @@ def socket() -> None:
                           embedder=runtime.embedder, answerer=runtime.answerer, signing_secret="",
                           training_cron=ScheduleSettings().training_cron, learn=LearnSettings(),
                           generation_places=bot_settings.generation.places,
-                          summary_nice=bot_settings.generation.summary_nice)
+                          summary_nice=bot_settings.generation.summary_nice,
+                          evidence_first=runtime.evidence_first)
     try:
         SocketModeHandler(bot.app, app_token=settings.slack_app_token).start()
     finally:

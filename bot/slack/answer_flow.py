@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.answering import AnswerError, AnswerResult, PreparedAnswer, Question
+from bot.evidence_first import EvidenceTicket
 from bot.generator_protocol import GeneratorBusy, GeneratorError
 from bot.metrics import AnswerTimer, Outcome, count_outcome
 from bot.slack import dedupe
@@ -78,9 +79,14 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
     if deps.work.pending >= deps.work.workers and not ask.unmentioned:
         ahead = deps.queue.join(key)
         show_queued(deps.client, deps.queue, key, channel=ask.channel, thread_ts=ask.thread_ts, ahead=ahead)
+    # A question put to the bot makes the model pause until its evidence is shown (bot/evidence_first.py);
+    # an un-mentioned one shows nothing until its whole answer, model included, so it does not.
+    evidence = None if ask.unmentioned else deps.evidence_first.question()
     try:
-        deps.work.submit(answer_question, deps, ask, keys, received_at)
+        deps.work.submit(answer_question, deps, ask, keys, received_at, evidence)
     except WorkRejected as exc:
+        if evidence is not None:
+            evidence.done()
         count_outcome("busy")
         _record_unanswered(deps, ask, "busy", exc)
         placeholder, _ = deps.queue.leave(key)
@@ -94,7 +100,7 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
 
 
 def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
-                    received_at: float | None = None) -> None:
+                    received_at: float | None = None, evidence: EvidenceTicket | None = None) -> None:
     """Answer `ask` in its thread, up to the quoted evidence here; never raises (failures become a notice).
 
     The summary is handed to `deps.summaries` (`write_summary`), so this worker is free for the next
@@ -103,7 +109,8 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
     has no room the answer is finished with the evidence alone and says the model was busy.
 
     Counts the outcome and times the first text and the final answer from `received_at` (a
-    `time.monotonic()` of the question's arrival; default now), see `bot.metrics`.
+    `time.monotonic()` of the question's arrival; default now), see `bot.metrics`. `evidence` is the
+    question's place among those the model pauses for, given back once the evidence is shown.
     """
     reply: Reply | None = None
     handed_over = False
@@ -130,6 +137,8 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
         else:
             show = timer.showing(reply.push)
             prepared = deps.answerer.prepare(question, on_delta=show)
+            if evidence is not None:
+                evidence.done()
             deps.queue.record(time.monotonic() - started)  # what a question waiting for this worker waits for
             if prepared.result is not None:
                 result = prepared.result
@@ -144,6 +153,8 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
     except Exception as exc:
         _fail(deps, ask, reply, exc)
     finally:
+        if evidence is not None:
+            evidence.done()  # once: a second call does nothing
         if not handed_over:
             for key in claim_keys:
                 dedupe.finish(deps.sessions, key)

@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
+from bot.evidence_first import NO_PAUSES, EvidenceFirst
 from bot.slack import adding, commands, escalation, feedback, files, gaps, harvest, home, learn_events, questions
 from bot.slack.admins import AdminCheck
 from bot.slack.dedupe import event_dedupe_middleware
@@ -42,7 +43,8 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
               summaries: BackgroundWork | None = None,
               listener_executor: BackgroundWork | None = None, listener_threads: int = 8,
               process_before_response: bool = False, token_verification_enabled: bool = True,
-              home_tabs: home.HomeTabs | None = None, training_cron: str = DEFAULT_TRAINING_CRON) -> App:
+              home_tabs: home.HomeTabs | None = None, training_cron: str = DEFAULT_TRAINING_CRON,
+              evidence_first: EvidenceFirst = NO_PAUSES) -> App:
     """A ready Bolt app answering from the team's documents.
 
     Args:
@@ -56,6 +58,8 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
         token_verification_enabled: call auth.test now (False defers it to the first request).
         home_tabs: who opened the Home tab, for refreshing admins' tabs after a run (a new one when None).
         training_cron: the worker's retrain schedule (TRAINING_CRON), shown to admins on the Home tab.
+        evidence_first: counts the questions waiting for their evidence, which the model pauses for
+            (bot/evidence_first.py; by default nothing pauses).
     """
     work = work or BackgroundWork(max_workers=4, max_queued=32)
     app = App(client=client, signing_secret=signing_secret, process_before_response=process_before_response,
@@ -67,7 +71,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
                      scopes=ScopeResolver(client), queue=AnswerQueue(workers=work.workers),
                      gaps=GapFinder(sessions, embedder),
                      **({"summaries": summaries} if summaries is not None else {}),
-                     ingest=ingest or IngestOptions(), training_cron=training_cron)
+                     ingest=ingest or IngestOptions(), training_cron=training_cron, evidence_first=evidence_first)
     app.middleware(event_log_ids)  # first, so every line about an event carries its id
     app.middleware(event_dedupe_middleware(sessions))
     learn_events.register(app, deps)  # its middleware watches learned channels' events, after the dedupe

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
+from bot.evidence_first import NO_PAUSES, EvidenceFirst
 from bot.settings import GenerationSettings
 from bot.slack.admins import AdminCheck
 from bot.slack.gap_finder import GapFinder
@@ -73,3 +74,5 @@ class SlackDeps:
     ingest: IngestOptions = field(default_factory=IngestOptions)
     training_cron: str = DEFAULT_TRAINING_CRON
     """The worker's retrain schedule (TRAINING_CRON), for the admins' Home tab."""
+    evidence_first: EvidenceFirst = NO_PAUSES
+    """Counts the mentioned questions waiting for their evidence; the in-process model pauses for them."""

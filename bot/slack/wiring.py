@@ -16,6 +16,7 @@ from slack_bolt import App
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
+from bot.evidence_first import NO_PAUSES, EvidenceFirst
 from bot.slack.app import build_app
 from bot.slack.background import PeriodicTask
 from bot.slack.client import make_web_client
@@ -67,7 +68,8 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
                     background: bool = True, training_cron: str = DEFAULT_TRAINING_CRON,
                     learn: LearnSettings | None = None,
                     generation_places: int = DEFAULT_GENERATION_PLACES,
-                    summary_nice: int = DEFAULT_SUMMARY_NICE) -> SlackBot:
+                    summary_nice: int = DEFAULT_SUMMARY_NICE,
+                    evidence_first: EvidenceFirst = NO_PAUSES) -> SlackBot:
     """Build the app for this process and start its background tasks.
 
     Args:
@@ -78,6 +80,8 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         generation_places: `GenerationSettings.places` (KB_MAX_CONCURRENT_GENERATIONS +
             KB_MAX_WAITING_GENERATIONS): the threads writing summaries once the evidence is shown.
         summary_nice: how much nicer those threads run (`GenerationSettings.summary_nice`).
+        evidence_first: the count of questions waiting for their evidence that this process's model
+            pauses for (`Runtime.evidence_first`).
     """
     client = make_web_client(settings.slack_bot_token, base_url=settings.slack_api_url or None)
     work = BackgroundWork(max_workers=settings.kb_slack_workers, max_queued=settings.kb_slack_queue)
@@ -88,6 +92,7 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
         signing_secret=settings.slack_signing_secret if signing_secret is None else signing_secret,
         admin_user_ids=settings.admin_ids(), ingest=ingest_options(knowledge), work=work, summaries=summaries,
         listener_threads=settings.kb_listener_threads, home_tabs=home_tabs, training_cron=training_cron,
+        evidence_first=evidence_first,
         streaming=StreamOptions(mode=settings.kb_stream_mode, interval_s=settings.kb_stream_interval_s,
                                 feedback=settings.kb_feedback_style))
     bot = SlackBot(app=app, work=work, summaries=summaries)

@@ -33,7 +33,8 @@ def create_application() -> WSGIApp:
                           embedder=runtime.embedder, answerer=runtime.answerer,
                           training_cron=ScheduleSettings().training_cron, learn=LearnSettings(),
                           generation_places=bot_settings.generation.places,
-                          summary_nice=bot_settings.generation.summary_nice)
+                          summary_nice=bot_settings.generation.summary_nice,
+                          evidence_first=runtime.evidence_first)
     return http_application(bot.app, settings=slack, sessions=runtime.sessions, generator=runtime.generator,
                             follower=runtime.follower)
 

@@ -7,6 +7,8 @@ import logging
 import pytest
 from sqlalchemy import select
 
+from bot.answering import Answerer, AnsweringConfig
+from bot.evidence_first import EvidenceFirst
 from bot.generator_protocol import GeneratorBusy, GeneratorError
 from bot.slack.blocks import ACTION_DOWN, ACTION_FEEDBACK, ACTION_UP, SUMMARY_BUSY_NOTE, SUMMARY_FAILED_NOTE, THINKING
 from bot.slack.notices import APOLOGY, BUSY
@@ -203,6 +205,44 @@ def test_a_full_work_pool_says_try_again_shortly(make_bot: MakeBot) -> None:
     ts = bot.ask_while_full("How do I deploy the billing service?")
     [reply] = bot.fake.bot_replies("C1", ts)  # the queue place shown at once was withdrawn
     assert reply["text"] == BUSY and not bot.generator.calls
+
+
+class _CountingGenerator(ScriptedGenerator):
+    """Notes how many questions were still waiting for their evidence when each summary began."""
+
+    def __init__(self, first_in_line: EvidenceFirst) -> None:
+        super().__init__()
+        self.first_in_line = first_in_line
+        self.waiting_at_start: list[int] = []
+
+    def stream(self, messages, **kwargs):  # type: ignore[no-untyped-def, override]
+        self.waiting_at_start.append(self.first_in_line.waiting)
+        return super().stream(messages, **kwargs)
+
+
+def test_a_mention_counts_as_waiting_for_its_evidence_until_it_is_shown(make_bot: MakeBot, sessions,
+                                                                        embedder) -> None:
+    first_in_line = EvidenceFirst(max_pause_s=5.0)
+    generator = _CountingGenerator(first_in_line)
+    answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
+                        config=AnsweringConfig(timeout_s=30.0))
+    waiting_while_prepared: list[int] = []
+    prepare = answerer.prepare
+
+    def counting_prepare(*args, **kwargs):  # type: ignore[no-untyped-def]
+        waiting_while_prepared.append(first_in_line.waiting)
+        return prepare(*args, **kwargs)
+
+    answerer.prepare = counting_prepare  # type: ignore[method-assign]
+    bot = make_bot(generator=generator, answerer=answerer, evidence_first=first_in_line)
+    ts = bot.ask("How do I deploy the billing service?")
+    assert "make deploy" in bot.final_answer("C1", ts)["blocks"][0]["text"]["text"]
+    assert waiting_while_prepared == [1]  # counted while its evidence was prepared
+    assert generator.waiting_at_start == [0]  # given back before its own summary began: the model never waits on it
+    assert first_in_line.waiting == 0
+    busy = make_bot(work=BackgroundWork(max_workers=1, max_queued=0), evidence_first=first_in_line)
+    busy.ask_while_full("How do I deploy the billing service?")
+    assert first_in_line.waiting == 0  # a question turned away busy gives its place back too
 
 
 def test_a_busy_model_keeps_the_evidence_already_shown_and_says_why_there_is_no_summary(make_bot: MakeBot) -> None:
