@@ -9,12 +9,23 @@ the cores busy). Lowering the summary threads' CPU priority did not help (KB_SUM
 *stops between tokens* while any question of this process is still waiting for its evidence, and
 goes on when none is, for at most `max_pause_s` in all per generation (a summary must not starve
 under a steady stream of questions; past the budget it runs as before).
+
+The web server runs several processes on one host's cores (gunicorn workers), so one process's
+model also pauses for its siblings' waiting questions when they share a folder (`SharedCounts`: one
+small file per process holding its count, read while a generation would pause; a file of a process
+that is gone, or not rewritten for a minute, counts for nothing).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
+from pathlib import Path
+
+SIBLING_POLL_S = 0.01
+"""How often a paused generation re-reads the sibling processes' counts (its own wake it at once)."""
 
 
 class EvidenceFirst:
@@ -24,12 +35,13 @@ class EvidenceFirst:
         max_pause_s: the most one generation pauses in all (0 turns pausing off).
     """
 
-    def __init__(self, *, max_pause_s: float = 5.0) -> None:
+    def __init__(self, *, max_pause_s: float = 5.0, siblings: SharedCounts | None = None) -> None:
         if max_pause_s < 0:
             raise ValueError(f"max_pause_s must be at least 0, not {max_pause_s}")
         self.max_pause_s = max_pause_s
         self._waiting = 0
         self._condition = threading.Condition()
+        self._siblings = siblings
 
     @property
     def waiting(self) -> int:
@@ -37,10 +49,17 @@ class EvidenceFirst:
         with self._condition:
             return self._waiting
 
+    def waiting_anywhere(self) -> int:
+        """Questions waiting for their evidence here and in the sibling processes."""
+        with self._condition:
+            return self._waiting + (self._siblings.others() if self._siblings is not None else 0)
+
     def question(self) -> EvidenceTicket:
         """Count a question as waiting for its evidence until its ticket is `done` (once; later calls do nothing)."""
         with self._condition:
             self._waiting += 1
+            if self._siblings is not None:
+                self._siblings.publish(self._waiting)
         return EvidenceTicket(self)
 
     def pauses(self) -> PauseBudget:
@@ -50,11 +69,20 @@ class EvidenceFirst:
     def _release(self) -> None:
         with self._condition:
             self._waiting -= 1
+            if self._siblings is not None:
+                self._siblings.publish(self._waiting)
             self._condition.notify_all()
 
     def _wait_clear(self, timeout: float) -> None:
+        """Wait until no question waits here or in a sibling, or `timeout` passed."""
+        deadline = time.monotonic() + timeout
         with self._condition:
-            self._condition.wait_for(lambda: self._waiting == 0, timeout=timeout)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self._waiting == 0 and (self._siblings is None or self._siblings.others() == 0)):
+                    return
+                # Our own questions notify; the siblings' counts are files, so those are polled.
+                self._condition.wait(min(left, SIBLING_POLL_S) if self._siblings is not None else left)
 
 
 class EvidenceTicket:
@@ -81,7 +109,7 @@ class PauseBudget:
 
     def pause(self) -> None:
         """Return at once when no question waits; otherwise when none does or the budget is spent."""
-        if self.left_s <= 0 or self._owner.waiting == 0:
+        if self.left_s <= 0 or self._owner.waiting_anywhere() == 0:
             return
         started = time.monotonic()
         self._owner._wait_clear(self.left_s)
@@ -90,8 +118,73 @@ class PauseBudget:
         self.left_s -= spent
 
 
+class SharedCounts:
+    """The waiting counts of processes on one host that share `folder`: one file per process.
+
+    Args:
+        name: this process's file (default its pid; a file named by a pid that is no longer running
+            counts for nothing).
+        stale_after_s: a file not rewritten for this long counts for nothing (a process that hung or
+            was killed while questions waited must not pause its siblings for good).
+    """
+
+    def __init__(self, folder: Path, *, name: str | None = None, stale_after_s: float = 60.0) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self._mine = folder / f"{name or os.getpid()}.count"
+        self._stale_after_s = stale_after_s
+
+    def publish(self, count: int) -> None:
+        """Write this process's count (atomically: a reader sees the old or the new one)."""
+        part = self._mine.with_name(f"{self._mine.name}.{threading.get_ident()}.part")
+        try:
+            part.write_text(str(count))
+            os.replace(part, self._mine)
+        except OSError:  # a full or read-only /tmp: the siblings just do not pause for us
+            part.unlink(missing_ok=True)
+
+    def others(self) -> int:
+        """The sum of the sibling processes' live counts."""
+        total = 0
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return 0
+        for entry in entries:
+            if not entry.name.endswith(".count") or entry.name == self._mine.name:
+                continue
+            try:
+                if now - entry.stat().st_mtime > self._stale_after_s or not _running(entry.name[:-len(".count")]):
+                    continue
+                total += max(0, int(Path(entry.path).read_text().strip() or 0))
+            except (OSError, ValueError):  # gone meanwhile, or half-written by hand: nothing
+                continue
+        return total
+
+    def close(self) -> None:
+        """Remove this process's file (at exit)."""
+        self._mine.unlink(missing_ok=True)
+
+
+def _running(name: str) -> bool:
+    """Whether a count file's name is a pid still running (a name that is not a pid counts as running)."""
+    if not name.isdigit():
+        return True
+    try:
+        os.kill(int(name), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # running, as another user
+        return True
+    return True
+
+
+def sibling_folder() -> Path:
+    """Where the worker processes of one server (children of one gunicorn master) share their counts."""
+    return Path(tempfile.gettempdir()) / f"kb-evidence-first-{os.getppid()}"
+
+
 NO_PAUSES = EvidenceFirst(max_pause_s=0.0)
 """For generators outside an answering process (training, benches): nothing ever pauses them."""
 
-PROCESS_EVIDENCE_FIRST = EvidenceFirst()
-"""The one a Slack answering process shares between its question workers and its model."""

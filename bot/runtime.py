@@ -7,8 +7,10 @@ same object graph.
 
 from __future__ import annotations
 
+import atexit
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Engine
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.abstention import AbstentionConfig
 from bot.adapter_follower import AdapterFollower
 from bot.answering import Answerer, AnsweringConfig, Generator
-from bot.evidence_first import NO_PAUSES, EvidenceFirst
+from bot.evidence_first import NO_PAUSES, EvidenceFirst, SharedCounts
 from bot.settings import BotSettings
 from knowledge.embedding import Embedder, make_embedder
 from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
@@ -96,8 +98,14 @@ def generation_quantization(setting: str, *, cuda_available: bool) -> Quantizati
     return cast("Quantization", setting)
 
 
-def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Runtime:
-    """Connect, load the models and start following the adapter registry."""
+def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
+                  evidence_siblings: Path | None = None) -> Runtime:
+    """Connect, load the models and start following the adapter registry.
+
+    `evidence_siblings`: the folder where this process and its sibling web processes share how many
+    questions wait for their evidence, so that each one's model pauses for all of them
+    (`bot.evidence_first.SharedCounts`); None: this process's own questions only.
+    """
     engine = make_engine(resolve_database_url(settings.database.url, settings.database.pg_data_dir),
                          pool_size=settings.database.pool_size)
     check_connection(engine)
@@ -105,7 +113,10 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True) -> Run
     sessions = make_session_factory(engine)
     embedder = make_embedder(settings.knowledge.embedding_backend, model=settings.models.embedding_model,
                              models_dir=settings.models.models_dir)
-    evidence_first = EvidenceFirst(max_pause_s=settings.generation.evidence_first_pause_s)
+    siblings = SharedCounts(evidence_siblings) if evidence_siblings is not None else None
+    if siblings is not None:
+        atexit.register(siblings.close)
+    evidence_first = EvidenceFirst(max_pause_s=settings.generation.evidence_first_pause_s, siblings=siblings)
     generator = build_generator(settings, evidence_first=evidence_first)
     follower = AdapterFollower(sessions, generator, poll_interval_s=settings.generation.adapter_poll_interval_s,
                                served_base_model=settings.models.base_model_path())

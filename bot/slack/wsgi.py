@@ -9,6 +9,7 @@ requests before Bolt parses them. GET /healthz is liveness, GET /readyz readines
 
 from __future__ import annotations
 
+from bot.evidence_first import sibling_folder
 from bot.runtime import build_runtime
 from bot.settings import BotSettings
 from bot.slack.health import WSGIApp
@@ -27,7 +28,8 @@ def create_application() -> WSGIApp:
     configure_from_settings(bot_settings.logging, server=True)
     slack = SlackSettings()
     slack.require("web")
-    runtime = build_runtime(bot_settings)
+    # gunicorn's workers share the host's cores: each one's model pauses for all their waiting questions
+    runtime = build_runtime(bot_settings, evidence_siblings=sibling_folder())
     HeartbeatWriter(runtime.sessions, kind="web", served=runtime.served).start()  # ages out when the worker dies
     bot = start_slack_bot(settings=slack, knowledge=bot_settings.knowledge, sessions=runtime.sessions,
                           embedder=runtime.embedder, answerer=runtime.answerer,

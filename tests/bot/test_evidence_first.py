@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bot.evidence_first import EvidenceFirst
+from bot.evidence_first import EvidenceFirst, SharedCounts
 from bot.generation import TransformersGenerator, _StopWhen
 
 QUESTION = [{"role": "user", "content": "hello there"}]
@@ -86,3 +87,59 @@ def test_the_model_writes_nothing_until_the_waiting_question_has_its_evidence(ti
     timer.join()
     assert chunks and chunks[0][0] >= 0.45 > alone  # the first word came after the evidence, not before
     assert first_in_line.waiting == 0
+
+
+def test_a_generation_pauses_for_a_sibling_processs_waiting_question(tmp_path: Path) -> None:
+    mine = EvidenceFirst(max_pause_s=5.0, siblings=SharedCounts(tmp_path, name="mine"))
+    sibling = EvidenceFirst(max_pause_s=5.0, siblings=SharedCounts(tmp_path, name="sibling"))
+    ticket = sibling.question()
+    assert mine.waiting == 0 and mine.waiting_anywhere() == 1 and sibling.waiting_anywhere() == 1
+    timer = _release_after(0.3, ticket)
+    pauses = mine.pauses()
+    started = time.monotonic()
+    pauses.pause()
+    timer.join()
+    assert 0.25 <= time.monotonic() - started < 2.0
+    assert mine.waiting_anywhere() == 0 and (tmp_path / "sibling.count").read_text() == "0"
+
+
+def test_a_count_left_by_a_process_that_is_gone_or_silent_or_garbled_is_ignored(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (tmp_path / f"{gone}.count").write_text("3")  # its process ended with questions waiting
+    silent = tmp_path / "silent.count"
+    silent.write_text("2")
+    os.utime(silent, (time.time() - 120, time.time() - 120))  # not rewritten for two minutes
+    (tmp_path / "garbled.count").write_text("three")
+    (tmp_path / "notes.txt").write_text("5")
+    counts = SharedCounts(tmp_path, name="mine")
+    assert counts.others() == 0
+    (tmp_path / "live.count").write_text("2")
+    assert counts.others() == 2
+    counts.publish(4)
+    assert (tmp_path / "mine.count").read_text() == "4" and counts.others() == 2  # its own is not a sibling's
+    counts.close()
+    assert not (tmp_path / "mine.count").exists()
+
+
+def test_across_real_processes_the_model_waits_for_the_other_processs_evidence(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    holder = ("import sys, time; from pathlib import Path; from bot.evidence_first import EvidenceFirst, "
+              "SharedCounts; first = EvidenceFirst(siblings=SharedCounts(Path(sys.argv[1]))); "
+              "ticket = first.question(); print('waiting', flush=True); time.sleep(0.6); ticket.done(); "
+              "time.sleep(0.2)")
+    other = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "waiting"
+        mine = EvidenceFirst(max_pause_s=5.0, siblings=SharedCounts(tmp_path))
+        started = time.monotonic()
+        mine.pauses().pause()
+        waited = time.monotonic() - started
+    finally:
+        other.wait(10)
+    assert 0.3 <= waited < 3.0, waited
