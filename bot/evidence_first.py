@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+_COUNT_WIDTH = 12
+"""Characters of a count file: a count right-aligned in a fixed width, so rewriting it never truncates."""
 SIBLING_POLL_S = 0.01
 """How often a paused generation re-reads the sibling processes' counts (its own wake it at once)."""
 
@@ -133,15 +135,18 @@ class SharedCounts:
         self.folder = folder
         self._mine = folder / f"{name or os.getpid()}.count"
         self._stale_after_s = stale_after_s
+        self._file: int | None = None
 
     def publish(self, count: int) -> None:
-        """Write this process's count (atomically: a reader sees the old or the new one)."""
-        part = self._mine.with_name(f"{self._mine.name}.{threading.get_ident()}.part")
+        """Write this process's count in place: one fixed-width write (a reader sees the old or the
+        new one), cheap enough for every question (a file written and renamed each time cost 3% of a
+        burst's samples)."""
         try:
-            part.write_text(str(count))
-            os.replace(part, self._mine)
+            if self._file is None:
+                self._file = os.open(self._mine, os.O_RDWR | os.O_CREAT, 0o644)
+            os.pwrite(self._file, f"{count:>{_COUNT_WIDTH}}".encode(), 0)
         except OSError:  # a full or read-only /tmp: the siblings just do not pause for us
-            part.unlink(missing_ok=True)
+            pass
 
     def others(self) -> int:
         """The sum of the sibling processes' live counts."""
@@ -164,6 +169,9 @@ class SharedCounts:
 
     def close(self) -> None:
         """Remove this process's file (at exit)."""
+        if self._file is not None:
+            os.close(self._file)
+            self._file = None
         self._mine.unlink(missing_ok=True)
 
 

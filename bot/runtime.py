@@ -20,6 +20,7 @@ from bot.abstention import AbstentionConfig
 from bot.adapter_follower import AdapterFollower
 from bot.answering import Answerer, AnsweringConfig, Generator
 from bot.evidence_first import NO_PAUSES, EvidenceFirst, SharedCounts
+from bot.lexicon import common_words
 from bot.settings import BotSettings
 from knowledge.embedding import Embedder, make_embedder
 from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
@@ -132,6 +133,7 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
                                     min_coverage=answering.min_coverage))
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                         adapter_source=follower.current_adapter, config=config)
+    common_words()  # read the vocabulary now, not on the first question (~50 ms a process, seen in a burst profile)
     model = settings.generation.openai_model if settings.generation.backend == "openai" \
         else str(settings.models.base_model_path())
     return Runtime(engine=engine, sessions=sessions, embedder=embedder, generator=generator, follower=follower,
