@@ -229,6 +229,10 @@ def _burst_cpu(cpu: dict[str, Any]) -> str:
 @renders("burst_process_r3")
 @renders("burst_shared_r5")
 @renders("burst_shared_r6")
+@renders("burst_no_pause_r7")
+@renders("burst_no_pause_r8")
+@renders("burst_shared_r7")
+@renders("burst_shared_r8")
 @renders("burst")
 def burst(results: dict[str, Any]) -> str:
     """A burst of questions sent at once against the same questions one at a time, same app, same run."""
