@@ -56,6 +56,15 @@ class EvidenceFirst:
         with self._condition:
             return self._waiting + (self._siblings.others() if self._siblings is not None else 0)
 
+    def anyone_waiting(self) -> bool:
+        """Whether a question waits for its evidence here or in a sibling process."""
+        with self._condition:
+            return self._anyone_waiting_locked()
+
+    def _anyone_waiting_locked(self) -> bool:
+        """Whether a question waits here or in a sibling (the siblings' files read only when none here does)."""
+        return self._waiting > 0 or (self._siblings is not None and self._siblings.others() > 0)
+
     def question(self) -> EvidenceTicket:
         """Count a question as waiting for its evidence until its ticket is `done` (once; later calls do nothing)."""
         with self._condition:
@@ -81,7 +90,7 @@ class EvidenceFirst:
         with self._condition:
             while True:
                 left = deadline - time.monotonic()
-                if left <= 0 or (self._waiting == 0 and (self._siblings is None or self._siblings.others() == 0)):
+                if left <= 0 or not self._anyone_waiting_locked():
                     return
                 # Our own questions notify; the siblings' counts are files, so those are polled.
                 self._condition.wait(min(left, SIBLING_POLL_S) if self._siblings is not None else left)
@@ -111,7 +120,7 @@ class PauseBudget:
 
     def pause(self) -> None:
         """Return at once when no question waits; otherwise when none does or the budget is spent."""
-        if self.left_s <= 0 or self._owner.waiting_anywhere() == 0:
+        if self.left_s <= 0 or not self._owner.anyone_waiting():
             return
         started = time.monotonic()
         self._owner._wait_clear(self.left_s)

@@ -136,8 +136,9 @@ def specifics(text: str) -> list[str]:
 def _quoted_phrases(text: str) -> list[str]:
     """The phrases `text` puts in quotation marks (`_QUOTED`), outside inline code, trimmed of end punctuation."""
     prose = _INLINE_CODE.sub(" ", text)
-    phrases = (next(group for group in match.groups() if group is not None) for match in _QUOTED.finditer(prose))
-    return [phrase.strip(" .,;:!?") for phrase in phrases if phrase.strip(" .,;:!?")]
+    phrases = (next(group for group in match.groups() if group is not None).strip(" .,;:!?")
+               for match in _QUOTED.finditer(prose))
+    return [phrase for phrase in phrases if phrase]
 
 
 def _names_something(parts: Sequence[str]) -> bool:

@@ -139,11 +139,9 @@ class SentenceTransformerEmbedder:
 
 def bulk_encoders() -> int:
     """Encoder threads for a bulk ingest on a CPU: the cores this process may run on, at most 8."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
+    from knowledge.cpu_arithmetic import usable_cpus
+
+    return min(usable_cpus(), 8)
 
 
 def encoder_threads(backend: EmbeddingBackend, *, bulk: bool) -> int:

@@ -15,11 +15,10 @@ Figures behind the choices: `bench/train_learning.py --profile cpu` (README, "Le
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from knowledge.cpu_arithmetic import cpu_computes_bf16
+from knowledge.cpu_arithmetic import cpu_computes_bf16, usable_cpus
 
 PROFILE_NAMES = ("auto", "cpu", "gpu")
 
@@ -77,11 +76,7 @@ def _training_threads() -> int:
     The worker shares the machine with the bot, which generates on one thread: an OpenMP thread of
     training on a busy core spins and makes every step 2-3× slower (tests/training/conftest.py).
     """
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 1
-    return max(1, usable - 1)
+    return max(1, usable_cpus() - 1)
 
 
 def cpu_profile() -> Profile:
