@@ -17,7 +17,7 @@ from itertools import product
 
 from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, token_scores
 from bench.question_sets import AskedQuestion
-from bot.abstention import AbstentionConfig, Relevance, judge
+from bot.abstention import AbstentionConfig, DecidingFigure, Relevance, judge
 from bot.answering import SUMMARY_HEADING, Answerer, AnswerResult, Question
 from bot.support import Sources, passage_source
 
@@ -155,32 +155,45 @@ def abstention_figures(answerable: Sequence[Relevance], unanswerable: Sequence[R
         answerable=len(answerable), unanswerable=len(unanswerable))
 
 
-def calibrate(answerable: Sequence[Relevance], unanswerable: Sequence[Relevance], *,
-              min_answered: float = 0.95) -> tuple[AbstentionConfig, dict[str, object]]:
-    """The thresholds refusing the most unanswerable questions while answering ≥ `min_answered` of the rest.
+LabelledRelevance = tuple[Sequence[Relevance], Sequence[Relevance]]
+"""One knowledge base's measured figures: the answerable questions', then the unanswerable ones'."""
 
-    Works on the relevance figures already measured (top similarity, unknown terms, coverage), so
-    the sweep costs no retrieval. Ties go to the loosest thresholds.
+
+def calibrate(knowledge_bases: Sequence[LabelledRelevance], *, min_answered: float = 0.95,
+              figure: DecidingFigure | None = None) -> tuple[AbstentionConfig, dict[str, object]]:
+    """The thresholds that answer ≥ `min_answered` of the answerable questions on every knowledge base
+    and, among those, refuse the most unanswerable ones on the worst of them (then on all together).
+
+    Works on the relevance figures already measured (evidence score, top similarity, unknown terms,
+    coverage), so the sweep costs no retrieval. Ties go to the loosest thresholds. `figure`: the
+    relevance figure judged (default: the shipped rule's).
     """
-    best: tuple[tuple[float, float, float], AbstentionConfig] | None = None
-    similarities = [round(0.30 + 0.01 * i, 2) for i in range(31)]
-    for similarity, unknown_similarity, share in product(similarities, [*similarities, 0.65, 0.7, 0.8, 1.01],
-                                                        [0.0, 0.3, 0.4, 0.5, 0.6]):
-        if unknown_similarity < similarity:
+    figure = figure or AbstentionConfig().figure
+    best: tuple[tuple[float, ...], AbstentionConfig] | None = None
+    scores = [round(0.25 + 0.01 * i, 2) for i in range(41)]
+    for score, unknown_score, share in product(scores, [*scores, 0.7, 0.8, 1.01, 1.5], [0.0, 0.3, 0.4, 0.5, 0.6]):
+        if unknown_score < score:
             continue
-        config = AbstentionConfig(min_similarity=similarity, unknown_similarity=unknown_similarity,
-                                  min_coverage=share)
-        figures = abstention_figures([judge(r, config) for r in answerable], [judge(r, config) for r in unanswerable])
-        if figures.answerable_answered < min_answered:
+        config = AbstentionConfig(min_score=score, unknown_score=unknown_score, min_coverage=share, figure=figure)
+        figures = [abstention_figures([judge(r, config) for r in good], [judge(r, config) for r in bad])
+                   for good, bad in knowledge_bases]
+        if min(f.answerable_answered for f in figures) < min_answered:
             continue
-        key = (figures.unanswerable_refused, figures.answerable_answered, -unknown_similarity)
+        key = (min(f.unanswerable_refused for f in figures), sum(f.unanswerable_refused for f in figures),
+               min(f.answerable_answered for f in figures), -unknown_score, -share)
         if best is None or key > best[0]:
             best = (key, config)
     if best is None:
-        return AbstentionConfig(), {"note": f"no threshold answers {min_answered:.0%} of the answerable questions"}
+        return AbstentionConfig(figure=figure), {
+            "note": f"no threshold answers {min_answered:.0%} of the answerable questions"}
     config = best[1]
-    return config, {"min_similarity": config.min_similarity, "unknown_similarity": config.unknown_similarity,
-                    "min_coverage": config.min_coverage}
+    return config, rule_figures(config)
+
+
+def rule_figures(config: AbstentionConfig) -> dict[str, object]:
+    """A rule's thresholds as the results record them."""
+    return {"figure": config.figure, "min_score": config.min_score, "unknown_score": config.unknown_score,
+            "min_coverage": config.min_coverage}
 
 
 def outcome_rows(outcomes: Sequence[QuestionOutcome]) -> list[dict[str, object]]:

@@ -9,12 +9,14 @@ Postgres:
   library and tutorial page that also answers (and with many that almost do).
 Questions (bench/question_sets.py): the FAQ's own headings (flattering), hand-written
 teammate-style paraphrases of them and unanswerable questions (off-topic and near-misses), the
-last two split into `dev` (calibration) and `test` (reported). A retrieved passage is a hit when it
-lies in the question's FAQ section.
+last two split into `dev` (calibration) and `test` (reported), plus a `holdout` set of each written
+after the abstention rule was fixed (reported, never used to choose anything). A retrieved passage is
+a hit when it lies in the question's FAQ section.
 
 Reported, each with its baseline measured in the same run:
 * retrieval hit@1/5/10 and MRR per search mode, plain and re-ranked by best-matching unit;
-* abstention: thresholds calibrated on dev, answered/refused shares on test;
+* abstention: thresholds calibrated on dev (each knowledge base's, and all of them together: the
+  shipped default), answered/refused shares on test and holdout, against the earlier rules;
 * answers on test paraphrases: token F1 vs the gold section for the raw generation, the published
   answer and the evidence alone, against the "first 120 words of the top passage" baseline; share
   of published sentences supported; invented URLs/commands/identifiers (must be 0); median time to
@@ -38,6 +40,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -47,17 +50,27 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.answer_metrics import first_hit_rank, overlap_share
 from bench.answer_quality import (
+    LabelledRelevance,
     abstention_figures,
     calibrate,
     outcome_rows,
     plain,
     retrieval_figures,
+    rule_figures,
     run_questions,
     summarise_answers,
 )
 from bench.faq import DOC_SOURCES, FaqItem, load_faq
-from bench.question_sets import AskedQuestion, headings, paraphrases, unanswerable
+from bench.question_sets import (
+    AskedQuestion,
+    headings,
+    holdout_paraphrases,
+    holdout_unanswerable,
+    paraphrases,
+    unanswerable,
+)
 from bench.readme_tables import write_result
+from bot.abstention import AbstentionConfig, Relevance, judge
 from knowledge.embedding import Embedder
 from knowledge.search import search_passages
 from store.schema import Chunk
@@ -96,8 +109,20 @@ SEARCH_VARIANTS: dict[str, dict[str, object]] = {
     "fulltext": {"mode": "fulltext"},
     "hybrid (text weight 0.25)": {"mode": "hybrid", "text_weight": 0.25},
 }
-PERMISSIVE = {"min_similarity": -1.0, "unknown_similarity": -1.0, "min_coverage": 0.0}
+PERMISSIVE = AbstentionConfig(min_score=-1.0, unknown_score=-1.0, min_coverage=0.0)
 """Abstention off: the evidence pass measures relevance figures for every question, then judges them."""
+EARLIER_RULES = {
+    "similarity_only_0.3": AbstentionConfig(min_score=0.3, unknown_score=0.3, figure="passage"),
+    "coverage_0.6": AbstentionConfig(min_score=0.36, unknown_score=0.36, min_coverage=0.6, figure="passage"),
+    "passage_rule_before": AbstentionConfig(min_score=0.32, unknown_score=0.53, figure="passage"),
+    "evidence_only": AbstentionConfig(min_score=0.35, unknown_score=0.47, figure="evidence"),
+}
+"""Rules measured against the default in the same run: the first build's (best passage's similarity
+≥ 0.3), passage similarity plus key-term coverage, and the one shipped before the evidence score
+(best passage's similarity ≥ 0.32, ≥ 0.53 with an unknown name), and the best evidence unit's
+score alone, calibrated the same way (≥ 0.35, ≥ 0.47), tried before the mean of both."""
+Splits = Mapping[str, LabelledRelevance]
+"""A knowledge base's measured relevance figures by split ("dev", "test")."""
 
 
 def ensure_doc_sources(sources: Path = DOC_SOURCES) -> Path:
@@ -213,28 +238,28 @@ def main() -> None:
     embedder = SentenceTransformerEmbedder()
     items = load_faq(sources)
     sets = {"headings": headings(items), "paraphrases dev": paraphrases(items, "dev"),
-            "paraphrases test": paraphrases(items, "test")}
-    unanswerable_sets = {"dev": unanswerable("dev"), "test": unanswerable("test")}
+            "paraphrases test": paraphrases(items, "test"), "paraphrases holdout": holdout_paraphrases(items)}
+    unanswerable_sets = {"dev": unanswerable("dev"), "test": unanswerable("test"), "holdout": holdout_unanswerable()}
     generator = _generator()
     results: dict[str, Any] = {"questions": {name: len(q) for name, q in sets.items()}
                                | {f"unanswerable {name}": len(q) for name, q in unanswerable_sets.items()},
                                "corpora": {}}
     rows: list[dict[str, Any]] = []
+    relevance: dict[str, Splits] = {}
     known = corpora(sources)
     for position, name in enumerate(args.corpora):
         corpus = known[name]
         print(f"== corpus {name}: {corpus.label}")
         engine, sessions = _corpus_database(corpus)
-        figures, corpus_rows = evaluate_corpus(sessions, embedder, generator, corpus, sets, unanswerable_sets,
-                                               answers=args.answers)
+        figures, corpus_rows, relevance[name] = evaluate_corpus(sessions, embedder, generator, corpus, sets,
+                                                                unanswerable_sets, answers=args.answers)
         results["corpora"][name] = figures
         rows += [{"corpus": name, **row} for row in corpus_rows]
         if position == 0:
-            from bot.abstention import AbstentionConfig
             from bot.answering import Answerer, AnsweringConfig
 
             evidence_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
-                summarise=False, abstention=AbstentionConfig(**PERMISSIVE)))  # type: ignore[arg-type]
+                summarise=False, abstention=PERMISSIVE))
             results["evidence_variants_dev"] = {"corpus": name, **evidence_variants(evidence_only,
                                                                                  sets["paraphrases dev"])}
             if args.ablation_answers:
@@ -242,6 +267,8 @@ def main() -> None:
                     sessions, embedder, generator, spread(sets["paraphrases test"], args.ablation_answers))}
                 write_result("quality_generation_ablation", ablation, args.out / ABLATION_FILE)
         engine.dispose()
+    results["abstention_joint"] = joint_calibration(relevance)
+    print(f"abstention, calibrated on every knowledge base's dev split: {results['abstention_joint']}")
     write_results(results, rows, args.out)
     print(f"wrote {args.out / 'quality.md'}, quality.json, quality_answers.jsonl and quality.png")
 
@@ -258,43 +285,37 @@ def _corpus_database(corpus: Corpus) -> tuple[Any, sessionmaker[Session]]:
 
 def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generator: Any, corpus: Corpus,
                     sets: dict[str, list[AskedQuestion]], unanswerable_sets: dict[str, list[AskedQuestion]], *,
-                    answers: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Retrieval, abstention, evidence-only and checked answers on one knowledge base."""
-    from bot.abstention import AbstentionConfig, Relevance, judge
+                    answers: int) -> tuple[dict[str, Any], list[dict[str, Any]], Splits]:
+    """Retrieval, abstention, evidence-only and checked answers on one knowledge base; also the
+    measured relevance figures, which main() calibrates the shipped thresholds on."""
     from bot.answering import Answerer, AnsweringConfig
 
-    before = AbstentionConfig(min_similarity=0.3, unknown_similarity=0.3)  # the old rule
-    with_coverage = AbstentionConfig(min_similarity=0.36, unknown_similarity=0.36, min_coverage=0.6)
     ingest = ingest_corpus(sessions, embedder, corpus.sources)
     print(f"corpus: {ingest['chunks']} chunks ({ingest['new_chunks']} new, {ingest['seconds']:.0f} s)")
     results: dict[str, Any] = {"label": corpus.label, "corpus": ingest,
                                "retrieval": retrieval_section(sessions, embedder, sets)}
     evidence_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
-        summarise=False, abstention=AbstentionConfig(**PERMISSIVE)))  # type: ignore[arg-type]
+        summarise=False, abstention=PERMISSIVE))
 
     # Abstention: relevance figures for every question, thresholds calibrated on dev, reported on test.
     measured = {split: (run_questions(evidence_only, sets[f"paraphrases {split}"], is_gold=is_gold),
                         run_questions(evidence_only, unanswerable_sets[split], is_gold=is_gold))
-                for split in ("dev", "test")}
+                for split in ("dev", "test", "holdout")}
     # judge() keeps only a stored "no_passages" and decides every other reason again.
-    relevance = {split: ([Relevance.from_json(o.relevance) for o in good], [Relevance.from_json(o.relevance)
-                                                                            for o in bad])
-                 for split, (good, bad) in measured.items()}
-    config, chosen = calibrate(*relevance["dev"])
+    relevance: Splits = {split: ([Relevance.from_json(o.relevance) for o in good],
+                                 [Relevance.from_json(o.relevance) for o in bad])
+                         for split, (good, bad) in measured.items()}
+    config, chosen = calibrate([relevance["dev"]])
     default = AbstentionConfig()
-
-    def on_test(rule: AbstentionConfig) -> dict[str, Any]:
-        good, bad = relevance["test"]
-        return asdict(abstention_figures([judge(r, rule) for r in good], [judge(r, rule) for r in bad]))
-
     results["abstention"] = {
         "calibrated_on_dev": chosen,
-        "shipped_default": {"min_similarity": default.min_similarity,
-                            "unknown_similarity": default.unknown_similarity, "min_coverage": default.min_coverage},
-        "test_with_default": on_test(default),
-        "test_with_calibrated": on_test(config),
-        "test_similarity_only_0.3": on_test(before),
-        "test_coverage_0.6": on_test(with_coverage),
+        "shipped_default": rule_figures(default),
+        "test_with_default": on_split(relevance, default),
+        "test_with_calibrated": on_split(relevance, config),
+        **{f"test_{name}": on_split(relevance, rule) for name, rule in EARLIER_RULES.items()},
+        "holdout_with_default": on_split(relevance, default, "holdout"),
+        "holdout_passage_rule_before": on_split(relevance, EARLIER_RULES["passage_rule_before"], "holdout"),
+        "holdout_evidence_only": on_split(relevance, EARLIER_RULES["evidence_only"], "holdout"),
         "unanswerable_answered_test": [o.question for o, r in zip(measured["test"][1], relevance["test"][1],
                                                                    strict=True) if judge(r, default).reason is None],
         "answerable_refused_test": [o.question for o, r in zip(measured["test"][0], relevance["test"][0],
@@ -308,6 +329,9 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
     test_questions = sets["paraphrases test"]
     results["evidence_only_test"] = summarise_answers(run_questions(evidence_answerer, test_questions, is_gold=is_gold))
     print(f"evidence only (test): {results['evidence_only_test']}")
+    results["evidence_only_holdout"] = summarise_answers(run_questions(
+        evidence_answerer, sets["paraphrases holdout"], is_gold=is_gold))
+    print(f"evidence only (holdout): {results['evidence_only_holdout']}")
     rows: list[dict[str, Any]] = []
     if answers:
         chosen_questions = spread(test_questions, answers) + spread(unanswerable_sets["test"], answers // 4)
@@ -315,7 +339,24 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
         results["answers_test"] = summarise_answers(outcomes)
         print(f"answers (test, default model): {results['answers_test']}")
         rows = outcome_rows(outcomes)
-    return results, rows
+    return results, rows, relevance
+
+
+def on_split(relevance: Splits, rule: AbstentionConfig, split: str = "test") -> dict[str, Any]:
+    """`rule`'s verdicts on one split's figures (the test split by default)."""
+    good, bad = relevance[split]
+    return asdict(abstention_figures([judge(r, rule) for r in good], [judge(r, rule) for r in bad]))
+
+
+def joint_calibration(relevance: dict[str, Splits]) -> dict[str, Any]:
+    """Thresholds calibrated on the dev splits of all the measured knowledge bases together (what the
+    shipped default comes from: it must hold on a small team FAQ and on a whole documentation set),
+    their test figures per knowledge base, and whether the shipped default equals them."""
+    config, chosen = calibrate([splits["dev"] for splits in relevance.values()])
+    return {"knowledge_bases": list(relevance), "calibrated_on_dev": chosen,
+            "default_is_calibrated": rule_figures(AbstentionConfig()) == chosen,
+            "test": {name: on_split(splits, config) for name, splits in relevance.items()},
+            "holdout": {name: on_split(splits, config, "holdout") for name, splits in relevance.items()}}
 
 
 def _generator(**options: Any):  # type: ignore[no-untyped-def]

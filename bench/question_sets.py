@@ -67,3 +67,16 @@ def unanswerable(split: Split, path: Path = DATA_DIR / "unanswerable.jsonl") -> 
     """Off-topic questions and near-misses the Python docs do not answer."""
     return [AskedQuestion(text=line["question"], item=None, kind=line["kind"])
             for index, line in enumerate(_lines(path)) if _in_split(index, split)]
+
+
+def holdout_paraphrases(items: list[FaqItem],
+                        path: Path = DATA_DIR / "holdout_paraphrases.jsonl") -> list[AskedQuestion]:
+    """A third set of rewordings, written after the abstention rule and thresholds were fixed and never
+    used to choose anything: what the rule does on wording nobody tuned on."""
+    return paraphrases(items, "all", path)
+
+
+def holdout_unanswerable(path: Path = DATA_DIR / "holdout_unanswerable.jsonl") -> list[AskedQuestion]:
+    """Unanswerable questions written with the held-out paraphrases (never used to choose anything)."""
+    return unanswerable("all", path)
+

@@ -37,7 +37,7 @@ from bot.lexicon import distinctive_terms
 from bot.passage_units import split_units
 from bot.prompt import GroundedPrompt, Turn, build_prompt
 from bot.support import SupportChecker, SupportConfig, Verdict, published_summary
-from bot.unit_scoring import ScoredPassage, ScoringConfig, UnitVectorSource, score_passages
+from bot.unit_scoring import ScoredPassage, ScoringConfig, UnitVectorSource, best_unit_score, score_passages
 from bot.unit_vector_cache import UnitVectorCache
 from bot.verified import VerifiedConfig, VerifiedMatch, match_verified, offered_markdown, served_markdown
 from knowledge.embedding import Embedder
@@ -232,14 +232,14 @@ class Answerer:
         passages = self.retrieve(question, text, query_vector=query_vector)
         unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel,
                                 scopes=question.scopes) if passages else []
-        relevance = assess(query, passages, self.config.abstention, unknown=unknown)
+        # The units are scored before the verdict: the best one's score is what abstention judges.
+        ranked = self._rank(query, query_vector, passages)
+        relevance = assess(query, passages, self.config.abstention, evidence_score=best_unit_score(ranked),
+                           unknown=unknown)
         adapter = self._adapter_source()
         numbers = list(range(1, len(passages) + 1))
-        ranked: list[ScoredPassage] = []
         quotes: list[Quote] = []
         if relevance.reason is None:
-            read = max(self.config.evidence.passages, self.config.prompt_passages)
-            ranked = self._rank(query, query_vector, passages[:read])
             quotes = select_evidence(ranked, numbers, self.config.evidence)
             if not quotes:
                 relevance = replace(relevance, reason="no_evidence")
@@ -323,14 +323,16 @@ class Answerer:
         text = self.validate(question.text)
         query = self.search_query(question, text)
         query_vector = self._embedder.embed_query(query)
-        passages = self.retrieve(question, text, query_vector=query_vector)[
-            :max(self.config.evidence.passages, self.config.prompt_passages)]
-        ranked = self._rank(query, query_vector, passages) if passages else []
-        return self._prompt(text, ranked, question)[1]
+        passages = self.retrieve(question, text, query_vector=query_vector)
+        return self._prompt(text, self._rank(query, query_vector, passages), question)[1]
 
     def _rank(self, query: str, query_vector: Sequence[float], passages: Sequence[Passage]) -> list[ScoredPassage]:
-        """`passages` with their units scored against the query (stored unit vectors when kept)."""
-        return score_passages(query, passages, self._embedder.embed_documents, self.config.scoring,
+        """The top `passages` the evidence and the prompt read, with their units scored against the
+        query (stored unit vectors when kept); none without passages."""
+        read = passages[:max(self.config.evidence.passages, self.config.prompt_passages)]
+        if not read:
+            return []
+        return score_passages(query, read, self._embedder.embed_documents, self.config.scoring,
                               question_vector=query_vector, unit_vectors=self._unit_vectors)
 
     def _prompt(self, text: str, ranked: list[ScoredPassage], question: Question) -> tuple[GroundedPrompt, str]:

@@ -84,6 +84,7 @@ def build_generator(settings: BotSettings, *, evidence_first: EvidenceFirst = NO
                                  max_waiting=generation.max_waiting,
                                  repetition_penalty=generation.repetition_penalty, evidence_first=evidence_first,
                                  no_repeat_ngram_size=generation.no_repeat_ngram_size,
+                                 prefill_chunk_tokens=generation.prefill_chunk_tokens or None,
                                  # an explicit int8 on a GPU is refused with that reason
                                  quantize=generation_quantization(generation.quantize,
                                                                   cuda_available=torch.cuda.is_available()))
@@ -129,7 +130,7 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
         passages=answering.passages, max_new_tokens=answering.max_new_tokens, summarise=answering.summary,
         timeout_s=answering.timeout_s, search_mode=settings.knowledge.search_mode,
         unit_vector_cache=answering.unit_vector_cache,
-        abstention=AbstentionConfig(min_similarity=answering.min_score, unknown_similarity=answering.unknown_score,
+        abstention=AbstentionConfig(min_score=answering.min_score, unknown_score=answering.unknown_score,
                                     min_coverage=answering.min_coverage))
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                         adapter_source=follower.current_adapter, config=config)

@@ -49,6 +49,11 @@ class GenerationSettings(Section):
         help="the most seconds one in-process generation pauses in all, before its prompt and between tokens, "
              "while questions of the same process wait for their quoted evidence (0: never pauses); see "
              "*Throughput under a burst*")
+    prefill_chunk_tokens: int = setting(
+        0, "KB_PREFILL_CHUNK_TOKENS",
+        help="while pausing is on (`KB_EVIDENCE_FIRST_PAUSE_S` above 0), read the in-process model's prompt in "
+             "pieces of this many tokens and let it pause between them too (0: the prompt in one pass; measured, "
+             "not better under a burst on 2 cores, see *Throughput under a burst*)")
     torch_threads: int = setting(1, "KB_TORCH_THREADS",
                                  help="CPU threads for generation (0: torch's default); the 135M default is fastest "
                                       "on 1, raise it for large CPU models")
@@ -83,10 +88,11 @@ class AnsweringSettings(Section):
     heading: ClassVar[str] = "Answering (answering processes)"
 
     passages: int = setting(5, "KB_ANSWER_PASSAGES", help="passages retrieved (the answer's sources)")
-    min_score: float = setting(0.32, "KB_ANSWER_MIN_SCORE",
-                               help="abstention: least cosine similarity of the best passage — see *Answer quality*")
-    unknown_score: float = setting(0.53, "KB_ANSWER_UNKNOWN_SCORE",
-                                   help="abstention: least similarity when the question names something no "
+    min_score: float = setting(0.33, "KB_ANSWER_MIN_SCORE",
+                               help="abstention: least relevance (mean of the best passage's similarity and the "
+                                    "best evidence sentence's score) — see *Answer quality*")
+    unknown_score: float = setting(0.47, "KB_ANSWER_UNKNOWN_SCORE",
+                                   help="abstention: least relevance when the question names something no "
                                         "document mentions")
     min_coverage: float = setting(0.0, "KB_ANSWER_MIN_COVERAGE",
                                   help="abstention: least share of the question's key terms in the top passages "

@@ -110,3 +110,9 @@ def score_passages(question: str, passages: Sequence[Passage], embed: EmbedTexts
                                            score=cosine + config.lexical_weight * lexical, vector=vector))
         scored.append(ScoredPassage(passage=passage, units=scored_units))
     return scored
+
+
+def best_unit_score(ranked: Sequence[ScoredPassage]) -> float:
+    """The highest unit score among `ranked` (0.0 without units): what the evidence quotes first,
+    and the figure abstention judges (bot/abstention.py)."""
+    return max((unit.score for passage in ranked for unit in passage.units), default=0.0)

@@ -10,7 +10,7 @@ from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, o
 from bench.answer_quality import abstention_figures, calibrate, plain, run_questions, summarise_answers
 from bench.faq import load_faq, parse_faq
 from bench.quality import ingest_corpus, is_gold, search_ranks
-from bench.question_sets import AskedQuestion, paraphrases, unanswerable
+from bench.question_sets import AskedQuestion, holdout_paraphrases, holdout_unanswerable, paraphrases, unanswerable
 from bot.abstention import Relevance
 from store.types import Passage
 from tests.scripted_generator import ScriptedGenerator
@@ -121,16 +121,30 @@ def test_plain_text_drops_markers_quotes_and_bullets() -> None:
     assert plain("> Use it [1]\n\n• item [2]").split() == ["Use", "it", "item"]
 
 
-def test_calibration_picks_the_thresholds_that_refuse_most_while_answering_enough() -> None:
-    def relevance(similarity: float, unknown: int) -> Relevance:
-        return Relevance(top_similarity=similarity, coverage=1.0, missing=[], unknown=["x"] * unknown, reason=None)
+def _relevance(score: float, unknown: int) -> Relevance:
+    return Relevance(top_similarity=0.9, evidence_score=score, coverage=1.0, missing=[], unknown=["x"] * unknown,
+                     reason=None)
 
-    answerable = [relevance(0.6, 0), relevance(0.55, 1), relevance(0.5, 0), relevance(0.7, 1)]
-    unanswerable = [relevance(0.4, 0), relevance(0.52, 2), relevance(0.45, 1)]
-    config, chosen = calibrate(answerable, unanswerable, min_answered=1.0)
+
+def test_calibration_picks_the_thresholds_that_refuse_most_while_answering_enough() -> None:
+    answerable = [_relevance(0.6, 0), _relevance(0.55, 1), _relevance(0.5, 0), _relevance(0.7, 1)]
+    unanswerable = [_relevance(0.4, 0), _relevance(0.52, 2), _relevance(0.45, 1)]
+    config, chosen = calibrate([(answerable, unanswerable)], min_answered=1.0, figure="evidence")
     figures = abstention_figures([_judge(r, config) for r in answerable], [_judge(r, config) for r in unanswerable])
     assert figures.answerable_answered == 1.0 and figures.unanswerable_refused == 1.0
-    assert 0.40 < chosen["min_similarity"] <= 0.45 and 0.52 < chosen["unknown_similarity"] <= 0.55
+    assert chosen["figure"] == "evidence"  # the passages' similarity (0.9 for all) could not tell them apart
+    assert 0.40 < chosen["min_score"] <= 0.45 and 0.52 < chosen["unknown_score"] <= 0.55
+
+
+def test_joint_calibration_answers_enough_on_every_knowledge_base() -> None:
+    small = ([_relevance(0.5, 0), _relevance(0.6, 0)], [_relevance(0.35, 0), _relevance(0.45, 0)])
+    large = ([_relevance(0.42, 0), _relevance(0.7, 0)], [_relevance(0.3, 0), _relevance(0.41, 0)])
+    alone, _ = calibrate([small], min_answered=1.0, figure="evidence")
+    assert 0.45 < alone.min_score <= 0.5  # would refuse the large one's 0.42 answer
+    config, chosen = calibrate([small, large], min_answered=1.0, figure="evidence")
+    assert chosen["min_score"] == 0.42  # answers 0.42, refuses 0.41 and below
+    large_figures = abstention_figures([_judge(r, config) for r in large[0]], [_judge(r, config) for r in large[1]])
+    assert large_figures.answerable_answered == 1.0 and large_figures.unanswerable_refused == 1.0
 
 
 def _judge(relevance: Relevance, config) -> Relevance:  # type: ignore[no-untyped-def]
@@ -151,3 +165,7 @@ def test_committed_question_sets_join_their_faq_items_and_split_in_halves() -> N
     assert not {q.text for q in dev} & {q.text for q in test}
     assert len(unanswerable("all")) >= 40
     assert {q.kind for q in unanswerable("all")} == {"off_topic", "near_miss"}
+    holdout, holdout_unanswered = holdout_paraphrases(items), holdout_unanswerable()
+    assert len(holdout) == 50 and len(holdout_unanswered) == 30 and all(q.item is not None for q in holdout)
+    assert not {q.text for q in holdout} & {q.text for q in dev + test}  # its own wording, never tuned on
+    assert {q.kind for q in holdout_unanswered} == {"off_topic", "near_miss"}

@@ -179,4 +179,15 @@ def test_answering_settings_default_to_what_the_answer_engine_defaults_to() -> N
             settings.unit_vector_cache) == (
         engine.passages, engine.max_new_tokens, engine.summarise, engine.timeout_s, engine.unit_vector_cache)
     assert (settings.min_score, settings.unknown_score, settings.min_coverage) == (
-        abstention.min_similarity, abstention.unknown_similarity, abstention.min_coverage)
+        abstention.min_score, abstention.unknown_score, abstention.min_coverage)
+
+
+def test_generation_settings_default_to_what_the_generator_defaults_to() -> None:
+    """Declared by hand too (the generator imports torch): by default both read the prompt in one pass."""
+    import inspect
+
+    from bot.generation import TransformersGenerator
+    from bot.settings import GenerationSettings
+
+    assert GenerationSettings.model_construct().prefill_chunk_tokens == 0
+    assert inspect.signature(TransformersGenerator).parameters["prefill_chunk_tokens"].default is None
