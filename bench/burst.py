@@ -274,6 +274,8 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
             "summary_nice": generation.summary_nice if args.summary_nice is None else args.summary_nice,
             "evidence_first_pause_s": generation.evidence_first_pause_s if args.evidence_first_pause_s is None
             else args.evidence_first_pause_s,
+            "prefill_chunk_tokens": generation.prefill_chunk_tokens if args.prefill_chunk_tokens is None
+            else args.prefill_chunk_tokens,
             "embedding_backend": resolve_backend(KnowledgeSettings().embedding_backend),
             "update_tier_per_minute": args.update_tier or None,
             "unit_vector_cache": args.unit_vector_cache == "on", "burst_starts_without_stored_unit_vectors": True}
@@ -326,6 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--evidence-first-pause-s", type=float, default=None,
                         help="KB_EVIDENCE_FIRST_PAUSE_S for the app: the most a generation pauses for waiting "
                              "questions' evidence (0: never; default: the product's)")
+    parser.add_argument("--prefill-chunk-tokens", type=int, default=None,
+                        help="KB_PREFILL_CHUNK_TOKENS for the app: the prompt read in pieces this size while pausing "
+                             "is on (0: in one pass; default: the product's)")
     parser.add_argument("--unit-vector-cache", choices=("on", "off"), default="on",
                         help="KB_ANSWER_UNIT_VECTOR_CACHE: keep passages' unit vectors once embedded; the stored "
                              "ones are emptied before the burst either way [default: %(default)s]")
@@ -341,7 +346,9 @@ def main(argv: list[str] | None = None) -> None:
            "KB_ANSWER_UNIT_VECTOR_CACHE": "true" if args.unit_vector_cache == "on" else "false",
            **({"KB_SUMMARY_NICE": str(args.summary_nice)} if args.summary_nice is not None else {}),
            **({"KB_EVIDENCE_FIRST_PAUSE_S": str(args.evidence_first_pause_s)}
-              if args.evidence_first_pause_s is not None else {})}
+              if args.evidence_first_pause_s is not None else {}),
+           **({"KB_PREFILL_CHUNK_TOKENS": str(args.prefill_chunk_tokens)}
+              if args.prefill_chunk_tokens is not None else {})}
     with slack_stack("burst", workers=args.workers, threads=args.threads, model=args.model, env=env) as stack:
         print(f"gunicorn gthread workers={args.workers} threads={args.threads}; summary {args.summary}; "
               f"cores={os.cpu_count()}")

@@ -14,6 +14,10 @@ Variants (the default model, SmolLM2-135M-Instruct, fp32, 1 torch thread is the 
 * int8 MLP + head: `TransformersGenerator(quantize="int8")`, dynamic int8 for the MLP and output
   head; attention projections stay fp32 so LoRA adapters still attach (the product's option);
 * int8 every Linear: attention too (measured for the upper bound; adapters could not attach);
+* int8-all with the prompt read in pieces of 128 or 64 tokens (transformers' chunked prefill, what
+  the product does when evidence-first pausing is on, so a generation can pause between pieces;
+  bench/prefill_chunks.py): the int8 kernels quantize activations per forward pass, so pieces give
+  other (not worse by construction) answers, which is why quality is measured here;
 * static KV cache: `cache_implementation="static"`;
 * int8 MLP + head + static KV cache: the two together;
 * system-prompt prefix cache: the KV cache of the fixed system message computed once and copied
@@ -42,6 +46,7 @@ from typing import Any
 
 import torch
 
+from bot.evidence_first import EvidenceFirst
 from bot.generation import TransformersGenerator
 from bot.int8_layers import quantize_linear_int8
 
@@ -179,6 +184,12 @@ def _variants(model_dir: Path, with_compile: bool) -> dict[str, tuple[Callable[[
         "int8 every Linear (no adapters)": (all_int8, 1),
         "int8 every Linear with adapter-ready attention (KB_GENERATION_QUANTIZE=int8-all)": (
             lambda: TransformersGenerator(model_dir, quantize="int8-all"), 1),
+        "int8-all + prompt read in pieces of 128 (evidence-first pausing on)": (
+            lambda: TransformersGenerator(model_dir, quantize="int8-all", evidence_first=EvidenceFirst(),
+                                          prefill_chunk_tokens=128), 1),
+        "int8-all + prompt read in pieces of 64 (evidence-first pausing on)": (
+            lambda: TransformersGenerator(model_dir, quantize="int8-all", evidence_first=EvidenceFirst(),
+                                          prefill_chunk_tokens=64), 1),
         "static KV cache": (lambda: StaticCacheGenerator(model_dir), 1),
         "int8 MLP + head + static KV cache": (lambda: StaticCacheGenerator(model_dir, quantize="int8"), 1),
         "system-prompt prefix cache": (lambda: PrefixCachedGenerator(model_dir), 1),

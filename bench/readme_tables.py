@@ -84,15 +84,34 @@ def on_machine(machine: dict[str, Any]) -> str:
 
 # --- renderers, one per result file -----------------------------------------------------------------------
 
-_ABSTENTION_RULES = [("similarity ≥ 0.3 only (before)", "test_similarity_only_0.3"),
-                     ("similarity ≥ 0.36 + key-term coverage ≥ 0.6 in the top passages", "test_coverage_0.6"),
-                     ("shipped default", "test_with_default")]
-_ANSWER_VARIANTS = [("evidence only", "evidence_only_test"), ("evidence + checked summary", "answers_test")]
+_ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_similarity_only_0.3"),
+                     ("passage similarity ≥ 0.36 + key-term coverage ≥ 0.6 in the top passages", "test_coverage_0.6"),
+                     ("passage similarity ≥ 0.32, ≥ 0.53 with an unknown name (shipped before)",
+                      "test_passage_rule_before"),
+                     ("best evidence unit's score ≥ 0.35, ≥ 0.47 with an unknown name", "test_evidence_only"),
+                     ("shipped default", "test_with_default"),
+                     ("shipped before, on the **holdout** set", "holdout_passage_rule_before"),
+                     ("best evidence unit's score alone, on the **holdout** set", "holdout_evidence_only"),
+                     ("shipped default, on the **holdout** set", "holdout_with_default")]
+_ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
+                    ("evidence + checked summary (test)", "answers_test"),
+                    ("evidence only (**holdout**)", "evidence_only_holdout")]
 
 
-def _abstention_rule(rule: dict[str, float]) -> str:
-    return (f"similarity ≥ {rule['min_similarity']}, unknown-name similarity ≥ {rule['unknown_similarity']}, "
-            f"coverage ≥ {rule['min_coverage']}")
+def _abstention_rule(rule: dict[str, Any]) -> str:
+    if "note" in rule:
+        return str(rule["note"])
+    figure = {"evidence": "best evidence unit's score", "passage": "best passage's similarity"}.get(
+        rule["figure"], "mean of best passage's similarity and best evidence unit's score")
+    coverage = f", coverage ≥ {rule['min_coverage']}" if rule["min_coverage"] else ""
+    return f"{figure} ≥ {rule['min_score']}, ≥ {rule['unknown_score']} with an unknown name{coverage}"
+
+
+def _abstention_rows(rules: list[tuple[str, dict[str, Any]]]) -> str:
+    return table(["abstention rule (test split unless marked)", "answerable answered", "unanswerable refused",
+                  "precision", "n"],
+                 [[label, fixed(f["answerable_answered"]), fixed(f["unanswerable_refused"]), fixed(f["precision"]),
+                   f"{f['answerable']} + {f['unanswerable']}"] for label, f in rules])
 
 
 @renders("quality")
@@ -109,14 +128,11 @@ def quality(results: dict[str, Any]) -> str:
         abstention = corpus["abstention"]
         rules = [*_ABSTENTION_RULES, (f"calibrated on this corpus's dev split "
                                       f"({_abstention_rule(abstention['calibrated_on_dev'])})", "test_with_calibrated")]
-        parts.append(table(
-            ["abstention rule (test split)", "answerable answered", "unanswerable refused", "precision"],
-            [[label, fixed(abstention[key]["answerable_answered"]), fixed(abstention[key]["unanswerable_refused"]),
-              fixed(abstention[key]["precision"])] for label, key in rules]))
+        parts.append(_abstention_rows([(label, abstention[key]) for label, key in rules if key in abstention]))
         answers = [(label, corpus[key]) for label, key in _ANSWER_VARIANTS if key in corpus]
         if answers:
             parts.append(table(
-                ["answers (test paraphrases)", "n", "F1 published", "F1 when answered", "F1 evidence",
+                ["answers (paraphrases)", "n", "F1 published", "F1 when answered", "F1 evidence",
                  "F1 raw generation", "F1 top-passage baseline", "baseline when answered", "answered",
                  "sentences generated / published", "invented specifics", "median first text / final ms"],
                 [[label, f["questions"], fixed(f["f1_published"]), fixed(f["f1_published_when_answered"]),
@@ -125,6 +141,13 @@ def quality(results: dict[str, Any]) -> str:
                   f"{f['generated_sentences']} / {f['published_sentences']}", f["invented_specifics"],
                   f"{thousands(f['median_first_text_ms'])} / {thousands(f['median_final_ms'])}"]
                  for label, f in answers]))
+    joint = results.get("abstention_joint")
+    if joint:
+        default = "the shipped default" if joint["default_is_calibrated"] else "not the shipped default"
+        parts.append(f"**Abstention calibrated on the dev splits of {', '.join(joint['knowledge_bases'])} together** "
+                     f"({_abstention_rule(joint['calibrated_on_dev'])}; {default}), on each test split:")
+        holdout = [(f"`{name}`, **holdout** set", f) for name, f in joint.get("holdout", {}).items()]
+        parts.append(_abstention_rows([(f"`{name}`", f) for name, f in joint["test"].items()] + holdout))
     return "\n\n".join(parts)
 
 
@@ -200,6 +223,22 @@ def unit_vector_cache(results: dict[str, Any]) -> str:
     return table(["unit vectors", "prepare p50", "p95", "CPU p50", "× before"], rows) + "\n\n" + note
 
 
+@renders("prefill_chunks")
+def prefill_chunks(results: dict[str, Any]) -> str:
+    """The longest forward pass (what a question arriving mid-generation waits for) per prompt-reading way."""
+    rows = [[way, f"{fixed(f['longest_pass_ms']['p50'], 0)} ms", f"{fixed(f['longest_pass_ms']['max'], 0)} ms",
+             _ratio(f["longest_pass_ratio"]), f"{fixed(f['prompt_reading_ms_p50'], 0)} ms",
+             _ratio(f["prompt_reading_ratio"]), f"{f['same_answers']} / {results['settings']['prompts']}"]
+            for way, f in results["variants"].items()]
+    settings = results["settings"]
+    note = (f"{settings['prompts']} answering prompts (p50 {thousands(settings['prompt_tokens']['p50'])} tokens, "
+            f"max {thousands(settings['prompt_tokens']['max'])}), {settings['rounds']} rounds, model "
+            f"`{settings['quantize']}` on {settings['torch_threads']} torch thread(s); same answers: the first "
+            f"{settings['answer_tokens']} tokens equal to the whole-prompt way's; {on_machine(results['machine'])}.")
+    return table(["prompt read", "longest pass p50", "max", "× whole", "prompt reading p50", "× whole",
+                  "same answers"], rows) + "\n\n" + note
+
+
 def _burst_cpu(cpu: dict[str, Any]) -> str:
     """Where the cores went during the burst (bench/burst.py's CpuMeter)."""
     return (f"CPU during the burst's {fixed(cpu['wall_s'], 2)} s on {cpu['cores']} cores: the app "
@@ -233,6 +272,15 @@ def _burst_cpu(cpu: dict[str, Any]) -> str:
 @renders("burst_no_pause_r8")
 @renders("burst_shared_r7")
 @renders("burst_shared_r8")
+@renders("burst_previous_code_r1")
+@renders("burst_whole_prompt_r1")
+@renders("burst_whole_prompt_r2")
+@renders("burst_whole_prompt_r3")
+@renders("burst_whole_prompt_r4")
+@renders("burst_pieces_r1")
+@renders("burst_pieces_r2")
+@renders("burst_pieces_r3")
+@renders("burst_pieces_r4")
 @renders("burst")
 def burst(results: dict[str, Any]) -> str:
     """A burst of questions sent at once against the same questions one at a time, same app, same run."""
@@ -277,6 +325,9 @@ def burst(results: dict[str, Any]) -> str:
                 + ((f", a generation pauses up to {s['evidence_first_pause_s']:g} s for waiting questions' evidence"
                     if s["evidence_first_pause_s"] else ", generation never pauses for waiting questions' evidence")
                    if "evidence_first_pause_s" in s else "")
+                + ((f", reading its prompt in pieces of {s['prefill_chunk_tokens']} tokens"
+                    if s["prefill_chunk_tokens"] else ", reading its prompt in one pass")
+                   if s.get("evidence_first_pause_s") and "prefill_chunk_tokens" in s else "")
                 + ((", passages' unit vectors kept once embedded (emptied before the burst)"
                     if s["unit_vector_cache"] else ", passages' unit vectors embedded for every question")
                    if "unit_vector_cache" in s else "")
@@ -552,6 +603,7 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"×{value:.2f}"
 
 
+@renders("generation_speed_prefill_chunks")
 @renders("generation_speed_lookup")
 @renders("generation_speed_int8_all")
 @renders("generation_speed_40")

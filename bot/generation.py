@@ -52,6 +52,19 @@ DEFAULT_REPETITION_PENALTY = 1.15
 phrase ("bot_name=..." forty times) without it."""
 DEFAULT_NO_REPEAT_NGRAM = 4
 """An answer never writes the same 4 tokens twice; the prompt's n-grams stay free to copy."""
+
+_generating = threading.local()
+"""The pause budget of the generation running on this thread (None: nothing pauses it)."""
+
+
+def _pause_before_forward(module: torch.nn.Module, args: Any) -> None:
+    """Forward pre-hook on the decoder: before every forward pass of a generation (each prompt piece,
+    each new token), wait while questions wait for their evidence (bot/evidence_first.py)."""
+    pauses: PauseBudget | None = getattr(_generating, "pauses", None)
+    if pauses is not None:
+        pauses.pause()
+
+
 class TransformersGenerator(Generator):
     """A chat model served from a local `save_pretrained` folder, optionally with a LoRA adapter.
 
@@ -69,8 +82,14 @@ class TransformersGenerator(Generator):
         quantize: "int8" replaces the MLP and output head by int8 layers, "int8-all" the attention
             projections too, keeping them adapter-ready (bot/int8_layers.py; CPU only): faster on CPU at
             the answer quality bench/generation_speed.py measured; "none" keeps fp32.
-        evidence_first: whose waiting questions a generation pauses for, before its prompt and between
-            tokens (bot/evidence_first.py); by default nothing pauses it.
+        evidence_first: whose waiting questions a generation pauses for, before each piece of its
+            prompt and each new token (bot/evidence_first.py); by default nothing pauses it.
+        prefill_chunk_tokens: read the prompt in pieces of this many tokens (transformers' chunked
+            prefill) when something may pause the generation, so it can pause between pieces too
+            (None, the default: in one forward pass). Measured and not the default: a question waits
+            at most one piece instead of the whole prompt (bench/prefill_chunks.py), but under a
+            burst the app used more CPU and did not show the evidence sooner (*Throughput under a
+            burst*).
 
     Raises:
         ModelNotFoundError: `model_path` holds no model.
@@ -91,6 +110,7 @@ class TransformersGenerator(Generator):
         no_repeat_ngram_size: int = DEFAULT_NO_REPEAT_NGRAM,
         quantize: Quantization = "none",
         evidence_first: EvidenceFirst = NO_PAUSES,
+        prefill_chunk_tokens: int | None = None,
     ) -> None:
         if _looks_local(model_path) and not (Path(model_path) / "config.json").is_file():
             raise ModelNotFoundError(f"No model found at {model_path}: {SETUP_HINT}.")
@@ -115,6 +135,11 @@ class TransformersGenerator(Generator):
         self._repetition_penalty = repetition_penalty
         self._no_repeat_ngram_size = no_repeat_ngram_size
         self._evidence_first = evidence_first
+        if prefill_chunk_tokens is not None and prefill_chunk_tokens < 1:
+            raise ValueError(f"prefill_chunk_tokens must be at least 1 (or None), not {prefill_chunk_tokens}")
+        self._prefill_chunk_tokens = prefill_chunk_tokens if evidence_first.max_pause_s > 0 else None
+        # On the decoder, which every wrapper (a LoRA adapter's too) calls as a module: its hooks always run.
+        self._base.get_decoder().register_forward_pre_hook(_pause_before_forward)
 
     @property
     def context_window(self) -> int:
@@ -164,8 +189,6 @@ class TransformersGenerator(Generator):
         stop = threading.Event()  # set when the consumer goes away, so the worker stops too
         try:
             with self._gate.admit(cancel=cancel, deadline=deadline):
-                pauses = self._evidence_first.pauses()
-                pauses.pause()  # the prompt's forward pass cannot stop half-way: wait before it
                 streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
                 failures: list[BaseException] = []
                 worker = threading.Thread(
@@ -177,13 +200,14 @@ class TransformersGenerator(Generator):
                             **{key: value.to(self.device) for key, value in inputs.items()},
                             "generation_config": self._generation_config(min(max_new_tokens, room), temperature),
                             "streamer": streamer,
-                            "stopping_criteria": StoppingCriteriaList([_StopWhen(stop, cancel, deadline, pauses)]),
+                            "stopping_criteria": StoppingCriteriaList([_StopWhen(stop, cancel, deadline)]),
                             "logits_processor": LogitsProcessorList([GeneratedRepetitionProcessor(
                                 prompt_tokens, penalty=self._repetition_penalty,
                                 no_repeat_ngram_size=self._no_repeat_ngram_size)]),
                         },
                         streamer,
                         failures,
+                        self._evidence_first.pauses(),
                     ),
                 )
                 worker.start()
@@ -218,11 +242,15 @@ class TransformersGenerator(Generator):
             max_new_tokens=max_new_tokens,
             eos_token_id=eos,
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
+            prefill_chunk_size=self._prefill_chunk_tokens,
             **sampling,
         )
 
-    def _generate_into(self, kwargs: dict[str, Any], streamer: TextIteratorStreamer, failures: list) -> None:
-        """Worker thread body: generate, and always end the stream so the consumer never hangs."""
+    def _generate_into(self, kwargs: dict[str, Any], streamer: TextIteratorStreamer, failures: list,
+                       pauses: PauseBudget) -> None:
+        """Worker thread body: generate (pausing for waiting evidence through the decoder's hook), and
+        always end the stream so the consumer never hangs."""
+        _generating.pauses = pauses
         try:
             with torch.inference_mode():
                 self._adapters.model.generate(**kwargs)
@@ -230,21 +258,18 @@ class TransformersGenerator(Generator):
             logger.exception("generation failed")
             failures.append(exc)
             streamer.end()
+        finally:
+            _generating.pauses = None
 
 
 class _StopWhen(StoppingCriteria):
-    """Between tokens: pauses while questions wait for their evidence (`pauses`), then stops generation
-    once cancelled, abandoned or past the deadline."""
+    """Between tokens: stops generation once cancelled, abandoned or past the deadline."""
 
-    def __init__(self, stop: threading.Event, cancel: threading.Event | None, deadline: float | None,
-                 pauses: PauseBudget | None = None) -> None:
+    def __init__(self, stop: threading.Event, cancel: threading.Event | None, deadline: float | None) -> None:
         self._events = [event for event in (stop, cancel) if event is not None]
         self._deadline = deadline
-        self._pauses = pauses
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        if self._pauses is not None:
-            self._pauses.pause()
         done = any(event.is_set() for event in self._events) or (
             self._deadline is not None and time.monotonic() >= self._deadline
         )

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from bot.evidence_first import EvidenceFirst, SharedCounts
-from bot.generation import TransformersGenerator, _StopWhen
+from bot.generation import TransformersGenerator
 
 QUESTION = [{"role": "user", "content": "hello there"}]
+PIECE = 128
+LONG_QUESTION = [{"role": "user", "content": " ".join(["hello there"] * 200)}]
 
 
 def _release_after(seconds: float, ticket) -> threading.Timer:  # type: ignore[no-untyped-def]
@@ -64,15 +65,45 @@ def test_a_generation_pauses_no_more_than_its_budget() -> None:
     ticket.done()
 
 
-def test_between_tokens_the_stopping_check_pauses_then_lets_generation_go_on() -> None:
+def _record_forward_passes(generator: TransformersGenerator, on_pass=None) -> list[tuple[float, int]]:  # type: ignore[no-untyped-def]
+    """(time, tokens read) of each forward pass of the decoder, after the pausing hook ran."""
+    passes: list[tuple[float, int]] = []
+
+    def record(module, args, kwargs) -> None:  # type: ignore[no-untyped-def]
+        tokens = kwargs["input_ids"] if kwargs.get("input_ids") is not None else kwargs["inputs_embeds"]
+        passes.append((time.monotonic(), int(tokens.shape[1])))
+        if on_pass is not None:
+            on_pass(len(passes))
+
+    generator._base.get_decoder().register_forward_pre_hook(record, with_kwargs=True)
+    return passes
+
+
+def test_a_question_arriving_while_the_prompt_is_read_pauses_it_between_pieces(tiny_lm_dir: Path) -> None:
     first_in_line = EvidenceFirst(max_pause_s=5.0)
-    check = _StopWhen(threading.Event(), None, None, first_in_line.pauses())
-    tokens = torch.zeros((1, 3), dtype=torch.long)
-    timer = _release_after(0.3, first_in_line.question())
-    started = time.monotonic()
-    flags = check(tokens, torch.zeros((1, 8)))
-    timer.join()
-    assert time.monotonic() - started >= 0.25 and not bool(flags[0])  # paused, and not stopped
+    generator = TransformersGenerator(tiny_lm_dir, device="cpu", evidence_first=first_in_line,
+                                      prefill_chunk_tokens=PIECE)
+    timers: list[threading.Timer] = []
+    passes = _record_forward_passes(generator, on_pass=lambda n: timers.append(
+        _release_after(0.4, first_in_line.question())) if n == 1 else None)
+    prompt_tokens = generator.count_tokens(generator.render(LONG_QUESTION))
+    assert prompt_tokens > 2 * PIECE
+    assert "".join(generator.stream(LONG_QUESTION, max_new_tokens=3))
+    timers[0].join()
+    pieces = [tokens for _, tokens in passes if tokens > 1]
+    assert pieces[0] == PIECE and sum(pieces) == prompt_tokens  # read in pieces, each token once
+    assert passes[1][0] - passes[0][0] >= 0.35  # the second piece waited for the question's evidence
+    assert first_in_line.waiting == 0
+
+
+def test_without_pausing_the_prompt_is_read_in_one_pass_to_the_same_answer(tiny_lm_dir: Path) -> None:
+    whole = TransformersGenerator(tiny_lm_dir, device="cpu")
+    passes = _record_forward_passes(whole)
+    in_one = "".join(whole.stream(LONG_QUESTION, max_new_tokens=6))
+    assert passes[0][1] == whole.count_tokens(whole.render(LONG_QUESTION))
+    pieces = TransformersGenerator(tiny_lm_dir, device="cpu", evidence_first=EvidenceFirst(max_pause_s=5.0),
+                                   prefill_chunk_tokens=PIECE)
+    assert "".join(pieces.stream(LONG_QUESTION, max_new_tokens=6)) == in_one
 
 
 def test_the_model_writes_nothing_until_the_waiting_question_has_its_evidence(tiny_lm_dir: Path) -> None:
@@ -144,3 +175,19 @@ def test_across_real_processes_the_model_waits_for_the_other_processs_evidence(t
     finally:
         other.wait(10)
     assert 0.3 <= waited < 3.0, waited
+
+
+@pytest.mark.parametrize(("configured", "first_pass"), [("32", 32), ("0", None)])
+def test_the_prompt_piece_size_comes_from_the_settings(tiny_lm_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       configured: str, first_pass: int | None) -> None:
+    from bot.runtime import build_generator
+    from bot.settings import BotSettings
+
+    monkeypatch.setenv("KB_BASE_MODEL", str(tiny_lm_dir))
+    monkeypatch.setenv("KB_TORCH_THREADS", "0")  # leave the test process's threads alone
+    monkeypatch.setenv("KB_PREFILL_CHUNK_TOKENS", configured)
+    generator = build_generator(BotSettings(), evidence_first=EvidenceFirst(max_pause_s=5.0))
+    assert isinstance(generator, TransformersGenerator)
+    passes = _record_forward_passes(generator)
+    assert "".join(generator.stream(LONG_QUESTION, max_new_tokens=2))
+    assert passes[0][1] == (first_pass or generator.count_tokens(generator.render(LONG_QUESTION)))
