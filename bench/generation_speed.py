@@ -15,7 +15,7 @@ Variants (the default model, SmolLM2-135M-Instruct, fp32, 1 torch thread is the 
   head; attention projections stay fp32 so LoRA adapters still attach (the product's option);
 * int8 every Linear: attention too (measured for the upper bound; adapters could not attach);
 * int8-all with the prompt read in pieces of 128 or 64 tokens (transformers' chunked prefill, what
-  the product does when evidence-first pausing is on, so a generation can pause between pieces;
+  `KB_PREFILL_CHUNK_TOKENS` turns on so a generation can pause between pieces; off by default;
   bench/prefill_chunks.py): the int8 kernels quantize activations per forward pass, so pieces give
   other (not worse by construction) answers, which is why quality is measured here;
 * static KV cache: `cache_implementation="static"`;

@@ -23,6 +23,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,12 @@ VARIANTS: dict[str, int | None] = {"whole prompt (before)": None, "pieces of 32"
 ANSWER_TOKENS = 16
 
 
-def _prompts(count: int) -> list[list[dict[str, str]]]:
-    """The messages the model reads for `count` test paraphrases over the FAQ knowledge base."""
+def _prompts(count: int, count_tokens: Callable[[str], int]) -> list[list[dict[str, str]]]:
+    """The messages the model reads for `count` test paraphrases over the FAQ knowledge base
+    (`count_tokens`: the model's tokenizer, which sizes the passages)."""
     from bench.faq import load_faq
     from bench.quality import _corpus_database, corpora, ensure_doc_sources, spread
     from bench.question_sets import paraphrases
-    from bot.generation import TransformersGenerator
-    from bot.model_setup import default_model_dir
     from bot.prompt import build_prompt
     from knowledge.embedding import SentenceTransformerEmbedder
     from knowledge.search import search_passages
@@ -50,11 +50,10 @@ def _prompts(count: int) -> list[list[dict[str, str]]]:
     questions = spread(paraphrases(load_faq(sources), "test"), count)
     engine, sessions = _corpus_database(corpora(sources)["faq"])
     embedder = SentenceTransformerEmbedder()
-    counter = TransformersGenerator(default_model_dir(Path("var/models")))
     prompts = []
     for asked in questions:
         passages = search_passages(sessions, embedder, asked.text, limit=3)
-        prompts.append([dict(m) for m in build_prompt(asked.text, passages, count_tokens=counter.count_tokens,
+        prompts.append([dict(m) for m in build_prompt(asked.text, passages, count_tokens=count_tokens,
                                                       passage_token_budget=1200).messages])
     engine.dispose()
     return prompts
@@ -96,10 +95,10 @@ def main() -> None:
     torch.set_num_threads(generation.torch_threads)
     quantize = generation_quantization(generation.quantize, cuda_available=False)
     machine = machine_at_start()
-    prompts = _prompts(args.prompts)
     generators = {name: TransformersGenerator(default_model_dir(Path("var/models")), device="cpu", quantize=quantize,
                                               evidence_first=EvidenceFirst(), prefill_chunk_tokens=chunk)
                   for name, chunk in VARIANTS.items()}
+    prompts = _prompts(args.prompts, next(iter(generators.values())).count_tokens)
     recorders = {name: _timed_passes(generator) for name, generator in generators.items()}
     longest: dict[str, list[float]] = {name: [] for name in VARIANTS}
     reading: dict[str, list[float]] = {name: [] for name in VARIANTS}

@@ -10,7 +10,7 @@ Postgres:
 Questions (bench/question_sets.py): the FAQ's own headings (flattering), hand-written
 teammate-style paraphrases of them and unanswerable questions (off-topic and near-misses), the
 last two split into `dev` (calibration) and `test` (reported), plus a `holdout` set of each written
-after the abstention rule was fixed (reported, never used to choose anything). A retrieved passage is
+blind after the abstention rule's figure was chosen (reported; see bench/question_sets.py). A retrieved passage is
 a hit when it lies in the question's FAQ section.
 
 Reported, each with its baseline measured in the same run:
@@ -122,7 +122,7 @@ EARLIER_RULES = {
 (best passage's similarity ≥ 0.32, ≥ 0.53 with an unknown name), and the best evidence unit's
 score alone, calibrated the same way (≥ 0.35, ≥ 0.47), tried before the mean of both."""
 Splits = Mapping[str, LabelledRelevance]
-"""A knowledge base's measured relevance figures by split ("dev", "test")."""
+"""A knowledge base's measured relevance figures by split ("dev", "test", "holdout")."""
 
 
 def ensure_doc_sources(sources: Path = DOC_SOURCES) -> Path:

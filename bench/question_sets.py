@@ -71,12 +71,13 @@ def unanswerable(split: Split, path: Path = DATA_DIR / "unanswerable.jsonl") -> 
 
 def holdout_paraphrases(items: list[FaqItem],
                         path: Path = DATA_DIR / "holdout_paraphrases.jsonl") -> list[AskedQuestion]:
-    """A third set of rewordings, written after the abstention rule and thresholds were fixed and never
-    used to choose anything: what the rule does on wording nobody tuned on."""
+    """A third set of rewordings, written blind (by someone who saw neither the abstention rule nor any
+    figure) after the rule's figure was chosen: what it does on wording nobody tuned on. Its figures were
+    seen once when choosing between two rules (bench/results/quality.json, README *Answer quality*)."""
     return paraphrases(items, "all", path)
 
 
 def holdout_unanswerable(path: Path = DATA_DIR / "holdout_unanswerable.jsonl") -> list[AskedQuestion]:
-    """Unanswerable questions written with the held-out paraphrases (never used to choose anything)."""
+    """Unanswerable questions written with the held-out paraphrases, the same way."""
     return unanswerable("all", path)
 

@@ -145,7 +145,8 @@ def quality(results: dict[str, Any]) -> str:
     if joint:
         default = "the shipped default" if joint["default_is_calibrated"] else "not the shipped default"
         parts.append(f"**Abstention calibrated on the dev splits of {', '.join(joint['knowledge_bases'])} together** "
-                     f"({_abstention_rule(joint['calibrated_on_dev'])}; {default}), on each test split:")
+                     f"({_abstention_rule(joint['calibrated_on_dev'])}; {default}), "
+                     "on each test split and holdout set:")
         holdout = [(f"`{name}`, **holdout** set", f) for name, f in joint.get("holdout", {}).items()]
         parts.append(_abstention_rows([(f"`{name}`", f) for name, f in joint["test"].items()] + holdout))
     return "\n\n".join(parts)

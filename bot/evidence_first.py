@@ -6,8 +6,9 @@ preparing the next questions' evidence (Python, under the interpreter lock) and 
 earlier answers' summaries (the model's decode steps, which hold the lock between kernels and keep
 the cores busy). Lowering the summary threads' CPU priority did not help (KB_SUMMARY_NICE,
 *Throughput under a burst*): the interpreter lock is not ordered by nice. So a generation here
-*stops between tokens* while any question of this process is still waiting for its evidence, and
-goes on when none is, for at most `max_pause_s` in all per generation (a summary must not starve
+*stops before each forward pass* (before its prompt and between tokens; bot/generation.py's hook on
+the decoder) while any question of this process is still waiting for its evidence, and goes on when
+none is, for at most `max_pause_s` in all per generation (a summary must not starve
 under a steady stream of questions; past the budget it runs as before).
 
 The web server runs several processes on one host's cores (gunicorn workers), so one process's

@@ -263,7 +263,7 @@ class TransformersGenerator(Generator):
 
 
 class _StopWhen(StoppingCriteria):
-    """Between tokens: stops generation once cancelled, abandoned or past the deadline."""
+    """Stops generation between tokens once cancelled, abandoned or past the deadline."""
 
     def __init__(self, stop: threading.Event, cancel: threading.Event | None, deadline: float | None) -> None:
         self._events = [event for event in (stop, cancel) if event is not None]

@@ -129,7 +129,7 @@ def term_set(texts: Iterable[str]) -> set[str]:
     """Every content stem occurring in any of `texts`."""
     found: set[str] = set()
     for text in texts:
-        found.update(content_terms(text))
+        found.update(_content_terms(text))
     return found
 
 
