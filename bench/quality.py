@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import time
 from collections.abc import Mapping
@@ -67,10 +68,13 @@ from bench.question_sets import (
     holdout_paraphrases,
     holdout_unanswerable,
     paraphrases,
+    second_holdout_paraphrases,
+    second_holdout_unanswerable,
     unanswerable,
 )
 from bench.readme_tables import write_result
 from bot.abstention import AbstentionConfig, Relevance, judge
+from bot.reranking import RerankConfig
 from knowledge.embedding import Embedder
 from knowledge.search import search_passages
 from store.schema import Chunk
@@ -104,11 +108,13 @@ def corpora(sources: Path) -> dict[str, Corpus]:
 
 
 SEARCH_VARIANTS: dict[str, dict[str, object]] = {
-    "vector, chunk vectors only (before)": {"mode": "vector", "heading_weight": 0.0},
-    "vector + heading vectors (default)": {"mode": "vector"},
+    "vector, chunk vectors only": {"mode": "vector", "heading_weight": 0.0},
+    "vector + heading vectors (first stage; answers before the re-ranking)": {"mode": "vector"},
     "fulltext": {"mode": "fulltext"},
     "hybrid (text weight 0.25)": {"mode": "hybrid", "text_weight": 0.25},
 }
+RERANKED = "first stage, top 10 re-ranked by best-matching unit (default)"
+"""The retrieval row of the order answers use (bot/reranking.py)."""
 PERMISSIVE = AbstentionConfig(min_score=-1.0, unknown_score=-1.0, min_coverage=0.0)
 """Abstention off: the evidence pass measures relevance figures for every question, then judges them."""
 EARLIER_RULES = {
@@ -121,8 +127,13 @@ EARLIER_RULES = {
 ≥ 0.3), passage similarity plus key-term coverage, and the one shipped before the evidence score
 (best passage's similarity ≥ 0.32, ≥ 0.53 with an unknown name), and the best evidence unit's
 score alone, calibrated the same way (≥ 0.35, ≥ 0.47), tried before the mean of both."""
+RULE_BEFORE_RERANK = AbstentionConfig(min_score=0.33, unknown_score=0.47)
+"""The shipped rule before the re-ranking (the same figure, calibrated on the first stage's order),
+measured on the first stage's order in the same run."""
+HELD_OUT = ("test", "holdout", "holdout2")
+"""The splits figures are reported on (dev is where thresholds are calibrated)."""
 Splits = Mapping[str, LabelledRelevance]
-"""A knowledge base's measured relevance figures by split ("dev", "test", "holdout")."""
+"""A knowledge base's measured relevance figures by split ("dev", "test", "holdout", "holdout2")."""
 
 
 def ensure_doc_sources(sources: Path = DOC_SOURCES) -> Path:
@@ -179,14 +190,38 @@ def spread(items: list[Any], count: int) -> list[Any]:
     return [items[int(i * step)] for i in range(count)]
 
 
+def reranked_ranks(answerer: Any, questions: list[AskedQuestion]) -> tuple[list[int | None], float]:
+    """Rank of the first gold passage in the order an answer cites its sources (first stage, then the
+    re-ranking by best unit: bot/reranking.py), and the median latency of both in ms."""
+    from bot.answering import Question
+
+    ranks, latencies = [], []
+    for asked in questions:
+        started = time.perf_counter()
+        query_vector = answerer._embedder.embed_query(asked.text)  # noqa: SLF001 - the bench times what prepare() runs
+        found, _ = answerer.find(Question(text=asked.text), asked.text, asked.text, query_vector)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranks.append(first_hit_rank([is_gold(p, asked.item) for p in found]))  # type: ignore[arg-type]
+    return ranks, statistics.median(latencies)
+
+
 def retrieval_section(sessions: sessionmaker[Session], embedder: Embedder,
                       sets: dict[str, list[AskedQuestion]]) -> dict[str, dict[str, Any]]:
-    """hit@k/MRR per search variant and question set."""
+    """hit@k/MRR per search variant and question set, then the answers' re-ranked order."""
+    from bot.answering import Answerer, AnsweringConfig
+    from tests.scripted_generator import ScriptedGenerator
+
     table: dict[str, dict[str, Any]] = {}
     for name, search in SEARCH_VARIANTS.items():
         for set_name, questions in sets.items():
             ranks, p50 = search_ranks(sessions, embedder, questions, **search)
             table.setdefault(name, {})[set_name] = {**retrieval_figures(ranks), "p50_ms": round(p50, 1)}
+    # Ten sources, so hit@10 reads the whole re-ranked depth; the model is never called here.
+    reranking = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
+                         config=AnsweringConfig(passages=10, summarise=False, abstention=PERMISSIVE))
+    for set_name, questions in sets.items():
+        ranks, p50 = reranked_ranks(reranking, questions)
+        table.setdefault(RERANKED, {})[set_name] = {**retrieval_figures(ranks), "p50_ms": round(p50, 1)}
     for name, row in table.items():
         for set_name, figures in row.items():
             print(f"{name:>34} {set_name:>16}: hit@1 {figures['hit_at_1']:.3f}  hit@5 {figures['hit_at_5']:.3f}  "
@@ -199,16 +234,15 @@ def evidence_variants(answerer: Any, questions: list[AskedQuestion]) -> dict[str
     from bench.answer_metrics import token_scores
     from bot.answering import Question
     from bot.evidence import EvidenceConfig, select_evidence
-    from bot.unit_scoring import score_passages
 
     variants = {f"lead {lead} / budget {budget} / relative score {share}":
                 EvidenceConfig(lead_words=lead, budget_words=budget, min_relative_score=share)
                 for lead, budget, share in [(0, 120, 0.8), (40, 120, 0.8), (80, 120, 0.8), (120, 120, 0.8),
                                             (80, 160, 0.8), (80, 120, 0.6), (120, 160, 0.8), (120, 160, 0.9),
                                             (150, 190, 0.9)]}
-    embed = answerer._embedder.embed_documents  # noqa: SLF001 - the bench scores what the answerer would
-    ranked_by_question = [(asked, score_passages(asked.text, answerer.retrieve(Question(text=asked.text),
-                                                                               asked.text)[:3], embed))
+    embed_query = answerer._embedder.embed_query  # noqa: SLF001 - the bench scores what the answerer would
+    ranked_by_question = [(asked, answerer.find(Question(text=asked.text), asked.text, asked.text,
+                                                embed_query(asked.text))[1])
                           for asked in questions]
     figures = {}
     for name, config in variants.items():
@@ -238,8 +272,10 @@ def main() -> None:
     embedder = SentenceTransformerEmbedder()
     items = load_faq(sources)
     sets = {"headings": headings(items), "paraphrases dev": paraphrases(items, "dev"),
-            "paraphrases test": paraphrases(items, "test"), "paraphrases holdout": holdout_paraphrases(items)}
-    unanswerable_sets = {"dev": unanswerable("dev"), "test": unanswerable("test"), "holdout": holdout_unanswerable()}
+            "paraphrases test": paraphrases(items, "test"), "paraphrases holdout": holdout_paraphrases(items),
+            "paraphrases holdout2": second_holdout_paraphrases(items)}
+    unanswerable_sets = {"dev": unanswerable("dev"), "test": unanswerable("test"), "holdout": holdout_unanswerable(),
+                         "holdout2": second_holdout_unanswerable()}
     generator = _generator()
     results: dict[str, Any] = {"questions": {name: len(q) for name, q in sets.items()}
                                | {f"unanswerable {name}": len(q) for name, q in unanswerable_sets.items()},
@@ -296,15 +332,12 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
                                "retrieval": retrieval_section(sessions, embedder, sets)}
     evidence_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
         summarise=False, abstention=PERMISSIVE))
+    first_stage_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
+        summarise=False, abstention=PERMISSIVE, rerank=RerankConfig(depth=0)))
 
     # Abstention: relevance figures for every question, thresholds calibrated on dev, reported on test.
-    measured = {split: (run_questions(evidence_only, sets[f"paraphrases {split}"], is_gold=is_gold),
-                        run_questions(evidence_only, unanswerable_sets[split], is_gold=is_gold))
-                for split in ("dev", "test", "holdout")}
-    # judge() keeps only a stored "no_passages" and decides every other reason again.
-    relevance: Splits = {split: ([Relevance.from_json(o.relevance) for o in good],
-                                 [Relevance.from_json(o.relevance) for o in bad])
-                         for split, (good, bad) in measured.items()}
+    relevance = measure_relevance(evidence_only, sets, unanswerable_sets)
+    before_rerank = measure_relevance(first_stage_only, sets, unanswerable_sets, splits=HELD_OUT)
     config, chosen = calibrate([relevance["dev"]])
     default = AbstentionConfig()
     results["abstention"] = {
@@ -313,13 +346,14 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
         "test_with_default": on_split(relevance, default),
         "test_with_calibrated": on_split(relevance, config),
         **{f"test_{name}": on_split(relevance, rule) for name, rule in EARLIER_RULES.items()},
-        "holdout_with_default": on_split(relevance, default, "holdout"),
+        **{f"{split}_before_rerank": on_split(before_rerank, RULE_BEFORE_RERANK, split) for split in HELD_OUT},
+        **{f"{split}_with_default": on_split(relevance, default, split) for split in ("holdout", "holdout2")},
         "holdout_passage_rule_before": on_split(relevance, EARLIER_RULES["passage_rule_before"], "holdout"),
         "holdout_evidence_only": on_split(relevance, EARLIER_RULES["evidence_only"], "holdout"),
-        "unanswerable_answered_test": [o.question for o, r in zip(measured["test"][1], relevance["test"][1],
-                                                                   strict=True) if judge(r, default).reason is None],
-        "answerable_refused_test": [o.question for o, r in zip(measured["test"][0], relevance["test"][0],
-                                                                strict=True) if judge(r, default).reason is not None],
+        "unanswerable_answered_test": [asked.text for asked, r in zip(
+            unanswerable_sets["test"], relevance["test"][1], strict=True) if judge(r, default).reason is None],
+        "answerable_refused_test": [asked.text for asked, r in zip(
+            sets["paraphrases test"], relevance["test"][0], strict=True) if judge(r, default).reason is not None],
     }
     print(f"abstention: {json.dumps(results['abstention'], indent=1)}")
 
@@ -329,9 +363,17 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
     test_questions = sets["paraphrases test"]
     results["evidence_only_test"] = summarise_answers(run_questions(evidence_answerer, test_questions, is_gold=is_gold))
     print(f"evidence only (test): {results['evidence_only_test']}")
-    results["evidence_only_holdout"] = summarise_answers(run_questions(
-        evidence_answerer, sets["paraphrases holdout"], is_gold=is_gold))
-    print(f"evidence only (holdout): {results['evidence_only_holdout']}")
+    first_stage_evidence = Answerer(sessions=sessions, embedder=embedder, generator=generator,
+                                    config=AnsweringConfig(summarise=False, abstention=RULE_BEFORE_RERANK,
+                                                           rerank=RerankConfig(depth=0)))
+    for split in HELD_OUT:
+        questions = sets[f"paraphrases {split}"]
+        results[f"evidence_only_{split}"] = summarise_answers(run_questions(evidence_answerer, questions,
+                                                                           is_gold=is_gold))
+        results[f"evidence_only_{split}_before_rerank"] = summarise_answers(run_questions(
+            first_stage_evidence, questions, is_gold=is_gold))
+        print(f"evidence only ({split}): {results[f'evidence_only_{split}']}; "
+              f"before the re-ranking: {results[f'evidence_only_{split}_before_rerank']}")
     rows: list[dict[str, Any]] = []
     if answers:
         chosen_questions = spread(test_questions, answers) + spread(unanswerable_sets["test"], answers // 4)
@@ -340,6 +382,21 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
         print(f"answers (test, default model): {results['answers_test']}")
         rows = outcome_rows(outcomes)
     return results, rows, relevance
+
+
+def measure_relevance(answerer: Any, sets: dict[str, list[AskedQuestion]],
+                      unanswerable_sets: dict[str, list[AskedQuestion]],
+                      splits: tuple[str, ...] = ("dev", *HELD_OUT)) -> Splits:
+    """The relevance figures of every answerable and unanswerable question of `splits`, as `answerer`
+    (abstention off) measures them; judge() decides them again under any rule."""
+    relevance = {}
+    for split in splits:
+        good = run_questions(answerer, sets[f"paraphrases {split}"], is_gold=is_gold)
+        bad = run_questions(answerer, unanswerable_sets[split], is_gold=is_gold)
+        # judge() keeps only a stored "no_passages" and decides every other reason again.
+        relevance[split] = ([Relevance.from_json(o.relevance) for o in good],
+                            [Relevance.from_json(o.relevance) for o in bad])
+    return relevance
 
 
 def on_split(relevance: Splits, rule: AbstentionConfig, split: str = "test") -> dict[str, Any]:
@@ -355,8 +412,8 @@ def joint_calibration(relevance: dict[str, Splits]) -> dict[str, Any]:
     config, chosen = calibrate([splits["dev"] for splits in relevance.values()])
     return {"knowledge_bases": list(relevance), "calibrated_on_dev": chosen,
             "default_is_calibrated": rule_figures(AbstentionConfig()) == chosen,
-            "test": {name: on_split(splits, config) for name, splits in relevance.items()},
-            "holdout": {name: on_split(splits, config, "holdout") for name, splits in relevance.items()}}
+            **{split: {name: on_split(splits, config, split) for name, splits in relevance.items()}
+               for split in HELD_OUT}}
 
 
 def _generator(**options: Any):  # type: ignore[no-untyped-def]

@@ -81,3 +81,16 @@ def holdout_unanswerable(path: Path = DATA_DIR / "holdout_unanswerable.jsonl") -
     """Unanswerable questions written with the held-out paraphrases, the same way."""
     return unanswerable("all", path)
 
+
+def second_holdout_paraphrases(items: list[FaqItem]) -> list[AskedQuestion]:
+    """A fourth rewording of every test-split FAQ item, written blind by a helper that read only the FAQ
+    pages (no code, no other question set, no figure), in three registers (terse, medium, situational).
+    Its retrieval figures were read once, to confirm the re-ranking chosen on dev and the first holdout
+    (bot/reranking.py); nothing was chosen on it."""
+    return paraphrases(items, "all", DATA_DIR / "holdout2_paraphrases.jsonl")
+
+
+def second_holdout_unanswerable() -> list[AskedQuestion]:
+    """Unanswerable questions written with the second holdout's paraphrases, the same way."""
+    return unanswerable("all", DATA_DIR / "holdout2_unanswerable.jsonl")
+

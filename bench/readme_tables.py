@@ -92,10 +92,20 @@ _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_sim
                      ("shipped default", "test_with_default"),
                      ("shipped before, on the **holdout** set", "holdout_passage_rule_before"),
                      ("best evidence unit's score alone, on the **holdout** set", "holdout_evidence_only"),
-                     ("shipped default, on the **holdout** set", "holdout_with_default")]
+                     ("shipped default, on the **holdout** set", "holdout_with_default"),
+                     ("shipped before the re-ranking (same figure ≥ 0.33, ≥ 0.47; the search's order)",
+                      "test_before_rerank"),
+                     ("shipped before the re-ranking, on the **holdout** set", "holdout_before_rerank"),
+                     ("shipped before the re-ranking, on the **second holdout** set (blind)", "holdout2_before_rerank"),
+                     ("shipped default, on the **second holdout** set (blind)", "holdout2_with_default")]
 _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
+                    ("evidence only, before the re-ranking (test)", "evidence_only_test_before_rerank"),
                     ("evidence + checked summary (test)", "answers_test"),
-                    ("evidence only (**holdout**)", "evidence_only_holdout")]
+                    ("evidence only (**holdout**)", "evidence_only_holdout"),
+                    ("evidence only, before the re-ranking (**holdout**)", "evidence_only_holdout_before_rerank"),
+                    ("evidence only (**second holdout**, blind)", "evidence_only_holdout2"),
+                    ("evidence only, before the re-ranking (**second holdout**, blind)",
+                     "evidence_only_holdout2_before_rerank")]
 
 
 def _abstention_rule(rule: dict[str, Any]) -> str:
@@ -148,7 +158,8 @@ def quality(results: dict[str, Any]) -> str:
                      f"({_abstention_rule(joint['calibrated_on_dev'])}; {default}), "
                      "on each test split and holdout set:")
         holdout = [(f"`{name}`, **holdout** set", f) for name, f in joint.get("holdout", {}).items()]
-        parts.append(_abstention_rows([(f"`{name}`", f) for name, f in joint["test"].items()] + holdout))
+        second = [(f"`{name}`, **second holdout** set (blind)", f) for name, f in joint.get("holdout2", {}).items()]
+        parts.append(_abstention_rows([(f"`{name}`", f) for name, f in joint["test"].items()] + holdout + second))
     return "\n\n".join(parts)
 
 

@@ -56,7 +56,7 @@ class AbstentionConfig:
             same-run comparison; "passage" is the rule before).
     """
 
-    min_score: float = 0.33
+    min_score: float = 0.36
     unknown_score: float = 0.47
     min_coverage: float = 0.0
     passages: int = 3

@@ -36,6 +36,7 @@ from bot.generator_protocol import Generator, GeneratorBusy
 from bot.lexicon import distinctive_terms
 from bot.passage_units import split_units
 from bot.prompt import GroundedPrompt, Turn, build_prompt
+from bot.reranking import RerankConfig, rerank
 from bot.support import SupportChecker, SupportConfig, Verdict, published_summary
 from bot.unit_scoring import ScoredPassage, ScoringConfig, UnitVectorSource, best_unit_score, score_passages
 from bot.unit_vector_cache import UnitVectorCache
@@ -78,6 +79,7 @@ class AnsweringConfig:
         verified: when a teammate's verified answer is served instead, or shown above the evidence.
         unit_vector_cache: keep passages' unit vectors in the database once computed
             (bot/unit_vector_cache.py); False embeds them for every question, as before revision 0017.
+        rerank: how the top passages are re-ordered by their best-matching sentence (bot/reranking.py).
     """
 
     passages: int = 5
@@ -95,6 +97,7 @@ class AnsweringConfig:
     abstention: AbstentionConfig = field(default_factory=AbstentionConfig)
     verified: VerifiedConfig = field(default_factory=VerifiedConfig)
     unit_vector_cache: bool = True
+    rerank: RerankConfig = field(default_factory=RerankConfig)
 
     def __post_init__(self) -> None:
         for name in ("passages", "prompt_passages", "max_new_tokens", "max_question_chars"):
@@ -199,11 +202,22 @@ class Answerer:
 
     def retrieve(self, question: Question, text: str, *,
                  query_vector: Sequence[float] | None = None) -> list[Passage]:
-        """The `passages` best passages for the question, best first (`query_vector`: the search
-        query's embedding when the caller has it already)."""
+        """The first stage's best passages for the question, best first: `passages` of them, or the
+        re-ranking depth when deeper (`query_vector`: the search query's embedding when the caller has it)."""
         return search_passages(self._sessions, self._embedder, self.search_query(question, text),
-                               channel=question.channel, limit=self.config.passages, mode=self.config.search_mode,
-                               scopes=question.scopes, query_vector=query_vector)
+                               channel=question.channel, limit=max(self.config.passages, self.config.rerank.depth),
+                               mode=self.config.search_mode, scopes=question.scopes, query_vector=query_vector)
+
+    def find(self, question: Question, text: str, query: str,
+             query_vector: Sequence[float]) -> tuple[list[Passage], list[ScoredPassage]]:
+        """The answer's `passages` sources, re-ranked by their best sentence, and the top ones the
+        evidence and the prompt read with their units scored against the query."""
+        found = self.retrieve(question, text, query_vector=query_vector)
+        read = max(self.config.evidence.passages, self.config.prompt_passages)
+        scored = self._score_units(query, query_vector, found[:max(read, self.config.rerank.depth)])
+        reordered = rerank(scored, self.config.rerank, self.config.search_mode)
+        passages = [item.passage for item in reordered] + found[len(scored):]
+        return passages[:self.config.passages], reordered[:read]
 
     def answer(self, question: Question, *, on_delta: Callable[[str], None] | None = None,
                cancel: threading.Event | None = None) -> AnswerResult:
@@ -229,11 +243,10 @@ class Answerer:
                                   result=self._serve_verified(question, text, verified, started=started,
                                                               on_delta=on_delta))
         lead = offered_markdown(verified.record) if verified is not None else ""
-        passages = self.retrieve(question, text, query_vector=query_vector)
+        # The units are scored before the verdict: the best one's score is what abstention judges.
+        passages, ranked = self.find(question, text, query, query_vector)
         unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel,
                                 scopes=question.scopes) if passages else []
-        # The units are scored before the verdict: the best one's score is what abstention judges.
-        ranked = self._rank(query, query_vector, passages)
         relevance = assess(query, passages, self.config.abstention, evidence_score=best_unit_score(ranked),
                            unknown=unknown)
         adapter = self._adapter_source()
@@ -323,13 +336,11 @@ class Answerer:
         text = self.validate(question.text)
         query = self.search_query(question, text)
         query_vector = self._embedder.embed_query(query)
-        passages = self.retrieve(question, text, query_vector=query_vector)
-        return self._prompt(text, self._rank(query, query_vector, passages), question)[1]
+        return self._prompt(text, self.find(question, text, query, query_vector)[1], question)[1]
 
-    def _rank(self, query: str, query_vector: Sequence[float], passages: Sequence[Passage]) -> list[ScoredPassage]:
-        """The top `passages` the evidence and the prompt read, with their units scored against the
-        query (stored unit vectors when kept); none without passages."""
-        read = passages[:max(self.config.evidence.passages, self.config.prompt_passages)]
+    def _score_units(self, query: str, query_vector: Sequence[float],
+                     read: Sequence[Passage]) -> list[ScoredPassage]:
+        """`read` with their units scored against the query (stored unit vectors when kept)."""
         if not read:
             return []
         return score_passages(query, read, self._embedder.embed_documents, self.config.scoring,

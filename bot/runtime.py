@@ -21,6 +21,7 @@ from bot.adapter_follower import AdapterFollower
 from bot.answering import Answerer, AnsweringConfig, Generator
 from bot.evidence_first import NO_PAUSES, EvidenceFirst, SharedCounts
 from bot.lexicon import common_words
+from bot.reranking import RerankConfig
 from bot.settings import BotSettings
 from knowledge.embedding import Embedder, make_embedder
 from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
@@ -100,6 +101,18 @@ def generation_quantization(setting: str, *, cuda_available: bool) -> Quantizati
     return cast("Quantization", setting)
 
 
+def answering_config(settings: BotSettings) -> AnsweringConfig:
+    """The answer engine's tunables as the answering and knowledge sections set them."""
+    answering = settings.answering
+    return AnsweringConfig(
+        passages=answering.passages, max_new_tokens=answering.max_new_tokens, summarise=answering.summary,
+        timeout_s=answering.timeout_s, search_mode=settings.knowledge.search_mode,
+        unit_vector_cache=answering.unit_vector_cache,
+        rerank=RerankConfig(depth=answering.rerank_depth, unit_weight=answering.rerank_unit_weight),
+        abstention=AbstentionConfig(min_score=answering.min_score, unknown_score=answering.unknown_score,
+                                    min_coverage=answering.min_coverage))
+
+
 def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
                   evidence_siblings: Path | None = None) -> Runtime:
     """Connect, load the models and start following the adapter registry.
@@ -125,15 +138,8 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
     follower.sync_once()
     if follow_adapters:
         follower.start()
-    answering = settings.answering
-    config = AnsweringConfig(
-        passages=answering.passages, max_new_tokens=answering.max_new_tokens, summarise=answering.summary,
-        timeout_s=answering.timeout_s, search_mode=settings.knowledge.search_mode,
-        unit_vector_cache=answering.unit_vector_cache,
-        abstention=AbstentionConfig(min_score=answering.min_score, unknown_score=answering.unknown_score,
-                                    min_coverage=answering.min_coverage))
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
-                        adapter_source=follower.current_adapter, config=config)
+                        adapter_source=follower.current_adapter, config=answering_config(settings))
     common_words()  # read the vocabulary now, not on the first question (~50 ms a process, seen in a burst profile)
     model = settings.generation.openai_model if settings.generation.backend == "openai" \
         else str(settings.models.base_model_path())

@@ -88,7 +88,14 @@ class AnsweringSettings(Section):
     heading: ClassVar[str] = "Answering (answering processes)"
 
     passages: int = setting(5, "KB_ANSWER_PASSAGES", help="passages retrieved (the answer's sources)")
-    min_score: float = setting(0.33, "KB_ANSWER_MIN_SCORE",
+    rerank_depth: int = setting(10, "KB_RERANK_DEPTH",
+                                help="how many of the search's top passages are re-ordered by their best-matching "
+                                     "sentence before the answer's sources are taken (0: the search's order) — see "
+                                     "*Answer quality*")
+    rerank_unit_weight: float = setting(0.5, "KB_RERANK_UNIT_WEIGHT",
+                                        help="re-ranking: weight of a passage's best sentence score against the "
+                                             "passage's own")
+    min_score: float = setting(0.36, "KB_ANSWER_MIN_SCORE",
                                help="abstention: least relevance (mean of the best passage's similarity and the "
                                     "best evidence sentence's score) — see *Answer quality*")
     unknown_score: float = setting(0.47, "KB_ANSWER_UNKNOWN_SCORE",

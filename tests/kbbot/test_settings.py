@@ -180,6 +180,7 @@ def test_answering_settings_default_to_what_the_answer_engine_defaults_to() -> N
         engine.passages, engine.max_new_tokens, engine.summarise, engine.timeout_s, engine.unit_vector_cache)
     assert (settings.min_score, settings.unknown_score, settings.min_coverage) == (
         abstention.min_score, abstention.unknown_score, abstention.min_coverage)
+    assert (settings.rerank_depth, settings.rerank_unit_weight) == (engine.rerank.depth, engine.rerank.unit_weight)
 
 
 def test_generation_settings_default_to_what_the_generator_defaults_to() -> None:
