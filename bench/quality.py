@@ -361,8 +361,6 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
     evidence_answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                                  config=AnsweringConfig(summarise=False))
     test_questions = sets["paraphrases test"]
-    results["evidence_only_test"] = summarise_answers(run_questions(evidence_answerer, test_questions, is_gold=is_gold))
-    print(f"evidence only (test): {results['evidence_only_test']}")
     first_stage_evidence = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                                     config=AnsweringConfig(summarise=False, abstention=RULE_BEFORE_RERANK,
                                                            rerank=RerankConfig(depth=0)))

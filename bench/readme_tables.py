@@ -228,8 +228,11 @@ def unit_vector_cache(results: dict[str, Any]) -> str:
     stored = results["stored_for_all_questions"]
     per_unit = stored["table_bytes"] / stored["units"] if stored["units"] else 0
     note = (f"{results['questions']} test paraphrases on the `{results['corpus']}` knowledge base, embeddings "
-            f"`{results['embedding_backend']}`, interleaved question by question; the same evidence all three ways "
-            f"for {results['same_evidence_all_ways']} of {results['questions']}. Their passages stored: "
+            f"`{results['embedding_backend']}`, interleaved question by question; the same evidence the first three "
+            f"ways for {results['same_evidence_all_ways']} of {results['questions']}"
+            + (f", and the re-ranking changed it for {results['evidence_changed_by_the_reranking']}"
+               if "evidence_changed_by_the_reranking" in results else "")
+            + f". Their passages stored: "
             f"{stored['chunks']} chunks, {stored['units']} units, {stored['table_bytes'] / 1024:,.0f} KiB with "
             f"indexes ({per_unit:,.0f} bytes a unit); {on_machine(results['machine'])}.")
     return table(["unit vectors", "prepare p50", "p95", "CPU p50", "× before"], rows) + "\n\n" + note

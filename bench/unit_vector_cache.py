@@ -9,7 +9,10 @@ the shared cores' load falls on all alike:
   paid before revision 0017;
 * **first read (stored)**: the cache on and the `unit_vectors` table emptied just before, so the
   question embeds its passages' units and stores them;
-* **read back**: the same question again, its passages' unit vectors read from the table.
+* **read back**: the same question again, its passages' unit vectors read from the table;
+
+then the last two again with the re-ranking off (`KB_RERANK_DEPTH=0`: only the passages the evidence
+and the prompt read get their units scored, as before the re-ranking scored the top 10's).
 
 Per way: median and p95 wall milliseconds of `prepare`, median CPU milliseconds of this process
 (all its threads: ONNX Runtime's too), and the ratio of the median to the baseline's; then the
@@ -33,6 +36,9 @@ from bench.readme_tables import write_result
 
 RESULTS = Path("bench/results/unit_vector_cache.json")
 WAYS = ("embedded every question (before)", "first read (stored)", "read back")
+SEARCH_ORDER_WAYS = ("first read, search order (before the re-ranking)",
+                     "read back, search order (before the re-ranking)")
+"""The re-ranking off: what the evidence cost before it scored the top 10 passages' units."""
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -52,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.generation import TransformersGenerator
     from bot.model_setup import ensure_default_model
+    from bot.reranking import RerankConfig
     from knowledge.embedding import make_embedder, resolve_backend
     from knowledge.settings import KnowledgeSettings
     from store.schema import Chunk
@@ -73,6 +80,9 @@ def main(argv: list[str] | None = None) -> None:
                           config=AnsweringConfig(summarise=False)),
     }
     answerers[WAYS[2]] = answerers[WAYS[1]]
+    answerers[SEARCH_ORDER_WAYS[0]] = Answerer(sessions=sessions, embedder=embedder, generator=generator,
+                                               config=AnsweringConfig(summarise=False, rerank=RerankConfig(depth=0)))
+    answerers[SEARCH_ORDER_WAYS[1]] = answerers[SEARCH_ORDER_WAYS[0]]
     questions = spread(paraphrases(load_faq(sources), "test"), args.questions)
 
     def forget() -> None:  # TRUNCATE, not DELETE: the table's size below must not count forty rounds of dead rows
@@ -86,16 +96,21 @@ def main(argv: list[str] | None = None) -> None:
                 prepared.outcome.published if prepared.outcome else "")
 
     prepare(WAYS[0], questions[0].text)  # warm the embedder and the connection pool
-    samples: dict[str, list[tuple[float, float]]] = {way: [] for way in WAYS}
-    same_evidence = 0
+    samples: dict[str, list[tuple[float, float]]] = {way: [] for way in (*WAYS, *SEARCH_ORDER_WAYS)}
+    same_evidence = reordered = 0
     for asked in questions:
         before = prepare(WAYS[0], asked.text)
         forget()
         cold = prepare(WAYS[1], asked.text)
         warm = prepare(WAYS[2], asked.text)
-        for way, (wall_ms, cpu_ms, _) in zip(WAYS, (before, cold, warm), strict=True):
+        forget()
+        search_cold = prepare(SEARCH_ORDER_WAYS[0], asked.text)
+        search_warm = prepare(SEARCH_ORDER_WAYS[1], asked.text)
+        for way, (wall_ms, cpu_ms, _) in zip((*WAYS, *SEARCH_ORDER_WAYS),
+                                             (before, cold, warm, search_cold, search_warm), strict=True):
             samples[way].append((wall_ms, cpu_ms))
         same_evidence += before[2] == cold[2] == warm[2]
+        reordered += warm[2] != search_warm[2]
     forget()
     for asked in questions:  # every question's passages stored once: what the table holds for them
         prepare(WAYS[1], asked.text)
@@ -107,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     figures: dict[str, Any] = {
         "corpus": "faq", "embedding_backend": backend, "questions": len(questions),
         "same_evidence_all_ways": same_evidence,
+        "evidence_changed_by_the_reranking": reordered,
         "ways": {way: {"wall_ms_p50": round(statistics.median(w for w, _ in values), 1),
                        "wall_ms_p95": round(_percentile([w for w, _ in values], 0.95), 1),
                        "cpu_ms_p50": round(statistics.median(c for _, c in values), 1),

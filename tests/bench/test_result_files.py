@@ -121,7 +121,9 @@ def test_unit_vector_cache_shows_each_way_beside_the_baseline() -> None:
     rendered = RENDERERS["unit_vector_cache"](figures)
     assert "| read back | 30.0 ms | 41.0 ms | 28.0 ms | ×0.20 |" in rendered
     assert "100 chunks, 1000 units, 1,024 KiB with indexes (1,049 bytes a unit)" in rendered
-    assert "the same evidence all three ways for 39 of 40" in rendered
+    assert "the same evidence the first three ways for 39 of 40." in rendered
+    figures["evidence_changed_by_the_reranking"] = 11
+    assert "for 39 of 40, and the re-ranking changed it for 11." in RENDERERS["unit_vector_cache"](figures)
 
 
 def test_generation_speed_shows_decoding_alone_when_measured() -> None:
