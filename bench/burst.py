@@ -267,7 +267,7 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
     return {"workers": args.workers, "threads": args.threads, "questions": args.questions, "senders": senders,
             "sequential_questions": sequential, "timeout_s": args.timeout_s,
             "model": Path(models.base_model_path()).name, "summary": args.summary == "on",
-            "max_new_tokens": AnsweringSettings().max_new_tokens,
+            "max_new_tokens": AnsweringSettings().max_new_tokens, "rerank_depth": AnsweringSettings().rerank_depth,
             "slack_workers": slack.kb_slack_workers, "slack_queue": slack.kb_slack_queue,
             "max_concurrent_generations": generation.max_concurrent, "max_waiting_generations": generation.max_waiting,
             "torch_threads": generation.torch_threads, "stream_mode": slack.kb_stream_mode,

@@ -288,6 +288,10 @@ def _burst_cpu(cpu: dict[str, Any]) -> str:
 @renders("burst_shared_r7")
 @renders("burst_shared_r8")
 @renders("burst_previous_code_r1")
+@renders("burst_rerank_r1")
+@renders("burst_rerank_r2")
+@renders("burst_search_order_r1")
+@renders("burst_search_order_r2")
 @renders("burst_whole_prompt_r1")
 @renders("burst_whole_prompt_r2")
 @renders("burst_whole_prompt_r3")
@@ -336,6 +340,8 @@ def burst(results: dict[str, Any]) -> str:
                 f"{s['max_concurrent_generations']}, `KB_MAX_WAITING_GENERATIONS` {s['max_waiting_generations']}; "
                 f"{s['model']}, answers {answer}"
                 + (f", embeddings `{s['embedding_backend']}`" if "embedding_backend" in s else "")
+                + ((f", the search's top {s['rerank_depth']} re-ranked by best sentence" if s["rerank_depth"]
+                    else ", the search's order (no re-ranking)") if "rerank_depth" in s else "")
                 + (f", summaries and their generation at nice +{s['summary_nice']}" if s.get("summary_nice") else "")
                 + ((f", a generation pauses up to {s['evidence_first_pause_s']:g} s for waiting questions' evidence"
                     if s["evidence_first_pause_s"] else ", generation never pauses for waiting questions' evidence")
