@@ -91,7 +91,7 @@ def select_evidence(ranked: Sequence[ScoredPassage], numbers: Sequence[int],
         if used >= config.budget_words or score < config.min_relative_score * best:
             break
         key = (number, scored.unit.position)
-        if key in chosen:
+        if key in chosen or _already_quoted(scored.unit.text, chosen):
             continue
         if scored.unit.words > config.budget_words - used and scored.unit.kind != "code":
             continue
@@ -105,6 +105,18 @@ def select_evidence(ranked: Sequence[ScoredPassage], numbers: Sequence[int],
         quotes.append(Quote(number=number, position=position, text=text, kind=scored.unit.kind,
                             score=scored.score, trimmed=trimmed))
     return quotes
+
+
+def _already_quoted(text: str, chosen: dict[tuple[int, int], tuple[int, ScoredUnit]]) -> bool:
+    """Whether `text` (whitespace aside) is already part of what a chosen passage's units say in reading
+    order: consecutive chunks overlap, so the next chunk's opening often repeats the last one's words,
+    and quoting them twice under two numbers shows the reader the same sentence twice."""
+    wanted = " ".join(text.split())
+    by_passage: dict[int, list[tuple[int, str]]] = {}
+    for (number, position), (_, scored) in chosen.items():
+        by_passage.setdefault(number, []).append((position, scored.unit.text))
+    return any(wanted in " ".join(" ".join(unit.split()) for _, unit in sorted(units))
+               for units in by_passage.values())
 
 
 def evidence_markdown(quotes: Sequence[Quote]) -> str:

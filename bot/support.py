@@ -73,6 +73,11 @@ _QUOTED = re.compile(r'"([^"\n]+)"|\u201c([^\u201d\n]+)\u201d|(?<!\w)\'([^\'\n]*
 _META = re.compile(r"\b(?:the|this|that|your|my|user's|following)\s+(?:question|query|user|asker)s?\b"
                    r"|\bthe\s+answer\s+(?:to|is)\b|\byou(?:'ve|\s+have)?\s+asked\b|\bwas\s+asked\b", re.IGNORECASE)
 """Talk about the question, the asker or the answer itself rather than the subject."""
+_POINTER = re.compile(r"\b(?:this|that|it|these|those|they)\s+(?:can|could|may|might)\s+be\s+found\b"
+                      r"|\b(?:more|further)\s+(?:information|details)\s+(?:can|could|may)\s+be\s+found\b",
+                      re.IGNORECASE)
+"""Says where an answer could be found instead of giving it (a small model's filler: "This can be found in
+any message sent by humans or bots", every content word of it in the passages)."""
 _NOT_IDENTIFIERS = frozenset({"e.g", "i.e", "etc", "vs", "cf", "and/or", "i.e.", "e.g."})
 
 
@@ -224,6 +229,8 @@ class SupportChecker:
             reasons.append("asks a question instead of answering")
         if (meta := _META.search(text)) and not self._passages.contains(meta.group(0)):  # docs may say "the user"
             reasons.append(f"talks about the question, not its subject: {meta.group(0)!r}")
+        if (pointer := _POINTER.search(text)) and not self._passages.contains(pointer.group(0)):
+            reasons.append(f"points somewhere instead of answering: {pointer.group(0)!r}")
         reasons += [f"quotes what the passages do not say: {quoted!r}" for quoted in _quoted_phrases(text)
                     if not self._passages.contains(quoted)]
         if not terms:

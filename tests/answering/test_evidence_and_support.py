@@ -122,6 +122,19 @@ def test_evidence_quotes_the_opening_and_the_best_matching_units_verbatim(embedd
     assert rendered.startswith("> Deploys run from CI.") and "[1]" in rendered
 
 
+def test_words_two_overlapping_chunks_share_are_quoted_once(embedder) -> None:
+    """Consecutive chunks overlap: the second's opening repeats the first's closing sentences."""
+    shared = "Rotate the API keys every ninety days. The security lead approves each rotation."
+    first = passage(f"Keys live in the vault. {shared}", title="Secrets")
+    second = passage(f"{shared} Old keys are revoked a day later.", number=2, title="Secrets")
+    ranked = score_passages("how often do we rotate the API keys?", [first, second], embedder.embed_documents)
+    quotes = select_evidence(ranked, [1, 2], EvidenceConfig(lead_words=40, budget_words=80, min_relative_score=0.0))
+    texts = [q.text for q in quotes]
+    assert texts.count("Rotate the API keys every ninety days.") == 1
+    assert "Old keys are revoked a day later." in texts  # what only the second chunk says is still quoted
+    assert evidence_markdown(quotes).count("ninety days") == 1
+
+
 def test_long_code_blocks_are_trimmed_at_a_line_boundary_with_a_pointer() -> None:
     code = "```python\n" + "\n".join(f"line_{i} = {i}" for i in range(50)) + "\n```"
     trimmed, cut = trim_code(code, 20)
@@ -192,6 +205,9 @@ def test_supported_sentences_pass(checker: SupportChecker, sentence: str) -> Non
     ("To deploy the API by hand was asked by the user.", "talks about the question"),
     ("The rollout ends with the quote 'the logs deploy from CI'.", "quotes what the passages do not say"),
     ('Deploys run from "the staging repository root".', "quotes what the passages do not say"),
+    # Seen on the README: a pointer instead of an answer, its content words all in the passages.
+    ("This can be found in the staging logs of the CI deploy.", "points somewhere instead of answering"),
+    ("More details can be found in the deploy runbook.", "points somewhere instead of answering"),
 ])
 def test_unsupported_sentences_are_dropped_with_the_reason(checker: SupportChecker, sentence: str,
                                                            reason: str) -> None:
