@@ -107,6 +107,12 @@ def select_evidence(ranked: Sequence[ScoredPassage], numbers: Sequence[int],
     return quotes
 
 
+def _starts_mid_sentence(quote: Quote) -> bool:
+    """Whether a quote is the rest of a sentence its chunk began in the middle of (chunks overlap and
+    may start anywhere): shown after "…" so it does not read as the whole sentence."""
+    return quote.kind == "sentence" and quote.position == 0 and quote.text[:1].islower()
+
+
 def _already_quoted(text: str, chosen: dict[tuple[int, int], tuple[int, ScoredUnit]]) -> bool:
     """Whether `text` (whitespace aside) is already part of what a chosen passage's units say in reading
     order: consecutive chunks overlap, so the next chunk's opening often repeats the last one's words,
@@ -143,6 +149,8 @@ def evidence_markdown(quotes: Sequence[Quote]) -> str:
         else:
             numbered = quote.kind == "item" and _NUMBERED.match(quote.text)
             text = f"• {quote.text}" if quote.kind == "item" and not numbered else quote.text
+            if _starts_mid_sentence(quote):
+                text = f"… {text}"
             if gap and prose:
                 prose.append("…")
             ends_here = following is None or following.number != quote.number or following.kind == "code"

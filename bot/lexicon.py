@@ -42,6 +42,11 @@ CHAT_FILLER = frozenset({
     "ppl", "qs", "q's", "thx", "ty", "tyvm", "plz", "u", "ur", "rn", "idk", "iirc", "afaik", "imho",
     "smth", "sth", "abt", "tho", "cuz", "coz", "dunno", "gotta", "lemme", "gimme", "yall", "y'all", "hmm", "hm",
     "nvm", "np", "ppl's",
+    # contractions typed without the apostrophe, as Slack messages often are ("whats the env var",
+    # "dont see it"): otherwise "dont" and "isnt" read as names the documents never mention
+    "whats", "hows", "wheres", "whos", "whens", "whys", "thats", "theres", "heres", "dont", "doesnt", "didnt",
+    "cant", "wont", "couldnt", "shouldnt", "wouldnt", "isnt", "arent", "wasnt", "werent", "havent", "hasnt", "hadnt",
+    "im", "ive", "youre", "youve", "weve", "theyre", "itll", "thatll",
 })
 """Words of Slack chatter around a question; with the stop words they never count as key terms."""
 

@@ -101,6 +101,14 @@ def test_chat_shorthand_is_filler_not_an_undocumented_name() -> None:
     assert not {"ppl", "qs", "idk", "thx", "u"} & set(distinctive_terms(question))
 
 
+def test_contractions_typed_without_the_apostrophe_are_filler_too() -> None:
+    question = "whats the env var for the log level? dont see it and im stuck, isnt it documented?"
+    assert distinctive_terms(question) == distinctive_terms("what's the env var for the log level? don't see it "
+                                                            "and i'm stuck, isn't it documented?")
+    assert not {"what", "dont", "im", "isnt"} & set(content_terms(question))
+    assert "wont" not in distinctive_terms("the deploy wont start")
+
+
 def test_programmers_short_forms_are_not_undocumented_names() -> None:
     """"env var", "the repo", "prod db" say what is asked in other words; a real tool name still stands out."""
     assert distinctive_terms("what env var picks the prod db for the repo?") == []
@@ -133,6 +141,16 @@ def test_words_two_overlapping_chunks_share_are_quoted_once(embedder) -> None:
     assert texts.count("Rotate the API keys every ninety days.") == 1
     assert "Old keys are revoked a day later." in texts  # what only the second chunk says is still quoted
     assert evidence_markdown(quotes).count("ninety days") == 1
+
+
+def test_a_chunk_that_starts_mid_sentence_is_quoted_after_an_ellipsis(embedder) -> None:
+    cut = passage("texts, against 0.98 for int8. The export runs once at setup.", title="Ingest")
+    ranked = score_passages("when does the export run?", [cut], embedder.embed_documents)
+    rendered = evidence_markdown(select_evidence(ranked, [1]))
+    assert rendered.startswith("> … texts, against 0.98 for int8.") and rendered.count("…") == 1
+    whole = score_passages("when does the export run?", [passage("The export runs once at setup.", title="I")],
+                           embedder.embed_documents)
+    assert evidence_markdown(select_evidence(whole, [1])) == "> The export runs once at setup. [1]"
 
 
 def test_long_code_blocks_are_trimmed_at_a_line_boundary_with_a_pointer() -> None:
