@@ -107,6 +107,10 @@ def select_evidence(ranked: Sequence[ScoredPassage], numbers: Sequence[int],
     return quotes
 
 
+MIN_REPEATED_WORDS = 4
+"""A unit this short is never taken for a repeat of words already quoted."""
+
+
 def _starts_mid_sentence(quote: Quote) -> bool:
     """Whether a quote is the rest of a sentence its chunk began in the middle of (chunks overlap and
     may start anywhere): shown after "…" so it does not read as the whole sentence."""
@@ -117,11 +121,14 @@ def _already_quoted(text: str, chosen: dict[tuple[int, int], tuple[int, ScoredUn
     """Whether `text` (whitespace aside) is already part of what a chosen passage's units say in reading
     order: consecutive chunks overlap, so the next chunk's opening often repeats the last one's words,
     and quoting them twice under two numbers shows the reader the same sentence twice."""
-    wanted = " ".join(text.split())
+    words = text.split()
+    if len(words) < MIN_REPEATED_WORDS:  # "Yes." or "No." may well recur inside other sentences
+        return False
+    wanted = f" {' '.join(words)} "  # padded: whole words only ("keys every" is not in "keys everywhere")
     by_passage: dict[int, list[tuple[int, str]]] = {}
     for (number, position), (_, scored) in chosen.items():
         by_passage.setdefault(number, []).append((position, scored.unit.text))
-    return any(wanted in " ".join(" ".join(unit.split()) for _, unit in sorted(units))
+    return any(wanted in f" {' '.join(' '.join(unit.split()) for _, unit in sorted(units))} "
                for units in by_passage.values())
 
 

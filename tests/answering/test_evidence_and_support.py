@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from bot.abstention import AbstentionConfig, Relevance, assess
 from bot.evidence import EvidenceConfig, evidence_markdown, select_evidence, trim_code
 from bot.lexicon import content_terms, distinctive_terms
-from bot.passage_units import split_units
+from bot.passage_units import Unit, split_units
 from bot.support import SupportChecker, published_summary, specifics
-from bot.unit_scoring import score_passages
+from bot.unit_scoring import ScoredUnit, score_passages
 from store.types import Passage
 
 RST = """This type of bug commonly bites neophyte programmers.  Consider this function::
@@ -141,6 +142,19 @@ def test_words_two_overlapping_chunks_share_are_quoted_once(embedder) -> None:
     assert texts.count("Rotate the API keys every ninety days.") == 1
     assert "Old keys are revoked a day later." in texts  # what only the second chunk says is still quoted
     assert evidence_markdown(quotes).count("ninety days") == 1
+
+
+def test_a_short_unit_inside_another_sentence_is_still_quoted() -> None:
+    from bot.evidence import _already_quoted
+
+    def chosen(text: str) -> dict[tuple[int, int], tuple[int, ScoredUnit]]:
+        unit = ScoredUnit(unit=Unit(text=text, kind="sentence", position=0, words=len(text.split())),
+                          similarity=0.5, lexical=0.0, score=0.5, vector=np.zeros(3, dtype=np.float32))
+        return {(1, 0): (1, unit)}
+
+    assert not _already_quoted("No.", chosen("Ask for form No. 5 at the desk."))
+    assert not _already_quoted("rotate the API keys every", chosen("Then rotate the API keys everywhere."))
+    assert _already_quoted("Rotate  the API\nkeys.", chosen("First this. Rotate the API keys. Then that."))
 
 
 def test_a_chunk_that_starts_mid_sentence_is_quoted_after_an_ellipsis(embedder) -> None:
