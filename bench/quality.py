@@ -38,10 +38,9 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -153,17 +152,25 @@ def is_gold(passage: Passage, item: FaqItem) -> bool:
     return item.question in passage.heading or overlap_share(passage.text, item.answer) >= GOLD_OVERLAP
 
 
-def search_ranks(sessions: sessionmaker[Session], embedder: Embedder, questions: list[AskedQuestion],
-                 **search: object) -> tuple[list[int | None], float]:
-    """Rank of the first gold passage per question (plain search), and the median latency in ms."""
+def gold_ranks(questions: list[AskedQuestion],
+               retrieve: Callable[[str], Sequence[Passage]]) -> tuple[list[int | None], float]:
+    """Rank of the first gold passage among what `retrieve` returns per question, and the median
+    latency of `retrieve` in ms."""
     ranks, latencies = [], []
     for asked in questions:
         started = time.perf_counter()
-        found = search_passages(sessions, embedder, asked.text, limit=10, **search)  # type: ignore[arg-type]
+        found = retrieve(asked.text)
         latencies.append((time.perf_counter() - started) * 1000)
         ranks.append(first_hit_rank([is_gold(p, asked.item) for p in found]))  # type: ignore[arg-type]
     latencies.sort()
     return ranks, latencies[len(latencies) // 2] if latencies else 0.0
+
+
+def search_ranks(sessions: sessionmaker[Session], embedder: Embedder, questions: list[AskedQuestion],
+                 **search: object) -> tuple[list[int | None], float]:
+    """Rank of the first gold passage per question (plain search), and the median latency in ms."""
+    return gold_ranks(questions, lambda text: search_passages(sessions, embedder, text, limit=10,
+                                                              **search))  # type: ignore[arg-type]
 
 
 def ingest_corpus(sessions: sessionmaker[Session], embedder: Embedder, sources: Path) -> dict[str, float]:
@@ -195,14 +202,8 @@ def reranked_ranks(answerer: Any, questions: list[AskedQuestion]) -> tuple[list[
     re-ranking by best unit: bot/reranking.py), and the median latency of both in ms."""
     from bot.answering import Question
 
-    ranks, latencies = [], []
-    for asked in questions:
-        started = time.perf_counter()
-        query_vector = answerer._embedder.embed_query(asked.text)  # noqa: SLF001 - the bench times what prepare() runs
-        found, _ = answerer.find(Question(text=asked.text), asked.text, asked.text, query_vector)
-        latencies.append((time.perf_counter() - started) * 1000)
-        ranks.append(first_hit_rank([is_gold(p, asked.item) for p in found]))  # type: ignore[arg-type]
-    return ranks, statistics.median(latencies)
+    embed_query = answerer._embedder.embed_query  # noqa: SLF001 - the bench times what prepare() runs
+    return gold_ranks(questions, lambda text: answerer.find(Question(text=text), text, text, embed_query(text))[0])
 
 
 def retrieval_section(sessions: sessionmaker[Session], embedder: Embedder,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.unit_scoring import ScoredPassage
+from bot.unit_scoring import ScoredPassage, best_unit_score
 from knowledge.search import SearchMode
 
 
@@ -60,8 +60,7 @@ def first_stage_score(scored: ScoredPassage, mode: SearchMode) -> float:
 
 def rerank_score(scored: ScoredPassage, config: RerankConfig, mode: SearchMode) -> float:
     """What the re-ranking sorts by: the passage's score plus the weighted best unit score."""
-    best_unit = max((unit.score for unit in scored.units), default=0.0)
-    return first_stage_score(scored, mode) + config.unit_weight * best_unit
+    return first_stage_score(scored, mode) + config.unit_weight * best_unit_score((scored,))
 
 
 def rerank(scored: Sequence[ScoredPassage], config: RerankConfig, mode: SearchMode = "vector") -> list[ScoredPassage]:
