@@ -211,11 +211,14 @@ def split_units(text: str) -> list[Unit]:
             splitter.close_paragraph()
             splitter.paragraph_is_item = True
             splitter.paragraph = [re.sub(r"^\s*(?:[-*+•]|#\.)\s+", "", line)]
-        elif splitter.paragraph and _indent(line) > _indent(splitter.paragraph[0]) + 3 and \
+        elif splitter.paragraph and _indent(line) > _indent(splitter.paragraph[-1]) + 3 and \
                 not splitter.paragraph_is_item and splitter.paragraph[-1].rstrip().endswith(_BLOCK_LEAD_IN):
             # A deeper block right after a finished line of prose without "::" (a quote or doctest):
             # keep it whole as code. After a line that stops mid-sentence it is that sentence's
             # hard-wrapped continuation (a passage cut inside an indented list item starts so).
+            # "Deeper" is measured from the paragraph's last line: a list item's hard-wrapped lines
+            # are indented under its marker, and when a chunk starts inside the item its first line
+            # lost that indent, so the next sentence at the item's indent is prose, not a block.
             splitter.close_paragraph()
             block, index = _indented_block(lines, index, _indent(line) - 1)
             splitter.code(block)

@@ -66,6 +66,10 @@ def test_a_passage_cut_inside_an_indented_list_item_reads_as_prose_not_code() ->
     units = split_units(cut)
     assert [unit.kind for unit in units] == ["sentence", "sentence"]
     assert units[1].text == "Long code blocks are trimmed at a line boundary with a pointer to the source."
+    wrapped = ("Both thresholds were calibrated on the dev questions of the\n     two knowledge bases (*Quality*).\n"
+               "     Chat shorthand (ppl, qs, …) and numbers are not names: a question\n     asks again.")
+    assert [unit.kind for unit in split_units(wrapped)] == ["sentence", "sentence"], \
+        "the item's next sentence at the indent of its wrapped lines is prose, not a block"
     quoted = split_units("Look at this session:\n    >>> 1 + 1\n    2\n")
     assert [unit.kind for unit in quoted] == ["sentence", "code"], "after a finished line, a deeper block is code"
 
