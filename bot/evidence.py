@@ -114,7 +114,8 @@ MIN_REPEATED_WORDS = 4
 def _starts_mid_sentence(quote: Quote) -> bool:
     """Whether a quote is the rest of a sentence its chunk began in the middle of (chunks overlap and
     may start anywhere): shown after "…" so it does not read as the whole sentence."""
-    return quote.kind == "sentence" and quote.position == 0 and quote.text[:1].islower()
+    opening = quote.text.lstrip("([")  # "(or code block) is finished …" is as much a cut sentence
+    return quote.kind == "sentence" and quote.position == 0 and opening[:1].islower()
 
 
 def _already_quoted(text: str, chosen: dict[tuple[int, int], tuple[int, ScoredUnit]]) -> bool:

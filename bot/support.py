@@ -223,7 +223,7 @@ class SupportChecker:
         lexical = coverage(terms, self._vocabulary) if terms else 0.0
         similarity, number = self._best_unit(vector)
         config = self._config
-        if self._shown and _normalise(_MARKER.sub(" ", text)).strip(" .") in self._shown:
+        if self._shown and _normalise(_MARKER.sub(" ", text)).strip(" .,;:") in self._shown:
             reasons.append("repeats the quotes already shown")
         if _MARKER.sub("", text).rstrip(" *_").endswith("?"):
             reasons.append("asks a question instead of answering")

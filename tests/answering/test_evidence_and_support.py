@@ -166,6 +166,9 @@ def test_a_chunk_that_starts_mid_sentence_is_quoted_after_an_ellipsis(embedder) 
     ranked = score_passages("when does the export run?", [cut], embedder.embed_documents)
     rendered = evidence_markdown(select_evidence(ranked, [1]))
     assert rendered.startswith("> … texts, against 0.98 for int8.") and rendered.count("…") == 1
+    bracketed = passage("(or code block) is finished, it is checked. The export runs once at setup.", title="B")
+    ranked = score_passages("when does the export run?", [bracketed], embedder.embed_documents)
+    assert evidence_markdown(select_evidence(ranked, [1])).startswith("> … (or code block) is finished")
     whole = score_passages("when does the export run?", [passage("The export runs once at setup.", title="I")],
                            embedder.embed_documents)
     assert evidence_markdown(select_evidence(whole, [1])) == "> The export runs once at setup. [1]"
@@ -273,6 +276,18 @@ def test_a_lone_backtick_is_not_published_and_talk_of_the_user_passes_when_the_p
     verdicts = checker.check("`Only the user who installed the app can remove it.")
     assert verdicts[0].supported, verdicts[0].reasons
     assert published_summary(verdicts) == "Only the user who installed the app can remove it. [1]"
+
+
+def test_a_sentence_that_repeats_a_quote_shown_above_is_not_published_again(embedder) -> None:
+    """The model often copies a quoted command as a sentence of its own, trailing comma and all."""
+    text = "`kbbot kb add SOURCE...` takes files, directories and URLs."
+    ranked = score_passages("how do I add a page?", [passage(text)], embedder.embed_documents)
+    checker = SupportChecker(question="how do I add a page?", ranked=ranked, numbers=[1],
+                             embed=embedder.embed_documents, already_shown=f"> {text} [1]")
+    for repeat in ("`kbbot kb add SOURCE...`,", "`kbbot kb add SOURCE...` takes files, directories and URLs. [1]"):
+        verdict = checker.check(repeat)[0]
+        assert not verdict.supported and "repeats the quotes already shown" in verdict.reasons, repeat
+    assert checker.check("`kbbot kb add SOURCE...` also takes URLs.")[0].supported
 
 
 def test_abstention_judges_the_best_evidence_score_and_unknown_key_terms() -> None:
