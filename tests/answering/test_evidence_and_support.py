@@ -74,6 +74,17 @@ def test_a_passage_cut_inside_an_indented_list_item_reads_as_prose_not_code() ->
     assert [unit.kind for unit in quoted] == ["sentence", "code"], "after a finished line, a deeper block is code"
 
 
+def test_rst_comments_are_notes_to_the_authors_not_quotes() -> None:
+    text = ("Python has many modules for web systems.\n\n.. XXX check if wiki page is still up to date\n\n"
+            "A summary is maintained at https://wiki.python.org/moin/WebProgramming.\n\n"
+            ".. XXX relevant for Python 3?\n\n   If the object was a local variable, it stays alive.\n\n"
+            "..\n   XXX need review for Windows\n\n..\n\nThe end.")
+    assert [unit.text for unit in split_units(text)] == [
+        "Python has many modules for web systems.",
+        "A summary is maintained at https://wiki.python.org/moin/WebProgramming.", "The end."]
+    assert [u.kind for u in split_units(".. note:: Kept.\n\n.. code-block:: python\n\n   x = 1\n")] == ["sentence", "code"]
+
+
 def test_markdown_fences_and_table_rows_are_whole_units() -> None:
     units = split_units(DEPLOY + "\n| variable | meaning |\n|---|---|\n| `SLACK_APP_TOKEN` | socket mode token |\n")
     code = [unit for unit in units if unit.kind == "code"]
