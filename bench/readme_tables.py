@@ -163,6 +163,16 @@ def quality(results: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+@renders("support_labels")
+def support_labels(results: dict[str, Any]) -> str:
+    """Per rule and split: the default model's labelled sentences published, and how many are faithful."""
+    return table(["support rule", "split", "labelled sentences (faithful)", "published", "faithful published",
+                  "precision", "recall"],
+                 [[rule, split, f"{f['sentences']} ({f['faithful']})", f["published"], f["published_faithful"],
+                   fixed(f["precision"], 2), fixed(f["recall"], 2)]
+                  for rule, splits in results["figures"].items() for split, f in splits.items()])
+
+
 @renders("quality_generation_ablation")
 def quality_generation_ablation(results: dict[str, Any]) -> str:
     """Each generation setting against the default, answered in the same run."""

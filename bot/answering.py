@@ -301,9 +301,7 @@ class Answerer:
         if not self.config.summarise or skip:  # a skip is logged by whoever decided it
             return replace(outcome, prompt=rendered, summary_skipped=skip)
         shown = len(prompt.passages)  # the prompt's passages are the first ranked ones, numbered [1]..[shown]
-        checker = SupportChecker(question=text, ranked=ranked[:shown], numbers=list(range(1, shown + 1)),
-                                 embed=self._embedder.embed_documents, config=self.config.support,
-                                 already_shown=outcome.published)
+        checker = self.support_checker(text, ranked[:shown], already_shown=outcome.published)
         publisher = _SentencePublisher(checker, passage_count=shown, on_sentence=on_delta,
                                        lead="\n\n" + SUMMARY_HEADING + "\n")
         generation_started = time.perf_counter()
@@ -345,6 +343,15 @@ class Answerer:
             return []
         return score_passages(query, read, self._embedder.embed_documents, self.config.scoring,
                               question_vector=query_vector, unit_vectors=self._unit_vectors)
+
+    def support_checker(self, text: str, shown: Sequence[ScoredPassage], *, already_shown: str,
+                        config: SupportConfig | None = None) -> SupportChecker:
+        """The support check of a summary written over `shown` (the prompt's passages, numbered [1]..)
+        after `already_shown` (the evidence); `config` replaces the configured thresholds (the bench
+        compares rules on the same sentences)."""
+        return SupportChecker(question=text, ranked=shown, numbers=list(range(1, len(shown) + 1)),
+                              embed=self._embedder.embed_documents, config=config or self.config.support,
+                              already_shown=already_shown)
 
     def _prompt(self, text: str, ranked: list[ScoredPassage], question: Question) -> tuple[GroundedPrompt, str]:
         """The prompt for `text` over the best ranked passages and the thread's recent turns, and its rendering."""

@@ -22,6 +22,9 @@ LUNCH = ("Lunch", "# Lunch\n\nLunch is served in the cafeteria on floor 3 from n
 DEPLOY = ("Deploys", "# Deploying\n\nTo deploy the API merge to main; the CI pipeline runs the tests and then "
                      "deploys to production with ArgoCD.")
 
+RESTATED = "To connect to the office VPN, install WireGuard and import the profile from the IT portal [1]."
+"""A summary sentence close enough to the VPN guide's to pass the support check."""
+
 
 def _add(sessions, embedder, doc: tuple[str, str], scope: str = "workspace") -> None:
     title, text = doc
@@ -37,7 +40,7 @@ def knowledge_base(sessions, embedder):
 
 
 def test_evidence_comes_first_then_the_checked_summary_and_everything_is_recorded(knowledge_base, embedder) -> None:
-    generator = ScriptedGenerator("Install WireGuard and import the IT portal profile [1].")
+    generator = ScriptedGenerator(RESTATED)
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
     deltas: list[tuple[str, int]] = []
     result = answerer.answer(Question(text="How do I connect to the VPN?", channel="C1", asker="U1",
@@ -47,7 +50,7 @@ def test_evidence_comes_first_then_the_checked_summary_and_everything_is_recorde
     assert model_calls_then == 0 and first.startswith("> To connect to the office VPN install WireGuard")
     assert first.endswith("[1]") and "".join(d for d, _ in deltas) == result.text
     assert SUMMARY_HEADING in result.text
-    assert result.summary == "Install WireGuard and import the IT portal profile [1]."
+    assert result.summary == RESTATED
     assert result.citations[0].title == "VPN guide" and result.citations[0].cited
     assert not result.abstained and result.verdicts[0].supported
     system, user = generator.calls[0][0], generator.calls[0][-1]
@@ -56,7 +59,7 @@ def test_evidence_comes_first_then_the_checked_summary_and_everything_is_recorde
     with knowledge_base() as session:
         row = session.get(Answer, result.answer_id)
         assert row.prompt == generator.render(generator.calls[0])
-        assert row.completion == "Install WireGuard and import the IT portal profile [1]."
+        assert row.completion == RESTATED
         assert row.published_text == result.text and row.summary_text == result.summary
         assert row.evidence[0]["n"] == 1 and "WireGuard" in row.evidence[0]["text"]
         assert row.support[0]["supported"] is True and row.abstain_reason is None
@@ -68,11 +71,11 @@ def test_evidence_comes_first_then_the_checked_summary_and_everything_is_recorde
 
 def test_invented_commands_and_urls_are_never_published(knowledge_base, embedder) -> None:
     generator = ScriptedGenerator("Run `sudo vpnctl --force` first. Then open https://vpn.evil.example/setup "
-                                  "and connect on port 443. Connect by installing WireGuard [1].")
+                                  "and connect on port 443. Connect to the office VPN by installing WireGuard [1].")
     result = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator).answer(
         Question(text="How do I connect to the VPN?"))
     assert "vpnctl" not in result.text and "evil" not in result.text and "443" not in result.text
-    assert result.summary == "Connect by installing WireGuard [1]."
+    assert result.summary == "Connect to the office VPN by installing WireGuard [1]."
     dropped = [v for v in result.verdicts if not v.supported]
     assert len(dropped) == 2
     assert any("sudo vpnctl --force" in reason for reason in dropped[0].reasons)
@@ -225,7 +228,7 @@ def test_default_model_answers_from_the_documents(knowledge_base, embedder, defa
 def test_prepare_shows_the_evidence_without_the_model_and_complete_writes_the_summary(knowledge_base,
                                                                                       embedder) -> None:
     """The two halves the Slack app runs on different pools: nothing is recorded until the answer is complete."""
-    generator = ScriptedGenerator("Install WireGuard and import the IT portal profile [1].")
+    generator = ScriptedGenerator(RESTATED)
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
     shown: list[str] = []
     prepared = answerer.prepare(Question(text="How do I connect to the VPN?", channel="C1"), on_delta=shown.append)
