@@ -25,6 +25,8 @@ from tests.scripted_generator import ScriptedGenerator
 
 DEPLOY_DOC = ("Deploying the billing service", "# Deploying the billing service\n\nTo deploy the billing service, "
               "run `make deploy` from the repository root. Deploys need the release role in the admin console.")
+DEPLOY_SUMMARY = "Run make deploy from the repository root to deploy the billing service [1]."
+"""A summary sentence close enough to DEPLOY_DOC's to pass the support check (bot/support.py)."""
 BACKUP_DOC = ("Database backups", "# Database backups\n\nPostgres backups run nightly at 02:00 UTC with pg_dump and "
               "are copied to the kb-backups bucket. Restores are done with pg_restore.")
 

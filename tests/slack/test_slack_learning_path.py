@@ -17,7 +17,7 @@ from store.schema import Answer
 from tests.fakes.slack_requests import block_action, feedback_buttons_action
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
-from tests.slack.harness import SlackHarness
+from tests.slack.harness import DEPLOY_SUMMARY, SlackHarness
 from training.config import DatasetConfig
 from training.dataset_builder import build_dataset
 
@@ -51,8 +51,7 @@ def dataset(bot: SlackHarness, config: DatasetConfig = LOOSE) -> Any:
 
 
 def test_public_channel_feedback_trains_and_private_feedback_stays_out(make_bot: MakeBot) -> None:
-    bot = make_bot(generator=ScriptedGenerator("Run make deploy from the repository root [1]. "
-                                               "Then ping @oncall at https://pager.example.com [1]."))
+    bot = make_bot(generator=ScriptedGenerator(f"{DEPLOY_SUMMARY} Then ping @oncall at https://pager.example.com [1]."))
     bot.fake.set_channel("C1")
     bot.fake.set_channel("G1", is_private=True)
     public_ts = bot.ask("How do I deploy the billing service?", channel="C1")
@@ -72,7 +71,7 @@ def test_public_channel_feedback_trains_and_private_feedback_stays_out(make_bot:
     # raw completion's unsupported sentence.
     assert "run `make deploy` from the repository root" in row["completion"]
     assert "pager.example.com" not in row["completion"] and "pager.example.com" in rows[up].completion
-    assert row["completion"].rstrip().endswith("Run make deploy from the repository root [1].")
+    assert row["completion"].rstrip().endswith(DEPLOY_SUMMARY)
 
 
 def test_a_teammates_correction_is_a_desirable_row_of_the_main_run(make_bot: MakeBot) -> None:

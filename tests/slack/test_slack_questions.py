@@ -19,7 +19,7 @@ from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
 from tests.fakes.slack_requests import ASKER, mention, message
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
-from tests.slack.harness import SlackHarness
+from tests.slack.harness import DEPLOY_SUMMARY, SlackHarness
 
 pytestmark = pytest.mark.usefixtures("documents")
 
@@ -53,8 +53,8 @@ def test_mention_streams_into_the_thread_and_ends_with_cited_answer(make_bot: Ma
 
 
 def test_the_quoted_evidence_is_the_first_text_shown_and_invented_text_never_is(make_bot: MakeBot) -> None:
-    bot = make_bot(generator=ScriptedGenerator("Deploy with `kubectl apply -f billing.yaml` [1]. Run make deploy "
-                                               "from the repository root [1].", delay_s=0.03),
+    bot = make_bot(generator=ScriptedGenerator(f"Deploy with `kubectl apply -f billing.yaml` [1]. {DEPLOY_SUMMARY}",
+                                               delay_s=0.03),
                    streaming=StreamOptions(mode="update", interval_s=5.0))
     ts = bot.ask("How do I deploy the billing service?")
 
@@ -64,7 +64,7 @@ def test_the_quoted_evidence_is_the_first_text_shown_and_invented_text_never_is(
     final = bot.final_answer("C1", ts)
     shown = "\n".join(b["text"]["text"] for b in final["blocks"] if b["type"] == "section")
     assert shown.startswith("> To deploy the billing service, run `make deploy` from the repository root.")
-    assert "Run make deploy from the repository root [1]." in shown
+    assert DEPLOY_SUMMARY in shown
     assert "kubectl" not in shown and "kubectl" not in final["text"]
     [row] = bot.rows(Answer)
     assert "kubectl" in row.completion and row.support[0]["supported"] is False
