@@ -49,6 +49,9 @@ class QuestionOutcome:
     f1_published: float | None = None
     f1_raw: float | None = None
     f1_baseline: float | None = None
+    f1_evidence_source: float | None = None
+    """Evidence F1 against the gold section's source markup (only when scored against the shown answer)."""
+    f1_baseline_source: float | None = None
     sentences: int = 0
     supported: int = 0
     invented: list[str] = field(default_factory=list)
@@ -62,8 +65,14 @@ def invented_specifics(result: AnswerResult, question: str) -> list[str]:
     return sources.missing(result.text.replace(SUMMARY_HEADING, " "))
 
 
-def run_questions(answerer: Answerer, questions: Sequence[AskedQuestion], *, is_gold) -> list[QuestionOutcome]:  # type: ignore[no-untyped-def]
-    """Answer every question (as configured: evidence only or with a summary) and score it."""
+def run_questions(answerer: Answerer, questions: Sequence[AskedQuestion], *, is_gold,  # type: ignore[no-untyped-def]
+                  gold_as_shown: bool = False) -> list[QuestionOutcome]:
+    """Answer every question (as configured: evidence only or with a summary) and score it.
+
+    `gold_as_shown` scores against the gold answer as a reader sees it (FaqItem.shown_answer) and
+    keeps the evidence's and the baseline's F1 against the source markup beside it; otherwise the
+    source is the gold (what the generation and learning benches have always scored against).
+    """
     outcomes = []
     for asked in questions:
         started = time.perf_counter()
@@ -76,13 +85,19 @@ def run_questions(answerer: Answerer, questions: Sequence[AskedQuestion], *, is_
                                   abstained=result.abstained, abstain_reason=result.abstain_reason,
                                   relevance=relevance, first_text_ms=result.first_text_ms, final_ms=final_ms)
         if asked.item is not None:
-            gold = asked.item.answer
+            gold = asked.item.shown_answer() if gold_as_shown else asked.item.answer
             evidence_text = "\n".join(quote.text for quote in result.evidence)
             outcome.f1_evidence = token_scores(plain(evidence_text), gold).f1 if not result.abstained else 0.0
             outcome.f1_published = token_scores(plain(result.text), gold).f1 if not result.abstained else 0.0
             outcome.f1_raw = token_scores(plain(result.raw_completion), gold).f1 if result.raw_completion else None
             if passages:
                 outcome.f1_baseline = token_scores(opening_words(passages[0].text), gold).f1
+            if gold_as_shown:
+                source = asked.item.answer
+                outcome.f1_evidence_source = token_scores(plain(evidence_text), source).f1 \
+                    if not result.abstained else 0.0
+                outcome.f1_baseline_source = token_scores(opening_words(passages[0].text), source).f1 \
+                    if passages else None
         outcome.sentences = sum(1 for v in result.verdicts if v.kind != "code")
         outcome.supported = sum(1 for v in result.verdicts if v.supported and v.kind != "code")
         # An abstention is the bot's own fixed message; only answers can invent.
@@ -111,6 +126,8 @@ def summarise_answers(outcomes: Sequence[QuestionOutcome]) -> dict[str, object]:
         "f1_evidence": _mean([o.f1_evidence for o in answerable]),
         "f1_raw_generation": _mean([o.f1_raw for o in answerable]),
         "f1_top_passage_baseline": _mean([o.f1_baseline for o in answerable]),
+        "f1_evidence_against_source": _mean([o.f1_evidence_source for o in answerable]),
+        "f1_top_passage_baseline_against_source": _mean([o.f1_baseline_source for o in answerable]),
         "answered_share": round(sum(not o.abstained for o in answerable) / len(answerable), 4) if answerable else None,
         "f1_published_when_answered": _mean([o.f1_published for o in answerable if not o.abstained]),
         "f1_baseline_when_answered": _mean([o.f1_baseline for o in answerable if not o.abstained]),

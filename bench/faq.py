@@ -21,6 +21,16 @@ class FaqItem:
     file: str
     question: str
     answer: str
+    """The section's reStructuredText source (what gold passages are matched against)."""
+
+    def shown_answer(self) -> str:
+        """The answer as a reader sees it: roles rendered as their text, author comments (".. XXX …"),
+        directive markup and headings dropped, the way the product renders passages for quoting
+        (bot/passage_units.py). Token F1 against the source would credit markup ("func", "ref", "XXX")
+        that only text shown raw can match."""
+        from bot.passage_units import split_units
+
+        return "\n".join(unit.text for unit in split_units(self.answer))
 
 
 def section_titles(lines: list[str]) -> list[int]:

@@ -17,8 +17,10 @@ Reported, each with its baseline measured in the same run:
 * retrieval hit@1/5/10 and MRR per search mode, plain and re-ranked by best-matching unit;
 * abstention: thresholds calibrated on dev (each knowledge base's, and all of them together: the
   shipped default), answered/refused shares on test and holdout, against the earlier rules;
-* answers on test paraphrases: token F1 vs the gold section for the raw generation, the published
-  answer and the evidence alone, against the "first 120 words of the top passage" baseline; share
+* answers on test paraphrases: token F1 vs the gold section as a reader sees it (FaqItem.shown_answer:
+  roles rendered, author comments dropped) for the raw generation, the published answer and the
+  evidence alone, against the "first 120 words of the top passage" baseline (the evidence's and the
+  baseline's F1 against the section's source markup are kept beside them); share
   of published sentences supported; invented URLs/commands/identifiers (must be 0); median time to
   first text and to the final answer;
 * ablations of the generation settings on a subset (repetition control, prompt passages, length),
@@ -250,7 +252,7 @@ def evidence_variants(answerer: Any, questions: list[AskedQuestion]) -> dict[str
         scores = []
         for asked, ranked in ranked_by_question:
             quotes = select_evidence(ranked, list(range(1, len(ranked) + 1)), config)
-            scores.append(token_scores(plain("\n".join(q.text for q in quotes)), asked.item.answer).f1)
+            scores.append(token_scores(plain("\n".join(q.text for q in quotes)), asked.item.shown_answer()).f1)
         figures[name] = round(sum(scores) / len(scores), 4)
         print(f"evidence {name}: F1 {figures[name]:.3f}")
     return figures
@@ -368,15 +370,15 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
     for split in HELD_OUT:
         questions = sets[f"paraphrases {split}"]
         results[f"evidence_only_{split}"] = summarise_answers(run_questions(evidence_answerer, questions,
-                                                                           is_gold=is_gold))
+                                                                           is_gold=is_gold, gold_as_shown=True))
         results[f"evidence_only_{split}_before_rerank"] = summarise_answers(run_questions(
-            first_stage_evidence, questions, is_gold=is_gold))
+            first_stage_evidence, questions, is_gold=is_gold, gold_as_shown=True))
         print(f"evidence only ({split}): {results[f'evidence_only_{split}']}; "
               f"before the re-ranking: {results[f'evidence_only_{split}_before_rerank']}")
     rows: list[dict[str, Any]] = []
     if answers:
         chosen_questions = spread(test_questions, answers) + spread(unanswerable_sets["test"], answers // 4)
-        outcomes = run_questions(answerer, chosen_questions, is_gold=is_gold)
+        outcomes = run_questions(answerer, chosen_questions, is_gold=is_gold, gold_as_shown=True)
         results["answers_test"] = summarise_answers(outcomes)
         print(f"answers (test, default model): {results['answers_test']}")
         rows = outcome_rows(outcomes)
@@ -390,8 +392,8 @@ def measure_relevance(answerer: Any, sets: dict[str, list[AskedQuestion]],
     (abstention off) measures them; judge() decides them again under any rule."""
     relevance = {}
     for split in splits:
-        good = run_questions(answerer, sets[f"paraphrases {split}"], is_gold=is_gold)
-        bad = run_questions(answerer, unanswerable_sets[split], is_gold=is_gold)
+        good = run_questions(answerer, sets[f"paraphrases {split}"], is_gold=is_gold, gold_as_shown=True)
+        bad = run_questions(answerer, unanswerable_sets[split], is_gold=is_gold, gold_as_shown=True)
         # judge() keeps only a stored "no_passages" and decides every other reason again.
         relevance[split] = ([Relevance.from_json(o.relevance) for o in good],
                             [Relevance.from_json(o.relevance) for o in bad])
@@ -440,7 +442,7 @@ def ablations(sessions: sessionmaker[Session], embedder: Embedder, generator: An
     table = {}
     for name, (model, config) in variants.items():
         answerer = Answerer(sessions=sessions, embedder=embedder, generator=model, config=config)
-        figures = summarise_answers(run_questions(answerer, questions, is_gold=is_gold))
+        figures = summarise_answers(run_questions(answerer, questions, is_gold=is_gold, gold_as_shown=True))
         table[name] = {key: figures[key] for key in ("questions", "f1_raw_generation", "f1_published",
                                                       "generated_sentences", "generated_sentences_passing_check",
                                                       "invented_specifics", "median_final_ms")}

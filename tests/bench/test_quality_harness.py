@@ -8,7 +8,7 @@ import pytest
 
 from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, overlap_share, token_scores
 from bench.answer_quality import abstention_figures, calibrate, plain, run_questions, summarise_answers
-from bench.faq import load_faq, parse_faq
+from bench.faq import FaqItem, load_faq, parse_faq
 from bench.quality import ingest_corpus, is_gold, search_ranks
 from bench.question_sets import AskedQuestion, holdout_paraphrases, holdout_unanswerable, paraphrases, unanswerable
 from bot.abstention import Relevance
@@ -54,6 +54,15 @@ def test_faq_parser_finds_question_sections_and_their_answers() -> None:
                                                  "What is a decorator?"]
     assert items[1].answer == "Rayleigh scattering of sunlight by the air makes short wavelengths dominate."
     assert "Not a question" not in items[1].answer
+
+
+def test_the_gold_answer_as_shown_drops_author_comments_and_renders_roles() -> None:
+    """Scored against the source, a quote loses to raw text for markup no reader sees (".. XXX", ":func:")."""
+    item = FaqItem(file="x.rst.txt", question="How?",
+                   answer=".. XXX need review for Python 3.\n\nUse :func:`reversed` or ``list.reverse()``.")
+    assert item.shown_answer() == "Use `reversed` or `list.reverse()`."
+    quote = "Use `reversed` or `list.reverse()`."
+    assert token_scores(quote, item.shown_answer()).f1 == 1.0 > token_scores(quote, item.answer).f1
 
 
 @pytest.mark.parametrize(("prediction", "gold", "expected"), [
@@ -107,9 +116,10 @@ def test_harness_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path, sessions, embe
     answerer = Answerer(sessions=sessions, embedder=embedder,
                         generator=ScriptedGenerator("Rayleigh scattering of sunlight makes the sky blue. "
                                                     "Visit https://sky.example.com for more [1]."))
-    outcomes = run_questions(answerer, asked, is_gold=is_gold)
+    outcomes = run_questions(answerer, asked, is_gold=is_gold, gold_as_shown=True)
     answered, refused = outcomes
     assert answered.gold_rank == 1 and not answered.abstained and answered.f1_evidence > 0.9
+    assert answered.f1_evidence_source is not None and answered.f1_baseline_source is not None
     assert answered.sentences == 2 and answered.supported == 1 and answered.invented == []
     assert refused.abstained and refused.f1_published is None
     summary = summarise_answers(outcomes)
