@@ -4,10 +4,9 @@ A passage is retrieved by its whole-chunk embedding, which averages everything t
 teammate's question usually matches one sentence of it. The units (sentences, list items, code
 blocks) of the passages an answer quotes and shows the model are embedded once, with the embedder
 the product already loaded, and kept in the database for the next question that reads the same
-passage (bot/unit_vector_cache.py); evidence selection (bot/evidence.py) picks from them and the support
-check (bot/support.py) compares generated sentences with them. Re-ranking passages by their best
-unit was measured too and lowered hit@1 on paraphrased questions (0.46 → 0.35 on the dev split),
-so passage order stays the search's.
+passage (bot/unit_vector_cache.py); evidence selection (bot/evidence.py) picks from them, the support
+check (bot/support.py) compares generated sentences with them, and the re-ranking (bot/reranking.py)
+re-orders the search's top passages by passage score plus their best unit's.
 
 A unit's score is its cosine similarity to the question plus a small lexical cue: the share of the
 question's key terms (bot/lexicon.py) that the unit, its passage's heading or title contain.
