@@ -86,18 +86,17 @@ def run_questions(answerer: Answerer, questions: Sequence[AskedQuestion], *, is_
                                   relevance=relevance, first_text_ms=result.first_text_ms, final_ms=final_ms)
         if asked.item is not None:
             gold = asked.item.shown_answer() if gold_as_shown else asked.item.answer
-            evidence_text = "\n".join(quote.text for quote in result.evidence)
-            outcome.f1_evidence = token_scores(plain(evidence_text), gold).f1 if not result.abstained else 0.0
+            evidence = plain("\n".join(quote.text for quote in result.evidence))
+            baseline = opening_words(passages[0].text) if passages else None
+            outcome.f1_evidence = token_scores(evidence, gold).f1 if not result.abstained else 0.0
             outcome.f1_published = token_scores(plain(result.text), gold).f1 if not result.abstained else 0.0
             outcome.f1_raw = token_scores(plain(result.raw_completion), gold).f1 if result.raw_completion else None
-            if passages:
-                outcome.f1_baseline = token_scores(opening_words(passages[0].text), gold).f1
+            if baseline is not None:
+                outcome.f1_baseline = token_scores(baseline, gold).f1
             if gold_as_shown:
                 source = asked.item.answer
-                outcome.f1_evidence_source = token_scores(plain(evidence_text), source).f1 \
-                    if not result.abstained else 0.0
-                outcome.f1_baseline_source = token_scores(opening_words(passages[0].text), source).f1 \
-                    if passages else None
+                outcome.f1_evidence_source = token_scores(evidence, source).f1 if not result.abstained else 0.0
+                outcome.f1_baseline_source = token_scores(baseline, source).f1 if baseline is not None else None
         outcome.sentences = sum(1 for v in result.verdicts if v.kind != "code")
         outcome.supported = sum(1 for v in result.verdicts if v.supported and v.kind != "code")
         # An abstention is the bot's own fixed message; only answers can invent.

@@ -244,15 +244,16 @@ def evidence_variants(answerer: Any, questions: list[AskedQuestion]) -> dict[str
                                             (80, 160, 0.8), (80, 120, 0.6), (120, 160, 0.8), (120, 160, 0.9),
                                             (150, 190, 0.9)]}
     embed_query = answerer._embedder.embed_query  # noqa: SLF001 - the bench scores what the answerer would
-    ranked_by_question = [(asked, answerer.find(Question(text=asked.text), asked.text, asked.text,
-                                                embed_query(asked.text))[1])
+    # Each question's ranked passages and rendered gold once; only the selection differs per variant.
+    ranked_by_question = [(asked.item.shown_answer(),  # type: ignore[union-attr]
+                           answerer.find(Question(text=asked.text), asked.text, asked.text, embed_query(asked.text))[1])
                           for asked in questions]
     figures = {}
     for name, config in variants.items():
         scores = []
-        for asked, ranked in ranked_by_question:
+        for gold, ranked in ranked_by_question:
             quotes = select_evidence(ranked, list(range(1, len(ranked) + 1)), config)
-            scores.append(token_scores(plain("\n".join(q.text for q in quotes)), asked.item.shown_answer()).f1)
+            scores.append(token_scores(plain("\n".join(q.text for q in quotes)), gold).f1)
         figures[name] = round(sum(scores) / len(scores), 4)
         print(f"evidence {name}: F1 {figures[name]:.3f}")
     return figures
