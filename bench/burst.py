@@ -39,6 +39,7 @@ by bench/readme_tables.py, beside it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import time
@@ -203,6 +204,59 @@ class CpuMeter:
                         "cores": psutil.cpu_count() or 0}
 
 
+def listen_overflows() -> int | None:
+    """The kernel's count of connections dropped because a listening socket's queue was full (Linux's
+    TcpExt ListenOverflows; None elsewhere). Each drop costs the sender a 1 s SYN retransmit."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(fields["ListenOverflows"]) if "ListenOverflows" in fields else None
+    return None
+
+
+class BurstWatch:
+    """What went wrong quietly during the burst: the app's warnings and errors (its JSON log lines from
+    the burst's start, counted by logger and first line of the message) and listen-queue overflows.
+
+    Both cost seconds without failing a question: a Postgres deadlock between two questions storing
+    the same passages' unit vectors waited out `deadlock_timeout` (1 s), and the fake Slack's stdlib
+    backlog of 5 dropped connections, each retried a second later; the figures name such waits.
+    """
+
+    def __init__(self, log: Path) -> None:
+        self._log = log
+        self.figures: dict[str, Any] = {}
+
+    def __enter__(self) -> BurstWatch:
+        self._offset = self._log.stat().st_size
+        self._overflows = listen_overflows()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        overflows = listen_overflows()
+        self.figures = {"app_warnings": self._warnings(),
+                        "listen_overflows": None if overflows is None or self._overflows is None
+                        else overflows - self._overflows}
+
+    def _warnings(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        with open(self._log, encoding="utf-8", errors="replace") as log:
+            log.seek(self._offset)
+            for line in log:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+                    message = str(entry.get("message", "")).splitlines()[0][:120] if entry.get("message") else ""
+                    counts[f"{entry.get('logger', '?')}: {message}"] += 1
+        return dict(counts)
+
+
 def records(calls: list[SlackCall], asked: list[Asked], timeout_s: float) -> list[dict[str, Any]]:
     """Per question: the ack, when it was sent (s after the run's first), and its reply's timeline and outcome."""
     start = min(a.sent for a in asked)
@@ -357,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         forget_unit_vectors(stack)
         if args.update_tier:
             stack.fake.rate_limit({"chat.update": args.update_tier})
-        with CpuMeter(stack.process) as cpu:
+        with CpuMeter(stack.process) as cpu, BurstWatch(stack.log) as watch:
             burst = run_burst(stack, questions, senders, args.timeout_s)
         calls = list(stack.fake.calls)
     runs = {"burst": records(calls, burst, args.timeout_s),
@@ -367,9 +421,11 @@ def main(argv: list[str] | None = None) -> None:
         show("one at a time", summaries["sequential"])
     show("burst", summaries["burst"])
     print(f"  CPU during the burst: {cpu.figures}")
+    print(f"  app warnings during the burst: {watch.figures['app_warnings'] or 'none'}; "
+          f"listen-queue overflows: {watch.figures['listen_overflows']}")
     limited = Counter(call.method for call in calls if call.status == 429)
     figures = {"settings": served_settings(args, senders, len(baseline)), **summaries,
-               "rate_limited_calls": dict(limited), "burst_cpu": cpu.figures,
+               "rate_limited_calls": dict(limited), "burst_cpu": cpu.figures, "burst_watch": watch.figures,
                "ratios": ratios(summaries["burst"], summaries["sequential"]),
                "questions": runs, "machine": machine_at_end(machine)}
     print(f"wrote {write_result('burst', figures, out)}")

@@ -271,6 +271,15 @@ def _burst_cpu(cpu: dict[str, Any]) -> str:
             f"the rest (Postgres, anything else on the host) {fixed(cpu['other_cpu_s'], 2)} s; ")
 
 
+def _burst_watch(watch: dict[str, Any]) -> str:
+    """The app's warnings and the listen-queue overflows during the burst (bench/burst.py's BurstWatch)."""
+    warnings = watch["app_warnings"]
+    logged = "none" if not warnings else "; ".join(f"{count} × {what}" for what, count in sorted(warnings.items()))
+    overflows = watch["listen_overflows"]
+    return (f"app warnings and errors logged during the burst: {logged}; connections dropped by a full listen "
+            f"queue: {'not measured' if overflows is None else overflows}; ")
+
+
 @renders("burst_update_tier_before")
 @renders("burst_update_tier")
 @renders("burst_int8_embedder")
@@ -305,11 +314,12 @@ def _burst_cpu(cpu: dict[str, Any]) -> str:
 @renders("burst_whole_prompt_r1")
 @renders("burst_whole_prompt_r2")
 @renders("burst_whole_prompt_r3")
-@renders("burst_whole_prompt_r4")
 @renders("burst_pieces_r1")
 @renders("burst_pieces_r2")
 @renders("burst_pieces_r3")
-@renders("burst_pieces_r4")
+@renders("burst_before_fixes_r1")
+@renders("burst_before_fixes_r2")
+@renders("burst_fixed_r1")
 @renders("burst")
 def burst(results: dict[str, Any]) -> str:
     """A burst of questions sent at once against the same questions one at a time, same app, same run."""
@@ -369,6 +379,7 @@ def burst(results: dict[str, Any]) -> str:
                 + f"; the burst's {s['questions']} questions sent from {s['senders']} "
                 f"threads, {s['sequential_questions']} of them one at a time first; "
                 + (_burst_cpu(results["burst_cpu"]) if "burst_cpu" in results else "")
+                + (_burst_watch(results["burst_watch"]) if "burst_watch" in results else "")
                 + f"{on_machine(results['machine'])}.")
     return table(["", "burst (all at once)", "one at a time", "burst ÷ one at a time"], rows) + "\n\n" + settings
 

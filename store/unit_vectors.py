@@ -56,10 +56,14 @@ def load_unit_vectors(session: Session, chunk_ids: Sequence[int]) -> dict[int, S
 def save_unit_vectors(session: Session, rows: Iterable[StoredUnitVectors]) -> int:
     """Insert or replace the rows (one statement per row; concurrent writers of a chunk both succeed).
 
-    A chunk deleted meanwhile is skipped (its row would dangle); returns the number of rows written.
+    Rows are written in chunk id order whatever order they come in: two questions storing the same
+    passages in different rankings would otherwise lock them in opposite orders and deadlock until
+    Postgres's `deadlock_timeout` (1 s) aborted one, which a burst of first questions on a new
+    knowledge base did (bench/burst.py). A chunk deleted meanwhile is skipped (its row would dangle);
+    returns the number of rows written.
     """
     written = 0
-    for row in rows:
+    for row in sorted(rows, key=lambda stored: stored.chunk_id):
         vectors = np.ascontiguousarray(row.vectors, dtype=STORED_DTYPE)
         if vectors.ndim != 2 or vectors.shape[1] != EMBEDDING_DIM:
             raise ValueError(f"unit vectors of chunk {row.chunk_id} have shape {vectors.shape}, "

@@ -161,3 +161,45 @@ def test_the_cache_serves_only_what_it_was_asked_for(knowledge_base, embedder) -
     warm = cache(list(reversed(passages)), list(reversed(units)))
     assert [len(vectors) for vectors in cold] == [len(u) for u in units]
     assert np.allclose(warm[0], cold[1], atol=2e-3) and np.allclose(warm[1], cold[0], atol=2e-3)
+
+
+def test_writers_of_the_same_passages_in_opposite_rankings_wait_for_each_other_instead_of_deadlocking(
+        knowledge_base) -> None:
+    """Two questions storing the same chunks in opposite orders: the rows are locked in id order.
+
+    Session A holds the lower chunk's row (written, not committed); a writer given [higher, lower]
+    must then wait on the lower before it touches the higher, so A can still write the higher and
+    commit. Written in the order given, the writer would hold the higher and Postgres would abort
+    one of them as a deadlock after `deadlock_timeout` (a burst of first questions did exactly that).
+    """
+    import threading
+
+    vectors = np.ones((1, 384), dtype=np.float32) / np.sqrt(384)
+    with knowledge_base() as session:
+        lower, higher = session.scalars(select(Chunk.id).order_by(Chunk.id).limit(2)).all()
+
+    def row(chunk_id: int, digest: str) -> StoredUnitVectors:
+        return StoredUnitVectors(chunk_id=chunk_id, model="m", digest=digest, vectors=vectors)
+
+    failures: list[BaseException] = []
+
+    def other_writer() -> None:
+        try:
+            with knowledge_base() as session, session.begin():
+                save_unit_vectors(session, [row(higher, "b"), row(lower, "b")])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    with knowledge_base() as first, first.begin():
+        save_unit_vectors(first, [row(lower, "a")])
+        writer = threading.Thread(target=other_writer)
+        writer.start()
+        writer.join(timeout=0.3)  # it is now waiting on the lower chunk's row
+        assert writer.is_alive()
+        first.execute(text("SET LOCAL lock_timeout = '5s'"))
+        save_unit_vectors(first, [row(higher, "a")])  # must not wait on the other writer
+    writer.join(timeout=10)
+    assert not writer.is_alive() and failures == []
+    with knowledge_base() as session:
+        stored = load_unit_vectors(session, [lower, higher])
+    assert {stored[lower].digest, stored[higher].digest} == {"b"}  # the later writer won both rows

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.burst import Asked, burst_questions, ratios, records, spaced_sample, summarise
+from bench.burst import Asked, BurstWatch, burst_questions, listen_overflows, ratios, records, spaced_sample, summarise
 from bench.readme_tables import RENDERERS, write_result
 from bench.slack_transcript import first_text, first_visible, reply_end, reply_timeline
 from bot.slack.blocks import THINKING, answer_blocks, notice_blocks, progress_text
@@ -185,3 +185,30 @@ def test_the_renderer_says_where_the_cores_went_and_whether_unit_vectors_were_ke
             "the rest (Postgres, anything else on the host) 0.30 s; ") in rendered
     figures["settings"]["unit_vector_cache"] = False
     assert "passages' unit vectors embedded for every question" in RENDERERS["burst_no_unit_cache"](figures)
+
+
+def test_the_watch_counts_the_apps_warnings_logged_during_the_burst_only(tmp_path: Path) -> None:
+    """Lines before the burst, below WARNING, or not JSON (gunicorn's own) are not counted."""
+    log = tmp_path / "gunicorn.log"
+
+    def line(level: str, message: str, logger: str = "bot.unit_vector_cache") -> str:
+        return json.dumps({"level": level, "logger": logger, "message": message}) + "\n"
+
+    log.write_text(line("WARNING", "before the burst"))
+    with BurstWatch(log) as watch, log.open("a") as out:
+        out.write(line("WARNING", "unit vectors could not be stored: deadlock detected\nDETAIL: ..."))
+        out.write(line("WARNING", "unit vectors could not be stored: deadlock detected\nDETAIL: other"))
+        out.write(line("INFO", "answered"))
+        out.write("[2026-11-30 00:00:00 +0000] [12] [INFO] Booting worker with pid: 12\n")
+        out.write(line("ERROR", "listener failed", logger="bot.slack.app"))
+    assert watch.figures["app_warnings"] == {
+        "bot.unit_vector_cache: unit vectors could not be stored: deadlock detected": 2,
+        "bot.slack.app: listener failed": 1}
+    overflows = watch.figures["listen_overflows"]
+    assert overflows is None or overflows >= 0
+    assert listen_overflows() is None or isinstance(listen_overflows(), int)
+    rendered = RENDERERS["burst"]({**_figures(), "burst_watch": watch.figures})
+    assert ("app warnings and errors logged during the burst: 1 × bot.slack.app: listener failed; 2 × "
+            "bot.unit_vector_cache: unit vectors could not be stored: deadlock detected;") in rendered
+    quiet = RENDERERS["burst"]({**_figures(), "burst_watch": {"app_warnings": {}, "listen_overflows": 0}})
+    assert "logged during the burst: none; connections dropped by a full listen queue: 0; " in quiet

@@ -89,6 +89,17 @@ class _Override:
     headers: dict[str, str]
 
 
+
+class _SlackHTTPServer(ThreadingHTTPServer):
+    """The stdlib threading server with a connection backlog like a real web front end's.
+
+    `socketserver` listens with a backlog of 5: when a burst of replies opens more connections at
+    once, the kernel drops the extra SYNs and each sender waits out a 1 s (then 3 s) retransmit,
+    a delay Slack's own front ends never add (bench/burst.py measured those seconds as the bot's).
+    """
+
+    request_queue_size = 128
+
 class FakeSlack:
     """The fake server; `start()` it before building the Bolt app (App calls auth.test at once)."""
 
@@ -108,6 +119,7 @@ class FakeSlack:
         """Uploads started with files.getUploadURLExternal and not completed yet, by file id."""
         self.latency_s: dict[str, float] = {}
         self.unsupported_elements: set[str] = set()
+        """Block or element types this workspace rejects with `invalid_blocks` (e.g. feedback_buttons)."""
         self.users: dict[str, dict[str, Any]] = {}
         """People `users.info` describes by name (`add_user`); others get a bare profile."""
         self.groups: dict[str, list[str]] = {}
@@ -116,11 +128,10 @@ class FakeSlack:
         """Channels the bot is not in: `conversations.info` says `is_member: false`, history is `not_in_channel`."""
         self.rate_tiers: RateTiers | None = None
         self.rate_retry_after: str | None = None
-        """Block or element types this workspace rejects with `invalid_blocks` (e.g. feedback_buttons)."""
         self._overrides: dict[str, list[_Override]] = defaultdict(list)
         self._condition = threading.Condition()
         self._counter = itertools.count(1)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self.server = _SlackHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
