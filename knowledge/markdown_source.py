@@ -25,7 +25,7 @@ from markdown_it import MarkdownIt
 _PARSER = MarkdownIt("commonmark").enable("table")
 _FRONT_MATTER_FENCES = {"---": re.compile(r"^(?:---|\.\.\.)[ \t]*$"), "+++": re.compile(r"^\+\+\+[ \t]*$")}
 _CONTAINERS = frozenset(("paragraph_open", "bullet_list_open", "ordered_list_open", "blockquote_open",
-                         "table_open", "html_block"))
+                         "html_block"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,13 +46,14 @@ NO_FRONT_MATTER = FrontMatter(metadata={}, line_count=0)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarkdownBlock:
-    """A top-level block: a heading (`level`, `text` its inline source), code or text (source lines).
+    """A top-level block: a heading (`level`, `text` its inline source), code, a table or text (source lines).
 
     Code carries its fence lines apart (`opener`, `closer`; empty for indented code) so that
-    pieces of a long block can be fenced again; its lines may end in blank ones.
+    pieces of a long block can be fenced again; its lines may end in blank ones. A table's lines
+    are its header row, its delimiter row and its body rows, one per line.
     """
 
-    kind: Literal["heading", "code", "text"]
+    kind: Literal["heading", "code", "table", "text"]
     lines: tuple[str, ...] = ()
     level: int = 0
     text: str = ""
@@ -79,7 +80,7 @@ def front_matter(lines: list[str]) -> FrontMatter:
 def markdown_blocks(text: str) -> Iterator[MarkdownBlock]:
     """The top-level blocks of `text` (LF newlines) after its front matter, in document order.
 
-    Thematic breaks carry no text and are left out; lists, quotes, tables and HTML blocks are text.
+    Thematic breaks carry no text and are left out; lists, quotes and HTML blocks are text.
     """
     lines = text.split("\n")
     skipped = front_matter(lines).line_count
@@ -95,6 +96,8 @@ def markdown_blocks(text: str) -> Iterator[MarkdownBlock]:
             yield _fenced_block(lines[start:end], token.markup)
         elif token.type == "code_block":
             yield MarkdownBlock(kind="code", lines=tuple(lines[start:end]))
+        elif token.type == "table_open":
+            yield MarkdownBlock(kind="table", lines=tuple(line for line in lines[start:end] if line.strip()))
         elif token.type in _CONTAINERS:
             yield MarkdownBlock(kind="text", lines=tuple(lines[start:end]))
 

@@ -1,9 +1,11 @@
 """Packing a section's units into chunks of at most `max_chars`, with prose overlap (pure).
 
 Paragraphs are packed together and consecutive chunks of one section share about
-`overlap_chars` of prose, so a sentence cut at a boundary is still found. Code is never
-overlapped: a fragment of code repeated out of context misleads more than it helps. Only a unit
-longer than a chunk is cut: prose at sentence or word ends, code on line boundaries.
+`overlap_chars` of prose, so a sentence cut at a boundary is still found. Code and tables are
+never overlapped: a fragment repeated out of context misleads more than it helps. Only a unit
+longer than a chunk is cut: prose at sentence or word ends, code on line boundaries, a table
+between rows with its header and delimiter rows repeated on every piece (a row read without its
+column names loses its meaning; cut inside, half a row would be quoted as a sentence).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from knowledge.chunking.sections import Unit, code_unit
+from knowledge.chunking.sections import Unit, code_unit, table_unit
 
 MIN_MAX_CHARS = 64
 
@@ -55,8 +57,8 @@ def pack(units: list[Unit], config: ChunkingConfig) -> list[str]:
         if current and _size([*current, unit]) > config.max_chars:
             carried: list[Unit] = []
             intro = current[-1]
-            # Keep "Run this:" with the code it introduces when the two fit together.
-            if (unit.kind == "code" and intro.kind == "prose" and intro.text.rstrip().endswith(":")
+            # Keep "Run this:" with the code (or "These are:" with the table) it introduces when they fit.
+            if (unit.kind in ("code", "table") and intro.kind == "prose" and intro.text.rstrip().endswith(":")
                     and len(current) > 1 and _size([intro, unit]) <= config.max_chars):
                 carried = [current.pop()]
             if any(not u.carried for u in current):
@@ -81,6 +83,8 @@ def _fitted(units: list[Unit], config: ChunkingConfig) -> Iterator[Unit]:
                 yield Unit(piece)
         elif len(unit.text) <= config.max_chars:
             yield unit
+        elif unit.kind == "table":
+            yield from _split_table(unit, config.max_chars)
         else:
             yield from _split_code(unit, config.max_chars)
 
@@ -141,6 +145,26 @@ def _split_code(unit: Unit, max_chars: int) -> list[Unit]:
     if budget < max_chars // 2:  # a fence line too long to repeat on every piece
         opener, closer, budget = "", "", max_chars
     return [code_unit(piece.split("\n"), opener, closer) for piece in _split_lines(unit.body.split("\n"), budget)]
+
+
+def _split_table(unit: Unit, max_chars: int) -> list[Unit]:
+    """A table's rows in pieces of at most `max_chars`, each starting with the header and delimiter rows.
+
+    A row too long to fit beside the header is cut as prose (sentence, then word ends); a header
+    longer than half a chunk is not repeated (each piece would be mostly header).
+    """
+    head = unit.opener.split("\n")
+    budget = max_chars - len(unit.opener) - 1
+    if budget < max_chars // 2:
+        head, budget = [], max_chars
+    pieces: list[list[str]] = [[]]
+    for row in unit.body.split("\n"):
+        for part in _split_prose(row, budget) if len(row) > budget else [row]:
+            if pieces[-1] and len("\n".join([*pieces[-1], part])) > budget:
+                pieces.append([])
+            pieces[-1].append(part)
+    return [table_unit([*head, *rows]) if head else Unit("\n".join(rows), "table", "", "\n".join(rows))
+            for rows in pieces if rows]
 
 
 def _split_lines(lines: list[str], budget: int) -> list[str]:

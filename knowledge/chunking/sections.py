@@ -1,7 +1,8 @@
 """Sections and units, the shapes every format's splitter builds and packing consumes (pure).
 
-A section is a heading path and its units; a unit is a paragraph or a code block. Code keeps its
-fence so that pieces of an oversized block can be fenced again.
+A section is a heading path and its units; a unit is a paragraph, a code block or a table. Code
+keeps its fence so that pieces of an oversized block can be fenced again, and a table its header
+and delimiter rows so that every piece of a long one starts with them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ def lf_newlines(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """A paragraph or a code block; code carries its fence so pieces of it can be fenced again."""
+    """A paragraph, a code block or a table; code carries its fence (`opener`, `body`, `closer`) so
+    pieces of it can be fenced again, a table its header and delimiter rows as `opener`."""
 
     text: str
-    kind: Literal["prose", "code"] = "prose"
+    kind: Literal["prose", "code", "table"] = "prose"
     opener: str = ""
     body: str = ""
     closer: str = ""
@@ -34,6 +36,12 @@ def code_unit(lines: list[str], opener: str = "", closer: str = "") -> Unit:
     """A code block of `lines` between an optional fence `opener` and `closer`."""
     body = "\n".join(lines)
     return Unit("\n".join(part for part in (opener, body, closer) if part), "code", opener, body, closer)
+
+
+def table_unit(lines: list[str]) -> Unit:
+    """A Markdown table of `lines`: header row, delimiter row, then its body rows one per line."""
+    head, rows = lines[:2], lines[2:]
+    return Unit("\n".join(lines), "table", "\n".join(head), "\n".join(rows))
 
 
 @dataclass(slots=True)

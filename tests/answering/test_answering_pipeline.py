@@ -13,7 +13,7 @@ from bot.answering import NOT_COVERED, NOTHING_FOUND, SUMMARY_HEADING, Answerer,
 from bot.prompt import SYSTEM_RULES, Turn
 from knowledge.ingest import ingest_text
 from store.adapter_registry import promote, register_adapter, rollback
-from store.schema import Answer
+from store.schema import Answer, Chunk
 from tests.scripted_generator import ScriptedGenerator
 
 VPN = ("VPN guide", "# VPN\n\nTo connect to the office VPN install WireGuard and import the profile from the IT "
@@ -252,3 +252,37 @@ def test_prepare_finishes_an_abstention_at_once(knowledge_base, embedder) -> Non
     prepared = answerer.prepare(Question(text="what's the office wifi password?", channel="C1"))
     assert prepared.result is not None and prepared.result.abstained and not generator.calls
     assert answerer.complete(prepared) is prepared.result, "nothing left to write"
+
+
+SETTINGS_ROWS = [
+    ("LEDGER_RETRY_LIMIT", "5", "how many times a failed ledger write is retried before it is parked"),
+    ("LEDGER_BATCH_SIZE", "500", "how many entries one ledger flush writes; larger batches use more memory"),
+    ("LEDGER_FLUSH_SECONDS", "30", "how often the ledger flushes buffered entries to Postgres"),
+    ("LEDGER_ARCHIVE_DAYS", "90", "after how many days settled entries move to cold storage"),
+    ("LEDGER_AUDIT_BUCKET", "ledger-audit", "the S3 bucket the nightly audit export is written to"),
+    ("LEDGER_LOCK_TIMEOUT", "10s", "how long a writer waits for the account lock before it gives up"),
+    ("LEDGER_MAX_AMOUNT", "1000000", "the largest single transfer accepted without a manual approval"),
+    ("LEDGER_CURRENCY", "EUR", "the currency balances are reported in on the dashboards"),
+    ("LEDGER_REPLICAS", "3", "how many read replicas serve balance queries"),
+    ("LEDGER_ALERT_CHANNEL", "#ledger-alerts", "where failed writes and parked entries are announced"),
+]
+
+
+def test_a_row_of_a_long_settings_table_is_quoted_whole(sessions, embedder) -> None:
+    """Ingested Markdown with a table longer than a chunk: the answer quotes the asked row as written."""
+    rows = [f"| `{name}` | `{default}` | {meaning} |" for name, default, meaning in SETTINGS_ROWS]
+    text = ("# Ledger service\n\n## Settings\n\nEvery setting is an environment variable:\n\n"
+            "| variable | default | meaning |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+    ingest_text(sessions, embedder, title="Ledger settings", text=text, fmt="markdown", uri="doc:ledger",
+                source="text")
+    answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
+                        config=AnsweringConfig(summarise=False))
+    result = answerer.answer(Question(text="how long does a ledger writer wait for the account lock?"))
+    assert not result.abstained
+    quoted = [line for line in result.text.split("\n") if "LEDGER_LOCK_TIMEOUT" in line]
+    assert quoted and "10s" in quoted[0] and "before it gives up" in quoted[0]
+    with sessions() as session:
+        chunks = session.scalars(select(Chunk.text).order_by(Chunk.ordinal)).all()
+    assert len(chunks) >= 2, "the table is longer than one chunk"
+    assert all(chunk.split("\n")[0] == "| variable | default | meaning |" for chunk in chunks
+               if "LEDGER_" in chunk and not chunk.startswith("Every setting"))

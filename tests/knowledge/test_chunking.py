@@ -68,6 +68,38 @@ def test_oversized_code_block_is_split_on_lines_and_each_piece_is_fenced() -> No
     assert inner == lines
 
 
+TABLE_HEAD = ["| variable | default | meaning |", "|---|---|---|"]
+TABLE_ROWS = [f"| `APP_SETTING_{i}` | `{i}` | what setting {i} does; it is read at start (restart to change it) |"
+              for i in range(12)]
+
+
+def test_a_long_table_is_cut_between_rows_and_every_piece_starts_with_its_header() -> None:
+    """Never half a row (it would be quoted as a sentence) nor a row without its column names."""
+    text = "# Settings\n\n" + "\n".join(TABLE_HEAD + TABLE_ROWS) + "\n\nAfter the table.\n"
+    chunks = chunk_document(text, fmt="markdown", config=SMALL)
+    pieces = [c.text for c in chunks if "APP_SETTING_" in c.text]
+    assert len(pieces) >= 3 and all(len(piece) <= SMALL.max_chars for piece in pieces)
+    assert all(piece.split("\n")[:2] == TABLE_HEAD for piece in pieces)
+    tables = [piece.split("\n\n")[0] for piece in pieces]  # what follows a blank line is not the table
+    rows = [line for table in tables for line in table.split("\n")[2:]]
+    assert rows == TABLE_ROWS, "every row once, whole, in order, no blank line inside a table"
+    assert chunks[-1].text.endswith("After the table.")
+    assert not any(c.text.startswith(TABLE_ROWS[0][-40:]) for c in chunks)  # no overlap copied from a row
+
+
+def test_a_table_fits_with_its_introduction_and_a_row_longer_than_a_chunk_is_cut_as_prose() -> None:
+    short = "# H\n\n" + _sentences(3) + "\n\nThe settings:\n\n" + "\n".join(TABLE_HEAD + TABLE_ROWS[:2]) + "\n"
+    holding = [c.text for c in chunk_document(short, fmt="markdown", config=SMALL) if "APP_SETTING_0" in c.text]
+    assert holding == ["The settings:\n\n" + "\n".join(TABLE_HEAD + TABLE_ROWS[:2])]
+    huge_row = "| `HUGE` | `1` | " + " ".join(f"Clause {i} of a very long cell." for i in range(20)) + " |"
+    text = "# H\n\n" + "\n".join([*TABLE_HEAD, TABLE_ROWS[0], huge_row, TABLE_ROWS[1]]) + "\n"
+    chunks = chunk_document(text, fmt="markdown", config=SMALL)
+    assert all(len(c.text) <= SMALL.max_chars and c.text.split("\n")[:2] == TABLE_HEAD for c in chunks)
+    body = " ".join(line for c in chunks for line in c.text.split("\n")[2:])
+    assert all(f"Clause {i} of a very long cell." in body for i in range(20))
+    assert TABLE_ROWS[0] in body and TABLE_ROWS[1] in body
+
+
 def test_long_section_is_packed_with_overlap_between_consecutive_chunks() -> None:
     paragraphs = "\n\n".join(_sentences(3, word=f"Para{p}") for p in range(8))
     chunks = chunk_document(f"# Long\n\n{paragraphs}", fmt="markdown", config=SMALL)

@@ -81,6 +81,6 @@ def test_hash_words_and_indented_code_are_not_headings() -> None:
 
 def test_blocks_keep_their_source_lines_and_an_unclosed_fence_is_closed() -> None:
     blocks = list(markdown_blocks("Title\n=====\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```sh\necho hi\n"))
-    assert [(b.kind, b.level, b.text) for b in blocks] == [("heading", 1, "Title"), ("text", 0, ""), ("code", 0, "")]
+    assert [(b.kind, b.level, b.text) for b in blocks] == [("heading", 1, "Title"), ("table", 0, ""), ("code", 0, "")]
     assert blocks[1].lines == ("| a | b |", "|---|---|", "| 1 | 2 |")
     assert (blocks[2].opener, blocks[2].lines[0], blocks[2].closer) == ("```sh", "echo hi", "```")
