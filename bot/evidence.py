@@ -134,22 +134,45 @@ def _already_quoted(text: str, chosen: dict[tuple[int, int], tuple[int, ScoredUn
 
 
 def evidence_markdown(quotes: Sequence[Quote]) -> str:
-    """The quotes as Markdown: prose as `>` block quotes ending in `[n]`, code fenced, gaps marked with "…"."""
+    """The quotes as Markdown: prose as `>` block quotes ending in `[n]`, code fenced, gaps marked with "…".
+
+    Consecutive rows of one table are quoted together under its header row, shown once.
+    """
     blocks: list[str] = []
     prose: list[str] = []
-    previous: Quote | None = None
+    table: list[str] = []  # the header (when known) and the rows of the table quote being built
+    table_source: list[tuple[int, str]] = []  # that quote's source number and header
 
     def flush() -> None:
         if prose:
             blocks.append("> " + " ".join(prose))
             prose.clear()
 
+    def flush_table() -> None:
+        if table:
+            blocks.append("> " + "\n> ".join(table) + f" [{table_source[0][0]}]")
+            table.clear()
+            table_source.clear()
+
+    previous: Quote | None = None
     for index, quote in enumerate(quotes):
         following = quotes[index + 1] if index + 1 < len(quotes) else None
         same_as_previous = previous is not None and previous.number == quote.number
         if previous is not None and not same_as_previous:
             flush()
         gap = same_as_previous and previous is not None and quote.position > previous.position + 1
+        if quote.kind == "row":
+            flush()
+            header, _, row = quote.text.rpartition("\n")
+            if not (table_source and table_source[0] == (quote.number, header) and not gap):
+                flush_table()
+                table.extend([header, row] if header else [row])
+                table_source.append((quote.number, header))
+            else:
+                table.append(row)
+            previous = quote
+            continue
+        flush_table()
         if quote.kind == "code":
             flush()
             note = f" (trimmed; the rest is in source [{quote.number}])" if quote.trimmed else f" [{quote.number}]"
@@ -161,10 +184,11 @@ def evidence_markdown(quotes: Sequence[Quote]) -> str:
                 text = f"… {text}"
             if gap and prose:
                 prose.append("…")
-            ends_here = following is None or following.number != quote.number or following.kind == "code"
+            ends_here = following is None or following.number != quote.number or following.kind in ("code", "row")
             prose.append(f"{text} [{quote.number}]" if ends_here else text)
-            if quote.kind in ("item", "row"):
+            if quote.kind == "item":
                 flush()
         previous = quote
+    flush_table()
     flush()
     return "\n\n".join(blocks)

@@ -47,7 +47,8 @@ class Unit:
 
     Attributes:
         text: what is quoted (Markdown; code units carry their fence).
-        kind: "sentence", "item" (a list item), "row" (a Markdown table row) or "code" (a whole code block).
+        kind: "sentence", "item" (a list item), "row" (a Markdown table row, under its table's header row
+            when the passage has it: two lines) or "code" (a whole code block).
         position: index of the unit within its passage (reading order).
         words: number of words, for the evidence budget.
     """
@@ -152,9 +153,12 @@ def split_units(text: str) -> list[Unit]:
     splitter = _Splitter()
     index = 0
     literal_expected, literal_base = False, 0
+    table_header = ""
     while index < len(lines):
         line = lines[index]
         stripped = line.strip()
+        if not _TABLE_ROW.match(line):
+            table_header = ""  # a table ends at its first line that is not a row
         fence = _FENCE.match(line)
         if fence:
             splitter.close_paragraph()
@@ -207,9 +211,16 @@ def split_units(text: str) -> list[Unit]:
             index += 1 if _MARKDOWN_HEADING.match(line) else 2
             continue
         if _TABLE_ROW.match(line):
+            # A row is quoted under its table's header row (a value means little without its column's name);
+            # the header itself is context, not a unit. The chunker starts every piece of a table with it.
             splitter.close_paragraph()
+            if index + 1 < len(lines) and _TABLE_RULE.match(lines[index + 1]) and not _TABLE_RULE.match(line):
+                table_header = render_inline(stripped)
+                index += 2
+                continue
             if not _TABLE_RULE.match(line):
-                splitter.emit(render_inline(stripped), "row")
+                row = render_inline(stripped)
+                splitter.emit(f"{table_header}\n{row}" if table_header else row, "row")
             index += 1
             continue
         if not stripped or _UNDERLINE.match(stripped):

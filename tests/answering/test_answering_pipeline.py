@@ -279,8 +279,11 @@ def test_a_row_of_a_long_settings_table_is_quoted_whole(sessions, embedder) -> N
                         config=AnsweringConfig(summarise=False))
     result = answerer.answer(Question(text="how long does a ledger writer wait for the account lock?"))
     assert not result.abstained
-    quoted = [line for line in result.text.split("\n") if "LEDGER_LOCK_TIMEOUT" in line]
-    assert quoted and "10s" in quoted[0] and "before it gives up" in quoted[0]
+    [table] = [block.split("\n") for block in result.text.split("\n\n") if "LEDGER_LOCK_TIMEOUT" in block]
+    assert table[0] == "> | variable | default | meaning |", "quoted under its column names, inside the quote"
+    assert "> | `LEDGER_LOCK_TIMEOUT` | `10s` | how long a writer waits for the account lock before it gives up |" \
+        in [line.removesuffix(" [1]") for line in table[1:]]
+    assert all(line.startswith("> | `LEDGER_") for line in table[1:]), "the header once, then rows"
     with sessions() as session:
         chunks = session.scalars(select(Chunk.text).order_by(Chunk.ordinal)).all()
     assert len(chunks) >= 2, "the table is longer than one chunk"

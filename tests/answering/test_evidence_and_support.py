@@ -90,8 +90,14 @@ def test_markdown_fences_and_table_rows_are_whole_units() -> None:
     units = split_units(DEPLOY + "\n| variable | meaning |\n|---|---|\n| `SLACK_APP_TOKEN` | socket mode token |\n")
     code = [unit for unit in units if unit.kind == "code"]
     assert len(code) == 1 and "kubectl rollout status deploy/api" in code[0].text
-    assert [unit.text for unit in units if unit.kind == "row"] == ["| variable | meaning |",
-                                                                   "| `SLACK_APP_TOKEN` | socket mode token |"]
+    assert [unit.text for unit in units if unit.kind == "row"] == [
+        "| variable | meaning |\n| `SLACK_APP_TOKEN` | socket mode token |"], "a row under its header row"
+    headless = split_units("| `SLACK_APP_TOKEN` | socket mode token |\n| `SLACK_BOT_TOKEN` | bot token |\n\nNext.")
+    assert [(unit.kind, unit.text) for unit in headless] == [
+        ("row", "| `SLACK_APP_TOKEN` | socket mode token |"), ("row", "| `SLACK_BOT_TOKEN` | bot token |"),
+        ("sentence", "Next.")]
+    two_tables = split_units("| a | b |\n|---|---|\n| 1 | 2 |\n\nBetween.\n\n| c | d |\n|---|---|\n| 3 | 4 |\n")
+    assert [unit.text for unit in two_tables if unit.kind == "row"] == ["| a | b |\n| 1 | 2 |", "| c | d |\n| 3 | 4 |"]
 
 
 def test_content_terms_drop_chat_filler_and_stem() -> None:
@@ -370,3 +376,22 @@ def test_relevance_rows_stored_before_the_evidence_score_read_back() -> None:
     relevance = Relevance.from_json(stored)
     assert relevance.evidence_score == 0.0 and relevance.top_similarity == 0.5
     assert Relevance.from_json(relevance.as_json()) == relevance
+
+
+def test_rows_of_one_table_are_quoted_together_under_their_header_shown_once() -> None:
+    from bot.evidence import Quote, evidence_markdown
+
+    def quote(text: str, kind: str, position: int, number: int = 1) -> Quote:
+        return Quote(number=number, text=text, kind=kind, position=position, score=1.0)  # type: ignore[arg-type]
+
+    header = "| variable | default |"
+    rendered = evidence_markdown([
+        quote("Every setting is an environment variable.", "sentence", 0),
+        quote(f"{header}\n| `A` | `1` |", "row", 1), quote(f"{header}\n| `B` | `2` |", "row", 2),
+        quote(f"{header}\n| `D` | `4` |", "row", 4),
+        quote(f"{header}\n| `A` | `1` |", "row", 1, number=2)])
+    assert rendered.split("\n\n") == [
+        "> Every setting is an environment variable. [1]",
+        "> | variable | default |\n> | `A` | `1` |\n> | `B` | `2` | [1]",
+        "> | variable | default |\n> | `D` | `4` | [1]",  # after a gap: a quote of its own
+        "> | variable | default |\n> | `A` | `1` | [2]"]
