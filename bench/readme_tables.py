@@ -320,6 +320,7 @@ def _burst_watch(watch: dict[str, Any]) -> str:
 @renders("burst_before_fixes_r1")
 @renders("burst_before_fixes_r2")
 @renders("burst_fixed_r1")
+@renders("burst_fixed_r2")
 @renders("burst")
 def burst(results: dict[str, Any]) -> str:
     """A burst of questions sent at once against the same questions one at a time, same app, same run."""
