@@ -141,7 +141,7 @@ def evidence_markdown(quotes: Sequence[Quote]) -> str:
     blocks: list[str] = []
     prose: list[str] = []
     table: list[str] = []  # the header (when known) and the rows of the table quote being built
-    table_source: list[tuple[int, str]] = []  # that quote's source number and header
+    table_key: tuple[int, str] | None = None  # that quote's source number and header
 
     def flush() -> None:
         if prose:
@@ -149,10 +149,11 @@ def evidence_markdown(quotes: Sequence[Quote]) -> str:
             prose.clear()
 
     def flush_table() -> None:
-        if table:
-            blocks.append("> " + "\n> ".join(table) + f" [{table_source[0][0]}]")
+        nonlocal table_key
+        if table_key is not None:
+            blocks.append("> " + "\n> ".join(table) + f" [{table_key[0]}]")
             table.clear()
-            table_source.clear()
+            table_key = None
 
     previous: Quote | None = None
     for index, quote in enumerate(quotes):
@@ -164,10 +165,10 @@ def evidence_markdown(quotes: Sequence[Quote]) -> str:
         if quote.kind == "row":
             flush()
             header, _, row = quote.text.rpartition("\n")
-            if not (table_source and table_source[0] == (quote.number, header) and not gap):
+            if gap or table_key != (quote.number, header):
                 flush_table()
                 table.extend([header, row] if header else [row])
-                table_source.append((quote.number, header))
+                table_key = (quote.number, header)
             else:
                 table.append(row)
             previous = quote

@@ -214,14 +214,15 @@ def split_units(text: str) -> list[Unit]:
             # A row is quoted under its table's header row (a value means little without its column's name);
             # the header itself is context, not a unit. The chunker starts every piece of a table with it.
             splitter.close_paragraph()
-            if index + 1 < len(lines) and _TABLE_RULE.match(lines[index + 1]) and not _TABLE_RULE.match(line):
+            if _TABLE_RULE.match(line):
+                index += 1
+            elif index + 1 < len(lines) and _TABLE_RULE.match(lines[index + 1]):
                 table_header = render_inline(stripped)
                 index += 2
-                continue
-            if not _TABLE_RULE.match(line):
+            else:
                 row = render_inline(stripped)
                 splitter.emit(f"{table_header}\n{row}" if table_header else row, "row")
-            index += 1
+                index += 1
             continue
         if not stripped or _UNDERLINE.match(stripped):
             splitter.close_paragraph()

@@ -16,7 +16,7 @@ def markdown_sections(text: str) -> list[Section]:
         elif block.kind == "code":
             builder.add(code_unit(without_trailing_blanks(list(block.lines)), block.opener, block.closer))
         elif block.kind == "table":
-            builder.add(table_unit(list(block.lines)))
+            builder.add(table_unit(list(block.lines[:2]), list(block.lines[2:])))
         else:
             paragraph: list[str] = []
             for line in block.lines:

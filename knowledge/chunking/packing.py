@@ -159,12 +159,11 @@ def _split_table(unit: Unit, max_chars: int) -> list[Unit]:
         head, budget = [], max_chars
     pieces: list[list[str]] = [[]]
     for row in unit.body.split("\n"):
-        for part in _split_prose(row, budget) if len(row) > budget else [row]:
+        for part in _split_prose(row, budget):  # the row itself when it fits
             if pieces[-1] and len("\n".join([*pieces[-1], part])) > budget:
                 pieces.append([])
             pieces[-1].append(part)
-    return [table_unit([*head, *rows]) if head else Unit("\n".join(rows), "table", "", "\n".join(rows))
-            for rows in pieces if rows]
+    return [table_unit(head, rows) for rows in pieces if rows]
 
 
 def _split_lines(lines: list[str], budget: int) -> list[str]:

@@ -38,10 +38,10 @@ def code_unit(lines: list[str], opener: str = "", closer: str = "") -> Unit:
     return Unit("\n".join(part for part in (opener, body, closer) if part), "code", opener, body, closer)
 
 
-def table_unit(lines: list[str]) -> Unit:
-    """A Markdown table of `lines`: header row, delimiter row, then its body rows one per line."""
-    head, rows = lines[:2], lines[2:]
-    return Unit("\n".join(lines), "table", "\n".join(head), "\n".join(rows))
+def table_unit(head: list[str], rows: list[str]) -> Unit:
+    """A Markdown table: its `head` (header and delimiter rows; empty for a piece without them) and
+    its body `rows`, one per line."""
+    return Unit("\n".join([*head, *rows]), "table", "\n".join(head), "\n".join(rows))
 
 
 @dataclass(slots=True)
