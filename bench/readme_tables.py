@@ -456,6 +456,28 @@ def _run_cost_row(label: str, run: dict[str, Any]) -> list[str]:
             f"{phases['evaluating']:.0f} s" if "evaluating" in phases else "—", run.get("golden_answers") or "—"]
 
 
+@renders("embedder_adaptation")
+def embedder_adaptation(results: dict[str, Any]) -> str:
+    """First-stage retrieval per question set for the bundled embedder and each fine-tuned one (each seed)."""
+    sets = [("dev", "dev (trained on)"), ("test", "test"), ("holdout", "first holdout"),
+            ("holdout2", "**second holdout** (blind)")]
+    rows = []
+    for v in results["variants"]:
+        label = v["variant"] + (f", seed {v['seed']}" if v["seed"] is not None else "")
+        trained = f"{v['pairs']} pairs, {v['train_s']:.0f} s" if v["pairs"] else "—"
+        a = v["abstention"]
+        rows.append([label, trained] + [f"{fixed(v[key]['hit_at_1'])} / {fixed(v[key]['hit_at_5'])} / "
+                                        f"{fixed(v[key]['mrr'])}" for key, _ in sets]
+                    + [fixed(a["auc"]), f"{fixed(a['answerable_mean_top'])} / {fixed(a['unanswerable_mean_top'])}"])
+    first = results["variants"][0]["abstention"]
+    return (table(["embedder", "training"] + [f"{name}: hit@1 / hit@5 / MRR" for _, name in sets]
+                  + ["AUC answerable vs unanswerable", "mean top score answerable / unanswerable"], rows)
+            + f"\n\n{results['chunks']} FAQ chunks; first stage only (no re-ranking), scored as the product's "
+              f"vector search (heading weight {results['heading_weight']}); AUC over {first['answerable']} answerable "
+              f"(test and second holdout) and {first['unanswerable']} unanswerable questions; batch {results['batch_size']}, "
+              f"learning rate {results['learning_rate']:g}; {on_machine(results['machine'])}.")
+
+
 @renders("run_cost")
 def run_cost(results: dict[str, Any]) -> str:
     """One default CPU run down the gate's slowest path (the margin rule's minimum set to 0)."""
