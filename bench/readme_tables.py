@@ -474,8 +474,9 @@ def embedder_adaptation(results: dict[str, Any]) -> str:
                   + ["AUC answerable vs unanswerable", "mean top score answerable / unanswerable"], rows)
             + f"\n\n{results['chunks']} FAQ chunks; first stage only (no re-ranking), scored as the product's "
               f"vector search (heading weight {results['heading_weight']}); AUC over {first['answerable']} answerable "
-              f"(test and second holdout) and {first['unanswerable']} unanswerable questions; batch {results['batch_size']}, "
-              f"learning rate {results['learning_rate']:g}; {on_machine(results['machine'])}.")
+              f"(test and second holdout) and {first['unanswerable']} unanswerable questions; "
+              f"batch {results['batch_size']}, learning rate {results['learning_rate']:g}; "
+              f"{on_machine(results['machine'])}.")
 
 
 @renders("run_cost")
