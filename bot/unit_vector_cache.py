@@ -7,13 +7,21 @@ so the first question that reads a passage pays for its units once and later que
 back (bench/unit_vector_cache.py measures both). The cache never decides an answer: a row written by
 another embedder, for other unit texts (the splitter changed) or damaged is recomputed and replaced,
 and a database error while reading or writing it is logged and the units are embedded as before.
+
+Within a process, a passage's units are embedded once even when several questions need them at the
+same moment (a burst's first questions over a new knowledge base retrieve the same passages): the
+first question to miss a passage embeds it, and the others wait for its vectors instead of embedding
+them too (single-flight). A question waits only after publishing the passages it embeds itself, so
+two questions never wait on each other; if the embedding fails, the waiters embed the units themselves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +33,9 @@ from store.types import Passage
 from store.unit_vectors import StoredUnitVectors, load_unit_vectors, save_unit_vectors
 
 logger = logging.getLogger(__name__)
+
+IN_FLIGHT_WAIT_S = 30.0
+"""The most a question waits for another question's embedding of a passage before embedding it itself."""
 
 
 def units_digest(units: Sequence[Unit]) -> str:
@@ -49,6 +60,9 @@ class UnitVectorCache:
         self._sessions = sessions
         self._embed = embed
         self.model = model
+        self._lock = threading.Lock()
+        self._in_flight: dict[tuple[int, str], Future[np.ndarray]] = {}
+        """Passages (chunk id, units digest) a thread of this process is embedding now."""
 
     def __call__(self, passages: Sequence[Passage], units: Sequence[Sequence[Unit]]) -> list[np.ndarray]:
         digests = [units_digest(passage_units) for passage_units in units]
@@ -63,12 +77,70 @@ class UnitVectorCache:
             else:
                 missing.append(index)
         if missing:
-            computed = embed_units(self._embed, [units[index] for index in missing])
-            found.update(zip(missing, computed, strict=True))
-            self._save([StoredUnitVectors(chunk_id=passages[index].chunk_id, model=self.model,
-                                          digest=digests[index], vectors=found[index])
-                        for index in missing if len(units[index])])
+            keys = {index: (passages[index].chunk_id, digests[index]) for index in missing}
+            owned, awaited = self._claim(keys)
+            if owned:
+                self._embed_owned(owned, keys, passages, units, digests, found)
+            retry = [index for index, future in awaited.items() if not self._awaited(future, index, found)]
+            if retry:
+                found.update(zip(retry, embed_units(self._embed, [units[index] for index in retry]), strict=True))
+                self._save(self._rows(retry, passages, units, digests, found))
         return [found[index] for index in range(len(passages))]
+
+    def _claim(self, keys: dict[int, tuple[int, str]]) -> tuple[dict[int, Future[np.ndarray]],
+                                                                 dict[int, Future[np.ndarray]]]:
+        """Split the missing passages into those this thread embeds (claimed now) and those another
+        thread is embedding, each with the future its vectors arrive on."""
+        owned: dict[int, Future[np.ndarray]] = {}
+        awaited: dict[int, Future[np.ndarray]] = {}
+        with self._lock:
+            for index, key in keys.items():
+                if (future := self._in_flight.get(key)) is not None:
+                    awaited[index] = future
+                else:
+                    owned[index] = self._in_flight[key] = Future()
+        return owned, awaited
+
+    def _embed_owned(self, owned: dict[int, Future[np.ndarray]], keys: dict[int, tuple[int, str]],
+                     passages: Sequence[Passage], units: Sequence[Sequence[Unit]], digests: list[str],
+                     found: dict[int, np.ndarray]) -> None:
+        """Embed the claimed passages, hand their vectors to waiting threads, store them, then release them.
+
+        The claim is released only after the rows are stored, so a question arriving meanwhile takes the
+        vectors from the finished claim instead of missing them in the table and embedding them again.
+        """
+        try:
+            computed = embed_units(self._embed, [units[index] for index in owned])
+            for (index, future), vectors in zip(owned.items(), computed, strict=True):
+                found[index] = vectors
+                future.set_result(vectors)
+            self._save(self._rows(owned, passages, units, digests, found))
+        except BaseException as exc:
+            for future in owned.values():
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                for index in owned:
+                    self._in_flight.pop(keys[index], None)
+
+    @staticmethod
+    def _awaited(future: Future[np.ndarray], index: int, found: dict[int, np.ndarray]) -> bool:
+        """Take another thread's vectors for one passage; False when it failed or took too long."""
+        try:
+            found[index] = future.result(timeout=IN_FLIGHT_WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - the waiter embeds the units itself, as without the claim
+            logger.info("another question's embedding of a passage's units failed (%s); embedding them here",
+                        exc or type(exc).__name__)
+            return False
+        return True
+
+    def _rows(self, indexes: Iterable[int], passages: Sequence[Passage], units: Sequence[Sequence[Unit]],
+              digests: list[str], found: dict[int, np.ndarray]) -> list[StoredUnitVectors]:
+        """The rows to store for the passages at `indexes` (a passage without units has none)."""
+        return [StoredUnitVectors(chunk_id=passages[index].chunk_id, model=self.model, digest=digests[index],
+                                  vectors=found[index]) for index in indexes if len(units[index])]
 
     def _load(self, chunk_ids: list[int]) -> dict[int, StoredUnitVectors]:
         try:

@@ -203,3 +203,85 @@ def test_writers_of_the_same_passages_in_opposite_rankings_wait_for_each_other_i
     with knowledge_base() as session:
         stored = load_unit_vectors(session, [lower, higher])
     assert {stored[lower].digest, stored[higher].digest} == {"b"}  # the later writer won both rows
+
+
+def _cold_passages(knowledge_base, embedder):
+    from bot.unit_scoring import passage_units
+    from knowledge.search import search_passages
+
+    passages = search_passages(knowledge_base, embedder, "connect to the office VPN", limit=2)
+    return passages, [passage_units(passage) for passage in passages]
+
+
+class _GatedEmbed:
+    """The real embedder's `embed_documents`, holding its first call until released, counting texts."""
+
+    def __init__(self, embedder, *, fail_first: bool = False) -> None:
+        import threading
+
+        self._embedder, self._fail_first = embedder, fail_first
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.texts: list[str] = []
+        self.calls = 0
+
+    def __call__(self, texts):
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            assert self.release.wait(timeout=30)
+            if self._fail_first:
+                raise RuntimeError("embedder crashed")
+        self.texts += list(texts)
+        return self._embedder.embed_documents(texts)
+
+
+def _ask_concurrently(cache, passages, units, gate):
+    """Two questions over the same cold passages: the second arrives while the first is embedding."""
+    import threading
+
+    results: dict[str, object] = {}
+
+    def ask(name: str) -> None:
+        try:
+            results[name] = cache(passages, units)
+        except BaseException as exc:  # noqa: BLE001 - asserted by the caller
+            results[name] = exc
+
+    first = threading.Thread(target=ask, args=("first",))
+    first.start()
+    assert gate.entered.wait(timeout=30)
+    second = threading.Thread(target=ask, args=("second",))
+    second.start()
+    second.join(timeout=0.5)  # it finds the passages claimed and waits instead of embedding them
+    gate.release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert not first.is_alive() and not second.is_alive()
+    return results
+
+
+def test_questions_needing_the_same_new_passages_at_once_embed_them_once(knowledge_base, embedder) -> None:
+    """A burst's first questions retrieve the same passages: one embeds their units, the others wait."""
+    passages, units = _cold_passages(knowledge_base, embedder)
+    gate = _GatedEmbed(embedder)
+    cache = UnitVectorCache(knowledge_base, gate, "m")
+    results = _ask_concurrently(cache, passages, units, gate)
+    assert gate.calls == 1 and len(gate.texts) == sum(len(u) for u in units)
+    first, second = results["first"], results["second"]
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))  # type: ignore[arg-type]
+    with knowledge_base() as session:
+        assert set(load_unit_vectors(session, [p.chunk_id for p in passages])) == {p.chunk_id for p in passages}
+    assert cache._in_flight == {}  # noqa: SLF001 - every claim is released
+
+
+def test_when_the_embedding_question_fails_the_waiting_one_embeds_the_units_itself(knowledge_base, embedder) -> None:
+    passages, units = _cold_passages(knowledge_base, embedder)
+    gate = _GatedEmbed(embedder, fail_first=True)
+    cache = UnitVectorCache(knowledge_base, gate, "m")
+    results = _ask_concurrently(cache, passages, units, gate)
+    assert isinstance(results["first"], RuntimeError)
+    assert [len(vectors) for vectors in results["second"]] == [len(u) for u in units]  # type: ignore[union-attr]
+    assert len(gate.texts) == sum(len(u) for u in units)  # embedded once, by the waiter
+    with knowledge_base() as session:  # and stored by it
+        assert set(load_unit_vectors(session, [p.chunk_id for p in passages])) == {p.chunk_id for p in passages}
+    assert cache._in_flight == {}  # noqa: SLF001
