@@ -248,6 +248,20 @@ def unit_vector_cache(results: dict[str, Any]) -> str:
     return table(["unit vectors", "prepare p50", "p95", "CPU p50", "× before"], rows) + "\n\n" + note
 
 
+@renders("unit_vector_herd")
+def unit_vector_herd(results: dict[str, Any]) -> str:
+    """A wave of cold questions in one process: units embedded and time to the evidence, per way."""
+    return (table(["way", "units embedded per wave", "× before", "evidence p50 (from the wave's start)", "× before",
+                   "evidence p95", "wave wall", "process CPU per wave"],
+                  [[way, thousands(f["units_per_wave"], 1), f"×{f['units_x_baseline']:.2f}",
+                    f"{f['evidence_s_p50']:.2f} s", f"×{f['evidence_p50_x_baseline']:.2f}",
+                    f"{f['evidence_s_p95']:.2f} s", f"{f['wall_s_per_wave']:.2f} s", f"{f['cpu_s_per_wave']:.2f} s"]
+                   for way, f in results["ways"].items()])
+            + f"\n\n{results['rounds']} waves of {results['wave']} FAQ test paraphrases per way on "
+              f"{results['workers']} threads, the `unit_vectors` table emptied before each, ways alternating first; "
+              f"embeddings `{results['embedding_backend']}`; {on_machine(results['machine'])}.")
+
+
 @renders("prefill_chunks")
 def prefill_chunks(results: dict[str, Any]) -> str:
     """The longest forward pass (what a question arriving mid-generation waits for) per prompt-reading way."""

@@ -54,12 +54,16 @@ class UnitVectorCache:
         sessions: the product's session factory.
         embed: the embedder's `embed_documents`, for units not stored yet.
         model: the embedder's identity (`model_name`); rows computed by another embedder are recomputed.
+        single_flight: concurrent questions missing the same passage embed it once (off: each embeds it,
+            as before; the baseline of bench/unit_vector_herd.py).
     """
 
-    def __init__(self, sessions: sessionmaker[Session], embed: EmbedTexts, model: str) -> None:
+    def __init__(self, sessions: sessionmaker[Session], embed: EmbedTexts, model: str, *,
+                 single_flight: bool = True) -> None:
         self._sessions = sessions
         self._embed = embed
         self.model = model
+        self._single_flight = single_flight
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[int, str], Future[np.ndarray]] = {}
         """Passages (chunk id, units digest) a thread of this process is embedding now."""
@@ -91,6 +95,8 @@ class UnitVectorCache:
                                                                  dict[int, Future[np.ndarray]]]:
         """Split the missing passages into those this thread embeds (claimed now) and those another
         thread is embedding, each with the future its vectors arrive on."""
+        if not self._single_flight:
+            return {index: Future() for index in keys}, {}
         owned: dict[int, Future[np.ndarray]] = {}
         awaited: dict[int, Future[np.ndarray]] = {}
         with self._lock:
@@ -122,8 +128,9 @@ class UnitVectorCache:
             raise
         finally:
             with self._lock:
-                for index in owned:
-                    self._in_flight.pop(keys[index], None)
+                for index, future in owned.items():
+                    if self._in_flight.get(keys[index]) is future:
+                        del self._in_flight[keys[index]]
 
     @staticmethod
     def _awaited(future: Future[np.ndarray], index: int, found: dict[int, np.ndarray]) -> bool:

@@ -274,6 +274,16 @@ def test_questions_needing_the_same_new_passages_at_once_embed_them_once(knowled
     assert cache._in_flight == {}  # noqa: SLF001 - every claim is released
 
 
+def test_without_single_flight_each_question_embeds_the_passages_itself(knowledge_base, embedder) -> None:
+    """The baseline bench/unit_vector_herd.py measures against: the second question does not wait."""
+    passages, units = _cold_passages(knowledge_base, embedder)
+    gate = _GatedEmbed(embedder)
+    cache = UnitVectorCache(knowledge_base, gate, "m", single_flight=False)
+    results = _ask_concurrently(cache, passages, units, gate)
+    assert gate.calls == 2 and len(gate.texts) == 2 * sum(len(u) for u in units)
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(results["first"], results["second"], strict=True))  # type: ignore[call-overload]
+
+
 def test_when_the_embedding_question_fails_the_waiting_one_embeds_the_units_itself(knowledge_base, embedder) -> None:
     passages, units = _cold_passages(knowledge_base, embedder)
     gate = _GatedEmbed(embedder, fail_first=True)

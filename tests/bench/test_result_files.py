@@ -137,3 +137,12 @@ def test_generation_speed_shows_decoding_alone_when_measured() -> None:
     assert "the median over 10 of those prompts, 48 tokens forced" in rendered
     old = {key: value for key, value in row.items() if not key.startswith("decode_alone")}
     assert "decoding alone" not in RENDERERS["generation_speed"]({**figures, "variants": {"int8": old}})
+
+
+def test_unit_vector_herd_shows_single_flight_beside_the_baseline_of_the_same_run() -> None:
+    figures = json.loads((RESULTS / "unit_vector_herd.json").read_text())
+    rendered = RENDERERS["unit_vector_herd"](figures)
+    baseline, single_flight = rendered.splitlines()[2:4]
+    assert baseline.startswith("| each question embeds (before) |") and "| ×1.00 |" in baseline
+    assert single_flight.startswith("| single-flight |")
+    assert f"{figures['rounds']} waves of {figures['wave']} FAQ test paraphrases" in rendered
