@@ -50,13 +50,18 @@ class Unit:
         kind: "sentence", "item" (a list item), "row" (a Markdown table row, under its table's header row
             when the passage has it: two lines) or "code" (a whole code block).
         position: index of the unit within its passage (reading order).
-        words: number of words, for the evidence budget.
+        words: number of words a reader sees, for the evidence budget (a row's own, without its header).
     """
 
     text: str
     kind: UnitKind
     position: int
     words: int
+
+
+def table_words(row: str) -> int:
+    """Words a reader sees in a table row: its `|` separators (and a rule's `---`, `:--:`) are not words."""
+    return sum(1 for token in row.split() if token.strip("|-:"))
 
 
 def _role_text(match: re.Match[str]) -> str:
@@ -103,10 +108,12 @@ class _Splitter:
         self.paragraph: list[str] = []
         self.paragraph_is_item = False
 
-    def emit(self, text: str, kind: UnitKind) -> None:
+    def emit(self, text: str, kind: UnitKind, *, counted: str | None = None) -> None:
+        """Add a unit; for a table row, `counted` is the row alone, its words counted without table syntax."""
         text = text.strip("\n")
         if text.strip():
-            self.units.append(Unit(text=text, kind=kind, position=len(self.units), words=len(text.split())))
+            self.units.append(Unit(text=text, kind=kind, position=len(self.units),
+                                   words=len(text.split()) if counted is None else table_words(counted)))
 
     def close_paragraph(self) -> None:
         if not self.paragraph:
@@ -221,7 +228,8 @@ def split_units(text: str) -> list[Unit]:
                 index += 2
             else:
                 row = render_inline(stripped)
-                splitter.emit(f"{table_header}\n{row}" if table_header else row, "row")
+                # Its words are the row's own: consecutive rows are quoted under one header row, shown once.
+                splitter.emit(f"{table_header}\n{row}" if table_header else row, "row", counted=row)
                 index += 1
             continue
         if not stripped or _UNDERLINE.match(stripped):

@@ -100,6 +100,14 @@ def test_markdown_fences_and_table_rows_are_whole_units() -> None:
     assert [unit.text for unit in two_tables if unit.kind == "row"] == ["| a | b |\n| 1 | 2 |", "| c | d |\n| 3 | 4 |"]
 
 
+def test_a_rows_budget_words_are_its_own_cells_not_its_header_or_the_pipes() -> None:
+    """Rows of one table are quoted under one header row, so each row pays only for what it adds."""
+    rows = split_units("| variable | default | meaning |\n|---|---|---|\n| `KB_A` | `5` | the most seconds |\n"
+                       "| `KB_B` | empty | a comma-separated list |\n")
+    assert [unit.words for unit in rows] == [5, 5]
+    assert split_units("The deploy takes - at most - four minutes.")[0].words == 9  # prose counts as before
+
+
 def test_content_terms_drop_chat_filler_and_stem() -> None:
     assert content_terms("hey folks, quick q: anyone know how to configure the deploys?") == ["configur", "deploy"]
     terms = content_terms("configure the deploys")
