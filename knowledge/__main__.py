@@ -280,6 +280,10 @@ def stats() -> None:
     with _database("reading stats") as (_, sessions):
         counts = corpus_stats(sessions)
     click.echo(f"documents: {counts.documents}\nchunks: {counts.chunks}")
+    if counts.older_chunking:
+        plural = "" if counts.older_chunking == 1 else "s"
+        click.echo(f"cut by an older chunker: {counts.older_chunking} document{plural} (add their files or URLs "
+                   "again to re-chunk them; URL documents are re-chunked at their next refresh)")
 
 
 @cli.command("list")

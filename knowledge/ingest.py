@@ -113,6 +113,8 @@ class IngestReport:
 class CorpusStats:
     documents: int
     chunks: int
+    older_chunking: int = 0
+    """Documents cut by an older chunker (or before the chunker was recorded): re-chunked when added again."""
 
 
 def text_uri(text: str) -> str:
@@ -135,6 +137,8 @@ class PreparedDocument:
     scope: str
     added_by: str | None
     digest: str
+    chunking: str
+    """The signature of the chunker that cut `chunks` (`ChunkingConfig.signature()`)."""
     chunks: list[ChunkText]
     inputs: list[str]
     leaves: list[str]
@@ -188,10 +192,11 @@ def prepare_text(sessions: sessionmaker[Session], *, title: str, text: str, fmt:
     title = title.strip() or uri
     with sessions() as session:
         existing = _document_at(session, scope=scope, uri=uri)
-        if (known := _unchanged_or_duplicate(session, existing, scope=scope, digest=digest)) is not None:
+        if (known := _unchanged_or_duplicate(session, existing, scope=scope, digest=digest,
+                                             chunking=chunking.signature())) is not None:
             return known
     return PreparedDocument(name=name, title=title, uri=uri, source=source, scope=scope, added_by=added_by,
-                            digest=digest, chunks=chunks,
+                            digest=digest, chunking=chunking.signature(), chunks=chunks,
                             inputs=[embedding_input(title, chunk.heading, chunk.text) for chunk in chunks],
                             leaves=[heading_leaf(title, chunk.heading) for chunk in chunks])
 
@@ -403,7 +408,9 @@ def corpus_stats(sessions: sessionmaker[Session]) -> CorpusStats:
     with sessions() as session:
         documents = session.scalar(select(func.count()).select_from(Document)) or 0
         chunks = session.scalar(select(func.count()).select_from(Chunk)) or 0
-    return CorpusStats(documents=documents, chunks=chunks)
+        older = session.scalar(select(func.count()).select_from(Document).where(
+            Document.chunking.is_distinct_from(DEFAULT_CHUNKING.signature()))) or 0
+    return CorpusStats(documents=documents, chunks=chunks, older_chunking=older)
 
 
 def _chunk_count(session: Session, document_id: int) -> int:
@@ -421,10 +428,15 @@ def _document_at(session: Session, *, scope: str, uri: str, lock: bool = False) 
 
 
 def _unchanged_or_duplicate(session: Session, document: Document | None, *, scope: str,
-                            digest: str) -> IngestResult | None:
-    """The result when nothing needs writing; None when the document must be added or replaced."""
+                            digest: str, chunking: str) -> IngestResult | None:
+    """The result when nothing needs writing; None when the document must be added or replaced.
+
+    The same text cut by another chunker (an older version, another size, or unknown: stored before
+    the signature was) is replaced, so re-adding a source re-chunks it.
+    """
     if document is not None:
-        return _result(session, document, "unchanged") if document.content_hash == digest else None
+        same = document.content_hash == digest and document.chunking == chunking
+        return _result(session, document, "unchanged") if same else None
     twin = session.scalars(
         select(Document).where(Document.scope == scope, Document.content_hash == digest)
         .order_by(Document.id).limit(1)
@@ -437,12 +449,13 @@ def _store(sessions: sessionmaker[Session], prepared: PreparedDocument, vectors:
     with sessions.begin() as session:
         # Checked again under a row lock: another process may have written this uri meanwhile.
         document = _document_at(session, scope=scope, uri=uri, lock=True)
-        if (known := _unchanged_or_duplicate(session, document, scope=scope, digest=digest)) is not None:
+        if (known := _unchanged_or_duplicate(session, document, scope=scope, digest=digest,
+                                             chunking=prepared.chunking)) is not None:
             return known
         if document is None:
             status: IngestStatus = "added"
             document = Document(source=prepared.source, title=title, uri=uri, content_hash=digest, scope=scope,
-                                added_by=prepared.added_by)
+                                chunking=prepared.chunking, added_by=prepared.added_by)
             session.add(document)
             session.flush()
         else:
@@ -450,7 +463,7 @@ def _store(sessions: sessionmaker[Session], prepared: PreparedDocument, vectors:
             session.execute(delete(Chunk).where(Chunk.document_id == document.id))
             session.execute(
                 update(Document).where(Document.id == document.id).values(
-                    title=title, content_hash=digest, source=prepared.source,
+                    title=title, content_hash=digest, chunking=prepared.chunking, source=prepared.source,
                     added_by=prepared.added_by or document.added_by, updated_at=func.now())
             )
         session.execute(insert(Chunk), [

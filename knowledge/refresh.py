@@ -3,10 +3,12 @@
 For every document added from an http(s) URL, least recently checked first:
 
 * the stored ETag / Last-Modified go out as If-None-Match / If-Modified-Since: an unchanged page
-  answering 304 costs that one request and nothing else;
+  answering 304 costs that one request and nothing else (a page cut by an older chunker is fetched
+  without them, once, to be re-chunked);
 * a 200 goes through `ingest_bytes` under the document's uri and scope: the same text (content
-  hash) is "unchanged" and embeds nothing; a changed one is re-chunked and its chunks swapped in
-  one transaction, so a question sees the old version or the new one, never a mix;
+  hash) cut by the current chunker is "unchanged" and embeds nothing; a changed one, or one cut by
+  an older chunker, is re-chunked and its chunks swapped in one transaction, so a question sees the
+  old version or the new one, never a mix;
 * 404 or 410 counts as missing; the `gone_after`-th in a row deletes the document (it stops being
   retrieved at once) and leaves a notice for whoever added it, when that was a Slack user;
 * anything else (timeout, 500, a refused address) is logged and changes nothing but `checked_at`.
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from knowledge.chunking import DEFAULT_CHUNKING
 from knowledge.embedding import Embedder
 from knowledge.errors import IngestError, PageGone
 from knowledge.fetching import fetch_url
@@ -61,6 +64,7 @@ class _UrlDocument:
     etag: str | None
     last_modified: str | None
     missing_count: int
+    chunking: str | None
 
 
 def refresh_url_documents(sessions: sessionmaker[Session], embedder: Embedder, *, allowlist: Sequence[str],
@@ -84,18 +88,23 @@ def refresh_url_documents(sessions: sessionmaker[Session], embedder: Embedder, *
 def _url_documents(sessions: sessionmaker[Session]) -> list[_UrlDocument]:
     with sessions() as session:
         rows = session.execute(select(Document.id, Document.uri, Document.title, Document.scope, Document.added_by,
-                                      Document.etag, Document.last_modified, Document.missing_count)
+                                      Document.etag, Document.last_modified, Document.missing_count,
+                                      Document.chunking)
                                .where(Document.source == "url")
                                .order_by(Document.checked_at.asc().nulls_first(), Document.id)).all()
     return [_UrlDocument(id=row.id, uri=row.uri, title=row.title, scope=row.scope, added_by=row.added_by,
-                         etag=row.etag, last_modified=row.last_modified, missing_count=row.missing_count)
+                         etag=row.etag, last_modified=row.last_modified, missing_count=row.missing_count,
+                         chunking=row.chunking)
             for row in rows]
 
 
 def _refresh_one(sessions: sessionmaker[Session], embedder: Embedder, document: _UrlDocument, *,
                  allowlist: Sequence[str], max_bytes: int, timeout_s: float, gone_after: int) -> str:
+    # A page cut by an older chunker is fetched whole even if unchanged, so that it is re-chunked.
+    current = document.chunking == DEFAULT_CHUNKING.signature()
     validators = {name: value for name, value in (("If-None-Match", document.etag),
-                                                  ("If-Modified-Since", document.last_modified)) if value}
+                                                  ("If-Modified-Since", document.last_modified))
+                  if value and current}
     try:
         fetched = fetch_url(document.uri, allowlist=allowlist, max_bytes=max_bytes, timeout_s=timeout_s,
                             validators=validators)

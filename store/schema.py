@@ -58,6 +58,8 @@ class Document(Base):
     title: Mapped[str] = mapped_column(Text)
     uri: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # ChunkingConfig.signature() of the chunker that cut it; NULL: stored before 0018 recorded it.
+    chunking: Mapped[str | None] = mapped_column(String(32))
     scope: Mapped[str] = mapped_column(String(64), default=WORKSPACE_SCOPE, server_default=WORKSPACE_SCOPE)
     added_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created_at()

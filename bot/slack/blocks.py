@@ -193,6 +193,8 @@ class KbStatus:
 
     documents: int
     chunks: int
+    older_chunking: int
+    """Documents cut by an older chunker: re-chunked when their source is added or refreshed again."""
     votes_up: int
     votes_down: int
     adapter_name: str
@@ -280,7 +282,9 @@ def process_line(process: ProcessRecord) -> str:
 
 def status_blocks(status: KbStatus) -> Blocks:
     model = "the base model" if status.adapter_name == "base" else f"adapter `{escape(status.adapter_name)}`"
-    lines = [f"*Documents:* {status.documents:,} ({status.chunks:,} passages)",
+    older = (f"; {status.older_chunking:,} cut by an older chunker: add their files or URLs again to re-chunk them"
+             if status.older_chunking else "")
+    lines = [f"*Documents:* {status.documents:,} ({status.chunks:,} passages{older})",
              f"*Feedback:* {status.votes_up:,} 👍 · {status.votes_down:,} 👎",
              f"*Serving:* {model} (deployed)"]
     processes = "\n".join(process_line(p) for p in status.processes[:20]) or "No process reported in the last minute."

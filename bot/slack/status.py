@@ -24,5 +24,6 @@ def kb_status(sessions: sessionmaker[Session]) -> KbStatus:
         adapter = serving_adapter(session)
         processes = live_processes(session)
         last_run = latest_training_run(session)
-    return KbStatus(documents=corpus.documents, chunks=corpus.chunks, votes_up=votes["up"], votes_down=votes["down"],
+    return KbStatus(documents=corpus.documents, chunks=corpus.chunks, older_chunking=corpus.older_chunking,
+                    votes_up=votes["up"], votes_down=votes["down"],
                     adapter_name=adapter.name if adapter else "base", last_run=last_run, processes=processes)

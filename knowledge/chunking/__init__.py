@@ -29,10 +29,11 @@ from knowledge.chunking.asciidoc import looks_like_asciidoc
 from knowledge.chunking.document import FORMATS, ChunkText, chunk_document, document_title
 from knowledge.chunking.embedding_text import embedding_input, heading_leaf
 from knowledge.chunking.normalise import content_hash, normalise_text
-from knowledge.chunking.packing import DEFAULT_CHUNKING, MIN_MAX_CHARS, ChunkingConfig
+from knowledge.chunking.packing import CHUNKER_VERSION, DEFAULT_CHUNKING, MIN_MAX_CHARS, ChunkingConfig
 from knowledge.chunking.sections import HEADING_SEPARATOR
 
 __all__ = [
+    "CHUNKER_VERSION",
     "DEFAULT_CHUNKING",
     "FORMATS",
     "HEADING_SEPARATOR",

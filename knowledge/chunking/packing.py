@@ -19,6 +19,11 @@ from knowledge.chunking.sections import Unit, code_unit, table_unit
 MIN_MAX_CHARS = 64
 
 
+CHUNKER_VERSION = 2
+"""Bumped whenever the same text would be cut into different chunks. 1: before versions were recorded
+(documents stored then have no signature); 2: Markdown tables cut between rows, header on every piece."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChunkingConfig:
     """How big chunks get.
@@ -31,6 +36,11 @@ class ChunkingConfig:
 
     max_chars: int = 1000
     overlap_chars: int = 150
+
+    def signature(self) -> str:
+        """Which chunker cut a document, and at what size: stored with it, so a document chunked by an
+        older chunker (or another size) is re-chunked when its source is added or refreshed again."""
+        return f"v{CHUNKER_VERSION}/{self.max_chars}/{self.overlap_chars}"
 
     def __post_init__(self) -> None:
         if self.max_chars < MIN_MAX_CHARS:

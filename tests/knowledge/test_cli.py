@@ -67,6 +67,35 @@ def test_add_file_then_again_is_unchanged(run, sessions, tmp_path: Path) -> None
         assert session.scalar(select(Document.added_by).where(Document.scope == "C0TEAM")) == "U42"
 
 
+SETTINGS = ("# Settings\n\nEvery setting is an environment variable.\n\n"
+            "| variable | default | meaning |\n|---|---|---|\n"
+            + "".join(f"| `KB_SETTING_{n}` | `{n}` | what setting {n} changes, in a few words |\n" for n in range(40)))
+
+
+def test_adding_a_file_again_re_chunks_it_when_an_older_chunker_cut_it(run, sessions, tmp_path: Path) -> None:
+    """Same text, older chunker (a knowledge base from before the chunker was recorded): re-chunked once."""
+    from knowledge.chunking import DEFAULT_CHUNKING
+
+    settings = tmp_path / "settings.md"
+    settings.write_text(SETTINGS)
+    assert run("add", str(settings)).stdout.startswith("added: Settings")
+    with sessions.begin() as session:
+        session.execute(text("UPDATE chunks SET text = 'cut by the old chunker'"))
+        session.execute(text("UPDATE documents SET chunking = NULL"))
+    stats = run("stats")
+    assert "cut by an older chunker: 1 document (add their files or URLs again" in stats.stdout
+
+    again = run("add", str(settings))
+    assert again.exit_code == 0 and again.stdout.startswith("replaced: Settings (")
+    with sessions() as session:
+        texts = list(session.scalars(select(Chunk.text).order_by(Chunk.ordinal)))
+        assert session.scalar(select(Document.chunking)) == DEFAULT_CHUNKING.signature()
+    assert "cut by the old chunker" not in texts and len(texts) > 1
+    assert all(chunk.startswith("| variable | default | meaning |\n|---|---|---|") for chunk in texts[1:])
+    assert run("add", str(settings)).stdout.startswith("unchanged: Settings")
+    assert "older chunker" not in run("stats").stdout
+
+
 def test_add_from_stdin(run) -> None:
     result = run("add", "-", "--title", "Standup", input="Standup is at 9:30 every day.\n")
     assert result.exit_code == 0, result.output

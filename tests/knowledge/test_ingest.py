@@ -120,6 +120,16 @@ def test_unchanged_document_is_not_embedded_or_written_again(sessions, embedder)
     assert _documents(sessions)[0].updated_at == document_before.updated_at
 
 
+def test_the_same_text_cut_at_another_size_is_re_chunked_then_unchanged(sessions, embedder) -> None:
+    """The stored chunker signature covers the chunk size and overlap, not only the chunker's version."""
+    long_guide = GUIDE + "\n".join(f"Step {n}: run the check number {n} and read its output." for n in range(30))
+    small = _add_guide(sessions, embedder, text=long_guide, chunking=ChunkingConfig(max_chars=300, overlap_chars=0))
+    default = _add_guide(sessions, embedder, text=long_guide)
+    assert (small.status, default.status, default.document_id) == ("added", "replaced", small.document_id)
+    assert default.chunk_count < small.chunk_count
+    assert _add_guide(sessions, embedder, text=long_guide).status == "unchanged"
+
+
 def test_changed_document_replaces_its_chunks(sessions, embedder) -> None:
     first = _add_guide(sessions, embedder)
     old_ids = {row[0] for row in _rows(sessions)}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from knowledge.chunking import DEFAULT_CHUNKING
 from knowledge.embedding import Embedder
 from knowledge.ingest import ingest_url
 from knowledge.refresh import refresh_url_documents
@@ -92,3 +93,20 @@ def test_a_page_that_errors_is_kept_and_one_that_comes_back_resets_its_missing_c
     assert dict(refresh(sessions, embedder).outcomes) == {"missing": 1}, "the count restarted after it came back"
     faq = document(sessions, site.url + "/faq")
     assert faq is not None and faq.missing_count == 1 and faq.checked_at is not None
+
+
+def test_a_page_cut_by_an_older_chunker_is_fetched_whole_once_and_re_chunked(
+        sessions: sessionmaker[Session], embedder: Embedder, site: ChangingSite) -> None:
+    """Its text is unchanged and the server would answer 304: the refresh asks without validators."""
+    ingest_url(sessions, embedder, site.url + "/guide", allowlist=["127.0.0.1"], max_bytes=100_000, timeout_s=5.0)
+    with sessions.begin() as session:  # what a knowledge base built before revision 0018 holds
+        session.execute(update(Document).values(chunking=None))
+    site.requests.clear()
+    report = refresh(sessions, embedder)
+    assert dict(report.outcomes) == {"replaced": 1}
+    assert [(r.if_none_match, r.status) for r in site.requests] == [(None, 200)]
+    guide = document(sessions, site.url + "/guide")
+    assert guide is not None and guide.chunking == DEFAULT_CHUNKING.signature()
+    site.requests.clear()
+    assert dict(refresh(sessions, embedder).outcomes) == {"not_modified": 1}  # conditional again from now on
+    assert [r.if_none_match for r in site.requests] == ['"v1"']

@@ -6,13 +6,14 @@ import json
 
 import pytest
 from slack_bolt import BoltResponse
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from bot.slack.background import PeriodicTask
 from bot.slack.client import make_web_client
 from bot.slack.deps import IngestOptions
 from bot.slack.modals import ACTION_VALUE, BLOCK_FILE, BLOCK_TEXT, BLOCK_TITLE, VIEW_ADD
 from bot.slack.reporting import report_finished_runs
+from knowledge.chunking import DEFAULT_CHUNKING
 from store.adapter_registry import promote, register_adapter, serving_adapter
 from store.schema import Document, TrainingRun
 from tests.fakes.slack_api import BOT_TOKEN
@@ -104,12 +105,22 @@ def test_status_reports_documents_votes_model_and_last_run(bot: SlackHarness) ->
     bot.command("status")
     text = json.dumps(bot.fake.responses()[0]["blocks"])
     assert "*Documents:* 2" in text and "the base model" in text and "No training run yet" in text
+    assert "older chunker" not in text
+
+    with bot.sessions.begin() as session:  # one stored before the chunker was recorded (revision 0018)
+        session.execute(update(Document).where(Document.id == select(func.min(Document.id)).scalar_subquery())
+                        .values(chunking=None))
+    bot.command("status")
+    text = json.dumps(bot.fake.responses()[-1]["blocks"])
+    assert "1 cut by an older chunker: add their files or URLs again to re-chunk them" in text
+    with bot.sessions.begin() as session:
+        session.execute(update(Document).values(chunking=DEFAULT_CHUNKING.signature()))
 
     with bot.sessions.begin() as session:
         session.add(TrainingRun(status="rejected", trigger="schedule", message="the gate rejected the candidate",
                                 metrics={"win_rate": 0.41}, report_path="var/reports/run-1.md"))
     bot.command("status")
-    text = json.dumps(bot.fake.responses()[1]["blocks"], ensure_ascii=False)
+    text = json.dumps(bot.fake.responses()[-1]["blocks"], ensure_ascii=False)
     assert "Training run #1 (schedule): *rejected*" in text and "the gate rejected the candidate" in text
     assert "win_rate=0.41" in text and "var/reports" not in text, "a path on the worker's disk helps nobody in Slack"
 
@@ -131,7 +142,7 @@ def test_status_tells_a_dead_running_run_from_a_live_one_and_shows_gate_figures(
         session.execute(update(TrainingRun).values(status="promoted", metrics={
             "gate_gain": 0.53, "gate_gain_lower": 0.21, "held_out_good": 6, "held_out_bad": 5, "zzz": 1.0}))
     bot.command("status")
-    text = json.dumps(bot.fake.responses()[1]["blocks"], ensure_ascii=False)
+    text = json.dumps(bot.fake.responses()[-1]["blocks"], ensure_ascii=False)
     assert "Gate: margin gain 0.53 · its 95% lower bound 0.21 · held-out 👍 6 · held-out 👎 5" in text
     assert "Progress" not in text
 
