@@ -323,6 +323,15 @@ def _corpus_database(corpus: Corpus) -> tuple[Any, sessionmaker[Session]]:
     return engine, make_session_factory(engine)
 
 
+def ingested_corpus(corpus: Corpus, embedder: Embedder) -> sessionmaker[Session]:
+    """The corpus's database, migrated, with its sources ingested by `embedder` when it holds no chunks yet."""
+    _, sessions = _corpus_database(corpus)
+    with sessions() as session:
+        if not session.scalar(select(func.count()).select_from(Chunk)):
+            ingest_corpus(sessions, embedder, corpus.sources)
+    return sessions
+
+
 def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generator: Any, corpus: Corpus,
                     sets: dict[str, list[AskedQuestion]], unanswerable_sets: dict[str, list[AskedQuestion]], *,
                     answers: int) -> tuple[dict[str, Any], list[dict[str, Any]], Splits]:

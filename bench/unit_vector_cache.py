@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from bench.machine import machine_at_end, machine_at_start
 from bench.readme_tables import write_result
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from bench.faq import load_faq
-    from bench.quality import DOC_SOURCES, _corpus_database, corpora, ensure_doc_sources, ingest_corpus, spread
+    from bench.quality import DOC_SOURCES, corpora, ensure_doc_sources, ingested_corpus, spread
     from bench.question_sets import paraphrases
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.generation import TransformersGenerator
@@ -61,17 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     from bot.reranking import RerankConfig
     from knowledge.embedding import make_embedder, resolve_backend
     from knowledge.settings import KnowledgeSettings
-    from store.schema import Chunk
 
     machine = machine_at_start()
     sources = ensure_doc_sources(DOC_SOURCES)
     corpus = corpora(sources)["faq"]
-    engine, sessions = _corpus_database(corpus)
     backend = resolve_backend(KnowledgeSettings().embedding_backend)
     embedder = make_embedder(backend)
-    with sessions() as session:
-        if not session.scalar(select(func.count()).select_from(Chunk)):
-            ingest_corpus(sessions, embedder, corpus.sources)
+    sessions = ingested_corpus(corpus, embedder)
     generator = TransformersGenerator(ensure_default_model(Path("var/models")))  # prompts only: no model call
     answerers = {
         WAYS[0]: Answerer(sessions=sessions, embedder=embedder, generator=generator,
@@ -117,7 +113,6 @@ def main(argv: list[str] | None = None) -> None:
     with sessions() as session:
         rows, units, size = session.execute(text(
             "SELECT count(*), coalesce(sum(count), 0), pg_total_relation_size('unit_vectors') FROM unit_vectors")).one()
-    engine.dispose()
     baseline = statistics.median(wall for wall, _ in samples[WAYS[0]])
     figures: dict[str, Any] = {
         "corpus": "faq", "embedding_backend": backend, "questions": len(questions),

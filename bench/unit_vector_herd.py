@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from bench.machine import machine_at_end, machine_at_start
 from bench.readme_tables import write_result
@@ -100,24 +100,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from bench.faq import load_faq
-    from bench.quality import DOC_SOURCES, _corpus_database, corpora, ensure_doc_sources, ingest_corpus
+    from bench.quality import DOC_SOURCES, corpora, ensure_doc_sources, ingested_corpus
     from bench.question_sets import paraphrases
     from bot.answering import Answerer, AnsweringConfig
     from bot.unit_vector_cache import UnitVectorCache
     from knowledge.embedding import make_embedder, resolve_backend
     from knowledge.settings import KnowledgeSettings
-    from store.schema import Chunk
     from tests.scripted_generator import ScriptedGenerator
 
     machine = machine_at_start()
     sources = ensure_doc_sources(DOC_SOURCES)
     corpus = corpora(sources)["faq"]
-    _, sessions = _corpus_database(corpus)
     backend = resolve_backend(KnowledgeSettings().embedding_backend)
     embedder = CountingEmbedder(make_embedder(backend))
-    with sessions() as session:
-        if not session.scalar(select(func.count()).select_from(Chunk)):
-            ingest_corpus(sessions, embedder, corpus.sources)
+    sessions = ingested_corpus(corpus, embedder)
     answerers = {}
     for way, single_flight in WAYS.items():
         answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
