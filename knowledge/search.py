@@ -40,6 +40,10 @@ HEADING_WEIGHT = 0.2
 CANDIDATE_POOL = 50
 """Nearest chunks re-scored with their heading vectors; the final `limit` come from these."""
 
+REPEAT_ROOM = 3
+"""Passages read per passage returned, so that repeats of a better passage can be dropped (see
+`distinct_passages`) and still leave `limit` passages."""
+
 # Distances are computed in a materialised inner query so the relaxed-order iterative HNSW scan
 # can be re-sorted exactly outside it (pgvector's documented pattern). The outer query re-scores
 # the pool with the heading vectors (a chunk without one keeps its own similarity there).
@@ -137,12 +141,33 @@ def fuse_rankings(rankings: Sequence[Sequence[Passage]], weights: Sequence[float
     return [replace(first_seen[chunk_id], score=scores[chunk_id]) for chunk_id in ordered]
 
 
+def distinct_passages(passages: Sequence[Passage], limit: int) -> list[Passage]:
+    """The first `limit` passages whose text (whitespace aside) no better-ranked passage already has.
+
+    Documentation repeats itself: npm's docs carry the same `ignore-scripts` section in every command
+    page that takes the option, a generated site repeats a notice on every page. Each copy took a place
+    in the top results (five of five for one question) and in the answer's sources, pushing out
+    passages that say something else; the best-ranked copy stays.
+    """
+    seen: set[str] = set()
+    kept: list[Passage] = []
+    for passage in passages:
+        key = " ".join(passage.text.split())
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(passage)
+        if len(kept) == limit:
+            break
+    return kept
+
+
 def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: str, *,
                     channel: str | None = None, limit: int = 10, mode: SearchMode = DEFAULT_MODE,
                     text_weight: float = 1.0, heading_weight: float = HEADING_WEIGHT,
                     scopes: Sequence[str] | None = None,
                     query_vector: Sequence[float] | None = None) -> list[Passage]:
-    """The `limit` best passages for `query` visible from `channel`, best first.
+    """The `limit` best passages for `query` visible from `channel`, best first, each text once.
 
     Args:
         scopes: the scopes read instead of `visible_scopes(channel)` (a channel's own answer sources).
@@ -158,15 +183,19 @@ def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: 
     scopes = list(scopes) if scopes is not None else visible_scopes(channel)
     if query_vector is None:
         query_vector = embedder.embed_query(query)
+    read = limit * REPEAT_ROOM
+    # The HNSW scan's breadth stays what `limit` asks for: the extra rows come from the same candidates.
+    ef_search = max(DEFAULT_EF_SEARCH, 4 * limit, CANDIDATE_POOL if heading_weight else limit)
     with sessions() as session, session.begin():
         if mode == "fulltext":
-            return fulltext_search(session, query, query_vector, scopes=scopes, limit=limit)
+            return distinct_passages(fulltext_search(session, query, query_vector, scopes=scopes, limit=read), limit)
         if mode == "vector":
-            return vector_search(session, query_vector, scopes=scopes, limit=limit, heading_weight=heading_weight)
+            return distinct_passages(vector_search(session, query_vector, scopes=scopes, limit=read,
+                                                   ef_search=ef_search, heading_weight=heading_weight), limit)
         pool = max(limit * 3, 30)
         by_vector = vector_search(session, query_vector, scopes=scopes, limit=pool, heading_weight=heading_weight)
         by_text = fulltext_search(session, query, query_vector, scopes=scopes, limit=pool)
-    return fuse_rankings([by_vector, by_text], [1.0, text_weight], limit=limit)
+    return distinct_passages(fuse_rankings([by_vector, by_text], [1.0, text_weight], limit=pool), limit)
 
 
 # A stem is looked up as a literal lexeme ('simple' leaves it as is): chunk tsvectors are built with

@@ -116,3 +116,29 @@ def test_search_passages_with_real_embeddings_finds_the_relevant_chunk(sessions,
     for mode in ("vector", "hybrid", "fulltext"):
         found = search_passages(sessions, embedder, "how do I reset my vpn password", mode=mode, limit=3)
         assert found[0].text == texts[0], mode
+
+
+IGNORE_SCRIPTS = ("## Configuration\n\n### `ignore-scripts`\n\n* Default: false\n* Type: Boolean\n\n"
+                  "If true, npm does not run scripts specified in package.json files.\n")
+
+
+def test_a_section_repeated_in_several_documents_is_returned_once_and_the_rest_fill_the_places(
+        sessions, embedder) -> None:
+    """npm's docs repeat the same option section on every command page; each copy took a place."""
+    from knowledge.ingest import ingest_text
+
+    for command in ("ci", "install", "dedupe", "install-test"):
+        ingest_text(sessions, embedder, title=f"npm-{command}", fmt="markdown", source="file",
+                    uri=f"file:///docs/npm-{command}.md",
+                    text=f"# npm-{command}\n\nRuns npm {command} for the project in the current folder.\n\n"
+                         + IGNORE_SCRIPTS.replace("\n\nIf", "\n\n  If"))  # whitespace differs per page
+    ingest_text(sessions, embedder, title="Scripts", fmt="markdown", source="file", uri="file:///docs/scripts.md",
+                text="# Scripts\n\n## Life cycle\n\nThe postinstall script of a dependency runs after it is "
+                     "installed, unless scripts are turned off.\n")
+    question = "how do i stop npm running the postinstall scripts of dependencies?"
+    for mode in ("vector", "hybrid", "fulltext"):
+        found = search_passages(sessions, embedder, question, mode=mode, limit=4)
+        texts = [" ".join(passage.text.split()) for passage in found]
+        assert len(texts) == len(set(texts)), mode
+        assert sum("does not run scripts" in text for text in texts) == 1, mode
+        assert any("postinstall script of a dependency" in text for text in texts), mode
