@@ -332,6 +332,20 @@ def ingested_corpus(corpus: Corpus, embedder: Embedder) -> sessionmaker[Session]
     return sessions
 
 
+def faq_knowledge_base(wrap: Callable[[Embedder], Any] = lambda embedder: embedder
+                       ) -> tuple[Path, str, Any, sessionmaker[Session]]:
+    """The FAQ corpus as the product answers from it: the doc sources, the embedding backend `auto`
+    picks here, its embedder (passed through `wrap`, e.g. to count what it embeds) and the ingested
+    knowledge base's sessions."""
+    from knowledge.embedding import make_embedder, resolve_backend
+    from knowledge.settings import KnowledgeSettings
+
+    sources = ensure_doc_sources(DOC_SOURCES)
+    backend = resolve_backend(KnowledgeSettings().embedding_backend)
+    embedder = wrap(make_embedder(backend))
+    return sources, backend, embedder, ingested_corpus(corpora(sources)["faq"], embedder)
+
+
 def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generator: Any, corpus: Corpus,
                     sets: dict[str, list[AskedQuestion]], unanswerable_sets: dict[str, list[AskedQuestion]], *,
                     answers: int) -> tuple[dict[str, Any], list[dict[str, Any]], Splits]:

@@ -53,21 +53,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from bench.faq import load_faq
-    from bench.quality import DOC_SOURCES, corpora, ensure_doc_sources, ingested_corpus, spread
+    from bench.quality import faq_knowledge_base, spread
     from bench.question_sets import paraphrases
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.generation import TransformersGenerator
     from bot.model_setup import ensure_default_model
     from bot.reranking import RerankConfig
-    from knowledge.embedding import make_embedder, resolve_backend
-    from knowledge.settings import KnowledgeSettings
 
     machine = machine_at_start()
-    sources = ensure_doc_sources(DOC_SOURCES)
-    corpus = corpora(sources)["faq"]
-    backend = resolve_backend(KnowledgeSettings().embedding_backend)
-    embedder = make_embedder(backend)
-    sessions = ingested_corpus(corpus, embedder)
+    sources, backend, embedder, sessions = faq_knowledge_base()
     generator = TransformersGenerator(ensure_default_model(Path("var/models")))  # prompts only: no model call
     answerers = {
         WAYS[0]: Answerer(sessions=sessions, embedder=embedder, generator=generator,

@@ -100,20 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from bench.faq import load_faq
-    from bench.quality import DOC_SOURCES, corpora, ensure_doc_sources, ingested_corpus
+    from bench.quality import faq_knowledge_base
     from bench.question_sets import paraphrases
     from bot.answering import Answerer, AnsweringConfig
     from bot.unit_vector_cache import UnitVectorCache
-    from knowledge.embedding import make_embedder, resolve_backend
-    from knowledge.settings import KnowledgeSettings
     from tests.scripted_generator import ScriptedGenerator
 
     machine = machine_at_start()
-    sources = ensure_doc_sources(DOC_SOURCES)
-    corpus = corpora(sources)["faq"]
-    backend = resolve_backend(KnowledgeSettings().embedding_backend)
-    embedder = CountingEmbedder(make_embedder(backend))
-    sessions = ingested_corpus(corpus, embedder)
+    sources, backend, embedder, sessions = faq_knowledge_base(CountingEmbedder)
     answerers = {}
     for way, single_flight in WAYS.items():
         answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
