@@ -262,6 +262,17 @@ def unit_vector_herd(results: dict[str, Any]) -> str:
               f"embeddings `{results['embedding_backend']}`; {on_machine(results['machine'])}.")
 
 
+@renders("repeated_sections")
+def repeated_sections(results: dict[str, Any]) -> str:
+    """npm's repeated option sections: distinct passages and hit@k with every copy and with each text once."""
+    return (table(["search", "different passages in the top 10", "hit@1", "hit@5", "hit@10", "MRR"],
+                  [[way, f"{f['distinct_in_top_10']:.1f}", fixed(f["hit_at_1"]), fixed(f["hit_at_5"]),
+                    fixed(f["hit_at_10"]), fixed(f["mrr"])] for way, f in results["ways"].items()])
+            + f"\n\n{results['questions']} questions over npm's docs ({results['documents']} pages, "
+              f"{results['failed']} failed), embeddings `{results['embedding_backend']}`, both ways in one run; "
+              f"{on_machine(results['machine'])}.")
+
+
 @renders("prefill_chunks")
 def prefill_chunks(results: dict[str, Any]) -> str:
     """The longest forward pass (what a question arriving mid-generation waits for) per prompt-reading way."""

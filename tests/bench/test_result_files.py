@@ -146,3 +146,14 @@ def test_unit_vector_herd_shows_single_flight_beside_the_baseline_of_the_same_ru
     assert baseline.startswith("| each question embeds (before) |") and "| ×1.00 |" in baseline
     assert single_flight.startswith("| single-flight |")
     assert f"{figures['rounds']} waves of {figures['wave']} FAQ test paraphrases" in rendered
+
+
+def test_repeated_sections_shows_each_text_once_beside_every_copy_of_the_same_run() -> None:
+    from bench.repeated_sections import is_answer
+
+    assert is_answer("npm-install › Configuration › `ignore-scripts`", "ignore-scripts")
+    assert not is_answer("npm-install › Configuration › `ignore-scripts`", "scripts")
+    figures = json.loads((RESULTS / "repeated_sections.json").read_text())
+    rows = RENDERERS["repeated_sections"](figures).splitlines()
+    assert rows[2].startswith("| every copy (before) |") and rows[3].startswith("| each text once |")
+    assert f"{figures['questions']} questions over npm's docs" in rows[5]
