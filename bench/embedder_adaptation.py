@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 import time
 from collections.abc import Sequence
@@ -202,7 +201,6 @@ def main() -> None:
     print(json.dumps(variants[-1]))
     for source, pairs in training.items():
         for seed in range(args.seeds if source == "team votes" else 1):
-            random.seed(seed)
             began = time.perf_counter()
             model = fine_tuned(pairs, epochs=EPOCHS[source], seed=seed)
             variants.append({"variant": f"fine-tuned on {source}", "seed": seed, "pairs": len(pairs),

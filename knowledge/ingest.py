@@ -190,13 +190,14 @@ def prepare_text(sessions: sessionmaker[Session], *, title: str, text: str, fmt:
         raise IngestError(f"{name}: has only headings, no text under them to index")
     digest = content_hash(text)
     title = title.strip() or uri
+    signature = chunking.signature()
     with sessions() as session:
         existing = _document_at(session, scope=scope, uri=uri)
         if (known := _unchanged_or_duplicate(session, existing, scope=scope, digest=digest,
-                                             chunking=chunking.signature())) is not None:
+                                             chunking=signature)) is not None:
             return known
     return PreparedDocument(name=name, title=title, uri=uri, source=source, scope=scope, added_by=added_by,
-                            digest=digest, chunking=chunking.signature(), chunks=chunks,
+                            digest=digest, chunking=signature, chunks=chunks,
                             inputs=[embedding_input(title, chunk.heading, chunk.text) for chunk in chunks],
                             leaves=[heading_leaf(title, chunk.heading) for chunk in chunks])
 

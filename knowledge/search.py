@@ -105,6 +105,12 @@ def _passage(row: Row, score: float, similarity: float) -> Passage:
                    similarity=float(similarity))
 
 
+def scan_breadth(limit: int, heading_weight: float) -> int:
+    """`hnsw.ef_search` for `limit` results: at least 4 candidates a result, and the whole pool the
+    heading vectors re-score when they are used."""
+    return max(DEFAULT_EF_SEARCH, 4 * limit, CANDIDATE_POOL if heading_weight else limit)
+
+
 def vector_search(session: Session, query_vector: Sequence[float], *, scopes: list[str], limit: int,
                   ef_search: int | None = None, heading_weight: float = HEADING_WEIGHT) -> list[Passage]:
     """Nearest chunks by cosine similarity, re-scored with their heading's similarity.
@@ -114,7 +120,7 @@ def vector_search(session: Session, query_vector: Sequence[float], *, scopes: li
     """
     pool = max(limit, CANDIDATE_POOL) if heading_weight else limit
     session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-    session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search or max(DEFAULT_EF_SEARCH, 4 * limit, pool))}"))
+    session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search or scan_breadth(limit, heading_weight))}"))
     rows = session.execute(_VECTOR_SQL, {"query_vector": _vector_literal(query_vector), "scopes": scopes,
                                          "limit": limit, "pool": pool, "heading_weight": heading_weight})
     return [_passage(row, row.score, row.similarity) for row in rows]
@@ -185,7 +191,7 @@ def search_passages(sessions: sessionmaker[Session], embedder: Embedder, query: 
         query_vector = embedder.embed_query(query)
     read = limit * REPEAT_ROOM
     # The HNSW scan's breadth stays what `limit` asks for: the extra rows come from the same candidates.
-    ef_search = max(DEFAULT_EF_SEARCH, 4 * limit, CANDIDATE_POOL if heading_weight else limit)
+    ef_search = scan_breadth(limit, heading_weight)
     with sessions() as session, session.begin():
         if mode == "fulltext":
             return distinct_passages(fulltext_search(session, query, query_vector, scopes=scopes, limit=read), limit)
