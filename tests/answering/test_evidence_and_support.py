@@ -309,6 +309,44 @@ def test_passage_words_recombined_into_another_claim_are_dropped_where_the_rule_
     assert shipped.check(faithful)[0].supported and earlier.check(faithful)[0].supported
 
 
+PYD = ("Yes, .pyd files are DLLs, but there are a few differences. If you have a DLL named foo.pyd, then it must "
+       "have a function `PyInit_foo()`. You can then write Python \"import foo\", and Python will search for foo.pyd.")
+EXTENDING = ("Extension modules can be written in C or C++. A built-in module is compiled into the interpreter; "
+             "other libraries are imported at run time. Call methods with `PyObject_CallMethod()`.")
+
+
+def test_a_sentence_stitched_from_several_passages_words_is_dropped_though_each_word_is_in_the_prompt(
+        embedder) -> None:
+    """Seen on the test paraphrases (bench/data/summary_sentences.jsonl): every content word of "A .pyd file
+    (Python DLL) can be a built-in Python module or an imported C++ library" is in the prompt, and no passage
+    says it. The words must come from the passage the sentence restates."""
+    question = "what exactly is a .pyd, is it just a renamed windows dll?"
+    ranked = score_passages(question, [passage(PYD, number=1, title="Windows FAQ"),
+                                       passage(EXTENDING, number=2, title="Extending")], embedder.embed_documents)
+    stitched = "A .pyd file is a DLL that can be a built-in module or an imported C++ library."
+    restated = "A .pyd file is a DLL, but there are a few differences."
+    checkers = {one: SupportChecker(question=question, ranked=ranked, numbers=[1, 2], embed=embedder.embed_documents,
+                                    config=SupportConfig(one_passage=one)) for one in (True, False)}
+    assert checkers[False].check(stitched)[0].supported  # the rule before: all the prompt's words together
+    verdict = checkers[True].check(stitched)[0]
+    assert not verdict.supported and verdict.number == 1 and verdict.lexical < 0.75, verdict
+    assert any("content words supported" in reason for reason in verdict.reasons)
+    kept = checkers[True].check(restated)[0]
+    assert kept.supported and kept.number == 1 and kept.lexical == 1.0, kept.reasons
+
+
+def test_a_scoped_name_must_occur_whole_not_as_parts_of_another_name(embedder) -> None:
+    """`PyObject::CallMethod` is not `PyObject_CallMethod`, though both its parts occur in that name."""
+    assert "PyObject::CallMethod" in specifics("Call PyObject::CallMethod or self->ob_type.")
+    assert "self->ob_type" in specifics("Call PyObject::CallMethod or self->ob_type.")
+    question = "how do i call a method of a python object from C?"
+    ranked = score_passages(question, [passage(EXTENDING, title="Extending")], embedder.embed_documents)
+    checker = SupportChecker(question=question, ranked=ranked, numbers=[1], embed=embedder.embed_documents)
+    verdict = checker.check("Call methods with PyObject::CallMethod from C or C++.")[0]
+    assert not verdict.supported and "not in the passages: PyObject::CallMethod" in verdict.reasons
+    assert checker.check("Call methods with `PyObject_CallMethod()` from C or C++.")[0].supported
+
+
 def test_published_summary_keeps_supported_text_and_adds_the_supporting_citation(checker: SupportChecker) -> None:
     verdicts = checker.check("The rollout takes about 4 minutes. Then page the on-call engineer via PagerDuty.")
     assert published_summary(verdicts) == "The rollout takes about 4 minutes. [1]"
