@@ -5,7 +5,8 @@ link. Selection follows what measured best (bench/quality.py, design notes): sec
 their question in their opening, so the quote starts with the opening of the best passage in its
 own order (`lead_words`), then adds the units of the top passages that match the question best
 until `budget_words`, each passage's units kept in reading order. Code blocks are kept whole, or
-trimmed at a line boundary with a pointer to the source when very long.
+trimmed at a line boundary with a pointer to the source when very long. A lead-in ending with ":" is
+quoted with the unit it introduces, or not at all when its passage ends there.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def select_evidence(ranked: Sequence[ScoredPassage], numbers: Sequence[int],
             continue
         chosen[key] = (number, scored)
         used += scored.unit.words
+    _complete_lead_ins(chosen, {number: passage for passage, number in considered})
     order = {number: index for index, (_, number) in enumerate(considered)}
     quotes = []
     for (number, position), (_, scored) in sorted(chosen.items(), key=lambda item: (order[item[0][0]], item[0][1])):
@@ -116,6 +118,28 @@ def _starts_mid_sentence(quote: Quote) -> bool:
     may start anywhere): shown after "…" so it does not read as the whole sentence."""
     opening = quote.text.lstrip("([")  # "(or code block) is finished …" is as much a cut sentence
     return quote.kind == "sentence" and quote.position == 0 and opening[:1].islower()
+
+
+def _complete_lead_ins(chosen: dict[tuple[int, int], tuple[int, ScoredUnit]],
+                       passages: dict[int, ScoredPassage]) -> None:
+    """Quote what a chosen lead-in introduces, or drop the lead-in (in place).
+
+    A unit ending with ":" ("One way is to use the compile() function interactively:", "Remove or find a
+    document:") says little without what follows it: the passage's next unit is quoted with it (a code
+    block trimmed as usual; like a code block, it may overshoot the budget once). When the passage ends
+    there (a chunk cut inside a long list, the item's own text starting the next chunk), the lead-in is
+    not quoted at all.
+    """
+    for (number, position), (_, scored) in sorted(chosen.items()):
+        if scored.unit.kind == "code" or not scored.unit.text.rstrip(" *_").endswith(":"):
+            continue
+        if (number, position + 1) in chosen:
+            continue
+        following = [unit for unit in passages[number].units if unit.unit.position == position + 1]
+        if following:
+            chosen[(number, position + 1)] = (number, following[0])
+        else:
+            del chosen[(number, position)]
 
 
 def _already_quoted(text: str, chosen: dict[tuple[int, int], tuple[int, ScoredUnit]]) -> bool:

@@ -12,7 +12,7 @@ from bot.evidence import EvidenceConfig, evidence_markdown, select_evidence, tri
 from bot.lexicon import content_terms, distinctive_terms
 from bot.passage_units import Unit, split_units
 from bot.support import SupportChecker, SupportConfig, published_summary, specifics
-from bot.unit_scoring import ScoredUnit, score_passages
+from bot.unit_scoring import ScoredPassage, ScoredUnit, score_passages
 from store.types import Passage
 
 RST = """This type of bug commonly bites neophyte programmers.  Consider this function::
@@ -185,6 +185,30 @@ def test_a_short_unit_inside_another_sentence_is_still_quoted() -> None:
     assert not _already_quoted("No.", chosen("Ask for form No. 5 at the desk."))
     assert not _already_quoted("rotate the API keys every", chosen("Then rotate the API keys everywhere."))
     assert _already_quoted("Rotate  the API\nkeys.", chosen("First this. Rotate the API keys. Then that."))
+
+
+def scored_passage(number: int, units: list[tuple[str, str, float]]) -> ScoredPassage:
+    """A passage of `units` (text, kind, score) with the scores given, to steer the selection exactly."""
+    scored = [ScoredUnit(unit=Unit(text=text, kind=kind, position=position, words=len(text.split())),  # type: ignore[arg-type]
+                         similarity=score, lexical=0.0, score=score, vector=np.zeros(3, dtype=np.float32))
+              for position, (text, kind, score) in enumerate(units)]
+    return ScoredPassage(passage=passage("\n\n".join(text for text, _, _ in units), number=number), units=scored)
+
+
+def test_a_lead_in_is_quoted_with_what_it_introduces_or_not_at_all() -> None:
+    """Seen on the README: a chunk cut inside a long list ended with "**Remove or find a document**:", and the
+    evidence quoted that alone. A lead-in brings its next unit along; with none left in its passage it goes."""
+    code = "```\n>>> import py_compile\n>>> py_compile.compile('foo.py')\n```"
+    compiling = scored_passage(1, [("To compile one module, use py_compile.", "sentence", 0.5),
+                                   ("One way is to use the compile() function interactively:", "sentence", 0.8),
+                                   (code, "code", 0.3),
+                                   ("This writes the .pyc file next to the source.", "sentence", 0.4)])
+    guide = scored_passage(2, [("**Ask**: mention the bot in a channel.", "item", 0.4),
+                               ("**Remove or find a document**:", "item", 0.79)])
+    config = EvidenceConfig(lead_words=5, budget_words=100, min_relative_score=0.9)
+    quotes = select_evidence([compiling, guide], [1, 2], config)
+    assert [(quote.number, quote.position) for quote in quotes] == [(1, 0), (1, 1), (1, 2)]
+    assert quotes[2].text == code  # the lead-in's code, below the score bar; the item that ends passage 2 is gone
 
 
 def test_a_chunk_that_starts_mid_sentence_is_quoted_after_an_ellipsis(embedder) -> None:
