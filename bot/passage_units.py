@@ -11,6 +11,14 @@ a space and a capital, a quote, a bracket or a backtick, and never after common 
 reStructuredText roles and literals are rendered as Markdown inline code (``:func:`len` `` and
 ``` ``None`` ``` → `` `len` ``, `` `None` ``), so the quote reads cleanly in Slack while saying
 exactly what the source says.
+
+MyST Markdown (Sphinx's Markdown, as in pip's docs) writes directives as fences with a `{name}` info
+string and roles as `` {ref}`text <label>` ``: an admonition fence (`{note}`, `{warning}`, …, or a
+`:::{note}` colon fence) is prose read as "Note: …", not code; a `{code-block} python` fence is code
+in that language; table-of-contents and include fences are navigation, not text; any other directive
+keeps its body as code without the `{name}` a reader would see as its first line. Roles read like
+reStructuredText's, `(label)=` target lines are dropped, and a reference-style link `[text][label]`
+reads as its text (its `[label]: URL` definition line is dropped).
 """
 
 from __future__ import annotations
@@ -21,7 +29,25 @@ from typing import Literal
 
 UnitKind = Literal["sentence", "item", "row", "code"]
 
-_FENCE = re.compile(r"^\s*(```+|~~~+)")
+_FENCE = re.compile(r"^\s*(```+|~~~+|:::+(?=\{))")
+"""A code fence, or a MyST colon fence (`:::{note}`; only with a directive, as `:::` alone is prose)."""
+_MYST_DIRECTIVE = re.compile(r"^\{([a-zA-Z][\w:-]*)\}\s*(.*)$")
+_MYST_ADMONITIONS = {"note": "Note", "warning": "Warning", "tip": "Tip", "important": "Important", "hint": "Hint",
+                     "caution": "Caution", "attention": "Attention", "danger": "Danger", "error": "Error",
+                     "seealso": "See also", "versionadded": "New in version",
+                     "versionchanged": "Changed in version", "deprecated": "Deprecated", "admonition": ""}
+"""MyST admonition directives and how their text is introduced (an `{admonition}`'s own title introduces it)."""
+_MYST_CODE = frozenset({"code-block", "code", "sourcecode", "code-cell"})
+_MYST_NAVIGATION = frozenset({"toctree", "contents", "include", "literalinclude", "image", "figure", "raw", "only",
+                              "index", "autosummary", "tableofcontents"})
+"""Directives whose body is navigation, a file to include or markup, not text a reader sees as such."""
+_DIRECTIVE_OPTION = re.compile(r"^\s*:[a-zA-Z][\w-]*:(?:\s|$)")
+_MYST_TARGET = re.compile(r"^\s*\([^()\s]+\)=\s*$")
+_LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s+\S+\s*(?:[\"'(].*)?$")
+"""A reference-style link's definition line (`[PyPI]: https://pypi.org`): where links point, not text."""
+_MYST_ROLE = re.compile(r"\{[a-zA-Z][\w:+-]*\}`([^`]+)`")
+_REFERENCE_LINK = re.compile(r"\[([^\]\n]*[A-Za-z][^\]\n]*)\]\[(?:[^\]\n]*[A-Za-z_][^\]\n]*)?\]")
+"""A reference-style Markdown link `[text][label]` or `[text][]` (text and label not bare numbers like `[1][2]`)."""
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|#\.|\([a-z0-9]\))\s+\S")
 _CODE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(?:code-block|sourcecode|code|doctest|testcode)::")
 _OTHER_DIRECTIVE = re.compile(r"^\s*\.\.\s+(?:_[^:]+:|\|[^|]+\||[a-zA-Z][\w:-]*::|\[\w+\])")
@@ -75,8 +101,11 @@ def _role_text(match: re.Match[str]) -> str:
 
 
 def render_inline(text: str) -> str:
-    """reStructuredText roles and double-backtick literals as Markdown inline code."""
+    """reStructuredText and MyST roles and double-backtick literals as Markdown inline code; reference-style
+    links as their text."""
     text = _RST_ROLE.sub(_role_text, text)
+    text = _MYST_ROLE.sub(_role_text, text)
+    text = _REFERENCE_LINK.sub(lambda match: match.group(1), text)
     return _RST_LITERAL.sub(lambda match: f"`{match.group(1)}`", text)
 
 
@@ -161,11 +190,17 @@ def split_units(text: str) -> list[Unit]:
     index = 0
     literal_expected, literal_base = False, 0
     table_header = ""
+    open_admonitions: list[str] = []  # the closing markers of the MyST admonitions being read, innermost last
     while index < len(lines):
         line = lines[index]
         stripped = line.strip()
         if not _TABLE_ROW.match(line):
             table_header = ""  # a table ends at its first line that is not a row
+        if open_admonitions and stripped.startswith(open_admonitions[-1]) and not stripped.strip(stripped[0]):
+            splitter.close_paragraph()
+            open_admonitions.pop()
+            index += 1
+            continue
         fence = _FENCE.match(line)
         if fence:
             splitter.close_paragraph()
@@ -174,8 +209,31 @@ def split_units(text: str) -> list[Unit]:
             end = index + 1
             while end < len(lines) and not lines[end].strip().startswith(marker):
                 end += 1
-            splitter.code(lines[index + 1:end], language)
+            directive = _MYST_DIRECTIVE.match(language)
+            if directive and directive.group(1) in _MYST_ADMONITIONS:
+                # Read on as prose up to the closing marker (`end`), introduced by the admonition's label.
+                label, title = _MYST_ADMONITIONS[directive.group(1)], directive.group(2).strip()
+                intro = ": ".join(part for part in (label, title) if part)
+                splitter.paragraph = [intro if label and title else f"{intro}:"] if intro else []
+                open_admonitions.append(marker)
+                index += 1
+                while index < len(lines) and (_DIRECTIVE_OPTION.match(lines[index]) or not lines[index].strip()):
+                    index += 1  # options such as :class: dropdown, and the blank line after them
+                continue
+            body = lines[index + 1:end]
+            if directive:
+                name = directive.group(1)
+                while body and _DIRECTIVE_OPTION.match(body[0]):
+                    body = body[1:]
+                language = directive.group(2).strip() if name in _MYST_CODE else ""
+                if name in _MYST_NAVIGATION:
+                    body = []
+            splitter.code(body, language)
             index, literal_expected = end + 1, False
+            continue
+        if _MYST_TARGET.match(line) or _LINK_DEFINITION.match(line):
+            splitter.close_paragraph()
+            index += 1
             continue
         if literal_expected and stripped and _indent(line) > 0:
             block, index = _indented_block(lines, index, literal_base)

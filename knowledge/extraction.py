@@ -5,16 +5,19 @@ Text is decoded as UTF-8 (with or without BOM), UTF-16 with a BOM, or the charse
 HTML becomes Markdown-like text without its page chrome (`knowledge.html_text`) and a PDF becomes
 the text of its pages (pypdf). A Markdown document's front-matter title names it
 (`knowledge.markdown_source`). AsciiDoc is recognised by its suffix, or in a .txt file by its
-markup (a `= Title` line followed by `==` sections, or a `----`/`....` delimited block). Every
-refusal is an IngestError whose message names the input: empty, binary, undecodable, oversized,
-corrupt or text-less PDF, unsupported type.
+markup (a `= Title` line followed by `==` sections, or a `----`/`....` delimited block). A gzip file
+(`faq.md.gz`, as Debian ships documentation) is read as the file it holds, its size capped like any
+input's. Every refusal is an IngestError whose message names the input: empty, binary, undecodable,
+oversized (compressed or not), corrupt gzip, corrupt or text-less PDF, unsupported type.
 """
 
 from __future__ import annotations
 
 import codecs
+import gzip
 import io
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
@@ -76,7 +79,36 @@ _SPHINX_SOURCE = re.compile(r"\.(rst|md)\.txt$")
 """Sphinx copies each page's source to _sources/NAME.rst.txt (or .md.txt): still RST or Markdown."""
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_TYPES = frozenset({"application/gzip", "application/x-gzip"})
+
+
+def _inner_name(name: str) -> str:
+    """The name of what a gzip file holds (`faq.md.gz` holds `faq.md`); other names unchanged."""
+    return name[:-3] if name.lower().endswith(".gz") and len(file_name(name)) > 3 else name
+
+
+def _gunzipped(data: bytes, *, name: str, max_bytes: int) -> bytes:
+    """The file a gzip file holds, read no further than `max_bytes` (a small file may expand a thousandfold).
+
+    Raises:
+        IngestError: the data is not a complete gzip stream, or it holds more than `max_bytes`.
+    """
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as archive:
+            inner = archive.read(max_bytes + 1)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError; a cut file is an EOFError
+        raise IngestError(f"{name}: is not a readable gzip file ({exc or 'cut short'})") from exc
+    if len(inner) > max_bytes:
+        raise IngestError(f"{name}: decompresses to over the {max_bytes:,}-byte limit")
+    if not inner:
+        raise IngestError(f"{name}: is empty (a gzip file holding 0 bytes)")
+    return inner
+
+
 def _kind_from_name(name: str) -> tuple[str, str | None] | None:
+    if (inner := _inner_name(name)) != name:
+        return _kind_from_name(inner)
     filename = file_name(name).lower()
     suffix = PurePosixPath(filename).suffix
     sphinx = _SPHINX_SOURCE.search(filename)
@@ -98,7 +130,8 @@ def is_supported_name(name: str) -> bool:
     return _kind_from_name(name) is not None
 
 
-def _document_kind(data: bytes, name: str, content_type: str | None) -> tuple[str, str | None]:
+def _document_kind(data: bytes, name: str, content_type: str | None, *, shown: str) -> tuple[str, str | None]:
+    """The chunking kind (and code language) of `data` called `name`; refusals name the input as `shown`."""
     if data.startswith(b"%PDF-"):
         return "pdf", None
     media_type = (content_type or "").split(";")[0].strip().lower()
@@ -116,7 +149,7 @@ def _document_kind(data: bytes, name: str, content_type: str | None) -> tuple[st
     if not media_type and not has_suffix:
         return "text", None
     described = f"content type {media_type}" if media_type else f"file type {PurePosixPath(file_name(name)).suffix}"
-    raise IngestError(f"{name}: unsupported {described} (text, Markdown, reStructuredText, AsciiDoc, HTML, "
+    raise IngestError(f"{shown}: unsupported {described} (text, Markdown, reStructuredText, AsciiDoc, HTML, "
                       "PDF or source code expected)")
 
 
@@ -138,27 +171,32 @@ def extract_document(data: bytes, *, name: str, max_bytes: int,
         raise IngestError(f"{name}: is empty (0 bytes)")
     if len(data) > max_bytes:
         raise IngestError(f"{name}: is {len(data):,} bytes, over the {max_bytes:,}-byte limit")
-    kind, language = _document_kind(data, name, content_type)
+    held = name  # the name of the file itself, which tells its format: inside a .gz file, the one it holds
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if data.startswith(_GZIP_MAGIC) and (_inner_name(name) != name or media_type in _GZIP_TYPES):
+        data, held = _gunzipped(data, name=name, max_bytes=max_bytes), _inner_name(name)
+        content_type = None if media_type in _GZIP_TYPES else content_type
+    kind, language = _document_kind(data, held, content_type, shown=name)
     if kind == "pdf":
         title, text = _pdf_text(data, name)
-        return _checked(ExtractedDocument(title=title or _fallback_title(name), text=text, fmt="text"), name)
+        return _checked(ExtractedDocument(title=title or _fallback_title(held), text=text, fmt="text"), name)
     charset = _charset(content_type)
     if kind == "html" and charset is None and (meta := _META_CHARSET.search(data[:4096])):
         charset = meta.group(1).decode("ascii")
     text = decode_text(data, name=name, charset=charset)
-    suffix = PurePosixPath(file_name(name)).suffix.lower()
+    suffix = PurePosixPath(file_name(held)).suffix.lower()
     if kind == "text" and not suffix and _MARKDOWN_HINT.search(text):
         kind = "markdown"  # pasted or extensionless Markdown keeps its structure
     elif kind == "text" and suffix in (".txt", ".text") and looks_like_asciidoc(text):
         kind = "asciidoc"
     if kind == "html":
         title, text = html_text(text, name)
-        return _checked(ExtractedDocument(title=title or _fallback_title(name), text=text, fmt="markdown"),
+        return _checked(ExtractedDocument(title=title or _fallback_title(held), text=text, fmt="markdown"),
                         name)
     if kind == "code":
-        title = file_name(name) or name
+        title = file_name(held) or name
         return _checked(ExtractedDocument(title=title, text=text, fmt="code", language=language), name)
-    title = document_title(text, kind) or _fallback_title(name)
+    title = document_title(text, kind) or _fallback_title(held)
     return _checked(ExtractedDocument(title=title, text=text, fmt=kind), name)
 
 

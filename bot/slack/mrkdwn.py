@@ -22,6 +22,7 @@ _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.MULTILINE)
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
 _FENCE = re.compile(r"(```.*?```)", re.DOTALL)
 _QUOTE = re.compile(r"^&gt; ", re.MULTILINE)
+_FENCE_LANGUAGE = re.compile(r"\A```[^\n`]+\n")
 
 
 def escape(text: str) -> str:
@@ -41,10 +42,13 @@ def link(url: str, label: str) -> str:
 def from_markdown(text: str) -> str:
     """Markdown-ish answer text as mrkdwn: escaped, `**bold**`→`*bold*`, headings bold, links and quotes kept.
 
-    Code fences are escaped but otherwise left alone, so code inside them is not reformatted.
+    Code fences are escaped but otherwise left alone, so code inside them is not reformatted; the
+    language after an opening fence (```` ```python ````) is dropped, as mrkdwn has no syntax highlighting
+    and would show the word as the block's first line.
     """
     parts = _FENCE.split(text)
-    return "".join(escape(part) if index % 2 else _prose(part) for index, part in enumerate(parts))
+    return "".join(escape(_FENCE_LANGUAGE.sub("```\n", part)) if index % 2 else _prose(part)
+                   for index, part in enumerate(parts))
 
 
 def _prose(text: str) -> str:

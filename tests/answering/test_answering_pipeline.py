@@ -289,3 +289,38 @@ def test_a_row_of_a_long_settings_table_is_quoted_whole(sessions, embedder) -> N
     assert len(chunks) >= 2, "the table is longer than one chunk"
     assert all(chunk.split("\n")[0] == "| variable | default | meaning |" for chunk in chunks
                if "LEDGER_" in chunk and not chunk.startswith("Every setting"))
+
+
+PINNING_MYST = """(repeatable-installs)=
+# Repeatable installs
+
+Pinning package versions of your dependencies in the requirements file protects you from bugs in newly
+released versions, see {ref}`pip freeze <pip_freeze>` and the [Python Package Index][PyPI]:
+
+```{note}
+Pinning refers to using the `==` operator to require the package to be a specific version.
+```
+
+```{pip-cli}
+$ pip freeze > requirements.txt
+```
+
+[PyPI]: https://pypi.org
+"""
+
+
+def test_myst_markdown_is_quoted_as_its_readers_see_it(sessions, embedder) -> None:
+    """Seen adding pip's docs (MyST, Sphinx's Markdown): the evidence quoted "```{note}" as code, a custom
+    directive's `{pip-cli}` as the code's first line, and roles and reference links as raw markup."""
+    ingest_text(sessions, embedder, title="Repeatable installs", text=PINNING_MYST, fmt="markdown",
+                uri="doc:pinning", source="text")
+    answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
+                        config=AnsweringConfig(summarise=False))
+    result = answerer.answer(Question(text="how do i pin exact package versions so ci installs the same ones?"))
+    assert not result.abstained
+    quoted = [quote.text for quote in result.evidence]
+    assert "Note: Pinning refers to using the `==` operator to require the package to be a specific version." in quoted
+    assert "```\n$ pip freeze > requirements.txt\n```" in quoted
+    assert any(text.startswith("Pinning package versions") and "see `pip freeze` and the Python Package Index:" in text
+               for text in quoted)
+    assert "{" not in result.text and "(repeatable-installs)=" not in result.text and "[PyPI]" not in result.text

@@ -100,6 +100,26 @@ def test_markdown_fences_and_table_rows_are_whole_units() -> None:
     assert [unit.text for unit in two_tables if unit.kind == "row"] == ["| a | b |\n| 1 | 2 |", "| c | d |\n| 3 | 4 |"]
 
 
+def test_myst_directives_roles_and_targets_read_as_the_rendered_page() -> None:
+    text = ("(install)=\n## Install\n\nSee {ref}`the guide <guide>` and {doc}`topics/caching`, or [PyPI][] "
+            "and [the index][idx].\n\n"
+            ":::{warning}\n:class: dropdown\n\nHashes must match.\n\n- one\n- two\n:::\n\n"
+            "```{admonition} Keyring\nStore the token in the keyring.\n```\n\n"
+            "```{versionadded} 23.1\n```\n\n"
+            "```{code-block} python\n:linenos:\nimport pip\n```\n\n"
+            "```{toctree}\n:hidden:\ncli/index\n```\n\n"
+            "```{pip-cli}\n$ pip install x\n```\n\nCitations [1][2] stay.\n\n[PyPI]: https://pypi.org\n"
+            "[idx]: https://example.com/simple \"The index\"\n")
+    assert [(unit.kind, unit.text) for unit in split_units(text)] == [
+        ("sentence", "See `the guide` and `topics/caching`, or PyPI and the index."),
+        ("sentence", "Warning: Hashes must match."), ("item", "one"), ("item", "two"),
+        ("sentence", "Keyring: Store the token in the keyring."),
+        ("sentence", "New in version: 23.1"),
+        ("code", "```python\nimport pip\n```"),
+        ("code", "```\n$ pip install x\n```"),
+        ("sentence", "Citations [1][2] stay.")]
+
+
 def test_a_rows_budget_words_are_its_own_cells_not_its_header_or_the_pipes() -> None:
     """Rows of one table are quoted under one header row, so each row pays only for what it adds."""
     rows = split_units("| variable | default | meaning |\n|---|---|---|\n| `KB_A` | `5` | the most seconds |\n"

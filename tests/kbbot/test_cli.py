@@ -185,3 +185,25 @@ def test_config_check_fails_in_one_line_naming_the_problem(variable: str, value:
     assert CliRunner().invoke(cli, ["config", "check"]).output.strip() == "configuration valid"
     result = CliRunner().invoke(cli, ["config", "check"], env={variable: value}, prog_name="kbbot")
     assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_kb_add_reads_gzip_documents_in_a_directory_and_names_a_corrupt_one(kbbot, tmp_path: Path) -> None:
+    """Debian ships docs compressed (pip's `topics/configuration.md.gz`); they were skipped as unsupported."""
+    import gzip
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# Index\n\nStart here.\n")
+    (docs / "configuration.md.gz").write_bytes(gzip.compress(b"# Configuration\n\nSet index-url in pip.conf.\n"))
+    (docs / "user_guide.rst.gz").write_bytes(gzip.compress(b"User Guide\n==========\n\nRunning pip.\n"))
+    (docs / "broken.md.gz").write_bytes(gzip.compress(b"# Broken\n\nCut short.\n")[:15])
+    (docs / "bundle.tar.gz").write_bytes(gzip.compress(b"not a document"))
+
+    added = kbbot("kb", "add", str(docs))
+    assert added.exit_code == 1, added.output  # one file failed, the rest landed
+    assert f"failed: {docs / 'broken.md.gz'}: is not a readable gzip file" in added.output
+    assert "3 ingested (3 added), 1 failed" in added.output
+    assert f"skipped: {docs / 'bundle.tar.gz'} (unsupported type)" in added.output
+    listed = kbbot("kb", "list").output
+    assert "Configuration" in listed and "User Guide" in listed and str(docs / "configuration.md.gz") in listed
+    assert "Broken" not in listed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -161,9 +162,39 @@ def test_unsupported_content_type_is_refused() -> None:
         extract_document(b"\x89PNG", name="https://x/logo", content_type="image/png", max_bytes=LIMIT)
 
 
+def test_a_gzip_file_is_read_as_the_file_it_holds() -> None:
+    """Debian ships documentation compressed (pip's docs: `topics/configuration.md.gz`)."""
+    markdown = extract_document(gzip.compress(b"# Configuration\n\nSet `index-url` in pip.conf.\n"),
+                                name="/docs/topics/configuration.md.gz", max_bytes=LIMIT)
+    assert (markdown.title, markdown.fmt) == ("Configuration", "markdown") and "`index-url`" in markdown.text
+    rst = extract_document(gzip.compress(b"User Guide\n==========\n\nRunning pip.\n"), name="user_guide.rst.gz",
+                           max_bytes=LIMIT)
+    assert (rst.title, rst.fmt) == ("User Guide", "rst")
+    untitled = extract_document(gzip.compress(b"just words\n"), name="https://h.example/notes.txt.gz",
+                                content_type="application/gzip", max_bytes=LIMIT)
+    assert (untitled.title, untitled.fmt, untitled.text) == ("notes", "text", "just words\n")
+    code = extract_document(gzip.compress(b"print(1)\n"), name="tool.py.gz", max_bytes=LIMIT)
+    assert (code.title, code.fmt, code.language) == ("tool.py", "code", "python")
+
+
+@pytest.mark.parametrize(("data", "name", "reason"), [
+    (gzip.compress(b"x" * 101), "bomb.md.gz", "decompresses to over the 100-byte limit"),
+    (gzip.compress(b"# Title\n\nBody.\n")[:20], "cut.md.gz", "not a readable gzip file"),
+    (b"\x1f\x8b" + b"garbage" * 3, "corrupt.rst.gz", "not a readable gzip file"),
+    (gzip.compress(b""), "nothing.md.gz", "is empty"),
+    (gzip.compress(b"\x00\x01binary"), "blob.txt.gz", "binary"),
+    (gzip.compress(b"tar bytes"), "archive.tar.gz", "unsupported file type .tar"),
+])
+def test_bad_gzip_input_is_refused_with_a_message_naming_it(data: bytes, name: str, reason: str) -> None:
+    with pytest.raises(IngestError) as caught:
+        extract_document(data, name=name, max_bytes=100)
+    assert str(caught.value).startswith(f"{name}: ") and reason in str(caught.value), str(caught.value)
+
+
 @pytest.mark.parametrize(("name", "supported"), [
     ("guide.md", True), ("app.py", True), ("README", True), ("Dockerfile", True), ("photo.jpg", False),
-    ("archive.tar.gz", False), ("data.bin", False),
+    ("archive.tar.gz", False), ("data.bin", False), ("faq.md.gz", True), ("user_guide.rst.gz", True),
+    ("deps.png.gz", False), (".gz", False),
 ])
 def test_directory_walks_try_only_known_names(name: str, supported: bool) -> None:
     assert is_supported_name(name) is supported

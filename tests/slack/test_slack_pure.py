@@ -100,6 +100,12 @@ def test_mrkdwn_conversion_keeps_code_and_links() -> None:
     assert link("text:abc123", "Pasted <note>") == "Pasted &lt;note&gt;"
 
 
+def test_a_code_blocks_language_is_not_shown_as_its_first_line() -> None:
+    """mrkdwn has no syntax highlighting: "```python" would show "python" atop the code."""
+    converted = from_markdown("Run:\n```sh\nmake deploy ENV=a<b\n```\nthen ```x``` and\n```\nplain\n```")
+    assert converted == "Run:\n```\nmake deploy ENV=a&lt;b\n```\nthen ```x``` and\n```\nplain\n```"
+
+
 def test_progress_text_marks_an_unfinished_answer() -> None:
     assert progress_text("Run **make") == "Run **make …"
 
