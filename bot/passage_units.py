@@ -16,8 +16,10 @@ MyST Markdown (Sphinx's Markdown, as in pip's docs) writes directives as fences 
 string and roles as `` {ref}`text <label>` ``: an admonition fence (`{note}`, `{warning}`, …, or a
 `:::{note}` colon fence) is prose read as "Note: …", not code; a `{code-block} python` fence is code
 in that language; table-of-contents and include fences are navigation, not text; any other directive
-keeps its body as code without the `{name}` a reader would see as its first line. Roles read like
-reStructuredText's, `(label)=` target lines are dropped, and a reference-style link `[text][label]`
+keeps its body as code without the `{name}` a reader would see as its first line, except containers
+of prose such as `{tab} Unix` (read as "Unix: …"). A definition list's `: definition` line follows its
+term ("Global: …"). Roles read like reStructuredText's, whose hyperlinks read as their text (a Markdown
+link when they point to the web), `(label)=` target lines are dropped, and a reference-style link `[text][label]`
 reads as its text (its `[label]: URL` definition line is dropped).
 """
 
@@ -37,14 +39,25 @@ _MYST_ADMONITIONS = {"note": "Note", "warning": "Warning", "tip": "Tip", "import
                      "seealso": "See also", "versionadded": "New in version",
                      "versionchanged": "Changed in version", "deprecated": "Deprecated", "admonition": ""}
 """MyST admonition directives and how their text is introduced (an `{admonition}`'s own title introduces it)."""
+_MYST_CONTAINERS = frozenset({"tab", "tab-item", "tab-set", "dropdown", "card", "grid", "grid-item",
+                              "grid-item-card", "div", "container", "topic", "sidebar", "epigraph", "glossary",
+                              "hlist", "rubric", "centered", "only"})
+"""Directives (sphinx-design, sphinx-inline-tabs, docutils) that hold prose, read on like admonitions; an
+argument introduces the text as a label does (a `{tab} Unix` reads "Unix: …")."""
 _MYST_CODE = frozenset({"code-block", "code", "sourcecode", "code-cell"})
-_MYST_NAVIGATION = frozenset({"toctree", "contents", "include", "literalinclude", "image", "figure", "raw", "only",
+_MYST_NAVIGATION = frozenset({"toctree", "contents", "include", "literalinclude", "image", "figure", "raw",
                               "index", "autosummary", "tableofcontents"})
 """Directives whose body is navigation, a file to include or markup, not text a reader sees as such."""
 _DIRECTIVE_OPTION = re.compile(r"^\s*:[a-zA-Z][\w-]*:(?:\s|$)")
 _MYST_TARGET = re.compile(r"^\s*\([^()\s]+\)=\s*$")
 _LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s+\S+\s*(?:[\"'(].*)?$")
 """A reference-style link's definition line (`[PyPI]: https://pypi.org`): where links point, not text."""
+_DEFINITION = re.compile(r"^\s*:\s+(\S.*)$")
+"""A MyST definition-list line (`: its definition` under a line holding the term)."""
+_RST_LINK = re.compile(r"`([^`<]*?)\s*<([^<>`\s]+)>`__?(?!\w)")
+"""An reStructuredText hyperlink with its target (`` `text <https://…>`_ ``)."""
+_RST_REFERENCE = re.compile(r"(?<![\w`])`([^`<>]+)`__?(?!\w)")
+"""An reStructuredText named hyperlink reference (`` `PyPI`_ ``), its target defined elsewhere."""
 _MYST_ROLE = re.compile(r"\{[a-zA-Z][\w:+-]*\}`([^`]+)`")
 _REFERENCE_LINK = re.compile(r"\[([^\]\n]*[A-Za-z][^\]\n]*)\]\[(?:[^\]\n]*[A-Za-z_][^\]\n]*)?\]")
 """A reference-style Markdown link `[text][label]` or `[text][]` (text and label not bare numbers like `[1][2]`)."""
@@ -100,10 +113,20 @@ def _role_text(match: re.Match[str]) -> str:
     return f"`{shown}`"
 
 
+def _link_text(match: re.Match[str]) -> str:
+    """An rST hyperlink as a Markdown link when it points to the web (Slack shows it as one), else its text."""
+    text, target = match.group(1).strip(), match.group(2)
+    if target.lower().startswith(("http://", "https://")):
+        return f"[{text or target}]({target})"
+    return text or target
+
+
 def render_inline(text: str) -> str:
     """reStructuredText and MyST roles and double-backtick literals as Markdown inline code; reference-style
     links as their text."""
     text = _RST_ROLE.sub(_role_text, text)
+    text = _RST_LINK.sub(_link_text, text)
+    text = _RST_REFERENCE.sub(lambda match: match.group(1), text)
     text = _MYST_ROLE.sub(_role_text, text)
     text = _REFERENCE_LINK.sub(lambda match: match.group(1), text)
     return _RST_LITERAL.sub(lambda match: f"`{match.group(1)}`", text)
@@ -210,9 +233,9 @@ def split_units(text: str) -> list[Unit]:
             while end < len(lines) and not lines[end].strip().startswith(marker):
                 end += 1
             directive = _MYST_DIRECTIVE.match(language)
-            if directive and directive.group(1) in _MYST_ADMONITIONS:
-                # Read on as prose up to the closing marker (`end`), introduced by the admonition's label.
-                label, title = _MYST_ADMONITIONS[directive.group(1)], directive.group(2).strip()
+            if directive and (directive.group(1) in _MYST_ADMONITIONS or directive.group(1) in _MYST_CONTAINERS):
+                # Read on as prose up to the closing marker, introduced by the admonition's label or the argument.
+                label, title = _MYST_ADMONITIONS.get(directive.group(1), ""), directive.group(2).strip()
                 intro = ": ".join(part for part in (label, title) if part)
                 splitter.paragraph = [intro if label and title else f"{intro}:"] if intro else []
                 open_admonitions.append(marker)
@@ -292,6 +315,12 @@ def split_units(text: str) -> list[Unit]:
             continue
         if not stripped or _UNDERLINE.match(stripped):
             splitter.close_paragraph()
+            index += 1
+            continue
+        if (definition := _DEFINITION.match(line)) and splitter.paragraph and not splitter.paragraph_is_item:
+            # "Global" then ": In a pip subdirectory …" reads "Global: In a pip subdirectory …".
+            splitter.paragraph[-1] = f"{splitter.paragraph[-1].rstrip().rstrip(':')}:"
+            splitter.paragraph.append(definition.group(1))
             index += 1
             continue
         if _LIST_ITEM.match(line):

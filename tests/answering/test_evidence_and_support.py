@@ -120,6 +120,23 @@ def test_myst_directives_roles_and_targets_read_as_the_rendered_page() -> None:
         ("sentence", "Citations [1][2] stay.")]
 
 
+def test_myst_tabs_and_definition_lists_read_as_labelled_prose() -> None:
+    """pip's configuration page: where the files live, per system, in `{tab}` fences of definition lists."""
+    text = ("```{tab} Unix\n\nGlobal\n: In a \"pip\" subdirectory, for example {file}`/etc/xdg/pip/pip.conf`.\n\n"
+            "User\n: {file}`$HOME/.config/pip/pip.conf`\n```\n\n```{dropdown}\nHidden details.\n```\n")
+    assert [(unit.kind, unit.text) for unit in split_units(text)] == [
+        ("sentence", 'Unix: Global: In a "pip" subdirectory, for example `/etc/xdg/pip/pip.conf`.'),
+        ("sentence", "User: `$HOME/.config/pip/pip.conf`"), ("sentence", "Hidden details.")]
+
+
+def test_rst_hyperlinks_read_as_their_text_or_a_markdown_link_to_the_web() -> None:
+    units = split_units("pip searches `PyPI`_ through the `simple API <https://pypi.org/simple/>`_, "
+                        "as `the guide <guide-label>`__ says.\n\nKeep `code` and ``x``_y as written.")
+    assert [unit.text for unit in units] == [
+        "pip searches PyPI through the [simple API](https://pypi.org/simple/), as the guide says.",
+        "Keep `code` and `x`_y as written."]
+
+
 def test_a_rows_budget_words_are_its_own_cells_not_its_header_or_the_pipes() -> None:
     """Rows of one table are quoted under one header row, so each row pays only for what it adds."""
     rows = split_units("| variable | default | meaning |\n|---|---|---|\n| `KB_A` | `5` | the most seconds |\n"
