@@ -17,7 +17,7 @@ string and roles as `` {ref}`text <label>` ``: an admonition fence (`{note}`, `{
 `:::{note}` colon fence) is prose read as "Note: …", not code; a `{code-block} python` fence is code
 in that language; table-of-contents and include fences are navigation, not text; any other directive
 keeps its body as code without the `{name}` a reader would see as its first line, except containers
-of prose such as `{tab} Unix` (read as "Unix: …"). A definition list's `: definition` line follows its
+of prose such as `{tab} Unix` (read as "Unix: …"; reStructuredText's `.. tab:: Unix` alike). A definition list's `: definition` line follows its
 term ("Global: …"). Roles read like reStructuredText's, whose hyperlinks read as their text (a Markdown
 link when they point to the web), `(label)=` target lines are dropped, and a reference-style link `[text][label]`
 reads as its text (its `[label]: URL` definition line is dropped).
@@ -44,12 +44,14 @@ _MYST_CONTAINERS = frozenset({"tab", "tab-item", "tab-set", "dropdown", "card", 
                               "hlist", "rubric", "centered", "only"})
 """Directives (sphinx-design, sphinx-inline-tabs, docutils) that hold prose, read on like admonitions; an
 argument introduces the text as a label does (a `{tab} Unix` reads "Unix: …")."""
+_RST_CONTAINER = re.compile(r"^\s*\.\.\s+(" + "|".join(sorted(_MYST_CONTAINERS)) + r")::\s*(.*)$")
+"""The same prose containers written as reStructuredText directives (`.. tab:: Unix/macOS`)."""
 _MYST_CODE = frozenset({"code-block", "code", "sourcecode", "code-cell"})
 _MYST_NAVIGATION = frozenset({"toctree", "contents", "include", "literalinclude", "image", "figure", "raw",
                               "index", "autosummary", "tableofcontents"})
 """Directives whose body is navigation, a file to include or markup, not text a reader sees as such."""
 _DIRECTIVE_OPTION = re.compile(r"^\s*:[a-zA-Z][\w-]*:(?:\s|$)")
-_MYST_TARGET = re.compile(r"^\s*\([^()\s]+\)=\s*$")
+_MYST_TARGET = re.compile(r"^\s*\([^()\n]+\)=\s*$")
 _LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s+\S+\s*(?:[\"'(].*)?$")
 """A reference-style link's definition line (`[PyPI]: https://pypi.org`): where links point, not text."""
 _DEFINITION = re.compile(r"^\s*:\s+(\S.*)$")
@@ -278,6 +280,17 @@ def split_units(text: str) -> list[Unit]:
                 "versionchanged", "Changed in version").replace("seealso", "See also").capitalize()
             rest = kept.group(2).strip()
             splitter.paragraph = [f"{label}: {rest}" if rest else f"{label}:"]
+            index += 1
+            continue
+        if container := _RST_CONTAINER.match(line):
+            # Its indented body is read as if it were not indented, introduced by the argument ("Unix/macOS:").
+            splitter.close_paragraph()
+            block, end = _indented_block(lines, index + 1, _indent(line))
+            while block and (not block[0].strip() or _DIRECTIVE_OPTION.match(block[0])):
+                block = block[1:]  # options such as :sync: unix
+            lines[index + 1:end] = [*_dedent(block).split("\n"), ""]
+            title = container.group(2).strip()
+            splitter.paragraph = [f"{title}:"] if title else []
             index += 1
             continue
         if _OTHER_DIRECTIVE.match(line):

@@ -129,6 +129,19 @@ def test_myst_tabs_and_definition_lists_read_as_labelled_prose() -> None:
         ("sentence", "User: `$HOME/.config/pip/pip.conf`"), ("sentence", "Hidden details.")]
 
 
+def test_rst_tabs_are_read_not_dropped_with_the_unknown_directives() -> None:
+    """pip's user guide: "pip is able to uninstall most packages like so:" and the commands sat in `.. tab::`
+    directives, which were dropped whole with their code like any directive the splitter did not know."""
+    text = ("pip is able to uninstall most packages like so:\n\n.. tab:: Unix/macOS\n   :sync: unix\n\n"
+            "   .. code-block:: shell\n\n      python -m pip uninstall SomePackage\n\n"
+            ".. tab:: Windows\n\n   Use the launcher.\n\n.. unknown-directive:: x\n\n   Dropped.\n\n"
+            "(Hash-checking mode)=\n\nAfter.")
+    assert [(unit.kind, unit.text) for unit in split_units(text)] == [
+        ("sentence", "pip is able to uninstall most packages like so:"), ("sentence", "Unix/macOS:"),
+        ("code", "```\npython -m pip uninstall SomePackage\n```"), ("sentence", "Windows: Use the launcher."),
+        ("sentence", "After.")]
+
+
 def test_rst_hyperlinks_read_as_their_text_or_a_markdown_link_to_the_web() -> None:
     units = split_units("pip searches `PyPI`_ through the `simple API <https://pypi.org/simple/>`_, "
                         "as `the guide <guide-label>`__ says.\n\nKeep `code` and ``x``_y as written.")
