@@ -15,12 +15,13 @@ exactly what the source says.
 MyST Markdown (Sphinx's Markdown, as in pip's docs) writes directives as fences with a `{name}` info
 string and roles as `` {ref}`text <label>` ``: an admonition fence (`{note}`, `{warning}`, …, or a
 `:::{note}` colon fence) is prose read as "Note: …", not code; a `{code-block} python` fence is code
-in that language; table-of-contents and include fences are navigation, not text; any other directive
-keeps its body as code without the `{name}` a reader would see as its first line, except containers
-of prose such as `{tab} Unix` (read as "Unix: …"; reStructuredText's `.. tab:: Unix` alike). A definition list's `: definition` line follows its
-term ("Global: …"). Roles read like reStructuredText's, whose hyperlinks read as their text (a Markdown
-link when they point to the web), `(label)=` target lines are dropped, and a reference-style link `[text][label]`
-reads as its text (its `[label]: URL` definition line is dropped).
+in that language; table-of-contents and include fences are navigation, not text; containers of prose
+such as `{tab} Unix` read "Unix: …" (reStructuredText's `.. tab:: Unix` alike); any other directive
+keeps its body as code without the `{name}` a reader would see as its first line. A definition
+list's `: definition` line follows its term ("Global: …"). Roles read like reStructuredText's, whose
+hyperlinks read as their text (a Markdown link when they point to the web); `(label)=` target lines
+are dropped, and a reference-style link `[text][label]` reads as its text (its `[label]: URL`
+definition line is dropped).
 """
 
 from __future__ import annotations
