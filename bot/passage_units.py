@@ -44,7 +44,9 @@ _MYST_CONTAINERS = frozenset({"tab", "tab-item", "tab-set", "dropdown", "card", 
                               "grid-item-card", "div", "container", "topic", "sidebar", "epigraph", "glossary",
                               "hlist", "rubric", "centered", "only"})
 """Directives (sphinx-design, sphinx-inline-tabs, docutils) that hold prose, read on like admonitions; an
-argument introduces the text as a label does (a `{tab} Unix` reads "Unix: …")."""
+argument introduces the text as a label does (a `{tab} Unix` reads "Unix: …"), except a build condition's."""
+_UNLABELLED = frozenset({"only"})
+"""Containers whose argument is a condition (`.. only:: html`), not a title a reader sees."""
 _RST_CONTAINER = re.compile(r"^\s*\.\.\s+(" + "|".join(sorted(_MYST_CONTAINERS)) + r")::\s*(.*)$")
 """The same prose containers written as reStructuredText directives (`.. tab:: Unix/macOS`)."""
 _MYST_CODE = frozenset({"code-block", "code", "sourcecode", "code-cell"})
@@ -110,7 +112,7 @@ def _role_text(match: re.Match[str]) -> str:
     content = match.group(1).strip()
     if "<" in content and content.endswith(">") and not content.startswith("<"):
         return f"`{content[:content.index('<')].strip()}`"  # :ref:`shown text <label>`
-    shown = content.lstrip("!.")
+    shown = content[1:] if content[:1] in ("!", ".") and (content[1:2].isalnum() or content[1:2] in "_~") else content
     if shown.startswith("~"):  # :func:`~pkg.mod.name` shows only `name`
         shown = shown[1:].rsplit(".", 1)[-1]
     return f"`{shown}`"
@@ -238,7 +240,8 @@ def split_units(text: str) -> list[Unit]:
             directive = _MYST_DIRECTIVE.match(language)
             if directive and (directive.group(1) in _MYST_ADMONITIONS or directive.group(1) in _MYST_CONTAINERS):
                 # Read on as prose up to the closing marker, introduced by the admonition's label or the argument.
-                label, title = _MYST_ADMONITIONS.get(directive.group(1), ""), directive.group(2).strip()
+                label = _MYST_ADMONITIONS.get(directive.group(1), "")
+                title = "" if directive.group(1) in _UNLABELLED else directive.group(2).strip()
                 intro = ": ".join(part for part in (label, title) if part)
                 splitter.paragraph = [intro if label and title else f"{intro}:"] if intro else []
                 open_admonitions.append(marker)
@@ -290,7 +293,7 @@ def split_units(text: str) -> list[Unit]:
             while block and (not block[0].strip() or _DIRECTIVE_OPTION.match(block[0])):
                 block = block[1:]  # options such as :sync: unix
             lines[index + 1:end] = [*_dedent(block).split("\n"), ""]
-            title = container.group(2).strip()
+            title = "" if container.group(1) in _UNLABELLED else container.group(2).strip()
             splitter.paragraph = [f"{title}:"] if title else []
             index += 1
             continue

@@ -135,11 +135,14 @@ def test_rst_tabs_are_read_not_dropped_with_the_unknown_directives() -> None:
     text = ("pip is able to uninstall most packages like so:\n\n.. tab:: Unix/macOS\n   :sync: unix\n\n"
             "   .. code-block:: shell\n\n      python -m pip uninstall SomePackage\n\n"
             ".. tab:: Windows\n\n   Use the launcher.\n\n.. unknown-directive:: x\n\n   Dropped.\n\n"
-            "(Hash-checking mode)=\n\nAfter.")
+            "(Hash-checking mode)=\n\n.. only:: html\n\n   Click the prompts (:term:`>>>` and :term:`...`).\n\n"
+            "After.")
     assert [(unit.kind, unit.text) for unit in split_units(text)] == [
         ("sentence", "pip is able to uninstall most packages like so:"), ("sentence", "Unix/macOS:"),
         ("code", "```\npython -m pip uninstall SomePackage\n```"), ("sentence", "Windows: Use the launcher."),
-        ("sentence", "After.")]
+        ("sentence", "Click the prompts (`>>>` and `...`)."), ("sentence", "After.")]
+    assert [unit.text for unit in split_units(":meth:`!open`, :func:`.join`, :term:`...`, :func:`~os.path.join`")] == [
+        "`open`, `join`, `...`, `join`"]
 
 
 def test_rst_hyperlinks_read_as_their_text_or_a_markdown_link_to_the_web() -> None:
