@@ -126,20 +126,31 @@ def _complete_lead_ins(chosen: dict[tuple[int, int], tuple[int, ScoredUnit]],
 
     A unit ending with ":" ("One way is to use the compile() function interactively:", "Remove or find a
     document:") says little without what follows it: the passage's next unit is quoted with it (a code
-    block trimmed as usual; like a code block, it may overshoot the budget once). When the passage ends
-    there (a chunk cut inside a long list, the item's own text starting the next chunk), the lead-in is
-    not quoted at all.
+    block trimmed as usual; like a code block, it may overshoot the budget once), and so on while that
+    unit is itself a lead-in ("… run from the command prompt as follows:" then "Unix/macOS:" then the
+    command), at most MAX_LEAD_IN_PULLS units. When the passage ends there (a chunk cut inside a long
+    list, the item's own text starting the next chunk), the lead-in is not quoted at all.
     """
-    for (number, position), (_, scored) in sorted(chosen.items()):
-        if scored.unit.kind == "code" or not scored.unit.text.rstrip(" *_").endswith(":"):
-            continue
-        if (number, position + 1) in chosen:
-            continue
-        following = [unit for unit in passages[number].units if unit.unit.position == position + 1]
-        if following:
-            chosen[(number, position + 1)] = (number, following[0])
-        else:
-            del chosen[(number, position)]
+    for number, position in sorted(chosen):
+        for _ in range(MAX_LEAD_IN_PULLS):
+            entry = chosen.get((number, position))
+            if entry is None or not _is_lead_in(entry[1]) or (number, position + 1) in chosen:
+                break
+            following = [unit for unit in passages[number].units if unit.unit.position == position + 1]
+            if not following:
+                del chosen[(number, position)]
+                break
+            position += 1
+            chosen[(number, position)] = (number, following[0])
+
+
+MAX_LEAD_IN_PULLS = 3
+"""Most units one lead-in brings along (a chain of lead-ins, each introducing the next)."""
+
+
+def _is_lead_in(scored: ScoredUnit) -> bool:
+    """Whether a unit introduces what follows it: prose ending with ":" (bold markers aside)."""
+    return scored.unit.kind != "code" and scored.unit.text.rstrip(" *_").endswith(":")
 
 
 def _already_quoted(text: str, chosen: dict[tuple[int, int], tuple[int, ScoredUnit]]) -> bool:

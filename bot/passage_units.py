@@ -35,11 +35,15 @@ UnitKind = Literal["sentence", "item", "row", "code"]
 _FENCE = re.compile(r"^\s*(```+|~~~+|:::+(?=\{))")
 """A code fence, or a MyST colon fence (`:::{note}`; only with a directive, as `:::` alone is prose)."""
 _MYST_DIRECTIVE = re.compile(r"^\{([a-zA-Z][\w:-]*)\}\s*(.*)$")
-_MYST_ADMONITIONS = {"note": "Note", "warning": "Warning", "tip": "Tip", "important": "Important", "hint": "Hint",
-                     "caution": "Caution", "attention": "Attention", "danger": "Danger", "error": "Error",
-                     "seealso": "See also", "versionadded": "New in version",
-                     "versionchanged": "Changed in version", "deprecated": "Deprecated", "admonition": ""}
-"""MyST admonition directives and how their text is introduced (an `{admonition}`'s own title introduces it)."""
+_ADMONITIONS = {"note": "Note", "warning": "Warning", "tip": "Tip", "important": "Important", "hint": "Hint",
+                "caution": "Caution", "attention": "Attention", "danger": "Danger", "error": "Error",
+                "seealso": "See also", "versionadded": "New in version", "versionchanged": "Changed in version",
+                "deprecated": "Deprecated since version", "admonition": ""}
+"""Admonition directives (MyST fences and reStructuredText alike) and how their text is introduced, as Sphinx
+renders them ("Note: …", "New in version 3.2: …"); an `{admonition}`'s own title introduces it."""
+_VERSIONED = frozenset({"versionadded", "versionchanged", "deprecated"})
+_BARE_VERSION = re.compile(r"^((?:New in|Changed in|Deprecated since) version \S+):$")
+"""A version note with nothing after it, which Sphinx ends with a full stop ("New in version 3.2.")."""
 _MYST_CONTAINERS = frozenset({"tab", "tab-item", "tab-set", "dropdown", "card", "grid", "grid-item",
                               "grid-item-card", "div", "container", "topic", "sidebar", "epigraph", "glossary",
                               "hlist", "rubric", "centered", "only"})
@@ -72,7 +76,7 @@ _OTHER_DIRECTIVE = re.compile(r"^\s*\.\.\s+(?:_[^:]+:|\|[^|]+\||[a-zA-Z][\w:-]*:
 _RST_COMMENT = re.compile(r"^\s*\.\.(?:\s|$)")
 """An rST comment (".. XXX need review", or a bare ".." with an indented body); tested after every directive form."""
 _KEPT_DIRECTIVE = re.compile(r"^\s*\.\.\s+(note|warning|tip|important|hint|caution|attention|seealso|versionadded|"
-                             r"versionchanged|deprecated)::\s*(.*)$")
+                             r"versionchanged|deprecated|danger|error)::\s*(.*)$")
 _RST_ROLE = re.compile(r":[a-zA-Z][\w:+-]*:`([^`]+)`")
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "approx.", "Mr.", "Dr.", "Mrs.", "no.", "No.", "Fig.")
@@ -116,6 +120,18 @@ def _role_text(match: re.Match[str]) -> str:
     if shown.startswith("~"):  # :func:`~pkg.mod.name` shows only `name`
         shown = shown[1:].rsplit(".", 1)[-1]
     return f"`{shown}`"
+
+
+def _directive_intro(name: str, argument: str) -> str:
+    """How an admonition or prose container's text starts: "Note:", "Note: Title", "New in version 3.2:"
+    (then its text), "Unix:" for a `{tab} Unix`, or nothing."""
+    label, argument = _ADMONITIONS.get(name, ""), ("" if name in _UNLABELLED else argument.strip())
+    if name in _VERSIONED and argument:
+        version, _, rest = argument.partition(" ")
+        return f"{label} {version}: {rest}".rstrip()
+    if label and argument:
+        return f"{label}: {argument}"
+    return f"{label or argument}:" if label or argument else ""
 
 
 def _link_text(match: re.Match[str]) -> str:
@@ -177,7 +193,7 @@ class _Splitter:
             return
         joined = " ".join(line.strip() for line in self.paragraph)
         joined = re.sub(r"\s*::$", ":", joined)  # rST: "text::" reads "text:" before a literal block
-        joined = render_inline(joined)
+        joined = _BARE_VERSION.sub(r"\1.", render_inline(joined))
         if self.paragraph_is_item:
             self.emit(joined, "item")
         else:
@@ -238,12 +254,10 @@ def split_units(text: str) -> list[Unit]:
             while end < len(lines) and not lines[end].strip().startswith(marker):
                 end += 1
             directive = _MYST_DIRECTIVE.match(language)
-            if directive and (directive.group(1) in _MYST_ADMONITIONS or directive.group(1) in _MYST_CONTAINERS):
+            if directive and (directive.group(1) in _ADMONITIONS or directive.group(1) in _MYST_CONTAINERS):
                 # Read on as prose up to the closing marker, introduced by the admonition's label or the argument.
-                label = _MYST_ADMONITIONS.get(directive.group(1), "")
-                title = "" if directive.group(1) in _UNLABELLED else directive.group(2).strip()
-                intro = ": ".join(part for part in (label, title) if part)
-                splitter.paragraph = [intro if label and title else f"{intro}:"] if intro else []
+                intro = _directive_intro(directive.group(1), directive.group(2))
+                splitter.paragraph = [intro] if intro else []
                 open_admonitions.append(marker)
                 index += 1
                 while index < len(lines) and (_DIRECTIVE_OPTION.match(lines[index]) or not lines[index].strip()):
@@ -280,10 +294,7 @@ def split_units(text: str) -> list[Unit]:
         kept = _KEPT_DIRECTIVE.match(line)
         if kept:
             splitter.close_paragraph()
-            label = kept.group(1).replace("versionadded", "New in version").replace(
-                "versionchanged", "Changed in version").replace("seealso", "See also").capitalize()
-            rest = kept.group(2).strip()
-            splitter.paragraph = [f"{label}: {rest}" if rest else f"{label}:"]
+            splitter.paragraph = [_directive_intro(kept.group(1), kept.group(2))]
             index += 1
             continue
         if container := _RST_CONTAINER.match(line):
@@ -293,8 +304,8 @@ def split_units(text: str) -> list[Unit]:
             while block and (not block[0].strip() or _DIRECTIVE_OPTION.match(block[0])):
                 block = block[1:]  # options such as :sync: unix
             lines[index + 1:end] = [*_dedent(block).split("\n"), ""]
-            title = "" if container.group(1) in _UNLABELLED else container.group(2).strip()
-            splitter.paragraph = [f"{title}:"] if title else []
+            intro = _directive_intro(container.group(1), container.group(2))
+            splitter.paragraph = [intro] if intro else []
             index += 1
             continue
         if _OTHER_DIRECTIVE.match(line):

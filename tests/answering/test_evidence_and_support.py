@@ -114,10 +114,18 @@ def test_myst_directives_roles_and_targets_read_as_the_rendered_page() -> None:
         ("sentence", "See `the guide` and `topics/caching`, or PyPI and the index."),
         ("sentence", "Warning: Hashes must match."), ("item", "one"), ("item", "two"),
         ("sentence", "Keyring: Store the token in the keyring."),
-        ("sentence", "New in version: 23.1"),
+        ("sentence", "New in version 23.1."),
         ("code", "```python\nimport pip\n```"),
         ("code", "```\n$ pip install x\n```"),
         ("sentence", "Citations [1][2] stay.")]
+
+
+def test_version_notes_read_as_sphinx_renders_them() -> None:
+    text = ("```{versionadded} 20.1\nYou can use `pip cache dir`.\n```\n\n.. versionchanged:: 3.2 Now a list.\n\n"
+            ".. deprecated:: 3.11\n\n.. note::\n   Mind the gap.\n")
+    assert [unit.text for unit in split_units(text)] == [
+        "New in version 20.1: You can use `pip cache dir`.", "Changed in version 3.2: Now a list.",
+        "Deprecated since version 3.11.", "Note: Mind the gap."]
 
 
 def test_myst_tabs_and_definition_lists_read_as_labelled_prose() -> None:
@@ -262,6 +270,12 @@ def test_a_lead_in_is_quoted_with_what_it_introduces_or_not_at_all() -> None:
     quotes = select_evidence([compiling, guide], [1, 2], config)
     assert [(quote.number, quote.position) for quote in quotes] == [(1, 0), (1, 1), (1, 2)]
     assert quotes[2].text == code  # the lead-in's code, below the score bar; the item that ends passage 2 is gone
+    running = scored_passage(3, [("A pip command is added, which can be run as follows:", "sentence", 0.8),
+                                 ("Unix/macOS:", "sentence", 0.2), ("```\npython -m pip --version\n```", "code", 0.2),
+                                 ("Windows:", "sentence", 0.2), ("```\npy -m pip --version\n```", "code", 0.2)])
+    chained = select_evidence([running], [3], EvidenceConfig(lead_words=5, budget_words=100))
+    assert [quote.text for quote in chained] == ["A pip command is added, which can be run as follows:", "Unix/macOS:",
+                                                 "```\npython -m pip --version\n```"]
 
 
 def test_a_chunk_that_starts_mid_sentence_is_quoted_after_an_ellipsis(embedder) -> None:
