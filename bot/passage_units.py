@@ -8,8 +8,8 @@ Off-the-shelf sentence splitters (pysbd, punkt) know none of this markup, which 
 is our own; it is deliberately conservative: it only breaks after `.`, `!` or `?` followed by
 a space and a capital, a quote, a bracket or a backtick, and never after common abbreviations.
 
-reStructuredText roles and literals are rendered as Markdown inline code (``:func:`len` `` and
-``` ``None`` ``` → `` `len` ``, `` `None` ``), so the quote reads cleanly in Slack while saying
+Inline markup (reStructuredText and MyST roles, literals, hyperlinks, reference-style links) is rendered
+as the Markdown a reader sees (bot/inline_markup.py), so the quote reads cleanly in Slack while saying
 exactly what the source says.
 
 MyST Markdown (Sphinx's Markdown, as in pip's docs) writes directives as fences with a `{name}` info
@@ -18,10 +18,8 @@ string and roles as `` {ref}`text <label>` ``: an admonition fence (`{note}`, `{
 in that language; table-of-contents and include fences are navigation, not text; containers of prose
 such as `{tab} Unix` read "Unix: …" (reStructuredText's `.. tab:: Unix` alike); any other directive
 keeps its body as code without the `{name}` a reader would see as its first line. A definition
-list's `: definition` line follows its term ("Global: …"). Roles read like reStructuredText's, whose
-hyperlinks read as their text (a Markdown link when they point to the web); `(label)=` target lines
-are dropped, and a reference-style link `[text][label]` reads as its text (its `[label]: URL`
-definition line is dropped).
+list's `: definition` line follows its term ("Global: …"); `(label)=` target lines and a
+reference-style link's `[label]: URL` definition line are dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+
+from bot.inline_markup import render_inline
 
 UnitKind = Literal["sentence", "item", "row", "code"]
 
@@ -44,14 +44,14 @@ renders them ("Note: …", "New in version 3.2: …"); an `{admonition}`'s own t
 _VERSIONED = frozenset({"versionadded", "versionchanged", "deprecated"})
 _BARE_VERSION = re.compile(r"^((?:New in|Changed in|Deprecated since) version \S+):$")
 """A version note with nothing after it, which Sphinx ends with a full stop ("New in version 3.2.")."""
-_MYST_CONTAINERS = frozenset({"tab", "tab-item", "tab-set", "dropdown", "card", "grid", "grid-item",
+_CONTAINERS = frozenset({"tab", "tab-item", "tab-set", "dropdown", "card", "grid", "grid-item",
                               "grid-item-card", "div", "container", "topic", "sidebar", "epigraph", "glossary",
                               "hlist", "rubric", "centered", "only"})
 """Directives (sphinx-design, sphinx-inline-tabs, docutils) that hold prose, read on like admonitions; an
 argument introduces the text as a label does (a `{tab} Unix` reads "Unix: …"), except a build condition's."""
 _UNLABELLED = frozenset({"only"})
 """Containers whose argument is a condition (`.. only:: html`), not a title a reader sees."""
-_RST_CONTAINER = re.compile(r"^\s*\.\.\s+(" + "|".join(sorted(_MYST_CONTAINERS)) + r")::\s*(.*)$")
+_RST_CONTAINER = re.compile(r"^\s*\.\.\s+(" + "|".join(sorted(_CONTAINERS)) + r")::\s*(.*)$")
 """The same prose containers written as reStructuredText directives (`.. tab:: Unix/macOS`)."""
 _MYST_CODE = frozenset({"code-block", "code", "sourcecode", "code-cell"})
 _MYST_NAVIGATION = frozenset({"toctree", "contents", "include", "literalinclude", "image", "figure", "raw",
@@ -63,13 +63,6 @@ _LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s+\S+\s*(?:[\"'(].*)?$")
 """A reference-style link's definition line (`[PyPI]: https://pypi.org`): where links point, not text."""
 _DEFINITION = re.compile(r"^\s*:\s+(\S.*)$")
 """A MyST definition-list line (`: its definition` under a line holding the term)."""
-_RST_LINK = re.compile(r"`([^`<]*?)\s*<([^<>`\s]+)>`__?(?!\w)")
-"""An reStructuredText hyperlink with its target (`` `text <https://…>`_ ``)."""
-_RST_REFERENCE = re.compile(r"(?<![\w`])`([^`<>]+)`__?(?!\w)")
-"""An reStructuredText named hyperlink reference (`` `PyPI`_ ``), its target defined elsewhere."""
-_MYST_ROLE = re.compile(r"\{[a-zA-Z][\w:+-]*\}`([^`]+)`")
-_REFERENCE_LINK = re.compile(r"\[([^\]\n]*[A-Za-z][^\]\n]*)\]\[(?:[^\]\n]*[A-Za-z_][^\]\n]*)?\]")
-"""A reference-style Markdown link `[text][label]` or `[text][]` (text and label not bare numbers like `[1][2]`)."""
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|#\.|\([a-z0-9]\))\s+\S")
 _CODE_DIRECTIVE = re.compile(r"^\s*\.\.\s+(?:code-block|sourcecode|code|doctest|testcode)::")
 _OTHER_DIRECTIVE = re.compile(r"^\s*\.\.\s+(?:_[^:]+:|\|[^|]+\||[a-zA-Z][\w:-]*::|\[\w+\])")
@@ -77,8 +70,6 @@ _RST_COMMENT = re.compile(r"^\s*\.\.(?:\s|$)")
 """An rST comment (".. XXX need review", or a bare ".." with an indented body); tested after every directive form."""
 _KEPT_DIRECTIVE = re.compile(r"^\s*\.\.\s+(note|warning|tip|important|hint|caution|attention|seealso|versionadded|"
                              r"versionchanged|deprecated|danger|error)::\s*(.*)$")
-_RST_ROLE = re.compile(r":[a-zA-Z][\w:+-]*:`([^`]+)`")
-_RST_LITERAL = re.compile(r"``([^`]+)``")
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "approx.", "Mr.", "Dr.", "Mrs.", "no.", "No.", "Fig.")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z\"'`(\[*_])")
 _UNDERLINE = re.compile(r"^([=\-~^\"'`#*+.:_])\1{2,}\s*$")
@@ -112,16 +103,6 @@ def table_words(row: str) -> int:
     return sum(1 for token in row.split() if token.strip("|-:"))
 
 
-def _role_text(match: re.Match[str]) -> str:
-    content = match.group(1).strip()
-    if "<" in content and content.endswith(">") and not content.startswith("<"):
-        return f"`{content[:content.index('<')].strip()}`"  # :ref:`shown text <label>`
-    shown = content[1:] if content[:1] in ("!", ".") and (content[1:2].isalnum() or content[1:2] in "_~") else content
-    if shown.startswith("~"):  # :func:`~pkg.mod.name` shows only `name`
-        shown = shown[1:].rsplit(".", 1)[-1]
-    return f"`{shown}`"
-
-
 def _directive_intro(name: str, argument: str) -> str:
     """How an admonition or prose container's text starts: "Note:", "Note: Title", "New in version 3.2:"
     (then its text), "Unix:" for a `{tab} Unix`, or nothing."""
@@ -132,25 +113,6 @@ def _directive_intro(name: str, argument: str) -> str:
     if label and argument:
         return f"{label}: {argument}"
     return f"{label or argument}:" if label or argument else ""
-
-
-def _link_text(match: re.Match[str]) -> str:
-    """An rST hyperlink as a Markdown link when it points to the web (Slack shows it as one), else its text."""
-    text, target = match.group(1).strip(), match.group(2)
-    if target.lower().startswith(("http://", "https://")):
-        return f"[{text or target}]({target})"
-    return text or target
-
-
-def render_inline(text: str) -> str:
-    """reStructuredText and MyST roles and double-backtick literals as Markdown inline code; reference-style
-    links as their text."""
-    text = _RST_ROLE.sub(_role_text, text)
-    text = _RST_LINK.sub(_link_text, text)
-    text = _RST_REFERENCE.sub(lambda match: match.group(1), text)
-    text = _MYST_ROLE.sub(_role_text, text)
-    text = _REFERENCE_LINK.sub(lambda match: match.group(1), text)
-    return _RST_LITERAL.sub(lambda match: f"`{match.group(1)}`", text)
 
 
 def _indent(line: str) -> int:
@@ -254,7 +216,7 @@ def split_units(text: str) -> list[Unit]:
             while end < len(lines) and not lines[end].strip().startswith(marker):
                 end += 1
             directive = _MYST_DIRECTIVE.match(language)
-            if directive and (directive.group(1) in _ADMONITIONS or directive.group(1) in _MYST_CONTAINERS):
+            if directive and (directive.group(1) in _ADMONITIONS or directive.group(1) in _CONTAINERS):
                 # Read on as prose up to the closing marker, introduced by the admonition's label or the argument.
                 intro = _directive_intro(directive.group(1), directive.group(2))
                 splitter.paragraph = [intro] if intro else []
