@@ -58,6 +58,10 @@ _MYST_NAVIGATION = frozenset({"toctree", "contents", "include", "literalinclude"
                               "index", "autosummary", "tableofcontents"})
 """Directives whose body is navigation, a file to include or markup, not text a reader sees as such."""
 _DIRECTIVE_OPTION = re.compile(r"^\s*:[a-zA-Z][\w-]*:(?:\s|$)")
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+"""An HTML comment in a line of Markdown prose (`<!-- TODO -->`, or one the chunk's end cut): never shown."""
+_COMMENT_CLOSE_LINE = re.compile(r"^\s*-->[ \t]*$", re.MULTILINE)
+"""A line closing a multi-line HTML comment (an inline "Start --> Programs" is prose, not a comment's end)."""
 _MYST_TARGET = re.compile(r"^\s*\([^()\n]+\)=\s*$")
 _LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s+\S+\s*(?:[\"'(].*)?$")
 """A reference-style link's definition line (`[PyPI]: https://pypi.org`): where links point, not text."""
@@ -155,7 +159,7 @@ class _Splitter:
             return
         joined = " ".join(line.strip() for line in self.paragraph)
         joined = re.sub(r"\s*::$", ":", joined)  # rST: "text::" reads "text:" before a literal block
-        joined = _BARE_VERSION.sub(r"\1.", render_inline(joined))
+        joined = _BARE_VERSION.sub(r"\1.", _without_comments(render_inline(joined)))
         if self.paragraph_is_item:
             self.emit(joined, "item")
         else:
@@ -189,6 +193,15 @@ def _indented_block(lines: list[str], start: int, base: int) -> tuple[list[str],
     return block, index
 
 
+def _without_comments(prose: str) -> str:
+    """A prose paragraph without its HTML comments; inline code (`` `<!-- x -->` ``) and a doctest line
+    (`>>> parse('<!--x-->')`) keep theirs."""
+    if "<!--" not in prose or prose.lstrip().startswith(">>>"):
+        return prose
+    parts = re.split(r"(`[^`]*`)", prose)
+    return "".join(part if index % 2 else _HTML_COMMENT.sub("", part) for index, part in enumerate(parts))
+
+
 def split_units(text: str) -> list[Unit]:
     """The passage `text` (Markdown, reStructuredText or plain text) as units in reading order."""
     lines = text.split("\n")
@@ -197,9 +210,16 @@ def split_units(text: str) -> list[Unit]:
     literal_expected, literal_base = False, 0
     table_header = ""
     open_admonitions: list[str] = []  # the closing markers of the MyST admonitions being read, innermost last
+    # A passage that starts inside an HTML comment (its chunk cut there) skips to the comment's end.
+    first_close = _COMMENT_CLOSE_LINE.search(text)
+    in_comment = bool(first_close) and "<!--" not in text[:first_close.start() if first_close else 0]
     while index < len(lines):
         line = lines[index]
         stripped = line.strip()
+        if in_comment:
+            in_comment = "-->" not in line
+            index += 1
+            continue
         if not _TABLE_ROW.match(line):
             table_header = ""  # a table ends at its first line that is not a row
         if open_admonitions and stripped.startswith(open_admonitions[-1]) and not stripped.strip(stripped[0]):
@@ -235,6 +255,12 @@ def split_units(text: str) -> list[Unit]:
                     body = []
             splitter.code(body, language)
             index, literal_expected = end + 1, False
+            continue
+        if stripped.startswith("<!--") and "-->" not in stripped[4:]:
+            # An HTML comment over several lines (Node's `<!-- YAML added: v0.1.90 … -->` history): never shown.
+            splitter.close_paragraph()
+            in_comment = True
+            index += 1
             continue
         if _MYST_TARGET.match(line) or _LINK_DEFINITION.match(line):
             splitter.close_paragraph()

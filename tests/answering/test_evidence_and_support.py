@@ -153,6 +153,22 @@ def test_rst_tabs_are_read_not_dropped_with_the_unknown_directives() -> None:
         "`open`, `join`, `...`, `join`"]
 
 
+def test_html_comments_are_never_quoted_but_code_and_arrows_are_kept() -> None:
+    """Node's API docs keep each function's history in `<!-- YAML … -->`: the evidence quoted "version: v5.7.0
+    pr-url: https://github.com/nodejs/node/pull/4598 description: The `shell` option is supported now. -->"."""
+    node = ("### `child_process.spawn(command[, args][, options])`\n\n<!-- YAML\nadded: v0.1.90\nchanges:\n"
+            "  - version: v5.7.0\n    pr-url: https://github.com/nodejs/node/pull/4598\n"
+            "    description: The `shell` option is supported now.\n-->\n\n* `command` {string} The command to run.\n")
+    assert [unit.text for unit in split_units(node)] == ["`command` {string} The command to run."]
+    cut = "    description: The `shell` option is supported now.\n-->\n\nSpawns a new process. <!-- TODO --> Fast."
+    assert [unit.text for unit in split_units(cut)] == ["Spawns a new process.", "Fast."]
+    kept = ("Use `<!-- x -->` to hide text, or ``<!-- y -->``.\n\n```html\n<!-- in code -->\n```\n\n"
+            "Choose Start --> Programs --> Python.\n\n<!-- one line -->\nEnd <!-- the chunk ends here")
+    assert [unit.text for unit in split_units(kept)] == [
+        "Use `<!-- x -->` to hide text, or `<!-- y -->`.", "```html\n<!-- in code -->\n```",
+        "Choose Start --> Programs --> Python.", "End"]
+
+
 def test_rst_hyperlinks_read_as_their_text_or_a_markdown_link_to_the_web() -> None:
     units = split_units("pip searches `PyPI`_ through the `simple API <https://pypi.org/simple/>`_, "
                         "as `the guide <guide-label>`__ says.\n\nKeep `code` and ``x``_y as written.")
