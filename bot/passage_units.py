@@ -60,6 +60,8 @@ _MYST_NAVIGATION = frozenset({"toctree", "contents", "include", "literalinclude"
 _DIRECTIVE_OPTION = re.compile(r"^\s*:[a-zA-Z][\w-]*:(?:\s|$)")
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 """An HTML comment in a line of Markdown prose (`<!-- TODO -->`, or one the chunk's end cut): never shown."""
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+"""A backslash-escaped punctuation mark, which Markdown and reStructuredText show as the mark alone."""
 _COMMENT_CLOSE_LINE = re.compile(r"^\s*-->[ \t]*$", re.MULTILINE)
 """A line closing a multi-line HTML comment (an inline "Start --> Programs" is prose, not a comment's end)."""
 _MYST_TARGET = re.compile(r"^\s*\([^()\n]+\)=\s*$")
@@ -159,7 +161,7 @@ class _Splitter:
             return
         joined = " ".join(line.strip() for line in self.paragraph)
         joined = re.sub(r"\s*::$", ":", joined)  # rST: "text::" reads "text:" before a literal block
-        joined = _BARE_VERSION.sub(r"\1.", _without_comments(render_inline(joined)))
+        joined = _BARE_VERSION.sub(r"\1.", _as_read(render_inline(joined)))
         if self.paragraph_is_item:
             self.emit(joined, "item")
         else:
@@ -193,13 +195,16 @@ def _indented_block(lines: list[str], start: int, base: int) -> tuple[list[str],
     return block, index
 
 
-def _without_comments(prose: str) -> str:
-    """A prose paragraph without its HTML comments; inline code (`` `<!-- x -->` ``) and a doctest line
-    (`>>> parse('<!--x-->')`) keep theirs."""
-    if "<!--" not in prose or prose.lstrip().startswith(">>>"):
+def _as_read(prose: str) -> str:
+    """A prose paragraph (inline markup already rendered) as a reader sees it: without HTML comments, and
+    with backslash-escaped punctuation shown as the mark (`{string\\[]}` reads `{string[]}`, `utf-16\\*`
+    reads `utf-16*`, as Markdown and reStructuredText render them). Inline code keeps both (`` `<!-- x -->` ``,
+    `` `a\\b` ``), and so does a doctest line (`>>> parse('<!--x-->')`), which is code."""
+    if ("<!--" not in prose and "\\" not in prose) or prose.lstrip().startswith(">>>"):
         return prose
     parts = re.split(r"(`[^`]*`)", prose)
-    return "".join(part if index % 2 else _HTML_COMMENT.sub("", part) for index, part in enumerate(parts))
+    return "".join(part if index % 2 else _ESCAPED.sub(r"\1", _HTML_COMMENT.sub("", part))
+                   for index, part in enumerate(parts))
 
 
 def split_units(text: str) -> list[Unit]:

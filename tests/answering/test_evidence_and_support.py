@@ -169,6 +169,15 @@ def test_html_comments_are_never_quoted_but_code_and_arrows_are_kept() -> None:
         "Choose Start --> Programs --> Python.", "End"]
 
 
+def test_escaped_punctuation_reads_as_the_mark_outside_code() -> None:
+    """Node's `{string\\[]}` and Python's `utf-16\\*` were quoted with their backslashes."""
+    text = ("* `args` {string\\[]} List of string arguments.\n\nThe utf-16\\* codecs, 3600\\*24 seconds, `a\\*b` "
+            "and ``c\\*d`` stay.\n\n>>> print('\\*')")
+    assert [unit.text for unit in split_units(text)] == [
+        "`args` {string[]} List of string arguments.", "The utf-16* codecs, 3600*24 seconds, `a\\*b` and `c\\*d` stay.",
+        ">>> print('\\*')"]
+
+
 def test_rst_hyperlinks_read_as_their_text_or_a_markdown_link_to_the_web() -> None:
     units = split_units("pip searches `PyPI`_ through the `simple API <https://pypi.org/simple/>`_, "
                         "as `the guide <guide-label>`__ says.\n\nKeep `code` and ``x``_y as written.")
