@@ -136,12 +136,12 @@ def _complete_lead_ins(chosen: dict[tuple[int, int], tuple[int, ScoredUnit]],
             entry = chosen.get((number, position))
             if entry is None or not _is_lead_in(entry[1]) or (number, position + 1) in chosen:
                 break
-            following = [unit for unit in passages[number].units if unit.unit.position == position + 1]
-            if not following:
+            units = passages[number].units  # a unit's position is its index among its passage's units
+            if position + 1 >= len(units):
                 del chosen[(number, position)]
                 break
             position += 1
-            chosen[(number, position)] = (number, following[0])
+            chosen[(number, position)] = (number, units[position])
 
 
 MAX_LEAD_IN_PULLS = 3

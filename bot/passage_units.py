@@ -42,7 +42,8 @@ _ADMONITIONS = {"note": "Note", "warning": "Warning", "tip": "Tip", "important":
 """Admonition directives (MyST fences and reStructuredText alike) and how their text is introduced, as Sphinx
 renders them ("Note: …", "New in version 3.2: …"); an `{admonition}`'s own title introduces it."""
 _VERSIONED = frozenset({"versionadded", "versionchanged", "deprecated"})
-_BARE_VERSION = re.compile(r"^((?:New in|Changed in|Deprecated since) version \S+):$")
+_BARE_VERSION = re.compile(r"^((?:" + "|".join(re.escape(_ADMONITIONS[name]) for name in sorted(_VERSIONED))
+                           + r") \S+):$")
 """A version note with nothing after it, which Sphinx ends with a full stop ("New in version 3.2.")."""
 _CONTAINERS = frozenset({"tab", "tab-item", "tab-set", "dropdown", "card", "grid", "grid-item",
                               "grid-item-card", "div", "container", "topic", "sidebar", "epigraph", "glossary",
@@ -195,6 +196,14 @@ def _indented_block(lines: list[str], start: int, base: int) -> tuple[list[str],
     return block, index
 
 
+def _past_options(lines: list[str], start: int) -> int:
+    """The index of the first line from `start` that is neither a directive option (`:class: dropdown`,
+    `:sync: unix`) nor blank: where a directive's body begins."""
+    while start < len(lines) and (_DIRECTIVE_OPTION.match(lines[start]) or not lines[start].strip()):
+        start += 1
+    return start
+
+
 def _as_read(prose: str) -> str:
     """A prose paragraph (inline markup already rendered) as a reader sees it: without HTML comments, and
     with backslash-escaped punctuation shown as the mark (`{string\\[]}` reads `{string[]}`, `utf-16\\*`
@@ -217,7 +226,7 @@ def split_units(text: str) -> list[Unit]:
     open_admonitions: list[str] = []  # the closing markers of the MyST admonitions being read, innermost last
     # A passage that starts inside an HTML comment (its chunk cut there) skips to the comment's end.
     first_close = _COMMENT_CLOSE_LINE.search(text)
-    in_comment = bool(first_close) and "<!--" not in text[:first_close.start() if first_close else 0]
+    in_comment = first_close is not None and "<!--" not in text[:first_close.start()]
     while index < len(lines):
         line = lines[index]
         stripped = line.strip()
@@ -246,9 +255,7 @@ def split_units(text: str) -> list[Unit]:
                 intro = _directive_intro(directive.group(1), directive.group(2))
                 splitter.paragraph = [intro] if intro else []
                 open_admonitions.append(marker)
-                index += 1
-                while index < len(lines) and (_DIRECTIVE_OPTION.match(lines[index]) or not lines[index].strip()):
-                    index += 1  # options such as :class: dropdown, and the blank line after them
+                index = _past_options(lines, index + 1)
                 continue
             body = lines[index + 1:end]
             if directive:
@@ -294,9 +301,7 @@ def split_units(text: str) -> list[Unit]:
             # Its indented body is read as if it were not indented, introduced by the argument ("Unix/macOS:").
             splitter.close_paragraph()
             block, end = _indented_block(lines, index + 1, _indent(line))
-            while block and (not block[0].strip() or _DIRECTIVE_OPTION.match(block[0])):
-                block = block[1:]  # options such as :sync: unix
-            lines[index + 1:end] = [*_dedent(block).split("\n"), ""]
+            lines[index + 1:end] = [*_dedent(block[_past_options(block, 0):]).split("\n"), ""]
             intro = _directive_intro(container.group(1), container.group(2))
             splitter.paragraph = [intro] if intro else []
             index += 1

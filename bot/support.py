@@ -230,11 +230,12 @@ class SupportChecker:
         self._sources = Sources([question, *passages])
         self._passages = Sources(passages)
         # The question's own words support nothing; with `one_passage` off every passage lends all the words.
-        everything = term_set(passages)
+        vocabularies = ([term_set([source]) for source in passages] if config.one_passage
+                        else [term_set(passages)] * len(passages))
         self._supporters = [
-            _Supporter(number=number, vocabulary=term_set([source]) if config.one_passage else everything,
+            _Supporter(number=number, vocabulary=vocabulary,
                        unit_vectors=np.asarray([unit.vector for unit in item.units], dtype=np.float32))
-            for item, number, source in zip(ranked, numbers, passages, strict=True)]
+            for item, number, vocabulary in zip(ranked, numbers, vocabularies, strict=True)]
         self._embed = embed
         self._config = config
         self._shown = _normalise(_MARKER.sub(" ", already_shown))

@@ -134,7 +134,7 @@ def _document_kind(data: bytes, name: str, content_type: str | None, *, shown: s
     """The chunking kind (and code language) of `data` called `name`; refusals name the input as `shown`."""
     if data.startswith(b"%PDF-"):
         return "pdf", None
-    media_type = (content_type or "").split(";")[0].strip().lower()
+    media_type = _media_type(content_type)
     if media_type in _CONTENT_TYPE_KINDS:
         return _CONTENT_TYPE_KINDS[media_type], None
     if media_type == "application/json":
@@ -172,7 +172,7 @@ def extract_document(data: bytes, *, name: str, max_bytes: int,
     if len(data) > max_bytes:
         raise IngestError(f"{name}: is {len(data):,} bytes, over the {max_bytes:,}-byte limit")
     held = name  # the name of the file itself, which tells its format: inside a .gz file, the one it holds
-    media_type = (content_type or "").split(";")[0].strip().lower()
+    media_type = _media_type(content_type)
     if data.startswith(_GZIP_MAGIC) and (_inner_name(name) != name or media_type in _GZIP_TYPES):
         data, held = _gunzipped(data, name=name, max_bytes=max_bytes), _inner_name(name)
         content_type = None if media_type in _GZIP_TYPES else content_type
@@ -208,6 +208,11 @@ def _checked(document: ExtractedDocument, name: str) -> ExtractedDocument:
 
 def _fallback_title(name: str) -> str:
     return PurePosixPath(file_name(name)).stem or name
+
+
+def _media_type(content_type: str | None) -> str:
+    """The media type of an HTTP Content-Type, lower case, without its parameters ("" without one)."""
+    return (content_type or "").split(";")[0].strip().lower()
 
 
 def _charset(content_type: str | None) -> str | None:
