@@ -60,6 +60,8 @@ def test_an_answer_quoting_a_long_code_block_is_posted_completely(make_bot: Make
     answer_text = [text for text in shown if not text.startswith("*Sources*")]
     assert words(" ".join(answer_text)) == words(from_markdown(row.published_text or "")), "every word shown, in order"
     assert "continues in the next" in str(replies[0]["blocks"]) and "part 2 of" in str(replies[1]["blocks"])
+    # mrkdwn has no syntax highlighting: the fence's language would show as the code's first line.
+    assert any("```\nworkers:" in text for text in shown) and not any("```yaml" in text for text in shown)
 
 
 def test_an_answer_longer_than_five_messages_is_cut_at_a_section_with_a_pointer() -> None:
