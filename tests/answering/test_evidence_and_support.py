@@ -128,6 +128,14 @@ def test_version_notes_read_as_sphinx_renders_them() -> None:
         "Deprecated since version 3.11.", "Note: Mind the gap."]
 
 
+def test_a_myst_role_name_inside_inline_code_is_code_not_a_role() -> None:
+    """The README itself, asked about MyST, quoted "an admonition fence (`{note}`, `:::{warning}`) is prose, a
+    `{code-block} python` fence" with `{warning}` taken for a role reaching to the next backtick."""
+    text = "A fence (`{note}`, `:::{warning}`) is prose, a `{code-block} python` fence is code; see {ref}`pip freeze`."
+    assert [unit.text for unit in split_units(text)] == [
+        "A fence (`{note}`, `:::{warning}`) is prose, a `{code-block} python` fence is code; see `pip freeze`."]
+
+
 def test_myst_tabs_and_definition_lists_read_as_labelled_prose() -> None:
     """pip's configuration page: where the files live, per system, in `{tab}` fences of definition lists."""
     text = ("```{tab} Unix\n\nGlobal\n: In a \"pip\" subdirectory, for example {file}`/etc/xdg/pip/pip.conf`.\n\n"
