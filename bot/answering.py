@@ -225,12 +225,12 @@ class Answerer:
         return self.complete(self.prepare(question, on_delta=on_delta), on_delta=on_delta, cancel=cancel)
 
     def prepare(self, question: Question, *, on_delta: Callable[[str], None] | None = None) -> PreparedAnswer:
-        """Everything up to the quoted evidence, shown through `on_delta`; no model call.
+        """Everything up to the first text shown through `on_delta` (the quoted evidence, an abstention or a
+        verified answer); no model call and nothing recorded.
 
-        The result is finished (`result` set) when there is nothing to generate: a verified answer
-        served, an abstention, or summaries turned off. Otherwise `complete` writes the summary;
-        the caller may run it elsewhere (the Slack app runs it on a pool of its own, so the next
-        questions' evidence does not wait for a model slot).
+        `complete` writes the summary when there is one to write (`writes_summary`) and records the
+        answer; the caller may run it elsewhere and later (the Slack app runs it on pools of its own
+        once the evidence is shown, so the next questions' evidence comes first).
         """
         started = time.perf_counter()
         text = self.validate(question.text)
@@ -239,9 +239,7 @@ class Answerer:
         verified = match_verified(self._sessions, query, query_vector, channel=question.channel,
                                   config=self.config.verified, scopes=question.scopes)
         if verified is not None and verified.served:
-            return PreparedAnswer(question=question, text=text,
-                                  result=self._serve_verified(question, text, verified, started=started,
-                                                              on_delta=on_delta))
+            return self._serve_verified(question, text, verified, started=started, on_delta=on_delta)
         lead = offered_markdown(verified.record) if verified is not None else ""
         # The units are scored before the verdict: the best one's score is what abstention judges.
         passages, ranked = self.find(question, text, query, query_vector)
@@ -260,18 +258,17 @@ class Answerer:
             message = lead + (NOTHING_FOUND if relevance.reason == "no_passages" else NOT_COVERED)
             if on_delta is not None:
                 on_delta(message)
-            return PreparedAnswer(question=question, text=text, result=self._finish(question, text, _Outcome(
+            return PreparedAnswer(question=question, text=text, outcome=_Outcome(
                 published=message, completion="", prompt="", passages=passages, relevance=relevance,
                 first_text_ms=_ms_since(started), verified=verified), adapter=adapter, started=started,
-                citations=related_documents(passages)))
+                citations=related_documents(passages), final=True)
         evidence_text = lead + evidence_markdown(quotes)
         if on_delta is not None:
             on_delta(evidence_text)
         outcome = _Outcome(published=evidence_text, completion="", prompt="", passages=passages,
                            relevance=relevance, quotes=quotes, first_text_ms=_ms_since(started), verified=verified)
-        prepared = PreparedAnswer(question=question, text=text, ranked=ranked, outcome=outcome, adapter=adapter,
-                                  started=started)
-        return prepared if self.config.summarise else replace(prepared, result=self.complete(prepared))
+        return PreparedAnswer(question=question, text=text, ranked=ranked, outcome=outcome, adapter=adapter,
+                              started=started, writes_summary=self.config.summarise)
 
     def complete(self, prepared: PreparedAnswer, *, on_delta: Callable[[str], None] | None = None,
                  cancel: threading.Event | None = None, skip: str = "") -> AnswerResult:
@@ -280,9 +277,9 @@ class Answerer:
         `skip` ("busy", "failed") finishes it with the evidence alone, saying why: what a caller does
         when it has no room to wait for the model, or the model failed after the evidence was shown.
         """
-        if prepared.result is not None:
-            return prepared.result
-        assert prepared.outcome is not None, "an unfinished PreparedAnswer carries its outcome"
+        if prepared.final:  # nothing to write: record what was shown
+            return self._finish(prepared.question, prepared.text, prepared.outcome, adapter=prepared.adapter,
+                                started=prepared.started, citations=prepared.citations)
         outcome = self._summarise(prepared.question, prepared.text, prepared.ranked, prepared.outcome,
                                   on_delta=on_delta, cancel=cancel, skip=skip)
         return self._finish(prepared.question, prepared.text, outcome, adapter=prepared.adapter,
@@ -320,14 +317,15 @@ class Answerer:
         return _with_summary(outcome, publisher, prompt=rendered, timed_out=timed_out)
 
     def _serve_verified(self, question: Question, text: str, match: VerifiedMatch, *, started: float,
-                        on_delta: Callable[[str], None] | None) -> AnswerResult:
+                        on_delta: Callable[[str], None] | None) -> PreparedAnswer:
         """Answer with a teammate's verified answer as it is: no retrieval, no model."""
         published = served_markdown(match.record)
         if on_delta is not None:
             on_delta(published)
-        return self._finish(question, text, _Outcome(published=published, completion="", prompt="", passages=[],
-                                                     relevance=None, first_text_ms=_ms_since(started), verified=match),
-                            adapter=self._adapter_source(), started=started, citations=[])
+        return PreparedAnswer(question=question, text=text, outcome=_Outcome(
+            published=published, completion="", prompt="", passages=[], relevance=None,
+            first_text_ms=_ms_since(started), verified=match), adapter=self._adapter_source(), started=started,
+            final=True)
 
     def training_prompt(self, question: Question) -> str:
         """The rendered prompt the model would read for `question` now: what a verified answer trains with."""
@@ -406,15 +404,21 @@ def _with_summary(outcome: _Outcome, publisher: _SentencePublisher, *, prompt: s
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreparedAnswer:
-    """An answer up to its quoted evidence (`Answerer.prepare`): finished (`result`) or waiting for its summary."""
+    """An answer up to its first text (`Answerer.prepare`), shown but not recorded: `Answerer.complete` finishes it."""
 
     question: Question
     text: str
-    result: AnswerResult | None = None
+    outcome: _Outcome
+    """What was shown so far."""
     ranked: list[ScoredPassage] = field(default_factory=list)
-    outcome: _Outcome | None = None
     adapter: tuple[int | None, str] = (None, "base")
     started: float = 0.0
+    final: bool = False
+    """Nothing is left to write (an abstention or a verified answer served): `complete` only records it."""
+    citations: list[Citation] = field(default_factory=list)
+    """A final answer's sources (the possibly related documents under an abstention)."""
+    writes_summary: bool = False
+    """`complete` calls the model for a summary (summaries on and evidence shown)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -78,6 +78,22 @@ class EvidenceFirst:
         """The pause budget of one generation (`max_pause_s` in all)."""
         return PauseBudget(self, self.max_pause_s)
 
+    def deadline(self) -> float:
+        """The `time.monotonic()` until which work put off now may wait for others' evidence (`wait_before`)."""
+        return time.monotonic() + self.max_pause_s
+
+    def wait_before(self, deadline: float) -> float:
+        """Wait while any question waits for its evidence, until `deadline` (from `deadline()`); the seconds waited.
+
+        For work that can come later (an answer's record and final blocks once its evidence is shown):
+        a wall-clock deadline set when the work was put off, so work queued behind other work does not
+        wait again once its time is up.
+        """
+        started = time.monotonic()
+        if deadline > started and self.anyone_waiting():
+            self._wait_clear(deadline - started)
+        return time.monotonic() - started
+
     def _release(self) -> None:
         with self._condition:
             self._waiting -= 1

@@ -103,10 +103,12 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
                     received_at: float | None = None, evidence: EvidenceTicket | None = None) -> None:
     """Answer `ask` in its thread, up to the quoted evidence here; never raises (failures become a notice).
 
-    The summary is handed to `deps.summaries` (`write_summary`), so this worker is free for the next
-    question as soon as the evidence is shown instead of waiting for a model slot: under a burst every
-    admitted question sees its evidence at the pace of retrieval, not of generation. When that pool
-    has no room the answer is finished with the evidence alone and says the model was busy.
+    The rest is handed on once the first text is shown (`_hand_over`, `finish_answer`): the summary to
+    `deps.summaries`, the record and final blocks of an answer with nothing to write to `deps.finishing`,
+    so this worker is free for the next question at once instead of waiting for a model slot or doing
+    bookkeeping: under a burst every admitted question sees its evidence at the pace of retrieval, not of
+    generation. When the model has no room the answer is finished with the evidence alone and says the
+    model was busy.
 
     Counts the outcome and times the first text and the final answer from `received_at` (a
     `time.monotonic()` of the question's arrival; default now), see `bot.metrics`. `evidence` is the
@@ -140,15 +142,10 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
             if evidence is not None:
                 evidence.done()
             deps.queue.record(time.monotonic() - started)  # what a question waiting for this worker waits for
-            if prepared.result is not None:
-                result = prepared.result
-            else:
-                try:
-                    deps.summaries.submit(write_summary, deps, ask, reply, prepared, show, timer, claim_keys)
-                    handed_over = True
-                    return
-                except WorkRejected:
-                    result = deps.answerer.complete(prepared, skip="busy")
+            handed_over = _hand_over(deps, ask, reply, prepared, show, timer, claim_keys)
+            if handed_over:
+                return
+            result = deps.answerer.complete(prepared, skip="busy" if prepared.writes_summary else "")
         _deliver(deps, ask, reply, result, timer)
     except Exception as exc:
         _fail(deps, ask, reply, exc)
@@ -160,13 +157,46 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
                 dedupe.finish(deps.sessions, key)
 
 
-def write_summary(deps: SlackDeps, ask: Ask, reply: Reply, prepared: PreparedAnswer, show: Callable[[str], None],
-                  timer: AnswerTimer, claim_keys: tuple[str, ...]) -> None:
-    """The second half of `answer_question`, on the summaries pool: the model's checked summary, then the
-    final blocks; never raises."""
-    try:
+def _hand_over(deps: SlackDeps, ask: Ask, reply: Reply, prepared: PreparedAnswer, show: Callable[[str], None],
+               timer: AnswerTimer, claim_keys: tuple[str, ...]) -> bool:
+    """Pass the rest of an answer whose first text is shown to another pool, freeing this worker for the next
+    question; False when neither has room (the caller finishes it here).
+
+    A summary goes to the summaries pool; when the model has no place there, or there is nothing to write
+    (an abstention, a verified answer, summaries off), the answer is recorded and its final blocks shown
+    on the finishing pool, after the questions waiting for their evidence (`finish_answer`).
+    """
+    skip = ""
+    if prepared.writes_summary:
         try:
-            result = deps.answerer.complete(prepared, on_delta=show, cancel=reply.cancel)
+            deps.summaries.submit(finish_answer, deps, ask, reply, prepared, show, timer, claim_keys)
+            return True
+        except WorkRejected:
+            skip = "busy"
+    try:
+        deps.finishing.submit(finish_answer, deps, ask, reply, prepared, show, timer, claim_keys, skip=skip,
+                              after=deps.evidence_first.deadline())
+        return True
+    except (WorkRejected, RuntimeError):  # RuntimeError: the pool is shutting down
+        return False
+
+
+def finish_answer(deps: SlackDeps, ask: Ask, reply: Reply, prepared: PreparedAnswer, show: Callable[[str], None],
+                  timer: AnswerTimer, claim_keys: tuple[str, ...], *, skip: str = "",
+                  after: float | None = None) -> None:
+    """The second half of `answer_question`, on another pool: the model's checked summary (unless there is
+    none to write or `skip` says why not), the answer's record and its final blocks; never raises.
+
+    `after` (a `time.monotonic()` deadline) first lets the questions waiting for their evidence go first,
+    until none waits or the deadline: under a burst the bookkeeping of shown answers (a database write,
+    two Slack calls) waits instead of delaying the next questions' evidence. A generation pauses on its
+    own (bot/evidence_first.py), so summaries are handed over without it.
+    """
+    try:
+        if after is not None:
+            deps.evidence_first.wait_before(after)
+        try:
+            result = deps.answerer.complete(prepared, on_delta=show, cancel=reply.cancel, skip=skip)
         except GeneratorError:  # the model failed; the evidence shown is still the documents' own words
             logger.exception("summary of %s/%s failed; the quoted evidence is the answer", ask.channel, ask.ts)
             result = deps.answerer.complete(prepared, skip="failed")

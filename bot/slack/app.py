@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[Session], answerer: Answerer,
               embedder: Embedder, admin_user_ids: Iterable[str] = (), ingest: IngestOptions | None = None,
               streaming: StreamOptions | None = None, work: BackgroundWork | None = None,
-              summaries: BackgroundWork | None = None,
+              summaries: BackgroundWork | None = None, finishing: BackgroundWork | None = None,
               listener_executor: BackgroundWork | None = None, listener_threads: int = 8,
               process_before_response: bool = False, token_verification_enabled: bool = True,
               home_tabs: home.HomeTabs | None = None, training_cron: str = DEFAULT_TRAINING_CRON,
@@ -54,6 +54,8 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
         work: the background pool for answering up to the evidence, ingestion and search (a new one when None).
         summaries: the pool writing answers' summaries once their evidence is shown (`deps.summaries_pool`;
             a new one for the default admission gate's places when None).
+        finishing: the pool recording and finishing answers with nothing (more) to write once shown
+            (`deps.finishing_pool`; a new one when None).
         listener_executor: Bolt's listener pool (a new one of `listener_threads` when None).
         token_verification_enabled: call auth.test now (False defers it to the first request).
         home_tabs: who opened the Home tab, for refreshing admins' tabs after a run (a new one when None).
@@ -71,6 +73,7 @@ def build_app(*, client: WebClient, signing_secret: str, sessions: sessionmaker[
                      scopes=ScopeResolver(client), queue=AnswerQueue(workers=work.workers),
                      gaps=GapFinder(sessions, embedder),
                      **({"summaries": summaries} if summaries is not None else {}),
+                     **({"finishing": finishing} if finishing is not None else {}),
                      ingest=ingest or IngestOptions(), training_cron=training_cron, evidence_first=evidence_first)
     app.middleware(event_log_ids)  # first, so every line about an event carries its id
     app.middleware(event_dedupe_middleware(sessions))

@@ -49,10 +49,24 @@ DEFAULT_SUMMARY_NICE = GenerationSettings.model_construct().summary_nice
 
 
 def summaries_pool(places: int, nice: int = DEFAULT_SUMMARY_NICE) -> BackgroundWork:
-    """The pool writing answers' summaries once their evidence is shown (`answer_flow.write_summary`): one
+    """The pool writing answers' summaries once their evidence is shown (`answer_flow.finish_answer`): one
     thread per place at the model's admission gate (`GenerationSettings.places`), nothing queued beyond,
     running `nice` nicer (KB_SUMMARY_NICE) so the next questions' evidence gets the cores first."""
     return BackgroundWork(max_workers=max(1, places), max_queued=0, name="kb-summaries", nice=nice)
+
+
+FINISHING_THREADS = 2
+"""Threads recording shown answers and posting their final blocks (a database write and Slack calls each)."""
+
+
+def finishing_pool() -> BackgroundWork:
+    """The pool finishing answers with nothing (more) to write once their first text is shown: the answer's
+    record and final blocks (`answer_flow.finish_answer`), after the questions waiting for their evidence.
+
+    Unbounded: each job is an answer already shown whose record must not be lost; the questions
+    themselves are bounded by the work pool's queue (KB_SLACK_QUEUE).
+    """
+    return BackgroundWork(max_workers=FINISHING_THREADS, max_queued=None, name="kb-finishing")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +85,8 @@ class SlackDeps:
     gaps: GapFinder
     summaries: BackgroundWork = field(default_factory=lambda: summaries_pool(DEFAULT_GENERATION_PLACES))
     """Where answers' summaries are written once their evidence is shown (`summaries_pool`)."""
+    finishing: BackgroundWork = field(default_factory=finishing_pool)
+    """Where answers with nothing to write are recorded and finished once shown (`finishing_pool`)."""
     ingest: IngestOptions = field(default_factory=IngestOptions)
     training_cron: str = DEFAULT_TRAINING_CRON
     """The worker's retrain schedule (TRAINING_CRON), for the admins' Home tab."""

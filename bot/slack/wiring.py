@@ -20,7 +20,13 @@ from bot.evidence_first import NO_PAUSES, EvidenceFirst
 from bot.slack.app import build_app
 from bot.slack.background import PeriodicTask
 from bot.slack.client import make_web_client
-from bot.slack.deps import DEFAULT_GENERATION_PLACES, DEFAULT_SUMMARY_NICE, IngestOptions, summaries_pool
+from bot.slack.deps import (
+    DEFAULT_GENERATION_PLACES,
+    DEFAULT_SUMMARY_NICE,
+    IngestOptions,
+    finishing_pool,
+    summaries_pool,
+)
 from bot.slack.document_notices import post_document_notices
 from bot.slack.home import HomeTabs
 from bot.slack.reporting import report_finished_runs
@@ -47,12 +53,13 @@ class SlackBot:
     app: App
     work: BackgroundWork
     summaries: BackgroundWork | None = None
+    finishing: BackgroundWork | None = None
     tasks: list[PeriodicTask] = field(default_factory=list)
 
     def close(self, timeout_s: float = 30.0) -> None:
         for task in self.tasks:
             task.stop()
-        for pool in (self.work, self.summaries):  # answers first: they hand their summaries on
+        for pool in (self.work, self.summaries, self.finishing):  # answers first: they hand the rest on
             if pool is not None:
                 pool.wait_idle(timeout_s)
                 pool.shutdown(wait=False)
@@ -86,16 +93,17 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
     client = make_web_client(settings.slack_bot_token, base_url=settings.slack_api_url or None)
     work = BackgroundWork(max_workers=settings.kb_slack_workers, max_queued=settings.kb_slack_queue)
     summaries = summaries_pool(generation_places, summary_nice)
+    finishing = finishing_pool()
     home_tabs = HomeTabs()
     app = build_app(
         client=client, sessions=sessions, answerer=answerer, embedder=embedder,
         signing_secret=settings.slack_signing_secret if signing_secret is None else signing_secret,
         admin_user_ids=settings.admin_ids(), ingest=ingest_options(knowledge), work=work, summaries=summaries,
-        listener_threads=settings.kb_listener_threads, home_tabs=home_tabs, training_cron=training_cron,
-        evidence_first=evidence_first,
+        finishing=finishing, listener_threads=settings.kb_listener_threads, home_tabs=home_tabs,
+        training_cron=training_cron, evidence_first=evidence_first,
         streaming=StreamOptions(mode=settings.kb_stream_mode, interval_s=settings.kb_stream_interval_s,
                                 feedback=settings.kb_feedback_style))
-    bot = SlackBot(app=app, work=work, summaries=summaries)
+    bot = SlackBot(app=app, work=work, summaries=summaries, finishing=finishing)
 
     def purge_claims() -> None:
         with sessions() as session, session.begin():

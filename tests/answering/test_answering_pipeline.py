@@ -232,7 +232,7 @@ def test_prepare_shows_the_evidence_without_the_model_and_complete_writes_the_su
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
     shown: list[str] = []
     prepared = answerer.prepare(Question(text="How do I connect to the VPN?", channel="C1"), on_delta=shown.append)
-    assert prepared.result is None and shown[0].startswith("> To connect to the office VPN") and not generator.calls
+    assert prepared.writes_summary and shown[0].startswith("> To connect to the office VPN") and not generator.calls
     with knowledge_base() as session:
         assert session.scalars(select(Answer)).first() is None, "recorded only when complete"
     result = answerer.complete(prepared, on_delta=shown.append)
@@ -246,12 +246,21 @@ def test_prepare_shows_the_evidence_without_the_model_and_complete_writes_the_su
         assert len(rows) == 2 and rows[1].prompt == rows[0].prompt and rows[1].summary_text == ""
 
 
-def test_prepare_finishes_an_abstention_at_once(knowledge_base, embedder) -> None:
+def test_prepare_shows_an_abstention_at_once_and_complete_only_records_it(knowledge_base, embedder) -> None:
+    """Nothing is written to the database before the first text, an abstention's included: the Slack app
+    records shown answers after the next questions' evidence."""
     generator = ScriptedGenerator()
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
-    prepared = answerer.prepare(Question(text="what's the office wifi password?", channel="C1"))
-    assert prepared.result is not None and prepared.result.abstained and not generator.calls
-    assert answerer.complete(prepared) is prepared.result, "nothing left to write"
+    shown: list[str] = []
+    prepared = answerer.prepare(Question(text="what's the office wifi password?", channel="C1"), on_delta=shown.append)
+    assert prepared.final and not prepared.writes_summary and shown[0].endswith(NOT_COVERED)
+    with knowledge_base() as session:
+        assert session.scalars(select(Answer)).first() is None, "recorded only when complete"
+    result = answerer.complete(prepared, on_delta=shown.append)
+    assert result.abstained and result.text == shown[0] and len(shown) == 1 and not generator.calls
+    with knowledge_base() as session:
+        row = session.scalars(select(Answer)).one()
+        assert row.id == result.answer_id and row.abstain_reason == result.abstain_reason
 
 
 SETTINGS_ROWS = [

@@ -50,6 +50,23 @@ def test_a_pause_waits_for_the_evidence_and_no_longer() -> None:
     assert 0.25 <= waited < 2.0 and pauses.paused_s == pytest.approx(waited, abs=0.05)
 
 
+def test_work_put_off_waits_for_the_evidence_until_its_deadline_not_longer() -> None:
+    """`wait_before`: a wall-clock deadline set when the work was put off, so work queued behind other work
+    does not wait again once its time is up."""
+    first_in_line = EvidenceFirst(max_pause_s=0.3)
+    assert first_in_line.wait_before(first_in_line.deadline()) < 0.05, "nobody waits: at once"
+    timer = _release_after(0.1, first_in_line.question())
+    waited = first_in_line.wait_before(first_in_line.deadline())
+    timer.join()
+    assert 0.08 <= waited < 0.25, "until the question's evidence is shown"
+    ticket = first_in_line.question()  # never shown during the test
+    deadline = first_in_line.deadline()
+    assert 0.25 <= first_in_line.wait_before(deadline) < 0.6, "until the deadline"
+    assert first_in_line.wait_before(deadline) < 0.05, "past its deadline, put-off work no longer waits"
+    assert EvidenceFirst(max_pause_s=0).wait_before(EvidenceFirst(max_pause_s=0).deadline()) < 0.05
+    ticket.done()
+
+
 def test_a_generation_pauses_no_more_than_its_budget() -> None:
     first_in_line = EvidenceFirst(max_pause_s=0.2)
     ticket = first_in_line.question()  # never shown during the test: a steady stream of questions

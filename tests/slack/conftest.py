@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.answering import Answerer, AnsweringConfig
 from bot.slack.app import build_app
 from bot.slack.client import make_web_client
-from bot.slack.deps import DEFAULT_GENERATION_PLACES, IngestOptions, summaries_pool
+from bot.slack.deps import DEFAULT_GENERATION_PLACES, IngestOptions, finishing_pool, summaries_pool
 from bot.slack.streaming import StreamOptions
 from bot.slack.work import BackgroundWork
 from knowledge.embedding import Embedder
@@ -56,6 +56,7 @@ def make_bot(fake_slack: FakeSlack, sessions: sessionmaker[Session], embedder: E
         work = BackgroundWork(max_workers=4, max_queued=32)
         listeners = BackgroundWork(max_workers=8, max_queued=None, name="kb-listener")
         summaries = summaries_pool(DEFAULT_GENERATION_PLACES)
+        finishing = finishing_pool()
         answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                             config=AnsweringConfig(timeout_s=30.0))
         options: dict[str, Any] = {
@@ -63,11 +64,11 @@ def make_bot(fake_slack: FakeSlack, sessions: sessionmaker[Session], embedder: E
             "signing_secret": SIGNING_SECRET, "sessions": sessions, "answerer": answerer, "embedder": embedder,
             "ingest": IngestOptions(url_allowlist=("127.0.0.1",), max_bytes=100_000, fetch_timeout_s=5.0),
             "streaming": StreamOptions(interval_s=0.05), "work": work, "listener_executor": listeners,
-            "summaries": summaries,
+            "summaries": summaries, "finishing": finishing,
         }
         options.update(overrides)
         harness = SlackHarness(app=build_app(**options), fake=fake_slack, work=options["work"], listeners=listeners,
-                               summaries=options["summaries"],
+                               summaries=options["summaries"], finishing=options["finishing"],
                                generator=generator, sessions=sessions,
                                requests=SlackRequests(SIGNING_SECRET, response_base=fake_slack.base))
         built.append(harness)
@@ -78,6 +79,7 @@ def make_bot(fake_slack: FakeSlack, sessions: sessionmaker[Session], embedder: E
         harness.settle()
         harness.work.shutdown()
         harness.summaries.shutdown()
+        harness.finishing.shutdown()
         harness.listeners.shutdown()
 
 

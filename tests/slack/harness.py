@@ -44,6 +44,7 @@ class SlackHarness:
     work: BackgroundWork
     listeners: BackgroundWork
     summaries: BackgroundWork
+    finishing: BackgroundWork
     generator: ScriptedGenerator
     sessions: sessionmaker[Session]
     requests: SlackRequests
@@ -55,12 +56,13 @@ class SlackHarness:
         return response
 
     def settle(self, timeout: float = 30.0) -> None:
-        """Wait for listeners, the background work they started and the summaries it handed on (twice: work
-        may follow listeners)."""
+        """Wait for listeners, the background work they started and the summaries and finishing it handed on
+        (twice: work may follow listeners)."""
         for _ in range(2):
             assert self.listeners.wait_idle(timeout), "listeners did not finish"
             assert self.work.wait_idle(timeout), "background work did not finish"
             assert self.summaries.wait_idle(timeout), "summaries did not finish"
+            assert self.finishing.wait_idle(timeout), "finishing did not finish"
 
     def event(self, event: dict[str, Any], **kwargs: Any) -> BoltResponse:
         response = self.dispatch(self.requests.event(event, **kwargs))
