@@ -332,7 +332,8 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
             else args.prefill_chunk_tokens,
             "embedding_backend": resolve_backend(KnowledgeSettings().embedding_backend),
             "update_tier_per_minute": args.update_tier or None,
-            "unit_vector_cache": args.unit_vector_cache == "on", "burst_starts_without_stored_unit_vectors": True}
+            "unit_vector_cache": args.unit_vector_cache == "on", "burst_starts_without_stored_unit_vectors": True,
+            "finishing_after_evidence": True}
 
 
 def forget_unit_vectors(stack: SlackStack) -> None:
@@ -380,8 +381,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--summary-nice", type=int, default=None,
                         help="KB_SUMMARY_NICE for the app (default: the product's)")
     parser.add_argument("--evidence-first-pause-s", type=float, default=None,
-                        help="KB_EVIDENCE_FIRST_PAUSE_S for the app: the most a generation pauses for waiting "
-                             "questions' evidence (0: never; default: the product's)")
+                        help="KB_EVIDENCE_FIRST_PAUSE_S for the app: the most a generation, or a shown answer's "
+                             "record and final blocks, wait for waiting questions' evidence (0: never; default: the "
+                             "product's)")
     parser.add_argument("--prefill-chunk-tokens", type=int, default=None,
                         help="KB_PREFILL_CHUNK_TOKENS for the app: the prompt read in pieces this size while pausing "
                              "is on (0: in one pass; default: the product's)")

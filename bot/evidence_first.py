@@ -1,4 +1,4 @@
-"""The model waits while questions wait for their evidence (one process; threading only).
+"""The model, and shown answers' bookkeeping, wait while questions wait for their evidence (threading).
 
 An answer's first text is its quoted evidence, which must appear within a second; the summary the
 model writes afterwards may take ten. Under a burst both run in one process: the Slack workers
@@ -9,7 +9,9 @@ the cores busy). Lowering the summary threads' CPU priority did not help (KB_SUM
 *stops before each forward pass* (before its prompt and between tokens; bot/generation.py's hook on
 the decoder) while any question of this process is still waiting for its evidence, and goes on when
 none is, for at most `max_pause_s` in all per generation (a summary must not starve
-under a steady stream of questions; past the budget it runs as before).
+under a steady stream of questions; past the budget it runs as before). Work on answers already
+shown that can come later (their record and final blocks, bot/slack/answer_flow.py) waits the same
+way, until `max_pause_s` after it was put off (`deadline`, `wait_before`).
 
 The web server runs several processes on one host's cores (gunicorn workers), so one process's
 model also pauses for its siblings' waiting questions when they share a folder (`SharedCounts`: one

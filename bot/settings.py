@@ -47,8 +47,8 @@ class GenerationSettings(Section):
     evidence_first_pause_s: float = setting(
         5.0, "KB_EVIDENCE_FIRST_PAUSE_S",
         help="the most seconds one in-process generation pauses in all, before its prompt and between tokens, "
-             "while questions of the same process wait for their quoted evidence (0: never pauses); see "
-             "*Throughput under a burst*")
+             "while questions wait for their quoted evidence, and the most a shown answer's record and final "
+             "blocks wait for them (0: never pauses); see *Throughput under a burst*")
     prefill_chunk_tokens: int = setting(
         0, "KB_PREFILL_CHUNK_TOKENS",
         help="while pausing is on (`KB_EVIDENCE_FIRST_PAUSE_S` above 0), read the in-process model's prompt in "

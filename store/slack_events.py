@@ -29,9 +29,11 @@ def claim_event(session: Session, key: str, *, stale_after_s: float = 600.0) -> 
     return session.execute(_CLAIM_SQL, {"key": key[:200], "stale_after_s": stale_after_s}).first() is not None
 
 
-def finish_event(session: Session, key: str) -> None:
-    """Mark `key` done so it is never taken over."""
-    session.execute(text("UPDATE slack_events SET status = 'done' WHERE dedup_key = :key"), {"key": key[:200]})
+def finish_event(session: Session, *keys: str) -> None:
+    """Mark `keys` done so they are never taken over (one statement for all of them)."""
+    if keys:
+        session.execute(text("UPDATE slack_events SET status = 'done' WHERE dedup_key = ANY(:keys)"),
+                        {"keys": [key[:200] for key in keys]})
 
 
 def purge_events(session: Session, *, older_than_s: float = 86400.0) -> int:

@@ -103,6 +103,11 @@ def test_event_claim_is_exclusive_across_threads(sessions) -> None:
     with sessions() as session, session.begin():
         finish_event(session, "Ev123")
     assert _claim(sessions, "Ev123", stale_after_s=0) is False  # done claims are never taken over
+    assert _claim(sessions, "EvA") and _claim(sessions, "EvB")
+    with sessions() as session, session.begin():
+        finish_event(session, "EvA", "EvB")  # one statement for both keys of a question
+        finish_event(session)  # none: nothing to do
+    assert _claim(sessions, "EvA", stale_after_s=0) is False and _claim(sessions, "EvB", stale_after_s=0) is False
 
 
 def test_stale_claim_is_taken_over(sessions) -> None:

@@ -94,8 +94,7 @@ def submit_question(deps: SlackDeps, ask: Ask, *, event_key: str | None = None) 
             withdraw(deps.client, placeholder)
         if not ask.unmentioned:
             post_notice(deps.client, channel=ask.channel, thread_ts=ask.thread_ts, text=notice_for(exc))
-        for done in keys:
-            dedupe.finish(deps.sessions, done)
+        dedupe.finish(deps.sessions, *keys)
     return True
 
 
@@ -153,8 +152,7 @@ def answer_question(deps: SlackDeps, ask: Ask, claim_keys: tuple[str, ...] = (),
         if evidence is not None:
             evidence.done()  # once: a second call does nothing
         if not handed_over:
-            for key in claim_keys:
-                dedupe.finish(deps.sessions, key)
+            dedupe.finish(deps.sessions, *claim_keys)
 
 
 def _hand_over(deps: SlackDeps, ask: Ask, reply: Reply, prepared: PreparedAnswer, show: Callable[[str], None],
@@ -204,8 +202,7 @@ def finish_answer(deps: SlackDeps, ask: Ask, reply: Reply, prepared: PreparedAns
     except Exception as exc:
         _fail(deps, ask, reply, exc)
     finally:
-        for key in claim_keys:
-            dedupe.finish(deps.sessions, key)
+        dedupe.finish(deps.sessions, *claim_keys)
 
 
 def _question(deps: SlackDeps, ask: Ask, text: str) -> Question:

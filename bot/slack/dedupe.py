@@ -37,13 +37,16 @@ def claim(sessions: sessionmaker[Session], key: str) -> bool:
         return claim_event(session, key)
 
 
-def finish(sessions: sessionmaker[Session], key: str) -> None:
-    """Mark `key` handled for good (never taken over as a stale claim); failures are only logged."""
+def finish(sessions: sessionmaker[Session], *keys: str) -> None:
+    """Mark `keys` handled for good (never taken over as stale claims), in one transaction; failures are only
+    logged."""
+    if not keys:
+        return
     try:
         with sessions() as session, session.begin():
-            finish_event(session, key)
+            finish_event(session, *keys)
     except Exception:
-        logger.exception("could not mark %s done", key)
+        logger.exception("could not mark %s done", ", ".join(keys))
 
 
 def event_dedupe_middleware(sessions: sessionmaker[Session]) -> Callable[..., Any]:
