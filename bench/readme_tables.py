@@ -392,11 +392,11 @@ def burst(results: dict[str, Any]) -> str:
                 + ((f", a generation pauses up to {s['evidence_first_pause_s']:g} s for waiting questions' evidence"
                     if s["evidence_first_pause_s"] else ", generation never pauses for waiting questions' evidence")
                    if "evidence_first_pause_s" in s else "")
-                + (", shown answers recorded and finished on a pool of their own after waiting questions' evidence"
-                   if s.get("finishing_after_evidence") else "")
                 + ((f", reading its prompt in pieces of {s['prefill_chunk_tokens']} tokens"
                     if s["prefill_chunk_tokens"] else ", reading its prompt in one pass")
                    if s.get("evidence_first_pause_s") and "prefill_chunk_tokens" in s else "")
+                + (", shown answers recorded and finished on a pool of their own after waiting questions' evidence"
+                   if s.get("finishing_after_evidence") else "")
                 + ((", passages' unit vectors kept once embedded (emptied before the burst)"
                     if s["unit_vector_cache"] else ", passages' unit vectors embedded for every question")
                    if "unit_vector_cache" in s else "")
