@@ -201,6 +201,30 @@ class Vote(Base):
     updated_at: Mapped[datetime] = _created_at()
 
 
+class PendingReaction(Base):
+    """A 👍/👎 reaction (added or removed) on a bot message whose answer is not recorded yet.
+
+    The record and final blocks of an answer come after its evidence is shown (the summary, or the next
+    questions' evidence, first): a reaction in that window is held here and applied as a vote when the
+    answer is linked to its message (`store.pending_reactions`); one on a bot message that never
+    becomes an answer (a notice) is purged after an hour.
+    """
+
+    __tablename__ = "pending_reactions"
+    __table_args__ = (
+        CheckConstraint("value in (-1, 1)", name="ck_pending_reactions_value"),
+        Index("ix_pending_reactions_message", "channel", "message_ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    message_ts: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    added: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = _created_at()
+
+
 class VoteEvent(Base):
     """History of every vote change; value 0 records a withdrawn vote."""
 

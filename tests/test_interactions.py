@@ -132,3 +132,32 @@ def test_concurrent_retrain_requests_share_one_run(sessions) -> None:
         thread.join()
     assert len({run_id for run_id, _ in results}) == 1
     assert sum(created for _, created in results) == 1
+
+
+def test_held_reactions_replay_in_order_and_stale_ones_are_purged(sessions) -> None:
+    """store.pending_reactions: what a reaction on a not-yet-recorded answer leaves, and what happens to it."""
+    from store.pending_reactions import hold_reaction, lock_message, purge_reactions, replay_reactions
+    from store.schema import PendingReaction, Vote
+
+    answer_id = store_answer(sessions, question="q", prompt="p", completion="c", passages=[], abstained=False,
+                             adapter_id=None, adapter_name="base", latency_ms=1.0)
+    with sessions() as session, session.begin():
+        lock_message(session, channel="C1", message_ts="1.2")
+        for user, value, added in (("U1", 1, True), ("U1", 1, False), ("U1", -1, True), ("U2", 1, True)):
+            hold_reaction(session, channel="C1", message_ts="1.2", user_id=user, value=value, added=added)
+        hold_reaction(session, channel="C1", message_ts="9.9", user_id="U3", value=1, added=True)  # a notice
+        with pytest.raises(ValueError, match="-1 or 1"):
+            hold_reaction(session, channel="C1", message_ts="1.2", user_id="U1", value=0, added=True)
+    with sessions() as session, session.begin():
+        lock_message(session, channel="C1", message_ts="1.2")
+        replayed = replay_reactions(session, answer_id=answer_id, channel="C1", message_ts="1.2")
+    assert [(r.user_id, r.value, r.added) for r in replayed] == [("U1", 1, True), ("U1", 1, False),
+                                                                  ("U1", -1, True), ("U2", 1, True)]
+    with sessions() as session:
+        assert sorted((v.user_id, v.value) for v in session.scalars(select(Vote))) == [("U1", -1), ("U2", 1)]
+    with sessions() as session, session.begin():
+        assert purge_reactions(session, older_than_s=3600) == 0, "a fresh one stays"
+    with sessions() as session, session.begin():
+        assert purge_reactions(session, older_than_s=0) == 1
+    with sessions() as session:
+        assert session.scalars(select(PendingReaction)).first() is None

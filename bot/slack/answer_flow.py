@@ -25,6 +25,7 @@ from bot.slack import dedupe
 from bot.slack.answer_sources import channel_scopes
 from bot.slack.blocks import Blocks, FeedbackStyle, answer_blocks, continuation_blocks
 from bot.slack.deps import SlackDeps
+from bot.slack.feedback import link_answer_message
 from bot.slack.history import thread_history
 from bot.slack.notices import notice_for, post_notice
 from bot.slack.queue_status import move_up, show_queued, withdraw
@@ -33,7 +34,7 @@ from bot.slack.streaming import BlocksFor, Reply, ReplyTarget
 from bot.slack.verified_blocks import verified_note
 from bot.slack.work import WorkRejected
 from store.errors import one_line_reason
-from store.interactions import answers_in_thread, attach_message
+from store.interactions import answers_in_thread
 from store.log_context import bind_ids
 from store.unanswered import UnansweredOutcome, record_unanswered
 
@@ -229,8 +230,8 @@ def _deliver(deps: SlackDeps, ask: Ask, reply: Reply, result: AnswerResult, time
                 result.adapter_name, f" (summary skipped: {result.summary_skipped})" if result.summary_skipped else "",
                 extra={"outcome": outcome, "channel": ask.channel})
     try:
-        with deps.sessions() as session, session.begin():
-            attach_message(session, result.answer_id, channel=ask.channel, message_ts=message_ts)
+        link_answer_message(deps, result.answer_id, channel=ask.channel, message_ts=message_ts,
+                            thread_ts=ask.thread_ts)
     except Exception:  # the answer is shown; only reactions on it will not count as votes
         logger.exception("could not link answer %s to message %s/%s", result.answer_id, ask.channel, message_ts)
 

@@ -4,7 +4,10 @@
   (action id says the direction, value is the answer id). The clicked message's ts must be the
   answer's own message, so a forged value cannot vote on another answer.
 * Reactions on the bot's answer: `+1`/`thumbsup` and `-1`/`thumbsdown`, skin tones stripped;
-  removing the reaction withdraws that vote (only if it is still the current one).
+  removing the reaction withdraws that vote (only if it is still the current one). A reaction on the
+  bot's message before its answer is recorded (the record comes after the evidence and summary) is
+  held and replayed when the answer is linked to the message (`link_answer_message`,
+  store/pending_reactions.py).
 * A 👎 click opens the optional reason modal; a 👎 reaction (no trigger id) gets an ephemeral button
   that opens it. Closing the modal keeps the vote; submitting adds the reason to it.
 * Votes are last-write-wins per user and answer; `vote_events` keeps every change.
@@ -33,10 +36,12 @@ from bot.slack.notices import APOLOGY, post_ephemeral
 from store.interactions import (
     answer_by_id,
     answer_by_message,
+    attach_message,
     current_vote,
     record_vote,
     withdraw_vote,
 )
+from store.pending_reactions import HeldReaction, hold_reaction, lock_message, replay_reactions
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +101,12 @@ def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot
     if bot_user_id and event.get("item_user") and event["item_user"] != bot_user_id:
         return  # a reaction on someone else's message
     with deps.sessions() as session, session.begin():  # committed before the 👎 is asked for a reason
+        lock_message(session, channel=item["channel"], message_ts=item["ts"])
         answer = answer_by_message(session, channel=item["channel"], message_ts=item["ts"])
         if answer is None:
+            if bot_user_id and event.get("item_user") == bot_user_id:  # its answer is not recorded yet
+                hold_reaction(session, channel=item["channel"], message_ts=item["ts"], user_id=event["user"],
+                              value=value, added=added)
             return
         if not added:
             withdraw_vote(session, answer_id=answer.id, user_id=event["user"], value=value, source="reaction")
@@ -106,6 +115,27 @@ def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot
     if value == -1:
         post_ephemeral(deps.client, channel=item["channel"], user=event["user"], thread_ts=answer.thread_ts,
                        text="Thanks for the 👎.", blocks=explain_prompt_blocks(answer.id))
+
+
+def link_answer_message(deps: SlackDeps, answer_id: int, *, channel: str, message_ts: str,
+                        thread_ts: str | None) -> None:
+    """Link a recorded answer to the Slack message showing it, turning the reactions held for that message
+    into votes (one transaction), then ask each user whose held reaction ended as a 👎 for a reason."""
+    with deps.sessions() as session, session.begin():
+        lock_message(session, channel=channel, message_ts=message_ts)
+        attach_message(session, answer_id, channel=channel, message_ts=message_ts)
+        replayed = replay_reactions(session, answer_id=answer_id, channel=channel, message_ts=message_ts)
+    for user in _thumbs_down_users(replayed):
+        post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text="Thanks for the 👎.",
+                       blocks=explain_prompt_blocks(answer_id))
+
+
+def _thumbs_down_users(replayed: list[HeldReaction]) -> list[str]:
+    """Users whose last replayed reaction added a 👎, in order of first appearance."""
+    last: dict[str, HeldReaction] = {}
+    for reaction in replayed:
+        last[reaction.user_id] = reaction
+    return [user for user, reaction in last.items() if reaction.added and reaction.value == -1]
 
 
 def save_reason(deps: SlackDeps, view: dict[str, Any], user: str) -> None:

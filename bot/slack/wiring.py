@@ -39,6 +39,7 @@ from knowledge.settings import KnowledgeSettings
 from knowledge.slack_threads_client import SlackReader
 from knowledge.slack_threads_settings import LearnSettings
 from knowledge.slack_threads_sync import ChannelSync
+from store.pending_reactions import purge_reactions
 from store.slack_events import purge_events
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def start_slack_bot(*, settings: SlackSettings, knowledge: KnowledgeSettings, se
     def purge_claims() -> None:
         with sessions() as session, session.begin():
             purge_events(session)
+            purge_reactions(session)  # held for bot messages that never became answers
 
     def report_runs() -> None:
         report_finished_runs(sessions, client, admin_channel=settings.kb_admin_channel.strip() or None)

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer, AnsweringConfig
 from bot.evidence_first import EvidenceFirst
+from bot.slack.blocks import ACTION_EXPLAIN
 from knowledge.embedding import Embedder
-from store.schema import Answer
-from tests.fakes.slack_requests import mention
+from store.schema import Answer, PendingReaction, Vote
+from tests.fakes.slack_requests import mention, reaction
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
 
@@ -72,3 +73,36 @@ def test_a_shown_answer_waits_no_longer_than_the_pause_budget(make_bot: MakeBot,
         assert "02:00 UTC" in bot.final_answer("C1", ts)["text"]
         assert (took >= budget) if budget else took < 0.8, f"finished after {took:.2f} s with a budget of {budget} s"
         waiting.done()
+
+
+def test_reactions_on_the_evidence_before_the_answer_is_recorded_become_votes_when_it_is(
+        make_bot: MakeBot, sessions: sessionmaker[Session], embedder: Embedder) -> None:
+    """A quick 👍 on the quoted evidence, while the record waits (here for another question's evidence), used
+    to find no answer for its message and be dropped: it is held and replayed, in order, when the answer is
+    linked to its message; a 👎 then gets its reason prompt."""
+    first_in_line = EvidenceFirst(max_pause_s=30.0)
+    bot = make_bot(answerer=_evidence_only(sessions, embedder), evidence_first=first_in_line)
+    waiting = first_in_line.question()
+    ts = _ask(bot)
+    bot.fake.wait_until(lambda: "02:00 UTC" in str(bot.fake.bot_replies("C1", ts)), timeout=10, what="the evidence")
+    shown = bot.fake.bot_replies("C1", ts)[-1]["ts"]
+    for kind, name, user in (("reaction_added", "+1", "UQUICK"), ("reaction_added", "-1::skin-tone-2", "UDOWN"),
+                             ("reaction_added", "+1", "UFLIP"), ("reaction_removed", "+1", "UFLIP"),
+                             ("reaction_added", "+1", "UOTHER")):
+        item_user = "UASKER" if user == "UOTHER" else None  # UOTHER reacts to the asker's message, not the bot's
+        event = reaction(kind, "C1", ts if item_user else shown, name, user=user, **(
+            {"item_user": item_user} if item_user else {}))
+        assert bot.dispatch(bot.requests.event(event)).status == 200
+    assert bot.listeners.wait_idle(30)
+    assert bot.rows(Vote) == [] and len(bot.rows(PendingReaction)) == 4, "held, not dropped (nor the asker's)"
+    waiting.done()
+    bot.settle()
+    [answer] = bot.rows(Answer)
+    assert sorted((v.user_id, v.value, v.source, v.answer_id) for v in bot.rows(Vote)) == [
+        ("UDOWN", -1, "reaction", answer.id), ("UQUICK", 1, "reaction", answer.id)], "UFLIP took theirs back"
+    assert bot.rows(PendingReaction) == []
+    [offer] = [c.body for c in bot.fake.calls_to("chat.postEphemeral")]
+    button = offer["blocks"][1]["elements"][0]
+    assert (offer["user"], button["action_id"], button["value"]) == ("UDOWN", ACTION_EXPLAIN, str(answer.id))
+    bot.event(reaction("reaction_added", "C1", shown, "+1", user="ULATE"))
+    assert ("ULATE", 1) in [(v.user_id, v.value) for v in bot.rows(Vote)], "once linked, reactions vote at once"
