@@ -7,7 +7,10 @@ ticket the test holds, as a sibling question would), up to the pause budget.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -106,3 +109,36 @@ def test_reactions_on_the_evidence_before_the_answer_is_recorded_become_votes_wh
     assert (offer["user"], button["action_id"], button["value"]) == ("UDOWN", ACTION_EXPLAIN, str(answer.id))
     bot.event(reaction("reaction_added", "C1", shown, "+1", user="ULATE"))
     assert ("ULATE", 1) in [(v.user_id, v.value) for v in bot.rows(Vote)], "once linked, reactions vote at once"
+
+
+class _HeldGenerator(ScriptedGenerator):
+    """Writes its summary only once `release` is set: the model still busy when the evidence is shown."""
+
+    def __init__(self) -> None:
+        super().__init__("Backups run nightly at 02:00 UTC [1].")
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def stream(self, messages: Any, **options: Any) -> Iterator[str]:
+        self.started.set()
+        assert self.release.wait(30), "the test never released the model"
+        yield from super().stream(messages, **options)
+
+
+def test_a_reaction_while_the_summary_is_being_written_is_a_vote(make_bot: MakeBot) -> None:
+    """The default path: the evidence is shown and the model is still writing when the asker reacts 👍."""
+    held = _HeldGenerator()
+    bot = make_bot(generator=held)
+    ts = _ask(bot)
+    assert held.started.wait(10)
+    try:
+        shown = bot.fake.bot_replies("C1", ts)[-1]["ts"]
+        assert bot.dispatch(bot.requests.event(reaction("reaction_added", "C1", shown, "+1", user="UASKER"))).status \
+            == 200
+        assert bot.listeners.wait_idle(30) and bot.rows(Vote) == []
+    finally:
+        held.release.set()
+    bot.settle()
+    [answer] = bot.rows(Answer)
+    assert [(v.user_id, v.value, v.answer_id) for v in bot.rows(Vote)] == [("UASKER", 1, answer.id)]
+    assert answer.message_ts == shown and len(held.calls) == 1, "recorded after the summary was written"
