@@ -273,6 +273,24 @@ def repeated_sections(results: dict[str, Any]) -> str:
               f"{on_machine(results['machine'])}.")
 
 
+@renders("new_docs")
+def new_docs(results: dict[str, Any]) -> str:
+    """pip's docs added as found: retrieval of the right section, and where the answers' quotes come from."""
+    retrieval = table(["order", "hit@1", "hit@5", "hit@10", "MRR"],
+                      [[name, fixed(f["hit_at_1"]), fixed(f["hit_at_5"]), fixed(f["hit_at_10"]), fixed(f["mrr"])]
+                       for name, f in results["retrieval"].items()])
+    a, answerable, unanswerable = results["answers"], results["answerable"], results["unanswerable"]
+    answers = table(["answerable questions", "answered", "first quote from the right section",
+                     "right section quoted", "wrong section only", "abstained"],
+                    [[str(answerable), str(a["answered"]), str(a["first_quote_right"]), str(a["right_quoted"]),
+                      str(a["wrong_only"]), str(a["abstained"])]])
+    return (retrieval + "\n\n" + answers
+            + f"\n\nThe {unanswerable} questions the docs do not answer: {a['unanswerable_refused']} refused, "
+              f"{a['unanswerable_answered']} answered. pip's docs as Debian installs them ({results['documents']} "
+              f"documents added, {results['failed']} failed, {results['skipped']} skipped), shipped answering "
+              f"defaults, summaries off, embeddings `{results['embedding_backend']}`; {on_machine(results['machine'])}.")
+
+
 @renders("prefill_chunks")
 def prefill_chunks(results: dict[str, Any]) -> str:
     """The longest forward pass (what a question arriving mid-generation waits for) per prompt-reading way."""

@@ -157,3 +157,28 @@ def test_repeated_sections_shows_each_text_once_beside_every_copy_of_the_same_ru
     rows = RENDERERS["repeated_sections"](figures).splitlines()
     assert rows[2].startswith("| every copy (before) |") and rows[3].startswith("| each text once |")
     assert f"{figures['questions']} questions over npm's docs" in rows[5]
+
+
+def test_new_docs_counts_each_answerable_question_once_and_judges_sections_by_file_and_heading() -> None:
+    from bench.new_docs import is_gold, load_questions
+    from store.types import Passage
+
+    questions = load_questions()
+    answerable = [q for q in questions if q["gold"]]
+    assert (len(questions), len(answerable)) == (43, 35)
+    assert all(set(g) == {"file", "heading"} for q in answerable for g in q["gold"])
+
+    def passage(uri: str, heading: str) -> Passage:
+        return Passage(chunk_id=1, document_id=1, title="t", uri=uri, heading=heading, text="x", score=0.5,
+                       scope="workspace")
+
+    gold = [{"file": "topics/caching.md.gz", "heading": "Where"}]
+    assert is_gold(passage("file:///d/topics/caching.md.gz", "Caching › where is the cache stored"), gold)
+    assert not is_gold(passage("file:///d/topics/caching.md.gz", "Caching › What is cached"), gold)
+    assert not is_gold(passage("file:///d/topics/caching.md", "Caching › Where"), gold), "the file must match"
+    figures = json.loads((RESULTS / "new_docs.json").read_text())
+    answers = figures["answers"]
+    assert answers["answered"] + answers["abstained"] == figures["answerable"] == 35
+    assert answers["right_quoted"] + answers["wrong_only"] == answers["answered"]
+    assert answers["unanswerable_refused"] + answers["unanswerable_answered"] == figures["unanswerable"] == 8
+    assert set(figures["retrieval"]) == {"re-ranked (shipped)", "first stage (before the re-ranking)"}
