@@ -288,7 +288,8 @@ def new_docs(results: dict[str, Any]) -> str:
             + f"\n\nThe {unanswerable} questions the docs do not answer: {a['unanswerable_refused']} refused, "
               f"{a['unanswerable_answered']} answered. pip's docs as Debian installs them ({results['documents']} "
               f"documents added, {results['failed']} failed, {results['skipped']} skipped), shipped answering "
-              f"defaults, summaries off, embeddings `{results['embedding_backend']}`; {on_machine(results['machine'])}.")
+              f"defaults, summaries off, embeddings `{results['embedding_backend']}`; "
+              f"{on_machine(results['machine'])}.")
 
 
 @renders("prefill_chunks")
