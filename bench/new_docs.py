@@ -59,19 +59,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args.docs.is_dir():
         raise SystemExit(f"{args.docs} is missing: install Debian's python3-pip package (apt-get install python3-pip)")
 
-    from bench.database import bench_database
+    from bench.database import docs_knowledge_base
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.reranking import RerankConfig
-    from knowledge.embedding import make_embedder, resolve_backend
-    from knowledge.ingest import ingest_path
-    from knowledge.settings import KnowledgeSettings
     from tests.scripted_generator import ScriptedGenerator
 
     machine = machine_at_start()
-    _, sessions, _ = bench_database("new-docs")
-    backend = resolve_backend(KnowledgeSettings().embedding_backend)
-    embedder = make_embedder(backend)
-    report = ingest_path(sessions, embedder, args.docs, max_bytes=1_000_000)
+    sessions, embedder, backend, report = docs_knowledge_base("new-docs", args.docs)
     questions = load_questions()
     shipped = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
                        config=AnsweringConfig(summarise=False))

@@ -63,17 +63,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.docs.is_dir():
         raise SystemExit(f"{args.docs} is missing: install Debian's npm package (apt-get install npm)")
 
-    from bench.database import bench_database
-    from knowledge.embedding import make_embedder, resolve_backend
-    from knowledge.ingest import ingest_path
+    from bench.database import docs_knowledge_base
     from knowledge.search import search_passages, vector_search
-    from knowledge.settings import KnowledgeSettings
 
     machine = machine_at_start()
-    _, sessions, _ = bench_database("npm-docs")
-    backend = resolve_backend(KnowledgeSettings().embedding_backend)
-    embedder = make_embedder(backend)
-    report = ingest_path(sessions, embedder, args.docs, max_bytes=1_000_000)
+    sessions, embedder, backend, report = docs_knowledge_base("npm-docs", args.docs)
     ways: dict[str, dict[str, list[Any]]] = {"every copy (before)": {"distinct": [], "ranks": []},
                                              "each text once": {"distinct": [], "ranks": []}}
     for question, option in QUESTIONS:

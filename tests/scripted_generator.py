@@ -63,3 +63,20 @@ class ScriptedGenerator:
 
     def use_base(self) -> None:
         self._adapter_name = "base"
+
+
+class HeldGenerator(ScriptedGenerator):
+    """Streams only once `release` is set: a model slot taken by a long generation (`started` tells when it
+    was asked)."""
+
+    def __init__(self, completion: str = "Backups run nightly at 02:00 UTC [1].") -> None:
+        super().__init__(completion)
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def stream(self, messages: Sequence[Mapping[str, str]], *, max_new_tokens: int = 256, temperature: float = 0.0,
+               cancel: threading.Event | None = None, timeout_s: float | None = None) -> Iterator[str]:
+        self.started.set()
+        assert self.release.wait(30), "the test never released the model"
+        yield from super().stream(messages, max_new_tokens=max_new_tokens, temperature=temperature, cancel=cancel,
+                                  timeout_s=timeout_s)

@@ -7,10 +7,7 @@ ticket the test holds, as a sibling question would), up to the pause budget.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +18,7 @@ from bot.slack.blocks import ACTION_EXPLAIN
 from knowledge.embedding import Embedder
 from store.schema import Answer, PendingReaction, Vote
 from tests.fakes.slack_requests import mention, reaction
-from tests.scripted_generator import ScriptedGenerator
+from tests.scripted_generator import HeldGenerator, ScriptedGenerator
 from tests.slack.conftest import MakeBot
 
 pytestmark = pytest.mark.usefixtures("documents")
@@ -111,23 +108,9 @@ def test_reactions_on_the_evidence_before_the_answer_is_recorded_become_votes_wh
     assert ("ULATE", 1) in [(v.user_id, v.value) for v in bot.rows(Vote)], "once linked, reactions vote at once"
 
 
-class _HeldGenerator(ScriptedGenerator):
-    """Writes its summary only once `release` is set: the model still busy when the evidence is shown."""
-
-    def __init__(self) -> None:
-        super().__init__("Backups run nightly at 02:00 UTC [1].")
-        self.release = threading.Event()
-        self.started = threading.Event()
-
-    def stream(self, messages: Any, **options: Any) -> Iterator[str]:
-        self.started.set()
-        assert self.release.wait(30), "the test never released the model"
-        yield from super().stream(messages, **options)
-
-
 def test_a_reaction_while_the_summary_is_being_written_is_a_vote(make_bot: MakeBot) -> None:
     """The default path: the evidence is shown and the model is still writing when the asker reacts 👍."""
-    held = _HeldGenerator()
+    held = HeldGenerator()
     bot = make_bot(generator=held)
     ts = _ask(bot)
     assert held.started.wait(10)

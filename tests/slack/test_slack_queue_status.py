@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -14,7 +12,7 @@ from bot.slack.blocks import SUMMARY_BUSY_NOTE
 from bot.slack.notices import BUSY
 from bot.slack.work import BackgroundWork
 from tests.fakes.slack_requests import mention
-from tests.scripted_generator import ScriptedGenerator
+from tests.scripted_generator import HeldGenerator, ScriptedGenerator
 from tests.slack.conftest import MakeBot
 
 pytestmark = pytest.mark.usefixtures("documents")
@@ -98,24 +96,10 @@ def test_a_burst_of_200_questions_gets_a_status_or_busy_at_once_and_no_admitted_
     assert len(bot.generator.calls) == summarised, "no admitted question is dropped or summarised twice"
 
 
-class _HeldGenerator(ScriptedGenerator):
-    """Streams only once `release` is set: a model slot taken by a long generation."""
-
-    def __init__(self) -> None:
-        super().__init__("Backups run nightly at 02:00 UTC [1].")
-        self.release = threading.Event()
-        self.started = threading.Event()
-
-    def stream(self, messages: Any, **options: Any) -> Iterator[str]:
-        self.started.set()
-        assert self.release.wait(30), "the test never released the model"
-        yield from super().stream(messages, **options)
-
-
 def test_the_next_questions_evidence_does_not_wait_for_the_model(make_bot: MakeBot) -> None:
     """One answering worker, and the model busy with the first question's summary: the second question still
     gets its evidence at once, because the summary is written on the summaries pool, not on the worker."""
-    held = _HeldGenerator()
+    held = HeldGenerator()
     bot = make_bot(generator=held, work=BackgroundWork(max_workers=1, max_queued=10))
     asked = []
     for _ in range(2):
