@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.abstention import AbstainReason, AbstentionConfig, Relevance, assess
+from bot.chunk_starts import opens_lower_case, starts_mid_sentence
 from bot.citations import Citation, build_citations, strip_invalid_markers
 from bot.evidence import EvidenceConfig, Quote, evidence_markdown, select_evidence
 from bot.generator_protocol import Generator, GeneratorBusy
@@ -43,6 +44,7 @@ from bot.unit_vector_cache import UnitVectorCache
 from bot.verified import VerifiedConfig, VerifiedMatch, match_verified, offered_markdown, served_markdown
 from knowledge.embedding import Embedder
 from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms
+from store.chunk_neighbours import previous_chunks
 from store.interactions import record_answer
 from store.types import Passage
 
@@ -251,7 +253,8 @@ class Answerer:
         numbers = list(range(1, len(passages) + 1))
         quotes: list[Quote] = []
         if relevance.reason is None:
-            quotes = select_evidence(ranked, numbers, self.config.evidence)
+            quotes = select_evidence(ranked, numbers, self.config.evidence,
+                                     cut_starts=self._cut_starts(ranked, numbers))
             if not quotes:
                 relevance = replace(relevance, reason="no_evidence")
         if relevance.reason is not None:
@@ -333,6 +336,20 @@ class Answerer:
         query = self.search_query(question, text)
         query_vector = self._embedder.embed_query(query)
         return self._prompt(text, self.find(question, text, query, query_vector)[1], question)[1]
+
+    def _cut_starts(self, ranked: Sequence[ScoredPassage], numbers: Sequence[int]) -> frozenset[int]:
+        """The numbers of the evidence's passages whose chunk begins inside a sentence (bot/chunk_starts.py);
+        the chunks before them are read only when a first unit opens in lower case."""
+        read = list(zip(ranked[:self.config.evidence.passages], numbers, strict=False))
+        maybe = {number: item.passage for item, number in read
+                 if item.units and item.units[0].unit.position == 0 and item.units[0].unit.kind == "sentence"
+                 and opens_lower_case(item.units[0].unit.text)}
+        if not maybe:
+            return frozenset()
+        with self._sessions() as session:
+            previous = previous_chunks(session, [passage.chunk_id for passage in maybe.values()])
+        return frozenset(number for number, passage in maybe.items()
+                         if starts_mid_sentence(passage.text, passage.heading, previous.get(passage.chunk_id)))
 
     def _score_units(self, query: str, query_vector: Sequence[float],
                      read: Sequence[Passage]) -> list[ScoredPassage]:

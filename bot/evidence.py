@@ -12,7 +12,7 @@ quoted with the unit it introduces, or not at all when its passage ends there.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from bot.passage_units import UnitKind
@@ -52,6 +52,8 @@ class Quote:
     kind: UnitKind
     score: float
     trimmed: bool = False
+    cut_start: bool = False
+    """The rest of a sentence its chunk began in the middle of (bot/chunk_starts.py): shown after "…"."""
 
     def as_json(self) -> dict[str, object]:
         return {"n": self.number, "position": self.position, "kind": self.kind, "text": self.text,
@@ -68,12 +70,13 @@ def trim_code(text: str, max_lines: int) -> tuple[str, bool]:
 
 
 def select_evidence(ranked: Sequence[ScoredPassage], numbers: Sequence[int],
-                    config: EvidenceConfig = EvidenceConfig()) -> list[Quote]:
+                    config: EvidenceConfig = EvidenceConfig(), *, cut_starts: Collection[int] = ()) -> list[Quote]:
     """Quotes from the best passages, grouped by passage (best first) and in reading order within each.
 
     Args:
         ranked: the top passages with scored units, best first.
         numbers: the `[n]` each of `ranked` carries in the answer (its position in the prompt).
+        cut_starts: the numbers of passages whose chunk begins inside a sentence (bot/chunk_starts.py).
     """
     considered = list(zip(ranked[:config.passages], numbers[:config.passages], strict=False))
     if not considered:
@@ -105,19 +108,12 @@ def select_evidence(ranked: Sequence[ScoredPassage], numbers: Sequence[int],
         text, trimmed = (trim_code(scored.unit.text, config.max_code_lines) if scored.unit.kind == "code"
                          else (scored.unit.text, False))
         quotes.append(Quote(number=number, position=position, text=text, kind=scored.unit.kind,
-                            score=scored.score, trimmed=trimmed))
+                            score=scored.score, trimmed=trimmed, cut_start=position == 0 and number in cut_starts))
     return quotes
 
 
 MIN_REPEATED_WORDS = 4
 """A unit this short is never taken for a repeat of words already quoted."""
-
-
-def _starts_mid_sentence(quote: Quote) -> bool:
-    """Whether a quote is the rest of a sentence its chunk began in the middle of (chunks overlap and
-    may start anywhere): shown after "…" so it does not read as the whole sentence."""
-    opening = quote.text.lstrip("([")  # "(or code block) is finished …" is as much a cut sentence
-    return quote.kind == "sentence" and quote.position == 0 and opening[:1].islower()
 
 
 def _complete_lead_ins(chosen: dict[tuple[int, int], tuple[int, ScoredUnit]],
@@ -216,7 +212,7 @@ def evidence_markdown(quotes: Sequence[Quote]) -> str:
         else:
             numbered = quote.kind == "item" and _NUMBERED.match(quote.text)
             text = f"• {quote.text}" if quote.kind == "item" and not numbered else quote.text
-            if _starts_mid_sentence(quote):
+            if quote.cut_start:
                 text = f"… {text}"
             if gap and prose:
                 prose.append("…")

@@ -77,7 +77,7 @@ _RST_COMMENT = re.compile(r"^\s*\.\.(?:\s|$)")
 """An rST comment (".. XXX need review", or a bare ".." with an indented body); tested after every directive form."""
 _KEPT_DIRECTIVE = re.compile(r"^\s*\.\.\s+(note|warning|tip|important|hint|caution|attention|seealso|versionadded|"
                              r"versionchanged|deprecated|danger|error)::\s*(.*)$")
-_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "approx.", "Mr.", "Dr.", "Mrs.", "no.", "No.", "Fig.")
+ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "approx.", "Mr.", "Dr.", "Mrs.", "no.", "No.", "Fig.")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z\"'`(\[*_])")
 _UNDERLINE = re.compile(r"^([=\-~^\"'`#*+.:_])\1{2,}\s*$")
 _MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
@@ -132,7 +132,7 @@ def split_sentences(paragraph: str) -> list[str]:
     start = 0
     for match in _SENTENCE_END.finditer(paragraph):
         candidate = paragraph[start:match.start()].rstrip()
-        if candidate.endswith(_ABBREVIATIONS) or not candidate:
+        if candidate.endswith(ABBREVIATIONS) or not candidate:
             continue
         pieces.append(candidate)
         start = match.end()

@@ -333,3 +333,30 @@ def test_myst_markdown_is_quoted_as_its_readers_see_it(sessions, embedder) -> No
     assert any(text.startswith("Pinning package versions") and "see `pip freeze` and the Python Package Index:" in text
                for text in quoted)
     assert "{" not in result.text and "(repeatable-installs)=" not in result.text and "[PyPI]" not in result.text
+
+
+def test_a_quote_opens_with_an_ellipsis_only_where_its_chunk_began_inside_a_sentence(sessions, embedder) -> None:
+    """Through the real ingest: the chunker repeats the end of a long last sentence from a word at the start of
+    the next chunk, which is quoted after "…"; a section of pip-style docs opening a whole sentence with the
+    tool's lower-case name is quoted as it is (the lower-case test before marked both)."""
+    long_sentence = ("after that the release manager waits while the canary runs with five percent of traffic "
+                     "and the error budget dashboard stays green for thirty minutes before anyone promotes it")
+    filler = " ".join(f"Step {n} of the rollout checklist is reviewed by the on-call engineer." for n in range(9))
+    text = (f"# Rollouts\n\n{filler}\n\n{long_sentence.capitalize()} and {long_sentence}.\n\n"
+            "Promotion to the full fleet is done with the deploy-promote job in the release pipeline.")
+    ingest_text(sessions, embedder, title="Rollouts", text=text, fmt="markdown", source="text",
+                uri="https://handbook.example.com/rollouts")
+    ingest_text(sessions, embedder, title="Caching", fmt="markdown", source="text", uri="https://docs.example.com/cache",
+                text="# Caching\n\npip tries to use its cache whenever possible.\n\nThe cache lives in ~/.cache/pip "
+                     "and can be emptied with pip cache purge.")
+    with sessions() as session:
+        rollout = [c.text for c in session.scalars(select(Chunk).order_by(Chunk.document_id, Chunk.ordinal))
+                   if c.heading.startswith("Rollouts")]
+    assert len(rollout) >= 2 and rollout[1].split("\n\n")[0][:1].islower(), "the second chunk starts mid-sentence"
+    answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator(),
+                        config=AnsweringConfig(summarise=False, abstention=AbstentionConfig(min_score=0.0)))
+    promoted = answerer.answer(Question(text="which job promotes a release to the full fleet?"))
+    first = [quote for quote in promoted.evidence if quote.position == 0 and quote.number == 1]
+    assert first and first[0].cut_start and "… " + first[0].text in promoted.text
+    cache = answerer.answer(Question(text="how do i empty pip's cache?"))
+    assert cache.evidence[0].text.startswith("pip tries") and "…" not in cache.text

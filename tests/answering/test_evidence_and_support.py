@@ -312,16 +312,37 @@ def test_a_lead_in_is_quoted_with_what_it_introduces_or_not_at_all() -> None:
 
 
 def test_a_chunk_that_starts_mid_sentence_is_quoted_after_an_ellipsis(embedder) -> None:
-    cut = passage("texts, against 0.98 for int8. The export runs once at setup.", title="Ingest")
+    """The passages whose chunk begins inside a sentence (bot/chunk_starts.py) open their quote with "…"."""
+    cut = passage("texts, against 0.98 for int8.\n\nThe export runs once at setup.", title="Ingest")
     ranked = score_passages("when does the export run?", [cut], embedder.embed_documents)
-    rendered = evidence_markdown(select_evidence(ranked, [1]))
+    rendered = evidence_markdown(select_evidence(ranked, [1], cut_starts={1}))
     assert rendered.startswith("> … texts, against 0.98 for int8.") and rendered.count("…") == 1
-    bracketed = passage("(or code block) is finished, it is checked. The export runs once at setup.", title="B")
-    ranked = score_passages("when does the export run?", [bracketed], embedder.embed_documents)
-    assert evidence_markdown(select_evidence(ranked, [1])).startswith("> … (or code block) is finished")
-    whole = score_passages("when does the export run?", [passage("The export runs once at setup.", title="I")],
-                           embedder.embed_documents)
-    assert evidence_markdown(select_evidence(whole, [1])) == "> The export runs once at setup. [1]"
+    assert not evidence_markdown(select_evidence(ranked, [1])).startswith("> …"), "only when the chunk says so"
+
+
+def test_where_a_chunk_begins_is_read_from_the_chunk_before_it() -> None:
+    """A repeated tail cut from a word, or a sentence going on after the previous chunk's code, is a cut start;
+    a lower-case tool name opening a whole sentence (pip's docs) is not."""
+    from bot.chunk_starts import starts_mid_sentence
+    from store.chunk_neighbours import PreviousChunk
+
+    heading = "Ingest › Backends"
+    tail = "texts, against 0.98 for int8."
+    word_cut = PreviousChunk(text="Any two backends' vectors are at cosine 0.99 for fp32 " + tail, heading=heading)
+    assert starts_mid_sentence(f"{tail}\n\nThe export runs once.", heading, word_cut)
+    whole = "pip supports loading credentials from a user's `.netrc` file."
+    sentence_cut = PreviousChunk(text="Credentials come from the URL first. " + whole, heading=heading)
+    assert not starts_mid_sentence(f"{whole}\n\nIf none are found, pip asks.", heading, sentence_cut)
+    after_abbreviation = PreviousChunk(text="Left out: a lone question (e.g. one put to the bot).", heading=heading)
+    assert starts_mid_sentence("one put to the bot).\n\nSecrets are scrubbed.", heading, after_abbreviation)
+    after_code = PreviousChunk(text="For example, after:\n\n```\nx = 1.2\n```", heading=heading)
+    continued = "the value stored for `x` is an approximation."
+    assert starts_mid_sentence(continued, heading, after_code)
+    assert not starts_mid_sentence(continued, "Another section", after_code), "a section's first chunk"
+    assert not starts_mid_sentence(continued, heading, None), "a document's first chunk"
+    after_prose = PreviousChunk(text="Caching is on by default.", heading=heading)
+    assert not starts_mid_sentence("pip tries to use its cache whenever possible.", heading, after_prose)
+    assert not starts_mid_sentence("The export runs once.", heading, word_cut), "upper case: never cut"
 
 
 def test_long_code_blocks_are_trimmed_at_a_line_boundary_with_a_pointer() -> None:
