@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.abstention import AbstainReason, AbstentionConfig, Relevance, assess
-from bot.chunk_starts import opens_lower_case, starts_mid_sentence
+from bot.chunk_starts import may_be_cut, starts_mid_sentence
 from bot.citations import Citation, build_citations, strip_invalid_markers
 from bot.evidence import EvidenceConfig, Quote, evidence_markdown, select_evidence
 from bot.generator_protocol import Generator, GeneratorBusy
@@ -341,15 +341,14 @@ class Answerer:
         """The numbers of the evidence's passages whose chunk begins inside a sentence (bot/chunk_starts.py);
         the chunks before them are read only when a first unit opens in lower case."""
         read = list(zip(ranked[:self.config.evidence.passages], numbers, strict=False))
-        maybe = {number: item.passage for item, number in read
-                 if item.units and item.units[0].unit.position == 0 and item.units[0].unit.kind == "sentence"
-                 and opens_lower_case(item.units[0].unit.text)}
+        maybe = {number: item for item, number in read if item.units and may_be_cut(item.units[0].unit)}
         if not maybe:
             return frozenset()
         with self._sessions() as session:
-            previous = previous_chunks(session, [passage.chunk_id for passage in maybe.values()])
-        return frozenset(number for number, passage in maybe.items()
-                         if starts_mid_sentence(passage.text, passage.heading, previous.get(passage.chunk_id)))
+            previous = previous_chunks(session, [item.passage.chunk_id for item in maybe.values()])
+        return frozenset(number for number, item in maybe.items()
+                         if starts_mid_sentence(item.units[0].unit, item.passage.text, item.passage.heading,
+                                                previous.get(item.passage.chunk_id)))
 
     def _score_units(self, query: str, query_vector: Sequence[float],
                      read: Sequence[Passage]) -> list[ScoredPassage]:

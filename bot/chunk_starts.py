@@ -12,24 +12,24 @@ pip's docs were quoted after "…" by it (the answers to 9 of 41 teammate questi
 
 from __future__ import annotations
 
-from bot.passage_units import ABBREVIATIONS, split_units
+from bot.passage_units import ABBREVIATIONS, Unit, split_units
 from store.chunk_neighbours import PreviousChunk
 
 _SENTENCE_END = (".", "!", "?")
 """What the chunker takes for a sentence's end when it picks where the repeated text starts."""
 
 
-def opens_lower_case(first_unit: str) -> bool:
-    """Whether a chunk's first unit (a sentence, as quoted) begins with a lower-case letter: it may be cut."""
-    return first_unit.lstrip("([")[:1].islower()  # "(or code block) is finished …" may be as much a cut sentence
+def may_be_cut(first: Unit) -> bool:
+    """Whether a chunk's first unit could be the rest of a cut sentence: a sentence opening in lower case
+    (only then is the chunk before it worth reading)."""
+    # "(or code block) is finished …" is as much a cut sentence
+    return first.kind == "sentence" and first.text.lstrip("([")[:1].islower()
 
 
-def starts_mid_sentence(text: str, heading: str, previous: PreviousChunk | None) -> bool:
-    """Whether the chunk `text` (under `heading`) begins inside a sentence, given the chunk before it."""
-    units = split_units(text)
-    if not units or units[0].kind != "sentence" or not opens_lower_case(units[0].text):
-        return False
-    if previous is None or previous.heading != heading:
+def starts_mid_sentence(first: Unit, text: str, heading: str, previous: PreviousChunk | None) -> bool:
+    """Whether the chunk `text` (under `heading`, `first` its first unit) begins inside a sentence, given the
+    chunk before it."""
+    if not may_be_cut(first) or previous is None or previous.heading != heading:
         return False  # a document's or a section's first chunk begins where its author began
     paragraph = text.lstrip().split("\n\n", 1)[0].strip()
     before = previous.text.rstrip()

@@ -89,8 +89,7 @@ def vote_by_button(deps: SlackDeps, body: dict[str, Any], action: dict[str, Any]
                                view=reason_modal(answer_id=answer_id, channel=channel, message_ts=message_ts))
     except SlackApiError as exc:  # e.g. expired_trigger_id: offer the modal behind a fresh click instead
         logger.warning("reason modal not opened (%s)", exc.response.get("error"))
-        post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text="Thanks for the 👎.",
-                       blocks=explain_prompt_blocks(answer_id))
+        offer_reason(deps, answer_id, channel=channel, user=user, thread_ts=thread_ts)
 
 
 def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot_user_id: str | None) -> None:
@@ -113,8 +112,7 @@ def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot
             return
         record_vote(session, answer_id=answer.id, user_id=event["user"], value=value, source="reaction")
     if value == -1:
-        post_ephemeral(deps.client, channel=item["channel"], user=event["user"], thread_ts=answer.thread_ts,
-                       text="Thanks for the 👎.", blocks=explain_prompt_blocks(answer.id))
+        offer_reason(deps, answer.id, channel=item["channel"], user=event["user"], thread_ts=answer.thread_ts)
 
 
 def link_answer_message(deps: SlackDeps, answer_id: int, *, channel: str, message_ts: str,
@@ -126,8 +124,13 @@ def link_answer_message(deps: SlackDeps, answer_id: int, *, channel: str, messag
         attach_message(session, answer_id, channel=channel, message_ts=message_ts)
         replayed = replay_reactions(session, answer_id=answer_id, channel=channel, message_ts=message_ts)
     for user in _thumbs_down_users(replayed):
-        post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text="Thanks for the 👎.",
-                       blocks=explain_prompt_blocks(answer_id))
+        offer_reason(deps, answer_id, channel=channel, user=user, thread_ts=thread_ts)
+
+
+def offer_reason(deps: SlackDeps, answer_id: int, *, channel: str, user: str, thread_ts: str | None) -> None:
+    """Thank `user` for a 👎 privately, with a button opening the reason form (when no modal can open now)."""
+    post_ephemeral(deps.client, channel=channel, user=user, thread_ts=thread_ts, text="Thanks for the 👎.",
+                   blocks=explain_prompt_blocks(answer_id))
 
 
 def _thumbs_down_users(replayed: list[HeldReaction]) -> list[str]:

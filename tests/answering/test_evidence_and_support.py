@@ -323,8 +323,12 @@ def test_a_chunk_that_starts_mid_sentence_is_quoted_after_an_ellipsis(embedder) 
 def test_where_a_chunk_begins_is_read_from_the_chunk_before_it() -> None:
     """A repeated tail cut from a word, or a sentence going on after the previous chunk's code, is a cut start;
     a lower-case tool name opening a whole sentence (pip's docs) is not."""
-    from bot.chunk_starts import starts_mid_sentence
+    from bot.chunk_starts import starts_mid_sentence as starts_inside
+    from bot.passage_units import split_units
     from store.chunk_neighbours import PreviousChunk
+
+    def starts_mid_sentence(text: str, heading: str, previous: PreviousChunk | None) -> bool:
+        return starts_inside(split_units(text)[0], text, heading, previous)  # its first unit, as answers read it
 
     heading = "Ingest › Backends"
     tail = "texts, against 0.98 for int8."
