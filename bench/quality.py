@@ -77,6 +77,7 @@ from bench.readme_tables import write_result
 from bot.abstention import AbstentionConfig, Relevance, judge
 from bot.reranking import RerankConfig
 from knowledge.embedding import Embedder
+from knowledge.passage_ranking import PassageRanker, rank_missing
 from knowledge.search import search_passages
 from store.schema import Chunk
 from store.types import Passage
@@ -114,8 +115,11 @@ SEARCH_VARIANTS: dict[str, dict[str, object]] = {
     "fulltext": {"mode": "fulltext"},
     "hybrid (text weight 0.25)": {"mode": "hybrid", "text_weight": 0.25},
 }
-RERANKED = "first stage, top 10 re-ranked by best-matching unit (default)"
-"""The retrieval row of the order answers use (bot/reranking.py)."""
+RERANKED = "first stage, top 10 re-ranked by the ranking model + best-matching unit (default)"
+"""The retrieval row of the order answers use (bot/reranking.py, knowledge/passage_ranking.py)."""
+RANKING_ALONE = "first stage, top 10 re-ranked by the ranking model alone (unit weight 0)"
+RERANKED_BEFORE = "first stage, top 10 re-ranked by best-matching unit (before the ranking model)"
+"""The re-ranking shipped before the ranking model, measured in the same run."""
 PERMISSIVE = AbstentionConfig(min_score=-1.0, unknown_score=-1.0, min_coverage=0.0)
 """Abstention off: the evidence pass measures relevance figures for every question, then judges them."""
 EARLIER_RULES = {
@@ -128,6 +132,9 @@ EARLIER_RULES = {
 ≥ 0.3), passage similarity plus key-term coverage, and the one shipped before the evidence score
 (best passage's similarity ≥ 0.32, ≥ 0.53 with an unknown name), and the best evidence unit's
 score alone, calibrated the same way (≥ 0.35, ≥ 0.47), tried before the mean of both."""
+RULE_BEFORE_RANKING = AbstentionConfig(min_score=0.36, unknown_score=0.47)
+"""The shipped rule before the ranking model (calibrated on the re-ranking by best unit alone),
+measured on that order in the same run."""
 RULE_BEFORE_RERANK = AbstentionConfig(min_score=0.33, unknown_score=0.47)
 """The shipped rule before the re-ranking (the same figure, calibrated on the first stage's order),
 measured on the first stage's order in the same run."""
@@ -208,9 +215,24 @@ def reranked_ranks(answerer: Any, questions: list[AskedQuestion]) -> tuple[list[
     return gold_ranks(questions, lambda text: answerer.find(Question(text=text), text, text, embed_query(text))[0])
 
 
-def retrieval_section(sessions: sessionmaker[Session], embedder: Embedder,
-                      sets: dict[str, list[AskedQuestion]]) -> dict[str, dict[str, Any]]:
-    """hit@k/MRR per search variant and question set, then the answers' re-ranked order."""
+def rank_candidates(sessions: sessionmaker[Session], embedder: Embedder, ranker: PassageRanker,
+                    questions: list[AskedQuestion], depth: int = 10) -> dict[str, float]:
+    """The ranking model's vectors for every chunk in the first stage's top `depth` of any bench question.
+
+    What a knowledge base in use holds: `kbbot kb add` ranks every chunk it adds, and an answer ranks
+    the passages it re-ordered without vectors (bot/answering.py) once it is shown. Ranking only the
+    candidates keeps the 15k-chunk `docs` corpus from taking the better part of an hour on 2 cores.
+    """
+    candidates = sorted({passage.chunk_id for asked in questions
+                         for passage in search_passages(sessions, embedder, asked.text, limit=depth)})
+    started = time.perf_counter()
+    ranked = rank_missing(sessions, ranker, chunk_ids=candidates)
+    return {"candidates": len(candidates), "ranked_now": ranked, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def retrieval_section(sessions: sessionmaker[Session], embedder: Embedder, sets: dict[str, list[AskedQuestion]],
+                      ranker: PassageRanker) -> dict[str, dict[str, Any]]:
+    """hit@k/MRR per search variant and question set, then the answers' re-ranked orders."""
     from bot.answering import Answerer, AnsweringConfig
     from tests.scripted_generator import ScriptedGenerator
 
@@ -220,11 +242,15 @@ def retrieval_section(sessions: sessionmaker[Session], embedder: Embedder,
             ranks, p50 = search_ranks(sessions, embedder, questions, **search)
             table.setdefault(name, {})[set_name] = {**retrieval_figures(ranks), "p50_ms": round(p50, 1)}
     # Ten sources, so hit@10 reads the whole re-ranked depth; the model is never called here.
-    reranking = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
-                         config=AnsweringConfig(passages=10, summarise=False, abstention=PERMISSIVE))
-    for set_name, questions in sets.items():
-        ranks, p50 = reranked_ranks(reranking, questions)
-        table.setdefault(RERANKED, {})[set_name] = {**retrieval_figures(ranks), "p50_ms": round(p50, 1)}
+    orders = {RERANKED_BEFORE: (None, RerankConfig()), RANKING_ALONE: (ranker, RerankConfig(unit_weight=0.0)),
+              RERANKED: (ranker, RerankConfig())}
+    for name, (order_ranker, rerank) in orders.items():
+        reranking = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
+                             config=AnsweringConfig(passages=10, summarise=False, abstention=PERMISSIVE, rerank=rerank),
+                             ranker=order_ranker)
+        for set_name, questions in sets.items():
+            ranks, p50 = reranked_ranks(reranking, questions)
+            table.setdefault(name, {})[set_name] = {**retrieval_figures(ranks), "p50_ms": round(p50, 1)}
     for name, row in table.items():
         for set_name, figures in row.items():
             print(f"{name:>34} {set_name:>16}: hit@1 {figures['hit_at_1']:.3f}  hit@5 {figures['hit_at_5']:.3f}  "
@@ -271,9 +297,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.ranking_model import load_ranker
+    from store.config import ModelsSettings
 
     sources = ensure_doc_sources()
     embedder = SentenceTransformerEmbedder()
+    models = ModelsSettings()
+    ranker = load_ranker(models.ranking_model, models.models_dir)
+    if ranker is None:
+        raise SystemExit("the quality bench measures the ranking model: unset KB_RANKING_MODEL=off")
     items = load_faq(sources)
     sets = {"headings": headings(items), "paraphrases dev": paraphrases(items, "dev"),
             "paraphrases test": paraphrases(items, "test"), "paraphrases holdout": holdout_paraphrases(items),
@@ -292,14 +324,15 @@ def main() -> None:
         print(f"== corpus {name}: {corpus.label}")
         engine, sessions = _corpus_database(corpus)
         figures, corpus_rows, relevance[name] = evaluate_corpus(sessions, embedder, generator, corpus, sets,
-                                                                unanswerable_sets, answers=args.answers)
+                                                                unanswerable_sets, answers=args.answers,
+                                                                ranker=ranker)
         results["corpora"][name] = figures
         rows += [{"corpus": name, **row} for row in corpus_rows]
         if position == 0:
             from bot.answering import Answerer, AnsweringConfig
 
             evidence_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
-                summarise=False, abstention=PERMISSIVE))
+                summarise=False, abstention=PERMISSIVE), ranker=ranker)
             results["evidence_variants_dev"] = {"corpus": name, **evidence_variants(evidence_only,
                                                                                  sets["paraphrases dev"])}
             if args.ablation_answers:
@@ -348,23 +381,29 @@ def faq_knowledge_base(wrap: Callable[[Embedder], Any] = lambda embedder: embedd
 
 def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generator: Any, corpus: Corpus,
                     sets: dict[str, list[AskedQuestion]], unanswerable_sets: dict[str, list[AskedQuestion]], *,
-                    answers: int) -> tuple[dict[str, Any], list[dict[str, Any]], Splits]:
+                    answers: int, ranker: PassageRanker) -> tuple[dict[str, Any], list[dict[str, Any]], Splits]:
     """Retrieval, abstention, evidence-only and checked answers on one knowledge base; also the
     measured relevance figures, which main() calibrates the shipped thresholds on."""
     from bot.answering import Answerer, AnsweringConfig
 
     ingest = ingest_corpus(sessions, embedder, corpus.sources)
     print(f"corpus: {ingest['chunks']} chunks ({ingest['new_chunks']} new, {ingest['seconds']:.0f} s)")
-    results: dict[str, Any] = {"label": corpus.label, "corpus": ingest,
-                               "retrieval": retrieval_section(sessions, embedder, sets)}
+    every_question = [asked for questions in (*sets.values(), *unanswerable_sets.values()) for asked in questions]
+    ranking = rank_candidates(sessions, embedder, ranker, every_question)
+    print(f"ranking model: {ranking}")
+    results: dict[str, Any] = {"label": corpus.label, "corpus": ingest, "ranking_vectors": ranking,
+                               "retrieval": retrieval_section(sessions, embedder, sets, ranker)}
     evidence_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
-        summarise=False, abstention=PERMISSIVE))
+        summarise=False, abstention=PERMISSIVE), ranker=ranker)
     first_stage_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
         summarise=False, abstention=PERMISSIVE, rerank=RerankConfig(depth=0)))
+    unit_reranked_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
+        summarise=False, abstention=PERMISSIVE))
 
     # Abstention: relevance figures for every question, thresholds calibrated on dev, reported on test.
     relevance = measure_relevance(evidence_only, sets, unanswerable_sets)
     before_rerank = measure_relevance(first_stage_only, sets, unanswerable_sets, splits=HELD_OUT)
+    before_ranking = measure_relevance(unit_reranked_only, sets, unanswerable_sets, splits=HELD_OUT)
     config, chosen = calibrate([relevance["dev"]])
     default = AbstentionConfig()
     results["abstention"] = {
@@ -374,6 +413,7 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
         "test_with_calibrated": on_split(relevance, config),
         **{f"test_{name}": on_split(relevance, rule) for name, rule in EARLIER_RULES.items()},
         **{f"{split}_before_rerank": on_split(before_rerank, RULE_BEFORE_RERANK, split) for split in HELD_OUT},
+        **{f"{split}_before_ranking": on_split(before_ranking, RULE_BEFORE_RANKING, split) for split in HELD_OUT},
         **{f"{split}_with_default": on_split(relevance, default, split) for split in ("holdout", "holdout2")},
         "holdout_passage_rule_before": on_split(relevance, EARLIER_RULES["passage_rule_before"], "holdout"),
         "holdout_evidence_only": on_split(relevance, EARLIER_RULES["evidence_only"], "holdout"),
@@ -384,21 +424,27 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
     }
     print(f"abstention: {json.dumps(results['abstention'], indent=1)}")
 
-    answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig())
+    answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(),
+                        ranker=ranker)
     evidence_answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
-                                 config=AnsweringConfig(summarise=False))
+                                 config=AnsweringConfig(summarise=False), ranker=ranker)
     test_questions = sets["paraphrases test"]
     first_stage_evidence = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                                     config=AnsweringConfig(summarise=False, abstention=RULE_BEFORE_RERANK,
                                                            rerank=RerankConfig(depth=0)))
+    unit_reranked_evidence = Answerer(sessions=sessions, embedder=embedder, generator=generator,
+                                      config=AnsweringConfig(summarise=False, abstention=RULE_BEFORE_RANKING))
     for split in HELD_OUT:
         questions = sets[f"paraphrases {split}"]
         results[f"evidence_only_{split}"] = summarise_answers(run_questions(evidence_answerer, questions,
                                                                            is_gold=is_gold, gold_as_shown=True))
         results[f"evidence_only_{split}_before_rerank"] = summarise_answers(run_questions(
             first_stage_evidence, questions, is_gold=is_gold, gold_as_shown=True))
+        results[f"evidence_only_{split}_before_ranking"] = summarise_answers(run_questions(
+            unit_reranked_evidence, questions, is_gold=is_gold, gold_as_shown=True))
         print(f"evidence only ({split}): {results[f'evidence_only_{split}']}; "
-              f"before the re-ranking: {results[f'evidence_only_{split}_before_rerank']}")
+              f"before the re-ranking: {results[f'evidence_only_{split}_before_rerank']}; "
+              f"before the ranking model: {results[f'evidence_only_{split}_before_ranking']}")
     rows: list[dict[str, Any]] = []
     if answers:
         chosen_questions = spread(test_questions, answers) + spread(unanswerable_sets["test"], answers // 4)

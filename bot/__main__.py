@@ -40,11 +40,13 @@ def _quiet_progress_bars() -> None:
     help="Folder that receives the converted model [default: KB_MODELS_DIR, else var/models].",
 )
 def setup_model(models_dir: Path | None) -> None:
-    """Convert the bundled SmolLM2 GGUF into a fast-loading model folder and export the embedding model to ONNX.
+    """Convert the bundled SmolLM2 GGUF into a fast-loading model folder, export the embedding model to ONNX
+    and assemble the bundled ranking model.
 
-    Both happen once; reruns are no-ops.
+    Each happens once; reruns are no-ops.
     """
     from bot.model_setup import ModelSetupError, ensure_default_model, ensure_embedding_export
+    from knowledge.ranking_model import RankingModelError, ensure_ranking_model
     from store.config import ModelsSettings
 
     started = time.perf_counter()
@@ -53,9 +55,12 @@ def setup_model(models_dir: Path | None) -> None:
         path = ensure_default_model(models_dir or models.models_dir)
         click.echo(f"default model ready at {path} ({time.perf_counter() - started:.1f} s)")
         onnx = ensure_embedding_export(models_dir or models.models_dir, models.embedding_model)
-    except ModelSetupError as exc:
+        click.echo(f"ONNX embedding model ready at {onnx} ({time.perf_counter() - started:.1f} s)")
+        if not models.ranking_model.strip():  # a named folder (or `off`) needs nothing assembled
+            ranking = ensure_ranking_model(models_dir or models.models_dir)
+            click.echo(f"ranking model ready at {ranking} ({time.perf_counter() - started:.1f} s)")
+    except (ModelSetupError, RankingModelError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"ONNX embedding model ready at {onnx} ({time.perf_counter() - started:.1f} s)")
 
 
 def _print_delta(delta: str) -> None:

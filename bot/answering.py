@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +44,7 @@ from bot.unit_scoring import ScoredPassage, ScoringConfig, UnitVectorSource, bes
 from bot.unit_vector_cache import UnitVectorCache
 from bot.verified import VerifiedConfig, VerifiedMatch, match_verified, offered_markdown, served_markdown
 from knowledge.embedding import Embedder
+from knowledge.passage_ranking import PassageRanker, Ranking, rank_missing, ranking_scores
 from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms
 from store.chunk_neighbours import previous_chunks
 from store.interactions import record_answer
@@ -172,8 +174,10 @@ class Answerer:
     """Answers questions from the team's documents and records every answer."""
 
     def __init__(self, *, sessions: sessionmaker[Session], embedder: Embedder, generator: Generator,
-                 adapter_source: AdapterSource | None = None, config: AnsweringConfig | None = None) -> None:
+                 adapter_source: AdapterSource | None = None, config: AnsweringConfig | None = None,
+                 ranker: PassageRanker | None = None) -> None:
         self._sessions = sessions
+        self._ranker = ranker
         self._embedder = embedder
         self._generator = generator
         self._adapter_source = adapter_source or (lambda: (None, generator.adapter_name))
@@ -210,16 +214,37 @@ class Answerer:
                                channel=question.channel, limit=max(self.config.passages, self.config.rerank.depth),
                                mode=self.config.search_mode, scopes=question.scopes, query_vector=query_vector)
 
-    def find(self, question: Question, text: str, query: str,
-             query_vector: Sequence[float]) -> tuple[list[Passage], list[ScoredPassage]]:
-        """The answer's `passages` sources, re-ranked by their best sentence, and the top ones the
-        evidence and the prompt read with their units scored against the query."""
+    def find(self, question: Question, text: str, query: str, query_vector: Sequence[float]) -> Found:
+        """The answer's `passages` sources, re-ranked, and the top ones the evidence and the prompt read
+        with their units scored against the query.
+
+        The re-ranking reads the ranking model's scores of the passages it re-orders when every one of
+        them has its vectors (knowledge/passage_ranking.py), the first stage's scores otherwise.
+        """
         found = self.retrieve(question, text, query_vector=query_vector)
         read = max(self.config.evidence.passages, self.config.prompt_passages)
         scored = self._score_units(query, query_vector, found[:max(read, self.config.rerank.depth)])
-        reordered = rerank(scored, self.config.rerank, self.config.search_mode)
+        ranking = Ranking(None)
+        if self._ranker is not None and self.config.rerank.depth:
+            ranking = ranking_scores(self._sessions, self._ranker, query,
+                                     [item.passage.chunk_id for item in scored[:self.config.rerank.depth]])
+        reordered = rerank(scored, self.config.rerank, self.config.search_mode, ranking.scores)
         passages = [item.passage for item in reordered] + found[len(scored):]
-        return passages[:self.config.passages], reordered[:read]
+        return Found(passages[:self.config.passages], reordered[:read], ranking.missing)
+
+    def rank_passages(self, chunk_ids: Sequence[int]) -> int:
+        """Compute the ranking model's vectors of those chunks still without them (after an answer that
+        re-ranked without them, so the next question on them is ranked); returns how many were computed.
+
+        A failure is logged, never raised: the answer it follows is already shown.
+        """
+        if self._ranker is None or not chunk_ids:
+            return 0
+        try:
+            return rank_missing(self._sessions, self._ranker, chunk_ids=chunk_ids)
+        except Exception:
+            logger.exception("ranking vectors of %d passages not computed", len(chunk_ids))
+            return 0
 
     def answer(self, question: Question, *, on_delta: Callable[[str], None] | None = None,
                cancel: threading.Event | None = None) -> AnswerResult:
@@ -244,7 +269,7 @@ class Answerer:
             return self._serve_verified(question, text, verified, started=started, on_delta=on_delta)
         lead = offered_markdown(verified.record) if verified is not None else ""
         # The units are scored before the verdict: the best one's score is what abstention judges.
-        passages, ranked = self.find(question, text, query, query_vector)
+        passages, ranked, unranked = self.find(question, text, query, query_vector)
         unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel,
                                 scopes=question.scopes) if passages else []
         relevance = assess(query, passages, self.config.abstention, evidence_score=best_unit_score(ranked),
@@ -264,14 +289,14 @@ class Answerer:
             return PreparedAnswer(question=question, text=text, outcome=_Outcome(
                 published=message, completion="", prompt="", passages=passages, relevance=relevance,
                 first_text_ms=_ms_since(started), verified=verified), adapter=adapter, started=started,
-                citations=related_documents(passages), final=True)
+                citations=related_documents(passages), final=True, unranked=unranked)
         evidence_text = lead + evidence_markdown(quotes)
         if on_delta is not None:
             on_delta(evidence_text)
         outcome = _Outcome(published=evidence_text, completion="", prompt="", passages=passages,
                            relevance=relevance, quotes=quotes, first_text_ms=_ms_since(started), verified=verified)
         return PreparedAnswer(question=question, text=text, ranked=ranked, outcome=outcome, adapter=adapter,
-                              started=started, writes_summary=self.config.summarise)
+                              started=started, writes_summary=self.config.summarise, unranked=unranked)
 
     def complete(self, prepared: PreparedAnswer, *, on_delta: Callable[[str], None] | None = None,
                  cancel: threading.Event | None = None, skip: str = "") -> AnswerResult:
@@ -281,13 +306,16 @@ class Answerer:
         when it has no room to wait for the model, or the model failed after the evidence was shown.
         """
         if prepared.final:  # nothing to write: record what was shown
-            return self._finish(prepared.question, prepared.text, prepared.outcome, adapter=prepared.adapter,
-                                started=prepared.started, citations=prepared.citations)
-        outcome = self._summarise(prepared.question, prepared.text, prepared.ranked, prepared.outcome,
-                                  on_delta=on_delta, cancel=cancel, skip=skip)
-        return self._finish(prepared.question, prepared.text, outcome, adapter=prepared.adapter,
-                            started=prepared.started, citations=build_citations(outcome.published,
-                                                                                outcome.passages))
+            result = self._finish(prepared.question, prepared.text, prepared.outcome, adapter=prepared.adapter,
+                                  started=prepared.started, citations=prepared.citations)
+        else:
+            outcome = self._summarise(prepared.question, prepared.text, prepared.ranked, prepared.outcome,
+                                      on_delta=on_delta, cancel=cancel, skip=skip)
+            result = self._finish(prepared.question, prepared.text, outcome, adapter=prepared.adapter,
+                                  started=prepared.started, citations=build_citations(outcome.published,
+                                                                                      outcome.passages))
+        self.rank_passages(prepared.unranked)
+        return result
 
     def _summarise(self, question: Question, text: str, ranked: list[ScoredPassage], outcome: _Outcome, *,
                    on_delta: Callable[[str], None] | None, cancel: threading.Event | None,
@@ -418,6 +446,17 @@ def _with_summary(outcome: _Outcome, publisher: _SentencePublisher, *, prompt: s
                    verdicts=publisher.verdicts, timed_out=timed_out, summary_skipped=summary_skipped)
 
 
+class Found(NamedTuple):
+    """What `Answerer.find` found for a question."""
+
+    passages: list[Passage]
+    """The answer's sources, best first."""
+    ranked: list[ScoredPassage]
+    """The top ones the evidence and the prompt read, their units scored."""
+    unranked: tuple[int, ...]
+    """Chunks re-ranked without the ranking model's vectors, which they lack."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreparedAnswer:
     """An answer up to its first text (`Answerer.prepare`), shown but not recorded: `Answerer.complete` finishes it."""
@@ -435,6 +474,8 @@ class PreparedAnswer:
     """A final answer's sources (the possibly related documents under an abstention)."""
     writes_summary: bool = False
     """`complete` calls the model for a summary (summaries on and evidence shown)."""
+    unranked: tuple[int, ...] = ()
+    """Chunks the re-ranking read without the ranking model's vectors: `complete` computes them."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ to 1.0 (0.584 at 0.1); 0.5 is the one that costs least where it costs (heading-l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.unit_scoring import ScoredPassage, best_unit_score
@@ -58,17 +58,25 @@ def first_stage_score(scored: ScoredPassage, mode: SearchMode) -> float:
     return passage.similarity
 
 
-def rerank_score(scored: ScoredPassage, config: RerankConfig, mode: SearchMode) -> float:
-    """What the re-ranking sorts by: the passage's score plus the weighted best unit score."""
-    return first_stage_score(scored, mode) + config.unit_weight * best_unit_score((scored,))
+def rerank_score(scored: ScoredPassage, config: RerankConfig, mode: SearchMode,
+                 ranking: Mapping[int, float] | None = None) -> float:
+    """What the re-ranking sorts by: the passage's score plus the weighted best unit score.
+
+    With `ranking` (the ranking model's scores by chunk id, knowledge/passage_ranking.py) the passage's
+    score is the ranking model's instead of the first stage's.
+    """
+    own = ranking[scored.passage.chunk_id] if ranking is not None else first_stage_score(scored, mode)
+    return own + config.unit_weight * best_unit_score((scored,))
 
 
-def rerank(scored: Sequence[ScoredPassage], config: RerankConfig, mode: SearchMode = "vector") -> list[ScoredPassage]:
+def rerank(scored: Sequence[ScoredPassage], config: RerankConfig, mode: SearchMode = "vector",
+           ranking: Mapping[int, float] | None = None) -> list[ScoredPassage]:
     """The first `config.depth` passages re-ordered best first, the rest after them as they came.
 
-    Ties keep the first stage's order (the sort is stable).
+    `ranking` must score every one of those passages when given. Ties keep the first stage's order
+    (the sort is stable).
     """
     if config.depth == 0:
         return list(scored)
-    head = sorted(scored[:config.depth], key=lambda item: rerank_score(item, config, mode), reverse=True)
+    head = sorted(scored[:config.depth], key=lambda item: rerank_score(item, config, mode, ranking), reverse=True)
     return head + list(scored[config.depth:])

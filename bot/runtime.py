@@ -24,6 +24,7 @@ from bot.lexicon import common_words
 from bot.reranking import RerankConfig
 from bot.settings import BotSettings
 from knowledge.embedding import Embedder, make_embedder
+from knowledge.ranking_model import load_ranker
 from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
 from store.migrate import check_schema_current
 from store.process_heartbeats import Served
@@ -128,6 +129,7 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
     sessions = make_session_factory(engine)
     embedder = make_embedder(settings.knowledge.embedding_backend, model=settings.models.embedding_model,
                              models_dir=settings.models.models_dir)
+    ranker = load_ranker(settings.models.ranking_model, settings.models.models_dir)
     siblings = SharedCounts(evidence_siblings) if evidence_siblings is not None else None
     if siblings is not None:
         atexit.register(siblings.close)
@@ -139,7 +141,8 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
     if follow_adapters:
         follower.start()
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
-                        adapter_source=follower.current_adapter, config=answering_config(settings))
+                        adapter_source=follower.current_adapter, config=answering_config(settings),
+                        ranker=ranker)
     common_words()  # read the vocabulary now, not on the first question (~50 ms a process, seen in a burst profile)
     model = settings.generation.openai_model if settings.generation.backend == "openai" \
         else str(settings.models.base_model_path())

@@ -67,7 +67,7 @@ def db() -> None:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, lazy={
     "db": ("kbbot.cli:db", "The database: migrate."),
-    "kb": ("knowledge.__main__:cli", "The knowledge base: add, remove, list, search, stats, backfill-headings."),
+    "kb": ("knowledge.__main__:cli", "The knowledge base: add, remove, list, search, stats, rank, backfill-headings."),
     "ask": ("bot.__main__:ask", "Answer a question from the knowledge base, without Slack."),
     "setup-model": ("bot.__main__:setup_model", "Convert the bundled default model (once; reruns are no-ops)."),
     "slack": ("bot.slack.__main__:cli", "Run the Slack bot: web (HTTP, gunicorn) or socket (Socket Mode)."),

@@ -9,6 +9,7 @@ embedding model are imported inside the commands, so `--help` is instant.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -214,7 +215,50 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
         embedder = _LazyEmbedder(backend, bulk=batch) if backend in ("torch", "torch-bf16") else _embedder(backend)
         report = ingest_batch(sessions, embedder, items, lambda item: _add_one(
             sessions, embedder, settings, item, scope=scope, title=title, added_by=added_by), skipped=skipped)
+        if report.results and not report.stopped:
+            _rank_stored(sessions, after_add=True)
     _echo_report(report, batch=batch)
+
+
+def _rank_stored(sessions: sessionmaker[Session], *, after_add: bool) -> int:
+    """Compute the ranking model's vectors of every chunk still without them, saying how many and how fast.
+
+    `after_add`: the documents are already stored and searchable, so a missing ranking model is
+    reported (the answers keep the first stage's order) without failing the command, and `off` is quiet.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from knowledge.passage_ranking import rank_missing
+    from knowledge.ranking_model import RankingModelError, load_ranker
+    from store.config import ModelsSettings
+    from store.errors import one_line_reason
+
+    models = ModelsSettings()
+    try:
+        ranker = load_ranker(models.ranking_model, models.models_dir)
+    except RankingModelError as exc:
+        if not after_add:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"ranking model: {exc}", err=True)
+        return 0
+    if ranker is None:
+        if not after_add:
+            click.echo("ranking model: off (KB_RANKING_MODEL=off)")
+        return 0
+    started = time.perf_counter()
+    try:
+        ranked = rank_missing(sessions, ranker)
+    except OperationalError as exc:
+        if not after_add:
+            raise
+        click.echo(f"ranking model: passages not ranked ({one_line_reason(exc)}); `kbbot kb rank` finishes it",
+                   err=True)
+        return 0
+    if ranked:
+        elapsed = time.perf_counter() - started
+        click.echo(f"ranking model {ranker.model_name}: {ranked} passages ranked ({elapsed:.1f} s, "
+                   f"{ranked / max(elapsed, 1e-9):.1f}/s)", err=True)
+    return ranked
 
 
 @cli.command()
@@ -270,6 +314,14 @@ def backfill_headings() -> None:
     with _database("backfilling heading vectors") as (_, sessions):
         filled = backfill_heading_embeddings(sessions, _embedder())
     click.echo(f"heading vectors added: {filled}")
+
+
+@cli.command()
+def rank() -> None:
+    """Compute the ranking model's vectors of passages stored without them (resumable; `add` does it itself)."""
+    with _database("ranking passages") as (_, sessions):
+        ranked = _rank_stored(sessions, after_add=False)
+    click.echo(f"passages ranked: {ranked}")
 
 
 @cli.command()

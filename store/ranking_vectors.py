@@ -1,0 +1,103 @@
+"""Read and write the ranking model's vectors of passages (store).
+
+A row holds one chunk's two vectors from the ranking model (its embedding input and its heading) as
+float16, and which model computed them; `knowledge/passage_ranking.py` computes and reads them. Only
+rows of the model asked for count: a row left by another model is treated as missing (and replaced
+when the chunk is ranked again). Store functions take a `Session`; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, select, text
+from sqlalchemy.orm import Session
+
+from store.schema import Chunk, Document, RankingVectors
+
+STORED_DTYPE = np.dtype("<f2")
+"""float16: half the bytes of float32; a unit vector's cosine to its float32 self stays above 0.9999."""
+
+_UPSERT_SQL = text("""
+    INSERT INTO ranking_vectors (chunk_id, model, passage, heading)
+    SELECT :chunk_id, :model, :passage, :heading WHERE EXISTS (SELECT 1 FROM chunks WHERE id = :chunk_id)
+    ON CONFLICT (chunk_id) DO UPDATE SET model = excluded.model, passage = excluded.passage,
+        heading = excluded.heading, computed_at = now()
+""")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankingRow:
+    """One chunk's vectors from the ranking model (float32 in memory, unit length)."""
+
+    chunk_id: int
+    passage: np.ndarray
+    heading: np.ndarray
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChunkToRank:
+    """A chunk without vectors from the ranking model: what its vectors are computed from."""
+
+    chunk_id: int
+    title: str
+    heading: str
+    text: str
+
+
+def load_ranking_vectors(session: Session, chunk_ids: Sequence[int], model: str) -> dict[int, RankingRow]:
+    """The stored vectors of `chunk_ids` computed by `model` (others, and damaged rows, are missing)."""
+    if not chunk_ids:
+        return {}
+    rows = session.execute(select(RankingVectors.chunk_id, RankingVectors.passage, RankingVectors.heading)
+                           .where(RankingVectors.chunk_id.in_(sorted(set(chunk_ids))),
+                                  RankingVectors.model == model))
+    found: dict[int, RankingRow] = {}
+    for chunk_id, passage, heading in rows:
+        if not passage or len(passage) != len(heading) or len(passage) % STORED_DTYPE.itemsize:
+            continue  # a damaged row is treated as absent and rewritten
+        found[chunk_id] = RankingRow(chunk_id=chunk_id,
+                                     passage=np.frombuffer(passage, dtype=STORED_DTYPE).astype(np.float32),
+                                     heading=np.frombuffer(heading, dtype=STORED_DTYPE).astype(np.float32))
+    return found
+
+
+def save_ranking_vectors(session: Session, model: str, rows: Iterable[RankingRow]) -> int:
+    """Insert or replace the rows, in chunk id order (as `save_unit_vectors`, so concurrent writers of
+    overlapping chunks never deadlock); a chunk deleted meanwhile is skipped. Returns rows written."""
+    written = 0
+    for row in sorted(rows, key=lambda ranked: ranked.chunk_id):
+        if row.passage.ndim != 1 or row.passage.shape != row.heading.shape or not row.passage.size:
+            raise ValueError(f"ranking vectors of chunk {row.chunk_id} have shapes {row.passage.shape} and "
+                             f"{row.heading.shape}, not two equal (width,)")
+        result = session.execute(_UPSERT_SQL, {
+            "chunk_id": row.chunk_id, "model": model,
+            "passage": np.ascontiguousarray(row.passage, dtype=STORED_DTYPE).tobytes(),
+            "heading": np.ascontiguousarray(row.heading, dtype=STORED_DTYPE).tobytes()})
+        written += result.rowcount or 0  # type: ignore[attr-defined]  # an INSERT's CursorResult
+    return written
+
+
+def chunks_to_rank(session: Session, model: str, *, limit: int) -> list[ChunkToRank]:
+    """Up to `limit` chunks with no row from `model`, in chunk id order."""
+    return _texts(session, select(Chunk.id, Document.title, Chunk.heading, Chunk.text)
+                  .join(Document, Document.id == Chunk.document_id)
+                  .outerjoin(RankingVectors, and_(RankingVectors.chunk_id == Chunk.id, RankingVectors.model == model))
+                  .where(RankingVectors.chunk_id.is_(None)).order_by(Chunk.id).limit(limit))
+
+
+def chunk_texts(session: Session, chunk_ids: Sequence[int]) -> list[ChunkToRank]:
+    """What the vectors of `chunk_ids` are computed from, in chunk id order (deleted chunks left out)."""
+    if not chunk_ids:
+        return []
+    return _texts(session, select(Chunk.id, Document.title, Chunk.heading, Chunk.text)
+                  .join(Document, Document.id == Chunk.document_id)
+                  .where(Chunk.id.in_(sorted(set(chunk_ids)))).order_by(Chunk.id))
+
+
+def _texts(session: Session, query: Any) -> list[ChunkToRank]:  # a select of (id, title, heading, text)
+    return [ChunkToRank(chunk_id=row.id, title=row.title, heading=row.heading, text=row.text)
+            for row in session.execute(query)]

@@ -1,0 +1,147 @@
+"""The ranking model: its vectors stored through the real ingest, read by the answers' re-ranking, and
+computed for the passages an answer read without them (real all-mpnet-base-v2, real database)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import delete, func, select
+
+from bot.answering import Answerer, AnsweringConfig, Question
+from bot.reranking import RerankConfig, rerank
+from knowledge.ingest import ingest_text
+from knowledge.passage_ranking import RANK_BATCH, rank_missing, ranking_scores
+from store.ranking_vectors import RankingRow, chunks_to_rank, load_ranking_vectors, save_ranking_vectors
+from store.schema import Chunk, Document, RankingVectors
+from tests.answering.test_reranking import BACKUPS, INCIDENTS, QUESTION, SUPPORT, _ids, _scored
+from tests.scripted_generator import ScriptedGenerator
+
+
+@pytest.fixture
+def handbook(sessions, embedder):
+    for title, text in (INCIDENTS, SUPPORT, BACKUPS):
+        ingest_text(sessions, embedder, title=title, text=text, fmt="markdown", uri=f"doc:{title}", source="text",
+                    scope="workspace")
+    return sessions
+
+
+def _answerer(sessions, embedder, ranker, **config) -> Answerer:  # type: ignore[no-untyped-def]
+    return Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
+                    config=AnsweringConfig(summarise=False, **config), ranker=ranker)
+
+
+def _stored(sessions) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return dict(session.execute(select(RankingVectors.chunk_id, RankingVectors.model)).all())
+
+
+def test_the_ranking_scores_replace_the_first_stage_score_in_the_re_ranking() -> None:
+    scored = [_scored(1, 0.60, [0.3]), _scored(2, 0.40, [0.3]), _scored(3, 0.50, [0.3])]
+    assert _ids(rerank(scored, RerankConfig())) == [1, 3, 2]
+    assert _ids(rerank(scored, RerankConfig(), ranking={1: 0.2, 2: 0.7, 3: 0.5})) == [2, 3, 1]
+    # The unit term still counts beside the ranking model's score.
+    units = [_scored(1, 0.6, [0.9]), _scored(2, 0.4, [0.0])]
+    assert _ids(rerank(units, RerankConfig(unit_weight=0.5), ranking={1: 0.30, 2: 0.70})) == [1, 2]
+    assert _ids(rerank(units, RerankConfig(unit_weight=0.0), ranking={1: 0.30, 2: 0.70})) == [2, 1]
+
+
+def test_rank_missing_stores_both_vectors_of_every_chunk_once(handbook, ranker) -> None:
+    assert rank_missing(handbook, ranker) == 3
+    assert rank_missing(handbook, ranker) == 0, "a second run has nothing left to do"
+    with handbook() as session:
+        chunk_ids = list(session.scalars(select(Chunk.id)))
+        rows = load_ranking_vectors(session, chunk_ids, ranker.model_name)
+    assert set(rows) == set(chunk_ids) and ranker.model_name == "all-mpnet-base-v2"
+    for row in rows.values():
+        assert row.passage.shape == row.heading.shape == (768,)
+        assert np.linalg.norm(row.passage) == pytest.approx(1.0, abs=1e-3)
+    # What was stored is what the model says of the chunk's embedding input (title above the text).
+    with handbook() as session:
+        first = session.execute(select(Chunk.id, Chunk.heading, Chunk.text, Document.title)
+                                .join(Document).order_by(Chunk.id).limit(1)).one()
+    from knowledge.chunking.embedding_text import embedding_input
+
+    fresh = ranker.embed([embedding_input(first.title, first.heading, first.text)])[0]
+    assert float(fresh @ rows[first.id].passage) > 0.999
+
+
+def test_rows_of_another_model_or_damaged_rows_count_as_missing_and_are_replaced(handbook, ranker) -> None:
+    with handbook() as session:
+        chunk_ids = sorted(session.scalars(select(Chunk.id)))
+    with handbook.begin() as session:
+        unit = np.ones(4, dtype=np.float32) / 2
+        save_ranking_vectors(session, "an-older-model", [RankingRow(chunk_id=chunk_ids[0], passage=unit,
+                                                                    heading=unit)])
+        save_ranking_vectors(session, ranker.model_name, [RankingRow(chunk_id=chunk_ids[1], passage=unit,
+                                                                     heading=unit)])
+        session.execute(RankingVectors.__table__.update().where(RankingVectors.chunk_id == chunk_ids[1])
+                        .values(heading=b"\x00"))  # truncated: cannot be read
+    with handbook() as session:
+        assert [chunk.chunk_id for chunk in chunks_to_rank(session, ranker.model_name, limit=10)] == [
+            chunk_ids[0], chunk_ids[2]], "a row of the model, even unreadable, is not missing by name"
+        assert load_ranking_vectors(session, chunk_ids, ranker.model_name) == {}, "the damaged row is not read"
+    ranking = ranking_scores(handbook, ranker, QUESTION, chunk_ids)
+    assert ranking.scores is None and ranking.missing == tuple(chunk_ids)
+    # An answer ranks the passages it found unreadable by id: the damaged row is rewritten too.
+    assert rank_missing(handbook, ranker, chunk_ids=ranking.missing) == 3
+    assert _stored(handbook) == dict.fromkeys(chunk_ids, ranker.model_name)
+    assert ranking_scores(handbook, ranker, QUESTION, chunk_ids).scores is not None
+    assert rank_missing(handbook, ranker, chunk_ids=chunk_ids) == 0
+
+
+def test_a_deleted_chunk_takes_its_vectors_with_it_and_saving_for_it_writes_nothing(handbook, ranker) -> None:
+    rank_missing(handbook, ranker)
+    with handbook.begin() as session:
+        doomed = session.scalar(select(Chunk.id).order_by(Chunk.id).limit(1))
+        session.execute(delete(Document).where(Document.id == select(Chunk.document_id)
+                                               .where(Chunk.id == doomed).scalar_subquery()))
+    with handbook() as session:
+        assert session.scalar(select(func.count()).select_from(RankingVectors)) == 2
+    unit = np.ones(4, dtype=np.float32) / 2
+    with handbook.begin() as session:
+        assert save_ranking_vectors(session, ranker.model_name,
+                                    [RankingRow(chunk_id=doomed, passage=unit, heading=unit)]) == 0
+    with handbook.begin() as session, pytest.raises(ValueError, match="shapes"):
+        save_ranking_vectors(session, ranker.model_name,
+                             [RankingRow(chunk_id=doomed, passage=unit, heading=np.ones(3, dtype=np.float32))])
+
+
+def test_an_answer_read_without_vectors_keeps_the_first_order_then_ranks_what_it_read(handbook, embedder,
+                                                                                      ranker) -> None:
+    answerer = _answerer(handbook, embedder, ranker)
+    prepared = answerer.prepare(Question(text=QUESTION))
+    assert len(prepared.unranked) == 3 and _stored(handbook) == {}, "nothing is embedded before the evidence"
+    without = _answerer(handbook, embedder, None).prepare(Question(text=QUESTION))
+    assert [p.chunk_id for p in prepared.outcome.passages] == [p.chunk_id for p in without.outcome.passages]
+    answerer.complete(prepared)
+    assert set(_stored(handbook)) == set(prepared.unranked), "completing the answer ranked what it read"
+    again = answerer.prepare(Question(text=QUESTION))
+    assert again.unranked == ()
+    assert again.outcome.passages[0].title == "Incident response"
+
+
+def test_the_order_follows_the_stored_ranking_vectors(handbook, embedder, ranker) -> None:
+    """Vectors planted to say the backups page answers the question put it first: the re-ranking reads them."""
+    rank_missing(handbook, ranker)
+    with handbook() as session:
+        backups = session.scalar(select(Chunk.id).join(Document).where(Document.title == "Backups"))
+    planted = ranker.embed([QUESTION])[0]
+    with handbook.begin() as session:
+        save_ranking_vectors(session, ranker.model_name, [RankingRow(chunk_id=backups, passage=planted,
+                                                                     heading=planted)])
+    ranked = _answerer(handbook, embedder, ranker).answer(Question(text=QUESTION))
+    assert ranked.passages[0].title == "Backups"
+    plain = _answerer(handbook, embedder, None).answer(Question(text=QUESTION))
+    assert plain.passages[0].title == "Incident response", "without the ranking model the planted rows are unread"
+    unranked = _answerer(handbook, embedder, ranker, rerank=RerankConfig(depth=0)).answer(Question(text=QUESTION))
+    assert unranked.passages[0].title != "Backups", "depth 0 keeps the first stage's order"
+
+
+def test_rank_missing_for_some_chunks_stops_at_them(handbook, ranker) -> None:
+    with handbook() as session:
+        chunk_ids = sorted(session.scalars(select(Chunk.id)))
+    assert rank_missing(handbook, ranker, chunk_ids=chunk_ids[:1]) == 1
+    assert set(_stored(handbook)) == {chunk_ids[0]}
+    assert rank_missing(handbook, ranker, chunk_ids=[]) == 0
+    counted: list[int] = []
+    assert rank_missing(handbook, ranker, progress=counted.append) == 2 and counted == [2] and RANK_BATCH > 2
