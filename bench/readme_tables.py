@@ -97,7 +97,11 @@ _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_sim
                       "test_before_rerank"),
                      ("shipped before the re-ranking, on the **holdout** set", "holdout_before_rerank"),
                      ("shipped before the re-ranking, on the **second holdout** set (blind)", "holdout2_before_rerank"),
-                     ("shipped default, on the **second holdout** set (blind)", "holdout2_with_default")]
+                     ("shipped default, on the **second holdout** set (blind)", "holdout2_with_default"),
+                     ("shipped default before the ranking model (re-ranked by best unit alone)", "test_before_ranking"),
+                     ("shipped default before the ranking model, on the **holdout** set", "holdout_before_ranking"),
+                     ("shipped default before the ranking model, on the **second holdout** set (blind)",
+                      "holdout2_before_ranking")]
 _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                     ("evidence only, before the re-ranking (test)", "evidence_only_test_before_rerank"),
                     ("evidence + checked summary (test)", "answers_test"),
@@ -105,7 +109,11 @@ _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                     ("evidence only, before the re-ranking (**holdout**)", "evidence_only_holdout_before_rerank"),
                     ("evidence only (**second holdout**, blind)", "evidence_only_holdout2"),
                     ("evidence only, before the re-ranking (**second holdout**, blind)",
-                     "evidence_only_holdout2_before_rerank")]
+                     "evidence_only_holdout2_before_rerank"),
+                    ("evidence only, before the ranking model (test)", "evidence_only_test_before_ranking"),
+                    ("evidence only, before the ranking model (**holdout**)", "evidence_only_holdout_before_ranking"),
+                    ("evidence only, before the ranking model (**second holdout**, blind)",
+                     "evidence_only_holdout2_before_ranking")]
 
 
 def _abstention_rule(rule: dict[str, Any]) -> str:
@@ -273,6 +281,14 @@ def repeated_sections(results: dict[str, Any]) -> str:
               f"{on_machine(results['machine'])}.")
 
 
+def _ranking_pass(ranking: dict[str, Any] | None) -> str:
+    """", ranking model `X` (its pass over N chunks took S s)" for a result that ranked its knowledge base."""
+    if not ranking:
+        return ""
+    return (f", ranking model `{ranking['model']}` (its pass over {thousands(ranking['chunks'])} chunks took "
+            f"{ranking['seconds']:.0f} s)")
+
+
 @renders("new_docs")
 def new_docs(results: dict[str, Any]) -> str:
     """pip's docs added as found: retrieval of the right section, and where the answers' quotes come from."""
@@ -288,8 +304,9 @@ def new_docs(results: dict[str, Any]) -> str:
             + f"\n\nThe {unanswerable} questions the docs do not answer: {a['unanswerable_refused']} refused, "
               f"{a['unanswerable_answered']} answered. pip's docs as Debian installs them ({results['documents']} "
               f"documents added, {results['failed']} failed, {results['skipped']} skipped), shipped answering "
-              f"defaults, summaries off, embeddings `{results['embedding_backend']}`; "
-              f"{on_machine(results['machine'])}.")
+              f"defaults, summaries off, embeddings `{results['embedding_backend']}`"
+              + _ranking_pass(results.get("ranking_model"))
+              + f"; {on_machine(results['machine'])}.")
 
 
 @renders("prefill_chunks")

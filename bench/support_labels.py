@@ -9,8 +9,8 @@ earlier tests drop whatever the thresholds (an invented command, a question, tal
 question, a repeat of the quotes) are not.
 
 Each labelled sentence's question is prepared again on the quality bench's FAQ knowledge base
-(bench/quality.py, var/bench-faq-pg: search, re-ranking, unit scores, evidence, exactly what the
-answer showed before its summary) and the sentence is checked over the prompt's passages under the
+(bench/quality.py, var/bench-faq-pg: search, re-ranking by the ranking model and best unit, unit scores,
+evidence, exactly what the answer shows now before its summary) and the sentence is checked over the prompt's passages under the
 shipped rule and under the rules before it, in the same run. Per split (`dev`: the thresholds were
 chosen there; `test`: labelled before that choice and read after it, and read again when its three
 faithless published sentences led to the one-passage rule and to scoped names as specifics;
@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.support import SupportConfig
     from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.passage_ranking import rank_missing
+    from knowledge.ranking_model import load_ranker
+    from store.config import ModelsSettings
     from tests.scripted_generator import ScriptedGenerator
 
     rules = {"shipped": SupportConfig(),
@@ -103,8 +106,14 @@ def main(argv: list[str] | None = None) -> None:
     embedder = SentenceTransformerEmbedder()  # the quality bench's embedder, which the sentences were written with
     ingest_corpus(sessions, embedder, corpus.sources)
     # The model is never called: prepare() stops at the evidence, the check embeds with the embedder.
+    # The passages are those the shipped answers read: the ranking model re-orders them (every FAQ
+    # chunk ranked first, as `kbbot kb add` does).
+    models = ModelsSettings()
+    ranker = load_ranker(models.ranking_model, models.models_dir)
+    if ranker is not None:
+        rank_missing(sessions, ranker)
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
-                        config=AnsweringConfig())
+                        config=AnsweringConfig(), ranker=ranker)
     verdicts: dict[str, list[bool]] = {name: [] for name in rules}
     not_answered: list[str] = []
     prepared_by_question: dict[str, Any] = {}
@@ -127,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {
         "labels": str(LABELS), "sentences": len(labels),
         "rules": {name: asdict(config) for name, config in rules.items()},
+        "ranking_model": ranker.model_name if ranker is not None else None,
         "questions_not_answered_now": sorted(set(not_answered)),
         "figures": {name: {split: asdict(rule_figures(
             [label for label in labels if label.split == split],

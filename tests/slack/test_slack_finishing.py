@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer, AnsweringConfig
 from bot.evidence_first import EvidenceFirst
 from bot.slack.blocks import ACTION_EXPLAIN
 from knowledge.embedding import Embedder
-from store.schema import Answer, PendingReaction, Vote
+from store.schema import Answer, Chunk, PendingReaction, RankingVectors, Vote
 from tests.fakes.slack_requests import mention, reaction
 from tests.scripted_generator import HeldGenerator, ScriptedGenerator
 from tests.slack.conftest import MakeBot
@@ -125,3 +126,25 @@ def test_a_reaction_while_the_summary_is_being_written_is_a_vote(make_bot: MakeB
     [answer] = bot.rows(Answer)
     assert [(v.user_id, v.value, v.answer_id) for v in bot.rows(Vote)] == [("UASKER", 1, answer.id)]
     assert answer.message_ts == shown and len(held.calls) == 1, "recorded after the summary was written"
+
+
+def test_the_passages_an_answer_re_ranked_without_the_ranking_model_are_ranked_once_it_is_shown(
+        make_bot: MakeBot, sessions: sessionmaker[Session], embedder: Embedder, ranker) -> None:  # type: ignore[no-untyped-def]
+    """Documents added through Slack have no ranking vectors yet: the first answer on them keeps the search's
+    order and, once shown, ranks what it read, so the next question is re-ordered by the ranking model."""
+    answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator(),
+                        config=AnsweringConfig(summarise=False, timeout_s=30.0), ranker=ranker)
+    bot = make_bot(answerer=answerer)
+
+    def ranked() -> dict[int, str]:
+        with sessions() as session:
+            return dict(session.execute(select(RankingVectors.chunk_id, RankingVectors.model)).all())
+
+    assert ranked() == {}
+    ts = _ask(bot)
+    bot.settle()
+    assert "02:00 UTC" in bot.final_answer("C1", ts)["text"]
+    assert ranked() == dict.fromkeys((row.id for row in bot.rows(Chunk)), "all-mpnet-base-v2")
+    again = _ask(bot, "what time are the backups taken?")
+    bot.settle()
+    assert "02:00 UTC" in bot.final_answer("C1", again)["text"]
