@@ -1,8 +1,9 @@
 """Would adapting the embedder lift retrieval on teammate wording? Measured before building it.
 
 The answers' retrieval misses on blind teammate wording are mostly the right section ranked second
-by all-MiniLM-L6-v2 (README *Retrieval and answer quality*); no stronger embedder installs offline.
-The remaining lever is to fine-tune the bundled one, from two sources a running bot has:
+by all-MiniLM-L6-v2 (README *Retrieval and answer quality*). Measured when no stronger model was
+known to install offline (all-mpnet-base-v2 since ranks the top passages, knowledge/passage_ranking.py):
+the lever then was to fine-tune the bundled one, from two sources a running bot has:
 
 * **the knowledge base alone** (self-supervised, before any vote): each chunk's innermost heading as
   a query for its passage (the embedding input the product stores: title and heading path above

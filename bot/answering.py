@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.abstention import AbstainReason, AbstentionConfig, Relevance, assess
@@ -226,8 +227,11 @@ class Answerer:
         scored = self._score_units(query, query_vector, found[:max(read, self.config.rerank.depth)])
         ranking = Ranking(None)
         if self._ranker is not None and self.config.rerank.depth:
-            ranking = ranking_scores(self._sessions, self._ranker, query,
-                                     [item.passage.chunk_id for item in scored[:self.config.rerank.depth]])
+            try:
+                ranking = ranking_scores(self._sessions, self._ranker, query,
+                                         [item.passage.chunk_id for item in scored[:self.config.rerank.depth]])
+            except SQLAlchemyError:  # the stored vectors cannot be read: answer in the first stage's order
+                logger.exception("ranking vectors not read; the answer keeps the search's order")
         reordered = rerank(scored, self.config.rerank, self.config.search_mode, ranking.scores)
         passages = [item.passage for item in reordered] + found[len(scored):]
         return Found(passages[:self.config.passages], reordered[:read], ranking.missing)

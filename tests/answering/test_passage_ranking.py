@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from bot.answering import Answerer, AnsweringConfig, Question
 from bot.reranking import RerankConfig, rerank
-from knowledge.ingest import ingest_text
 from knowledge.passage_ranking import RANK_BATCH, rank_missing, ranking_scores
 from store.ranking_vectors import RankingRow, chunks_to_rank, load_ranking_vectors, save_ranking_vectors
 from store.schema import Chunk, Document, RankingVectors
-from tests.answering.test_reranking import BACKUPS, INCIDENTS, QUESTION, SUPPORT, _ids, _scored
+from tests.answering.handbook import QUESTION
+from tests.answering.test_reranking import _ids, _scored
 from tests.scripted_generator import ScriptedGenerator
-
-
-@pytest.fixture
-def handbook(sessions, embedder):
-    for title, text in (INCIDENTS, SUPPORT, BACKUPS):
-        ingest_text(sessions, embedder, title=title, text=text, fmt="markdown", uri=f"doc:{title}", source="text",
-                    scope="workspace")
-    return sessions
 
 
 def _answerer(sessions, embedder, ranker, **config) -> Answerer:  # type: ignore[no-untyped-def]
@@ -145,3 +137,19 @@ def test_rank_missing_for_some_chunks_stops_at_them(handbook, ranker) -> None:
     assert rank_missing(handbook, ranker, chunk_ids=[]) == 0
     counted: list[int] = []
     assert rank_missing(handbook, ranker, progress=counted.append) == 2 and counted == [2] and RANK_BATCH > 2
+
+
+def test_when_the_ranking_vectors_cannot_be_read_the_answer_keeps_the_first_order(handbook, embedder, ranker,
+                                                                                 caplog) -> None:
+    rank_missing(handbook, ranker)
+    plain = _answerer(handbook, embedder, None).answer(Question(text=QUESTION))
+    with handbook.begin() as session:
+        session.execute(text("ALTER TABLE ranking_vectors RENAME TO ranking_vectors_away"))
+    try:
+        answered = _answerer(handbook, embedder, ranker).answer(Question(text=QUESTION))
+    finally:
+        with handbook.begin() as session:
+            session.execute(text("ALTER TABLE ranking_vectors_away RENAME TO ranking_vectors"))
+    assert not answered.abstained and answered.text == plain.text
+    assert [p.chunk_id for p in answered.passages] == [p.chunk_id for p in plain.passages]
+    assert "ranking vectors not read" in caplog.text

@@ -9,6 +9,7 @@ from bot.passage_units import Unit
 from bot.reranking import RerankConfig, first_stage_score, rerank, rerank_score
 from bot.unit_scoring import ScoredPassage, ScoredUnit
 from store.types import Passage
+from tests.answering.handbook import QUESTION
 
 
 def _scored(chunk_id: int, score: float, units: list[float], similarity: float | None = None) -> ScoredPassage:
@@ -58,31 +59,6 @@ def test_hybrid_and_fulltext_scores_are_replaced_by_the_cosine_similarity() -> N
 def test_nonsense_settings_are_refused(config: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="rerank"):
         RerankConfig(**config)  # type: ignore[arg-type]
-
-
-INCIDENTS = ("Incident response", "# Incident response\n\nWhen an alert fires, the on-call engineer acknowledges it "
-             "in PagerDuty within five minutes and opens an incident channel. Severity 1 means the whole product is "
-             "down; severity 2 means one feature is degraded. The incident commander posts an update every thirty "
-             "minutes until the alert resolves. If a customer reports data loss, escalate to the security lead "
-             "immediately. After the incident, the owner writes a postmortem within three working days.")
-SUPPORT = ("Customer support", "# Customer support\n\nCustomers report problems through the help widget, and "
-           "every report becomes a Zendesk ticket. The support rota answers new tickets within four business hours. "
-           "Support engineers escalate a ticket they cannot solve to the product team that owns the feature. "
-           "Escalated tickets are reviewed by the support lead every Friday so customers hear back within a week.")
-BACKUPS = ("Backups", "# Backups\n\nThe database is snapshotted every night and snapshots are kept for thirty "
-           "days. Restores are tested once a quarter on the staging cluster.")
-QUESTION = "customer ticket says data loss, who needs to know?"
-"""Reads like the support page as a whole; one sentence of the incident page answers it."""
-
-
-@pytest.fixture
-def handbook(sessions, embedder):
-    from knowledge.ingest import ingest_text
-
-    for title, text in (INCIDENTS, SUPPORT, BACKUPS):
-        ingest_text(sessions, embedder, title=title, text=text, fmt="markdown", uri=f"doc:{title}", source="text",
-                    scope="workspace")
-    return sessions
 
 
 def _answer(sessions, embedder, config):  # type: ignore[no-untyped-def]
