@@ -333,7 +333,17 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
             "embedding_backend": resolve_backend(KnowledgeSettings().embedding_backend),
             "update_tier_per_minute": args.update_tier or None,
             "unit_vector_cache": args.unit_vector_cache == "on", "burst_starts_without_stored_unit_vectors": True,
-            "finishing_after_evidence": True}
+            "finishing_after_evidence": True,
+            "ranking_model": _ranking_model_name(models.ranking_model)}
+
+
+def _ranking_model_name(setting: str) -> str:
+    """The ranking model the app loads (`KB_RANKING_MODEL`): `off`, a folder's name, or the bundled one's."""
+    from knowledge.ranking_model import RANKING_MODEL_NAME
+
+    if setting.strip().lower() == "off":
+        return "off"
+    return Path(setting.strip()).name if setting.strip() else RANKING_MODEL_NAME
 
 
 def forget_unit_vectors(stack: SlackStack) -> None:

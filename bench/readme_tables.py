@@ -424,6 +424,8 @@ def burst(results: dict[str, Any]) -> str:
                 + (f", embeddings `{s['embedding_backend']}`" if "embedding_backend" in s else "")
                 + ((f", the search's top {s['rerank_depth']} re-ranked by best sentence" if s["rerank_depth"]
                     else ", the search's order (no re-ranking)") if "rerank_depth" in s else "")
+                + (f" and the ranking model `{s['ranking_model']}`" if s.get("ranking_model") not in (None, "off")
+                   and s.get("rerank_depth") else "")
                 + (f", summaries and their generation at nice +{s['summary_nice']}" if s.get("summary_nice") else "")
                 + ((f", a generation pauses up to {s['evidence_first_pause_s']:g} s for waiting questions' evidence"
                     if s["evidence_first_pause_s"] else ", generation never pauses for waiting questions' evidence")

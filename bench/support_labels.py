@@ -9,16 +9,17 @@ earlier tests drop whatever the thresholds (an invented command, a question, tal
 question, a repeat of the quotes) are not.
 
 Each labelled sentence's question is prepared again on the quality bench's FAQ knowledge base
-(bench/quality.py, var/bench-faq-pg: search, re-ranking by the ranking model and best unit, unit scores,
-evidence, exactly what the answer shows now before its summary) and the sentence is checked over the prompt's passages under the
-shipped rule and under the rules before it, in the same run. Per split (`dev`: the thresholds were
-chosen there; `test`: labelled before that choice and read after it, and read again when its three
-faithless published sentences led to the one-passage rule and to scoped names as specifics;
-`holdout2`: 48 sentences of 41 answers to the blind second holdout's paraphrases, written by the
-model and labelled after that rule was written and before any rule's verdict on them was read):
-sentences published, how many of them are faithful (precision), and how many of the faithful ones
-are published (recall). Small samples: a handful of faithful sentences per split. Every rule here
-shares the specifics test as shipped (a scoped name such as `PyObject::CallMethod` must occur whole).
+(bench/quality.py, var/bench-faq-pg: search, re-ranking by the ranking model and best unit, unit
+scores, evidence, exactly what the answer shows now before its summary) and the sentence is checked
+over the prompt's passages under the shipped rule and under the rules before it, in the same run.
+Per split (`dev`: the thresholds were chosen there; `test`: labelled before that choice and read
+after it, and read again when its three faithless published sentences led to the one-passage rule
+and to scoped names as specifics; `holdout2`: 48 sentences of 41 answers to the blind second
+holdout's paraphrases, written by the model and labelled after that rule was written and before any
+rule's verdict on them was read): sentences published, how many of them are faithful (precision),
+and how many of the faithful ones are published (recall). Small samples: a handful of faithful
+sentences per split. Every rule here shares the specifics test as shipped (a scoped name such as
+`PyObject::CallMethod` must occur whole).
 
 Run: `python -m bench.support_labels`; writes bench/results/support_labels.json and its table.
 """

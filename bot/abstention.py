@@ -57,7 +57,7 @@ class AbstentionConfig:
     """
 
     min_score: float = 0.36
-    unknown_score: float = 0.47
+    unknown_score: float = 0.46
     min_coverage: float = 0.0
     passages: int = 3
     figure: DecidingFigure = "both"

@@ -98,7 +98,7 @@ class AnsweringSettings(Section):
     min_score: float = setting(0.36, "KB_ANSWER_MIN_SCORE",
                                help="abstention: least relevance (mean of the best passage's similarity and the "
                                     "best evidence sentence's score) — see *Answer quality*")
-    unknown_score: float = setting(0.47, "KB_ANSWER_UNKNOWN_SCORE",
+    unknown_score: float = setting(0.46, "KB_ANSWER_UNKNOWN_SCORE",
                                    help="abstention: least relevance when the question names something no "
                                         "document mentions")
     min_coverage: float = setting(0.0, "KB_ANSWER_MIN_COVERAGE",
