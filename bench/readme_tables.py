@@ -382,6 +382,8 @@ def _burst_watch(watch: dict[str, Any]) -> str:
 @renders("burst_before_fixes_r2")
 @renders("burst_fixed_r1")
 @renders("burst_fixed_r2")
+@renders("burst_ranking_unshed")
+@renders("burst_evidence_only_ranking_unshed")
 @renders("burst")
 def burst(results: dict[str, Any]) -> str:
     """A burst of questions sent at once against the same questions one at a time, same app, same run."""

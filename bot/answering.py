@@ -176,9 +176,10 @@ class Answerer:
 
     def __init__(self, *, sessions: sessionmaker[Session], embedder: Embedder, generator: Generator,
                  adapter_source: AdapterSource | None = None, config: AnsweringConfig | None = None,
-                 ranker: PassageRanker | None = None) -> None:
+                 ranker: PassageRanker | None = None, waiting: Callable[[], int] | None = None) -> None:
         self._sessions = sessions
         self._ranker = ranker
+        self._waiting = waiting
         self._embedder = embedder
         self._generator = generator
         self._adapter_source = adapter_source or (lambda: (None, generator.adapter_name))
@@ -226,7 +227,7 @@ class Answerer:
         read = max(self.config.evidence.passages, self.config.prompt_passages)
         scored = self._score_units(query, query_vector, found[:max(read, self.config.rerank.depth)])
         ranking = Ranking(None)
-        if self._ranker is not None and self.config.rerank.depth:
+        if self._ranker is not None and self.config.rerank.depth and not self._busy():
             try:
                 ranking = ranking_scores(self._sessions, self._ranker, query,
                                          [item.passage.chunk_id for item in scored[:self.config.rerank.depth]])
@@ -235,6 +236,12 @@ class Answerer:
         reordered = rerank(scored, self.config.rerank, self.config.search_mode, ranking.scores)
         passages = [item.passage for item in reordered] + found[len(scored):]
         return Found(passages[:self.config.passages], reordered[:read], ranking.missing)
+
+    def _busy(self) -> bool:
+        """Whether more questions wait for their evidence than the ranking model is read for
+        (`RerankConfig.ranking_max_waiting`; never without a `waiting` count)."""
+        limit = self.config.rerank.ranking_max_waiting
+        return limit is not None and self._waiting is not None and self._waiting() > limit
 
     def rank_passages(self, chunk_ids: Sequence[int]) -> int:
         """Compute the ranking model's vectors of those chunks still without them (after an answer that

@@ -33,16 +33,23 @@ class RerankConfig:
         depth: how many of the first stage's passages are re-ordered (their units are scored);
             0 keeps the first stage's order.
         unit_weight: weight of the best unit's score against the passage's own.
+        ranking_max_waiting: the ranking model's scores are read only while at most this many
+            questions wait for their evidence (the answerer's `waiting` count, this one included);
+            None: always. Its query embedding is the costliest step before the evidence (~25 ms of
+            both cores here), so under a burst the later questions take the best-unit order instead.
     """
 
     depth: int = 10
     unit_weight: float = 0.5
+    ranking_max_waiting: int | None = None
 
     def __post_init__(self) -> None:
         if self.depth < 0:
             raise ValueError(f"rerank depth must be >= 0, got {self.depth}")
         if self.unit_weight < 0:
             raise ValueError(f"rerank unit weight must be >= 0, got {self.unit_weight}")
+        if self.ranking_max_waiting is not None and self.ranking_max_waiting < 0:
+            raise ValueError(f"rerank ranking_max_waiting must be >= 0, got {self.ranking_max_waiting}")
 
 
 def first_stage_score(scored: ScoredPassage, mode: SearchMode) -> float:

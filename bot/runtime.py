@@ -109,7 +109,8 @@ def answering_config(settings: BotSettings) -> AnsweringConfig:
         passages=answering.passages, max_new_tokens=answering.max_new_tokens, summarise=answering.summary,
         timeout_s=answering.timeout_s, search_mode=settings.knowledge.search_mode,
         unit_vector_cache=answering.unit_vector_cache,
-        rerank=RerankConfig(depth=answering.rerank_depth, unit_weight=answering.rerank_unit_weight),
+        rerank=RerankConfig(depth=answering.rerank_depth, unit_weight=answering.rerank_unit_weight,
+                            ranking_max_waiting=answering.ranking_max_waiting),
         abstention=AbstentionConfig(min_score=answering.min_score, unknown_score=answering.unknown_score,
                                     min_coverage=answering.min_coverage))
 
@@ -142,7 +143,7 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
         follower.start()
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                         adapter_source=follower.current_adapter, config=answering_config(settings),
-                        ranker=ranker)
+                        ranker=ranker, waiting=evidence_first.waiting_anywhere)
     common_words()  # read the vocabulary now, not on the first question (~50 ms a process, seen in a burst profile)
     model = settings.generation.openai_model if settings.generation.backend == "openai" \
         else str(settings.models.base_model_path())

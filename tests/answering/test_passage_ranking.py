@@ -153,3 +153,28 @@ def test_when_the_ranking_vectors_cannot_be_read_the_answer_keeps_the_first_orde
     assert not answered.abstained and answered.text == plain.text
     assert [p.chunk_id for p in answered.passages] == [p.chunk_id for p in plain.passages]
     assert "ranking vectors not read" in caplog.text
+
+
+def test_while_more_questions_wait_for_their_evidence_than_allowed_the_ranking_model_is_not_read(
+        handbook, embedder, ranker) -> None:
+    """The ranking model's query embedding is the costliest step before the evidence: under a burst the
+    later questions take the best-unit order (the planted vectors would put the backups page first)."""
+    rank_missing(handbook, ranker)
+    with handbook() as session:
+        backups = session.scalar(select(Chunk.id).join(Document).where(Document.title == "Backups"))
+    planted = ranker.embed([QUESTION])[0]
+    with handbook.begin() as session:
+        save_ranking_vectors(session, ranker.model_name, [RankingRow(chunk_id=backups, passage=planted,
+                                                                     heading=planted)])
+    waiting = [1]
+    answerer = Answerer(sessions=handbook, embedder=embedder, generator=ScriptedGenerator("unused"),
+                        config=AnsweringConfig(summarise=False, rerank=RerankConfig(ranking_max_waiting=2)),
+                        ranker=ranker, waiting=lambda: waiting[0])
+    assert answerer.answer(Question(text=QUESTION)).passages[0].title == "Backups"
+    waiting[0] = 3
+    busy = answerer.answer(Question(text=QUESTION))
+    assert busy.passages[0].title == "Incident response", "the best-unit order, as without the ranking model"
+    waiting[0] = 2
+    assert answerer.answer(Question(text=QUESTION)).passages[0].title == "Backups"
+    with pytest.raises(ValueError, match="ranking_max_waiting"):
+        RerankConfig(ranking_max_waiting=-1)
