@@ -95,11 +95,12 @@ class AnsweringSettings(Section):
     rerank_unit_weight: float = setting(0.5, "KB_RERANK_UNIT_WEIGHT",
                                         help="re-ranking: weight of a passage's best sentence score against the "
                                              "passage's own")
-    ranking_max_waiting: int = setting(2, "KB_RANKING_MAX_WAITING",
+    ranking_max_waiting: int = setting(1, "KB_RANKING_MAX_WAITING",
                                        help="the ranking model re-orders a question's passages only while at most "
                                             "this many questions (it included) wait for their evidence in this "
-                                            "process and its siblings; above, the best-sentence order, so a burst's "
-                                            "evidence stays within a second (see *Throughput under a burst*)")
+                                            "process and its siblings (1: no other question waits); above, the "
+                                            "best-sentence order, so a burst's evidence stays within a second (see "
+                                            "*Throughput under a burst*)")
     min_score: float = setting(0.36, "KB_ANSWER_MIN_SCORE",
                                help="abstention: least relevance (mean of the best passage's similarity and the "
                                     "best evidence sentence's score) — see *Answer quality*")
