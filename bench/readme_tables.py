@@ -384,6 +384,8 @@ def _burst_watch(watch: dict[str, Any]) -> str:
 @renders("burst_fixed_r2")
 @renders("burst_ranking_unshed")
 @renders("burst_ranking_max2")
+@renders("burst_ranking_torch_queries")
+@renders("burst_evidence_only_ranking_torch_queries")
 @renders("burst_evidence_only_ranking_max2")
 @renders("burst_evidence_only_ranking_unshed")
 @renders("burst")

@@ -46,7 +46,7 @@ def setup_model(models_dir: Path | None) -> None:
     Each happens once; reruns are no-ops.
     """
     from bot.model_setup import ModelSetupError, ensure_default_model, ensure_embedding_export
-    from knowledge.ranking_model import RankingModelError, ensure_ranking_model
+    from knowledge.ranking_model import RankingModelError, ensure_ranking_export, ensure_ranking_model
     from store.config import ModelsSettings
 
     started = time.perf_counter()
@@ -59,6 +59,9 @@ def setup_model(models_dir: Path | None) -> None:
         if not models.ranking_model.strip():  # a named folder (or `off`) needs nothing assembled
             ranking = ensure_ranking_model(models_dir or models.models_dir)
             click.echo(f"ranking model ready at {ranking} ({time.perf_counter() - started:.1f} s)")
+        export = ensure_ranking_export(models.ranking_model, models_dir or models.models_dir)
+        if export is not None:
+            click.echo(f"ONNX ranking model (questions) ready at {export} ({time.perf_counter() - started:.1f} s)")
     except (ModelSetupError, RankingModelError) as exc:
         raise click.ClickException(str(exc)) from exc
 

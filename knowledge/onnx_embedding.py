@@ -43,13 +43,15 @@ class OnnxEmbedder:
         expected_source: the model the caller configured (`describe_source`); None skips the check.
         batch_size: texts per ONNX Runtime call.
         threads: ONNX Runtime intra-op threads (0: its default, one per physical core).
+        width: the vector width the graph must emit (the schema's); None accepts any (the ranking
+            model's query side, knowledge/passage_ranking.py).
 
     Raises:
         OnnxModelError: see the module docstring.
     """
 
     def __init__(self, folder: Path, *, quantized: bool, expected_source: str | None = None, batch_size: int = 32,
-                 threads: int = 0) -> None:
+                 threads: int = 0, width: int | None = EMBEDDING_DIM) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -82,9 +84,10 @@ class OnnxEmbedder:
             raise OnnxModelError(f"{folder / graph} cannot be loaded ({exc}): {ONNX_SETUP_HINT}") from exc
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(self._max_tokens)
-        width = self._session.get_outputs()[0].shape[-1]
-        if width != EMBEDDING_DIM:
-            raise OnnxModelError(f"{folder / graph} emits {width} dims; the schema stores {EMBEDDING_DIM}")
+        emitted = self._session.get_outputs()[0].shape[-1]
+        if width is not None and emitted != width:
+            raise OnnxModelError(f"{folder / graph} emits {emitted} dims; the schema stores {width}")
+        self._width = int(emitted)
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -94,7 +97,7 @@ class OnnxEmbedder:
             return []
         encodings = self._tokenizer.encode_batch(list(texts))
         order = sorted(range(len(encodings)), key=lambda index: len(encodings[index].ids))
-        vectors = np.empty((len(encodings), EMBEDDING_DIM), dtype=np.float32)
+        vectors = np.empty((len(encodings), self._width), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             vectors[batch] = self._run([encodings[index] for index in batch])

@@ -18,9 +18,11 @@ has vectors: mixing two models' scales in one order would rank by whichever mode
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +38,10 @@ from store.ranking_vectors import (
     save_ranking_vectors,
 )
 
+if TYPE_CHECKING:
+    from knowledge.embedding import SentenceTransformerEmbedder
+    from knowledge.onnx_embedding import OnnxEmbedder
+
 log = logging.getLogger(__name__)
 
 RANK_BATCH = 32
@@ -43,27 +49,65 @@ RANK_BATCH = 32
 
 
 class PassageRanker:
-    """The ranking model loaded once; safe to share between threads.
+    """The ranking model, loaded once; safe to share between threads.
+
+    Passages are embedded by sentence-transformers on PyTorch, loaded on first use (`kbbot kb add`, or
+    an answer ranking the passages it read without vectors). Questions are embedded by ONNX Runtime
+    when `query_onnx` holds an export of the same model (`kbbot setup-model` writes one): the same
+    vectors (fp32; cosine 1.000 to PyTorch's on the bench's questions) at ~23 ms a question here,
+    without waking PyTorch's thread pool in an answering process that otherwise never uses it (its
+    spinning threads took the cores a burst's evidence needed: bench/burst.py).
 
     Args:
         folder: a sentence-transformers model folder (`knowledge.ranking_model.ensure_ranking_model`).
-        bfloat16: run it in bfloat16, for a CPU that computes it natively (`cpu_computes_bf16`): twice
-            the passages a second of float32 here, vectors at cosine >= 0.999 to float32's.
+        bfloat16: embed passages in bfloat16, for a CPU that computes it natively (`cpu_computes_bf16`):
+            twice the passages a second of float32 here, vectors at cosine >= 0.999 to float32's.
         name: what the stored rows say computed them; default the folder's name, so one model's rows
             stay valid wherever the folder lives and whichever precision computed them.
+        query_onnx: the folder of the model's ONNX export (`knowledge.onnx_export`), or None to embed
+            questions with PyTorch too.
     """
 
-    def __init__(self, folder: Path, *, bfloat16: bool = False, name: str | None = None) -> None:
-        from knowledge.embedding import SentenceTransformerEmbedder
-
+    def __init__(self, folder: Path, *, bfloat16: bool = False, name: str | None = None,
+                 query_onnx: Path | None = None) -> None:
         self.model_name = name or Path(folder).name
-        self._model = SentenceTransformerEmbedder(folder, bfloat16=bfloat16, batch_size=16, width=None)
+        self._folder = Path(folder)
+        self._bfloat16 = bfloat16
+        self._passages: SentenceTransformerEmbedder | None = None
+        self._loading = threading.Lock()
+        self._queries: OnnxEmbedder | None = None
+        if query_onnx is not None:
+            from knowledge.onnx_embedding import OnnxEmbedder
+            from knowledge.onnx_export import describe_source
+
+            self._queries = OnnxEmbedder(query_onnx, quantized=False, expected_source=describe_source(folder),
+                                         width=None)
+
+    @property
+    def query_backend(self) -> str:
+        """How questions are embedded: `onnx` or `torch`."""
+        return "onnx" if self._queries is not None else "torch"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors of `texts`, one row each (float32)."""
+        """Unit vectors of passages (or headings), one row each (float32)."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.asarray(self._model.embed_documents(list(texts)), dtype=np.float32)
+        return np.asarray(self._passage_model().embed_documents(list(texts)), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The unit vector of a question (float32)."""
+        if self._queries is not None:
+            return np.asarray(self._queries.embed_query(text), dtype=np.float32)
+        return self.embed([text])[0]
+
+    def _passage_model(self) -> SentenceTransformerEmbedder:
+        with self._loading:
+            if self._passages is None:
+                from knowledge.embedding import SentenceTransformerEmbedder
+
+                self._passages = SentenceTransformerEmbedder(self._folder, bfloat16=self._bfloat16, batch_size=16,
+                                                             width=None)
+            return self._passages
 
 
 def rank_missing(sessions: sessionmaker[Session], ranker: PassageRanker, *, chunk_ids: Sequence[int] | None = None,
@@ -123,7 +167,7 @@ def ranking_scores(sessions: sessionmaker[Session], ranker: PassageRanker, query
     missing = tuple(sorted(set(chunk_ids) - set(stored)))
     if missing:
         return Ranking(None, missing)
-    question = ranker.embed([query])[0]
+    question = ranker.embed_query(query)
     return Ranking({chunk_id: float((1 - HEADING_WEIGHT) * (row.passage @ question)
                                     + HEADING_WEIGHT * (row.heading @ question))
                     for chunk_id, row in stored.items()})

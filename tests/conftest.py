@@ -74,11 +74,14 @@ def embedder() -> SentenceTransformerEmbedder:
 
 @pytest.fixture(scope="session")
 def ranker() -> PassageRanker:
-    """The real bundled ranking model, all-mpnet-base-v2 (`make test` assembles it under var/models first)."""
-    from knowledge.cpu_arithmetic import cpu_computes_bf16
-    from knowledge.ranking_model import ensure_ranking_model
+    """The real bundled ranking model, all-mpnet-base-v2, as the product loads it (`make test` runs
+    `kbbot setup-model` first, which assembles it and exports its question side to ONNX)."""
+    from knowledge.ranking_model import ensure_ranking_model, load_ranker
 
-    return PassageRanker(ensure_ranking_model(REPO_ROOT / "var" / "models"), bfloat16=cpu_computes_bf16())
+    ensure_ranking_model(REPO_ROOT / "var" / "models")
+    ranker = load_ranker("", REPO_ROOT / "var" / "models")
+    assert ranker is not None
+    return ranker
 
 
 @pytest.fixture

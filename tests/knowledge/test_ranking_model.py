@@ -126,3 +126,17 @@ def test_the_setting_chooses_the_model(tmp_path: Path) -> None:
     named = load_ranker(str(bundled_model_dir()), tmp_path)
     assert named is not None and named.model_name == "model"
     assert named.embed(["a question"]).shape == (1, 384), "any width: the ranking vectors are stored apart"
+
+
+def test_questions_go_through_the_onnx_export_setup_wrote_and_match_the_passage_side(ranker) -> None:
+    assert ranker.query_backend == "onnx", "`kbbot setup-model` exports the ranking model's question side"
+    question = "how do I copy a list without changing the original?"
+    assert float(ranker.embed_query(question) @ ranker.embed([question])[0]) > 0.999
+
+
+def test_without_a_current_export_questions_are_embedded_by_pytorch(tmp_path: Path) -> None:
+    from knowledge.embedding import bundled_model_dir
+
+    named = load_ranker(str(bundled_model_dir()), REPO_ROOT / "var" / "models")
+    assert named is not None and named.query_backend == "torch", "the export there is another model's"
+    assert named.embed_query("a question").shape == (384,)
