@@ -27,6 +27,17 @@ def _stored(sessions) -> dict[int, str]:  # type: ignore[no-untyped-def]
         return dict(session.execute(select(RankingVectors.chunk_id, RankingVectors.model)).all())
 
 
+def _plant_backups_as_the_answer(sessions, ranker) -> None:  # type: ignore[no-untyped-def]
+    """Rank every chunk, then store vectors for the backups page that say it is the question itself."""
+    rank_missing(sessions, ranker)
+    with sessions() as session:
+        backups = session.scalar(select(Chunk.id).join(Document).where(Document.title == "Backups"))
+    planted = ranker.embed([QUESTION])[0]
+    with sessions.begin() as session:
+        save_ranking_vectors(session, ranker.model_name, [RankingRow(chunk_id=backups, passage=planted,
+                                                                     heading=planted)])
+
+
 def test_the_ranking_scores_replace_the_first_stage_score_in_the_re_ranking() -> None:
     scored = [_scored(1, 0.60, [0.3]), _scored(2, 0.40, [0.3]), _scored(3, 0.50, [0.3])]
     assert _ids(rerank(scored, RerankConfig())) == [1, 3, 2]
@@ -114,13 +125,7 @@ def test_an_answer_read_without_vectors_keeps_the_first_order_then_ranks_what_it
 
 def test_the_order_follows_the_stored_ranking_vectors(handbook, embedder, ranker) -> None:
     """Vectors planted to say the backups page answers the question put it first: the re-ranking reads them."""
-    rank_missing(handbook, ranker)
-    with handbook() as session:
-        backups = session.scalar(select(Chunk.id).join(Document).where(Document.title == "Backups"))
-    planted = ranker.embed([QUESTION])[0]
-    with handbook.begin() as session:
-        save_ranking_vectors(session, ranker.model_name, [RankingRow(chunk_id=backups, passage=planted,
-                                                                     heading=planted)])
+    _plant_backups_as_the_answer(handbook, ranker)
     ranked = _answerer(handbook, embedder, ranker).answer(Question(text=QUESTION))
     assert ranked.passages[0].title == "Backups"
     plain = _answerer(handbook, embedder, None).answer(Question(text=QUESTION))
@@ -159,13 +164,7 @@ def test_while_more_questions_wait_for_their_evidence_than_allowed_the_ranking_m
         handbook, embedder, ranker) -> None:
     """The ranking model's query embedding is the costliest step before the evidence: under a burst the
     later questions take the best-unit order (the planted vectors would put the backups page first)."""
-    rank_missing(handbook, ranker)
-    with handbook() as session:
-        backups = session.scalar(select(Chunk.id).join(Document).where(Document.title == "Backups"))
-    planted = ranker.embed([QUESTION])[0]
-    with handbook.begin() as session:
-        save_ranking_vectors(session, ranker.model_name, [RankingRow(chunk_id=backups, passage=planted,
-                                                                     heading=planted)])
+    _plant_backups_as_the_answer(handbook, ranker)
     waiting = [1]
     answerer = Answerer(sessions=handbook, embedder=embedder, generator=ScriptedGenerator("unused"),
                         config=AnsweringConfig(summarise=False, rerank=RerankConfig(ranking_max_waiting=2)),
