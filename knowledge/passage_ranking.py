@@ -17,7 +17,6 @@ has vectors: mixing two models' scales in one order would rank by whichever mode
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
     from knowledge.embedding import SentenceTransformerEmbedder
     from knowledge.onnx_embedding import OnnxEmbedder
 
-log = logging.getLogger(__name__)
 
 RANK_BATCH = 32
 """Chunks embedded and stored per transaction by `rank_missing`."""
