@@ -314,6 +314,7 @@ def ratios(burst: dict[str, Any], sequential: dict[str, Any] | None) -> dict[str
 def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> dict[str, Any]:
     """What the run served with: gunicorn, the admission settings as the app reads them, model, summary, embedder."""
     from knowledge.embedding import resolve_backend
+    from knowledge.ranking_model import ranking_folder, ranking_off
     from knowledge.settings import KnowledgeSettings
 
     generation, slack = GenerationSettings(), SlackSettings()
@@ -334,16 +335,8 @@ def served_settings(args: argparse.Namespace, senders: int, sequential: int) -> 
             "update_tier_per_minute": args.update_tier or None,
             "unit_vector_cache": args.unit_vector_cache == "on", "burst_starts_without_stored_unit_vectors": True,
             "finishing_after_evidence": True,
-            "ranking_model": _ranking_model_name(models.ranking_model)}
-
-
-def _ranking_model_name(setting: str) -> str:
-    """The ranking model the app loads (`KB_RANKING_MODEL`): `off`, a folder's name, or the bundled one's."""
-    from knowledge.ranking_model import RANKING_MODEL_NAME
-
-    if setting.strip().lower() == "off":
-        return "off"
-    return Path(setting.strip()).name if setting.strip() else RANKING_MODEL_NAME
+            "ranking_model": "off" if ranking_off(models.ranking_model)
+            else ranking_folder(models.ranking_model, models.models_dir).name}
 
 
 def forget_unit_vectors(stack: SlackStack) -> None:

@@ -62,20 +62,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.docs} is missing: install Debian's python3-pip package (apt-get install python3-pip)")
 
     from bench.database import docs_knowledge_base
+    from bench.shipped import shipped_ranker
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.reranking import RerankConfig
     from knowledge.passage_ranking import rank_missing
-    from knowledge.ranking_model import load_ranker
-    from store.config import ModelsSettings
     from tests.scripted_generator import ScriptedGenerator
 
     machine = machine_at_start()
     sessions, embedder, backend, report = docs_knowledge_base("new-docs", args.docs)
-    models = ModelsSettings()
-    ranking_model = load_ranker(models.ranking_model, models.models_dir)
-    if ranking_model is None:
-        raise SystemExit("this bench measures the shipped defaults, the ranking model among them: unset "
-                         "KB_RANKING_MODEL=off")
+    ranking_model = shipped_ranker("the new-docs bench")
     started = time.perf_counter()
     ranked = rank_missing(sessions, ranking_model)  # what `kbbot kb add` does after storing the documents
     ranking = {"model": ranking_model.model_name, "chunks": ranked, "seconds": round(time.perf_counter() - started, 1)}

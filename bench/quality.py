@@ -296,16 +296,12 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.out.mkdir(parents=True, exist_ok=True)
 
+    from bench.shipped import shipped_ranker
     from knowledge.embedding import SentenceTransformerEmbedder
-    from knowledge.ranking_model import load_ranker
-    from store.config import ModelsSettings
 
     sources = ensure_doc_sources()
     embedder = SentenceTransformerEmbedder()
-    models = ModelsSettings()
-    ranker = load_ranker(models.ranking_model, models.models_dir)
-    if ranker is None:
-        raise SystemExit("the quality bench measures the ranking model: unset KB_RANKING_MODEL=off")
+    ranker = shipped_ranker("the quality bench")
     items = load_faq(sources)
     sets = {"headings": headings(items), "paraphrases dev": paraphrases(items, "dev"),
             "paraphrases test": paraphrases(items, "test"), "paraphrases holdout": holdout_paraphrases(items),

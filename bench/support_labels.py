@@ -88,12 +88,11 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from bench.quality import _corpus_database, corpora, ensure_doc_sources, ingest_corpus
+    from bench.shipped import configured_ranker
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.support import SupportConfig
     from knowledge.embedding import SentenceTransformerEmbedder
     from knowledge.passage_ranking import rank_missing
-    from knowledge.ranking_model import load_ranker
-    from store.config import ModelsSettings
     from tests.scripted_generator import ScriptedGenerator
 
     rules = {"shipped": SupportConfig(),
@@ -109,8 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     # The model is never called: prepare() stops at the evidence, the check embeds with the embedder.
     # The passages are those the shipped answers read: the ranking model re-orders them (every FAQ
     # chunk ranked first, as `kbbot kb add` does).
-    models = ModelsSettings()
-    ranker = load_ranker(models.ranking_model, models.models_dir)
+    ranker = configured_ranker()
     if ranker is not None:
         rank_missing(sessions, ranker)
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),

@@ -7,7 +7,8 @@ once per distinct text, however many chunks share it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,12 +18,14 @@ from knowledge.embedding import Embedder
 from store.schema import Chunk, Document
 
 BACKFILL_BATCH = 500
+Vector = TypeVar("Vector")
 
 
-def embed_heading_leaves(embedder: Embedder, leaves: Sequence[str]) -> list[list[float]]:
-    """One vector per entry of `leaves`, embedding each distinct text once."""
+def embed_heading_leaves(embed: Callable[[list[str]], Sequence[Vector]], leaves: Sequence[str]) -> list[Vector]:
+    """One vector per entry of `leaves`, each distinct text embedded once by `embed` (a model's batch
+    call: the search's embedder, or the ranking model's, knowledge/passage_ranking.py)."""
     distinct = list(dict.fromkeys(leaves))
-    vectors = dict(zip(distinct, embedder.embed_documents(distinct), strict=True)) if distinct else {}
+    vectors = dict(zip(distinct, embed(distinct), strict=True)) if distinct else {}
     return [vectors[leaf] for leaf in leaves]
 
 
@@ -40,7 +43,7 @@ def backfill_heading_embeddings(sessions: sessionmaker[Session], embedder: Embed
                 .where(Chunk.heading_embedding.is_(None)).order_by(Chunk.id).limit(BACKFILL_BATCH)).all()
         if not rows:
             return filled
-        vectors = embed_heading_leaves(embedder, [heading_leaf(row.title, row.heading) for row in rows])
+        vectors = embed_heading_leaves(embedder.embed_documents, [heading_leaf(row.title, row.heading) for row in rows])
         with sessions.begin() as session:
             session.execute(update(Chunk), [{"id": row.id, "heading_embedding": vector}
                                             for row, vector in zip(rows, vectors, strict=True)])

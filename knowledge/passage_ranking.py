@@ -27,6 +27,7 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.chunking.embedding_text import embedding_input, heading_leaf
+from knowledge.heading_vectors import embed_heading_leaves
 from knowledge.search import HEADING_WEIGHT
 from store.ranking_vectors import (
     ChunkToRank,
@@ -58,15 +59,17 @@ class PassageRanker:
 
     Args:
         folder: a sentence-transformers model folder (`knowledge.ranking_model.ensure_ranking_model`).
-        bfloat16: embed passages in bfloat16, for a CPU that computes it natively (`cpu_computes_bf16`):
-            twice the passages a second of float32 here, vectors at cosine >= 0.999 to float32's.
+        bfloat16: embed passages in bfloat16: twice the passages a second of float32 here, vectors at
+            cosine >= 0.999 to float32's; None (the default): where the CPU computes it natively
+            (`cpu_computes_bf16`), decided when the passage model loads, so a process that only
+            embeds questions never imports PyTorch for it.
         name: what the stored rows say computed them; default the folder's name, so one model's rows
             stay valid wherever the folder lives and whichever precision computed them.
         query_onnx: the folder of the model's ONNX export (`knowledge.onnx_export`), or None to embed
             questions with PyTorch too.
     """
 
-    def __init__(self, folder: Path, *, bfloat16: bool = False, name: str | None = None,
+    def __init__(self, folder: Path, *, bfloat16: bool | None = None, name: str | None = None,
                  query_onnx: Path | None = None) -> None:
         self.model_name = name or Path(folder).name
         self._folder = Path(folder)
@@ -101,9 +104,11 @@ class PassageRanker:
     def _passage_model(self) -> SentenceTransformerEmbedder:
         with self._loading:
             if self._passages is None:
+                from knowledge.cpu_arithmetic import cpu_computes_bf16
                 from knowledge.embedding import SentenceTransformerEmbedder
 
-                self._passages = SentenceTransformerEmbedder(self._folder, bfloat16=self._bfloat16, batch_size=16,
+                bfloat16 = cpu_computes_bf16() if self._bfloat16 is None else self._bfloat16
+                self._passages = SentenceTransformerEmbedder(self._folder, bfloat16=bfloat16, batch_size=16,
                                                              width=None)
             return self._passages
 
@@ -174,8 +179,7 @@ def ranking_scores(sessions: sessionmaker[Session], ranker: PassageRanker, query
 def _ranking_rows(ranker: PassageRanker, chunks: Sequence[ChunkToRank]) -> list[RankingRow]:
     """The two vectors of each chunk; a heading shared by several chunks is embedded once."""
     passages = ranker.embed([embedding_input(chunk.title, chunk.heading, chunk.text) for chunk in chunks])
-    leaves = [heading_leaf(chunk.title, chunk.heading) for chunk in chunks]
-    distinct = list(dict.fromkeys(leaves))
-    leaf_vectors = dict(zip(distinct, ranker.embed(distinct), strict=True))
-    return [RankingRow(chunk_id=chunk.chunk_id, passage=passages[index], heading=leaf_vectors[leaves[index]])
-            for index, chunk in enumerate(chunks)]
+    headings = embed_heading_leaves(lambda texts: list(ranker.embed(texts)),
+                                    [heading_leaf(chunk.title, chunk.heading) for chunk in chunks])
+    return [RankingRow(chunk_id=chunk.chunk_id, passage=passage, heading=heading)
+            for chunk, passage, heading in zip(chunks, passages, headings, strict=True)]

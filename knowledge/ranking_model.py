@@ -31,22 +31,27 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "modules.json", "tokenizer
 
 
 class RankingModelError(ValueError):
-    """The bundled ranking model cannot be assembled; the message says what is wrong and the fix."""
+    """The ranking model cannot be assembled, loaded or exported; the message says what is wrong and the fix."""
+
+
+def ranking_off(setting: str) -> bool:
+    """Whether `KB_RANKING_MODEL` turns the ranking model off."""
+    return setting.strip().lower() == "off"
 
 
 def load_ranker(setting: str, models_dir: Path) -> PassageRanker | None:
     """The ranking model `KB_RANKING_MODEL` names, loaded (None for `off`).
 
     Empty means the bundled all-mpnet-base-v2 under `models_dir`, which `kbbot setup-model` assembles.
-    Passages in bfloat16 where the CPU computes it natively; questions through the ONNX export
+    Passages in bfloat16 where the CPU computes it natively (probed when they are first embedded);
+    questions through the ONNX export
     `kbbot setup-model` writes (`ranking_onnx_dir`), or PyTorch when there is none for this model.
 
     Raises:
         RankingModelError: the model folder is missing or incomplete (the message names the fix).
     """
-    if setting.strip().lower() == "off":
+    if ranking_off(setting):
         return None
-    from knowledge.cpu_arithmetic import cpu_computes_bf16
     from knowledge.onnx_export import describe_source, read_marker
     from knowledge.passage_ranking import PassageRanker
 
@@ -57,7 +62,7 @@ def load_ranker(setting: str, models_dir: Path) -> PassageRanker | None:
     export = ranking_onnx_dir(models_dir)
     marker = read_marker(export)
     current = marker is not None and marker.source == describe_source(folder)
-    return PassageRanker(folder, bfloat16=cpu_computes_bf16(), query_onnx=export if current else None)
+    return PassageRanker(folder, query_onnx=export if current else None)
 
 
 def ranking_folder(setting: str, models_dir: Path) -> Path:
@@ -76,7 +81,7 @@ def ensure_ranking_export(setting: str, models_dir: Path) -> Path | None:
     Raises:
         RankingModelError: the model cannot be exported (the message says why).
     """
-    if setting.strip().lower() == "off":
+    if ranking_off(setting):
         return None
     from knowledge.onnx_export import OnnxExportError, ensure_onnx_export
 

@@ -17,9 +17,7 @@ from sqlalchemy import and_, select, text
 from sqlalchemy.orm import Session
 
 from store.schema import Chunk, Document, RankingVectors
-
-STORED_DTYPE = np.dtype("<f2")
-"""float16: half the bytes of float32; a unit vector's cosine to its float32 self stays above 0.9999."""
+from store.unit_vectors import STORED_DTYPE
 
 _UPSERT_SQL = text("""
     INSERT INTO ranking_vectors (chunk_id, model, passage, heading)
