@@ -28,6 +28,9 @@ SearchMode = Literal["vector", "fulltext", "hybrid"]
 DEFAULT_MODE: SearchMode = "vector"
 DEFAULT_EF_SEARCH = 128
 """HNSW candidate list size: measured recall@10 vs exact 0.91 at 64, 0.99 at 100 (bench/search_scale.py)."""
+MAX_EF_SEARCH = 1000
+"""pgvector's upper bound of `hnsw.ef_search`: a larger value is an error on every query. Past it the
+iterative scan (`hnsw.iterative_scan`) still returns `limit` rows."""
 RRF_K = 60
 """The usual reciprocal-rank-fusion constant; it damps the weight of the very top ranks."""
 
@@ -107,8 +110,9 @@ def _passage(row: Row, score: float, similarity: float) -> Passage:
 
 def scan_breadth(limit: int, heading_weight: float) -> int:
     """`hnsw.ef_search` for `limit` results: at least 4 candidates a result, and the whole pool the
-    heading vectors re-score when they are used."""
-    return max(DEFAULT_EF_SEARCH, 4 * limit, CANDIDATE_POOL if heading_weight else limit)
+    heading vectors re-score when they are used; never above pgvector's bound (a deep `KB_RERANK_DEPTH`
+    or `KB_ANSWER_PASSAGES` would otherwise fail every question)."""
+    return min(MAX_EF_SEARCH, max(DEFAULT_EF_SEARCH, 4 * limit, CANDIDATE_POOL if heading_weight else limit))
 
 
 def vector_search(session: Session, query_vector: Sequence[float], *, scopes: list[str], limit: int,

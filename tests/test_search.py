@@ -142,3 +142,15 @@ def test_a_section_repeated_in_several_documents_is_returned_once_and_the_rest_f
         assert len(texts) == len(set(texts)), mode
         assert sum("does not run scripts" in text for text in texts) == 1, mode
         assert any("postinstall script of a dependency" in text for text in texts), mode
+
+
+def test_a_search_deeper_than_pgvectors_scan_bound_still_returns_every_passage(sessions) -> None:
+    # limit 300 asks for ef_search 1,200, past pgvector's bound of 1,000: the search must clamp it
+    # (a KB_RERANK_DEPTH of 300 failed every question before) and the iterative scan fill the rest.
+    for i in range(31):
+        add_document(sessions, title=f"d{i}", scope="workspace",
+                     chunks=[(f"d{i}-{j}", unit_vector(1, 0.01 * j, 0.001 * i)) for j in range(10)])
+    with sessions() as session, session.begin():
+        found = vector_search(session, unit_vector(1, 0), scopes=["workspace"], limit=300)
+    assert len(found) == 300
+    assert found[0].score >= found[-1].score
