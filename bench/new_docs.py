@@ -7,9 +7,10 @@ bench/data/pip_questions.jsonl are answered by the product's answering pipeline 
 defaults (first stage, re-ranking, abstention, evidence), summaries off (the quoted evidence is the
 answer the product shows first, and the model is not what this measures):
 
-* retrieval: hit@1/5/10 and MRR of the answer's sources in the order it cites them (re-ranked by the
-  ranking model and best unit, after `kbbot kb add`'s ranking pass), and in the same run the order
-  before the ranking model (best unit alone) and the first stage alone (the order before any re-ranking);
+* retrieval: hit@1/5/10 and MRR of the answer's sources in the order it cites them (the top 20
+  re-ranked by the ranking model and best unit, after `kbbot kb add`'s ranking pass), and in the same
+  run the top 10 re-ranked the same way (before the top 20), by best unit alone (before the ranking
+  model) and the first stage alone (the order before any re-ranking);
 * answers to the 35 answerable questions: answered or abstained; an answered one is **from the right
   section** when its first quote's passage is a gold passage, **right section quoted** when any
   quote is, and **wrong section only** when none is (the failure a reader cannot see: real quotes,
@@ -40,6 +41,8 @@ RESULTS = Path("bench/results/new_docs.json")
 PIP_DOCS = Path("/usr/share/doc/python3-pip/html")
 QUESTIONS = Path("bench/data/pip_questions.jsonl")
 TOP = 10
+DEPTH_BEFORE = 10
+"""The re-ranking depth shipped before the top 20 (bot/reranking.py), measured in the same run."""
 
 
 def load_questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
@@ -78,10 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     questions = load_questions()
     shipped = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
                        config=AnsweringConfig(summarise=False), ranker=ranking_model)
-    order = {"re-ranked by the ranking model and best unit (shipped)": (AnsweringConfig(passages=TOP, summarise=False),
-                                                                        ranking_model),
-             "re-ranked by best unit (before the ranking model)": (AnsweringConfig(passages=TOP, summarise=False),
-                                                                  None),
+    depth = RerankConfig().depth
+    shallower = AnsweringConfig(passages=TOP, summarise=False, rerank=RerankConfig(depth=DEPTH_BEFORE))
+    order = {f"top {depth} re-ranked by the ranking model and best unit (shipped)": (
+                 AnsweringConfig(passages=TOP, summarise=False), ranking_model),
+             f"top {DEPTH_BEFORE} re-ranked by the ranking model and best unit (before the top {depth})": (
+                 shallower, ranking_model),
+             f"top {DEPTH_BEFORE} re-ranked by best unit (before the ranking model)": (shallower, None),
              "first stage (before the re-ranking)": (AnsweringConfig(passages=TOP, summarise=False,
                                                                      rerank=RerankConfig(depth=0)), None)}
     answerable = [q for q in questions if q["gold"]]

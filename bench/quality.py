@@ -115,9 +115,14 @@ SEARCH_VARIANTS: dict[str, dict[str, object]] = {
     "fulltext": {"mode": "fulltext"},
     "hybrid (text weight 0.25)": {"mode": "hybrid", "text_weight": 0.25},
 }
-RERANKED = "first stage, top 10 re-ranked by the ranking model + best-matching unit (default)"
+DEPTH = RerankConfig().depth
+DEPTH_BEFORE = 10
+"""The re-ranking depth shipped before the top 20 (bot/reranking.py), measured in the same run."""
+RERANKED = f"first stage, top {DEPTH} re-ranked by the ranking model + best-matching unit (default)"
 """The retrieval row of the order answers use (bot/reranking.py, knowledge/passage_ranking.py)."""
-RANKING_ALONE = "first stage, top 10 re-ranked by the ranking model alone (unit weight 0)"
+RERANKED_DEPTH_BEFORE = (f"first stage, top {DEPTH_BEFORE} re-ranked by the ranking model + best-matching unit "
+                         f"(before the top {DEPTH})")
+RANKING_ALONE = f"first stage, top {DEPTH} re-ranked by the ranking model alone (unit weight 0)"
 RERANKED_BEFORE = "first stage, top 10 re-ranked by best-matching unit (before the ranking model)"
 """The re-ranking shipped before the ranking model, measured in the same run."""
 PERMISSIVE = AbstentionConfig(min_score=-1.0, unknown_score=-1.0, min_coverage=0.0)
@@ -216,7 +221,7 @@ def reranked_ranks(answerer: Any, questions: list[AskedQuestion]) -> tuple[list[
 
 
 def rank_candidates(sessions: sessionmaker[Session], embedder: Embedder, ranker: PassageRanker,
-                    questions: list[AskedQuestion], depth: int = 10) -> dict[str, float]:
+                    questions: list[AskedQuestion], depth: int = DEPTH) -> dict[str, float]:
     """The ranking model's vectors for every chunk in the first stage's top `depth` of any bench question.
 
     What a knowledge base in use holds: `kbbot kb add` ranks every chunk it adds, and an answer ranks
@@ -241,9 +246,10 @@ def retrieval_section(sessions: sessionmaker[Session], embedder: Embedder, sets:
         for set_name, questions in sets.items():
             ranks, p50 = search_ranks(sessions, embedder, questions, **search)
             table.setdefault(name, {})[set_name] = {**retrieval_figures(ranks), "p50_ms": round(p50, 1)}
-    # Ten sources, so hit@10 reads the whole re-ranked depth; the model is never called here.
-    orders = {RERANKED_BEFORE: (None, RerankConfig()), RANKING_ALONE: (ranker, RerankConfig(unit_weight=0.0)),
-              RERANKED: (ranker, RerankConfig())}
+    # Ten sources (hit@10); the model is never called here.
+    orders = {RERANKED_BEFORE: (None, RerankConfig(depth=DEPTH_BEFORE)),
+              RERANKED_DEPTH_BEFORE: (ranker, RerankConfig(depth=DEPTH_BEFORE)),
+              RANKING_ALONE: (ranker, RerankConfig(unit_weight=0.0)), RERANKED: (ranker, RerankConfig())}
     for name, (order_ranker, rerank) in orders.items():
         reranking = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
                              config=AnsweringConfig(passages=10, summarise=False, abstention=PERMISSIVE, rerank=rerank),
@@ -394,12 +400,15 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
     first_stage_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
         summarise=False, abstention=PERMISSIVE, rerank=RerankConfig(depth=0)))
     unit_reranked_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
-        summarise=False, abstention=PERMISSIVE))
+        summarise=False, abstention=PERMISSIVE, rerank=RerankConfig(depth=DEPTH_BEFORE)))
+    shallower = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
+        summarise=False, abstention=PERMISSIVE, rerank=RerankConfig(depth=DEPTH_BEFORE)), ranker=ranker)
 
     # Abstention: relevance figures for every question, thresholds calibrated on dev, reported on test.
     relevance = measure_relevance(evidence_only, sets, unanswerable_sets)
     before_rerank = measure_relevance(first_stage_only, sets, unanswerable_sets, splits=HELD_OUT)
     before_ranking = measure_relevance(unit_reranked_only, sets, unanswerable_sets, splits=HELD_OUT)
+    before_depth = measure_relevance(shallower, sets, unanswerable_sets, splits=HELD_OUT)
     config, chosen = calibrate([relevance["dev"]])
     default = AbstentionConfig()
     results["abstention"] = {
@@ -410,6 +419,7 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
         **{f"test_{name}": on_split(relevance, rule) for name, rule in EARLIER_RULES.items()},
         **{f"{split}_before_rerank": on_split(before_rerank, RULE_BEFORE_RERANK, split) for split in HELD_OUT},
         **{f"{split}_before_ranking": on_split(before_ranking, RULE_BEFORE_RANKING, split) for split in HELD_OUT},
+        **{f"{split}_top{DEPTH_BEFORE}": on_split(before_depth, default, split) for split in HELD_OUT},
         **{f"{split}_with_default": on_split(relevance, default, split) for split in ("holdout", "holdout2")},
         "holdout_passage_rule_before": on_split(relevance, EARLIER_RULES["passage_rule_before"], "holdout"),
         "holdout_evidence_only": on_split(relevance, EARLIER_RULES["evidence_only"], "holdout"),
@@ -429,7 +439,10 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
                                     config=AnsweringConfig(summarise=False, abstention=RULE_BEFORE_RERANK,
                                                            rerank=RerankConfig(depth=0)))
     unit_reranked_evidence = Answerer(sessions=sessions, embedder=embedder, generator=generator,
-                                      config=AnsweringConfig(summarise=False, abstention=RULE_BEFORE_RANKING))
+                                      config=AnsweringConfig(summarise=False, abstention=RULE_BEFORE_RANKING,
+                                                             rerank=RerankConfig(depth=DEPTH_BEFORE)))
+    shallower_evidence = Answerer(sessions=sessions, embedder=embedder, generator=generator, ranker=ranker,
+                                  config=AnsweringConfig(summarise=False, rerank=RerankConfig(depth=DEPTH_BEFORE)))
     for split in HELD_OUT:
         questions = sets[f"paraphrases {split}"]
         results[f"evidence_only_{split}"] = summarise_answers(run_questions(evidence_answerer, questions,
@@ -438,6 +451,8 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
             first_stage_evidence, questions, is_gold=is_gold, gold_as_shown=True))
         results[f"evidence_only_{split}_before_ranking"] = summarise_answers(run_questions(
             unit_reranked_evidence, questions, is_gold=is_gold, gold_as_shown=True))
+        results[f"evidence_only_{split}_top{DEPTH_BEFORE}"] = summarise_answers(run_questions(
+            shallower_evidence, questions, is_gold=is_gold, gold_as_shown=True))
         print(f"evidence only ({split}): {results[f'evidence_only_{split}']}; "
               f"before the re-ranking: {results[f'evidence_only_{split}_before_rerank']}; "
               f"before the ranking model: {results[f'evidence_only_{split}_before_ranking']}")

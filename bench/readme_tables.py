@@ -101,7 +101,11 @@ _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_sim
                      ("shipped default before the ranking model (re-ranked by best unit alone)", "test_before_ranking"),
                      ("shipped default before the ranking model, on the **holdout** set", "holdout_before_ranking"),
                      ("shipped default before the ranking model, on the **second holdout** set (blind)",
-                      "holdout2_before_ranking")]
+                      "holdout2_before_ranking"),
+                     ("shipped default over the top 10 re-ranked (before the top 20)", "test_top10"),
+                     ("shipped default over the top 10 re-ranked, on the **holdout** set", "holdout_top10"),
+                     ("shipped default over the top 10 re-ranked, on the **second holdout** set (blind)",
+                      "holdout2_top10")]
 _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                     ("evidence only, before the re-ranking (test)", "evidence_only_test_before_rerank"),
                     ("evidence + checked summary (test)", "answers_test"),
@@ -113,7 +117,10 @@ _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                     ("evidence only, before the ranking model (test)", "evidence_only_test_before_ranking"),
                     ("evidence only, before the ranking model (**holdout**)", "evidence_only_holdout_before_ranking"),
                     ("evidence only, before the ranking model (**second holdout**, blind)",
-                     "evidence_only_holdout2_before_ranking")]
+                     "evidence_only_holdout2_before_ranking"),
+                    ("evidence only, top 10 re-ranked (before the top 20) (test)", "evidence_only_test_top10"),
+                    ("evidence only, top 10 re-ranked (**holdout**)", "evidence_only_holdout_top10"),
+                    ("evidence only, top 10 re-ranked (**second holdout**, blind)", "evidence_only_holdout2_top10")]
 
 
 def _abstention_rule(rule: dict[str, Any]) -> str:

@@ -88,10 +88,10 @@ class AnsweringSettings(Section):
     heading: ClassVar[str] = "Answering (answering processes)"
 
     passages: int = setting(5, "KB_ANSWER_PASSAGES", help="passages retrieved (the answer's sources)")
-    rerank_depth: int = setting(10, "KB_RERANK_DEPTH",
-                                help="how many of the search's top passages are re-ordered by their best-matching "
-                                     "sentence before the answer's sources are taken (0: the search's order) — see "
-                                     "*Answer quality*")
+    rerank_depth: int = setting(20, "KB_RERANK_DEPTH",
+                                help="how many of the search's top passages are re-ordered (by the ranking model "
+                                     "and their best-matching sentence) before the answer's sources are taken (0: "
+                                     "the search's order) — see *Answer quality*")
     rerank_unit_weight: float = setting(0.5, "KB_RERANK_UNIT_WEIGHT",
                                         help="re-ranking: weight of a passage's best sentence score against the "
                                              "passage's own")

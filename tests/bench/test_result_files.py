@@ -181,7 +181,8 @@ def test_new_docs_counts_each_answerable_question_once_and_judges_sections_by_fi
     assert answers["answered"] + answers["abstained"] == figures["answerable"] == 35
     assert answers["right_quoted"] + answers["wrong_only"] == answers["answered"]
     assert answers["unanswerable_refused"] + answers["unanswerable_answered"] == figures["unanswerable"] == 8
-    assert set(figures["retrieval"]) == {"re-ranked by the ranking model and best unit (shipped)",
-                                         "re-ranked by best unit (before the ranking model)",
+    assert set(figures["retrieval"]) == {"top 20 re-ranked by the ranking model and best unit (shipped)",
+                                         "top 10 re-ranked by the ranking model and best unit (before the top 20)",
+                                         "top 10 re-ranked by best unit (before the ranking model)",
                                          "first stage (before the re-ranking)"}
     assert figures["ranking_model"]["chunks"] > 0 and figures["ranking_model"]["model"] == "all-mpnet-base-v2"
