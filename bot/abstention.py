@@ -16,7 +16,8 @@ knowledge bases and reported on the test half):
    85.2% of the FAQ test questions (94.1% / 88.9% before) and 74% / 87% of a holdout set written
    later (50% / 90% before).
 2. **Unknown names**: a distinctive word of the question — not everyday English (bot/lexicon.py:
-   product and tool names, jargon, slang) — that no passage in the whole visible knowledge base
+   product and tool names, jargon, slang; an inflection of an everyday word such as "cleanest" or
+   "untangle" is everyday) — that no passage in the whole visible knowledge base
    contains, even as a prefix ("terraform", "wifi", "fastapi"), means its subject is probably not
    documented; such a question needs `unknown_score` to be answered.
 3. **Coverage** (kept as a measured figure, off by default): the share of key terms found in the

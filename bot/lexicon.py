@@ -94,11 +94,48 @@ they say what is asked in other words, they name no product. Not in the WordPiec
 without this a question written "what env var picks …" was refused as asking about an undocumented "env"."""
 
 
+_INFLECTIONS = (("iest", "y"), ("est", ""), ("est", "e"), ("ied", "y"), ("ed", ""), ("ed", "e"), ("ing", ""),
+                ("ing", "e"))
+"""Superlative and verb endings, and what each may replace ("cleanest" → clean, "wedged" → wedge,
+"tidied" → tidy). Not "-s" or "-er": product names are shaped like plurals and agent nouns
+("pandas", "polars", "docker"), and those must stay names."""
+NEGATING_PREFIX = "un"
+"""A prefix that makes a new word of an everyday one ("untangle", "unconditional", "undecorate")."""
+
+
 def is_everyday_word(word: str) -> bool:
     """Whether the lower-case `word` is everyday English, a programmers' short form, a contraction
     ("couldn't") or a number ("3.11.4" is a version, "70s" a decade): anything but a name."""
     return (word in common_words() or word in SHORT_FORMS or word in STOP_WORDS or "'" in word
-            or word[0].isdigit())
+            or word[0].isdigit() or _inflects_an_everyday_word(word))
+
+
+def _inflects_an_everyday_word(word: str) -> bool:
+    """Whether `word` is an inflection (`_INFLECTIONS`) or an un- form of a word of the vocabulary.
+
+    The WordPiece vocabulary holds the common forms of a word, not all of them: without this a
+    teammate's "cleanest idiom?" or "how to untangle?" read as names the documents never mention, and
+    the question was refused as asking about something undocumented. A lemmatiser's dictionary would
+    also turn product names shaped like plurals into words ("pandas" → panda), so the rule is kept
+    to endings that names rarely take, and to base words of at least three letters.
+    """
+    forms = [word[len(NEGATING_PREFIX):]] if word.startswith(NEGATING_PREFIX) and len(word) >= 6 else []
+    vocabulary = common_words()
+    for form in [word, *forms]:
+        if form is not word and form in vocabulary:
+            return True
+        for ending, replacement in _INFLECTIONS:
+            stem_part = form[:-len(ending)]
+            if not form.endswith(ending) or len(stem_part) < 3:
+                continue
+            bases = {stem_part + replacement}
+            # "flapping" → flap, "biggest" → big; a superlative doubles only after a short word
+            # ("unittest" is no superlative of "unit")
+            if replacement == "" and stem_part[-1] == stem_part[-2] and (ending != "est" or len(stem_part) <= 4):
+                bases.add(stem_part[:-1])
+            if any(len(base) >= 3 and base in vocabulary for base in bases):
+                return True
+    return False
 
 
 def distinctive_terms(text: str) -> list[str]:

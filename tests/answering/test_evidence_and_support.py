@@ -590,3 +590,14 @@ def test_rows_of_one_table_are_quoted_together_under_their_header_shown_once() -
         "> | variable | default |\n> | `A` | `1` |\n> | `B` | `2` | [1]",
         "> | variable | default |\n> | `D` | `4` | [1]",  # after a gap: a quote of its own
         "> | variable | default |\n> | `A` | `1` | [2]"]
+
+
+def test_inflected_and_un_forms_of_everyday_words_are_not_undocumented_names() -> None:
+    """The vocabulary lacks many inflections: "cleanest idiom?" was refused as asking about "cleanest"."""
+    for question in ("cleanest way to save every item?", "two files import each other, how to untangle?",
+                     "the worker looks wedged", "the monitor keeps flapping", "biggest file in the folder",
+                     "an unconditional jump"):
+        assert distinctive_terms(question) == [], question
+    # Names shaped like plurals, agent nouns or superlatives stay names the documents may lack.
+    for name in ("pandas", "polars", "docker", "unittest", "rebase", "terraform"):
+        assert distinctive_terms(f"how do I use {name}?") != [], name
