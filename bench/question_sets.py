@@ -94,3 +94,17 @@ def second_holdout_unanswerable() -> list[AskedQuestion]:
     """Unanswerable questions written with the second holdout's paraphrases, the same way."""
     return unanswerable("all", DATA_DIR / "holdout2_unanswerable.jsonl")
 
+
+
+def third_holdout_paraphrases(items: list[FaqItem]) -> list[AskedQuestion]:
+    """A fifth rewording of every test-split FAQ item, written blind by a helper that read only the FAQ
+    pages (no code, no other question set, no figure) after the top-20 re-ranking and the abstention
+    rule of this stop were fixed; the same three registers as the second holdout. Nothing was chosen
+    on it: its figures were first read in the quality bench's run that reports them."""
+    return paraphrases(items, "all", DATA_DIR / "holdout3_paraphrases.jsonl")
+
+
+def third_holdout_unanswerable() -> list[AskedQuestion]:
+    """Unanswerable questions written with the third holdout's paraphrases, the same way (each near-miss
+    grepped against the whole 3.11 docs tree)."""
+    return unanswerable("all", DATA_DIR / "holdout3_unanswerable.jsonl")

@@ -105,7 +105,13 @@ _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_sim
                      ("shipped default over the top 10 re-ranked (before the top 20)", "test_top10"),
                      ("shipped default over the top 10 re-ranked, on the **holdout** set", "holdout_top10"),
                      ("shipped default over the top 10 re-ranked, on the **second holdout** set (blind)",
-                      "holdout2_top10")]
+                      "holdout2_top10"),
+                     ("shipped default, on the **third holdout** set (blind)", "holdout3_with_default"),
+                     ("shipped default over the top 10 re-ranked, on the **third holdout** set (blind)",
+                      "holdout3_top10"),
+                     ("shipped default before the ranking model, on the **third holdout** set (blind)",
+                      "holdout3_before_ranking"),
+                     ("shipped before the re-ranking, on the **third holdout** set (blind)", "holdout3_before_rerank")]
 _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                     ("evidence only, before the re-ranking (test)", "evidence_only_test_before_rerank"),
                     ("evidence + checked summary (test)", "answers_test"),
@@ -120,7 +126,13 @@ _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                      "evidence_only_holdout2_before_ranking"),
                     ("evidence only, top 10 re-ranked (before the top 20) (test)", "evidence_only_test_top10"),
                     ("evidence only, top 10 re-ranked (**holdout**)", "evidence_only_holdout_top10"),
-                    ("evidence only, top 10 re-ranked (**second holdout**, blind)", "evidence_only_holdout2_top10")]
+                    ("evidence only, top 10 re-ranked (**second holdout**, blind)", "evidence_only_holdout2_top10"),
+                    ("evidence only (**third holdout**, blind)", "evidence_only_holdout3"),
+                    ("evidence only, top 10 re-ranked (**third holdout**, blind)", "evidence_only_holdout3_top10"),
+                    ("evidence only, before the ranking model (**third holdout**, blind)",
+                     "evidence_only_holdout3_before_ranking"),
+                    ("evidence only, before the re-ranking (**third holdout**, blind)",
+                     "evidence_only_holdout3_before_rerank")]
 
 
 def _abstention_rule(rule: dict[str, Any]) -> str:
@@ -174,7 +186,9 @@ def quality(results: dict[str, Any]) -> str:
                      "on each test split and holdout set:")
         holdout = [(f"`{name}`, **holdout** set", f) for name, f in joint.get("holdout", {}).items()]
         second = [(f"`{name}`, **second holdout** set (blind)", f) for name, f in joint.get("holdout2", {}).items()]
-        parts.append(_abstention_rows([(f"`{name}`", f) for name, f in joint["test"].items()] + holdout + second))
+        third = [(f"`{name}`, **third holdout** set (blind)", f) for name, f in joint.get("holdout3", {}).items()]
+        parts.append(_abstention_rows([(f"`{name}`", f) for name, f in joint["test"].items()] + holdout + second
+                                      + third))
     return "\n\n".join(parts)
 
 

@@ -10,7 +10,16 @@ from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, o
 from bench.answer_quality import abstention_figures, calibrate, plain, run_questions, summarise_answers
 from bench.faq import FaqItem, load_faq, parse_faq
 from bench.quality import ingest_corpus, is_gold, search_ranks
-from bench.question_sets import AskedQuestion, holdout_paraphrases, holdout_unanswerable, paraphrases, unanswerable
+from bench.question_sets import (
+    AskedQuestion,
+    holdout_paraphrases,
+    holdout_unanswerable,
+    paraphrases,
+    second_holdout_paraphrases,
+    third_holdout_paraphrases,
+    third_holdout_unanswerable,
+    unanswerable,
+)
 from bot.abstention import Relevance
 from store.types import Passage
 from tests.scripted_generator import ScriptedGenerator
@@ -179,3 +188,9 @@ def test_committed_question_sets_join_their_faq_items_and_split_in_halves() -> N
     assert len(holdout) == 50 and len(holdout_unanswered) == 30 and all(q.item is not None for q in holdout)
     assert not {q.text for q in holdout} & {q.text for q in dev + test}  # its own wording, never tuned on
     assert {q.kind for q in holdout_unanswered} == {"off_topic", "near_miss"}
+    third, third_unanswered = third_holdout_paraphrases(items), third_holdout_unanswerable()
+    assert len(third) == 85 and len(third_unanswered) == 40
+    assert [q.item for q in third] == [q.item for q in test], "a rewording of every test-split item, in order"
+    earlier = {q.text for q in dev + test + holdout + second_holdout_paraphrases(items)}
+    assert not {q.text for q in third} & earlier
+    assert sorted(q.kind for q in third_unanswered).count("near_miss") == 25
