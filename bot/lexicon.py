@@ -119,11 +119,14 @@ def _inflects_an_everyday_word(word: str) -> bool:
     also turn product names shaped like plurals into words ("pandas" → panda), so the rule is kept
     to endings that names rarely take, and to base words of at least three letters.
     """
-    forms = [word[len(NEGATING_PREFIX):]] if word.startswith(NEGATING_PREFIX) and len(word) >= 6 else []
     vocabulary = common_words()
-    for form in [word, *forms]:
-        if form is not word and form in vocabulary:
+    forms = [word]
+    if word.startswith(NEGATING_PREFIX) and len(word) >= 6:
+        unprefixed = word[len(NEGATING_PREFIX):]
+        if unprefixed in vocabulary:
             return True
+        forms.append(unprefixed)
+    for form in forms:
         for ending, replacement in _INFLECTIONS:
             stem_part = form[:-len(ending)]
             if not form.endswith(ending) or len(stem_part) < 3:

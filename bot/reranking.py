@@ -17,11 +17,11 @@ to 1.0 (0.584 at 0.1); 0.5 is the one that costs least where it costs (heading-l
 
 Depth 20 rather than 10 since the ranking model re-orders them (knowledge/passage_ranking.py): a
 right section the first stage puts 11th–20th can only reach the answer's sources if it is re-ordered.
-Chosen the same way, on the dev and first holdout paraphrases of both knowledge bases, in one run
-(one-off, before the bench's rerun): MRR faq dev 0.898 -> 0.915, faq holdout 0.784 -> 0.782, docs dev
-0.712 -> 0.713, docs holdout 0.323 -> 0.345; the bench keeps the top-10 order as a same-run row. The
-extra passages' units come from the unit-vector cache like the first ten's (first text p50 58 -> 52 ms
-on the docs, 55 -> 57 ms on the FAQ, warm cache, one-off).
+Chosen the same way, on the dev and first holdout paraphrases of both knowledge bases (the quality
+bench's same-run rows, top 10 -> top 20): MRR faq dev 0.898 -> 0.915, faq holdout 0.784 -> 0.781, docs
+dev 0.712 -> 0.714, docs holdout 0.323 -> 0.343. The extra passages' units come from the unit-vector
+cache like the first ten's (first text p50 58 -> 52 ms on the docs, 55 -> 57 ms on the FAQ, warm
+cache, one-off).
 """
 
 from __future__ import annotations
