@@ -9,8 +9,9 @@ Postgres:
   library and tutorial page that also answers (and with many that almost do).
 Questions (bench/question_sets.py): the FAQ's own headings (flattering), hand-written
 teammate-style paraphrases of them and unanswerable questions (off-topic and near-misses), the
-last two split into `dev` (calibration) and `test` (reported), plus a `holdout` set of each written
-blind after the abstention rule's figure was chosen (reported; see bench/question_sets.py). A retrieved passage is
+last two split into `dev` (calibration) and `test` (reported), plus three holdout sets of each,
+written blind at different times (`holdout`, now dev data; `holdout2`; `holdout3`, the freshest; see
+bench/question_sets.py). A retrieved passage is
 a hit when it lies in the question's FAQ section.
 
 Reported, each with its baseline measured in the same run:
