@@ -41,8 +41,6 @@ RESULTS = Path("bench/results/new_docs.json")
 PIP_DOCS = Path("/usr/share/doc/python3-pip/html")
 QUESTIONS = Path("bench/data/pip_questions.jsonl")
 TOP = 10
-DEPTH_BEFORE = 10
-"""The re-ranking depth shipped before the top 20 (bot/reranking.py), measured in the same run."""
 
 
 def load_questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
@@ -65,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.docs} is missing: install Debian's python3-pip package (apt-get install python3-pip)")
 
     from bench.database import docs_knowledge_base
+    from bench.shipped import RERANK_DEPTH_BEFORE as DEPTH_BEFORE
     from bench.shipped import shipped_ranker
     from bot.answering import Answerer, AnsweringConfig, Question
     from bot.reranking import RerankConfig

@@ -77,6 +77,7 @@ from bench.question_sets import (
     unanswerable,
 )
 from bench.readme_tables import write_result
+from bench.shipped import RERANK_DEPTH_BEFORE as DEPTH_BEFORE
 from bot.abstention import AbstentionConfig, Relevance, judge
 from bot.reranking import RerankConfig
 from knowledge.embedding import Embedder
@@ -119,8 +120,6 @@ SEARCH_VARIANTS: dict[str, dict[str, object]] = {
     "hybrid (text weight 0.25)": {"mode": "hybrid", "text_weight": 0.25},
 }
 DEPTH = RerankConfig().depth
-DEPTH_BEFORE = 10
-"""The re-ranking depth shipped before the top 20 (bot/reranking.py), measured in the same run."""
 RERANKED = f"first stage, top {DEPTH} re-ranked by the ranking model + best-matching unit (default)"
 """The retrieval row of the order answers use (bot/reranking.py, knowledge/passage_ranking.py)."""
 RERANKED_DEPTH_BEFORE = (f"first stage, top {DEPTH_BEFORE} re-ranked by the ranking model + best-matching unit "
@@ -146,6 +145,29 @@ measured on that order in the same run."""
 RULE_BEFORE_RERANK = AbstentionConfig(min_score=0.33, unknown_score=0.47)
 """The shipped rule before the re-ranking (the same figure, calibrated on the first stage's order),
 measured on the first stage's order in the same run."""
+
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierOrder:
+    """An order (and the abstention rule shipped with it) that answers used before, measured beside
+    the shipped one in the same run: its abstention rows are `{split}_{key}`, its evidence rows
+    `evidence_only_{split}_{key}`."""
+
+    key: str
+    rerank: RerankConfig
+    rule: AbstentionConfig
+    ranked: bool
+    """Whether the order reads the ranking model."""
+
+
+EARLIER_ORDERS = (
+    EarlierOrder("before_rerank", RerankConfig(depth=0), RULE_BEFORE_RERANK, ranked=False),
+    EarlierOrder("before_ranking", RerankConfig(depth=DEPTH_BEFORE), RULE_BEFORE_RANKING, ranked=False),
+    EarlierOrder(f"top{DEPTH_BEFORE}", RerankConfig(depth=DEPTH_BEFORE), AbstentionConfig(), ranked=True),
+)
+"""The first stage's order, the top 10 re-ranked by best unit (before the ranking model), and the top
+10 re-ranked with the ranking model (before the top 20)."""
 HELD_OUT = ("test", "holdout", "holdout2", "holdout3")
 """The splits figures are reported on (dev is where thresholds are calibrated)."""
 Splits = Mapping[str, LabelledRelevance]
@@ -399,20 +421,19 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
     print(f"ranking model: {ranking}")
     results: dict[str, Any] = {"label": corpus.label, "corpus": ingest, "ranking_vectors": ranking,
                                "retrieval": retrieval_section(sessions, embedder, sets, ranker)}
-    evidence_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
-        summarise=False, abstention=PERMISSIVE), ranker=ranker)
-    first_stage_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
-        summarise=False, abstention=PERMISSIVE, rerank=RerankConfig(depth=0)))
-    unit_reranked_only = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
-        summarise=False, abstention=PERMISSIVE, rerank=RerankConfig(depth=DEPTH_BEFORE)))
-    shallower = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(
-        summarise=False, abstention=PERMISSIVE, rerank=RerankConfig(depth=DEPTH_BEFORE)), ranker=ranker)
+
+    def evidence_answerer(abstention: AbstentionConfig, rerank: RerankConfig | None = None,
+                          ranked: bool = True) -> Answerer:
+        """An evidence-only answerer (no model call) in the shipped order, or in `rerank` with or without
+        the ranking model."""
+        return Answerer(sessions=sessions, embedder=embedder, generator=generator, ranker=ranker if ranked else None,
+                        config=AnsweringConfig(summarise=False, abstention=abstention,
+                                               rerank=rerank or RerankConfig()))
 
     # Abstention: relevance figures for every question, thresholds calibrated on dev, reported on test.
-    relevance = measure_relevance(evidence_only, sets, unanswerable_sets)
-    before_rerank = measure_relevance(first_stage_only, sets, unanswerable_sets, splits=HELD_OUT)
-    before_ranking = measure_relevance(unit_reranked_only, sets, unanswerable_sets, splits=HELD_OUT)
-    before_depth = measure_relevance(shallower, sets, unanswerable_sets, splits=HELD_OUT)
+    relevance = measure_relevance(evidence_answerer(PERMISSIVE), sets, unanswerable_sets)
+    earlier = {order.key: measure_relevance(evidence_answerer(PERMISSIVE, order.rerank, order.ranked), sets,
+                                            unanswerable_sets, splits=HELD_OUT) for order in EARLIER_ORDERS}
     config, chosen = calibrate([relevance["dev"]])
     default = AbstentionConfig()
     results["abstention"] = {
@@ -421,9 +442,8 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
         "test_with_default": on_split(relevance, default),
         "test_with_calibrated": on_split(relevance, config),
         **{f"test_{name}": on_split(relevance, rule) for name, rule in EARLIER_RULES.items()},
-        **{f"{split}_before_rerank": on_split(before_rerank, RULE_BEFORE_RERANK, split) for split in HELD_OUT},
-        **{f"{split}_before_ranking": on_split(before_ranking, RULE_BEFORE_RANKING, split) for split in HELD_OUT},
-        **{f"{split}_top{DEPTH_BEFORE}": on_split(before_depth, default, split) for split in HELD_OUT},
+        **{f"{split}_{order.key}": on_split(earlier[order.key], order.rule, split)
+           for order in EARLIER_ORDERS for split in HELD_OUT},
         **{f"{split}_with_default": on_split(relevance, default, split) for split in HELD_OUT[1:]},
         "holdout_passage_rule_before": on_split(relevance, EARLIER_RULES["passage_rule_before"], "holdout"),
         "holdout_evidence_only": on_split(relevance, EARLIER_RULES["evidence_only"], "holdout"),
@@ -436,27 +456,17 @@ def evaluate_corpus(sessions: sessionmaker[Session], embedder: Embedder, generat
 
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator, config=AnsweringConfig(),
                         ranker=ranker)
-    evidence_answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
-                                 config=AnsweringConfig(summarise=False), ranker=ranker)
+    shipped_evidence = evidence_answerer(AbstentionConfig())
+    earlier_evidence = {order.key: evidence_answerer(order.rule, order.rerank, order.ranked)
+                        for order in EARLIER_ORDERS}
     test_questions = sets["paraphrases test"]
-    first_stage_evidence = Answerer(sessions=sessions, embedder=embedder, generator=generator,
-                                    config=AnsweringConfig(summarise=False, abstention=RULE_BEFORE_RERANK,
-                                                           rerank=RerankConfig(depth=0)))
-    unit_reranked_evidence = Answerer(sessions=sessions, embedder=embedder, generator=generator,
-                                      config=AnsweringConfig(summarise=False, abstention=RULE_BEFORE_RANKING,
-                                                             rerank=RerankConfig(depth=DEPTH_BEFORE)))
-    shallower_evidence = Answerer(sessions=sessions, embedder=embedder, generator=generator, ranker=ranker,
-                                  config=AnsweringConfig(summarise=False, rerank=RerankConfig(depth=DEPTH_BEFORE)))
     for split in HELD_OUT:
         questions = sets[f"paraphrases {split}"]
-        results[f"evidence_only_{split}"] = summarise_answers(run_questions(evidence_answerer, questions,
+        results[f"evidence_only_{split}"] = summarise_answers(run_questions(shipped_evidence, questions,
                                                                            is_gold=is_gold, gold_as_shown=True))
-        results[f"evidence_only_{split}_before_rerank"] = summarise_answers(run_questions(
-            first_stage_evidence, questions, is_gold=is_gold, gold_as_shown=True))
-        results[f"evidence_only_{split}_before_ranking"] = summarise_answers(run_questions(
-            unit_reranked_evidence, questions, is_gold=is_gold, gold_as_shown=True))
-        results[f"evidence_only_{split}_top{DEPTH_BEFORE}"] = summarise_answers(run_questions(
-            shallower_evidence, questions, is_gold=is_gold, gold_as_shown=True))
+        for key, earlier_answerer in earlier_evidence.items():
+            results[f"evidence_only_{split}_{key}"] = summarise_answers(run_questions(
+                earlier_answerer, questions, is_gold=is_gold, gold_as_shown=True))
         print(f"evidence only ({split}): {results[f'evidence_only_{split}']}; "
               f"before the re-ranking: {results[f'evidence_only_{split}_before_rerank']}; "
               f"before the ranking model: {results[f'evidence_only_{split}_before_ranking']}")

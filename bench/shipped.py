@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from knowledge.passage_ranking import PassageRanker
 
+RERANK_DEPTH_BEFORE = 10
+"""The re-ranking depth shipped before the top 20 (bot/reranking.py): the benches measure it as a
+same-run row beside the shipped one."""
+
 
 def configured_ranker() -> PassageRanker | None:
     """The ranking model `KB_RANKING_MODEL` names under `KB_MODELS_DIR`, loaded (None when it is `off`)."""
