@@ -127,6 +127,39 @@ def kbbot(database_url: str, sessions: sessionmaker[Session]):  # noqa: ANN201 -
     return invoke
 
 
+def procfile_commands() -> dict[str, list[list[str]]]:
+    """The Procfile's processes, each as the `kbbot` commands its line chains with `&&`."""
+    processes = {}
+    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            name, command = line.split(":", 1)
+            processes[name.strip()] = [part.split() for part in command.split("&&")]
+    return processes
+
+
+def test_procfile_assembles_the_models_before_every_process_that_loads_them() -> None:
+    """A platform's release phase runs in a throwaway container whose files the web and worker
+    containers never see, so each process assembles the models itself (a no-op when they are there)
+    before it starts; a fresh deploy otherwise stops at "no ranking model: run `kbbot setup-model`"."""
+    processes = procfile_commands()
+    assert set(processes) == {"release", "web", "worker", "socket"}
+    for name, commands in processes.items():
+        assert all(command[0] == "kbbot" for command in commands), name
+        assert commands[0] == ["kbbot", "setup-model"], f"{name} must assemble the models first"
+        for command in commands:
+            result = CliRunner().invoke(cli, [*command[1:], "--help"], prog_name="kbbot")
+            assert result.exit_code == 0, f"{name}: {' '.join(command)}: {result.output}"
+    assert processes["release"][1:] == [["kbbot", "db", "migrate"], ["kbbot", "kb", "backfill-headings"],
+                                        ["kbbot", "kb", "rank"]]
+
+
+def test_procfile_release_runs_against_the_database(kbbot) -> None:
+    """The release line, command by command as the platform runs it, on the test database."""
+    for command in procfile_commands()["release"]:
+        result = kbbot(*command[1:])
+        assert result.exit_code == 0, f"{' '.join(command)}: {result.output}"
+
+
 def test_train_status_deploy_base_and_history(kbbot, sessions: sessionmaker[Session], adapter_a_dir: Path) -> None:
     with sessions.begin() as session:
         adapter = register_adapter(session, name="answers-a", path=str(adapter_a_dir), base_model="tiny")
