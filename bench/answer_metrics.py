@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections import Counter
@@ -52,3 +53,18 @@ def overlap_share(passage: str, gold: str) -> float:
     """Share of the passage's distinct tokens that occur in the gold text."""
     passage_tokens = set(normalise_tokens(passage))
     return len(passage_tokens & set(normalise_tokens(gold))) / len(passage_tokens) if passage_tokens else 0.0
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a share (95% by default): what a share measured on a few dozen
+    questions can honestly claim. (0, 1) when there are no trials.
+
+    Written here rather than imported: it is one formula, and statsmodels would be a dependency for it.
+    """
+    if trials == 0:
+        return 0.0, 1.0
+    share = successes / trials
+    centre = share + z * z / (2 * trials)
+    spread = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
+    denominator = 1 + z * z / trials
+    return round(max(0.0, (centre - spread) / denominator), 4), round(min(1.0, (centre + spread) / denominator), 4)

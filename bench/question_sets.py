@@ -95,7 +95,6 @@ def second_holdout_unanswerable() -> list[AskedQuestion]:
     return unanswerable("all", DATA_DIR / "holdout2_unanswerable.jsonl")
 
 
-
 def third_holdout_paraphrases(items: list[FaqItem]) -> list[AskedQuestion]:
     """A fifth rewording of every test-split FAQ item, written blind by a helper that read only the FAQ
     pages (no code, no other question set, no figure) after the top-20 re-ranking and the abstention
@@ -108,3 +107,17 @@ def third_holdout_unanswerable() -> list[AskedQuestion]:
     """Unanswerable questions written with the third holdout's paraphrases, the same way (each near-miss
     grepped against the whole 3.11 docs tree)."""
     return unanswerable("all", DATA_DIR / "holdout3_unanswerable.jsonl")
+
+
+def fourth_holdout_paraphrases(items: list[FaqItem]) -> list[AskedQuestion]:
+    """A sixth rewording of every test-split FAQ item (same order), written blind by a helper that read
+    only the FAQ pages and the docs tree, after the abstention experiments of the sixteenth stop had
+    left the shipped rule as it was; the same three registers. Nothing was chosen on it: its figures
+    were first read in the quality bench's run that reports them."""
+    return paraphrases(items, "all", DATA_DIR / "holdout4_paraphrases.jsonl")
+
+
+def fourth_holdout_unanswerable() -> list[AskedQuestion]:
+    """Unanswerable questions written with the fourth holdout's paraphrases, the same way (each near-miss
+    grepped against the whole 3.11 docs tree)."""
+    return unanswerable("all", DATA_DIR / "holdout4_unanswerable.jsonl")

@@ -111,7 +111,13 @@ _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_sim
                       "holdout3_top10"),
                      ("shipped default before the ranking model, on the **third holdout** set (blind)",
                       "holdout3_before_ranking"),
-                     ("shipped before the re-ranking, on the **third holdout** set (blind)", "holdout3_before_rerank")]
+                     ("shipped before the re-ranking, on the **third holdout** set (blind)", "holdout3_before_rerank"),
+                     ("shipped default, on the **fourth holdout** set (blind)", "holdout4_with_default"),
+                     ("shipped default over the top 10 re-ranked, on the **fourth holdout** set (blind)",
+                      "holdout4_top10"),
+                     ("shipped default before the ranking model, on the **fourth holdout** set (blind)",
+                      "holdout4_before_ranking"),
+                     ("shipped before the re-ranking, on the **fourth holdout** set (blind)", "holdout4_before_rerank")]
 _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                     ("evidence only, before the re-ranking (test)", "evidence_only_test_before_rerank"),
                     ("evidence + checked summary (test)", "answers_test"),
@@ -132,7 +138,13 @@ _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                     ("evidence only, before the ranking model (**third holdout**, blind)",
                      "evidence_only_holdout3_before_ranking"),
                     ("evidence only, before the re-ranking (**third holdout**, blind)",
-                     "evidence_only_holdout3_before_rerank")]
+                     "evidence_only_holdout3_before_rerank"),
+                    ("evidence only (**fourth holdout**, blind)", "evidence_only_holdout4"),
+                    ("evidence only, top 10 re-ranked (**fourth holdout**, blind)", "evidence_only_holdout4_top10"),
+                    ("evidence only, before the ranking model (**fourth holdout**, blind)",
+                     "evidence_only_holdout4_before_ranking"),
+                    ("evidence only, before the re-ranking (**fourth holdout**, blind)",
+                     "evidence_only_holdout4_before_rerank")]
 
 
 def _abstention_rule(rule: dict[str, Any]) -> str:
@@ -187,8 +199,18 @@ def quality(results: dict[str, Any]) -> str:
         holdout = [(f"`{name}`, **holdout** set", f) for name, f in joint.get("holdout", {}).items()]
         second = [(f"`{name}`, **second holdout** set (blind)", f) for name, f in joint.get("holdout2", {}).items()]
         third = [(f"`{name}`, **third holdout** set (blind)", f) for name, f in joint.get("holdout3", {}).items()]
+        fourth = [(f"`{name}`, **fourth holdout** set (blind)", f) for name, f in joint.get("holdout4", {}).items()]
         parts.append(_abstention_rows([(f"`{name}`", f) for name, f in joint["test"].items()] + holdout + second
-                                      + third))
+                                      + third + fourth))
+        if joint.get("blind_pooled"):
+            parts.append(table(
+                ["blind sets pooled", "answerable answered (95% interval)", "unanswerable refused (95% interval)", "n"],
+                [[f"`{name}`, {' + '.join(f['splits'])}",
+                  f"{fixed(f['answerable_answered'])} ({fixed(f['answered_interval'][0])}–"
+                  f"{fixed(f['answered_interval'][1])})",
+                  f"{fixed(f['unanswerable_refused'])} ({fixed(f['refused_interval'][0])}–"
+                  f"{fixed(f['refused_interval'][1])})", f"{f['answerable']} + {f['unanswerable']}"]
+                 for name, f in joint["blind_pooled"].items()]))
     return "\n\n".join(parts)
 
 

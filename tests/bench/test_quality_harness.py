@@ -6,12 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from bench.answer_metrics import first_hit_rank, hit_at, mean_reciprocal_rank, overlap_share, token_scores
+from bench.answer_metrics import (
+    first_hit_rank,
+    hit_at,
+    mean_reciprocal_rank,
+    overlap_share,
+    token_scores,
+    wilson_interval,
+)
 from bench.answer_quality import abstention_figures, calibrate, plain, run_questions, summarise_answers
 from bench.faq import FaqItem, load_faq, parse_faq
-from bench.quality import ingest_corpus, is_gold, search_ranks
+from bench.quality import ingest_corpus, is_gold, pooled_with_intervals, search_ranks
 from bench.question_sets import (
     AskedQuestion,
+    fourth_holdout_paraphrases,
+    fourth_holdout_unanswerable,
     holdout_paraphrases,
     holdout_unanswerable,
     paraphrases,
@@ -166,6 +175,27 @@ def test_joint_calibration_answers_enough_on_every_knowledge_base() -> None:
     assert large_figures.answerable_answered == 1.0 and large_figures.unanswerable_refused == 1.0
 
 
+def test_wilson_interval_on_hand_checked_shares() -> None:
+    assert wilson_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)  # the textbook example
+    low, high = wilson_interval(80, 85)
+    assert low < 80 / 85 < high and high < 1.0
+    assert wilson_interval(40, 40)[1] == 1.0 and wilson_interval(40, 40)[0] < 1.0
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_blind_sets_pool_under_one_rule_with_intervals() -> None:
+    from bot.abstention import AbstentionConfig
+
+    splits = {"a": ([_relevance(0.6, 0), _relevance(0.3, 0)], [_relevance(0.2, 0)]),
+              "b": ([_relevance(0.7, 0)], [_relevance(0.8, 0), _relevance(0.1, 0)])}
+    rule = AbstentionConfig(min_score=0.5, unknown_score=0.5, figure="evidence")
+    pooled = pooled_with_intervals(splits, rule, ("a", "b"))
+    assert pooled["splits"] == ["a", "b"] and (pooled["answerable"], pooled["unanswerable"]) == (3, 3)
+    assert pooled["answerable_answered"] == pytest.approx(2 / 3, abs=1e-4)
+    assert pooled["unanswerable_refused"] == pytest.approx(2 / 3, abs=1e-4)
+    assert pooled["answered_interval"] == wilson_interval(2, 3) == pooled["refused_interval"]
+
+
 def _judge(relevance: Relevance, config) -> Relevance:  # type: ignore[no-untyped-def]
     from bot.abstention import judge
 
@@ -194,3 +224,9 @@ def test_committed_question_sets_join_their_faq_items_and_split_in_halves() -> N
     earlier = {q.text for q in dev + test + holdout + second_holdout_paraphrases(items)}
     assert not {q.text for q in third} & earlier
     assert sorted(q.kind for q in third_unanswered).count("near_miss") == 25
+    fourth, fourth_unanswered = fourth_holdout_paraphrases(items), fourth_holdout_unanswerable()
+    assert len(fourth) == 85 and len(fourth_unanswered) == 40
+    assert [q.item for q in fourth] == [q.item for q in test], "a rewording of every test-split item, in order"
+    assert not {q.text for q in fourth} & (earlier | {q.text for q in third})
+    assert not {q.text for q in fourth_unanswered} & {q.text for q in [*unanswerable("all"), *third_unanswered]}
+    assert sorted(q.kind for q in fourth_unanswered).count("near_miss") == 25
