@@ -36,7 +36,7 @@ from bot.chunk_starts import may_be_cut, starts_mid_sentence
 from bot.citations import Citation, build_citations, strip_invalid_markers
 from bot.evidence import EvidenceConfig, Quote, evidence_markdown, select_evidence
 from bot.generator_protocol import Generator, GeneratorBusy
-from bot.lexicon import distinctive_terms
+from bot.lexicon import distinctive_terms, spelled_as_asked
 from bot.passage_units import split_units
 from bot.prompt import GroundedPrompt, Turn, build_prompt
 from bot.reranking import RerankConfig, rerank
@@ -61,6 +61,17 @@ NOT_COVERED = (
     "I couldn't find an answer to this in the team's documents, so I won't guess. "
     "If you know the answer, add a document with `/kb add`."
 )
+
+
+def not_covered(names: Sequence[str]) -> str:
+    """The refusal's text; with `names` (the question's words that no document mentions, as typed) it
+    says which, so the asker sees why: a subject to document, or a word to leave out when asking again."""
+    if not names:
+        return NOT_COVERED
+    quoted = [f'"{name}"' for name in names]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return (f"I couldn't find an answer to this in the team's documents (they never mention {listed}), so I "
+            "won't guess. If you know the answer, add a document with `/kb add`.")
 SUMMARY_HEADING = "*Summary* (each sentence checked against the quotes)"
 
 
@@ -294,7 +305,8 @@ class Answerer:
             if not quotes:
                 relevance = replace(relevance, reason="no_evidence")
         if relevance.reason is not None:
-            message = lead + (NOTHING_FOUND if relevance.reason == "no_passages" else NOT_COVERED)
+            message = lead + (NOTHING_FOUND if relevance.reason == "no_passages"
+                              else not_covered(spelled_as_asked(query, relevance.unknown)))
             if on_delta is not None:
                 on_delta(message)
             return PreparedAnswer(question=question, text=text, outcome=_Outcome(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 
 import snowballstemmer
@@ -144,6 +144,26 @@ def _inflects_an_everyday_word(word: str) -> bool:
 def distinctive_terms(text: str) -> list[str]:
     """Stems of the content words of `text` that are not everyday English: names, jargon, slang."""
     return [stem(word) for word in words(text) if is_content_word(word) and not is_everyday_word(word)]
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.'-]*")
+"""A whitespace-delimited token as typed, identifiers whole ("acks_late", "sys.monitoring", "free-threaded")."""
+
+
+def spelled_as_asked(text: str, stems: Collection[str], *, limit: int = 3) -> list[str]:
+    """How `text` itself spells the distinctive words whose stems are `stems`, in order, once each
+    (case-insensitively), at most `limit`: "Kubernetes" for the stem "kubernet", and an identifier
+    whole ("acks_late" for "ack"), so a refusal can name what the documents never mention."""
+    found: list[str] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group(0).rstrip(".'-")
+        if token.lower() in (seen.lower() for seen in found):
+            continue
+        if any(stem(word) in stems for word in words(token) if is_content_word(word) and not is_everyday_word(word)):
+            found.append(token)
+            if len(found) == limit:
+                break
+    return found
 
 
 def words(text: str) -> list[str]:

@@ -9,7 +9,16 @@ from sqlalchemy import select
 
 from bot.abstention import AbstentionConfig
 from bot.adapter_follower import AdapterFollower
-from bot.answering import NOT_COVERED, NOTHING_FOUND, SUMMARY_HEADING, Answerer, AnswerError, AnsweringConfig, Question
+from bot.answering import (
+    NOT_COVERED,
+    NOTHING_FOUND,
+    SUMMARY_HEADING,
+    Answerer,
+    AnswerError,
+    AnsweringConfig,
+    Question,
+    not_covered,
+)
 from bot.prompt import SYSTEM_RULES, Turn
 from knowledge.ingest import ingest_text
 from store.adapter_registry import promote, register_adapter, rollback
@@ -98,7 +107,8 @@ def test_unrelated_question_is_refused_without_calling_the_model(knowledge_base,
     generator = ScriptedGenerator("invented")
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
     result = answerer.answer(Question(text="What is the airspeed velocity of an unladen swallow?"))
-    assert result.abstained and result.text == NOT_COVERED and result.abstain_reason == "low_score"
+    assert result.abstained and result.abstain_reason == "low_score"
+    assert result.text == not_covered(["airspeed"])  # too far from every passage, and names what none mentions
     assert generator.calls == []
     with knowledge_base() as session:
         row = session.get(Answer, result.answer_id)
@@ -112,6 +122,8 @@ def test_near_miss_in_the_documents_vocabulary_is_refused_and_lists_related_docu
     result = answerer.answer(Question(text="How do I get Zscaler to stop blocking the VPN on my phone?"))
     assert result.abstained and result.abstain_reason == "unknown_terms" and generator.calls == []
     assert result.relevance.unknown == ["zscaler"]  # "blocking" and "phone" are everyday words
+    # the refusal names it as the asker typed it: the reason to see, a word to leave out or a subject to document
+    assert result.text == not_covered(["Zscaler"]) and '(they never mention "Zscaler")' in result.text
     # relevant enough for the plain threshold: only the unknown name refuses it
     rule = AbstentionConfig()
     assert rule.min_score <= result.relevance.deciding(rule.figure) < rule.unknown_score
@@ -253,7 +265,7 @@ def test_prepare_shows_an_abstention_at_once_and_complete_only_records_it(knowle
     answerer = Answerer(sessions=knowledge_base, embedder=embedder, generator=generator)
     shown: list[str] = []
     prepared = answerer.prepare(Question(text="what's the office wifi password?", channel="C1"), on_delta=shown.append)
-    assert prepared.final and not prepared.writes_summary and shown[0].endswith(NOT_COVERED)
+    assert prepared.final and not prepared.writes_summary and shown[0] == not_covered(["wifi"])
     with knowledge_base() as session:
         assert session.scalars(select(Answer)).first() is None, "recorded only when complete"
     result = answerer.complete(prepared, on_delta=shown.append)
@@ -360,3 +372,9 @@ def test_a_quote_opens_with_an_ellipsis_only_where_its_chunk_began_inside_a_sent
     assert first and first[0].cut_start and "… " + first[0].text in promoted.text
     cache = answerer.answer(Question(text="how do i empty pip's cache?"))
     assert cache.evidence[0].text.startswith("pip tries") and "…" not in cache.text
+
+
+def test_the_refusal_lists_the_undocumented_names_it_has() -> None:
+    assert not_covered([]) == NOT_COVERED  # nothing to name: the plain refusal
+    assert '(they never mention "celery" or "acks_late")' in not_covered(["celery", "acks_late"])
+    assert '(they never mention "a", "b" or "c")' in not_covered(["a", "b", "c"])

@@ -9,7 +9,7 @@ import pytest
 
 from bot.abstention import AbstentionConfig, Relevance, assess
 from bot.evidence import EvidenceConfig, evidence_markdown, select_evidence, trim_code
-from bot.lexicon import content_terms, distinctive_terms
+from bot.lexicon import content_terms, distinctive_terms, spelled_as_asked
 from bot.passage_units import Unit, split_units
 from bot.support import SupportChecker, SupportConfig, published_summary, specifics
 from bot.unit_scoring import ScoredPassage, ScoredUnit, score_passages
@@ -601,3 +601,13 @@ def test_inflected_and_un_forms_of_everyday_words_are_not_undocumented_names() -
     # Names shaped like plurals, agent nouns or superlatives stay names the documents may lack.
     for name in ("pandas", "polars", "docker", "unittest", "rebase", "terraform"):
         assert distinctive_terms(f"how do I use {name}?") != [], name
+
+
+def test_a_refusal_names_the_undocumented_words_as_the_asker_typed_them() -> None:
+    question = "celery tasks run twice after a Kubernetes restart, acks_late related? is Celery broken?"
+    stems = set(distinctive_terms(question))
+    # identifiers whole, the asker's casing, each name once (the second "Celery" is the same word)
+    assert spelled_as_asked(question, stems) == ["celery", "Kubernetes", "acks_late"]
+    assert spelled_as_asked(question, stems, limit=1) == ["celery"]
+    assert spelled_as_asked(question, set()) == []
+    assert spelled_as_asked("is sys.monitoring in 3.11?", {"sys"}) == ["sys.monitoring"]  # a dotted name whole
