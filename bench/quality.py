@@ -9,7 +9,7 @@ Postgres:
   library and tutorial page that also answers (and with many that almost do).
 Questions (bench/question_sets.py): the FAQ's own headings (flattering), hand-written
 teammate-style paraphrases of them and unanswerable questions (off-topic and near-misses), the
-last two split into `dev` (calibration) and `test` (reported), plus three holdout sets of each,
+last two split into `dev` (calibration) and `test` (reported), plus four holdout sets of each,
 written blind at different times (`holdout`, now dev data; `holdout2`; `holdout3`; `holdout4`, the
 freshest; see bench/question_sets.py). A retrieved passage is
 a hit when it lies in the question's FAQ section.

@@ -61,6 +61,7 @@ NOT_COVERED = (
     "I couldn't find an answer to this in the team's documents, so I won't guess. "
     "If you know the answer, add a document with `/kb add`."
 )
+SUMMARY_HEADING = "*Summary* (each sentence checked against the quotes)"
 
 
 def not_covered(names: Sequence[str]) -> str:
@@ -72,7 +73,6 @@ def not_covered(names: Sequence[str]) -> str:
     listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
     return (f"I couldn't find an answer to this in the team's documents (they never mention {listed}), so I "
             "won't guess. If you know the answer, add a document with `/kb add`.")
-SUMMARY_HEADING = "*Summary* (each sentence checked against the quotes)"
 
 
 class AnswerError(ValueError):

@@ -147,7 +147,7 @@ def distinctive_terms(text: str) -> list[str]:
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.'-]*")
-"""A whitespace-delimited token as typed, identifiers whole ("acks_late", "sys.monitoring", "free-threaded")."""
+"""A word as typed, identifiers whole ("acks_late", "sys.monitoring", "free-threaded")."""
 
 
 def spelled_as_asked(text: str, stems: Collection[str], *, limit: int = 3) -> list[str]:
