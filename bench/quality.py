@@ -338,15 +338,7 @@ def main() -> None:
     sources = ensure_doc_sources()
     embedder = SentenceTransformerEmbedder()
     ranker = shipped_ranker("the quality bench")
-    items = load_faq(sources)
-    sets = {"headings": headings(items), "paraphrases dev": paraphrases(items, "dev"),
-            "paraphrases test": paraphrases(items, "test"), "paraphrases holdout": holdout_paraphrases(items),
-            "paraphrases holdout2": second_holdout_paraphrases(items),
-            "paraphrases holdout3": third_holdout_paraphrases(items),
-            "paraphrases holdout4": fourth_holdout_paraphrases(items)}
-    unanswerable_sets = {"dev": unanswerable("dev"), "test": unanswerable("test"), "holdout": holdout_unanswerable(),
-                         "holdout2": second_holdout_unanswerable(), "holdout3": third_holdout_unanswerable(),
-                         "holdout4": fourth_holdout_unanswerable()}
+    sets, unanswerable_sets = question_sets(load_faq(sources))
     generator = _generator()
     results: dict[str, Any] = {"questions": {name: len(q) for name, q in sets.items()}
                                | {f"unanswerable {name}": len(q) for name, q in unanswerable_sets.items()},
@@ -379,6 +371,19 @@ def main() -> None:
     print(f"abstention, calibrated on every knowledge base's dev split: {results['abstention_joint']}")
     write_results(results, rows, args.out)
     print(f"wrote {args.out / 'quality.md'}, quality.json, quality_answers.jsonl and quality.png")
+
+
+def question_sets(items: list[FaqItem]) -> tuple[dict[str, list[AskedQuestion]], dict[str, list[AskedQuestion]]]:
+    """The bench's answerable sets (headings, then paraphrases by split) and unanswerable sets by split."""
+    sets = {"headings": headings(items), "paraphrases dev": paraphrases(items, "dev"),
+            "paraphrases test": paraphrases(items, "test"), "paraphrases holdout": holdout_paraphrases(items),
+            "paraphrases holdout2": second_holdout_paraphrases(items),
+            "paraphrases holdout3": third_holdout_paraphrases(items),
+            "paraphrases holdout4": fourth_holdout_paraphrases(items)}
+    unanswerable_sets = {"dev": unanswerable("dev"), "test": unanswerable("test"), "holdout": holdout_unanswerable(),
+                         "holdout2": second_holdout_unanswerable(), "holdout3": third_holdout_unanswerable(),
+                         "holdout4": fourth_holdout_unanswerable()}
+    return sets, unanswerable_sets
 
 
 def _corpus_database(corpus: Corpus) -> tuple[Any, sessionmaker[Session]]:

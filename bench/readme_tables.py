@@ -214,6 +214,23 @@ def quality(results: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+@renders("abstention_features")
+def abstention_features(results: dict[str, Any]) -> str:
+    """Per knowledge base and non-blind set: each figure's AUC, the shipped rule and the learned one."""
+    figures = list(results["groups"][0]["auc"]) if results["groups"] else []
+
+    def shares(rule: dict[str, Any]) -> str:
+        return f"{share(rule['answerable_answered'])} / {share(rule['unanswerable_refused'])}"
+
+    rows = [[f"`{g['knowledge_base']}` {g['set']}", *[fixed(g["auc"][f]) for f in figures], shares(g["shipped_rule"]),
+             shares(g["learned_rule"]), f"{g['shipped_rule']['answerable']} + {g['shipped_rule']['unanswerable']}"]
+            for g in results["groups"]]
+    means = [[f"mean of `{base}`'s sets", *[""] * len(figures), shares(rules["shipped_rule"]),
+              shares(rules["learned_rule"]), ""] for base, rules in results["means"].items()]
+    return table(["set", *[f"AUC {f}" for f in figures], "shipped rule: answered / refused",
+                  "learned rule (left out): answered / refused", "n"], rows + means)
+
+
 @renders("support_labels")
 def support_labels(results: dict[str, Any]) -> str:
     """Per rule and split: the default model's labelled sentences published, and how many are faithful."""

@@ -74,20 +74,26 @@ class Relevance:
     missing: list[str]
     unknown: list[str]
     reason: AbstainReason | None
+    ranking_score: float | None = None
+    """The ranking model's score of the top passage (knowledge/passage_ranking.py); None when the
+    answer kept the first stage's order. Kept for audit and for calibrating a rule that reads it (the
+    thresholds do not: at 95% answered it refused no more of the bench's unanswerable questions)."""
 
     def as_json(self) -> dict[str, object]:
         return {"top_similarity": round(self.top_similarity, 4), "evidence_score": round(self.evidence_score, 4),
                 "coverage": round(self.coverage, 4), "missing": self.missing, "unknown": self.unknown,
-                "reason": self.reason}
+                "reason": self.reason,
+                "ranking_score": None if self.ranking_score is None else round(self.ranking_score, 4)}
 
     @classmethod
     def from_json(cls, figures: dict[str, Any]) -> Relevance:
         """The figures as `as_json` stored them (on an answer row, in a bench outcome); rows written
-        before the evidence score was kept read 0.0 for it."""
+        before the evidence score was kept read 0.0 for it, before the ranking score None."""
         return cls(top_similarity=float(figures.get("top_similarity", 0.0)),
                    evidence_score=float(figures.get("evidence_score", 0.0)),
                    coverage=float(figures.get("coverage", 0.0)), missing=list(figures.get("missing", [])),
-                   unknown=list(figures.get("unknown", [])), reason=figures.get("reason"))
+                   unknown=list(figures.get("unknown", [])), reason=figures.get("reason"),
+                   ranking_score=None if figures.get("ranking_score") is None else float(figures["ranking_score"]))
 
     def deciding(self, figure: DecidingFigure) -> float:
         """The figure the thresholds compare."""
@@ -99,12 +105,13 @@ class Relevance:
 
 
 def measure(question: str, found: Sequence[Passage], *, evidence_score: float, unknown: Sequence[str] = (),
-            passages: int = 3) -> Relevance:
+            passages: int = 3, ranking_score: float | None = None) -> Relevance:
     """The figures the tests read (no verdict yet).
 
     Args:
         evidence_score: the best unit's score among the top passages (bot/unit_scoring.best_unit_score).
         unknown: the question's terms the knowledge base never mentions.
+        ranking_score: the ranking model's score of the top passage, when the order read it.
     """
     if not found:
         return Relevance(top_similarity=0.0, evidence_score=0.0, coverage=0.0, missing=[], unknown=list(unknown),
@@ -114,7 +121,7 @@ def measure(question: str, found: Sequence[Passage], *, evidence_score: float, u
     terms = key_terms(question)
     return Relevance(top_similarity=top_similarity, evidence_score=evidence_score,
                      coverage=coverage(terms, vocabulary), missing=sorted(set(terms) - vocabulary),
-                     unknown=sorted(unknown), reason=None)
+                     unknown=sorted(unknown), reason=None, ranking_score=ranking_score)
 
 
 def judge(relevance: Relevance, config: AbstentionConfig) -> Relevance:
@@ -132,7 +139,7 @@ def judge(relevance: Relevance, config: AbstentionConfig) -> Relevance:
 
 
 def assess(question: str, found: Sequence[Passage], config: AbstentionConfig = AbstentionConfig(), *,
-           evidence_score: float, unknown: Sequence[str] = ()) -> Relevance:
+           evidence_score: float, unknown: Sequence[str] = (), ranking_score: float | None = None) -> Relevance:
     """Whether the top passages answer `question`; `reason` is None when they may."""
     return judge(measure(question, found, evidence_score=evidence_score, unknown=unknown,
-                         passages=config.passages), config)
+                         passages=config.passages, ranking_score=ranking_score), config)

@@ -246,7 +246,8 @@ class Answerer:
                 logger.exception("ranking vectors not read; the answer keeps the search's order")
         reordered = rerank(scored, self.config.rerank, self.config.search_mode, ranking.scores)
         passages = [item.passage for item in reordered] + found[len(scored):]
-        return Found(passages[:self.config.passages], reordered[:read], ranking.missing)
+        top_ranking = ranking.scores.get(passages[0].chunk_id) if ranking.scores and passages else None
+        return Found(passages[:self.config.passages], reordered[:read], ranking.missing, top_ranking)
 
     def _busy(self) -> bool:
         """Whether more questions wait for their evidence than the ranking model is read for
@@ -291,11 +292,11 @@ class Answerer:
             return self._serve_verified(question, text, verified, started=started, on_delta=on_delta)
         lead = offered_markdown(verified.record) if verified is not None else ""
         # The units are scored before the verdict: the best one's score is what abstention judges.
-        passages, ranked, unranked = self.find(question, text, query, query_vector)
+        passages, ranked, unranked, ranking_score = self.find(question, text, query, query_vector)
         unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel,
                                 scopes=question.scopes) if passages else []
         relevance = assess(query, passages, self.config.abstention, evidence_score=best_unit_score(ranked),
-                           unknown=unknown)
+                           unknown=unknown, ranking_score=ranking_score)
         adapter = self._adapter_source()
         numbers = list(range(1, len(passages) + 1))
         quotes: list[Quote] = []
@@ -478,6 +479,8 @@ class Found(NamedTuple):
     """The top ones the evidence and the prompt read, their units scored."""
     unranked: tuple[int, ...]
     """Chunks re-ranked without the ranking model's vectors, which they lack."""
+    ranking_score: float | None
+    """The ranking model's score of the first passage; None when the order did not read it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -548,6 +548,19 @@ def test_abstention_judges_the_best_evidence_score_and_unknown_key_terms() -> No
     assert assess("anything", [], config, evidence_score=0.0).reason == "no_passages"
 
 
+def test_the_ranking_score_is_kept_with_the_figures_and_read_back_from_older_rows() -> None:
+    ranked = [passage(DEPLOY, title="Deploying")]
+    config = AbstentionConfig(min_score=0.45, unknown_score=0.7, figure="evidence")
+    kept = assess("how do I deploy the API?", ranked, config, evidence_score=0.6, ranking_score=0.51234)
+    assert kept.reason is None and kept.ranking_score == 0.51234
+    assert kept.as_json()["ranking_score"] == 0.5123 and Relevance.from_json(kept.as_json()).ranking_score == 0.5123
+    # the thresholds never read it: the same figures without it get the same verdict
+    assert assess("how do I deploy the API?", ranked, config, evidence_score=0.6).reason == kept.reason
+    older = {key: value for key, value in kept.as_json().items() if key != "ranking_score"}
+    assert Relevance.from_json(older).ranking_score is None
+    assert Relevance.from_json({**kept.as_json(), "ranking_score": None}).ranking_score is None
+
+
 def test_the_passage_figure_keeps_the_rule_before_for_comparison() -> None:
     ranked = [passage(DEPLOY, title="Deploying")]  # passage similarity 0.6
     by_passage = AbstentionConfig(min_score=0.5, unknown_score=0.7, figure="passage")

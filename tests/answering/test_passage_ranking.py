@@ -11,7 +11,7 @@ from bot.answering import Answerer, AnsweringConfig, Question
 from bot.reranking import RerankConfig, rerank
 from knowledge.passage_ranking import RANK_BATCH, rank_missing, ranking_scores
 from store.ranking_vectors import RankingRow, chunks_to_rank, load_ranking_vectors, save_ranking_vectors
-from store.schema import Chunk, Document, RankingVectors
+from store.schema import Answer, Chunk, Document, RankingVectors
 from tests.answering.handbook import QUESTION
 from tests.answering.test_reranking import _ids, _scored
 from tests.scripted_generator import ScriptedGenerator
@@ -114,6 +114,7 @@ def test_an_answer_read_without_vectors_keeps_the_first_order_then_ranks_what_it
     answerer = _answerer(handbook, embedder, ranker)
     prepared = answerer.prepare(Question(text=QUESTION))
     assert len(prepared.unranked) == 3 and _stored(handbook) == {}, "nothing is embedded before the evidence"
+    assert prepared.outcome.relevance.ranking_score is None, "no vectors: the order did not read the ranking model"
     without = _answerer(handbook, embedder, None).prepare(Question(text=QUESTION))
     assert [p.chunk_id for p in prepared.outcome.passages] == [p.chunk_id for p in without.outcome.passages]
     answerer.complete(prepared)
@@ -128,8 +129,14 @@ def test_the_order_follows_the_stored_ranking_vectors(handbook, embedder, ranker
     _plant_backups_as_the_answer(handbook, ranker)
     ranked = _answerer(handbook, embedder, ranker).answer(Question(text=QUESTION))
     assert ranked.passages[0].title == "Backups"
+    # the relevance figures keep the ranking model's score of the top passage (the planted rows: the question)
+    assert ranked.relevance is not None and ranked.relevance.ranking_score == pytest.approx(1.0, abs=1e-3)
+    with handbook() as session:
+        stored = session.scalar(select(Answer.relevance).where(Answer.id == ranked.answer_id))
+    assert stored["ranking_score"] == pytest.approx(1.0, abs=1e-3)
     plain = _answerer(handbook, embedder, None).answer(Question(text=QUESTION))
     assert plain.passages[0].title == "Incident response", "without the ranking model the planted rows are unread"
+    assert plain.relevance is not None and plain.relevance.ranking_score is None
     unranked = _answerer(handbook, embedder, ranker, rerank=RerankConfig(depth=0)).answer(Question(text=QUESTION))
     assert unranked.passages[0].title != "Backups", "depth 0 keeps the first stage's order"
 

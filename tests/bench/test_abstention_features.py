@@ -1,0 +1,61 @@
+"""The abstention-features bench's pieces on hand-made figures (pure: the bench itself reads the quality
+bench's knowledge bases)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.abstention_features import FEATURE_NAMES, auc, features, learned_rule_figures
+from bench.readme_tables import RESULTS, render
+from bot.abstention import Relevance
+
+
+def _relevance(similarity: float, evidence: float, *, unknown: tuple[str, ...] = (),
+               ranking: float | None = None) -> Relevance:
+    return Relevance(top_similarity=similarity, evidence_score=evidence, coverage=0.5, missing=[],
+                     unknown=list(unknown), reason=None, ranking_score=ranking)
+
+
+def test_auc_counts_pairs_and_ties() -> None:
+    assert auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert auc([0.1], [0.9]) == 0.0
+    assert auc([0.5], [0.5]) == 0.5
+    assert auc([0.9, 0.3], [0.5]) == 0.5
+    assert auc([], [0.5]) == 0.5  # nothing to compare
+
+
+def test_features_read_the_row_and_the_question() -> None:
+    row = features(_relevance(0.4, 0.6, unknown=("celeri",), ranking=0.7), "celery tasks run twice after restart")
+    assert len(row) == len(FEATURE_NAMES)
+    named = dict(zip(FEATURE_NAMES, row, strict=True))
+    assert named["ranking score"] == 0.7 and named["any unknown name"] == 1.0 and named["unknown names (≤ 3)"] == 1.0
+    assert named["mean × any unknown name"] == pytest.approx(0.5)
+    assert 0 < named["unknown share of key terms"] < 1
+    assert features(_relevance(0.4, 0.6), "deploy")[2] == 0.0, "no ranking score: the order did not read it"
+
+
+def test_the_learned_rule_is_judged_only_on_the_group_it_never_saw() -> None:
+    """Answerable questions score high and unanswerable ones low in every group; fitted on the others,
+    the rule gets each group right. A group whose labels are flipped is got wrong when left out, so its
+    own labels were not what the rule it is judged by was fitted on."""
+    def group(flipped: bool) -> tuple[list[list[float]], list[bool]]:
+        xs = [[0.8 + 0.01 * i] for i in range(10)] + [[0.2 + 0.01 * i] for i in range(10)]
+        return xs, [not flipped] * 10 + [flipped] * 10
+
+    normal = {("a", "dev"): group(False), ("a", "test"): group(False), ("b", "dev"): group(False)}
+    for figures in learned_rule_figures(normal, min_answered=0.9).values():
+        assert figures == {"answerable_answered": 1.0, "unanswerable_refused": 1.0, "answerable": 10,
+                           "unanswerable": 10}
+    odd = learned_rule_figures({**normal, ("b", "odd"): group(True)}, min_answered=0.9)[("b", "odd")]
+    assert odd["answerable_answered"] == 0.0 and odd["unanswerable_refused"] == 0.0
+
+
+def test_the_committed_table_shows_both_rules_per_set_and_their_means() -> None:
+    text = render("abstention_features")
+    assert text.count("| `faq` ") == 4 and text.count("| `docs` ") == 4  # the four non-blind sets each
+    assert "holdout3" not in text and "holdout4" not in text, "the blind sets are kept out"
+    committed = json.loads((RESULTS / "abstention_features.json").read_text())
+    faq = committed["means"]["faq"]
+    assert "| mean of `faq`'s sets |" in text and f"{100 * faq['learned_rule']['unanswerable_refused']:.1f}%" in text
