@@ -43,18 +43,21 @@ MIN_ANSWERED = 0.95
 
 
 def features(relevance: Relevance, question: str) -> list[float]:
-    """What the learned rule reads of one question: the answer row's figures, the unknown names' count
-    (up to 3) and share of the question's key terms, and how many key terms it has (up to 20)."""
+    """What the learned rule reads of one question: the answer row's figures (the ranking model's
+    included: 0 when the order did not read it), the unknown names' count (up to 3) and share of the
+    question's key terms, and how many key terms it has (up to 20)."""
     unknown = len(relevance.unknown)
     terms = len(set(key_terms(question)))
     mean = (relevance.top_similarity + relevance.evidence_score) / 2
     return [relevance.top_similarity, relevance.evidence_score, relevance.ranking_score or 0.0,
-            float(min(unknown, 3)), float(unknown > 0), unknown / max(1, terms), relevance.coverage,
-            mean * float(unknown > 0), min(terms, 20) / 20]
+            relevance.ranking_best or 0.0, relevance.ranking_margin or 0.0, float(min(unknown, 3)),
+            float(unknown > 0), unknown / max(1, terms), relevance.coverage, mean * float(unknown > 0),
+            min(terms, 20) / 20]
 
 
-FEATURE_NAMES = ("passage similarity", "evidence score", "ranking score", "unknown names (≤ 3)", "any unknown name",
-                 "unknown share of key terms", "key-term coverage", "mean × any unknown name", "key terms (≤ 20)")
+FEATURE_NAMES = ("passage similarity", "evidence score", "ranking score", "best ranking score", "ranking margin",
+                 "unknown names (≤ 3)", "any unknown name", "unknown share of key terms", "key-term coverage",
+                 "mean × any unknown name", "key terms (≤ 20)")
 SINGLE_FIGURES: dict[str, Callable[[Relevance], float]] = {
     "mean (shipped figure)": lambda r: (r.top_similarity + r.evidence_score) / 2,
     "passage similarity": lambda r: r.top_similarity,

@@ -64,6 +64,28 @@ class AbstentionConfig:
     figure: DecidingFigure = "both"
 
 
+RANKING_FIGURES = ("ranking_score", "ranking_best", "ranking_margin")
+"""The ranking model's figures a `Relevance` keeps (each None when the order did not read the model)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RankingFigures:
+    """What the ranking model said of the passages an answer re-ordered (knowledge/passage_ranking.py)."""
+
+    score: float
+    """Its score of the top passage."""
+    best: float
+    """Its best score among the re-ordered passages."""
+    margin: float | None
+    """The best score minus the second best (None with one passage)."""
+
+    @classmethod
+    def of(cls, top: float, scores: Sequence[float]) -> RankingFigures:
+        """The figures from the top passage's score and every re-ordered passage's."""
+        ordered = sorted(scores, reverse=True)
+        return cls(score=top, best=ordered[0], margin=ordered[0] - ordered[1] if len(ordered) > 1 else None)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Relevance:
     """The figures the decision was made on (kept with the answer for audit and calibration)."""
@@ -78,12 +100,22 @@ class Relevance:
     """The ranking model's score of the top passage (knowledge/passage_ranking.py); None when the
     answer kept the first stage's order. Kept for audit and for calibrating a rule that reads it (the
     thresholds do not: at 95% answered it refused no more of the bench's unanswerable questions)."""
+    ranking_best: float | None = None
+    """The best ranking score among the re-ordered passages (the top one's may be lower: the order also
+    weighs each passage's best unit)."""
+    ranking_margin: float | None = None
+    """How far the best ranking score is above the second best: how clearly the ranking model prefers one
+    passage (bench/abstention_features.py reads all three)."""
 
     def as_json(self) -> dict[str, object]:
         return {"top_similarity": round(self.top_similarity, 4), "evidence_score": round(self.evidence_score, 4),
                 "coverage": round(self.coverage, 4), "missing": self.missing, "unknown": self.unknown,
                 "reason": self.reason,
-                "ranking_score": None if self.ranking_score is None else round(self.ranking_score, 4)}
+                **{name: None if value is None else round(value, 4) for name, value in self.ranking_figures().items()}}
+
+    def ranking_figures(self) -> dict[str, float | None]:
+        """The ranking model's figures by name (each None when the order did not read the model)."""
+        return {name: getattr(self, name) for name in RANKING_FIGURES}
 
     @classmethod
     def from_json(cls, figures: dict[str, Any]) -> Relevance:
@@ -93,7 +125,7 @@ class Relevance:
                    evidence_score=float(figures.get("evidence_score", 0.0)),
                    coverage=float(figures.get("coverage", 0.0)), missing=list(figures.get("missing", [])),
                    unknown=list(figures.get("unknown", [])), reason=figures.get("reason"),
-                   ranking_score=None if figures.get("ranking_score") is None else float(figures["ranking_score"]))
+                   **{name: None if figures.get(name) is None else float(figures[name]) for name in RANKING_FIGURES})
 
     def deciding(self, figure: DecidingFigure) -> float:
         """The figure the thresholds compare."""
@@ -105,13 +137,13 @@ class Relevance:
 
 
 def measure(question: str, found: Sequence[Passage], *, evidence_score: float, unknown: Sequence[str] = (),
-            passages: int = 3, ranking_score: float | None = None) -> Relevance:
+            passages: int = 3, ranking: RankingFigures | None = None) -> Relevance:
     """The figures the tests read (no verdict yet).
 
     Args:
         evidence_score: the best unit's score among the top passages (bot/unit_scoring.best_unit_score).
         unknown: the question's terms the knowledge base never mentions.
-        ranking_score: the ranking model's score of the top passage, when the order read it.
+        ranking: what the ranking model said of the re-ordered passages, when the order read it.
     """
     if not found:
         return Relevance(top_similarity=0.0, evidence_score=0.0, coverage=0.0, missing=[], unknown=list(unknown),
@@ -121,7 +153,10 @@ def measure(question: str, found: Sequence[Passage], *, evidence_score: float, u
     terms = key_terms(question)
     return Relevance(top_similarity=top_similarity, evidence_score=evidence_score,
                      coverage=coverage(terms, vocabulary), missing=sorted(set(terms) - vocabulary),
-                     unknown=sorted(unknown), reason=None, ranking_score=ranking_score)
+                     unknown=sorted(unknown), reason=None,
+                     ranking_score=None if ranking is None else ranking.score,
+                     ranking_best=None if ranking is None else ranking.best,
+                     ranking_margin=None if ranking is None else ranking.margin)
 
 
 def judge(relevance: Relevance, config: AbstentionConfig) -> Relevance:
@@ -139,7 +174,7 @@ def judge(relevance: Relevance, config: AbstentionConfig) -> Relevance:
 
 
 def assess(question: str, found: Sequence[Passage], config: AbstentionConfig = AbstentionConfig(), *,
-           evidence_score: float, unknown: Sequence[str] = (), ranking_score: float | None = None) -> Relevance:
+           evidence_score: float, unknown: Sequence[str] = (), ranking: RankingFigures | None = None) -> Relevance:
     """Whether the top passages answer `question`; `reason` is None when they may."""
     return judge(measure(question, found, evidence_score=evidence_score, unknown=unknown,
-                         passages=config.passages, ranking_score=ranking_score), config)
+                         passages=config.passages, ranking=ranking), config)

@@ -31,7 +31,7 @@ from typing import NamedTuple
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.abstention import AbstainReason, AbstentionConfig, Relevance, assess
+from bot.abstention import AbstainReason, AbstentionConfig, RankingFigures, Relevance, assess
 from bot.chunk_starts import may_be_cut, starts_mid_sentence
 from bot.citations import Citation, build_citations, strip_invalid_markers
 from bot.evidence import EvidenceConfig, Quote, evidence_markdown, select_evidence
@@ -246,8 +246,10 @@ class Answerer:
                 logger.exception("ranking vectors not read; the answer keeps the search's order")
         reordered = rerank(scored, self.config.rerank, self.config.search_mode, ranking.scores)
         passages = [item.passage for item in reordered] + found[len(scored):]
-        top_ranking = ranking.scores.get(passages[0].chunk_id) if ranking.scores and passages else None
-        return Found(passages[:self.config.passages], reordered[:read], ranking.missing, top_ranking)
+        figures = None
+        if ranking.scores and passages and passages[0].chunk_id in ranking.scores:
+            figures = RankingFigures.of(ranking.scores[passages[0].chunk_id], list(ranking.scores.values()))
+        return Found(passages[:self.config.passages], reordered[:read], ranking.missing, figures)
 
     def _busy(self) -> bool:
         """Whether more questions wait for their evidence than the ranking model is read for
@@ -292,11 +294,11 @@ class Answerer:
             return self._serve_verified(question, text, verified, started=started, on_delta=on_delta)
         lead = offered_markdown(verified.record) if verified is not None else ""
         # The units are scored before the verdict: the best one's score is what abstention judges.
-        passages, ranked, unranked, ranking_score = self.find(question, text, query, query_vector)
+        passages, ranked, unranked, ranking = self.find(question, text, query, query_vector)
         unknown = unknown_terms(self._sessions, distinctive_terms(query), channel=question.channel,
                                 scopes=question.scopes) if passages else []
         relevance = assess(query, passages, self.config.abstention, evidence_score=best_unit_score(ranked),
-                           unknown=unknown, ranking_score=ranking_score)
+                           unknown=unknown, ranking=ranking)
         adapter = self._adapter_source()
         numbers = list(range(1, len(passages) + 1))
         quotes: list[Quote] = []
@@ -479,8 +481,8 @@ class Found(NamedTuple):
     """The top ones the evidence and the prompt read, their units scored."""
     unranked: tuple[int, ...]
     """Chunks re-ranked without the ranking model's vectors, which they lack."""
-    ranking_score: float | None
-    """The ranking model's score of the first passage; None when the order did not read it."""
+    ranking: RankingFigures | None
+    """What the ranking model said of the re-ordered passages; None when the order did not read it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

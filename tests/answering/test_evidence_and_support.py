@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bot.abstention import AbstentionConfig, Relevance, assess
+from bot.abstention import AbstentionConfig, RankingFigures, Relevance, assess
 from bot.evidence import EvidenceConfig, evidence_markdown, select_evidence, trim_code
 from bot.lexicon import content_terms, distinctive_terms, spelled_as_asked
 from bot.passage_units import Unit, split_units
@@ -548,17 +548,22 @@ def test_abstention_judges_the_best_evidence_score_and_unknown_key_terms() -> No
     assert assess("anything", [], config, evidence_score=0.0).reason == "no_passages"
 
 
-def test_the_ranking_score_is_kept_with_the_figures_and_read_back_from_older_rows() -> None:
+def test_the_ranking_figures_are_kept_with_the_relevance_and_read_back_from_older_rows() -> None:
     ranked = [passage(DEPLOY, title="Deploying")]
     config = AbstentionConfig(min_score=0.45, unknown_score=0.7, figure="evidence")
-    kept = assess("how do I deploy the API?", ranked, config, evidence_score=0.6, ranking_score=0.51234)
-    assert kept.reason is None and kept.ranking_score == 0.51234
-    assert kept.as_json()["ranking_score"] == 0.5123 and Relevance.from_json(kept.as_json()).ranking_score == 0.5123
-    # the thresholds never read it: the same figures without it get the same verdict
+    figures = RankingFigures.of(0.51234, [0.3, 0.51234, 0.62])  # the top passage need not score best
+    assert (figures.score, figures.best, figures.margin) == (0.51234, 0.62, pytest.approx(0.10766))
+    assert RankingFigures.of(0.4, [0.4]).margin is None, "one passage: no runner-up"
+    kept = assess("how do I deploy the API?", ranked, config, evidence_score=0.6, ranking=figures)
+    assert kept.reason is None and (kept.ranking_score, kept.ranking_best) == (0.51234, 0.62)
+    stored = kept.as_json()
+    assert (stored["ranking_score"], stored["ranking_best"], stored["ranking_margin"]) == (0.5123, 0.62, 0.1077)
+    assert Relevance.from_json(stored).ranking_figures() == {"ranking_score": 0.5123, "ranking_best": 0.62,
+                                                             "ranking_margin": 0.1077}
+    # the thresholds never read them: the same figures without them get the same verdict
     assert assess("how do I deploy the API?", ranked, config, evidence_score=0.6).reason == kept.reason
-    older = {key: value for key, value in kept.as_json().items() if key != "ranking_score"}
-    assert Relevance.from_json(older).ranking_score is None
-    assert Relevance.from_json({**kept.as_json(), "ranking_score": None}).ranking_score is None
+    older = {key: value for key, value in stored.items() if not key.startswith("ranking_")}
+    assert set(Relevance.from_json(older).ranking_figures().values()) == {None}
 
 
 def test_the_passage_figure_keeps_the_rule_before_for_comparison() -> None:

@@ -131,12 +131,14 @@ def test_the_order_follows_the_stored_ranking_vectors(handbook, embedder, ranker
     assert ranked.passages[0].title == "Backups"
     # the relevance figures keep the ranking model's score of the top passage (the planted rows: the question)
     assert ranked.relevance is not None and ranked.relevance.ranking_score == pytest.approx(1.0, abs=1e-3)
+    assert ranked.relevance.ranking_best == ranked.relevance.ranking_score, "the planted page scores best"
+    assert ranked.relevance.ranking_margin is not None and 0 < ranked.relevance.ranking_margin < 1
     with handbook() as session:
         stored = session.scalar(select(Answer.relevance).where(Answer.id == ranked.answer_id))
-    assert stored["ranking_score"] == pytest.approx(1.0, abs=1e-3)
+    assert stored["ranking_score"] == pytest.approx(1.0, abs=1e-3) and stored["ranking_margin"] > 0
     plain = _answerer(handbook, embedder, None).answer(Question(text=QUESTION))
     assert plain.passages[0].title == "Incident response", "without the ranking model the planted rows are unread"
-    assert plain.relevance is not None and plain.relevance.ranking_score is None
+    assert plain.relevance is not None and set(plain.relevance.ranking_figures().values()) == {None}
     unranked = _answerer(handbook, embedder, ranker, rerank=RerankConfig(depth=0)).answer(Question(text=QUESTION))
     assert unranked.passages[0].title != "Backups", "depth 0 keeps the first stage's order"
 

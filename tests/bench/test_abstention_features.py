@@ -15,7 +15,9 @@ from bot.abstention import Relevance
 def _relevance(similarity: float, evidence: float, *, unknown: tuple[str, ...] = (),
                ranking: float | None = None) -> Relevance:
     return Relevance(top_similarity=similarity, evidence_score=evidence, coverage=0.5, missing=[],
-                     unknown=list(unknown), reason=None, ranking_score=ranking)
+                     unknown=list(unknown), reason=None, ranking_score=ranking,
+                     ranking_best=None if ranking is None else ranking + 0.1,
+                     ranking_margin=None if ranking is None else 0.05)
 
 
 def test_auc_counts_pairs_and_ties() -> None:
@@ -30,10 +32,12 @@ def test_features_read_the_row_and_the_question() -> None:
     row = features(_relevance(0.4, 0.6, unknown=("celeri",), ranking=0.7), "celery tasks run twice after restart")
     assert len(row) == len(FEATURE_NAMES)
     named = dict(zip(FEATURE_NAMES, row, strict=True))
-    assert named["ranking score"] == 0.7 and named["any unknown name"] == 1.0 and named["unknown names (≤ 3)"] == 1.0
+    assert named["ranking score"] == 0.7 and named["best ranking score"] == pytest.approx(0.8)
+    assert named["ranking margin"] == 0.05
+    assert named["any unknown name"] == 1.0 and named["unknown names (≤ 3)"] == 1.0
     assert named["mean × any unknown name"] == pytest.approx(0.5)
     assert 0 < named["unknown share of key terms"] < 1
-    assert features(_relevance(0.4, 0.6), "deploy")[2] == 0.0, "no ranking score: the order did not read it"
+    assert features(_relevance(0.4, 0.6), "deploy")[2:5] == [0.0, 0.0, 0.0], "no ranking figures: not read"
 
 
 def test_the_learned_rule_is_judged_only_on_the_group_it_never_saw() -> None:
