@@ -120,7 +120,7 @@ class Relevance:
     @classmethod
     def from_json(cls, figures: dict[str, Any]) -> Relevance:
         """The figures as `as_json` stored them (on an answer row, in a bench outcome); rows written
-        before the evidence score was kept read 0.0 for it, before the ranking score None."""
+        before the evidence score was kept read 0.0 for it, before the ranking figures None."""
         return cls(top_similarity=float(figures.get("top_similarity", 0.0)),
                    evidence_score=float(figures.get("evidence_score", 0.0)),
                    coverage=float(figures.get("coverage", 0.0)), missing=list(figures.get("missing", [])),
