@@ -49,8 +49,9 @@ def features(relevance: Relevance, question: str) -> list[float]:
     unknown = len(relevance.unknown)
     terms = len(set(key_terms(question)))
     mean = (relevance.top_similarity + relevance.evidence_score) / 2
-    return [relevance.top_similarity, relevance.evidence_score, relevance.ranking_score or 0.0,
-            relevance.ranking_best or 0.0, relevance.ranking_margin or 0.0, float(min(unknown, 3)),
+    ranking = relevance.ranking
+    return [relevance.top_similarity, relevance.evidence_score, ranking.score if ranking else 0.0,
+            ranking.best if ranking else 0.0, (ranking.margin or 0.0) if ranking else 0.0, float(min(unknown, 3)),
             float(unknown > 0), unknown / max(1, terms), relevance.coverage, mean * float(unknown > 0),
             min(terms, 20) / 20]
 
@@ -62,7 +63,7 @@ SINGLE_FIGURES: dict[str, Callable[[Relevance], float]] = {
     "mean (shipped figure)": lambda r: (r.top_similarity + r.evidence_score) / 2,
     "passage similarity": lambda r: r.top_similarity,
     "evidence score": lambda r: r.evidence_score,
-    "ranking score": lambda r: r.ranking_score or 0.0,
+    "ranking score": lambda r: r.ranking.score if r.ranking else 0.0,
     "key-term coverage": lambda r: r.coverage,
 }
 

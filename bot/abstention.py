@@ -64,13 +64,19 @@ class AbstentionConfig:
     figure: DecidingFigure = "both"
 
 
-RANKING_FIGURES = ("ranking_score", "ranking_best", "ranking_margin")
-"""The ranking model's figures a `Relevance` keeps (each None when the order did not read the model)."""
+_RANKING_KEYS = ("ranking_score", "ranking_best", "ranking_margin")
+"""How a `Relevance`'s ranking figures are stored beside the others (each None when the order did not
+read the ranking model)."""
 
 
 @dataclass(frozen=True, slots=True)
 class RankingFigures:
-    """What the ranking model said of the passages an answer re-ordered (knowledge/passage_ranking.py)."""
+    """What the ranking model said of the passages an answer re-ordered (knowledge/passage_ranking.py).
+
+    Kept with the relevance figures for audit and for calibrating a rule that reads them
+    (bench/abstention_features.py); the thresholds do not (the top passage's score, at 95% answered,
+    refused no more of the bench's unanswerable questions).
+    """
 
     score: float
     """Its score of the top passage."""
@@ -85,6 +91,21 @@ class RankingFigures:
         ordered = sorted(scores, reverse=True)
         return cls(score=top, best=ordered[0], margin=ordered[0] - ordered[1] if len(ordered) > 1 else None)
 
+    @staticmethod
+    def to_json(figures: RankingFigures | None) -> dict[str, float | None]:
+        """`figures` as stored, rounded (None for each when there are none)."""
+        values = (None, None, None) if figures is None else (figures.score, figures.best, figures.margin)
+        return {key: None if value is None else round(value, 4)
+                for key, value in zip(_RANKING_KEYS, values, strict=True)}
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> RankingFigures | None:
+        """The figures `to_json` stored; None for rows without them (written before they were kept)."""
+        score, best, margin = (stored.get(key) for key in _RANKING_KEYS)
+        if score is None or best is None:
+            return None
+        return cls(score=float(score), best=float(best), margin=None if margin is None else float(margin))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Relevance:
@@ -96,26 +117,13 @@ class Relevance:
     missing: list[str]
     unknown: list[str]
     reason: AbstainReason | None
-    ranking_score: float | None = None
-    """The ranking model's score of the top passage (knowledge/passage_ranking.py); None when the
-    answer kept the first stage's order. Kept for audit and for calibrating a rule that reads it (the
-    thresholds do not: at 95% answered it refused no more of the bench's unanswerable questions)."""
-    ranking_best: float | None = None
-    """The best ranking score among the re-ordered passages (the top one's may be lower: the order also
-    weighs each passage's best unit)."""
-    ranking_margin: float | None = None
-    """How far the best ranking score is above the second best: how clearly the ranking model prefers one
-    passage (bench/abstention_features.py reads all three)."""
+    ranking: RankingFigures | None = None
+    """None when the answer kept the first stage's order."""
 
     def as_json(self) -> dict[str, object]:
         return {"top_similarity": round(self.top_similarity, 4), "evidence_score": round(self.evidence_score, 4),
                 "coverage": round(self.coverage, 4), "missing": self.missing, "unknown": self.unknown,
-                "reason": self.reason,
-                **{name: None if value is None else round(value, 4) for name, value in self.ranking_figures().items()}}
-
-    def ranking_figures(self) -> dict[str, float | None]:
-        """The ranking model's figures by name (each None when the order did not read the model)."""
-        return {name: getattr(self, name) for name in RANKING_FIGURES}
+                "reason": self.reason, **RankingFigures.to_json(self.ranking)}
 
     @classmethod
     def from_json(cls, figures: dict[str, Any]) -> Relevance:
@@ -125,7 +133,7 @@ class Relevance:
                    evidence_score=float(figures.get("evidence_score", 0.0)),
                    coverage=float(figures.get("coverage", 0.0)), missing=list(figures.get("missing", [])),
                    unknown=list(figures.get("unknown", [])), reason=figures.get("reason"),
-                   **{name: None if figures.get(name) is None else float(figures[name]) for name in RANKING_FIGURES})
+                   ranking=RankingFigures.from_json(figures))
 
     def deciding(self, figure: DecidingFigure) -> float:
         """The figure the thresholds compare."""
@@ -153,10 +161,7 @@ def measure(question: str, found: Sequence[Passage], *, evidence_score: float, u
     terms = key_terms(question)
     return Relevance(top_similarity=top_similarity, evidence_score=evidence_score,
                      coverage=coverage(terms, vocabulary), missing=sorted(set(terms) - vocabulary),
-                     unknown=sorted(unknown), reason=None,
-                     ranking_score=None if ranking is None else ranking.score,
-                     ranking_best=None if ranking is None else ranking.best,
-                     ranking_margin=None if ranking is None else ranking.margin)
+                     unknown=sorted(unknown), reason=None, ranking=ranking)
 
 
 def judge(relevance: Relevance, config: AbstentionConfig) -> Relevance:

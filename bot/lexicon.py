@@ -159,7 +159,7 @@ def spelled_as_asked(text: str, stems: Collection[str], *, limit: int = 3) -> li
         token = match.group(0).rstrip(".'-")
         if token.lower() in (seen.lower() for seen in found):
             continue
-        if any(stem(word) in stems for word in words(token) if is_content_word(word) and not is_everyday_word(word)):
+        if any(term in stems for term in distinctive_terms(token)):
             found.append(token)
             if len(found) == limit:
                 break

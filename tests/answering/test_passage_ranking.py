@@ -114,7 +114,7 @@ def test_an_answer_read_without_vectors_keeps_the_first_order_then_ranks_what_it
     answerer = _answerer(handbook, embedder, ranker)
     prepared = answerer.prepare(Question(text=QUESTION))
     assert len(prepared.unranked) == 3 and _stored(handbook) == {}, "nothing is embedded before the evidence"
-    assert prepared.outcome.relevance.ranking_score is None, "no vectors: the order did not read the ranking model"
+    assert prepared.outcome.relevance.ranking is None, "no vectors: the order did not read the ranking model"
     without = _answerer(handbook, embedder, None).prepare(Question(text=QUESTION))
     assert [p.chunk_id for p in prepared.outcome.passages] == [p.chunk_id for p in without.outcome.passages]
     answerer.complete(prepared)
@@ -130,15 +130,17 @@ def test_the_order_follows_the_stored_ranking_vectors(handbook, embedder, ranker
     ranked = _answerer(handbook, embedder, ranker).answer(Question(text=QUESTION))
     assert ranked.passages[0].title == "Backups"
     # the relevance figures keep the ranking model's score of the top passage (the planted rows: the question)
-    assert ranked.relevance is not None and ranked.relevance.ranking_score == pytest.approx(1.0, abs=1e-3)
-    assert ranked.relevance.ranking_best == ranked.relevance.ranking_score, "the planted page scores best"
-    assert ranked.relevance.ranking_margin is not None and 0 < ranked.relevance.ranking_margin < 1
+    assert ranked.relevance is not None and ranked.relevance.ranking is not None
+    figures = ranked.relevance.ranking
+    assert figures.score == pytest.approx(1.0, abs=1e-3)
+    assert figures.best == figures.score, "the planted page scores best"
+    assert figures.margin is not None and 0 < figures.margin < 1
     with handbook() as session:
         stored = session.scalar(select(Answer.relevance).where(Answer.id == ranked.answer_id))
     assert stored["ranking_score"] == pytest.approx(1.0, abs=1e-3) and stored["ranking_margin"] > 0
     plain = _answerer(handbook, embedder, None).answer(Question(text=QUESTION))
     assert plain.passages[0].title == "Incident response", "without the ranking model the planted rows are unread"
-    assert plain.relevance is not None and set(plain.relevance.ranking_figures().values()) == {None}
+    assert plain.relevance is not None and plain.relevance.ranking is None
     unranked = _answerer(handbook, embedder, ranker, rerank=RerankConfig(depth=0)).answer(Question(text=QUESTION))
     assert unranked.passages[0].title != "Backups", "depth 0 keeps the first stage's order"
 

@@ -9,15 +9,15 @@ import pytest
 
 from bench.abstention_features import FEATURE_NAMES, auc, features, learned_rule_figures
 from bench.readme_tables import RESULTS, render
-from bot.abstention import Relevance
+from bot.abstention import RankingFigures, Relevance
 
 
 def _relevance(similarity: float, evidence: float, *, unknown: tuple[str, ...] = (),
                ranking: float | None = None) -> Relevance:
     return Relevance(top_similarity=similarity, evidence_score=evidence, coverage=0.5, missing=[],
-                     unknown=list(unknown), reason=None, ranking_score=ranking,
-                     ranking_best=None if ranking is None else ranking + 0.1,
-                     ranking_margin=None if ranking is None else 0.05)
+                     unknown=list(unknown), reason=None,
+                     ranking=None if ranking is None else RankingFigures(score=ranking, best=ranking + 0.1,
+                                                                          margin=0.05))
 
 
 def test_auc_counts_pairs_and_ties() -> None:
