@@ -84,6 +84,15 @@ def on_machine(machine: dict[str, Any]) -> str:
 
 # --- renderers, one per result file -----------------------------------------------------------------------
 
+_BLIND_HOLDOUTS = (("holdout3", "third holdout"), ("holdout4", "fourth holdout"))
+"""The holdout sets written blind after the ranking model: each gets the same rows."""
+_HOLDOUT_RULES = (("shipped default", "with_default"), ("shipped default over the top 10 re-ranked", "top10"),
+                  ("shipped default before the ranking model", "before_ranking"),
+                  ("shipped before the re-ranking", "before_rerank"))
+"""Each blind holdout's abstention rows: the rule, and its key's suffix in the results."""
+_HOLDOUT_ORDERS = (("", ""), (", top 10 re-ranked", "_top10"), (", before the ranking model", "_before_ranking"),
+                   (", before the re-ranking", "_before_rerank"))
+"""Each blind holdout's evidence rows: the order, and its key's suffix in the results."""
 _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_similarity_only_0.3"),
                      ("passage similarity ≥ 0.36 + key-term coverage ≥ 0.6 in the top passages", "test_coverage_0.6"),
                      ("passage similarity ≥ 0.32, ≥ 0.53 with an unknown name (shipped before)",
@@ -106,18 +115,8 @@ _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_sim
                      ("shipped default over the top 10 re-ranked, on the **holdout** set", "holdout_top10"),
                      ("shipped default over the top 10 re-ranked, on the **second holdout** set (blind)",
                       "holdout2_top10"),
-                     ("shipped default, on the **third holdout** set (blind)", "holdout3_with_default"),
-                     ("shipped default over the top 10 re-ranked, on the **third holdout** set (blind)",
-                      "holdout3_top10"),
-                     ("shipped default before the ranking model, on the **third holdout** set (blind)",
-                      "holdout3_before_ranking"),
-                     ("shipped before the re-ranking, on the **third holdout** set (blind)", "holdout3_before_rerank"),
-                     ("shipped default, on the **fourth holdout** set (blind)", "holdout4_with_default"),
-                     ("shipped default over the top 10 re-ranked, on the **fourth holdout** set (blind)",
-                      "holdout4_top10"),
-                     ("shipped default before the ranking model, on the **fourth holdout** set (blind)",
-                      "holdout4_before_ranking"),
-                     ("shipped before the re-ranking, on the **fourth holdout** set (blind)", "holdout4_before_rerank")]
+                     *[(f"{rule}, on the **{name}** set (blind)", f"{split}_{key}")
+                       for split, name in _BLIND_HOLDOUTS for rule, key in _HOLDOUT_RULES]]
 _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                     ("evidence only, before the re-ranking (test)", "evidence_only_test_before_rerank"),
                     ("evidence + checked summary (test)", "answers_test"),
@@ -133,18 +132,8 @@ _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
                     ("evidence only, top 10 re-ranked (before the top 20) (test)", "evidence_only_test_top10"),
                     ("evidence only, top 10 re-ranked (**holdout**)", "evidence_only_holdout_top10"),
                     ("evidence only, top 10 re-ranked (**second holdout**, blind)", "evidence_only_holdout2_top10"),
-                    ("evidence only (**third holdout**, blind)", "evidence_only_holdout3"),
-                    ("evidence only, top 10 re-ranked (**third holdout**, blind)", "evidence_only_holdout3_top10"),
-                    ("evidence only, before the ranking model (**third holdout**, blind)",
-                     "evidence_only_holdout3_before_ranking"),
-                    ("evidence only, before the re-ranking (**third holdout**, blind)",
-                     "evidence_only_holdout3_before_rerank"),
-                    ("evidence only (**fourth holdout**, blind)", "evidence_only_holdout4"),
-                    ("evidence only, top 10 re-ranked (**fourth holdout**, blind)", "evidence_only_holdout4_top10"),
-                    ("evidence only, before the ranking model (**fourth holdout**, blind)",
-                     "evidence_only_holdout4_before_ranking"),
-                    ("evidence only, before the re-ranking (**fourth holdout**, blind)",
-                     "evidence_only_holdout4_before_rerank")]
+                    *[(f"evidence only{order} (**{name}**, blind)", f"evidence_only_{split}{key}")
+                      for split, name in _BLIND_HOLDOUTS for order, key in _HOLDOUT_ORDERS]]
 
 
 def _abstention_rule(rule: dict[str, Any]) -> str:
@@ -196,12 +185,11 @@ def quality(results: dict[str, Any]) -> str:
         parts.append(f"**Abstention calibrated on the dev splits of {', '.join(joint['knowledge_bases'])} together** "
                      f"({_abstention_rule(joint['calibrated_on_dev'])}; {default}), "
                      "on each test split and holdout set:")
-        holdout = [(f"`{name}`, **holdout** set", f) for name, f in joint.get("holdout", {}).items()]
-        second = [(f"`{name}`, **second holdout** set (blind)", f) for name, f in joint.get("holdout2", {}).items()]
-        third = [(f"`{name}`, **third holdout** set (blind)", f) for name, f in joint.get("holdout3", {}).items()]
-        fourth = [(f"`{name}`, **fourth holdout** set (blind)", f) for name, f in joint.get("holdout4", {}).items()]
-        parts.append(_abstention_rows([(f"`{name}`", f) for name, f in joint["test"].items()] + holdout + second
-                                      + third + fourth))
+        holdouts = [("holdout", "**holdout** set"), ("holdout2", "**second holdout** set (blind)"),
+                    *[(split, f"**{name}** set (blind)") for split, name in _BLIND_HOLDOUTS]]
+        parts.append(_abstention_rows([(f"`{name}`", f) for name, f in joint["test"].items()]
+                                      + [(f"`{name}`, {label}", f) for split, label in holdouts
+                                         for name, f in joint.get(split, {}).items()]))
         if joint.get("blind_pooled"):
             parts.append(table(
                 ["blind sets pooled", "answerable answered (95% interval)", "unanswerable refused (95% interval)", "n"],
