@@ -15,6 +15,10 @@ a rule chosen here can still be confirmed on them:
   rule on the same questions. The shipped rule's figures are not cross-validated (its thresholds
   were calibrated on `dev`, and its design read the other sets), so where the two tie the learned
   rule is the more honest figure.
+* of the questions the shipped rule answers, how the **loose matches** (deciding figure within a
+  margin of its bar: the answer says the documents match only loosely) and the clear answers divide
+  into right (the question's own section is the first source), another section first, and
+  unanswerable, for a few margins (`loose_matches`; the shipped `loose_margin` was chosen on them).
 
 Both knowledge bases of the quality bench (`faq`, `docs`; their databases are reused, so run
 `python -m bench.quality` once first). Run: `python -m bench.abstention_features`; writes
@@ -26,17 +30,21 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.answer_quality import run_questions
 from bench.question_sets import AskedQuestion
 from bench.readme_tables import write_result
-from bot.abstention import AbstentionConfig, Relevance, judge
+from bot.abstention import AbstentionConfig, Relevance, is_loose, judge
 from bot.unit_scoring import key_terms
 
 RESULTS = Path("bench/results/abstention_features.json")
+LOOSE_MARGINS = (0.03, 0.06, 0.1)
+"""The loose-match margins measured (the shipped one among them)."""
 NON_BLIND = ("dev", "test", "holdout", "holdout2")
 """The sets this bench reads: every one a choice was already made on (bench/question_sets.py)."""
 MIN_ANSWERED = 0.95
@@ -131,6 +139,7 @@ def measure(knowledge_bases: Sequence[str]) -> dict[str, Any]:
     embedder = SentenceTransformerEmbedder()
     ranker = shipped_ranker("the abstention-features bench")
     labelled: Labelled = {}
+    answered_by_base: dict[str, list[AnsweredQuestion]] = {}
     relevance_by_group: dict[Group, tuple[list[Relevance], list[Relevance]]] = {}
     for name in knowledge_bases:
         engine, sessions = quality._corpus_database(quality.corpora(sources)[name])
@@ -138,10 +147,17 @@ def measure(knowledge_bases: Sequence[str]) -> dict[str, Any]:
         print(f"{name}: ranking model {quality.rank_candidates(sessions, embedder, ranker, every)}")
         answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"), ranker=ranker,
                             config=AnsweringConfig(summarise=False, abstention=quality.PERMISSIVE))
-        measured = quality.measure_relevance(answerer, {f"paraphrases {s}": answerable[s] for s in NON_BLIND},
-                                             unanswerable, splits=NON_BLIND)
+        measured = {split: (run_questions(answerer, answerable[split], is_gold=quality.is_gold),
+                            run_questions(answerer, unanswerable[split], is_gold=quality.is_gold))
+                    for split in NON_BLIND}
         engine.dispose()
-        for split, (good, bad) in measured.items():
+        for split, (good_outcomes, bad_outcomes) in measured.items():
+            good = [Relevance.from_json(o.relevance) for o in good_outcomes]
+            bad = [Relevance.from_json(o.relevance) for o in bad_outcomes]
+            answered_by_base.setdefault(name, []).extend(
+                [AnsweredQuestion(r, "right" if o.gold_rank == 1 else "other") for r, o in zip(good, good_outcomes,
+                                                                                               strict=True)]
+                + [AnsweredQuestion(r, "unanswerable") for r in bad])
             questions = [q.text for q in (*answerable[split], *unanswerable[split])]
             figures = [*good, *bad]
             labelled[(name, split)] = ([features(r, q) for r, q in zip(figures, questions, strict=True)],
@@ -160,9 +176,40 @@ def measure(knowledge_bases: Sequence[str]) -> dict[str, Any]:
             "learned_rule": learned[group],
         })
         print(groups[-1])
+    loose = {base: loose_matches(questions, shipped) for base, questions in answered_by_base.items()}
+    print(loose)
     return {"sets": list(NON_BLIND), "features": list(FEATURE_NAMES), "min_answered": MIN_ANSWERED,
-            "shipped_rule": {"min_score": shipped.min_score, "unknown_score": shipped.unknown_score},
-            "groups": groups, "means": _means(groups)}
+            "shipped_rule": {"min_score": shipped.min_score, "unknown_score": shipped.unknown_score,
+                             "loose_margin": shipped.loose_margin},
+            "groups": groups, "means": _means(groups), "loose_matches": loose}
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredQuestion:
+    """A question's relevance figures and what its answer was: `right` (an answerable question whose own
+    section is the first source), `other` (answerable, another section first) or `unanswerable`."""
+
+    relevance: Relevance
+    verdict: str
+
+
+def loose_matches(questions: Sequence[AnsweredQuestion], rule: AbstentionConfig,
+                  margins: Sequence[float] = LOOSE_MARGINS) -> dict[str, Any]:
+    """Of the questions `rule` answers, how the loose matches (deciding figure within a margin of its
+    bar) and the clear ones divide into right, other and unanswerable, for each margin in `margins`:
+    the figure behind the shipped `loose_margin` (bot/abstention.py)."""
+    by_margin = {}
+    for margin in margins:
+        with_margin = replace(rule, loose_margin=margin)
+        counts = {kind: {"right": 0, "other": 0, "unanswerable": 0} for kind in ("loose", "clear")}
+        for question in questions:
+            judged = judge(question.relevance, with_margin)
+            if judged.reason is None:
+                counts["loose" if is_loose(judged, with_margin) else "clear"][question.verdict] += 1
+        by_margin[f"{margin:g}"] = {kind: {**count, "answered": sum(count.values()),
+                                           "right_share": round(count["right"] / max(1, sum(count.values())), 3)}
+                                    for kind, count in counts.items()}
+    return by_margin
 
 
 def _means(groups: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:

@@ -215,8 +215,21 @@ def abstention_features(results: dict[str, Any]) -> str:
             for g in results["groups"]]
     means = [[f"mean of `{base}`'s sets", *[""] * len(figures), shares(rules["shipped_rule"]),
               shares(rules["learned_rule"]), ""] for base, rules in results["means"].items()]
-    return table(["set", *[f"AUC {f}" for f in figures], "shipped rule: answered / refused",
-                  "learned rule (left out): answered / refused", "n"], rows + means)
+    parts = [table(["set", *[f"AUC {f}" for f in figures], "shipped rule: answered / refused",
+                    "learned rule (left out): answered / refused", "n"], rows + means)]
+    if results.get("loose_matches"):
+        shipped = f"{results['shipped_rule']['loose_margin']:g}"
+
+        def cell(counts: dict[str, Any]) -> str:
+            return (f"{counts['answered']}: {counts['right']} right / {counts['other']} other section first / "
+                    f"{counts['unanswerable']} unanswerable ({share(counts['right_share'])} right)")
+
+        parts.append(table(
+            ["knowledge base", "loose margin", "loose matches", "clear answers"],
+            [[f"`{base}`", f"**{margin}** (shipped)" if margin == shipped else margin, cell(f["loose"]),
+              cell(f["clear"])]
+             for base, margins in results["loose_matches"].items() for margin, f in margins.items()]))
+    return "\n\n".join(parts)
 
 
 @renders("support_labels")

@@ -23,6 +23,12 @@ knowledge bases and reported on the test half):
 3. **Coverage** (kept as a measured figure, off by default): the share of key terms found in the
    top passages. Teammates describe problems in their own words, so on paraphrased questions it
    refused most answerable questions before it refused the unanswerable ones.
+
+An answer whose deciding figure clears its bar by less than `loose_margin` is a **loose match**: it
+is answered, and says first that the documents match the question only loosely. On the bench's
+non-blind sets, answers that close to the bar were right (the question's own section quoted first)
+about half as often as the rest, and held most of the answered unanswerable questions
+(bench/abstention_features.py, `loose_matches`).
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ class AbstentionConfig:
         figure: "both" (the default) judges the mean of the best passage's similarity and the best
             evidence unit's score; "evidence" or "passage" one of them alone (kept for the bench's
             same-run comparison; "passage" is the rule before).
+        loose_margin: an answer whose deciding figure clears the bar that applied to it by less than
+            this is a loose match (`is_loose`; 0: none is).
     """
 
     min_score: float = 0.36
@@ -62,6 +70,16 @@ class AbstentionConfig:
     min_coverage: float = 0.0
     passages: int = 3
     figure: DecidingFigure = "both"
+    loose_margin: float = 0.06
+
+    def __post_init__(self) -> None:
+        if self.loose_margin < 0:
+            raise ValueError(f"abstention loose_margin must be >= 0, got {self.loose_margin}")
+
+    def bar(self, relevance: Relevance) -> float:
+        """The least deciding figure `relevance` needs to be answered: `unknown_score` when the
+        question names something no document mentions, `min_score` otherwise."""
+        return max(self.min_score, self.unknown_score) if relevance.unknown else self.min_score
 
 
 _RANKING_KEYS = ("ranking_score", "ranking_best", "ranking_margin")
@@ -171,11 +189,17 @@ def judge(relevance: Relevance, config: AbstentionConfig) -> Relevance:
         score = relevance.deciding(config.figure)
         if score < config.min_score:
             reason = "low_score"
-        elif relevance.unknown and score < config.unknown_score:
+        elif score < config.bar(relevance):
             reason = "unknown_terms"
         elif relevance.coverage < config.min_coverage:
             reason = "not_covered"
     return replace(relevance, reason=reason)
+
+
+def is_loose(relevance: Relevance, config: AbstentionConfig) -> bool:
+    """Whether an answered question's deciding figure clears its bar by less than `config.loose_margin`:
+    the documents come close to the question without clearly answering it (False when refused)."""
+    return relevance.reason is None and relevance.deciding(config.figure) < config.bar(relevance) + config.loose_margin
 
 
 def assess(question: str, found: Sequence[Passage], config: AbstentionConfig = AbstentionConfig(), *,

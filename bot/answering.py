@@ -31,7 +31,7 @@ from typing import NamedTuple
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.abstention import AbstainReason, AbstentionConfig, RankingFigures, Relevance, assess
+from bot.abstention import AbstainReason, AbstentionConfig, RankingFigures, Relevance, assess, is_loose
 from bot.chunk_starts import may_be_cut, starts_mid_sentence
 from bot.citations import Citation, build_citations, strip_invalid_markers
 from bot.evidence import EvidenceConfig, Quote, evidence_markdown, select_evidence
@@ -69,10 +69,22 @@ def not_covered(names: Sequence[str]) -> str:
     says which, so the asker sees why: a subject to document, or a word to leave out when asking again."""
     if not names:
         return NOT_COVERED
-    quoted = [f'"{name}"' for name in names]
-    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-    return (f"I couldn't find an answer to this in the team's documents (they never mention {listed}), so I "
+    return (f"I couldn't find an answer to this in the team's documents (they never mention {_listed(names)}), so I "
             "won't guess. If you know the answer, add a document with `/kb add`.")
+
+
+def loose_match(names: Sequence[str]) -> str:
+    """The line above a loose match's evidence (bot/abstention.py `is_loose`): the documents come close
+    to the question without clearly answering it; with `names`, the question's words they never mention."""
+    missing = f" (they never mention {_listed(names)})" if names else ""
+    return (f"Loose match: the documents come close to this question without clearly answering it{missing}. "
+            "Check that the quotes below answer it.\n\n")
+
+
+def _listed(names: Sequence[str]) -> str:
+    """`names` quoted and joined: "a", "a" or "b", "a", "b" or "c"."""
+    quoted = [f'"{name}"' for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 class AnswerError(ValueError):
@@ -316,6 +328,8 @@ class Answerer:
                 published=message, completion="", prompt="", passages=passages, relevance=relevance,
                 first_text_ms=_ms_since(started), verified=verified), adapter=adapter, started=started,
                 citations=related_documents(passages), final=True, unranked=unranked)
+        if is_loose(relevance, self.config.abstention):
+            lead += loose_match(spelled_as_asked(query, relevance.unknown))
         evidence_text = lead + evidence_markdown(quotes)
         if on_delta is not None:
             on_delta(evidence_text)

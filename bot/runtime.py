@@ -112,7 +112,7 @@ def answering_config(settings: BotSettings) -> AnsweringConfig:
         rerank=RerankConfig(depth=answering.rerank_depth, unit_weight=answering.rerank_unit_weight,
                             ranking_max_waiting=answering.ranking_max_waiting),
         abstention=AbstentionConfig(min_score=answering.min_score, unknown_score=answering.unknown_score,
-                                    min_coverage=answering.min_coverage))
+                                    min_coverage=answering.min_coverage, loose_margin=answering.loose_margin))
 
 
 def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,

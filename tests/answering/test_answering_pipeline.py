@@ -17,6 +17,7 @@ from bot.answering import (
     AnswerError,
     AnsweringConfig,
     Question,
+    loose_match,
     not_covered,
 )
 from bot.prompt import SYSTEM_RULES, Turn
@@ -128,6 +129,33 @@ def test_near_miss_in_the_documents_vocabulary_is_refused_and_lists_related_docu
     rule = AbstentionConfig()
     assert rule.min_score <= result.relevance.deciding(rule.figure) < rule.unknown_score
     assert result.citations and result.citations[0].title == "VPN guide" and not result.citations[0].cited
+
+
+def test_a_loose_match_says_so_above_its_evidence_and_names_what_the_documents_never_mention(knowledge_base,
+                                                                                              embedder) -> None:
+    def answer(text: str, rule: AbstentionConfig):  # noqa: ANN202 - an AnswerResult
+        config = AnsweringConfig(summarise=False, abstention=rule)
+        return Answerer(sessions=knowledge_base, embedder=embedder, generator=ScriptedGenerator(),
+                        config=config).answer(Question(text=text))
+
+    question = "How do I connect to the VPN?"
+    figure = answer(question, AbstentionConfig()).relevance.deciding("both")
+    clear = answer(question, AbstentionConfig(min_score=figure - 0.1, loose_margin=0.06))
+    assert not clear.abstained and clear.text.startswith("> To connect to the office VPN")
+    loose = answer(question, AbstentionConfig(min_score=figure - 0.03, loose_margin=0.06))
+    assert not loose.abstained and loose.text.startswith(loose_match([]))
+    assert loose.text == loose_match([]) + clear.text  # the same evidence, the line above it
+    assert "Loose match" in loose.text and "never mention" not in loose.text
+    assert "Loose match" not in answer(question, AbstentionConfig(min_score=figure - 0.03, loose_margin=0.0)).text
+    # answered past the bar for a name no document mentions, but close to it: the line names it as typed
+    zscaler = "How do I get Zscaler to stop blocking the VPN on my phone?"
+    named_figure = answer(zscaler, AbstentionConfig()).relevance.deciding("both")
+    named = answer(zscaler, AbstentionConfig(min_score=0.1, unknown_score=named_figure - 0.02))
+    assert not named.abstained and named.text.startswith(loose_match(["Zscaler"]))
+    assert '(they never mention "Zscaler")' in named.text and "> To connect to the office VPN" in named.text
+    with knowledge_base() as session:
+        row = session.get(Answer, named.answer_id)
+        assert row.published_text.startswith("Loose match") and row.relevance["unknown"] == ["zscaler"]
 
 
 def test_empty_knowledge_base_says_it_has_nothing(sessions, embedder) -> None:

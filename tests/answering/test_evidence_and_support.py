@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bot.abstention import AbstentionConfig, RankingFigures, Relevance, assess
+from bot.abstention import AbstentionConfig, RankingFigures, Relevance, assess, is_loose
 from bot.evidence import EvidenceConfig, evidence_markdown, select_evidence, trim_code
 from bot.lexicon import content_terms, distinctive_terms, spelled_as_asked
 from bot.passage_units import Unit, split_units
@@ -546,6 +546,26 @@ def test_abstention_judges_the_best_evidence_score_and_unknown_key_terms() -> No
                        evidence_score=0.6)
     assert uncovered.reason == "not_covered" and "terraform" in uncovered.missing
     assert assess("anything", [], config, evidence_score=0.0).reason == "no_passages"
+
+
+def test_an_answer_close_to_its_bar_is_a_loose_match() -> None:
+    ranked = [passage(DEPLOY, title="Deploying")]  # passage similarity 0.6
+    config = AbstentionConfig(min_score=0.45, unknown_score=0.55, figure="evidence", loose_margin=0.06)
+    assert config.bar(assess("q", ranked, config, evidence_score=0.6)) == 0.45
+    assert is_loose(assess("how do I deploy the API?", ranked, config, evidence_score=0.50), config)
+    assert not is_loose(assess("how do I deploy the API?", ranked, config, evidence_score=0.51), config)
+    # with a name no document mentions the bar is unknown_score, and the margin counts from there
+    named = assess("deploy to Heroku?", ranked, config, evidence_score=0.58, unknown=["heroku"])
+    assert named.reason is None and config.bar(named) == 0.55 and is_loose(named, config)
+    assert not is_loose(assess("deploy to Heroku?", ranked, config, evidence_score=0.62, unknown=["heroku"]), config)
+    # a refusal is never a loose match, and a margin of 0 marks none
+    assert not is_loose(assess("how do I deploy the API?", ranked, config, evidence_score=0.40), config)
+    off = replace(config, loose_margin=0.0)
+    assert not is_loose(assess("how do I deploy the API?", ranked, off, evidence_score=0.45), off)
+    # an unknown bar set below the plain one never lowers it
+    assert replace(config, unknown_score=0.3).bar(named) == 0.45
+    with pytest.raises(ValueError, match="loose_margin"):
+        AbstentionConfig(loose_margin=-0.1)
 
 
 def test_the_ranking_figures_are_kept_with_the_relevance_and_read_back_from_older_rows() -> None:

@@ -7,9 +7,18 @@ import json
 
 import pytest
 
-from bench.abstention_features import FEATURE_NAMES, auc, features, learned_rule_figures
+from bench.abstention_features import (
+    FEATURE_NAMES,
+    LOOSE_MARGINS,
+    NON_BLIND,
+    AnsweredQuestion,
+    auc,
+    features,
+    learned_rule_figures,
+    loose_matches,
+)
 from bench.readme_tables import RESULTS, render
-from bot.abstention import RankingFigures, Relevance
+from bot.abstention import AbstentionConfig, RankingFigures, Relevance
 
 
 def _relevance(similarity: float, evidence: float, *, unknown: tuple[str, ...] = (),
@@ -56,9 +65,27 @@ def test_the_learned_rule_is_judged_only_on_the_group_it_never_saw() -> None:
     assert odd["answerable_answered"] == 0.0 and odd["unanswerable_refused"] == 0.0
 
 
+def test_loose_matches_count_what_the_rule_answers_near_its_bar() -> None:
+    rule = AbstentionConfig(min_score=0.36, unknown_score=0.46)
+    questions = [AnsweredQuestion(_relevance(0.38, 0.38), "right"),  # 0.02 above the bar
+                 AnsweredQuestion(_relevance(0.40, 0.42), "unanswerable"),  # 0.05 above
+                 AnsweredQuestion(_relevance(0.50, 0.52, unknown=("celeri",)), "other"),  # 0.05 above its 0.46
+                 AnsweredQuestion(_relevance(0.60, 0.60), "right"),  # 0.24 above: clear at every margin
+                 AnsweredQuestion(_relevance(0.30, 0.30), "unanswerable")]  # refused: counted nowhere
+    figures = loose_matches(questions, rule, margins=(0.03, 0.06))
+    assert figures["0.03"]["loose"] == {"right": 1, "other": 0, "unanswerable": 0, "answered": 1, "right_share": 1.0}
+    assert figures["0.03"]["clear"]["answered"] == 3
+    assert figures["0.06"]["loose"] == {"right": 1, "other": 1, "unanswerable": 1, "answered": 3,
+                                        "right_share": 0.333}
+    assert figures["0.06"]["clear"] == {"right": 1, "other": 0, "unanswerable": 0, "answered": 1, "right_share": 1.0}
+
+
 def test_the_committed_table_shows_both_rules_per_set_and_their_means() -> None:
     text = render("abstention_features")
-    assert text.count("| `faq` ") == 4 and text.count("| `docs` ") == 4  # the four non-blind sets each
+    for base in ("faq", "docs"):  # the four non-blind sets each, and the loose matches per margin
+        assert [text.count(f"| `{base}` {split} |") for split in NON_BLIND] == [1, 1, 1, 1]
+        assert text.count(f"| `{base}` | ") == len(LOOSE_MARGINS)
+    assert text.count("(shipped)") == 2 and f"**{AbstentionConfig().loose_margin:g}** (shipped)" in text
     assert "holdout3" not in text and "holdout4" not in text, "the blind sets are kept out"
     committed = json.loads((RESULTS / "abstention_features.json").read_text())
     faq = committed["means"]["faq"]

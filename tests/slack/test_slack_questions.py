@@ -7,6 +7,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
+from bot.abstention import AbstentionConfig
 from bot.answering import Answerer, AnsweringConfig
 from bot.evidence_first import EvidenceFirst
 from bot.generator_protocol import GeneratorBusy, GeneratorError
@@ -100,6 +101,23 @@ def test_a_question_the_documents_do_not_cover_lists_possibly_related_documents(
     assert bot.generator.calls == []
     [row] = bot.rows(Answer)
     assert row.abstained and row.abstain_reason == "unknown_terms" and row.relevance["unknown"] == ["kubernet"]
+
+
+def test_a_loose_match_says_so_in_slack_above_its_evidence(make_bot: MakeBot, sessions, embedder) -> None:
+    """Answered close to its bar (here every answer is: a margin of 1), the message opens with the line
+    that says the documents match only loosely, naming the word they never mention, then the quotes."""
+    rule = AbstentionConfig(min_score=0.1, unknown_score=0.1, loose_margin=1.0)
+    answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator(),
+                        config=AnsweringConfig(timeout_s=30.0, summarise=False, abstention=rule))
+    bot = make_bot(answerer=answerer)
+    ts = bot.ask("How do I rotate the Kubernetes secrets for the billing service in Vault?")
+    final = bot.final_answer("C1", ts)
+    sections = [b["text"]["text"] for b in final["blocks"] if b["type"] == "section"]
+    assert sections[0].startswith("Loose match: the documents come close to this question without clearly "
+                                  'answering it (they never mention "Kubernetes").')
+    assert "\n> " in sections[0] and "[1]" in sections[0], "the quoted evidence follows the line"
+    [row] = bot.rows(Answer)
+    assert not row.abstained and row.published_text.startswith("Loose match")
 
 
 def test_update_mode_posts_a_placeholder_then_edits_it(make_bot: MakeBot) -> None:
