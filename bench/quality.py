@@ -80,7 +80,7 @@ from bench.question_sets import (
 )
 from bench.readme_tables import write_result
 from bench.shipped import RERANK_DEPTH_BEFORE as DEPTH_BEFORE
-from bot.abstention import AbstentionConfig, Relevance, judge
+from bot.abstention import AbstentionConfig, Relevance, is_loose, judge
 from bot.reranking import RerankConfig
 from knowledge.embedding import Embedder
 from knowledge.passage_ranking import PassageRanker, rank_missing
@@ -528,14 +528,18 @@ def joint_calibration(relevance: dict[str, Splits]) -> dict[str, Any]:
 
 def pooled_with_intervals(relevance: Splits, rule: AbstentionConfig, splits: tuple[str, ...]) -> dict[str, Any]:
     """`rule`'s verdicts on several splits' questions together, with the 95% Wilson interval of the
-    answered and the refused share (what the figures can claim at this sample size)."""
+    answered and the refused share (what the figures can claim at this sample size), and how many of
+    the answered ones of each kind were loose matches (bot/abstention.py `is_loose`)."""
     good = [judge(r, rule) for split in splits for r in relevance[split][0]]
     bad = [judge(r, rule) for split in splits for r in relevance[split][1]]
     answered = sum(r.reason is None for r in good)
     refused = sum(r.reason is not None for r in bad)
     return {"splits": list(splits), **asdict(abstention_figures(good, bad)),
             "answered_interval": wilson_interval(answered, len(good)),
-            "refused_interval": wilson_interval(refused, len(bad))}
+            "refused_interval": wilson_interval(refused, len(bad)),
+            "loose_answerable": sum(is_loose(r, rule) for r in good),
+            "loose_unanswerable": sum(is_loose(r, rule) for r in bad),
+            "answered_unanswerable": len(bad) - refused}
 
 
 def _generator(**options: Any):  # type: ignore[no-untyped-def]

@@ -192,14 +192,23 @@ def quality(results: dict[str, Any]) -> str:
                                          for name, f in joint.get(split, {}).items()]))
         if joint.get("blind_pooled"):
             parts.append(table(
-                ["blind sets pooled", "answerable answered (95% interval)", "unanswerable refused (95% interval)", "n"],
+                ["blind sets pooled", "answerable answered (95% interval)", "unanswerable refused (95% interval)",
+                 "loose matches: answerable / unanswerable answered", "n"],
                 [[f"`{name}`, {' + '.join(f['splits'])}",
                   f"{fixed(f['answerable_answered'])} ({fixed(f['answered_interval'][0])}–"
                   f"{fixed(f['answered_interval'][1])})",
                   f"{fixed(f['unanswerable_refused'])} ({fixed(f['refused_interval'][0])}–"
-                  f"{fixed(f['refused_interval'][1])})", f"{f['answerable']} + {f['unanswerable']}"]
+                  f"{fixed(f['refused_interval'][1])})", _loose_cell(f), f"{f['answerable']} + {f['unanswerable']}"]
                  for name, f in joint["blind_pooled"].items()]))
     return "\n\n".join(parts)
+
+
+def _loose_cell(pooled: dict[str, Any]) -> str:
+    """How many answered questions were loose matches, of the answerable and of the answered unanswerable
+    ones ("—" for results measured before loose matches were counted)."""
+    if "loose_answerable" not in pooled:
+        return "—"
+    return f"{pooled['loose_answerable']} / {pooled['loose_unanswerable']} of {pooled['answered_unanswerable']}"
 
 
 @renders("abstention_features")

@@ -194,6 +194,11 @@ def test_blind_sets_pool_under_one_rule_with_intervals() -> None:
     assert pooled["answerable_answered"] == pytest.approx(2 / 3, abs=1e-4)
     assert pooled["unanswerable_refused"] == pytest.approx(2 / 3, abs=1e-4)
     assert pooled["answered_interval"] == wilson_interval(2, 3) == pooled["refused_interval"]
+    # answered within 0.06 of the 0.5 bar: none of the answerable (0.6, 0.7), the one unanswerable at 0.8 neither
+    assert (pooled["loose_answerable"], pooled["loose_unanswerable"], pooled["answered_unanswerable"]) == (0, 0, 1)
+    close = pooled_with_intervals(splits, AbstentionConfig(min_score=0.5, unknown_score=0.5, figure="evidence",
+                                                           loose_margin=0.15), ("a", "b"))
+    assert (close["loose_answerable"], close["loose_unanswerable"]) == (1, 0)  # 0.6 < 0.65; 0.7 and 0.8 are clear
 
 
 def _judge(relevance: Relevance, config) -> Relevance:  # type: ignore[no-untyped-def]
