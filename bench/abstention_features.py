@@ -139,7 +139,7 @@ def measure(knowledge_bases: Sequence[str]) -> dict[str, Any]:
     embedder = SentenceTransformerEmbedder()
     ranker = shipped_ranker("the abstention-features bench")
     labelled: Labelled = {}
-    answered_by_base: dict[str, list[AnsweredQuestion]] = {}
+    labelled_by_base: dict[str, list[LabelledQuestion]] = {}
     relevance_by_group: dict[Group, tuple[list[Relevance], list[Relevance]]] = {}
     for name in knowledge_bases:
         engine, sessions = quality._corpus_database(quality.corpora(sources)[name])
@@ -154,10 +154,10 @@ def measure(knowledge_bases: Sequence[str]) -> dict[str, Any]:
         for split, (good_outcomes, bad_outcomes) in measured.items():
             good = [Relevance.from_json(o.relevance) for o in good_outcomes]
             bad = [Relevance.from_json(o.relevance) for o in bad_outcomes]
-            answered_by_base.setdefault(name, []).extend(
-                [AnsweredQuestion(r, "right" if o.gold_rank == 1 else "other") for r, o in zip(good, good_outcomes,
+            labelled_by_base.setdefault(name, []).extend(
+                [LabelledQuestion(r, "right" if o.gold_rank == 1 else "other") for r, o in zip(good, good_outcomes,
                                                                                                strict=True)]
-                + [AnsweredQuestion(r, "unanswerable") for r in bad])
+                + [LabelledQuestion(r, "unanswerable") for r in bad])
             questions = [q.text for q in (*answerable[split], *unanswerable[split])]
             figures = [*good, *bad]
             labelled[(name, split)] = ([features(r, q) for r, q in zip(figures, questions, strict=True)],
@@ -176,7 +176,7 @@ def measure(knowledge_bases: Sequence[str]) -> dict[str, Any]:
             "learned_rule": learned[group],
         })
         print(groups[-1])
-    loose = {base: loose_matches(questions, shipped) for base, questions in answered_by_base.items()}
+    loose = {base: loose_matches(questions, shipped) for base, questions in labelled_by_base.items()}
     print(loose)
     return {"sets": list(NON_BLIND), "features": list(FEATURE_NAMES), "min_answered": MIN_ANSWERED,
             "shipped_rule": {"min_score": shipped.min_score, "unknown_score": shipped.unknown_score,
@@ -185,27 +185,27 @@ def measure(knowledge_bases: Sequence[str]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class AnsweredQuestion:
-    """A question's relevance figures and what its answer was: `right` (an answerable question whose own
-    section is the first source), `other` (answerable, another section first) or `unanswerable`."""
+class LabelledQuestion:
+    """A question's relevance figures and its label: `right` (an answerable question whose own section is
+    the first source), `other` (answerable, another section first) or `unanswerable`."""
 
     relevance: Relevance
-    verdict: str
+    label: str
 
 
-def loose_matches(questions: Sequence[AnsweredQuestion], rule: AbstentionConfig,
+def loose_matches(questions: Sequence[LabelledQuestion], rule: AbstentionConfig,
                   margins: Sequence[float] = LOOSE_MARGINS) -> dict[str, Any]:
     """Of the questions `rule` answers, how the loose matches (deciding figure within a margin of its
     bar) and the clear ones divide into right, other and unanswerable, for each margin in `margins`:
     the figure behind the shipped `loose_margin` (bot/abstention.py)."""
-    by_margin = {}
+    by_margin: dict[str, dict[str, dict[str, Any]]] = {}
     for margin in margins:
         with_margin = replace(rule, loose_margin=margin)
         counts = {kind: {"right": 0, "other": 0, "unanswerable": 0} for kind in ("loose", "clear")}
         for question in questions:
             judged = judge(question.relevance, with_margin)
             if judged.reason is None:
-                counts["loose" if is_loose(judged, with_margin) else "clear"][question.verdict] += 1
+                counts["loose" if is_loose(judged, with_margin) else "clear"][question.label] += 1
         by_margin[f"{margin:g}"] = {kind: {**count, "answered": sum(count.values()),
                                            "right_share": round(count["right"] / max(1, sum(count.values())), 3)}
                                     for kind, count in counts.items()}

@@ -208,7 +208,8 @@ def _loose_cell(pooled: dict[str, Any]) -> str:
     ones ("—" for results measured before loose matches were counted)."""
     if "loose_answerable" not in pooled:
         return "—"
-    return f"{pooled['loose_answerable']} / {pooled['loose_unanswerable']} of {pooled['answered_unanswerable']}"
+    return (f"{pooled['loose_answerable']} / {pooled['loose_unanswerable']} (of the "
+            f"{pooled['answered_unanswerable']} unanswerable answered)")
 
 
 @renders("abstention_features")

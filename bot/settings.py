@@ -108,9 +108,9 @@ class AnsweringSettings(Section):
                                    help="abstention: least relevance when the question names something no "
                                         "document mentions")
     loose_margin: float = setting(0.06, "KB_ANSWER_LOOSE_MARGIN",
-                                  help="an answer whose relevance clears its bar by less than this opens with a "
-                                       "line saying the documents match the question only loosely (0: never) — "
-                                       "see *Answer quality*")
+                                  help="an answer whose relevance clears its bar by less than this shows a line "
+                                       "above its evidence saying the documents match the question only loosely "
+                                       "(0: never) — see *Answer quality*")
     min_coverage: float = setting(0.0, "KB_ANSWER_MIN_COVERAGE",
                                   help="abstention: least share of the question's key terms in the top passages "
                                        "(0: off)")

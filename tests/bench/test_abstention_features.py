@@ -11,7 +11,7 @@ from bench.abstention_features import (
     FEATURE_NAMES,
     LOOSE_MARGINS,
     NON_BLIND,
-    AnsweredQuestion,
+    LabelledQuestion,
     auc,
     features,
     learned_rule_figures,
@@ -67,11 +67,11 @@ def test_the_learned_rule_is_judged_only_on_the_group_it_never_saw() -> None:
 
 def test_loose_matches_count_what_the_rule_answers_near_its_bar() -> None:
     rule = AbstentionConfig(min_score=0.36, unknown_score=0.46)
-    questions = [AnsweredQuestion(_relevance(0.38, 0.38), "right"),  # 0.02 above the bar
-                 AnsweredQuestion(_relevance(0.40, 0.42), "unanswerable"),  # 0.05 above
-                 AnsweredQuestion(_relevance(0.50, 0.52, unknown=("celeri",)), "other"),  # 0.05 above its 0.46
-                 AnsweredQuestion(_relevance(0.60, 0.60), "right"),  # 0.24 above: clear at every margin
-                 AnsweredQuestion(_relevance(0.30, 0.30), "unanswerable")]  # refused: counted nowhere
+    questions = [LabelledQuestion(_relevance(0.38, 0.38), "right"),  # 0.02 above the bar
+                 LabelledQuestion(_relevance(0.40, 0.42), "unanswerable"),  # 0.05 above
+                 LabelledQuestion(_relevance(0.50, 0.52, unknown=("celeri",)), "other"),  # 0.05 above its 0.46
+                 LabelledQuestion(_relevance(0.60, 0.60), "right"),  # 0.24 above: clear at every margin
+                 LabelledQuestion(_relevance(0.30, 0.30), "unanswerable")]  # refused: counted nowhere
     figures = loose_matches(questions, rule, margins=(0.03, 0.06))
     assert figures["0.03"]["loose"] == {"right": 1, "other": 0, "unanswerable": 0, "answered": 1, "right_share": 1.0}
     assert figures["0.03"]["clear"]["answered"] == 3

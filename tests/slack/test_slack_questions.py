@@ -109,8 +109,10 @@ def test_a_loose_match_says_so_in_slack_above_its_evidence(make_bot: MakeBot, se
     rule = AbstentionConfig(min_score=0.1, unknown_score=0.1, loose_margin=1.0)
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator(),
                         config=AnsweringConfig(timeout_s=30.0, summarise=False, abstention=rule))
-    bot = make_bot(answerer=answerer)
+    bot = make_bot(answerer=answerer, streaming=StreamOptions(mode="update", interval_s=5.0))
     ts = bot.ask("How do I rotate the Kubernetes secrets for the billing service in Vault?")
+    first_edit = bot.fake.calls_to("chat.update")[0].body["text"]
+    assert first_edit.startswith("Loose match: "), "the first text shown carries the line above the quotes"
     final = bot.final_answer("C1", ts)
     sections = [b["text"]["text"] for b in final["blocks"] if b["type"] == "section"]
     assert sections[0].startswith("Loose match: the documents come close to this question without clearly "
