@@ -86,11 +86,14 @@ def on_machine(machine: dict[str, Any]) -> str:
 
 _BLIND_HOLDOUTS = (("holdout3", "third holdout"), ("holdout4", "fourth holdout"))
 """The holdout sets written blind after the ranking model: each gets the same rows."""
-_HOLDOUT_RULES = (("shipped default", "with_default"), ("shipped default over the top 10 re-ranked", "top10"),
+_HOLDOUT_RULES = (("shipped default", "with_default"),
+                  ("shipped default before the ranking model's own search", "before_search"),
+                  ("shipped default over the top 10 re-ranked", "top10"),
                   ("shipped default before the ranking model", "before_ranking"),
                   ("shipped before the re-ranking", "before_rerank"))
 """Each blind holdout's abstention rows: the rule, and its key's suffix in the results."""
-_HOLDOUT_ORDERS = (("", ""), (", top 10 re-ranked", "_top10"), (", before the ranking model", "_before_ranking"),
+_HOLDOUT_ORDERS = (("", ""), (", before the ranking model's own search", "_before_search"),
+                   (", top 10 re-ranked", "_top10"), (", before the ranking model", "_before_ranking"),
                    (", before the re-ranking", "_before_rerank"))
 """Each blind holdout's evidence rows: the order, and its key's suffix in the results."""
 _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_similarity_only_0.3"),
@@ -99,6 +102,7 @@ _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_sim
                       "test_passage_rule_before"),
                      ("best evidence unit's score ≥ 0.35, ≥ 0.47 with an unknown name", "test_evidence_only"),
                      ("shipped default", "test_with_default"),
+                     ("shipped default before the ranking model's own search", "test_before_search"),
                      ("shipped before, on the **holdout** set", "holdout_passage_rule_before"),
                      ("best evidence unit's score alone, on the **holdout** set", "holdout_evidence_only"),
                      ("shipped default, on the **holdout** set", "holdout_with_default"),
@@ -118,6 +122,8 @@ _ABSTENTION_RULES = [("passage similarity ≥ 0.3 only (first build)", "test_sim
                      *[(f"{rule}, on the **{name}** set (blind)", f"{split}_{key}")
                        for split, name in _BLIND_HOLDOUTS for rule, key in _HOLDOUT_RULES]]
 _ANSWER_VARIANTS = [("evidence only (test)", "evidence_only_test"),
+                    ("evidence only, before the ranking model's own search (test)",
+                     "evidence_only_test_before_search"),
                     ("evidence only, before the re-ranking (test)", "evidence_only_test_before_rerank"),
                     ("evidence + checked summary (test)", "answers_test"),
                     ("evidence only (**holdout**)", "evidence_only_holdout"),

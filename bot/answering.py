@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
+import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,8 +46,8 @@ from bot.unit_scoring import ScoredPassage, ScoringConfig, UnitVectorSource, bes
 from bot.unit_vector_cache import UnitVectorCache
 from bot.verified import VerifiedConfig, VerifiedMatch, match_verified, offered_markdown, served_markdown
 from knowledge.embedding import Embedder
-from knowledge.passage_ranking import PassageRanker, Ranking, rank_missing, ranking_scores
-from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms
+from knowledge.passage_ranking import PassageRanker, Ranking, rank_missing, ranking_scores, ranking_search
+from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms, visible_scopes
 from store.chunk_neighbours import previous_chunks
 from store.interactions import record_answer
 from store.types import Passage
@@ -248,20 +249,47 @@ class Answerer:
         """
         found = self.retrieve(question, text, query_vector=query_vector)
         read = max(self.config.evidence.passages, self.config.prompt_passages)
-        scored = self._score_units(query, query_vector, found[:max(read, self.config.rerank.depth)])
+        depth = self.config.rerank.depth
+        ranked_question = None
+        if self._ranker is not None and depth and not self._busy():
+            ranked_question = self._ranker.embed_query(query)
+            found = self._with_ranking_search(question, found, ranked_question, query_vector)
+            depth = min(len(found), depth + self.config.rerank.ranking_search)
+        scored = self._score_units(query, query_vector, found[:max(read, depth)])
         ranking = Ranking(None)
-        if self._ranker is not None and self.config.rerank.depth and not self._busy():
+        if ranked_question is not None:
             try:
-                ranking = ranking_scores(self._sessions, self._ranker, query,
-                                         [item.passage.chunk_id for item in scored[:self.config.rerank.depth]])
+                ranking = ranking_scores(self._sessions, self._ranker, query,  # type: ignore[arg-type]
+                                         [item.passage.chunk_id for item in scored[:depth]], question=ranked_question)
             except SQLAlchemyError:  # the stored vectors cannot be read: answer in the first stage's order
                 logger.exception("ranking vectors not read; the answer keeps the search's order")
-        reordered = rerank(scored, self.config.rerank, self.config.search_mode, ranking.scores)
+        reordered = rerank(scored, replace(self.config.rerank, depth=depth), self.config.search_mode, ranking.scores)
         passages = [item.passage for item in reordered] + found[len(scored):]
         figures = None
         if ranking.scores and passages and passages[0].chunk_id in ranking.scores:
             figures = RankingFigures.of(ranking.scores[passages[0].chunk_id], list(ranking.scores.values()))
         return Found(passages[:self.config.passages], reordered[:read], ranking.missing, figures)
+
+    def _with_ranking_search(self, question: Question, found: list[Passage], ranked_question: np.ndarray,
+                             query_vector: Sequence[float]) -> list[Passage]:
+        """`found` with the ranking model's own nearest passages (`RerankConfig.ranking_search` of them, not
+        among the first stage's `depth`) right after its first `depth`, so the re-ordering reads them too.
+
+        A search that fails (the index unreadable) is logged and leaves `found` as it was.
+        """
+        depth, extra = self.config.rerank.depth, self.config.rerank.ranking_search
+        if not extra:
+            return found
+        head = found[:depth]
+        scopes = list(question.scopes) if question.scopes is not None else visible_scopes(question.channel)
+        try:
+            added = ranking_search(self._sessions, self._ranker, ranked_question,  # type: ignore[arg-type]
+                                   query_vector, scopes=scopes, limit=extra, exclude=[p.chunk_id for p in head])
+        except SQLAlchemyError:
+            logger.exception("the ranking model's search failed; the answer reads the first stage's passages")
+            return found
+        added_ids = {passage.chunk_id for passage in added}
+        return head + added + [passage for passage in found[depth:] if passage.chunk_id not in added_ids]
 
     def _busy(self) -> bool:
         """Whether more questions wait for their evidence than the ranking model is read for

@@ -45,15 +45,21 @@ class RerankConfig:
             questions wait for their evidence (the answerer's `waiting` count, this one included);
             None: always. Its query embedding is the costliest step before the evidence (~25 ms of
             both cores here), so under a burst the later questions take the best-unit order instead.
+        ranking_search: how many passages the ranking model's own search adds to the first stage's
+            `depth` before they are re-ordered (knowledge/passage_ranking.py `ranking_search`; read
+            whenever the ranking model is; 0: none).
     """
 
     depth: int = 20
     unit_weight: float = 0.5
     ranking_max_waiting: int | None = None
+    ranking_search: int = 10
 
     def __post_init__(self) -> None:
         if self.depth < 0:
             raise ValueError(f"rerank depth must be >= 0, got {self.depth}")
+        if self.ranking_search < 0:
+            raise ValueError(f"rerank ranking_search must be >= 0, got {self.ranking_search}")
         if self.unit_weight < 0:
             raise ValueError(f"rerank unit weight must be >= 0, got {self.unit_weight}")
         if self.ranking_max_waiting is not None and self.ranking_max_waiting < 0:

@@ -110,7 +110,8 @@ def answering_config(settings: BotSettings) -> AnsweringConfig:
         timeout_s=answering.timeout_s, search_mode=settings.knowledge.search_mode,
         unit_vector_cache=answering.unit_vector_cache,
         rerank=RerankConfig(depth=answering.rerank_depth, unit_weight=answering.rerank_unit_weight,
-                            ranking_max_waiting=answering.ranking_max_waiting),
+                            ranking_max_waiting=answering.ranking_max_waiting,
+                            ranking_search=answering.ranking_search),
         abstention=AbstentionConfig(min_score=answering.min_score, unknown_score=answering.unknown_score,
                                     min_coverage=answering.min_coverage, loose_margin=answering.loose_margin))
 

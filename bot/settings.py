@@ -95,6 +95,9 @@ class AnsweringSettings(Section):
     rerank_unit_weight: float = setting(0.5, "KB_RERANK_UNIT_WEIGHT",
                                         help="re-ranking: weight of a passage's best sentence score against the "
                                              "passage's own")
+    ranking_search: int = setting(10, "KB_RERANK_RANKING_SEARCH",
+                                  help="how many passages the ranking model's own search adds to the search's "
+                                       "top passages before they are re-ordered (0: none) — see *Answer quality*")
     ranking_max_waiting: int = setting(1, "KB_RANKING_MAX_WAITING",
                                        help="the ranking model re-orders a question's passages only while at most "
                                             "this many questions (it included) wait for their evidence in this "

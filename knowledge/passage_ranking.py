@@ -13,6 +13,11 @@ answers for the passages they read after their evidence is shown), and kept in `
 A passage's ranking score mixes its two cosines to the question as the first stage does
 (`HEADING_WEIGHT` on the heading). `ranking_scores` gives scores only when every passage asked about
 has vectors: mixing two models' scales in one order would rank by whichever model scored higher.
+
+The ranking model also searches on its own (`ranking_search`): each row keeps the mix of its two
+vectors, whose inner product with the question's vector is the ranking score, in an HNSW index
+(revision 0021), and the answers add its nearest passages to the first stage's before re-ordering
+them, so a section MiniLM ranks below its top 20 can still be found (`RerankConfig.ranking_search`).
 """
 
 from __future__ import annotations
@@ -28,15 +33,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.chunking.embedding_text import embedding_input, heading_leaf
 from knowledge.heading_vectors import embed_heading_leaves
-from knowledge.search import HEADING_WEIGHT
+from knowledge.search import HEADING_WEIGHT, passages_by_id
 from store.ranking_vectors import (
     ChunkToRank,
     RankingRow,
     chunk_texts,
     chunks_to_rank,
     load_ranking_vectors,
+    nearest_by_ranking,
+    rows_without_search,
     save_ranking_vectors,
+    save_search_vectors,
 )
+from store.types import Passage
 
 if TYPE_CHECKING:
     from knowledge.embedding import SentenceTransformerEmbedder
@@ -128,6 +137,7 @@ def rank_missing(sessions: sessionmaker[Session], ranker: PassageRanker, *, chun
         batches = [todo[start:start + RANK_BATCH] for start in range(0, len(todo), RANK_BATCH)]
         return sum(_rank_batch(sessions, ranker, batch, done=RANK_BATCH * index, progress=progress)
                    for index, batch in enumerate(batches))
+    fill_search_vectors(sessions, ranker.model_name)
     done = 0
     while True:
         with sessions() as session:
@@ -137,12 +147,28 @@ def rank_missing(sessions: sessionmaker[Session], ranker: PassageRanker, *, chun
         done += _rank_batch(sessions, ranker, batch, done=done, progress=progress)
 
 
+SEARCH_FILL_BATCH = 500
+"""Rows given their search vector per transaction by `fill_search_vectors`."""
+
+
+def fill_search_vectors(sessions: sessionmaker[Session], model: str) -> int:
+    """Give the rows stored before revision 0021 their search vector, from the two vectors they hold (no
+    model call); each batch in its own transaction. Returns the rows filled."""
+    filled = 0
+    while True:
+        with sessions.begin() as session:
+            rows = rows_without_search(session, model, limit=SEARCH_FILL_BATCH)
+            if not rows:
+                return filled
+            filled += save_search_vectors(session, model, rows, heading_weight=HEADING_WEIGHT)
+
+
 def _rank_batch(sessions: sessionmaker[Session], ranker: PassageRanker, batch: Sequence[ChunkToRank], *, done: int,
                 progress: Callable[[int], None] | None) -> int:
     """Embed and store one batch in its own transaction; returns its size."""
     rows = _ranking_rows(ranker, batch)
     with sessions.begin() as session:
-        save_ranking_vectors(session, ranker.model_name, rows)
+        save_ranking_vectors(session, ranker.model_name, rows, heading_weight=HEADING_WEIGHT)
     if progress is not None:
         progress(done + len(batch))
     return len(batch)
@@ -158,10 +184,11 @@ class Ranking:
 
 
 def ranking_scores(sessions: sessionmaker[Session], ranker: PassageRanker, query: str,
-                   chunk_ids: Sequence[int]) -> Ranking:
+                   chunk_ids: Sequence[int], *, question: np.ndarray | None = None) -> Ranking:
     """Each chunk's ranking score for `query`, if every one of `chunk_ids` has vectors (else which do not).
 
-    The question is embedded only when the scores will be used.
+    The question is embedded only when the scores will be used (`question`: its vector when the caller
+    has it already).
     """
     if not chunk_ids:
         return Ranking(None)
@@ -170,10 +197,23 @@ def ranking_scores(sessions: sessionmaker[Session], ranker: PassageRanker, query
     missing = tuple(sorted(set(chunk_ids) - set(stored)))
     if missing:
         return Ranking(None, missing)
-    question = ranker.embed_query(query)
+    if question is None:
+        question = ranker.embed_query(query)
     return Ranking({chunk_id: float((1 - HEADING_WEIGHT) * (row.passage @ question)
                                     + HEADING_WEIGHT * (row.heading @ question))
                     for chunk_id, row in stored.items()})
+
+
+def ranking_search(sessions: sessionmaker[Session], ranker: PassageRanker, question: np.ndarray,
+                   query_vector: Sequence[float], *, scopes: Sequence[str], limit: int,
+                   exclude: Sequence[int] = ()) -> list[Passage]:
+    """The `limit` passages in `scopes` (other than `exclude`) the ranking model scores highest for the
+    question (`question`: its vector from the ranking model), best first, each scored as the first stage
+    scores its own (`query_vector`: the question's first-stage embedding) so they join its passages."""
+    with sessions() as session, session.begin():
+        chunk_ids = nearest_by_ranking(session, ranker.model_name, question, scopes=scopes, limit=limit,
+                                       exclude=exclude)
+        return passages_by_id(session, chunk_ids, query_vector)
 
 
 def _ranking_rows(ranker: PassageRanker, chunks: Sequence[ChunkToRank]) -> list[RankingRow]:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from knowledge.embedding import Embedder
 from store.schema import WORKSPACE_SCOPE
 from store.types import Passage
+from store.vector_text import vector_literal
 
 SearchMode = Literal["vector", "fulltext", "hybrid"]
 DEFAULT_MODE: SearchMode = "vector"
@@ -125,16 +126,38 @@ def vector_search(session: Session, query_vector: Sequence[float], *, scopes: li
     pool = max(limit, CANDIDATE_POOL) if heading_weight else limit
     session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
     session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search or scan_breadth(limit, heading_weight))}"))
-    rows = session.execute(_VECTOR_SQL, {"query_vector": _vector_literal(query_vector), "scopes": scopes,
+    rows = session.execute(_VECTOR_SQL, {"query_vector": vector_literal(query_vector), "scopes": scopes,
                                          "limit": limit, "pool": pool, "heading_weight": heading_weight})
     return [_passage(row, row.score, row.similarity) for row in rows]
+
+
+_BY_ID_SQL = text(f"""
+    SELECT {_SELECT_PASSAGE}, 1 - (c.embedding <=> CAST(:query_vector AS vector)) AS similarity,
+           (1 - :heading_weight) * (1 - (c.embedding <=> CAST(:query_vector AS vector)))
+           + :heading_weight * (1 - COALESCE(c.heading_embedding <=> CAST(:query_vector AS vector),
+                                             c.embedding <=> CAST(:query_vector AS vector))) AS score
+    FROM chunks c JOIN documents d ON d.id = c.document_id
+    WHERE c.id = ANY(:ids)
+""")
+
+
+def passages_by_id(session: Session, chunk_ids: Sequence[int], query_vector: Sequence[float], *,
+                   heading_weight: float = HEADING_WEIGHT) -> list[Passage]:
+    """The passages of `chunk_ids`, in that order (deleted ones left out), scored as `vector_search`
+    scores them: how passages another search found join the first stage's (knowledge/passage_ranking.py)."""
+    if not chunk_ids:
+        return []
+    rows = {row.chunk_id: row for row in session.execute(_BY_ID_SQL, {
+        "ids": list(chunk_ids), "query_vector": vector_literal(query_vector), "heading_weight": heading_weight})}
+    return [_passage(rows[chunk_id], rows[chunk_id].score, rows[chunk_id].similarity)
+            for chunk_id in chunk_ids if chunk_id in rows]
 
 
 def fulltext_search(session: Session, query: str, query_vector: Sequence[float], *, scopes: list[str],
                     limit: int) -> list[Passage]:
     """Chunks matching any query word, ranked by Postgres ts_rank_cd (with their cosine similarity)."""
     rows = session.execute(_FULLTEXT_SQL, {"query": query, "scopes": scopes, "limit": limit,
-                                           "query_vector": _vector_literal(query_vector)})
+                                           "query_vector": vector_literal(query_vector)})
     return [_passage(row, row.score, row.similarity) for row in rows]
 
 
@@ -235,7 +258,3 @@ def unknown_terms(sessions: sessionmaker[Session], terms: Sequence[str], *, chan
         read = list(scopes) if scopes is not None else visible_scopes(channel)
         known = set(session.scalars(_KNOWN_TERMS_SQL, {"terms": wanted, "scopes": read}))
     return [term for term in wanted if term not in known]
-
-
-def _vector_literal(vector: Sequence[float]) -> str:
-    return "[" + ",".join(f"{value:.7g}" for value in vector) + "]"

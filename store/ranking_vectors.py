@@ -1,9 +1,12 @@
-"""Read and write the ranking model's vectors of passages (store).
+"""Read, write and search the ranking model's vectors of passages (store).
 
 A row holds one chunk's two vectors from the ranking model (its embedding input and its heading) as
 float16, and which model computed them; `knowledge/passage_ranking.py` computes and reads them. Only
 rows of the model asked for count: a row left by another model is treated as missing (and replaced
-when the chunk is ranked again). Store functions take a `Session`; the caller owns the transaction.
+when the chunk is ranked again). Each row also holds `search`, the mix of both whose inner product
+with a question's vector is the passage's ranking score, which `nearest_by_ranking` searches through
+an HNSW index (revision 0021), and the chunk's scope. Store functions take a `Session`; the caller
+owns the transaction.
 """
 
 from __future__ import annotations
@@ -18,13 +21,20 @@ from sqlalchemy.orm import Session
 
 from store.schema import Chunk, Document, RankingVectors
 from store.unit_vectors import STORED_DTYPE
+from store.vector_text import vector_literal
 
 _UPSERT_SQL = text("""
-    INSERT INTO ranking_vectors (chunk_id, model, passage, heading)
-    SELECT :chunk_id, :model, :passage, :heading WHERE EXISTS (SELECT 1 FROM chunks WHERE id = :chunk_id)
+    INSERT INTO ranking_vectors (chunk_id, model, passage, heading, search, scope)
+    SELECT :chunk_id, :model, :passage, :heading, CAST(:search AS halfvec), c.scope FROM chunks c WHERE c.id = :chunk_id
     ON CONFLICT (chunk_id) DO UPDATE SET model = excluded.model, passage = excluded.passage,
-        heading = excluded.heading, computed_at = now()
+        heading = excluded.heading, search = excluded.search, scope = excluded.scope, computed_at = now()
 """)
+_SAVE_SEARCH_SQL = text("UPDATE ranking_vectors SET search = CAST(:search AS halfvec) "
+                        "WHERE chunk_id = :chunk_id AND model = :model")
+
+
+RANKING_EF_SEARCH = 64
+"""HNSW candidate list of the ranking search (it asks for about ten passages)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,9 +73,16 @@ def load_ranking_vectors(session: Session, chunk_ids: Sequence[int], model: str)
     return found
 
 
-def save_ranking_vectors(session: Session, model: str, rows: Iterable[RankingRow]) -> int:
-    """Insert or replace the rows, in chunk id order (as `save_unit_vectors`, so concurrent writers of
-    overlapping chunks never deadlock); a chunk deleted meanwhile is skipped. Returns rows written."""
+def search_vector(row: RankingRow, heading_weight: float) -> np.ndarray:
+    """The vector the ranking search reads: (1 - heading_weight) × passage + heading_weight × heading,
+    whose inner product with a question's unit vector is the passage's ranking score."""
+    return ((1 - heading_weight) * row.passage + heading_weight * row.heading).astype(np.float32)
+
+
+def save_ranking_vectors(session: Session, model: str, rows: Iterable[RankingRow], *, heading_weight: float) -> int:
+    """Insert or replace the rows with their search vectors (`search_vector`), in chunk id order (as
+    `save_unit_vectors`, so concurrent writers of overlapping chunks never deadlock); a chunk deleted
+    meanwhile is skipped. Returns rows written."""
     written = 0
     for row in sorted(rows, key=lambda ranked: ranked.chunk_id):
         if row.passage.ndim != 1 or row.passage.shape != row.heading.shape or not row.passage.size:
@@ -74,9 +91,54 @@ def save_ranking_vectors(session: Session, model: str, rows: Iterable[RankingRow
         result = session.execute(_UPSERT_SQL, {
             "chunk_id": row.chunk_id, "model": model,
             "passage": np.ascontiguousarray(row.passage, dtype=STORED_DTYPE).tobytes(),
-            "heading": np.ascontiguousarray(row.heading, dtype=STORED_DTYPE).tobytes()})
+            "heading": np.ascontiguousarray(row.heading, dtype=STORED_DTYPE).tobytes(),
+            "search": vector_literal(search_vector(row, heading_weight))})
         written += result.rowcount or 0  # type: ignore[attr-defined]  # an INSERT's CursorResult
     return written
+
+
+def rows_without_search(session: Session, model: str, *, limit: int) -> list[RankingRow]:
+    """Up to `limit` of `model`'s rows stored before their search vector was kept, in chunk id order."""
+    rows = session.execute(select(RankingVectors.chunk_id, RankingVectors.passage, RankingVectors.heading)
+                           .where(RankingVectors.model == model, RankingVectors.search.is_(None))
+                           .order_by(RankingVectors.chunk_id).limit(limit))
+    return [RankingRow(chunk_id=chunk_id, passage=np.frombuffer(passage, dtype=STORED_DTYPE).astype(np.float32),
+                       heading=np.frombuffer(heading, dtype=STORED_DTYPE).astype(np.float32))
+            for chunk_id, passage, heading in rows]
+
+
+def save_search_vectors(session: Session, model: str, rows: Iterable[RankingRow], *, heading_weight: float) -> int:
+    """Store the search vector of rows already saved (`rows_without_search`); returns rows updated."""
+    updated = 0
+    for row in sorted(rows, key=lambda ranked: ranked.chunk_id):
+        result = session.execute(_SAVE_SEARCH_SQL, {"chunk_id": row.chunk_id, "model": model,
+                                                    "search": vector_literal(search_vector(row, heading_weight))})
+        updated += result.rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+    return updated
+
+
+def nearest_by_ranking(session: Session, model: str, question: np.ndarray, *, scopes: Sequence[str], limit: int,
+                       exclude: Sequence[int] = (), ef_search: int = RANKING_EF_SEARCH) -> list[int]:
+    """The ids of the `limit` chunks in `scopes` (other than `exclude`) whose ranking score for the
+    question's vector is highest, best first: an HNSW scan of `model`'s search vectors of the question's
+    width (pgvector's iterative scan, so the scope filter still leaves `limit` rows)."""
+    if limit <= 0:
+        return []
+    width = int(question.shape[0])
+    session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    session.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(ef_search), limit)}"))
+    order = f"(search::halfvec({width})) <#> CAST(:question AS halfvec({width}))"
+    rows = session.execute(text(f"""
+        WITH nearest AS MATERIALIZED (
+            SELECT chunk_id, {order} AS distance FROM ranking_vectors
+            WHERE vector_dims(search) = {width} AND model = :model AND scope = ANY(:scopes)
+                  AND NOT (chunk_id = ANY(:exclude))
+            ORDER BY {order} LIMIT :limit
+        )
+        SELECT chunk_id FROM nearest ORDER BY distance, chunk_id
+    """), {"question": vector_literal(question), "model": model, "scopes": list(scopes),
+           "exclude": list(exclude), "limit": limit})
+    return [chunk_id for (chunk_id,) in rows]
 
 
 def chunks_to_rank(session: Session, model: str, *, limit: int) -> list[ChunkToRank]:

@@ -34,6 +34,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 EMBEDDING_DIM = 384
 """Width of every stored embedding; the embedder refuses to load a model of another width."""
+RANKING_INDEXED_WIDTH = 768
+"""The ranking model width the ranking search's index serves: the bundled all-mpnet-base-v2's."""
 
 WORKSPACE_SCOPE = "workspace"
 """Scope of documents every channel may see; any other scope value is a Slack channel id."""
@@ -477,6 +479,14 @@ class RankingVectors(Base):
     float16. The answers re-order the search's top passages by them (knowledge/passage_ranking.py)."""
 
     __tablename__ = "ranking_vectors"
+    # The ranking model's own search (revision 0021) orders by inner product with `search`; the index holds
+    # the rows of the bundled model's width (a model of another width is searched without it).
+    __table_args__ = (
+        Index("ix_ranking_vectors_search_hnsw", text(f"(search::halfvec({RANKING_INDEXED_WIDTH}))"),
+              postgresql_using="hnsw", postgresql_with={"m": 16, "ef_construction": 128},
+              postgresql_ops={"search": "halfvec_ip_ops"},
+              postgresql_where=text(f"vector_dims(search) = {RANKING_INDEXED_WIDTH}")),
+    )
 
     chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
     model: Mapped[str] = mapped_column(Text)
@@ -485,6 +495,11 @@ class RankingVectors(Base):
     """The chunk's embedding input (title and heading path above the text), little-endian float16."""
     heading: Mapped[bytes] = mapped_column(LargeBinary)
     """The chunk's innermost heading (or its document's title), little-endian float16."""
+    search: Mapped[Any] = mapped_column(HALFVEC(), nullable=True)
+    """The ranking score's mix of both (revision 0021): its inner product with a question's vector is the
+    passage's ranking score. NULL until `kbbot kb rank` computes it for rows stored before."""
+    scope: Mapped[str] = mapped_column(String(64), index=True)
+    """The chunk's scope, copied so the search's scope filter runs inside the index scan."""
     computed_at: Mapped[datetime] = _created_at()
 
 

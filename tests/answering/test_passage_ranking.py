@@ -9,8 +9,16 @@ from sqlalchemy import delete, func, select, text
 
 from bot.answering import Answerer, AnsweringConfig, Question
 from bot.reranking import RerankConfig, rerank
-from knowledge.passage_ranking import RANK_BATCH, rank_missing, ranking_scores
-from store.ranking_vectors import RankingRow, chunks_to_rank, load_ranking_vectors, save_ranking_vectors
+from knowledge.passage_ranking import RANK_BATCH, fill_search_vectors, rank_missing, ranking_scores
+from knowledge.search import HEADING_WEIGHT
+from store.ranking_vectors import (
+    RankingRow,
+    chunks_to_rank,
+    load_ranking_vectors,
+    nearest_by_ranking,
+    save_ranking_vectors,
+    search_vector,
+)
 from store.schema import Answer, Chunk, Document, RankingVectors
 from tests.answering.handbook import QUESTION
 from tests.answering.test_reranking import _ids, _scored
@@ -35,7 +43,8 @@ def _plant_backups_as_the_answer(sessions, ranker) -> None:  # type: ignore[no-u
     planted = ranker.embed([QUESTION])[0]
     with sessions.begin() as session:
         save_ranking_vectors(session, ranker.model_name, [RankingRow(chunk_id=backups, passage=planted,
-                                                                     heading=planted)])
+                                                                     heading=planted)],
+                             heading_weight=HEADING_WEIGHT)
 
 
 def test_the_ranking_scores_replace_the_first_stage_score_in_the_re_ranking() -> None:
@@ -74,9 +83,9 @@ def test_rows_of_another_model_or_damaged_rows_count_as_missing_and_are_replaced
     with handbook.begin() as session:
         unit = np.ones(4, dtype=np.float32) / 2
         save_ranking_vectors(session, "an-older-model", [RankingRow(chunk_id=chunk_ids[0], passage=unit,
-                                                                    heading=unit)])
+                                                                    heading=unit)], heading_weight=0.2)
         save_ranking_vectors(session, ranker.model_name, [RankingRow(chunk_id=chunk_ids[1], passage=unit,
-                                                                     heading=unit)])
+                                                                     heading=unit)], heading_weight=0.2)
         session.execute(RankingVectors.__table__.update().where(RankingVectors.chunk_id == chunk_ids[1])
                         .values(heading=b"\x00"))  # truncated: cannot be read
     with handbook() as session:
@@ -103,10 +112,12 @@ def test_a_deleted_chunk_takes_its_vectors_with_it_and_saving_for_it_writes_noth
     unit = np.ones(4, dtype=np.float32) / 2
     with handbook.begin() as session:
         assert save_ranking_vectors(session, ranker.model_name,
-                                    [RankingRow(chunk_id=doomed, passage=unit, heading=unit)]) == 0
+                                    [RankingRow(chunk_id=doomed, passage=unit, heading=unit)],
+                                    heading_weight=0.2) == 0
     with handbook.begin() as session, pytest.raises(ValueError, match="shapes"):
         save_ranking_vectors(session, ranker.model_name,
-                             [RankingRow(chunk_id=doomed, passage=unit, heading=np.ones(3, dtype=np.float32))])
+                             [RankingRow(chunk_id=doomed, passage=unit, heading=np.ones(3, dtype=np.float32))],
+                             heading_weight=0.2)
 
 
 def test_an_answer_read_without_vectors_keeps_the_first_order_then_ranks_what_it_read(handbook, embedder,
@@ -188,3 +199,63 @@ def test_while_more_questions_wait_for_their_evidence_than_allowed_the_ranking_m
     assert answerer.answer(Question(text=QUESTION)).passages[0].title == "Backups"
     with pytest.raises(ValueError, match="ranking_max_waiting"):
         RerankConfig(ranking_max_waiting=-1)
+
+
+def test_the_ranking_models_own_search_finds_a_passage_the_first_stage_left_out(handbook, embedder, ranker) -> None:
+    """Re-ordering only the first stage's top passage (depth 1), the backups page, planted to be the
+    question itself, is reached only through the ranking model's own search."""
+    _plant_backups_as_the_answer(handbook, ranker)
+    searched = _answerer(handbook, embedder, ranker, rerank=RerankConfig(depth=1, ranking_search=1)).answer(
+        Question(text=QUESTION))
+    assert searched.passages[0].title == "Backups"
+    assert searched.relevance is not None and searched.relevance.ranking is not None
+    assert searched.relevance.ranking.score == pytest.approx(1.0, abs=1e-2)
+    assert len({p.chunk_id for p in searched.passages}) == len(searched.passages), "no passage twice"
+    alone = _answerer(handbook, embedder, ranker, rerank=RerankConfig(depth=1, ranking_search=0)).answer(
+        Question(text=QUESTION))
+    first_stage = _answerer(handbook, embedder, None, rerank=RerankConfig(depth=0)).answer(Question(text=QUESTION))
+    assert alone.passages[0].title == first_stage.passages[0].title != "Backups", \
+        "without it the first stage's top passage stays first"
+    with pytest.raises(ValueError, match="ranking_search"):
+        RerankConfig(ranking_search=-1)
+
+
+def test_the_ranking_search_reads_its_scopes_model_and_width_and_skips_what_it_is_told(handbook, ranker) -> None:
+    _plant_backups_as_the_answer(handbook, ranker)
+    question = ranker.embed_query(QUESTION)
+    with handbook() as session:
+        backups = session.scalar(select(Chunk.id).join(Document).where(Document.title == "Backups"))
+        other = session.scalar(select(Chunk.id).where(Chunk.id != backups).order_by(Chunk.id).limit(1))
+    with handbook.begin() as session:  # another model's rows, of another width, are never read
+        session.execute(RankingVectors.__table__.update().where(RankingVectors.chunk_id == other)
+                        .values(model="a-small-model", search=np.ones(4, dtype=np.float32).tolist()))
+    with handbook() as session, session.begin():
+        found = nearest_by_ranking(session, ranker.model_name, question, scopes=["workspace"], limit=5)
+        assert found[0] == backups and other not in found and len(found) == 2
+        assert backups not in nearest_by_ranking(session, ranker.model_name, question, scopes=["workspace"],
+                                                 limit=5, exclude=[backups])
+        assert nearest_by_ranking(session, ranker.model_name, question, scopes=["C-private"], limit=5) == []
+        assert nearest_by_ranking(session, ranker.model_name, question, scopes=["workspace"], limit=0) == []
+        scopes = dict(session.execute(select(RankingVectors.chunk_id, RankingVectors.scope)).all())
+    assert set(scopes.values()) == {"workspace"}, "each row keeps its chunk's scope"
+
+
+def test_rows_stored_before_the_search_vector_get_it_from_their_own_vectors(handbook, ranker) -> None:
+    rank_missing(handbook, ranker)
+    with handbook() as session:
+        chunk_ids = sorted(session.scalars(select(Chunk.id)))
+        rows = load_ranking_vectors(session, chunk_ids, ranker.model_name)
+    with handbook.begin() as session:
+        session.execute(RankingVectors.__table__.update().values(search=None))
+    question = ranker.embed_query(QUESTION)
+    with handbook() as session, session.begin():
+        assert nearest_by_ranking(session, ranker.model_name, question, scopes=["workspace"], limit=3) == []
+    assert fill_search_vectors(handbook, ranker.model_name) == 3
+    assert fill_search_vectors(handbook, ranker.model_name) == 0, "nothing is left to fill"
+    with handbook() as session, session.begin():
+        found = nearest_by_ranking(session, ranker.model_name, question, scopes=["workspace"], limit=3)
+    scores = ranking_scores(handbook, ranker, QUESTION, chunk_ids).scores
+    assert scores is not None and sorted(found) == chunk_ids
+    assert found == sorted(chunk_ids, key=lambda chunk_id: -scores[chunk_id]), "ordered as the ranking scores"
+    mixed = search_vector(rows[chunk_ids[0]], HEADING_WEIGHT)
+    assert float(mixed @ question) == pytest.approx(scores[chunk_ids[0]], abs=1e-6)
