@@ -318,7 +318,8 @@ def backfill_headings() -> None:
 
 @cli.command()
 def rank() -> None:
-    """Compute the ranking model's vectors of passages stored without them (resumable; `add` does it itself)."""
+    """Compute the ranking model's vectors of passages stored without them, and the search vectors of rows
+    stored before those were kept (resumable; `add` does it itself)."""
     with _database("ranking passages") as (_, sessions):
         ranked = _rank_stored(sessions, after_add=False)
     click.echo(f"passages ranked: {ranked}")
