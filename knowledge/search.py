@@ -137,7 +137,7 @@ _BY_ID_SQL = text(f"""
            + :heading_weight * (1 - COALESCE(c.heading_embedding <=> CAST(:query_vector AS vector),
                                              c.embedding <=> CAST(:query_vector AS vector))) AS score
     FROM chunks c JOIN documents d ON d.id = c.document_id
-    WHERE c.id = ANY(:ids)
+    WHERE c.id = ANY(CAST(:ids AS bigint[]))
 """)
 
 

@@ -132,7 +132,7 @@ def nearest_by_ranking(session: Session, model: str, question: np.ndarray, *, sc
         WITH nearest AS MATERIALIZED (
             SELECT chunk_id, {order} AS distance FROM ranking_vectors
             WHERE vector_dims(search) = {width} AND model = :model AND scope = ANY(:scopes)
-                  AND NOT (chunk_id = ANY(:exclude))
+                  AND NOT (chunk_id = ANY(CAST(:exclude AS bigint[])))
             ORDER BY {order} LIMIT :limit
         )
         SELECT chunk_id FROM nearest ORDER BY distance, chunk_id
