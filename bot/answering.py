@@ -47,7 +47,14 @@ from bot.unit_vector_cache import UnitVectorCache
 from bot.verified import VerifiedConfig, VerifiedMatch, match_verified, offered_markdown, served_markdown
 from knowledge.embedding import Embedder
 from knowledge.passage_ranking import PassageRanker, Ranking, rank_missing, ranking_scores, ranking_search
-from knowledge.search import SearchMode, conversation_scope, search_passages, unknown_terms, visible_scopes
+from knowledge.search import (
+    SearchMode,
+    conversation_scope,
+    distinct_passages,
+    search_passages,
+    unknown_terms,
+    visible_scopes,
+)
 from store.chunk_neighbours import previous_chunks
 from store.interactions import record_answer
 from store.types import Passage
@@ -288,8 +295,10 @@ class Answerer:
         except SQLAlchemyError:
             logger.exception("the ranking model's search failed; the answer reads the first stage's passages")
             return found
+        # The same text twice (documentation repeats sections) is read once, as the first stage does.
+        joined = distinct_passages([*head, *added], len(head) + len(added))
         added_ids = {passage.chunk_id for passage in added}
-        return head + added + [passage for passage in found[depth:] if passage.chunk_id not in added_ids]
+        return joined + [passage for passage in found[depth:] if passage.chunk_id not in added_ids]
 
     def _busy(self) -> bool:
         """Whether more questions wait for their evidence than the ranking model is read for

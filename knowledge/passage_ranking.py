@@ -152,15 +152,17 @@ SEARCH_FILL_BATCH = 500
 
 
 def fill_search_vectors(sessions: sessionmaker[Session], model: str) -> int:
-    """Give the rows stored before revision 0021 their search vector, from the two vectors they hold (no
-    model call); each batch in its own transaction. Returns the rows filled."""
-    filled = 0
+    """Give the rows stored without a search vector (before revision 0021) theirs, from the two vectors they
+    hold (no model call), and their chunk's scope; each batch in its own transaction, damaged rows passed
+    over (the answers rewrite them). Returns the rows filled."""
+    filled, after = 0, 0
     while True:
         with sessions.begin() as session:
-            rows = rows_without_search(session, model, limit=SEARCH_FILL_BATCH)
-            if not rows:
+            rows, last = rows_without_search(session, model, after=after, limit=SEARCH_FILL_BATCH)
+            if last is None:
                 return filled
             filled += save_search_vectors(session, model, rows, heading_weight=HEADING_WEIGHT)
+            after = last
 
 
 def _rank_batch(sessions: sessionmaker[Session], ranker: PassageRanker, batch: Sequence[ChunkToRank], *, done: int,

@@ -29,8 +29,8 @@ _UPSERT_SQL = text("""
     ON CONFLICT (chunk_id) DO UPDATE SET model = excluded.model, passage = excluded.passage,
         heading = excluded.heading, search = excluded.search, scope = excluded.scope, computed_at = now()
 """)
-_SAVE_SEARCH_SQL = text("UPDATE ranking_vectors SET search = CAST(:search AS halfvec) "
-                        "WHERE chunk_id = :chunk_id AND model = :model")
+_SAVE_SEARCH_SQL = text("UPDATE ranking_vectors r SET search = CAST(:search AS halfvec), scope = c.scope "
+                        "FROM chunks c WHERE c.id = r.chunk_id AND r.chunk_id = :chunk_id AND r.model = :model")
 
 
 RANKING_EF_SEARCH = 64
@@ -97,18 +97,24 @@ def save_ranking_vectors(session: Session, model: str, rows: Iterable[RankingRow
     return written
 
 
-def rows_without_search(session: Session, model: str, *, limit: int) -> list[RankingRow]:
-    """Up to `limit` of `model`'s rows stored before their search vector was kept, in chunk id order."""
-    rows = session.execute(select(RankingVectors.chunk_id, RankingVectors.passage, RankingVectors.heading)
-                           .where(RankingVectors.model == model, RankingVectors.search.is_(None))
-                           .order_by(RankingVectors.chunk_id).limit(limit))
-    return [RankingRow(chunk_id=chunk_id, passage=np.frombuffer(passage, dtype=STORED_DTYPE).astype(np.float32),
+def rows_without_search(session: Session, model: str, *, after: int, limit: int) -> tuple[list[RankingRow], int | None]:
+    """Up to `limit` of `model`'s rows stored without a search vector (before revision 0021, or by a
+    process still running older code) whose chunk id is above `after`, in chunk id order: the readable
+    ones, and the last chunk id read (None when there were none), so a caller pages past damaged rows
+    (left for the answers to rewrite, as `load_ranking_vectors` treats them as missing)."""
+    read = session.execute(select(RankingVectors.chunk_id, RankingVectors.passage, RankingVectors.heading)
+                           .where(RankingVectors.model == model, RankingVectors.search.is_(None),
+                                  RankingVectors.chunk_id > after)
+                           .order_by(RankingVectors.chunk_id).limit(limit)).all()
+    rows = [RankingRow(chunk_id=chunk_id, passage=np.frombuffer(passage, dtype=STORED_DTYPE).astype(np.float32),
                        heading=np.frombuffer(heading, dtype=STORED_DTYPE).astype(np.float32))
-            for chunk_id, passage, heading in rows]
+            for chunk_id, passage, heading in read
+            if passage and len(passage) == len(heading) and not len(passage) % STORED_DTYPE.itemsize]
+    return rows, (read[-1][0] if read else None)
 
 
 def save_search_vectors(session: Session, model: str, rows: Iterable[RankingRow], *, heading_weight: float) -> int:
-    """Store the search vector of rows already saved (`rows_without_search`); returns rows updated."""
+    """Store the search vector (and the chunk's scope) of rows already saved; returns rows updated."""
     updated = 0
     for row in sorted(rows, key=lambda ranked: ranked.chunk_id):
         result = session.execute(_SAVE_SEARCH_SQL, {"chunk_id": row.chunk_id, "model": model,

@@ -498,8 +498,9 @@ class RankingVectors(Base):
     search: Mapped[Any] = mapped_column(HALFVEC(), nullable=True)
     """The ranking score's mix of both (revision 0021): its inner product with a question's vector is the
     passage's ranking score. NULL until `kbbot kb rank` computes it for rows stored before."""
-    scope: Mapped[str] = mapped_column(String(64), index=True)
-    """The chunk's scope, copied so the search's scope filter runs inside the index scan."""
+    scope: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    """The chunk's scope, copied so the search's scope filter runs inside the index scan (NULL only in rows
+    written by code before revision 0021, which have no search vector either until `kbbot kb rank`)."""
     computed_at: Mapped[datetime] = _created_at()
 
 

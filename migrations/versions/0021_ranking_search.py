@@ -10,7 +10,7 @@ of `ranking_vectors` also keeps
   (w = the first stage's heading weight), whose inner product with a question's vector *is* the
   ranking score; halfvec of the model's width, NULL until computed (`kbbot kb rank` fills it);
 * `scope`: the chunk's scope, copied so that the scope filter runs inside the index scan (as
-  `chunks.scope`).
+  `chunks.scope`); NULL only for rows written by older code, which the search never returns.
 
 The index is a partial expression index on `search::halfvec(768)` over the rows of that width (the
 bundled model's): a model of another width is still searched, without the index.
@@ -36,7 +36,8 @@ def upgrade() -> None:
     op.add_column('ranking_vectors', sa.Column('search', HALFVEC(), nullable=True))
     op.add_column('ranking_vectors', sa.Column('scope', sa.String(length=64), nullable=True))
     op.execute("UPDATE ranking_vectors r SET scope = c.scope FROM chunks c WHERE c.id = r.chunk_id")
-    op.alter_column('ranking_vectors', 'scope', nullable=False)
+    # Nullable: a process still running the code before this revision (a rolling deploy) inserts rows
+    # without it; such rows have no search vector either, so no search reads them until `kb rank` fills both.
     op.create_index('ix_ranking_vectors_scope', 'ranking_vectors', ['scope'])
     op.execute(f"CREATE INDEX ix_ranking_vectors_search_hnsw ON ranking_vectors USING hnsw "
                f"((search::halfvec({INDEXED_WIDTH})) halfvec_ip_ops) WITH (m = 16, ef_construction = 128) "

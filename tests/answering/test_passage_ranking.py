@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, text
 
 from bot.answering import Answerer, AnsweringConfig, Question
 from bot.reranking import RerankConfig, rerank
+from knowledge.ingest import ingest_text
 from knowledge.passage_ranking import RANK_BATCH, fill_search_vectors, rank_missing, ranking_scores
 from knowledge.search import HEADING_WEIGHT
 from store.ranking_vectors import (
@@ -20,7 +21,7 @@ from store.ranking_vectors import (
     search_vector,
 )
 from store.schema import Answer, Chunk, Document, RankingVectors
-from tests.answering.handbook import QUESTION
+from tests.answering.handbook import BACKUPS, QUESTION
 from tests.answering.test_reranking import _ids, _scored
 from tests.scripted_generator import ScriptedGenerator
 
@@ -245,13 +246,15 @@ def test_rows_stored_before_the_search_vector_get_it_from_their_own_vectors(hand
     with handbook() as session:
         chunk_ids = sorted(session.scalars(select(Chunk.id)))
         rows = load_ranking_vectors(session, chunk_ids, ranker.model_name)
-    with handbook.begin() as session:
-        session.execute(RankingVectors.__table__.update().values(search=None))
+    with handbook.begin() as session:  # as rows written before revision 0021, or by older code: no scope
+        session.execute(RankingVectors.__table__.update().values(search=None, scope=None))
     question = ranker.embed_query(QUESTION)
     with handbook() as session, session.begin():
         assert nearest_by_ranking(session, ranker.model_name, question, scopes=["workspace"], limit=3) == []
     assert fill_search_vectors(handbook, ranker.model_name) == 3
     assert fill_search_vectors(handbook, ranker.model_name) == 0, "nothing is left to fill"
+    with handbook() as session:
+        assert set(session.scalars(select(RankingVectors.scope))) == {"workspace"}, "the scope comes back too"
     with handbook() as session, session.begin():
         found = nearest_by_ranking(session, ranker.model_name, question, scopes=["workspace"], limit=3)
     scores = ranking_scores(handbook, ranker, QUESTION, chunk_ids).scores
@@ -259,3 +262,42 @@ def test_rows_stored_before_the_search_vector_get_it_from_their_own_vectors(hand
     assert found == sorted(chunk_ids, key=lambda chunk_id: -scores[chunk_id]), "ordered as the ranking scores"
     mixed = search_vector(rows[chunk_ids[0]], HEADING_WEIGHT)
     assert float(mixed @ question) == pytest.approx(scores[chunk_ids[0]], abs=1e-6)
+
+
+def test_a_damaged_row_without_its_search_vector_is_passed_over_not_looped_on(handbook, ranker) -> None:
+    rank_missing(handbook, ranker)
+    with handbook() as session:
+        first, *others = sorted(session.scalars(select(Chunk.id)))
+    with handbook.begin() as session:
+        session.execute(RankingVectors.__table__.update().values(search=None))
+        session.execute(RankingVectors.__table__.update().where(RankingVectors.chunk_id == first)
+                        .values(heading=b"\x00"))  # truncated: cannot be read
+    assert fill_search_vectors(handbook, ranker.model_name) == 2
+    with handbook() as session:
+        unfilled = set(session.scalars(select(RankingVectors.chunk_id).where(RankingVectors.search.is_(None))))
+    assert unfilled == {first}, "left for the answers to rewrite"
+    assert rank_missing(handbook, ranker, chunk_ids=[first]) == 1, "an answer reading it rewrites it whole"
+    with handbook() as session:
+        assert session.scalar(select(RankingVectors.search).where(RankingVectors.chunk_id == first)) is not None
+
+
+def test_a_copy_of_a_passage_the_ranking_search_adds_is_read_once(handbook, embedder, ranker) -> None:
+    """Documentation repeats sections: the search's own two nearest are the backups page and its copy
+    (both planted as the question), and only the first reaches the answer's sources."""
+    _, body = BACKUPS  # a page that carries the backups section again under one of its own
+    ingest_text(handbook, embedder, title="Operations", text="# Operations\n\nThe ops rota changes on Mondays.\n\n"
+                + body.replace("# Backups", "## Backups"), fmt="markdown", uri="doc:operations", source="text",
+                scope="workspace")
+    rank_missing(handbook, ranker)
+    planted = ranker.embed([QUESTION])[0]
+    with handbook() as session:
+        copies = [chunk.id for chunk in session.scalars(select(Chunk)) if "snapshotted every night" in chunk.text]
+    with handbook.begin() as session:
+        save_ranking_vectors(session, ranker.model_name, [RankingRow(chunk_id=chunk_id, passage=planted,
+                                                                     heading=planted) for chunk_id in copies],
+                             heading_weight=HEADING_WEIGHT)
+    answer = _answerer(handbook, embedder, ranker, rerank=RerankConfig(depth=1, ranking_search=2)).answer(
+        Question(text=QUESTION))
+    texts = [" ".join(p.text.split()) for p in answer.passages]
+    assert len(copies) == 2 and "snapshotted every night" in answer.passages[0].text
+    assert len(texts) == len(set(texts)), "the copy's text is not read twice"
