@@ -83,7 +83,7 @@ from bench.shipped import RERANK_DEPTH_BEFORE as DEPTH_BEFORE
 from bot.abstention import AbstentionConfig, Relevance, is_loose, judge
 from bot.reranking import RerankConfig
 from knowledge.embedding import Embedder
-from knowledge.passage_ranking import PassageRanker, rank_missing
+from knowledge.passage_ranking import PassageRanker, fill_search_vectors, rank_missing
 from knowledge.search import search_passages
 from store.schema import Chunk
 from store.types import Passage
@@ -273,6 +273,7 @@ def rank_candidates(sessions: sessionmaker[Session], embedder: Embedder, ranker:
     candidates = {passage.chunk_id for asked in questions
                   for passage in search_passages(sessions, embedder, asked.text, limit=depth)}
     started = time.perf_counter()
+    fill_search_vectors(sessions, ranker.model_name)
     ranked = rank_missing(sessions, ranker)
     with sessions() as session:
         chunks = session.scalar(select(func.count()).select_from(Chunk)) or 0

@@ -221,14 +221,15 @@ def add(sources: tuple[str, ...], scope: str, title: str | None, added_by: str |
 
 
 def _rank_stored(sessions: sessionmaker[Session], *, after_add: bool) -> int:
-    """Compute the ranking model's vectors of every chunk still without them, saying how many and how fast.
+    """Compute the ranking model's vectors of every chunk still without them, saying how many and how fast
+    (`kbbot kb rank` first fills the search vectors of rows stored before they were kept).
 
     `after_add`: the documents are already stored and searchable, so a missing ranking model is
     reported (the answers keep the first stage's order) without failing the command, and `off` is quiet.
     """
     from sqlalchemy.exc import OperationalError
 
-    from knowledge.passage_ranking import rank_missing
+    from knowledge.passage_ranking import fill_search_vectors, rank_missing
     from knowledge.ranking_model import RankingModelError, load_ranker
     from store.config import ModelsSettings
     from store.errors import one_line_reason
@@ -245,6 +246,10 @@ def _rank_stored(sessions: sessionmaker[Session], *, after_add: bool) -> int:
         if not after_add:
             click.echo("ranking model: off (KB_RANKING_MODEL=off)")
         return 0
+    if not after_add:
+        filled = fill_search_vectors(sessions, ranker.model_name)
+        if filled:
+            click.echo(f"ranking model {ranker.model_name}: search vectors of {filled} older passages filled", err=True)
     started = time.perf_counter()
     try:
         ranked = rank_missing(sessions, ranker)

@@ -44,6 +44,7 @@ from store.ranking_vectors import (
     rows_without_search,
     save_ranking_vectors,
     save_search_vectors,
+    search_vector,
 )
 from store.types import Passage
 
@@ -137,7 +138,6 @@ def rank_missing(sessions: sessionmaker[Session], ranker: PassageRanker, *, chun
         batches = [todo[start:start + RANK_BATCH] for start in range(0, len(todo), RANK_BATCH)]
         return sum(_rank_batch(sessions, ranker, batch, done=RANK_BATCH * index, progress=progress)
                    for index, batch in enumerate(batches))
-    fill_search_vectors(sessions, ranker.model_name)
     done = 0
     while True:
         with sessions() as session:
@@ -154,7 +154,10 @@ SEARCH_FILL_BATCH = 500
 def fill_search_vectors(sessions: sessionmaker[Session], model: str) -> int:
     """Give the rows stored without a search vector (before revision 0021) theirs, from the two vectors they
     hold (no model call), and their chunk's scope; each batch in its own transaction, damaged rows passed
-    over (the answers rewrite them). Returns the rows filled."""
+    over (the answers rewrite them). Returns the rows filled.
+
+    A one-time backfill: `kbbot kb rank` runs it (the release does), not every `add`, since finding none
+    left reads the whole table."""
     filled, after = 0, 0
     while True:
         with sessions.begin() as session:
@@ -201,9 +204,7 @@ def ranking_scores(sessions: sessionmaker[Session], ranker: PassageRanker, query
         return Ranking(None, missing)
     if question is None:
         question = ranker.embed_query(query)
-    return Ranking({chunk_id: float((1 - HEADING_WEIGHT) * (row.passage @ question)
-                                    + HEADING_WEIGHT * (row.heading @ question))
-                    for chunk_id, row in stored.items()})
+    return Ranking({chunk_id: float(search_vector(row, HEADING_WEIGHT) @ question) for chunk_id, row in stored.items()})
 
 
 def ranking_search(sessions: sessionmaker[Session], ranker: PassageRanker, question: np.ndarray,

@@ -48,6 +48,13 @@ REPEAT_ROOM = 3
 """Passages read per passage returned, so that repeats of a better passage can be dropped (see
 `distinct_passages`) and still leave `limit` passages."""
 
+def _mixed_score(distance: str) -> str:
+    """SQL for a chunk's score: `distance` (its embedding's cosine distance to :query_vector) mixed with its
+    heading's, :heading_weight on the heading; a chunk without a heading vector keeps its own distance."""
+    return (f"(1 - :heading_weight) * (1 - {distance}) "
+            f"+ :heading_weight * (1 - COALESCE(c.heading_embedding <=> CAST(:query_vector AS vector), {distance}))")
+
+
 # Distances are computed in a materialised inner query so the relaxed-order iterative HNSW scan
 # can be re-sorted exactly outside it (pgvector's documented pattern). The outer query re-scores
 # the pool with the heading vectors (a chunk without one keeps its own similarity there).
@@ -59,10 +66,7 @@ _VECTOR_SQL = text(f"""
         ORDER BY embedding <=> CAST(:query_vector AS vector)
         LIMIT :pool
     ), scored AS (
-        SELECT n.id, 1 - n.distance AS similarity,
-               (1 - :heading_weight) * (1 - n.distance)
-               + :heading_weight * (1 - COALESCE(c.heading_embedding <=> CAST(:query_vector AS vector), n.distance))
-               AS score
+        SELECT n.id, 1 - n.distance AS similarity, {_mixed_score("n.distance")} AS score
         FROM nearest n JOIN chunks c ON c.id = n.id
     )
     SELECT {_SELECT_PASSAGE}, s.score, s.similarity
@@ -132,12 +136,12 @@ def vector_search(session: Session, query_vector: Sequence[float], *, scopes: li
 
 
 _BY_ID_SQL = text(f"""
-    SELECT {_SELECT_PASSAGE}, 1 - (c.embedding <=> CAST(:query_vector AS vector)) AS similarity,
-           (1 - :heading_weight) * (1 - (c.embedding <=> CAST(:query_vector AS vector)))
-           + :heading_weight * (1 - COALESCE(c.heading_embedding <=> CAST(:query_vector AS vector),
-                                             c.embedding <=> CAST(:query_vector AS vector))) AS score
-    FROM chunks c JOIN documents d ON d.id = c.document_id
-    WHERE c.id = ANY(CAST(:ids AS bigint[]))
+    WITH measured AS (
+        SELECT id, embedding <=> CAST(:query_vector AS vector) AS distance FROM chunks
+        WHERE id = ANY(CAST(:ids AS bigint[]))
+    )
+    SELECT {_SELECT_PASSAGE}, 1 - m.distance AS similarity, {_mixed_score("m.distance")} AS score
+    FROM measured m JOIN chunks c ON c.id = m.id JOIN documents d ON d.id = c.document_id
 """)
 
 

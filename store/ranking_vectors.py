@@ -63,14 +63,17 @@ def load_ranking_vectors(session: Session, chunk_ids: Sequence[int], model: str)
     rows = session.execute(select(RankingVectors.chunk_id, RankingVectors.passage, RankingVectors.heading)
                            .where(RankingVectors.chunk_id.in_(sorted(set(chunk_ids))),
                                   RankingVectors.model == model))
-    found: dict[int, RankingRow] = {}
-    for chunk_id, passage, heading in rows:
-        if not passage or len(passage) != len(heading) or len(passage) % STORED_DTYPE.itemsize:
-            continue  # a damaged row is treated as absent and rewritten
-        found[chunk_id] = RankingRow(chunk_id=chunk_id,
-                                     passage=np.frombuffer(passage, dtype=STORED_DTYPE).astype(np.float32),
-                                     heading=np.frombuffer(heading, dtype=STORED_DTYPE).astype(np.float32))
-    return found
+    readable = (_readable(chunk_id, passage, heading) for chunk_id, passage, heading in rows)
+    return {row.chunk_id: row for row in readable if row is not None}
+
+
+def _readable(chunk_id: int, passage: bytes, heading: bytes) -> RankingRow | None:
+    """A stored row's vectors, or None when it is damaged (treated as absent, and rewritten when the
+    chunk is ranked again)."""
+    if not passage or len(passage) != len(heading) or len(passage) % STORED_DTYPE.itemsize:
+        return None
+    return RankingRow(chunk_id=chunk_id, passage=np.frombuffer(passage, dtype=STORED_DTYPE).astype(np.float32),
+                      heading=np.frombuffer(heading, dtype=STORED_DTYPE).astype(np.float32))
 
 
 def search_vector(row: RankingRow, heading_weight: float) -> np.ndarray:
@@ -106,11 +109,8 @@ def rows_without_search(session: Session, model: str, *, after: int, limit: int)
                            .where(RankingVectors.model == model, RankingVectors.search.is_(None),
                                   RankingVectors.chunk_id > after)
                            .order_by(RankingVectors.chunk_id).limit(limit)).all()
-    rows = [RankingRow(chunk_id=chunk_id, passage=np.frombuffer(passage, dtype=STORED_DTYPE).astype(np.float32),
-                       heading=np.frombuffer(heading, dtype=STORED_DTYPE).astype(np.float32))
-            for chunk_id, passage, heading in read
-            if passage and len(passage) == len(heading) and not len(passage) % STORED_DTYPE.itemsize]
-    return rows, (read[-1][0] if read else None)
+    readable = (_readable(chunk_id, passage, heading) for chunk_id, passage, heading in read)
+    return [row for row in readable if row is not None], (read[-1][0] if read else None)
 
 
 def save_search_vectors(session: Session, model: str, rows: Iterable[RankingRow], *, heading_weight: float) -> int:

@@ -349,6 +349,14 @@ def test_add_ranks_what_it_stored_with_the_ranking_model_and_rank_has_nothing_le
         assert session.scalars(select(RankingVectors.model)).all() == ["all-mpnet-base-v2"] * 3
     again = run("rank", KB_RANKING_MODEL="")
     assert again.exit_code == 0 and again.stdout.strip() == "passages ranked: 0"
+    assert "filled" not in added.stderr + again.stderr, "rows ranked now carry their search vector already"
+    with sessions.begin() as session:  # as rows stored before revision 0021
+        session.execute(RankingVectors.__table__.update().values(search=None))
+    older = run("rank", KB_RANKING_MODEL="")
+    assert older.exit_code == 0 and older.stdout.strip() == "passages ranked: 0"
+    assert "ranking model all-mpnet-base-v2: search vectors of 3 older passages filled" in older.stderr
+    with sessions() as session:
+        assert None not in session.scalars(select(RankingVectors.search)).all()
     assert run("rank").stdout.startswith("ranking model: off")
 
 
