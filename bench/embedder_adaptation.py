@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,39 +110,37 @@ def vote_pairs(chunks: Sequence[IndexedChunk], questions: Sequence[AskedQuestion
     return pairs
 
 
-def fine_tuned(pairs: Sequence[tuple[str, str]], *, epochs: int, seed: int) -> Any:
-    """The bundled embedder fine-tuned on (query, passage) pairs with in-batch negatives."""
-    from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+def fine_tuned(pairs: Sequence[tuple[str, str]], *, epochs: int, seed: int, folder: Path | None = None,
+               batch_size: int | None = None, max_seq_length: int | None = None) -> Any:
+    """The bundled embedder (or the model in `folder`) fine-tuned on (query, passage) pairs with in-batch
+    negatives, as the product tunes its ranking model (training.ranking_tuning.fine_tune_sentence_model)."""
+    from training.ranking_tuning import fine_tune_sentence_model
 
-    model = SentenceTransformer(str(bundled_model_dir()), device="cpu")
-    dataset = Dataset.from_dict({"anchor": [query for query, _ in pairs],
-                                 "positive": [passage for _, passage in pairs]})
-    with tempfile.TemporaryDirectory(prefix="embedder-adaptation-") as out:
-        args = SentenceTransformerTrainingArguments(
-            output_dir=out, num_train_epochs=epochs, per_device_train_batch_size=BATCH_SIZE,
-            learning_rate=LEARNING_RATE, warmup_steps=0.1, seed=seed, use_cpu=True, save_strategy="no",
-            report_to="none", disable_tqdm=True, logging_strategy="no",
-            batch_sampler=BatchSamplers.NO_DUPLICATES)
-        SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
-                                   loss=MultipleNegativesRankingLoss(model)).train()
-    model.eval()
-    return model
+    return fine_tune_sentence_model(folder or bundled_model_dir(), pairs, epochs=epochs,
+                                    batch_size=batch_size or BATCH_SIZE, learning_rate=LEARNING_RATE, seed=seed,
+                                    max_seq_length=max_seq_length)
 
 
-def first_stage_scores(model: Any, chunks: Sequence[IndexedChunk], texts: Sequence[str]) -> np.ndarray:
+@dataclass(frozen=True, slots=True)
+class ChunkVectors:
+    """One model's vectors of the chunks and of their headings, computed once for every question set."""
+
+    chunks: np.ndarray
+    leaves: np.ndarray
+
+
+def chunk_vectors(model: Any, chunks: Sequence[IndexedChunk]) -> ChunkVectors:
+    return ChunkVectors(chunks=model.encode([chunk.embedded for chunk in chunks], normalize_embeddings=True,
+                                            batch_size=32),
+                        leaves=model.encode([chunk.leaf for chunk in chunks], normalize_embeddings=True,
+                                            batch_size=64))
+
+
+def first_stage_scores(model: Any, vectors: ChunkVectors, texts: Sequence[str]) -> np.ndarray:
     """Scores (questions × chunks) as vector_search computes them: chunk and heading cosines mixed."""
-    chunk_vectors = model.encode([chunk.embedded for chunk in chunks], normalize_embeddings=True, batch_size=32)
-    leaf_vectors = model.encode([chunk.leaf for chunk in chunks], normalize_embeddings=True, batch_size=64)
     query_vectors = model.encode(list(texts), normalize_embeddings=True, batch_size=64)
-    return np.asarray((1 - HEADING_WEIGHT) * (query_vectors @ chunk_vectors.T)
-                      + HEADING_WEIGHT * (query_vectors @ leaf_vectors.T))
+    return np.asarray((1 - HEADING_WEIGHT) * (query_vectors @ vectors.chunks.T)
+                      + HEADING_WEIGHT * (query_vectors @ vectors.leaves.T))
 
 
 def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
@@ -156,14 +153,15 @@ def measure(model: Any, chunks: Sequence[IndexedChunk], answerable: dict[str, li
             refused: Sequence[AskedQuestion]) -> dict[str, Any]:
     """Retrieval figures per question set, and how the top score separates unanswerable questions."""
     figures: dict[str, Any] = {}
+    vectors = chunk_vectors(model, chunks)
     for name, questions in answerable.items():
-        scores = first_stage_scores(model, chunks, [asked.text for asked in questions])
+        scores = first_stage_scores(model, vectors, [asked.text for asked in questions])
         ranks = [first_hit_rank([is_gold(chunks[i], asked.item) for i in np.argsort(-row)[:10]])  # type: ignore[arg-type]
                  for asked, row in zip(questions, scores, strict=True)]
         figures[name] = {key: round(value, 3) for key, value in retrieval_figures(ranks).items()}
         figures[name]["top_scores"] = [float(row.max()) for row in scores]
     held_out = [score for name in ("test", "holdout2") for score in figures[name]["top_scores"]]
-    unanswered = [float(row.max()) for row in first_stage_scores(model, chunks, [q.text for q in refused])]
+    unanswered = [float(row.max()) for row in first_stage_scores(model, vectors, [q.text for q in refused])]
     for row in figures.values():
         row.pop("top_scores")
     figures["abstention"] = {"auc": round(auc(held_out, unanswered), 3),

@@ -72,7 +72,7 @@ def db() -> None:
     "setup-model": ("bot.__main__:setup_model", "Convert the bundled default model (once; reruns are no-ops)."),
     "slack": ("bot.slack.__main__:cli", "Run the Slack bot: web (HTTP, gunicorn) or socket (Socket Mode)."),
     "train": ("training.__main__:cli", "The learning loop: dataset, run, worker, status, promote, rollback, "
-                                       "deploy-base, history."),
+                                       "deploy-base, history, ranking."),
     "config": ("kbbot.config_commands:config", "The configuration tree: show, check, table."),
 })
 @click.version_option(package_name="kbbot")

@@ -171,7 +171,7 @@ def fill_search_vectors(sessions: sessionmaker[Session], model: str) -> int:
 def _rank_batch(sessions: sessionmaker[Session], ranker: PassageRanker, batch: Sequence[ChunkToRank], *, done: int,
                 progress: Callable[[int], None] | None) -> int:
     """Embed and store one batch in its own transaction; returns its size."""
-    rows = _ranking_rows(ranker, batch)
+    rows = ranking_rows(ranker, batch)
     with sessions.begin() as session:
         save_ranking_vectors(session, ranker.model_name, rows, heading_weight=HEADING_WEIGHT)
     if progress is not None:
@@ -219,7 +219,7 @@ def ranking_search(sessions: sessionmaker[Session], ranker: PassageRanker, quest
         return passages_by_id(session, chunk_ids, query_vector)
 
 
-def _ranking_rows(ranker: PassageRanker, chunks: Sequence[ChunkToRank]) -> list[RankingRow]:
+def ranking_rows(ranker: PassageRanker, chunks: Sequence[ChunkToRank]) -> list[RankingRow]:
     """The two vectors of each chunk; a heading shared by several chunks is embedded once."""
     passages = ranker.embed([embedding_input(chunk.title, chunk.heading, chunk.text) for chunk in chunks])
     headings = embed_heading_leaves(lambda texts: list(ranker.embed(texts)),

@@ -275,6 +275,65 @@ def status_command() -> None:
            "open_run": _plain(open_run), "last_finished_run": _plain(last_finished)})
 
 
+@cli.command("ranking")
+@click.option("--since", type=click.DateTime(), help="Only answers given at or after this time.")
+@click.option("--base", type=click.Path(path_type=Path, file_okay=False),
+              help="Model folder to tune from; default: the bundled all-mpnet-base-v2 under KB_MODELS_DIR.")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where the kept model's folder goes; default: KB_MODELS_DIR/ranking-tuned.")
+@click.option("--min-train", default=20, show_default=True, type=click.IntRange(1),
+              help="Fewest 👍-voted questions to train on.")
+@click.option("--min-held-out", default=5, show_default=True, type=click.IntRange(1),
+              help="Fewest held-out 👍-voted questions the gate needs.")
+@click.option("--rank/--no-rank", default=False, show_default=True,
+              help="Also compute the kept model's vectors of every passage now (what `kbbot kb rank` does once "
+                   "KB_RANKING_MODEL names it), so switching to it is instant.")
+def ranking_command(since: datetime | None, base: Path | None, output_dir: Path | None, min_train: int,
+                    min_held_out: int, rank: bool) -> None:
+    """Tune the ranking model on the team's 👍 votes; keep it only if it ranks held-out votes no worse."""
+    from knowledge.passage_ranking import PassageRanker, rank_missing
+    from knowledge.ranking_model import RankingModelError, load_ranker, ranking_folder
+    from store.config import ModelsSettings
+    from store.datasets_store import rated_answers
+    from store.ranking_vectors import chunk_texts
+    from training.ranking_tuning import NotEnoughVotes, RankingTuningConfig, tune_ranking_model
+    from training.ranking_votes import ranking_votes
+
+    settings, models = _settings(), ModelsSettings()
+    base = base or ranking_folder("", models.models_dir)
+    if not (base / "config.json").is_file():
+        raise click.ClickException(f"no sentence-transformers model at {base}: run `kbbot setup-model` or pass --base")
+    try:
+        serving = load_ranker(models.ranking_model, models.models_dir) or PassageRanker(base)
+    except RankingModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sessions = _sessions()
+    with sessions() as session:
+        votes = ranking_votes(rated_answers(session, since=since), settings.loop_config().dataset)
+        wanted = {vote.chunk_id for vote in votes.train} | {c for vote in votes.held_out for c in vote.sources}
+        passages = {chunk.chunk_id: chunk for chunk in chunk_texts(session, sorted(wanted))}
+    try:
+        result = tune_ranking_model(base=base, serving=serving, votes=votes, passages=passages,
+                                    out_root=output_dir or models.models_dir / "ranking-tuned",
+                                    config=RankingTuningConfig(min_train=min_train, min_held_out=min_held_out))
+    except NotEnoughVotes as exc:
+        raise click.ClickException(str(exc)) from exc
+    ranked = rank_missing(sessions, PassageRanker(result.folder)) if rank and result.folder is not None else None
+    _echo({"kept": result.kept, "name": result.name, "folder": result.folder, "train_pairs": result.train_pairs,
+           "held_out": result.held_out, "excluded": votes.excluded, "train_s": result.train_s,
+           "votes_on_removed_passages": len(votes.train) + len(votes.held_out) - result.train_pairs - result.held_out,
+           "gate": {"serving": dataclasses.asdict(result.serving), "tuned": dataclasses.asdict(result.tuned)},
+           "passages_ranked": ranked})
+    if result.folder is None:
+        click.echo(f"not kept: the tuned model ranked the held-out votes' passages worse than {serving.model_name}",
+                   err=True)
+    else:
+        step = "" if rank else f"KB_RANKING_MODEL={result.folder} kbbot kb rank, then "
+        click.echo(f"kept {result.name}: to serve it, {step}set KB_RANKING_MODEL={result.folder} for every "
+                   "process and restart them (`kbbot setup-model`, which the Procfile runs first, exports its "
+                   "question side to ONNX)", err=True)
+
+
 @cli.command("history")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 500),
               help="Deployments and runs to show, newest first.")

@@ -104,11 +104,16 @@ def _problem(answer: RatedAnswer, config: DatasetConfig) -> str | None:
         return "corrupt"
     if config.exclude_without_passages and not answer.passages:
         return "no_passages"
-    if not config.include_private_scopes:
-        scopes = {answer.scope} | {p.get("scope") or WORKSPACE_SCOPE for p in answer.passages}
-        if scopes != {WORKSPACE_SCOPE}:
-            return "private_scope"
+    if not config.include_private_scopes and is_private(answer):
+        return "private_scope"
     return None
+
+
+def is_private(answer: RatedAnswer) -> bool:
+    """Whether the answer was given in a private channel or DM, or quotes a passage scoped to one
+    (`answer.passages` must be a list of objects)."""
+    scopes = {answer.scope} | {p.get("scope") or WORKSPACE_SCOPE for p in answer.passages}
+    return scopes != {WORKSPACE_SCOPE}
 
 
 def _clean(text: str, findings: Counter[str]) -> str:

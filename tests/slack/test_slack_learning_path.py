@@ -10,16 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bot.slack.blocks import ACTION_FEEDBACK
 from store.datasets_store import rated_answers
-from store.schema import Answer
+from store.schema import Answer, Chunk
 from tests.fakes.slack_requests import block_action, feedback_buttons_action
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import DEPLOY_SUMMARY, SlackHarness
 from training.config import DatasetConfig
 from training.dataset_builder import build_dataset
+from training.ranking_votes import ranking_votes
 
 pytestmark = pytest.mark.usefixtures("documents")
 VOTER = "UVOTER"
@@ -113,3 +115,30 @@ def test_a_voted_abstention_is_counted_as_abstained_not_corrupt(make_bot: MakeBo
     [row] = bot.rows(Answer)
     assert row.abstained and row.completion == "" and row.prompt == ""
     assert dataset(bot).stats["excluded"] == {"abstained": 1}
+
+
+def test_upvoted_public_answers_become_ranking_pairs_with_the_passage_they_quoted_first(
+        make_bot: MakeBot, documents: dict[str, int]) -> None:
+    bot = make_bot(generator=ScriptedGenerator(DEPLOY_SUMMARY))
+    bot.fake.set_channel("C1")
+    bot.fake.set_channel("G1", is_private=True)
+    deploy = vote(bot, "C1", bot.ask("How do I deploy the billing service?", channel="C1"), "up")
+    backups = vote(bot, "C1", bot.ask("When do database backups run? my key is AKIAIOSFODNN7EXAMPLE", channel="C1"),
+                   "up")
+    vote(bot, "C1", bot.ask("what does the release role unlock?", channel="C1"), "down")
+    vote(bot, "G1", bot.ask("How do I deploy the billing service?", channel="G1"), "up")
+
+    with bot.sessions() as session:
+        votes = ranking_votes(rated_answers(session), LOOSE, held_out_share=0.5)
+        chunk_documents = {chunk_id: document_id for chunk_id, document_id in session.execute(
+            select(Chunk.id, Chunk.document_id))}
+    assert votes.excluded == {"not_upvoted": 1, "private_scope": 1}
+    pairs = {vote.answer_id: vote for vote in [*votes.train, *votes.held_out]}
+    assert set(pairs) == {deploy, backups} and len(votes.held_out) == 1, "split by question, one of two held out"
+    rows = {row.id: row for row in bot.rows(Answer)}
+    for answer_id, title in ((deploy, "Deploying the billing service"), (backups, "Database backups")):
+        assert pairs[answer_id].chunk_id == rows[answer_id].passages[0]["chunk_id"], "the passage quoted first"
+        assert chunk_documents[pairs[answer_id].chunk_id] == documents[title]
+        assert pairs[answer_id].sources == tuple(p["chunk_id"] for p in rows[answer_id].passages)
+    assert "AKIAIOSFODNN7EXAMPLE" not in pairs[backups].question, "questions are scrubbed before training"
+    assert pairs[backups].question.startswith("When do database backups run?")

@@ -1,0 +1,99 @@
+"""Tuning the ranking model on votes: the real all-mpnet-base-v2 trained on the CPU, gated, kept or refused."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from knowledge.passage_ranking import PassageRanker
+from knowledge.ranking_model import ranking_folder
+from tests.training.handbook_votes import PASSAGES, TOPICS, TRAIN_QUESTIONS
+from training.ranking_tuning import (
+    MANIFEST_FILE,
+    NotEnoughVotes,
+    RankingTuningConfig,
+    gate_figures,
+    tune_ranking_model,
+    tuned_name,
+)
+from training.ranking_votes import RankingVote, RankingVotes
+
+BASE = ranking_folder("", Path(__file__).resolve().parents[2] / "var" / "models")
+NOW = datetime(2026, 11, 30, 18, 5, 9, tzinfo=UTC)
+HELD_OUT = [RankingVote(answer_id=101, question="what's the command to release to production?", chunk_id=1,
+                        sources=(1, 6, 2)),
+            RankingVote(answer_id=102, question="where do the nightly database dumps go?", chunk_id=2,
+                        sources=(2, 1, 3))]
+SMALL = RankingTuningConfig(batch_size=4, min_train=4, min_held_out=2)
+
+
+def votes(mapping: dict[int, int] | None = None) -> RankingVotes:
+    """The training questions paired with their topic's passage (or with `mapping[topic]`'s), and HELD_OUT."""
+    paired = mapping or {}
+    return RankingVotes(train=[RankingVote(answer_id=topic, question=question, chunk_id=paired.get(topic, topic),
+                                           sources=(topic,)) for topic, question in TRAIN_QUESTIONS.items()],
+                        held_out=list(HELD_OUT), excluded={"not_upvoted": 3})
+
+
+def test_a_tuned_model_is_kept_under_its_own_name_with_a_manifest(tmp_path: Path, ranker: PassageRanker) -> None:
+    result = tune_ranking_model(base=BASE, serving=ranker, votes=votes(), passages=PASSAGES, out_root=tmp_path,
+                                config=SMALL, now=NOW)
+    assert result.kept and result.folder == tmp_path / "all-mpnet-base-v2-votes-20261130-180509"
+    assert [p.name for p in tmp_path.iterdir()] == [result.name], "no staging folder is left behind"
+    assert (result.serving.votes, result.serving.hit_at_1) == (2, 1.0), "the untuned model ranks both first"
+    assert result.tuned.hit_at_1 >= result.serving.hit_at_1 and result.tuned.mrr >= result.serving.mrr
+    manifest = json.loads((result.folder / MANIFEST_FILE).read_text())
+    assert (manifest["train_pairs"], manifest["held_out"], manifest["excluded"]) == (8, 2, {"not_upvoted": 3})
+    assert manifest["gate"]["tuned"]["votes"] == 2 and manifest["serving"] == ranker.model_name
+    assert SentenceTransformer(str(result.folder), device="cpu").max_seq_length == 384 > SMALL.max_seq_length, \
+        "passages are read as long as the base model reads them, whatever length training read"
+    tuned = PassageRanker(result.folder)
+    assert tuned.model_name == result.name
+    question = TRAIN_QUESTIONS[4]
+    assert not np.allclose(tuned.embed_query(question), ranker.embed_query(question), atol=1e-4), "training moved it"
+
+
+def test_a_model_that_ranks_held_out_votes_worse_is_not_kept(tmp_path: Path, ranker: PassageRanker) -> None:
+    # Votes that pair each topic's question with the next topic's passage: what the tuned model learns
+    # contradicts the held-out votes (each one's next topic is among its sources), which the untuned
+    # model ranks right.
+    swapped = votes({topic: topic % len(TOPICS) + 1 for topic in TOPICS})
+    strong = RankingTuningConfig(batch_size=4, min_train=4, min_held_out=2, learning_rate=5e-4, epochs=4)
+    result = tune_ranking_model(base=BASE, serving=ranker, votes=swapped, passages=PASSAGES, out_root=tmp_path,
+                                config=strong, now=NOW)
+    assert not result.kept and result.folder is None
+    assert result.tuned.mrr < result.serving.mrr
+    assert list(tmp_path.iterdir()) == [], "nothing of a refused model is kept"
+
+
+def test_too_few_votes_are_refused_before_any_training(tmp_path: Path, ranker: PassageRanker) -> None:
+    few = RankingVotes(train=votes().train[:3], held_out=list(HELD_OUT), excluded={"private_scope": 2})
+    with pytest.raises(NotEnoughVotes, match=r"3 training pairs and 2 held out \(needs 4 and 2\); left out: "
+                                             r"2 private scope"):
+        tune_ranking_model(base=BASE, serving=ranker, votes=few, passages=PASSAGES, out_root=tmp_path, config=SMALL)
+    gone = {chunk_id: chunk for chunk_id, chunk in PASSAGES.items() if chunk_id != 2}
+    with pytest.raises(NotEnoughVotes, match="1 held out"):
+        tune_ranking_model(base=BASE, serving=ranker, votes=votes(), passages=gone, out_root=tmp_path, config=SMALL)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_gate_ranks_each_vote_among_its_own_sources(ranker: PassageRanker) -> None:
+    wrong_first = [RankingVote(answer_id=1, question="where do the nightly database dumps go?", chunk_id=1,
+                               sources=(1, 2, 3))]
+    figures = gate_figures(ranker, wrong_first, PASSAGES)
+    assert figures.votes == 1 and figures.hit_at_1 == 0.0 and 0 < figures.mrr <= 0.5
+    assert gate_figures(ranker, HELD_OUT + [RankingVote(answer_id=9, question="x", chunk_id=99, sources=(99, 1))],
+                        PASSAGES).votes == 2, "a vote whose passage was removed is left out"
+
+
+def test_a_tuned_models_name_replaces_an_earlier_tunings_suffix() -> None:
+    assert tuned_name(Path("/m/all-mpnet-base-v2"), NOW) == "all-mpnet-base-v2-votes-20261130-180509"
+    assert tuned_name(Path("/m/all-mpnet-base-v2-votes-20261101-000000"), NOW) == \
+        "all-mpnet-base-v2-votes-20261130-180509"
+    assert re.fullmatch(r"custom-votes-\d{8}-\d{6}", tuned_name(Path("custom"), datetime.now(UTC)))
