@@ -504,6 +504,7 @@ class Answerer:
                 summary_text=outcome.summary, evidence=[quote.as_json() for quote in outcome.quotes],
                 support=[verdict.as_json() for verdict in outcome.verdicts], abstain_reason=reason,
                 relevance=outcome.relevance.as_json() if outcome.relevance else None, verified_answer_id=served,
+                search_query=self.search_query(question, text),
             )
         return AnswerResult(answer_id=answer_id, text=outcome.published, citations=citations,
                             adapter_name=adapter[1], abstained=reason is not None, latency_ms=latency_ms,

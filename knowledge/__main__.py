@@ -322,12 +322,26 @@ def backfill_headings() -> None:
 
 
 @cli.command()
-def rank() -> None:
+@click.option("--prune", is_flag=True, help="Then delete the vectors of every other ranking model (e.g. the one "
+                                            "served before a tuned one, once every process has switched).")
+def rank(prune: bool) -> None:
     """Compute the ranking model's vectors of passages stored without them, and the search vectors of rows
     stored before those were kept (resumable; `add` does it itself)."""
+    from knowledge.ranking_model import ranking_folder, ranking_off
+    from store.config import ModelsSettings
+    from store.ranking_vectors import delete_other_models
+
+    models = ModelsSettings()
+    if prune and ranking_off(models.ranking_model):
+        raise click.ClickException("--prune keeps the configured ranking model's vectors, and KB_RANKING_MODEL is off")
     with _database("ranking passages") as (_, sessions):
         ranked = _rank_stored(sessions, after_add=False)
-    click.echo(f"passages ranked: {ranked}")
+        click.echo(f"passages ranked: {ranked}")
+        if prune:
+            kept = ranking_folder(models.ranking_model, models.models_dir).name
+            with sessions.begin() as session:
+                pruned = delete_other_models(session, kept)
+            click.echo(f"vectors of other ranking models deleted: {pruned} (kept {kept}'s)")
 
 
 @cli.command()

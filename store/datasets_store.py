@@ -46,6 +46,8 @@ class RatedAnswer:
     references: tuple[str, ...]
     reasons: tuple[tuple[str | None, str | None], ...] = ()
     """(reason code, free text) of each current 👎 that gave one, raw as stored."""
+    search_query: str | None = None
+    """What the answer searched with (None for answers stored before it was kept)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,7 +109,8 @@ def rated_answers(session: Session, *, since: datetime | None = None) -> list[Ra
                         channel=row.channel, thread_ts=row.thread_ts, asker=row.asker, scope=row.scope,
                         passages=row.passages, abstained=row.abstained, adapter_name=row.adapter_name,
                         created_at=row.created_at, votes=tuple(votes[row.id]),
-                        references=tuple(references[row.id]), reasons=tuple(reasons[row.id]))
+                        references=tuple(references[row.id]), reasons=tuple(reasons[row.id]),
+                        search_query=row.search_query)
             for row in answers]
 
 

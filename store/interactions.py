@@ -79,15 +79,16 @@ def record_answer(session: Session, *, question: str, prompt: str, completion: s
                   published_text: str | None = None, summary_text: str = "",
                   evidence: list[dict[str, Any]] | None = None, support: list[dict[str, Any]] | None = None,
                   abstain_reason: str | None = None, relevance: dict[str, Any] | None = None,
-                  verified_answer_id: int | None = None) -> int:
+                  verified_answer_id: int | None = None, search_query: str | None = None) -> int:
     """Store one answer with exactly what the model saw and what the user was shown; return its id.
 
     `completion` is the model's raw text (empty when the model was not called); `published_text`
     is what the user read (quoted evidence + the summary sentences that passed the support check,
     or the abstention), and `support` holds each generated sentence's verdict. `verified_answer_id`
-    names the verified answer served as it is, when that is what the user got.
+    names the verified answer served as it is, when that is what the user got. `search_query` is what
+    was searched (the question plus, for a follow-up, the previous user turn).
     """
-    row = Answer(question=question, prompt=prompt, completion=completion, passages=passages_json(passages),
+    row = Answer(question=question, search_query=search_query, prompt=prompt, completion=completion, passages=passages_json(passages),
                  retrieved_chunk_ids=[p.chunk_id for p in passages], abstained=abstained,
                  adapter_id=adapter_id, adapter_name=adapter_name, latency_ms=latency_ms, channel=channel,
                  thread_ts=thread_ts, asker=asker, team_id=team_id, scope=scope,

@@ -2,8 +2,9 @@
 
 A row holds one chunk's two vectors from the ranking model (its embedding input and its heading) as
 float16, and which model computed them; `knowledge/passage_ranking.py` computes and reads them. Only
-rows of the model asked for count: a row left by another model is treated as missing (and replaced
-when the chunk is ranked again). Each row also holds `search`, the mix of both whose inner product
+rows of the model asked for count; another model's rows of the same chunk stay beside them (revision
+0022: a tuned model's vectors are computed before the processes switch to it) until
+`delete_other_models` removes them. Each row also holds `search`, the mix of both whose inner product
 with a question's vector is the passage's ranking score, which `nearest_by_ranking` searches through
 an HNSW index (revision 0021), and the chunk's scope. Store functions take a `Session`; the caller
 owns the transaction.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, select, text
+from sqlalchemy import and_, delete, select, text
 from sqlalchemy.orm import Session
 
 from store.schema import Chunk, Document, RankingVectors
@@ -26,7 +27,7 @@ from store.vector_text import vector_literal
 _UPSERT_SQL = text("""
     INSERT INTO ranking_vectors (chunk_id, model, passage, heading, search, scope)
     SELECT :chunk_id, :model, :passage, :heading, CAST(:search AS halfvec), c.scope FROM chunks c WHERE c.id = :chunk_id
-    ON CONFLICT (chunk_id) DO UPDATE SET model = excluded.model, passage = excluded.passage,
+    ON CONFLICT (chunk_id, model) DO UPDATE SET passage = excluded.passage,
         heading = excluded.heading, search = excluded.search, scope = excluded.scope, computed_at = now()
 """)
 _SAVE_SEARCH_SQL = text("UPDATE ranking_vectors r SET search = CAST(:search AS halfvec), scope = c.scope "
@@ -167,3 +168,10 @@ def chunk_texts(session: Session, chunk_ids: Sequence[int]) -> list[ChunkToRank]
 def _texts(session: Session, query: Any) -> list[ChunkToRank]:  # a select of (id, title, heading, text)
     return [ChunkToRank(chunk_id=row.id, title=row.title, heading=row.heading, text=row.text)
             for row in session.execute(query)]
+
+
+def delete_other_models(session: Session, model: str) -> int:
+    """Delete every row computed by a model other than `model` (once every process reads `model`'s);
+    returns how many went."""
+    result = session.execute(delete(RankingVectors).where(RankingVectors.model != model))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -161,6 +161,9 @@ class Answer(Base):
     asker: Mapped[str | None] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(64), default=WORKSPACE_SCOPE, server_default=WORKSPACE_SCOPE)
     question: Mapped[str] = mapped_column(Text)
+    search_query: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """What the answer searched with: the question, plus the previous user turn for a follow-up
+    (revision 0023; NULL before). Tuning the ranking model trains on it."""
     prompt: Mapped[str] = mapped_column(Text)
     passages: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     retrieved_chunk_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), default=list, server_default="{}")
@@ -475,8 +478,9 @@ class UnitVectors(Base):
 
 
 class RankingVectors(Base):
-    """The ranking model's vectors of one chunk (revision 0020): its embedding input and its heading, as
-    float16. The answers re-order the search's top passages by them (knowledge/passage_ranking.py)."""
+    """One ranking model's vectors of one chunk (revision 0020; per model since 0022): its embedding input
+    and its heading, as float16. The answers re-order the search's top passages by them
+    (knowledge/passage_ranking.py)."""
 
     __tablename__ = "ranking_vectors"
     # The ranking model's own search (revision 0021) orders by inner product with `search`; the index holds
@@ -489,8 +493,9 @@ class RankingVectors(Base):
     )
 
     chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
-    model: Mapped[str] = mapped_column(Text)
-    """The ranking model that computed the vectors (its `model_name`)."""
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    """The ranking model that computed the vectors (its `model_name`); one row per chunk and model
+    (revision 0022), so a tuned model's vectors are computed beside the serving model's."""
     passage: Mapped[bytes] = mapped_column(LargeBinary)
     """The chunk's embedding input (title and heading path above the text), little-endian float16."""
     heading: Mapped[bytes] = mapped_column(LargeBinary)

@@ -286,27 +286,32 @@ def status_command() -> None:
 @click.option("--min-held-out", default=5, show_default=True, type=click.IntRange(1),
               help="Fewest held-out 👍-voted questions the gate needs.")
 @click.option("--rank/--no-rank", default=False, show_default=True,
-              help="Also compute the kept model's vectors of every passage now (what `kbbot kb rank` does once "
-                   "KB_RANKING_MODEL names it), so switching to it is instant.")
+              help="Also compute the kept model's vectors of every passage now, beside the serving model's (what "
+                   "`kbbot kb rank` does once KB_RANKING_MODEL names it), so switching to it is instant.")
 def ranking_command(since: datetime | None, base: Path | None, output_dir: Path | None, min_train: int,
                     min_held_out: int, rank: bool) -> None:
-    """Tune the ranking model on the team's 👍 votes; keep it only if it ranks held-out votes no worse."""
+    """Tune the ranking model on the team's 👍 votes; keep it only if it ranks held-out votes no worse.
+
+    Prints the run as JSON; exit status 3 when the gate refused the tuned model (nothing is kept).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from knowledge.passage_ranking import PassageRanker, rank_missing
-    from knowledge.ranking_model import RankingModelError, load_ranker, ranking_folder
+    from knowledge.ranking_model import ranking_folder, ranking_off
     from store.config import ModelsSettings
     from store.datasets_store import rated_answers
+    from store.errors import one_line_reason
     from store.ranking_vectors import chunk_texts
     from training.ranking_tuning import NotEnoughVotes, RankingTuningConfig, tune_ranking_model
     from training.ranking_votes import ranking_votes
 
     settings, models = _settings(), ModelsSettings()
     base = base or ranking_folder("", models.models_dir)
-    if not (base / "config.json").is_file():
-        raise click.ClickException(f"no sentence-transformers model at {base}: run `kbbot setup-model` or pass --base")
-    try:
-        serving = load_ranker(models.ranking_model, models.models_dir) or PassageRanker(base)
-    except RankingModelError as exc:
-        raise click.ClickException(str(exc)) from exc
+    serving = base if ranking_off(models.ranking_model) else ranking_folder(models.ranking_model, models.models_dir)
+    for folder, what in ((base, "--base"), (serving, "KB_RANKING_MODEL")):
+        if not (folder / "config.json").is_file():
+            raise click.ClickException(f"no sentence-transformers model at {folder} ({what}): run `kbbot "
+                                       "setup-model`, or name a model folder")
     sessions = _sessions()
     with sessions() as session:
         votes = ranking_votes(rated_answers(session, since=since), settings.loop_config().dataset)
@@ -316,22 +321,30 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
         result = tune_ranking_model(base=base, serving=serving, votes=votes, passages=passages,
                                     out_root=output_dir or models.models_dir / "ranking-tuned",
                                     config=RankingTuningConfig(min_train=min_train, min_held_out=min_held_out))
-    except NotEnoughVotes as exc:
+    except (NotEnoughVotes, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from exc
-    ranked = rank_missing(sessions, PassageRanker(result.folder)) if rank and result.folder is not None else None
+    ranked, rank_error = None, None
+    if rank and result.folder is not None:
+        try:
+            ranked = rank_missing(sessions, PassageRanker(result.folder))
+        except (SQLAlchemyError, OSError, RuntimeError) as exc:  # the model stays kept; `kbbot kb rank` finishes
+            rank_error = one_line_reason(exc)
     _echo({"kept": result.kept, "name": result.name, "folder": result.folder, "train_pairs": result.train_pairs,
            "held_out": result.held_out, "excluded": votes.excluded, "train_s": result.train_s,
-           "votes_on_removed_passages": len(votes.train) + len(votes.held_out) - result.train_pairs - result.held_out,
+           "votes_on_removed_passages": len(votes.train) - result.train_pairs,
+           "serving": "off (compared with the base model)" if serving == base and ranking_off(models.ranking_model)
+           else serving.name,
            "gate": {"serving": dataclasses.asdict(result.serving), "tuned": dataclasses.asdict(result.tuned)},
-           "passages_ranked": ranked})
+           "passages_ranked": ranked, "rank_error": rank_error})
     if result.folder is None:
-        click.echo(f"not kept: the tuned model ranked the held-out votes' passages worse than {serving.model_name}",
+        click.echo(f"not kept: the tuned model ranked the held-out votes' passages worse than {serving.name}",
                    err=True)
-    else:
-        step = "" if rank else f"KB_RANKING_MODEL={result.folder} kbbot kb rank, then "
-        click.echo(f"kept {result.name}: to serve it, {step}set KB_RANKING_MODEL={result.folder} for every "
-                   "process and restart them (`kbbot setup-model`, which the Procfile runs first, exports its "
-                   "question side to ONNX)", err=True)
+        raise SystemExit(3)
+    step = f"KB_RANKING_MODEL={result.folder} kbbot kb rank, then " if not rank or rank_error else ""
+    click.echo(f"kept {result.name}: to serve it, {step}set KB_RANKING_MODEL={result.folder} for every process "
+               "and restart them (`kbbot setup-model`, which the Procfile runs first, exports its question side "
+               "to ONNX); once all have switched, `kbbot kb rank --prune` deletes the old model's vectors",
+               err=True)
 
 
 @cli.command("history")

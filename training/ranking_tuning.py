@@ -22,13 +22,14 @@ serving model's vectors stay valid until every process has switched (`KB_RANKING
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ from training.ranking_votes import RankingVote, RankingVotes
 MANIFEST_FILE = "kbbot-ranking-tuning.json"
 """Written into a kept model's folder: the base model, the votes, the settings and the gate figures."""
 TUNED_SUFFIX = re.compile(r"-votes-\d{8}-\d{6}$")
+STAGING_PREFIX = ".staging-"
+"""A run writes its model under `out_root/.staging-<name>-…` and renames it into place when kept."""
 
 
 class NotEnoughVotes(ValueError):
@@ -116,22 +119,33 @@ def training_pairs(votes: Sequence[RankingVote], passages: Mapping[int, ChunkToR
             for vote in votes if vote.chunk_id in passages]
 
 
+def gate_votes(votes: Sequence[RankingVote], passages: Mapping[int, ChunkToRank]) -> list[RankingVote]:
+    """The votes the gate can read: the voted passage and at least one other of its answer's sources still
+    exist (a passage alone among its sources is first for any model)."""
+    return [vote for vote in votes if vote.chunk_id in passages
+            and any(chunk_id in passages for chunk_id in vote.sources if chunk_id != vote.chunk_id)]
+
+
 def gate_figures(ranker: PassageRanker, votes: Sequence[RankingVote], passages: Mapping[int, ChunkToRank],
                  ) -> GateFigures:
     """Hit@1 and MRR of each vote's passage among its answer's sources that still exist, scored by `ranker`
-    as the answers score them (votes whose passage was removed since are left out)."""
-    usable = [vote for vote in votes if vote.chunk_id in passages]
-    candidates = sorted({chunk_id for vote in usable for chunk_id in vote.sources if chunk_id in passages})
+    as the answers score them (only `gate_votes`). A tie ranks the voted passage below the others, and a
+    score that is not a number ranks it last, so a collapsed model never looks as good as a working one."""
+    usable = gate_votes(votes, passages)
     if not usable:
         return GateFigures(votes=0, hit_at_1=0.0, mrr=0.0)
+    candidates = sorted({chunk_id for vote in usable for chunk_id in vote.sources if chunk_id in passages})
     rows = {row.chunk_id: search_vector(row, HEADING_WEIGHT)
             for row in ranking_rows(ranker, [passages[chunk_id] for chunk_id in candidates])}
     reciprocal = []
     for vote in usable:
         question = ranker.embed_query(vote.question)
         scores = {chunk_id: float(rows[chunk_id] @ question) for chunk_id in vote.sources if chunk_id in rows}
-        rank = 1 + sum(score > scores[vote.chunk_id] for score in scores.values())
-        reciprocal.append(1.0 / rank)
+        voted = scores.pop(vote.chunk_id)
+        if not all(math.isfinite(score) for score in (voted, *scores.values())):
+            reciprocal.append(1.0 / (len(scores) + 1))
+            continue
+        reciprocal.append(1.0 / (1 + sum(score >= voted for score in scores.values())))
     return GateFigures(votes=len(usable), hit_at_1=round(sum(r == 1.0 for r in reciprocal) / len(usable), 4),
                        mrr=round(float(np.mean(reciprocal)), 4))
 
@@ -173,34 +187,39 @@ def fine_tune_sentence_model(folder: Path, pairs: Sequence[tuple[str, str]], *, 
     return model
 
 
-def tune_ranking_model(*, base: Path, serving: PassageRanker, votes: RankingVotes,
-                       passages: Mapping[int, ChunkToRank], out_root: Path, config: RankingTuningConfig,
-                       now: datetime | None = None) -> TuningResult:
-    """Tune `base` on `votes.train`, gate it against `serving` on `votes.held_out`, and keep it under
-    `out_root` when it passes (see the module docstring).
+def tune_ranking_model(*, base: Path, serving: Path, votes: RankingVotes, passages: Mapping[int, ChunkToRank],
+                       out_root: Path, config: RankingTuningConfig, now: datetime | None = None) -> TuningResult:
+    """Tune `base` on `votes.train`, gate it against the model in `serving` (the folder answers rank with now;
+    `base` when the ranking model is off) on `votes.held_out`, and keep it under `out_root` when it passes
+    (see the module docstring). Both are scored in float32 by the gate, whatever the answers' precision.
 
     `passages`: the stored text of every chunk the votes name (`store.ranking_vectors.chunk_texts`);
     votes whose passage was removed since are left out.
 
     Raises:
-        NotEnoughVotes: fewer than `config.min_train` training pairs or `config.min_held_out` held-out votes.
+        NotEnoughVotes: fewer than `config.min_train` training pairs or `config.min_held_out` held-out votes
+            the gate can read (`gate_votes`).
+        FileExistsError: a model of the same name is there already (a rerun within the same second).
     """
     pairs = training_pairs(votes.train, passages)
-    held_out = [vote for vote in votes.held_out if vote.chunk_id in passages]
+    held_out = gate_votes(votes.held_out, passages)
     if len(pairs) < config.min_train or len(held_out) < config.min_held_out:
         raise NotEnoughVotes(
             f"not enough 👍 votes to tune the ranking model: {len(pairs)} training pairs and {len(held_out)} "
             f"held out (needs {config.min_train} and {config.min_held_out}); left out: "
             + (", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in votes.excluded.items())
                or "none"))
-    name = tuned_name(base, now or datetime.now(UTC))
-    before = gate_figures(serving, held_out, passages)
+    now = now or datetime.now(UTC)
+    name = tuned_name(base, now)
     out_root.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out_root, now)
     destination = out_root / name
     if destination.exists():
         raise FileExistsError(f"{destination} already exists")
+    serving_ranker = PassageRanker(serving, bfloat16=False)
+    before = gate_figures(serving_ranker, held_out, passages)
     started = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out_root))
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{name}-", dir=out_root))
     try:
         model = fine_tune_sentence_model(base, pairs, epochs=config.epochs, batch_size=config.batch_size,
                                          learning_rate=config.learning_rate, seed=config.seed,
@@ -208,17 +227,29 @@ def tune_ranking_model(*, base: Path, serving: PassageRanker, votes: RankingVote
         train_s = round(time.perf_counter() - started, 1)
         model.save(str(staging))
         del model
-        after = gate_figures(PassageRanker(staging, name=name), held_out, passages)
+        after = gate_figures(PassageRanker(staging, name=name, bfloat16=False), held_out, passages)
         kept = after.hit_at_1 >= before.hit_at_1 and after.mrr >= before.mrr
         result = TuningResult(name=name, folder=destination if kept else None, train_pairs=len(pairs),
                               held_out=len(held_out), serving=before, tuned=after, train_s=train_s)
         if kept:
-            manifest = {"name": name, "base": str(base), "serving": serving.model_name,
-                        "created_at": (now or datetime.now(UTC)).isoformat(), "train_pairs": len(pairs),
-                        "held_out": len(held_out), "excluded": votes.excluded, "config": asdict(config),
+            manifest = {"name": name, "base": str(base), "serving": serving_ranker.model_name,
+                        "created_at": now.isoformat(), "train_pairs": len(pairs), "held_out": len(held_out),
+                        "excluded": votes.excluded, "config": asdict(config),
                         "gate": {"serving": asdict(before), "tuned": asdict(after)}, "train_s": train_s}
             (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
             staging.rename(destination)
         return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_stale_staging(out_root: Path, now: datetime, *, older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete staging folders a killed run left in `out_root` (hidden, named after a run, untouched for
+    `older_than`: never one a run in progress is writing); returns how many went."""
+    removed = 0
+    for folder in out_root.glob(f"{STAGING_PREFIX}*"):
+        modified = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+        if folder.is_dir() and now - modified > older_than:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

@@ -9,23 +9,26 @@ items no vote was about.
 
 Which answers count, in order, each exclusion counted under a named reason:
 
-1. abstentions (no passage was quoted) and rows whose stored passages are not a list of objects with
-   an integer `chunk_id` ("corrupt");
+1. abstentions, answers with no passages (a verified answer served as it is) and rows whose stored
+   passages are not a list of objects with an integer `chunk_id` ("corrupt");
 2. answers from private channels or DMs, or quoting private passages, unless the dataset settings
    let private scopes into training (the same rule as the generator's dataset);
 3. answers whose summed votes are not positive (a 👎, a tie, or only a teammate's correction: the
    quoted passage is then not known to be the right one);
-4. the same question (normalised) with the same passage again: the oldest is kept.
+4. the same question (normalised) with the same passage again: the oldest is kept, and none when
+   another copy got a 👎 ("conflicting").
 
-Questions are scrubbed of secrets and personal data before they are trained on. Pairs are split by
-question, the held-out share going to the gate (`training.ranking_tuning`), which checks that the
-tuned model still puts each held-out vote's passage first among that answer's own sources.
+What is trained is what was ranked: the answer's search query (the question plus, for a follow-up,
+the previous user turn; the question itself for answers stored before it was kept), scrubbed of
+secrets and personal data. Pairs are split by question: a question is held out when a hash of it
+falls in the held-out share, so more votes later never move a held-out question into training (at
+least one is held out when there are two or more). The gate (`training.ranking_tuning`) checks
+that the tuned model still puts each held-out vote's passage first among that answer's own sources.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,7 +75,9 @@ def _exclusion(answer: RatedAnswer, config: DatasetConfig) -> str | None:
     """Why an answer teaches the ranking model nothing, if it does not."""
     if answer.abstained:
         return "abstained"
-    if not isinstance(answer.question, str) or not answer.question.strip() or _sources(answer.passages) is None:
+    if answer.passages == []:
+        return "no_passages"
+    if not _query(answer) or _sources(answer.passages) is None:
         return "corrupt"
     if not config.include_private_scopes and is_private(answer):
         return "private_scope"
@@ -81,39 +86,66 @@ def _exclusion(answer: RatedAnswer, config: DatasetConfig) -> str | None:
     return None
 
 
-def _held_out_rank(question_key: str, seed: int) -> str:
-    """A stable pseudo-random order of questions (the same votes always split the same way)."""
-    return hashlib.sha256(f"{seed}:{question_key}".encode()).hexdigest()
+def _query(answer: RatedAnswer) -> str:
+    """What the answer's passages were ranked for: its search query, else (older rows) its question."""
+    text = answer.search_query if isinstance(answer.search_query, str) and answer.search_query.strip() \
+        else answer.question
+    return text.strip() if isinstance(text, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    key: tuple[str, int]
+    """The normalised query's hash and the first source: what makes two votes the same pair."""
+    vote: RankingVote
+
+
+def _pair(answer: RatedAnswer) -> _Pair:
+    """An answer that passed the row checks of `_exclusion` as a pair (its query scrubbed)."""
+    sources = _sources(answer.passages)
+    assert sources is not None  # checked by _exclusion
+    question = scrub(_query(answer)).text
+    return _Pair((content_key(question), sources[0]),
+                 RankingVote(answer_id=answer.answer_id, question=question, chunk_id=sources[0], sources=sources))
+
+
+def _hash_share(question: str, seed: int) -> float:
+    """Where a question falls in [0, 1): the same question always falls in the same place."""
+    return int(hashlib.sha256(f"{seed}:{content_key(question)}".encode()).hexdigest(), 16) / 2 ** 256
 
 
 def ranking_votes(answers: Sequence[RatedAnswer], config: DatasetConfig, *, held_out_share: float = 0.2,
                   ) -> RankingVotes:
     """The 👍-voted answers as ranking pairs, split by question into training and held-out ones.
 
-    `held_out_share` of the distinct questions (rounded up, at least one when there are two or more)
-    are held out, chosen by a hash of the normalised question and `config.seed`, so a rerun on more
-    votes keeps earlier held-out questions held out where it can.
+    A question is held out when a hash of it (normalised, with `config.seed`) falls below
+    `held_out_share`, so about that share is held out and a rerun on more votes keeps every earlier
+    held-out question held out; with two or more questions and none falling below, the lowest is.
     """
     if not 0 <= held_out_share < 1:
         raise ValueError(f"held_out_share must be in [0, 1), got {held_out_share}")
     excluded: Counter[str] = Counter()
     kept: dict[tuple[str, int], RankingVote] = {}
+    downvoted: set[tuple[str, int]] = set()
     for answer in answers:
         reason = _exclusion(answer, config)
         if reason is not None:
             excluded[reason] += 1
+            if reason == "not_upvoted" and vote_label(answer, asker_weight=config.asker_weight) < 0:
+                downvoted.add(_pair(answer).key)
             continue
-        sources = _sources(answer.passages)
-        assert sources is not None  # checked by _exclusion
-        question = scrub(answer.question.strip()).text
-        key = (content_key(question), sources[0])
-        if key in kept:
+        vote = _pair(answer)
+        if vote.key in kept:
             excluded["duplicate"] += 1
             continue
-        kept[key] = RankingVote(answer_id=answer.answer_id, question=question, chunk_id=sources[0], sources=sources)
-    questions = sorted({question for question, _ in kept}, key=lambda q: _held_out_rank(q, config.seed))
-    count = math.ceil(len(questions) * held_out_share) if len(questions) > 1 and held_out_share else 0
-    held_out_questions = set(questions[:count])
+        kept[vote.key] = vote.vote
+    for key in [key for key in kept if key in downvoted]:
+        del kept[key]
+        excluded["conflicting"] += 1
+    questions = sorted({question for question, _ in kept}, key=lambda q: _hash_share(q, config.seed))
+    held_out_questions = {q for q in questions if _hash_share(q, config.seed) < held_out_share}
+    if not held_out_questions and held_out_share and len(questions) > 1:
+        held_out_questions = {questions[0]}
     return RankingVotes(train=[vote for (question, _), vote in kept.items() if question not in held_out_questions],
                         held_out=[vote for (question, _), vote in kept.items() if question in held_out_questions],
                         excluded=dict(sorted(excluded.items())))

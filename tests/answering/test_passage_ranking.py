@@ -78,7 +78,8 @@ def test_rank_missing_stores_both_vectors_of_every_chunk_once(handbook, ranker) 
     assert float(fresh @ rows[first.id].passage) > 0.999
 
 
-def test_rows_of_another_model_or_damaged_rows_count_as_missing_and_are_replaced(handbook, ranker) -> None:
+def test_rows_of_another_model_or_damaged_rows_count_as_missing_the_damaged_one_is_rewritten(handbook,
+                                                                                                ranker) -> None:
     with handbook() as session:
         chunk_ids = sorted(session.scalars(select(Chunk.id)))
     with handbook.begin() as session:
@@ -97,7 +98,11 @@ def test_rows_of_another_model_or_damaged_rows_count_as_missing_and_are_replaced
     assert ranking.scores is None and ranking.missing == tuple(chunk_ids)
     # An answer ranks the passages it found unreadable by id: the damaged row is rewritten too.
     assert rank_missing(handbook, ranker, chunk_ids=ranking.missing) == 3
-    assert _stored(handbook) == dict.fromkeys(chunk_ids, ranker.model_name)
+    with handbook() as session:
+        rows = sorted(tuple(row) for row in session.execute(select(RankingVectors.chunk_id,
+                                                                   RankingVectors.model)))
+    assert rows == sorted([(chunk_id, ranker.model_name) for chunk_id in chunk_ids]
+                          + [(chunk_ids[0], "an-older-model")]), "another model's row stays beside (revision 0022)"
     assert ranking_scores(handbook, ranker, QUESTION, chunk_ids).scores is not None
     assert rank_missing(handbook, ranker, chunk_ids=chunk_ids) == 0
 

