@@ -88,7 +88,8 @@ def record_answer(session: Session, *, question: str, prompt: str, completion: s
     names the verified answer served as it is, when that is what the user got. `search_query` is what
     was searched (the question plus, for a follow-up, the previous user turn).
     """
-    row = Answer(question=question, search_query=search_query, prompt=prompt, completion=completion, passages=passages_json(passages),
+    row = Answer(question=question, search_query=search_query, prompt=prompt, completion=completion,
+                 passages=passages_json(passages),
                  retrieved_chunk_ids=[p.chunk_id for p in passages], abstained=abstained,
                  adapter_id=adapter_id, adapter_name=adapter_name, latency_ms=latency_ms, channel=channel,
                  thread_ts=thread_ts, asker=asker, team_id=team_id, scope=scope,

@@ -24,7 +24,7 @@ Modules, in the order a run uses them:
     settings.py         entry   TRAINING_* environment
     ranking_votes.py    pure    👍-voted answers → (search query, first-quoted passage) pairs, split by question
     ranking_tuning.py   adapter the ranking model fine-tuned on those pairs, gated, kept as a new model folder
-    __main__.py         entry   `python -m training build-dataset|train|evaluate|promote|rollback|worker|run-once|ranking`
+    __main__.py         entry   `python -m training dataset|train|evaluate|promote|rollback|worker|run|ranking|…`
 
 Scaling past one GPU uses accelerate's DDP launcher (each process holds the frozen base and the
 LoRA weights and trains a shard of every batch; the main process publishes the adapter):

