@@ -1,4 +1,4 @@
-"""The embedder-adaptation bench builds its training pairs from what the product indexes and scores honestly."""
+"""The embedder- and ranking-adaptation benches: training pairs from what the product indexes, honest reports."""
 
 from __future__ import annotations
 
@@ -48,3 +48,14 @@ def test_the_committed_result_renders_each_variant_beside_the_bundled_baseline()
     assert rendered.count("| fine-tuned on team votes, seed ") == sum(
         v["variant"] == "fine-tuned on team votes" for v in results["variants"])
     assert "first stage only (no re-ranking)" in rendered
+
+
+def test_the_ranking_adaptation_result_renders_the_untuned_baseline_then_each_tuning() -> None:
+    results = json.loads((RESULTS / "ranking_adaptation.json").read_text())
+    rendered = RENDERERS["ranking_adaptation"](results)
+    rows = rendered.splitlines()
+    assert rows[2].startswith("| all-mpnet-base-v2 untuned (baseline) | — |")
+    assert [row.split(" | ")[0] for row in rows[3:5]] == ["| tuned on 👍 votes only", "| tuned on every vote"]
+    assert "**fourth holdout** (blind)" in rows[0] and "without the first stage or the best-unit term" in rendered
+    assert all(set(variant) >= {"dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "abstention"}
+               for variant in results["variants"])
