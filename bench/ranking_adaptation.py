@@ -37,22 +37,19 @@ from typing import Any
 
 import numpy as np
 
-from bench.embedder_adaptation import chunk_vectors, faq_chunks, fine_tuned, first_stage_scores, measure, vote_pairs
+from bench.embedder_adaptation import (
+    chunk_vectors,
+    faq_chunks,
+    fine_tuned,
+    first_stage_scores,
+    measure,
+    question_sets,
+    vote_pairs,
+)
 from bench.faq import DOC_SOURCES, load_faq
 from bench.machine import machine_at_end, machine_at_start
 from bench.quality import ensure_doc_sources, is_gold
-from bench.question_sets import (
-    AskedQuestion,
-    fourth_holdout_paraphrases,
-    holdout_paraphrases,
-    holdout_unanswerable,
-    paraphrases,
-    second_holdout_paraphrases,
-    second_holdout_unanswerable,
-    team_questions,
-    third_holdout_paraphrases,
-    unanswerable,
-)
+from bench.question_sets import AskedQuestion, fourth_holdout_paraphrases, team_questions, third_holdout_paraphrases
 from bench.readme_tables import write_result
 from knowledge.ranking_model import ranking_model_dir
 from knowledge.search import HEADING_WEIGHT
@@ -83,11 +80,9 @@ def main() -> None:
     folder = ranking_model_dir(args.models_dir)
     sources = ensure_doc_sources(DOC_SOURCES)
     chunks, items = faq_chunks(sources), load_faq(sources)
-    answerable = {"dev": paraphrases(items, "dev"), "test": paraphrases(items, "test"),
-                  "holdout": holdout_paraphrases(items), "holdout2": second_holdout_paraphrases(items),
-                  "holdout3": third_holdout_paraphrases(items), "holdout4": fourth_holdout_paraphrases(items)}
-    refused = unanswerable("test") + holdout_unanswerable() + second_holdout_unanswerable()
-    voters = team_questions(items) + paraphrases(items, "dev")
+    answerable, refused = question_sets(items)
+    answerable |= {"holdout3": third_holdout_paraphrases(items), "holdout4": fourth_holdout_paraphrases(items)}
+    voters = team_questions(items) + answerable["dev"]
     started = time.perf_counter()
     bundled = SentenceTransformer(str(folder), device="cpu")
     variants: list[dict[str, Any]] = [{"variant": "all-mpnet-base-v2 untuned (baseline)", "pairs": 0, "train_s": 0.0,

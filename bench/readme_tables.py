@@ -609,11 +609,9 @@ def embedder_adaptation(results: dict[str, Any]) -> str:
     """First-stage retrieval per question set for the bundled embedder and each fine-tuned one (each seed)."""
     sets = [("dev", "dev (trained on)"), ("test", "test"), ("holdout", "first holdout"),
             ("holdout2", "**second holdout** (blind)")]
-    rows = [_adapted_model_row(v["variant"] + (f", seed {v['seed']}" if v["seed"] is not None else ""), v,
-                               [key for key, _ in sets]) for v in results["variants"]]
     first = results["variants"][0]["abstention"]
-    return (table(["embedder", "training"] + [f"{name}: hit@1 / hit@5 / MRR" for _, name in sets]
-                  + ["AUC answerable vs unanswerable", "mean top score answerable / unanswerable"], rows)
+    return (_adapted_models_table("embedder", results, sets,
+                                  lambda v: v["variant"] + (f", seed {v['seed']}" if v["seed"] is not None else ""))
             + f"\n\n{results['chunks']} FAQ chunks; first stage only (no re-ranking), scored as the product's "
               f"vector search (heading weight {results['heading_weight']}); AUC over {first['answerable']} answerable "
               f"(test and second holdout) and {first['unanswerable']} unanswerable questions; "
@@ -621,13 +619,20 @@ def embedder_adaptation(results: dict[str, Any]) -> str:
               f"{on_machine(results['machine'])}.")
 
 
-def _adapted_model_row(label: str, variant: dict[str, Any], sets: list[str]) -> list[str]:
-    """A tuned (or baseline) model's row: its training, hit@1 / hit@5 / MRR per set, AUC and mean top scores."""
-    trained = f"{variant['pairs']} pairs, {variant['train_s']:.0f} s" if variant["pairs"] else "—"
-    a = variant["abstention"]
-    return ([label, trained] + [f"{fixed(variant[key]['hit_at_1'])} / {fixed(variant[key]['hit_at_5'])} / "
-                                f"{fixed(variant[key]['mrr'])}" for key in sets]
-            + [fixed(a["auc"]), f"{fixed(a['answerable_mean_top'])} / {fixed(a['unanswerable_mean_top'])}"])
+def _adapted_models_table(model: str, results: dict[str, Any], sets: list[tuple[str, str]],
+                          label: Callable[[dict[str, Any]], str]) -> str:
+    """One row per model variant (the untuned baseline first): its training, hit@1 / hit@5 / MRR per
+    question set (key, column name), AUC and mean top scores."""
+    rows = []
+    for variant in results["variants"]:
+        trained = f"{variant['pairs']} pairs, {variant['train_s']:.0f} s" if variant["pairs"] else "—"
+        a = variant["abstention"]
+        rows.append([label(variant), trained]
+                    + [f"{fixed(variant[key]['hit_at_1'])} / {fixed(variant[key]['hit_at_5'])} / "
+                       f"{fixed(variant[key]['mrr'])}" for key, _ in sets]
+                    + [fixed(a["auc"]), f"{fixed(a['answerable_mean_top'])} / {fixed(a['unanswerable_mean_top'])}"])
+    return table([model, "training"] + [f"{name}: hit@1 / hit@5 / MRR" for _, name in sets]
+                 + ["AUC answerable vs unanswerable", "mean top score answerable / unanswerable"], rows)
 
 
 @renders("ranking_adaptation")
@@ -635,10 +640,8 @@ def ranking_adaptation(results: dict[str, Any]) -> str:
     """The ranking model alone per question set, untuned and tuned on the simulated team's votes."""
     sets = [("dev", "dev (voted on)"), ("test", "test"), ("holdout", "first holdout"), ("holdout2", "second holdout"),
             ("holdout3", "**third holdout** (blind)"), ("holdout4", "**fourth holdout** (blind)")]
-    rows = [_adapted_model_row(v["variant"], v, [key for key, _ in sets]) for v in results["variants"]]
     first = results["variants"][0]["abstention"]
-    return (table(["ranking model", "training"] + [f"{name}: hit@1 / hit@5 / MRR" for _, name in sets]
-                  + ["AUC answerable vs unanswerable", "mean top score answerable / unanswerable"], rows)
+    return (_adapted_models_table("ranking model", results, sets, lambda v: v["variant"])
             + f"\n\n{results['chunks']} FAQ chunks; the ranking model alone over all of them, scored as its search "
               f"scores (heading weight {results['heading_weight']}), without the first stage or the best-unit term; "
               f"{results['voted_questions']} voted questions, all on `dev` items; AUC over {first['answerable']} "
