@@ -650,6 +650,41 @@ def ranking_adaptation(results: dict[str, Any]) -> str:
               f"seed {results['seed']}; {on_machine(results['machine'])}.")
 
 
+@renders("ranking_votes_answers")
+def ranking_votes_answers(results: dict[str, Any]) -> str:
+    """The answers' retrieval and abstention with the untuned ranking model and the one tuned on 👍 votes."""
+    names = {"test": "test", "holdout": "first holdout", "holdout2": "second holdout",
+             "holdout3": "**third holdout** (blind)", "holdout4": "**fourth holdout** (blind)"}
+
+    def retrieval(figures: dict[str, Any]) -> str:
+        r = figures["retrieval"]
+        return f"{fixed(r['hit_at_1'])} / {fixed(r['hit_at_5'])} / {fixed(r['mrr'])}"
+
+    def shares(figures: dict[str, Any]) -> str:
+        return f"{share(figures['answered'])} / {share(figures['refused'])}"
+
+    rows = [[names[split], retrieval(results["untuned"][split]), retrieval(results["tuned"][split]),
+             shares(results["untuned"][split]["abstention"]), shares(results["tuned"][split]["abstention"]),
+             f"{results['tuned'][split]['abstention']['answerable']} + "
+             f"{results['tuned'][split]['abstention']['unanswerable']}"] for split in results["splits"]]
+    pooled = [results[key]["blind_pooled"] for key in ("untuned", "tuned")]
+    rows.append(["blind sets pooled", "", "", *(
+        f"{share(p['answered'])} ({share(p['answered_interval'][0])}–{share(p['answered_interval'][1])}) / "
+        f"{share(p['refused'])} ({share(p['refused_interval'][0])}–{share(p['refused_interval'][1])})"
+        for p in pooled), f"{pooled[1]['answerable']} + {pooled[1]['unanswerable']}"])
+    gate = results["gate"]
+    return (table(["question set", "sources hit@1 / hit@5 / MRR, untuned", "tuned on 👍 votes",
+                   "answered / refused, untuned", "tuned on 👍 votes", "n"], rows)
+            + f"\n\n`faq` knowledge base, the answers' shipped order and abstention rule (evidence only); "
+              f"{results['thumbs_up']} of the {results['voted_questions']} voted questions (all on `dev` items) got a "
+              f"👍 (own section first); {results['train_pairs']} trained on ({results['train_s']:.0f} s), "
+              f"{results['held_out']} held out for the gate (hit@1 / MRR {gate['serving']['hit_at_1']} / "
+              f"{gate['serving']['mrr']} untuned, {gate['tuned']['hit_at_1']} / {gate['tuned']['mrr']} tuned: "
+              f"{'passed' if results['gate_passed'] else 'refused, kept here to measure it'}); "
+              f"{results['passages_ranked']} passages ranked by the tuned model in {results['rank_s']:.0f} s; "
+              f"one seed; {on_machine(results['machine'])}.")
+
+
 @renders("run_cost")
 def run_cost(results: dict[str, Any]) -> str:
     """One default CPU run down the gate's slowest path (the margin rule's minimum set to 0)."""

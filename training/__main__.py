@@ -285,11 +285,12 @@ def status_command() -> None:
               help="Fewest 👍-voted questions to train on.")
 @click.option("--min-held-out", default=5, show_default=True, type=click.IntRange(1),
               help="Fewest held-out 👍-voted questions the gate needs.")
+@click.option("--force", is_flag=True, help="Keep the tuned model even if the gate refuses it (the manifest says so).")
 @click.option("--rank/--no-rank", default=False, show_default=True,
               help="Also compute the kept model's vectors of every passage now, beside the serving model's (what "
                    "`kbbot kb rank` does once KB_RANKING_MODEL names it), so switching to it is instant.")
 def ranking_command(since: datetime | None, base: Path | None, output_dir: Path | None, min_train: int,
-                    min_held_out: int, rank: bool) -> None:
+                    min_held_out: int, force: bool, rank: bool) -> None:
     """Tune the ranking model on the team's 👍 votes; keep it only if it ranks held-out votes no worse.
 
     Prints the run as JSON; exit status 3 when the gate refused the tuned model (nothing is kept).
@@ -320,7 +321,8 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
     try:
         result = tune_ranking_model(base=base, serving=serving, votes=votes, passages=passages,
                                     out_root=output_dir or models.models_dir / "ranking-tuned",
-                                    config=RankingTuningConfig(min_train=min_train, min_held_out=min_held_out))
+                                    config=RankingTuningConfig(min_train=min_train, min_held_out=min_held_out),
+                                    force=force)
     except (NotEnoughVotes, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from exc
     ranked, rank_error = None, None
@@ -329,7 +331,8 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
             ranked = rank_missing(sessions, PassageRanker(result.folder))
         except (SQLAlchemyError, OSError, RuntimeError) as exc:  # the model stays kept; `kbbot kb rank` finishes
             rank_error = one_line_reason(exc)
-    _echo({"kept": result.kept, "name": result.name, "folder": result.folder, "train_pairs": result.train_pairs,
+    _echo({"kept": result.kept, "gate_passed": result.gate_passed, "name": result.name, "folder": result.folder,
+           "train_pairs": result.train_pairs,
            "held_out": result.held_out, "excluded": votes.excluded, "train_s": result.train_s,
            "votes_on_removed_passages": len(votes.train) - result.train_pairs,
            "serving": "off (compared with the base model)" if serving == base and ranking_off(models.ranking_model)

@@ -100,6 +100,8 @@ class TuningResult:
     serving: GateFigures
     tuned: GateFigures
     train_s: float
+    gate_passed: bool = True
+    """Whether the tuned model ranked the held-out votes no worse (False and kept: forced)."""
 
     @property
     def kept(self) -> bool:
@@ -188,10 +190,12 @@ def fine_tune_sentence_model(folder: Path, pairs: Sequence[tuple[str, str]], *, 
 
 
 def tune_ranking_model(*, base: Path, serving: Path, votes: RankingVotes, passages: Mapping[int, ChunkToRank],
-                       out_root: Path, config: RankingTuningConfig, now: datetime | None = None) -> TuningResult:
+                       out_root: Path, config: RankingTuningConfig, now: datetime | None = None,
+                       force: bool = False) -> TuningResult:
     """Tune `base` on `votes.train`, gate it against the model in `serving` (the folder answers rank with now;
     `base` when the ranking model is off) on `votes.held_out`, and keep it under `out_root` when it passes
-    (see the module docstring). Both are scored in float32 by the gate, whatever the answers' precision.
+    (see the module docstring), or whatever the gate says when `force` (an admin overruling it; the
+    manifest says so). Both are scored in float32 by the gate, whatever the answers' precision.
 
     `passages`: the stored text of every chunk the votes name (`store.ranking_vectors.chunk_texts`);
     votes whose passage was removed since are left out.
@@ -228,11 +232,14 @@ def tune_ranking_model(*, base: Path, serving: Path, votes: RankingVotes, passag
         model.save(str(staging))
         del model
         after = gate_figures(PassageRanker(staging, name=name, bfloat16=False), held_out, passages)
-        kept = after.hit_at_1 >= before.hit_at_1 and after.mrr >= before.mrr
+        passed = after.hit_at_1 >= before.hit_at_1 and after.mrr >= before.mrr
+        kept = passed or force
         result = TuningResult(name=name, folder=destination if kept else None, train_pairs=len(pairs),
-                              held_out=len(held_out), serving=before, tuned=after, train_s=train_s)
+                              held_out=len(held_out), serving=before, tuned=after, train_s=train_s,
+                              gate_passed=passed)
         if kept:
             manifest = {"name": name, "base": str(base), "serving": serving_ranker.model_name,
+                        "gate_passed": passed, "forced": force and not passed,
                         "created_at": now.isoformat(), "train_pairs": len(pairs), "held_out": len(held_out),
                         "excluded": votes.excluded, "config": asdict(config),
                         "gate": {"serving": asdict(before), "tuned": asdict(after)}, "train_s": train_s}

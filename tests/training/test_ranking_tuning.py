@@ -69,9 +69,14 @@ def test_a_model_that_ranks_held_out_votes_worse_is_not_kept(tmp_path: Path, ran
     strong = RankingTuningConfig(batch_size=4, min_train=4, min_held_out=2, learning_rate=5e-4, epochs=4)
     result = tune_ranking_model(base=BASE, serving=BASE, votes=swapped, passages=PASSAGES, out_root=tmp_path,
                                 config=strong, now=NOW)
-    assert not result.kept and result.folder is None
+    assert not result.kept and result.folder is None and not result.gate_passed
     assert result.tuned.mrr < result.serving.mrr
     assert list(tmp_path.iterdir()) == [], "nothing of a refused model is kept"
+    forced = tune_ranking_model(base=BASE, serving=BASE, votes=swapped, passages=PASSAGES, out_root=tmp_path,
+                                config=strong, now=NOW, force=True)
+    assert forced.kept and not forced.gate_passed and forced.tuned == result.tuned, "the same seed, the same model"
+    manifest = json.loads((forced.folder / MANIFEST_FILE).read_text())
+    assert (manifest["gate_passed"], manifest["forced"]) == (False, True), "an overruled gate is on record"
 
 
 def test_too_few_votes_are_refused_before_any_training(tmp_path: Path, ranker: PassageRanker) -> None:
