@@ -71,9 +71,11 @@ def thumbs_up_answers(answerer: Any, questions: list[AskedQuestion]) -> list[Any
     return rows
 
 
-def answers_with(answerer: Any, sets: dict[str, list[AskedQuestion]],
+def answers_with(answerer: Any, shipped: Any, sets: dict[str, list[AskedQuestion]],
                  unanswerable_sets: dict[str, list[AskedQuestion]]) -> dict[str, Any]:
-    """Retrieval of the answers' sources and the shipped rule's verdicts, per split and blind-pooled."""
+    """Retrieval of the answers' sources (`answerer`: ten of them) and the shipped rule's verdicts on
+    the figures `shipped` (the shipped answering settings, abstention off) measures, per split and
+    blind-pooled."""
     from bench.answer_metrics import wilson_interval
     from bench.quality import is_gold, measure_relevance
     from bot.abstention import AbstentionConfig, judge
@@ -88,7 +90,7 @@ def answers_with(answerer: Any, sets: dict[str, list[AskedQuestion]],
             found = answerer.find(Question(text=asked.text), asked.text, asked.text, embed_query(asked.text))[0]
             ranks.append(first_hit_rank([is_gold(p, asked.item) for p in found]))
         figures[split] = {"retrieval": retrieval_figures(ranks)}
-    relevance = measure_relevance(answerer, sets, unanswerable_sets, splits=SPLITS)
+    relevance = measure_relevance(shipped, sets, unanswerable_sets, splits=SPLITS)
     rule = AbstentionConfig()
     for split in SPLITS:
         good, bad = relevance[split]
@@ -104,6 +106,11 @@ def answers_with(answerer: Any, sets: dict[str, list[AskedQuestion]],
                                "refused_interval": wilson_interval(refused, len(bad)),
                                "answerable": len(good), "unanswerable": len(bad)}
     return figures
+
+
+def _figures(gate: Any) -> dict[str, Any]:
+    """A model's gate figures without the per-vote flags."""
+    return {key: value for key, value in asdict(gate).items() if key != "first"}
 
 
 def main() -> None:
@@ -123,7 +130,7 @@ def main() -> None:
     from store.schema import RankingVectors
     from tests.scripted_generator import ScriptedGenerator
     from training.config import DatasetConfig
-    from training.ranking_tuning import RankingTuningConfig, tune_ranking_model
+    from training.ranking_tuning import RankingTuningConfig, regression, tune_ranking_model
     from training.ranking_votes import ranking_votes
 
     torch.set_num_threads(2)
@@ -136,9 +143,12 @@ def main() -> None:
     serving = shipped_ranker("the ranking-votes answers bench")
     engine, sessions = quality._corpus_database(quality.corpora(sources)["faq"])  # noqa: SLF001
 
-    def answerer(ranker: PassageRanker) -> Answerer:
+    def answerer(ranker: PassageRanker, passages: int = 10) -> Answerer:
+        """Evidence only, abstention off; ten sources for hit@10, the shipped count for the abstention figures."""
         return Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"), ranker=ranker,
-                        config=AnsweringConfig(passages=10, summarise=False, abstention=quality.PERMISSIVE))
+                        config=AnsweringConfig(passages=passages, summarise=False, abstention=quality.PERMISSIVE))
+
+    shipped_passages = AnsweringConfig().passages
 
     voters = team_questions(items) + paraphrases(items, "dev")
     rated = thumbs_up_answers(answerer(serving), voters)
@@ -155,16 +165,19 @@ def main() -> None:
             "voted_questions": len(voters), "thumbs_up": len(rated), "excluded": votes.excluded,
             "train_pairs": tuned.train_pairs, "held_out": tuned.held_out, "train_s": tuned.train_s,
             "gate_passed": tuned.gate_passed,
-            "gate": {"serving": asdict(tuned.serving), "tuned": asdict(tuned.tuned)}}
+            "gate_votes": dict(zip(("lost", "won", "p"), regression(tuned.serving, tuned.tuned), strict=True)),
+            "gate": {"serving": _figures(tuned.serving), "tuned": _figures(tuned.tuned)}}
         print(report)
         if tuned.folder is not None:  # kept whatever the gate said (force), so the answers show both
             tuned_ranker = PassageRanker(tuned.folder)
             ranked_started = time.perf_counter()
             report["passages_ranked"] = rank_missing(sessions, tuned_ranker)
             report["rank_s"] = round(time.perf_counter() - ranked_started, 1)
-            report["untuned"] = answers_with(answerer(serving), sets, unanswerable_sets)
+            report["untuned"] = answers_with(answerer(serving), answerer(serving, shipped_passages), sets,
+                                             unanswerable_sets)
             print({"untuned": report["untuned"]})
-            report["tuned"] = answers_with(answerer(tuned_ranker), sets, unanswerable_sets)
+            report["tuned"] = answers_with(answerer(tuned_ranker), answerer(tuned_ranker, shipped_passages), sets,
+                                           unanswerable_sets)
             print({"tuned": report["tuned"]})
             with sessions.begin() as session:
                 session.execute(delete(RankingVectors).where(RankingVectors.model == tuned.name))

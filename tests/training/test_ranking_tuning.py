@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from knowledge.ranking_model import ranking_folder
 from tests.training.handbook_votes import PASSAGES, TOPICS, TRAIN_QUESTIONS
 from training.ranking_tuning import (
     MANIFEST_FILE,
+    GateFigures,
     NotEnoughVotes,
     RankingTuningConfig,
     gate_figures,
+    regression,
     remove_stale_staging,
     tune_ranking_model,
     tuned_name,
@@ -32,6 +35,12 @@ HELD_OUT = [RankingVote(answer_id=101, question="what's the command to release t
                         sources=(1, 6, 2)),
             RankingVote(answer_id=102, question="where do the nightly database dumps go?", chunk_id=2,
                         sources=(2, 1, 3))]
+MORE_HELD_OUT = [RankingVote(answer_id=100 + topic, question=TRAIN_QUESTIONS[topic].replace("how do I", "how can I")
+                             .replace("when are", "when exactly are").replace("who gets", "who is"),
+                             chunk_id=topic, sources=(topic, topic % len(TOPICS) + 1, (topic + 3) % len(TOPICS) + 1))
+                 for topic in range(1, 7)]
+"""Six held-out votes worded like the training questions, each with the next topic's passage among its
+sources: enough for the sign test."""
 SMALL = RankingTuningConfig(batch_size=4, min_train=4, min_held_out=2)
 
 
@@ -65,12 +74,14 @@ def test_a_model_that_ranks_held_out_votes_worse_is_not_kept(tmp_path: Path, ran
     # Votes that pair each topic's question with the next topic's passage: what the tuned model learns
     # contradicts the held-out votes (each one's next topic is among its sources), which the untuned
     # model ranks right.
-    swapped = votes({topic: topic % len(TOPICS) + 1 for topic in TOPICS})
+    swapped = replace(votes({topic: topic % len(TOPICS) + 1 for topic in TOPICS}), held_out=list(MORE_HELD_OUT))
     strong = RankingTuningConfig(batch_size=4, min_train=4, min_held_out=2, learning_rate=5e-4, epochs=4)
     result = tune_ranking_model(base=BASE, serving=BASE, votes=swapped, passages=PASSAGES, out_root=tmp_path,
                                 config=strong, now=NOW)
     assert not result.kept and result.folder is None and not result.gate_passed
-    assert result.tuned.mrr < result.serving.mrr
+    assert result.serving.first == (True,) * 6, "the untuned model ranks every held-out vote first"
+    lost, won, p = regression(result.serving, result.tuned)
+    assert lost >= 5 and won == 0 and p < 0.05 and result.tuned.mrr < result.serving.mrr
     assert list(tmp_path.iterdir()) == [], "nothing of a refused model is kept"
     forced = tune_ranking_model(base=BASE, serving=BASE, votes=swapped, passages=PASSAGES, out_root=tmp_path,
                                 config=strong, now=NOW, force=True)
@@ -121,3 +132,13 @@ def test_staging_folders_a_killed_run_left_are_removed_and_a_running_ones_is_not
     assert remove_stale_staging(tmp_path, NOW) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".staging-new-run-x2",
                                                           "all-mpnet-base-v2-votes-20261101-000000"]
+
+
+def test_the_gate_refuses_only_a_significant_regression_of_the_held_out_votes() -> None:
+    def ranked(*first: bool) -> GateFigures:
+        return GateFigures(votes=len(first), hit_at_1=sum(first) / len(first), mrr=0.0, first=first)
+
+    assert regression(ranked(True, True, True), ranked(True, False, True)) == (1, 0, 0.5), "one vote is noise"
+    assert regression(ranked(*[True] * 6), ranked(*[False] * 6)) == (6, 0, 0.0156)
+    assert regression(ranked(True, False, True, False), ranked(False, True, True, True)) == (1, 2, 0.875)
+    assert regression(ranked(True), ranked(True)) == (0, 0, 1.0)
