@@ -59,3 +59,15 @@ def test_the_ranking_adaptation_result_renders_the_untuned_baseline_then_each_tu
     assert "**fourth holdout** (blind)" in rows[0] and "without the first stage or the best-unit term" in rendered
     assert all(set(variant) >= {"dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "abstention"}
                for variant in results["variants"])
+
+
+def test_the_ranking_votes_answers_result_renders_both_models_on_every_split_and_the_blind_pool() -> None:
+    results = json.loads((RESULTS / "ranking_votes_answers.json").read_text())
+    rendered = RENDERERS["ranking_votes_answers"](results)
+    rows = rendered.splitlines()
+    assert [row.split(" | ")[0] for row in rows[2:8]] == [
+        "| test", "| first holdout", "| second holdout", "| **third holdout** (blind)", "| **fourth holdout** (blind)",
+        "| blind sets pooled"]
+    assert set(results["gate_votes"]) == {"lost", "won", "p"} and results["passages_ranked"] > 0
+    assert f"{results['thumbs_up']} of the {results['voted_questions']} voted questions" in rendered
+    assert ("passed" if results["gate_passed"] else "refused, kept here to measure it") in rendered
