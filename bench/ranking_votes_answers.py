@@ -21,7 +21,7 @@ loop as the product does, on the `faq` bench knowledge base (`var/bench-faq-pg`,
 The tuned model's rows and folder are deleted at the end, so the bench knowledge base is left as it
 was. Test and every holdout are FAQ items no vote was about.
 
-Run: `python -m bench.ranking_votes_answers` (~25 minutes on 2 cores, after `bench.quality` has built
+Run: `python -m bench.ranking_votes_answers` (~10 minutes on 2 cores, after `bench.quality` has built
 the `faq` knowledge base); writes bench/results/ranking_votes_answers.json.
 """
 
@@ -31,7 +31,6 @@ import argparse
 import shutil
 import tempfile
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,9 +107,8 @@ def answers_with(answerer: Any, shipped: Any, sets: dict[str, list[AskedQuestion
     return figures
 
 
-def _figures(gate: Any) -> dict[str, Any]:
-    """A model's gate figures without the per-vote flags."""
-    return {key: value for key, value in asdict(gate).items() if key != "first"}
+def _rounded(votes: tuple[int, int, float]) -> tuple[int, int, float]:
+    return votes[0], votes[1], round(votes[2], 4)
 
 
 def main() -> None:
@@ -124,7 +122,7 @@ def main() -> None:
     from bot.answering import Answerer, AnsweringConfig
     from knowledge.embedding import SentenceTransformerEmbedder
     from knowledge.passage_ranking import PassageRanker, rank_missing
-    from knowledge.ranking_model import ranking_model_dir
+    from knowledge.ranking_model import ranking_folder, ranking_model_dir
     from store.config import ModelsSettings
     from store.ranking_vectors import chunk_texts
     from store.schema import RankingVectors
@@ -151,22 +149,26 @@ def main() -> None:
     shipped_passages = AnsweringConfig().passages
 
     voters = team_questions(items) + paraphrases(items, "dev")
-    rated = thumbs_up_answers(answerer(serving), voters)
+    rated = thumbs_up_answers(answerer(serving, shipped_passages), voters)
     votes = ranking_votes(rated, DatasetConfig())
     wanted = {vote.chunk_id for vote in votes.train} | {c for vote in votes.held_out for c in vote.sources}
     with sessions() as session:
         passages = {chunk.chunk_id: chunk for chunk in chunk_texts(session, sorted(wanted))}
     out_root = Path(tempfile.mkdtemp(prefix="ranking-votes-bench-"))
-    base = ranking_model_dir(ModelsSettings().models_dir)
+    models = ModelsSettings()
+    base = ranking_model_dir(models.models_dir)
+    tuned = None
     try:
-        tuned = tune_ranking_model(base=base, serving=base, votes=votes, passages=passages, out_root=out_root,
-                                   config=RankingTuningConfig(), force=True)
+        tuned = tune_ranking_model(base=base, serving=ranking_folder(models.ranking_model, models.models_dir),
+                                   votes=votes, passages=passages, out_root=out_root, config=RankingTuningConfig(),
+                                   force=True)
         report: dict[str, Any] = {
             "voted_questions": len(voters), "thumbs_up": len(rated), "excluded": votes.excluded,
             "train_pairs": tuned.train_pairs, "held_out": tuned.held_out, "train_s": tuned.train_s,
             "gate_passed": tuned.gate_passed,
-            "gate_votes": dict(zip(("lost", "won", "p"), regression(tuned.serving, tuned.tuned), strict=True)),
-            "gate": {"serving": _figures(tuned.serving), "tuned": _figures(tuned.tuned)}}
+            "gate_votes": dict(zip(("lost", "won", "p"), _rounded(regression(tuned.serving, tuned.tuned)),
+                                   strict=True)),
+            "gate": {"serving": tuned.serving.as_json(), "tuned": tuned.tuned.as_json()}}
         print(report)
         if tuned.folder is not None:  # kept whatever the gate said (force), so the answers show both
             tuned_ranker = PassageRanker(tuned.folder)
@@ -179,9 +181,10 @@ def main() -> None:
             report["tuned"] = answers_with(answerer(tuned_ranker), answerer(tuned_ranker, shipped_passages), sets,
                                            unanswerable_sets)
             print({"tuned": report["tuned"]})
+    finally:
+        if tuned is not None:  # the bench knowledge base is left as it was, whatever happened
             with sessions.begin() as session:
                 session.execute(delete(RankingVectors).where(RankingVectors.model == tuned.name))
-    finally:
         shutil.rmtree(out_root, ignore_errors=True)
         engine.dispose()
     report.update({"splits": list(SPLITS), "blind": list(BLIND), "wall_s": round(time.perf_counter() - started, 1),

@@ -646,7 +646,7 @@ def ranking_adaptation(results: dict[str, Any]) -> str:
               f"scores (heading weight {results['heading_weight']}), without the first stage or the best-unit term; "
               f"{results['voted_questions']} voted questions, all on `dev` items; AUC over {first['answerable']} "
               f"answerable (test and second holdout) and {first['unanswerable']} unanswerable questions; "
-              f"{results['epochs']} epoch, batch {results['batch_size']}, learning rate {results['learning_rate']:g}, "
+              f"epochs {results['epochs']}, batch {results['batch_size']}, learning rate {results['learning_rate']:g}, "
               f"seed {results['seed']}; {on_machine(results['machine'])}.")
 
 
@@ -672,15 +672,16 @@ def ranking_votes_answers(results: dict[str, Any]) -> str:
         f"{share(p['answered'])} ({share(p['answered_interval'][0])}–{share(p['answered_interval'][1])}) / "
         f"{share(p['refused'])} ({share(p['refused_interval'][0])}–{share(p['refused_interval'][1])})"
         for p in pooled), f"{pooled[1]['answerable']} + {pooled[1]['unanswerable']}"])
-    gate = results["gate"]
+    gate, votes = results["gate"], results["gate_votes"]
     return (table(["question set", "sources hit@1 / hit@5 / MRR, untuned", "tuned on 👍 votes",
                    "answered / refused, untuned", "tuned on 👍 votes", "n"], rows)
             + f"\n\n`faq` knowledge base, the answers' shipped order and abstention rule (evidence only); "
               f"{results['thumbs_up']} of the {results['voted_questions']} voted questions (all on `dev` items) got a "
               f"👍 (own section first); {results['train_pairs']} trained on ({results['train_s']:.0f} s), "
-              f"{results['held_out']} held out for the gate (hit@1 / MRR {gate['serving']['hit_at_1']} / "
-              f"{gate['serving']['mrr']} untuned, {gate['tuned']['hit_at_1']} / {gate['tuned']['mrr']} tuned: "
-              f"{'passed' if results['gate_passed'] else 'refused, kept here to measure it'}); "
+              f"{results['held_out']} held out for the gate (hit@1 / MRR {fixed(gate['serving']['hit_at_1'])} / "
+              f"{fixed(gate['serving']['mrr'])} untuned, {fixed(gate['tuned']['hit_at_1'])} / "
+              f"{fixed(gate['tuned']['mrr'])} tuned; {votes['lost']} lost, {votes['won']} won, sign test "
+              f"p = {votes['p']:.3g}: {'passed' if results['gate_passed'] else 'refused, kept here to measure it'}); "
               f"{results['passages_ranked']} passages ranked by the tuned model in {results['rank_s']:.0f} s; "
               f"one seed; {on_machine(results['machine'])}.")
 

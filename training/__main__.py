@@ -291,9 +291,10 @@ def status_command() -> None:
                    "`kbbot kb rank` does once KB_RANKING_MODEL names it), so switching to it is instant.")
 def ranking_command(since: datetime | None, base: Path | None, output_dir: Path | None, min_train: int,
                     min_held_out: int, force: bool, rank: bool) -> None:
-    """Tune the ranking model on the team's 👍 votes; keep it only if it ranks held-out votes no worse.
+    """Tune the ranking model on the team's 👍 votes; keep it unless the gate finds it ranks held-out votes worse.
 
-    Prints the run as JSON; exit status 3 when the gate refused the tuned model (nothing is kept).
+    Prints the run as JSON; exit status 3 when the gate refused the tuned model (nothing is kept, unless
+    --force).
     """
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -303,7 +304,7 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
     from store.datasets_store import rated_answers
     from store.errors import one_line_reason
     from store.ranking_vectors import chunk_texts
-    from training.ranking_tuning import NotEnoughVotes, RankingTuningConfig, tune_ranking_model
+    from training.ranking_tuning import NotEnoughVotes, RankingTuningConfig, regression, tune_ranking_model
     from training.ranking_votes import ranking_votes
 
     settings, models = _settings(), ModelsSettings()
@@ -331,18 +332,22 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
             ranked = rank_missing(sessions, PassageRanker(result.folder))
         except (SQLAlchemyError, OSError, RuntimeError) as exc:  # the model stays kept; `kbbot kb rank` finishes
             rank_error = one_line_reason(exc)
-    _echo({"kept": result.kept, "gate_passed": result.gate_passed, "name": result.name, "folder": result.folder,
-           "train_pairs": result.train_pairs,
+    lost, won, p = regression(result.serving, result.tuned)
+    compared = "off (compared with the base model)" if ranking_off(models.ranking_model) else serving.name
+    _echo({"kept": result.kept, "gate_passed": result.gate_passed, "forced": result.kept and not result.gate_passed,
+           "name": result.name, "folder": result.folder, "train_pairs": result.train_pairs,
            "held_out": result.held_out, "excluded": votes.excluded, "train_s": result.train_s,
-           "votes_on_removed_passages": len(votes.train) - result.train_pairs,
-           "serving": "off (compared with the base model)" if serving == base and ranking_off(models.ranking_model)
-           else serving.name,
-           "gate": {"serving": dataclasses.asdict(result.serving), "tuned": dataclasses.asdict(result.tuned)},
+           "votes_on_removed_passages": len(votes.train) - result.train_pairs, "serving": compared,
+           "gate": {"serving": result.serving.as_json(), "tuned": result.tuned.as_json(),
+                    "lost": lost, "won": won, "p": round(p, 4)},
            "passages_ranked": ranked, "rank_error": rank_error})
+    verdict = ("scores that are not numbers" if not result.tuned.finite else
+               f"{lost} held-out votes lost and {won} won against {serving.name}")
     if result.folder is None:
-        click.echo(f"not kept: the tuned model ranked the held-out votes' passages worse than {serving.name}",
-                   err=True)
+        click.echo(f"not kept: the gate refused the tuned model ({verdict})", err=True)
         raise SystemExit(3)
+    if not result.gate_passed:
+        click.echo(f"warning: the gate refused the tuned model ({verdict}); kept because of --force", err=True)
     step = f"KB_RANKING_MODEL={result.folder} kbbot kb rank, then " if not rank or rank_error else ""
     click.echo(f"kept {result.name}: to serve it, {step}set KB_RANKING_MODEL={result.folder} for every process "
                "and restart them (`kbbot setup-model`, which the Procfile runs first, exports its question side "

@@ -63,6 +63,8 @@ def test_train_ranking_refuses_without_votes_then_keeps_a_tuned_model_and_ranks_
     assert payload["kept"] is True and payload["train_pairs"] + payload["held_out"] == len(QUESTIONS)
     assert payload["held_out"] >= 1 and payload["gate"]["serving"]["votes"] == payload["held_out"]
     assert payload["votes_on_removed_passages"] == 0 and payload["excluded"] == {}
+    assert payload["gate_passed"] is True and payload["forced"] is False
+    assert payload["gate"]["lost"] <= payload["held_out"] and "first" not in payload["gate"]["tuned"]
     folder = Path(payload["folder"])
     assert folder.parent == out and (folder / "kbbot-ranking-tuning.json").is_file()
     assert f"kept {payload['name']}: to serve it, set KB_RANKING_MODEL={folder}" in result.output
