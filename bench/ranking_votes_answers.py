@@ -37,8 +37,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from bench.answer_metrics import first_hit_rank
-from bench.answer_quality import abstention_figures, retrieval_figures
+from bench.answer_quality import retrieval_figures
 from bench.faq import load_faq
 from bench.machine import machine_at_end, machine_at_start
 from bench.question_sets import AskedQuestion, paraphrases, team_questions
@@ -74,41 +73,17 @@ def answers_with(answerer: Any, shipped: Any, sets: dict[str, list[AskedQuestion
                  unanswerable_sets: dict[str, list[AskedQuestion]]) -> dict[str, Any]:
     """Retrieval of the answers' sources (`answerer`: ten of them) and the shipped rule's verdicts on
     the figures `shipped` (the shipped answering settings, abstention off) measures, per split and
-    blind-pooled."""
-    from bench.answer_metrics import wilson_interval
-    from bench.quality import is_gold, measure_relevance
-    from bot.abstention import AbstentionConfig, judge
-    from bot.answering import Question
+    blind-pooled, as the quality bench reports them."""
+    from bench.quality import measure_relevance, on_split, pooled_with_intervals, reranked_ranks
+    from bot.abstention import AbstentionConfig
 
-    figures: dict[str, Any] = {}
-    embed_query = answerer._embedder.embed_query  # noqa: SLF001
-
-    for split in SPLITS:
-        ranks = []
-        for asked in sets[f"paraphrases {split}"]:
-            found = answerer.find(Question(text=asked.text), asked.text, asked.text, embed_query(asked.text))[0]
-            ranks.append(first_hit_rank([is_gold(p, asked.item) for p in found]))
-        figures[split] = {"retrieval": retrieval_figures(ranks)}
     relevance = measure_relevance(shipped, sets, unanswerable_sets, splits=SPLITS)
     rule = AbstentionConfig()
-    for split in SPLITS:
-        good, bad = relevance[split]
-        judged = abstention_figures([judge(r, rule) for r in good], [judge(r, rule) for r in bad])
-        figures[split]["abstention"] = {"answered": judged.answerable_answered,
-                                        "refused": judged.unanswerable_refused,
-                                        "answerable": judged.answerable, "unanswerable": judged.unanswerable}
-    good = [judge(r, rule) for split in BLIND for r in relevance[split][0]]
-    bad = [judge(r, rule) for split in BLIND for r in relevance[split][1]]
-    answered, refused = sum(r.reason is None for r in good), sum(r.reason is not None for r in bad)
-    figures["blind_pooled"] = {"answered": round(answered / len(good), 4), "refused": round(refused / len(bad), 4),
-                               "answered_interval": wilson_interval(answered, len(good)),
-                               "refused_interval": wilson_interval(refused, len(bad)),
-                               "answerable": len(good), "unanswerable": len(bad)}
+    figures: dict[str, Any] = {split: {"retrieval": retrieval_figures(reranked_ranks(answerer,
+                                                                                      sets[f"paraphrases {split}"])[0]),
+                                       "abstention": on_split(relevance, rule, split)} for split in SPLITS}
+    figures["blind_pooled"] = pooled_with_intervals(relevance, rule, BLIND)
     return figures
-
-
-def _rounded(votes: tuple[int, int, float]) -> tuple[int, int, float]:
-    return votes[0], votes[1], round(votes[2], 4)
 
 
 def main() -> None:
@@ -128,7 +103,7 @@ def main() -> None:
     from store.schema import RankingVectors
     from tests.scripted_generator import ScriptedGenerator
     from training.config import DatasetConfig
-    from training.ranking_tuning import RankingTuningConfig, regression, tune_ranking_model
+    from training.ranking_tuning import RankingTuningConfig, tune_ranking_model
     from training.ranking_votes import ranking_votes
 
     torch.set_num_threads(2)
@@ -165,9 +140,7 @@ def main() -> None:
         report: dict[str, Any] = {
             "voted_questions": len(voters), "thumbs_up": len(rated), "excluded": votes.excluded,
             "train_pairs": tuned.train_pairs, "held_out": tuned.held_out, "train_s": tuned.train_s,
-            "gate_passed": tuned.gate_passed,
-            "gate_votes": dict(zip(("lost", "won", "p"), _rounded(regression(tuned.serving, tuned.tuned)),
-                                   strict=True)),
+            "gate_passed": tuned.gate_passed, "gate_votes": tuned.gate_votes(),
             "gate": {"serving": tuned.serving.as_json(), "tuned": tuned.tuned.as_json()}}
         print(report)
         if tuned.folder is not None:  # kept whatever the gate said (force), so the answers show both

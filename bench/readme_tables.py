@@ -661,7 +661,7 @@ def ranking_votes_answers(results: dict[str, Any]) -> str:
         return f"{fixed(r['hit_at_1'])} / {fixed(r['hit_at_5'])} / {fixed(r['mrr'])}"
 
     def shares(figures: dict[str, Any]) -> str:
-        return f"{share(figures['answered'])} / {share(figures['refused'])}"
+        return f"{share(figures['answerable_answered'])} / {share(figures['unanswerable_refused'])}"
 
     rows = [[names[split], retrieval(results["untuned"][split]), retrieval(results["tuned"][split]),
              shares(results["untuned"][split]["abstention"]), shares(results["tuned"][split]["abstention"]),
@@ -669,8 +669,8 @@ def ranking_votes_answers(results: dict[str, Any]) -> str:
              f"{results['tuned'][split]['abstention']['unanswerable']}"] for split in results["splits"]]
     pooled = [results[key]["blind_pooled"] for key in ("untuned", "tuned")]
     rows.append(["blind sets pooled", "", "", *(
-        f"{share(p['answered'])} ({share(p['answered_interval'][0])}–{share(p['answered_interval'][1])}) / "
-        f"{share(p['refused'])} ({share(p['refused_interval'][0])}–{share(p['refused_interval'][1])})"
+        f"{share(p['answerable_answered'])} ({share(p['answered_interval'][0])}–{share(p['answered_interval'][1])}) "
+        f"/ {share(p['unanswerable_refused'])} ({share(p['refused_interval'][0])}–{share(p['refused_interval'][1])})"
         for p in pooled), f"{pooled[1]['answerable']} + {pooled[1]['unanswerable']}"])
     gate, votes = results["gate"], results["gate_votes"]
     return (table(["question set", "sources hit@1 / hit@5 / MRR, untuned", "tuned on 👍 votes",

@@ -304,7 +304,7 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
     from store.datasets_store import rated_answers
     from store.errors import one_line_reason
     from store.ranking_vectors import chunk_texts
-    from training.ranking_tuning import NotEnoughVotes, RankingTuningConfig, regression, tune_ranking_model
+    from training.ranking_tuning import NotEnoughVotes, RankingTuningConfig, tune_ranking_model
     from training.ranking_votes import ranking_votes
 
     settings, models = _settings(), ModelsSettings()
@@ -332,17 +332,16 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
             ranked = rank_missing(sessions, PassageRanker(result.folder))
         except (SQLAlchemyError, OSError, RuntimeError) as exc:  # the model stays kept; `kbbot kb rank` finishes
             rank_error = one_line_reason(exc)
-    lost, won, p = regression(result.serving, result.tuned)
+    votes_gate = result.gate_votes()
     compared = "off (compared with the base model)" if ranking_off(models.ranking_model) else serving.name
     _echo({"kept": result.kept, "gate_passed": result.gate_passed, "forced": result.kept and not result.gate_passed,
            "name": result.name, "folder": result.folder, "train_pairs": result.train_pairs,
            "held_out": result.held_out, "excluded": votes.excluded, "train_s": result.train_s,
            "votes_on_removed_passages": len(votes.train) - result.train_pairs, "serving": compared,
-           "gate": {"serving": result.serving.as_json(), "tuned": result.tuned.as_json(),
-                    "lost": lost, "won": won, "p": round(p, 4)},
+           "gate": {"serving": result.serving.as_json(), "tuned": result.tuned.as_json(), **votes_gate},
            "passages_ranked": ranked, "rank_error": rank_error})
     verdict = ("scores that are not numbers" if not result.tuned.finite else
-               f"{lost} held-out votes lost and {won} won against {serving.name}")
+               f"{votes_gate['lost']} held-out votes lost and {votes_gate['won']} won against {serving.name}")
     if result.folder is None:
         click.echo(f"not kept: the gate refused the tuned model ({verdict})", err=True)
         raise SystemExit(3)

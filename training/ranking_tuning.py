@@ -137,12 +137,20 @@ class TuningResult:
     serving: GateFigures
     tuned: GateFigures
     train_s: float
-    gate_passed: bool
-    """Whether the gate passed it (`gate_verdict`; False and kept: forced)."""
 
     @property
     def kept(self) -> bool:
         return self.folder is not None
+
+    @property
+    def gate_passed(self) -> bool:
+        """Whether the gate passed it (`gate_verdict`; False and kept: forced)."""
+        return gate_verdict(self.serving, self.tuned)
+
+    def gate_votes(self) -> dict[str, Any]:
+        """The held-out votes the tuned model lost and won, and the sign test's p (rounded), as reported."""
+        lost, won, p = regression(self.serving, self.tuned)
+        return {"lost": lost, "won": won, "p": round(p, 4)}
 
 
 def tuned_name(base: Path, now: datetime) -> str:
@@ -271,16 +279,13 @@ def tune_ranking_model(*, base: Path, serving: Path, votes: RankingVotes, passag
         model.save(str(staging))
         del model
         after = gate_figures(PassageRanker(staging, name=name, bfloat16=False), held_out, passages)
-        lost, won, p = regression(before, after)
         passed = gate_verdict(before, after)
         kept = passed or force
         result = TuningResult(name=name, folder=destination if kept else None, train_pairs=len(pairs),
-                              held_out=len(held_out), serving=before, tuned=after, train_s=train_s,
-                              gate_passed=passed)
+                              held_out=len(held_out), serving=before, tuned=after, train_s=train_s)
         if kept:
             manifest = {"name": name, "base": str(base), "serving": serving_ranker.model_name,
-                        "gate_passed": passed, "forced": force and not passed,
-                        "gate_votes": {"lost": lost, "won": won, "p": round(p, 4)},
+                        "gate_passed": passed, "forced": force and not passed, "gate_votes": result.gate_votes(),
                         "created_at": now.isoformat(), "train_pairs": len(pairs), "held_out": len(held_out),
                         "excluded": votes.excluded, "config": asdict(config),
                         "gate": {"serving": before.as_json(), "tuned": after.as_json()}, "train_s": train_s}
