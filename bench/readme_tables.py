@@ -347,6 +347,21 @@ def unit_vector_herd(results: dict[str, Any]) -> str:
               f"embeddings `{results['embedding_backend']}`; {on_machine(results['machine'])}.")
 
 
+@renders("ranking_switch")
+def ranking_switch(results: dict[str, Any]) -> str:
+    """A ranking-model deployment reaching a running answerer: the switch's seconds, the evidence's time."""
+    rows = [[way, str(f["n"]), f"{f['p50_ms']:.1f} ms", f"{f['p95_ms']:.1f} ms", f"{f['max_ms']:.1f} ms",
+             _ratio(f["p50_x_baseline"]) if "p50_x_baseline" in f else "—"]
+            for way, f in results["evidence"].items()]
+    switch = results["switch_s"]
+    return (table(["questions prepared", "n", "evidence p50", "p95", "max", "p50 × baseline"], rows)
+            + f"\n\n{results['switches']} switches (deployments and rollbacks alternating): the answerer ranked with "
+              f"the new model {switch['p50']:.2f} s (median; at most {switch['max']:.2f} s) after the deployment "
+              f"committed. A stand-in model (the bundled weights under another name, {results['copied_rows']} "
+              f"vectors copied; its ONNX export took {results['export_s']:.0f} s); FAQ test paraphrases prepared "
+              f"one after another (no generation); {on_machine(results['machine'])}.")
+
+
 @renders("repeated_sections")
 def repeated_sections(results: dict[str, Any]) -> str:
     """npm's repeated option sections: distinct passages and hit@k with every copy and with each text once."""

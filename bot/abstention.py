@@ -85,6 +85,8 @@ class AbstentionConfig:
 _RANKING_KEYS = ("ranking_score", "ranking_best", "ranking_margin")
 """How a `Relevance`'s ranking figures are stored beside the others (each None when the order did not
 read the ranking model)."""
+_RANKING_MODEL_KEY = "ranking_model"
+"""… and the name of the ranking model that said them (a deployed tuned model's, bot/ranking_follower.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +104,24 @@ class RankingFigures:
     """Its best score among the re-ordered passages."""
     margin: float | None
     """The best score minus the second best (None with one passage)."""
+    model: str | None = None
+    """The ranking model's name (what its stored vectors say); None in rows written before it was kept."""
 
     @classmethod
-    def of(cls, top: float, scores: Sequence[float]) -> RankingFigures:
-        """The figures from the top passage's score and every re-ordered passage's."""
+    def of(cls, top: float, scores: Sequence[float], model: str | None = None) -> RankingFigures:
+        """The figures from the top passage's score and every re-ordered passage's, said by `model`."""
         ordered = sorted(scores, reverse=True)
-        return cls(score=top, best=ordered[0], margin=ordered[0] - ordered[1] if len(ordered) > 1 else None)
+        return cls(score=top, best=ordered[0], margin=ordered[0] - ordered[1] if len(ordered) > 1 else None,
+                   model=model)
 
     @staticmethod
-    def to_json(figures: RankingFigures | None) -> dict[str, float | None]:
+    def to_json(figures: RankingFigures | None) -> dict[str, float | str | None]:
         """`figures` as stored, rounded (None for each when there are none)."""
         values = (None, None, None) if figures is None else (figures.score, figures.best, figures.margin)
-        return {key: None if value is None else round(value, 4)
-                for key, value in zip(_RANKING_KEYS, values, strict=True)}
+        stored: dict[str, float | str | None] = {
+            key: None if value is None else round(value, 4) for key, value in zip(_RANKING_KEYS, values, strict=True)}
+        stored[_RANKING_MODEL_KEY] = None if figures is None else figures.model
+        return stored
 
     @classmethod
     def from_json(cls, stored: dict[str, Any]) -> RankingFigures | None:
@@ -122,7 +129,8 @@ class RankingFigures:
         score, best, margin = (stored.get(key) for key in _RANKING_KEYS)
         if score is None or best is None:
             return None
-        return cls(score=float(score), best=float(best), margin=None if margin is None else float(margin))
+        return cls(score=float(score), best=float(best), margin=None if margin is None else float(margin),
+                   model=stored.get(_RANKING_MODEL_KEY))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

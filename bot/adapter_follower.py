@@ -2,8 +2,9 @@
 
 Training and admins change what serves by appending to `adapter_deployments` (see
 `store.adapter_registry`); an insert trigger sends `NOTIFY adapter_changed`. The follower's
-daemon thread LISTENs on that channel and re-reads the registry on every notification, and also
-every `poll_interval_s`, so a notification lost to a dropped connection still converges.
+daemon thread (`bot.registry_listener`) LISTENs on that channel and re-reads the registry on every
+notification, and also every `poll_interval_s`, so a notification lost to a dropped connection
+still converges.
 
 A deployment whose adapter files are missing or corrupt is logged and left alone: the generator
 keeps the last adapter that loaded (or the base model when none did yet), `current_adapter()` keeps
@@ -25,12 +26,11 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import metrics
 from bot.generator_protocol import BASE_ADAPTER_NAME, AdapterLoadError, Generator
+from bot.registry_listener import RegistryListener
 from store.adapter_registry import AdapterRecord, serving_adapter
 from store.config import same_base_model
 from store.log_context import bound_ids
@@ -38,8 +38,6 @@ from store.log_context import bound_ids
 logger = logging.getLogger(__name__)
 
 CHANNEL = "adapter_changed"
-_NOTIFY_WAIT_S = 1.0
-"""Longest block inside `notifies()`, which bounds how long `stop()` takes."""
 
 
 class AdapterFollower:
@@ -67,18 +65,16 @@ class AdapterFollower:
     ) -> None:
         self._sessions = session_factory
         self._generator = generator
-        self._poll_interval_s = poll_interval_s
         self._retry_failed_after_s = retry_failed_after_s
-        self._listen_url = listen_url
         self._served_base_model = served_base_model
         self._refusal: str | None = None
         self._sync_lock = threading.Lock()
         self._current: tuple[int | None, str] = (None, BASE_ADAPTER_NAME)
         self._applied = False
         self._failed: dict[tuple[int, str], float] = {}  # (adapter id, path) -> monotonic time of failure
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._synced_at: float | None = None  # monotonic time of the last sync that read the registry
+        self._listener = RegistryListener(session_factory, channel=CHANNEL, sync=self.sync_once,
+                                          poll_interval_s=poll_interval_s, listen_url=listen_url,
+                                          name="adapter-follower")
 
     def current_adapter(self) -> tuple[int | None, str]:
         """(adapter id or None for base, adapter name) of what the generator serves now."""
@@ -97,37 +93,29 @@ class AdapterFollower:
                     self._applied = True
             elif self._current[0] != wanted.id and not self._recently_failed(wanted) and self._fits(wanted):
                 self._apply(wanted)
-            self._synced_at = time.monotonic()
+            self._listener.mark_synced()
             metrics.set_adapter_served(self._current[1])
             return self._current
 
     def alive(self) -> bool:
         """Whether the following thread runs (False before `start()` and after `stop()`)."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._listener.alive()
 
     def synced_ago_s(self) -> float | None:
         """Seconds since the registry was last read successfully; None if it never was."""
-        return None if self._synced_at is None else time.monotonic() - self._synced_at
+        return self._listener.synced_ago_s()
 
     @property
     def poll_interval_s(self) -> float:
-        return self._poll_interval_s
+        return self._listener.poll_interval_s
 
     def start(self) -> None:
         """Sync once now, then follow changes from a daemon thread until `stop()`."""
-        if self._thread is not None:
-            return
-        self._safe_sync()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._follow, name="adapter-follower", daemon=True)
-        self._thread.start()
+        self._listener.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the thread (within about a second) and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self._listener.stop(timeout_s)
 
     def _apply(self, wanted: AdapterRecord) -> None:
         with bound_ids(adapter_id=wanted.id):
@@ -165,39 +153,3 @@ class AdapterFollower:
     def _recently_failed(self, wanted: AdapterRecord) -> bool:
         failed_at = self._failed.get((wanted.id, wanted.path))
         return failed_at is not None and time.monotonic() - failed_at < self._retry_failed_after_s
-
-    def _follow(self) -> None:
-        """Thread body: LISTEN, sync on every notification or poll tick; reconnect after errors."""
-        backoff_s = 1.0
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self._libpq_url(), autocommit=True) as connection:
-                    connection.execute(f"LISTEN {CHANNEL}")
-                    self._safe_sync()  # anything that changed before LISTEN took effect
-                    backoff_s = 1.0
-                    next_poll = time.monotonic() + self._poll_interval_s
-                    while not self._stop.is_set():
-                        wait_s = max(0.0, min(_NOTIFY_WAIT_S, next_poll - time.monotonic()))
-                        notified = any(True for _ in connection.notifies(timeout=wait_s, stop_after=1))
-                        if notified or time.monotonic() >= next_poll:
-                            self._safe_sync()
-                            next_poll = time.monotonic() + self._poll_interval_s
-            except Exception as exc:  # keep following: the poll below still converges meanwhile
-                logger.warning("adapter follower lost its database connection (%s); retrying", exc)
-                self._stop.wait(min(backoff_s, self._poll_interval_s))
-                backoff_s = min(backoff_s * 2, 30.0)
-                self._safe_sync()
-
-    def _safe_sync(self) -> None:
-        try:
-            self.sync_once()
-        except Exception:  # a follower that dies silently would pin a stale adapter forever
-            logger.exception("adapter follower could not sync")
-
-    def _libpq_url(self) -> str:
-        if self._listen_url:
-            return self._listen_url
-        engine = self._sessions.kw.get("bind")
-        if not isinstance(engine, Engine):
-            raise ValueError("pass listen_url: the session factory is not bound to an engine")
-        return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -221,6 +221,15 @@ class Answerer:
             sessions, embedder.embed_documents, getattr(embedder, "model_name", type(embedder).__name__),
         ) if self.config.unit_vector_cache else None
 
+    def use_ranker(self, ranker: PassageRanker | None) -> None:
+        """Rank with `ranker` from the next question on (the ranking follower switches models this way)."""
+        self._ranker = ranker
+
+    @property
+    def ranker(self) -> PassageRanker | None:
+        """The ranking model the next question is ranked with (None: the first stage's order)."""
+        return self._ranker
+
     def validate(self, text: str) -> str:
         """The question stripped, or AnswerError saying what is wrong with it."""
         question = text.strip()
@@ -258,15 +267,16 @@ class Answerer:
         read = max(self.config.evidence.passages, self.config.prompt_passages)
         depth = self.config.rerank.depth
         ranked_question = None
-        if self._ranker is not None and depth and not self._busy():
-            ranked_question = self._ranker.embed_query(query)
-            found = self._with_ranking_search(question, found, ranked_question, query_vector)
+        ranker = self._ranker  # one model for the whole question, whatever `use_ranker` does meanwhile
+        if ranker is not None and depth and not self._busy():
+            ranked_question = ranker.embed_query(query)
+            found = self._with_ranking_search(question, found, ranker, ranked_question, query_vector)
             depth = min(len(found), depth + self.config.rerank.ranking_search)
         scored = self._score_units(query, query_vector, found[:max(read, depth)])
         ranking = Ranking(None)
         if ranked_question is not None:
             try:
-                ranking = ranking_scores(self._sessions, self._ranker, query,  # type: ignore[arg-type]
+                ranking = ranking_scores(self._sessions, ranker, query,  # type: ignore[arg-type]
                                          [item.passage.chunk_id for item in scored[:depth]], question=ranked_question)
             except SQLAlchemyError:  # the stored vectors cannot be read: answer in the first stage's order
                 logger.exception("ranking vectors not read; the answer keeps the search's order")
@@ -274,11 +284,12 @@ class Answerer:
         passages = [item.passage for item in reordered] + found[len(scored):]
         figures = None
         if ranking.scores and passages and passages[0].chunk_id in ranking.scores:
-            figures = RankingFigures.of(ranking.scores[passages[0].chunk_id], list(ranking.scores.values()))
+            figures = RankingFigures.of(ranking.scores[passages[0].chunk_id], list(ranking.scores.values()),
+                                        model=ranker.model_name if ranker is not None else None)
         return Found(passages[:self.config.passages], reordered[:read], ranking.missing, figures)
 
-    def _with_ranking_search(self, question: Question, found: list[Passage], ranked_question: np.ndarray,
-                             query_vector: Sequence[float]) -> list[Passage]:
+    def _with_ranking_search(self, question: Question, found: list[Passage], ranker: PassageRanker,
+                             ranked_question: np.ndarray, query_vector: Sequence[float]) -> list[Passage]:
         """`found` with the ranking model's own nearest passages (`RerankConfig.ranking_search` of them, not
         among the first stage's `depth`) right after its first `depth`, so the re-ordering reads them too.
 
@@ -290,7 +301,7 @@ class Answerer:
         head = found[:depth]
         scopes = list(question.scopes) if question.scopes is not None else visible_scopes(question.channel)
         try:
-            added = ranking_search(self._sessions, self._ranker, ranked_question,  # type: ignore[arg-type]
+            added = ranking_search(self._sessions, ranker, ranked_question,
                                    query_vector, scopes=scopes, limit=extra, exclude=[p.chunk_id for p in head])
         except SQLAlchemyError:
             logger.exception("the ranking model's search failed; the answer reads the first stage's passages")

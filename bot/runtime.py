@@ -21,10 +21,11 @@ from bot.adapter_follower import AdapterFollower
 from bot.answering import Answerer, AnsweringConfig, Generator
 from bot.evidence_first import NO_PAUSES, EvidenceFirst, SharedCounts
 from bot.lexicon import common_words
+from bot.ranking_follower import RankingFollower
 from bot.reranking import RerankConfig
 from bot.settings import BotSettings
 from knowledge.embedding import Embedder, make_embedder
-from knowledge.ranking_model import load_ranker
+from knowledge.ranking_model import ranking_off
 from store.database import check_connection, make_engine, make_session_factory, resolve_database_url
 from store.migrate import check_schema_current
 from store.process_heartbeats import Served
@@ -49,6 +50,8 @@ class Runtime:
     """The base model's path, or its name on the `openai` backend's server (for the heartbeat row)."""
     evidence_first: EvidenceFirst = field(default_factory=lambda: NO_PAUSES)
     """What the in-process model pauses for: this process's questions waiting for their evidence."""
+    ranking_follower: RankingFollower | None = None
+    """Keeps the answers on the deployed ranking model (None with KB_RANKING_MODEL=off)."""
 
     def served(self) -> Served:
         """What this process serves now, as its heartbeat row records it (`store.process_heartbeats`)."""
@@ -57,6 +60,8 @@ class Runtime:
 
     def close(self) -> None:
         self.follower.stop()
+        if self.ranking_follower is not None:
+            self.ranking_follower.stop()
         self.engine.dispose()
 
 
@@ -118,7 +123,7 @@ def answering_config(settings: BotSettings) -> AnsweringConfig:
 
 def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
                   evidence_siblings: Path | None = None) -> Runtime:
-    """Connect, load the models and start following the adapter registry.
+    """Connect, load the models and start following the adapter and ranking-model registries.
 
     `evidence_siblings`: the folder where this process and its sibling web processes share how many
     questions wait for their evidence, so that each one's model pauses for all of them
@@ -131,7 +136,12 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
     sessions = make_session_factory(engine)
     embedder = make_embedder(settings.knowledge.embedding_backend, model=settings.models.embedding_model,
                              models_dir=settings.models.models_dir)
-    ranker = load_ranker(settings.models.ranking_model, settings.models.models_dir)
+    ranking_follower = None
+    if not ranking_off(settings.models.ranking_model):
+        ranking_follower = RankingFollower(sessions, setting=settings.models.ranking_model,
+                                           models_dir=settings.models.models_dir,
+                                           poll_interval_s=settings.generation.adapter_poll_interval_s)
+        ranking_follower.sync_once()  # the deployed model, or the configured one (raises when neither loads)
     siblings = SharedCounts(evidence_siblings) if evidence_siblings is not None else None
     if siblings is not None:
         atexit.register(siblings.close)
@@ -144,9 +154,14 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
         follower.start()
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                         adapter_source=follower.current_adapter, config=answering_config(settings),
-                        ranker=ranker, waiting=evidence_first.waiting_anywhere)
+                        ranker=ranking_follower.ranker if ranking_follower is not None else None,
+                        waiting=evidence_first.waiting_anywhere)
+    if ranking_follower is not None:
+        ranking_follower.attach(answerer.use_ranker)
+        if follow_adapters:
+            ranking_follower.start()
     common_words()  # read the vocabulary now, not on the first question (~50 ms a process, seen in a burst profile)
     model = settings.generation.openai_model if settings.generation.backend == "openai" \
         else str(settings.models.base_model_path())
     return Runtime(engine=engine, sessions=sessions, embedder=embedder, generator=generator, follower=follower,
-                   answerer=answerer, model=model, evidence_first=evidence_first)
+                   answerer=answerer, model=model, evidence_first=evidence_first, ranking_follower=ranking_follower)

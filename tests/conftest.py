@@ -31,7 +31,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TABLES_TO_CLEAN = (
     "vote_events, votes, reference_answers, answers, training_runs, adapter_deployments, adapters, "
     "datasets, chunks, documents, slack_events, verified_answer_revisions, verified_answers, escalations, "
-    "channel_settings, document_notices, process_heartbeats, unanswered_questions, unit_vectors, ranking_vectors"
+    "channel_settings, document_notices, process_heartbeats, unanswered_questions, unit_vectors, ranking_vectors, "
+    "ranking_deployments"
 )
 
 

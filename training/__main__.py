@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
+    from training.config import DatasetConfig
     from training.settings import TrainingSettings
 
 
@@ -263,15 +264,19 @@ def _plain(value: Any) -> Any:
 
 @cli.command("status")
 def status_command() -> None:
-    """Print what the registry serves, the open run (queued or running) and the last finished run, as JSON."""
+    """Print what the registries serve (adapter, ranking model), the open run (queued or running) and the last
+    finished run, as JSON."""
     from store.adapter_registry import promotable_adapter, serving_adapter
+    from store.ranking_registry import serving_ranking_model
     from store.training_runs import latest_finished_run, open_training_run
 
     sessions = _sessions()
     with sessions() as session:
         serving, promotable = serving_adapter(session), promotable_adapter(session)
         open_run, last_finished = open_training_run(session), latest_finished_run(session)
+        ranking = serving_ranking_model(session)
     _echo({"serving": _plain(serving) or "base", "promotable": _plain(promotable),
+           "ranking_model": ranking.name or "configured (KB_RANKING_MODEL)",
            "open_run": _plain(open_run), "last_finished_run": _plain(last_finished)})
 
 
@@ -287,59 +292,55 @@ def status_command() -> None:
               help="Fewest held-out 👍-voted questions the gate needs.")
 @click.option("--force", is_flag=True, help="Keep the tuned model even if the gate refuses it (the manifest says so).")
 @click.option("--rank/--no-rank", default=False, show_default=True,
-              help="Also compute the kept model's vectors of every passage now, beside the serving model's (what "
-                   "`kbbot kb rank` does once KB_RANKING_MODEL names it), so switching to it is instant.")
+              help="Also compute the kept model's vectors of every passage now, beside the serving model's.")
+@click.option("--deploy", is_flag=True,
+              help="Rank every passage with the kept model, deploy it (every answering process switches to it "
+                   "within seconds; `ranking-rollback` undoes it) and delete the vectors of models no longer needed.")
+@click.option("--if-new", is_flag=True, help="Do nothing when no answer was voted on since the newest deployed model.")
 def ranking_command(since: datetime | None, base: Path | None, output_dir: Path | None, min_train: int,
-                    min_held_out: int, force: bool, rank: bool) -> None:
+                    min_held_out: int, force: bool, rank: bool, deploy: bool, if_new: bool) -> None:
     """Tune the ranking model on the team's 👍 votes; keep it unless the gate finds it ranks held-out votes worse.
 
     Prints the run as JSON; exit status 3 when the gate refused the tuned model (nothing is kept, unless
     --force).
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from knowledge.passage_ranking import PassageRanker, rank_missing
-    from knowledge.ranking_model import ranking_folder, ranking_off
+    from knowledge.ranking_model import ranking_off
     from store.config import ModelsSettings
-    from store.datasets_store import rated_answers
-    from store.errors import one_line_reason
-    from store.ranking_vectors import chunk_texts
-    from training.ranking_tuning import NotEnoughVotes, RankingTuningConfig, tune_ranking_model
-    from training.ranking_votes import ranking_votes
+    from store.database import make_session_factory
+    from training.ranking_loop import RankingLoopSettings, TuningBusy, run_ranking_loop, serving_folder
+    from training.ranking_tuning import NotEnoughVotes, RankingTuningConfig
 
     settings, models = _settings(), ModelsSettings()
-    base = base or ranking_folder("", models.models_dir)
-    serving = base if ranking_off(models.ranking_model) else ranking_folder(models.ranking_model, models.models_dir)
-    for folder, what in ((base, "--base"), (serving, "KB_RANKING_MODEL")):
+    if deploy and ranking_off(models.ranking_model):
+        raise click.ClickException("KB_RANKING_MODEL is off: no process would serve a deployed ranking model")
+    loop = RankingLoopSettings(setting=models.ranking_model, models_dir=models.models_dir, base=base,
+                               out_root=output_dir, deploy=deploy, rank=rank, force=force, only_if_new=if_new,
+                               tuning=RankingTuningConfig(min_train=min_train, min_held_out=min_held_out))
+    engine = _engine()
+    sessions = make_session_factory(engine)
+    for folder, what in ((loop.base_folder(), "--base"), (serving_folder(sessions, loop), "the serving model")):
         if not (folder / "config.json").is_file():
             raise click.ClickException(f"no sentence-transformers model at {folder} ({what}): run `kbbot "
                                        "setup-model`, or name a model folder")
-    sessions = _sessions()
-    with sessions() as session:
-        votes = ranking_votes(rated_answers(session, since=since), settings.loop_config().dataset)
-        wanted = {vote.chunk_id for vote in votes.train} | {c for vote in votes.held_out for c in vote.sources}
-        passages = {chunk.chunk_id: chunk for chunk in chunk_texts(session, sorted(wanted))}
     try:
-        result = tune_ranking_model(base=base, serving=serving, votes=votes, passages=passages,
-                                    out_root=output_dir or models.models_dir / "ranking-tuned",
-                                    config=RankingTuningConfig(min_train=min_train, min_held_out=min_held_out),
-                                    force=force)
-    except (NotEnoughVotes, FileExistsError) as exc:
+        outcome = run_ranking_loop(engine, sessions, loop, settings.loop_config().dataset, since=since)
+    except (NotEnoughVotes, FileExistsError, TuningBusy) as exc:
         raise click.ClickException(str(exc)) from exc
-    ranked, rank_error = None, None
-    if rank and result.folder is not None:
-        try:
-            ranked = rank_missing(sessions, PassageRanker(result.folder))
-        except (SQLAlchemyError, OSError, RuntimeError) as exc:  # the model stays kept; `kbbot kb rank` finishes
-            rank_error = one_line_reason(exc)
+    result, votes, serving = outcome.result, outcome.votes, outcome.serving
+    if result is None:
+        _echo({"kept": False, "skipped": outcome.skipped, "serving": serving.name})
+        click.echo(f"nothing tuned: {outcome.skipped}", err=True)
+        return
     votes_gate = result.gate_votes()
-    compared = "off (compared with the base model)" if ranking_off(models.ranking_model) else serving.name
+    compared = f"{serving.name} (the ranking model is off: compared with the base)" \
+        if ranking_off(models.ranking_model) else serving.name
     _echo({"kept": result.kept, "gate_passed": result.gate_passed, "forced": result.kept and not result.gate_passed,
            "name": result.name, "folder": result.folder, "train_pairs": result.train_pairs,
            "held_out": result.held_out, "excluded": votes.excluded, "train_s": result.train_s,
            "votes_on_removed_passages": len(votes.train) - result.train_pairs, "serving": compared,
            "gate": {"serving": result.serving.as_json(), "tuned": result.tuned.as_json(), **votes_gate},
-           "passages_ranked": ranked, "rank_error": rank_error})
+           "passages_ranked": outcome.ranked, "rank_error": outcome.rank_error,
+           "deployed": outcome.deployed, "vectors_pruned": outcome.pruned})
     verdict = ("scores that are not numbers" if not result.tuned.finite else
                f"{votes_gate['lost']} held-out votes lost and {votes_gate['won']} won against {serving.name}")
     if result.folder is None:
@@ -347,11 +348,71 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
         raise SystemExit(3)
     if not result.gate_passed:
         click.echo(f"warning: the gate refused the tuned model ({verdict}); kept because of --force", err=True)
-    step = f"KB_RANKING_MODEL={result.folder} kbbot kb rank, then " if not rank or rank_error else ""
-    click.echo(f"kept {result.name}: to serve it, {step}set KB_RANKING_MODEL={result.folder} for every process "
-               "and restart them (`kbbot setup-model`, which the Procfile runs first, exports its question side "
-               "to ONNX); once all have switched, `kbbot kb rank --prune` deletes the old model's vectors",
-               err=True)
+    if outcome.deployed is not None:
+        click.echo(f"deployed {result.name}: every answering process ranks with it within seconds; "
+                   "`kbbot train ranking-rollback` serves the one before", err=True)
+    elif deploy:
+        click.echo(f"kept {result.name} but not deployed: {outcome.rank_error}", err=True)
+        raise SystemExit(1)
+    else:
+        click.echo(f"kept {result.name}: to serve it, rerun with --deploy (or deploy this folder with "
+                   f"`kbbot train ranking-deploy {result.folder}`)", err=True)
+
+
+@cli.command("ranking-deploy")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--actor", default="cli", help="Who the deployment log names.")
+@click.option("--reason", help="Why, for the deployment log.")
+def ranking_deploy_command(folder: Path, actor: str, reason: str | None) -> None:
+    """Serve the ranking model in FOLDER (a kept tuned model): its vectors of every passage are computed
+    first, then every answering process switches to it."""
+    from knowledge.passage_ranking import PassageRanker, rank_missing
+    from knowledge.ranking_model import RankingModelError, ensure_query_export, ranking_off
+    from store.config import ModelsSettings
+    from store.database import make_session_factory
+    from store.ranking_registry import deploy_ranking_model
+
+    if ranking_off(ModelsSettings().ranking_model):
+        raise click.ClickException("KB_RANKING_MODEL is off: no process would serve a deployed ranking model")
+    folder = folder.resolve()
+    if not (folder / "config.json").is_file():
+        raise click.ClickException(f"no sentence-transformers model at {folder}")
+    try:
+        ensure_query_export(folder)
+    except RankingModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sessions = make_session_factory(_engine())
+    ranked = rank_missing(sessions, PassageRanker(folder))
+    with sessions.begin() as session:
+        entry = deploy_ranking_model(session, folder=str(folder), name=folder.name, actor=actor, reason=reason)
+    _echo({"deployed": entry.id, "name": folder.name, "passages_ranked": ranked})
+
+
+@cli.command("ranking-rollback")
+@click.option("--actor", default="cli", help="Who the deployment log names.")
+@click.option("--reason", help="Why, for the deployment log.")
+def ranking_rollback_command(actor: str, reason: str | None) -> None:
+    """Serve again the ranking model that served before the current one (the configured one when none did)."""
+    from store.database import make_session_factory
+    from store.ranking_registry import rollback_ranking_model
+
+    sessions = make_session_factory(_engine())
+    with sessions.begin() as session:
+        entry = rollback_ranking_model(session, actor=actor, reason=reason)
+    _echo({"entry": entry.id, "serving": entry.name or "the configured model (KB_RANKING_MODEL)"})
+
+
+@cli.command("ranking-history")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 500), help="Entries, newest first.")
+def ranking_history_command(limit: int) -> None:
+    """Print the ranking models' deployment log (deployments, rollbacks), newest first, as JSON."""
+    from store.database import make_session_factory
+    from store.ranking_registry import ranking_history
+
+    sessions = make_session_factory(_engine())
+    with sessions() as session:
+        entries = ranking_history(session, limit=limit)
+    _echo({"deployments": [_plain(entry) for entry in entries]})
 
 
 @cli.command("history")
@@ -433,9 +494,40 @@ def _channel_resync(engine: Engine) -> tuple[Callable[[], object] | None, str]:
     return lambda: ChannelSync(sessions, embedder(), reader, options).resync_all(), learn.cron
 
 
+def _ranking_tuning(engine: Engine, setting: str, dataset: DatasetConfig) -> Callable[[], object] | None:
+    """Tunes the ranking model on the votes given since the last tuning and deploys it (the worker's
+    `training.ranking`); None when the ranking model or its schedule is off."""
+    from store.config import ModelsSettings
+    from store.database import make_session_factory
+    from training.ranking_loop import RankingLoopSettings, TuningBusy, run_ranking_loop
+    from training.ranking_tuning import NotEnoughVotes
+
+    models = ModelsSettings()
+    if setting.strip().lower() == "off" or models.ranking_model.strip().lower() == "off":
+        return None
+    loop = RankingLoopSettings(setting=models.ranking_model, models_dir=models.models_dir, deploy=True,
+                               only_if_new=True, actor="schedule")
+    sessions, log = make_session_factory(engine), logging.getLogger(__name__)
+
+    def tune() -> None:
+        try:
+            outcome = run_ranking_loop(engine, sessions, loop, dataset)
+        except (NotEnoughVotes, TuningBusy) as exc:
+            log.info("ranking model not tuned: %s", exc)
+            return
+        if outcome.skipped:
+            log.info("ranking model not tuned: %s", outcome.skipped)
+        elif outcome.result is not None and outcome.deployed is None:
+            log.warning("tuned ranking model %s not deployed: %s", outcome.result.name,
+                        outcome.rank_error or "the gate refused it")
+
+    return tune
+
+
 @cli.command("worker")
 def worker_command() -> None:
-    """Run the training worker: periodic retrain (TRAINING_CRON), bot-queued runs, URL re-fetch (KB_REFRESH_CRON)."""
+    """Run the training worker: periodic retrain (TRAINING_CRON), bot-queued runs, URL re-fetch (KB_REFRESH_CRON),
+    ranking model tuning (TRAINING_RANKING_CRON)."""
     from knowledge.settings import ScheduleSettings
     from training.jobs import QUEUE, REFRESH_QUEUE, build_app, psycopg_conninfo
     from training.pipeline import has_queued_run, process_queued_runs, recover, request_run
@@ -451,6 +543,7 @@ def worker_command() -> None:
     served = Served(adapter_id=None, adapter_name=None, model=str(paths.base_model))
     heartbeat = HeartbeatWriter(make_session_factory(engine), kind="worker", served=lambda: served).start()
     resync, resync_cron = _channel_resync(engine)  # learned Slack channels (KB_LEARN_CRON)
+    tune_ranking = _ranking_tuning(engine, schedule.ranking_cron, config.dataset)  # the ranking model on the votes
     app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
                     schedule_cron=schedule.training_cron, poll_cron=settings.poll_cron,
                     execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step,
@@ -458,12 +551,13 @@ def worker_command() -> None:
                     request_scheduled_run=lambda: request_run(engine, paths, trigger="schedule"),
                     poll=lambda: has_queued_run(engine, paths), stalled_after_s=settings.stalled_after_s,
                     refresh=_document_refresh(engine), refresh_cron=schedule.refresh_cron,
-                    resync=resync, resync_cron=resync_cron)
-    # Three slots: the poll and the schedule keep running while a run trains (a cron tick during a run
-    # joins it instead of queueing a second run behind it), and a re-fetch never waits behind either;
-    # the database lets only one run train.
+                    resync=resync, resync_cron=resync_cron, tune_ranking=tune_ranking,
+                    ranking_cron=schedule.ranking_cron)
+    # Four slots: the poll and the schedule keep running while a run trains (a cron tick during a run
+    # joins it instead of queueing a second run behind it), a re-fetch never waits behind either, and
+    # neither does the ranking model's tuning; the database lets only one run train.
     try:
-        app.run_worker(queues=[QUEUE, REFRESH_QUEUE], concurrency=3, update_heartbeat_interval=settings.heartbeat_s,
+        app.run_worker(queues=[QUEUE, REFRESH_QUEUE], concurrency=4, update_heartbeat_interval=settings.heartbeat_s,
                        stalled_worker_timeout=settings.stalled_after_s)
     finally:
         heartbeat.stop()

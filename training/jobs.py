@@ -1,9 +1,11 @@
 """The training worker's Postgres job queue: periodic retrain, bot-queued runs (adapter: procrastinate).
 
 Three tasks on the `training` queue, on the product's database (procrastinate's tables live in the
-`procrastinate` schema created by migration 0002), and a fourth on the `knowledge` queue
-(`knowledge.refresh`, periodic, `KB_REFRESH_CRON`) that re-fetches URL documents, so the same
-worker keeps documents fresh without a training slot waiting behind a slow web site:
+`procrastinate` schema created by migration 0002), a fourth (`training.ranking`, periodic,
+`TRAINING_RANKING_CRON`) that tunes the ranking model on the votes and deploys it
+(`training.ranking_loop`), and on the `knowledge` queue `knowledge.refresh` (periodic,
+`KB_REFRESH_CRON`) that re-fetches URL documents, so the same worker keeps documents fresh without a
+training slot waiting behind a slow web site:
 
 * `training.schedule` (periodic, `TRAINING_CRON`): requests a run with trigger 'schedule';
 * `training.poll` (periodic, every minute by default): fails the jobs of dead workers and the runs
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 QUEUE = "training"
 REFRESH_QUEUE = "knowledge"
 REFRESH_TASK = "knowledge.refresh"
+RANKING_TASK = "training.ranking"
 RESYNC_TASK = "knowledge.learn_resync"
 """Re-syncs every learned Slack channel (`/kb learn`, KB_LEARN_CRON) on the `knowledge` queue."""
 EXECUTE_TASK = "training.execute"
@@ -61,7 +64,8 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
               request_scheduled_run: Callable[[], Any], poll: Callable[[], bool],
               stalled_after_s: float = STALLED_AFTER_S, refresh: Callable[[], Any] | None = None,
               refresh_cron: str = "17 * * * *", resync: Callable[[], Any] | None = None,
-              resync_cron: str = "43 */6 * * *") -> App:
+              resync_cron: str = "43 */6 * * *", tune_ranking: Callable[[], Any] | None = None,
+              ranking_cron: str = "41 4 * * 0") -> App:
     """The procrastinate App with the three training tasks bound to the given callables.
 
     Args:
@@ -73,6 +77,7 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
         stalled_after_s: how long a worker may miss heartbeats before its execute jobs are failed.
         refresh, refresh_cron: re-fetches the URL documents (blocking; a worker thread), and when.
         resync, resync_cron: re-syncs the learned Slack channels (blocking; a worker thread), and when.
+        tune_ranking, ranking_cron: tunes and deploys the ranking model (blocking; a worker thread), and when.
     """
     connector = PsycopgConnector(conninfo=conninfo,
                                  kwargs={"options": f"-c search_path={PROCRASTINATE_SCHEMA}"})
@@ -106,6 +111,12 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
         @app.task(name=RESYNC_TASK, queue=REFRESH_QUEUE)
         async def resync_channels(timestamp: int) -> None:
             await asyncio.to_thread(resync)
+
+    if tune_ranking is not None:
+        @app.periodic(cron=ranking_cron, periodic_id="ranking")
+        @app.task(name=RANKING_TASK, queue=QUEUE)
+        async def tune_ranking_model(timestamp: int) -> None:
+            await asyncio.to_thread(tune_ranking)
 
     return app
 

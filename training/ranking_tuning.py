@@ -1,10 +1,11 @@
 """Fine-tune the ranking model on the team's 👍 votes, gate it on held-out votes, keep it as a new model folder.
 
-What `kbbot train ranking` runs (training/__main__.py). Each tuning starts from the base model (the
-bundled all-mpnet-base-v2 unless told otherwise) with every usable vote so far, so runs never
-compound one another's drift. Training is sentence-transformers' `MultipleNegativesRankingLoss`
-(each question against its voted passage, the batch's other passages as negatives) on the CPU, on
-the passage text the ranking model embeds (`embedding_input`: title and heading path above the text).
+What `kbbot train ranking` and the worker's `training.ranking` run (training/ranking_loop.py). Each
+tuning starts from the base model (the bundled all-mpnet-base-v2 unless told otherwise) with every
+usable vote so far, so runs never compound one another's drift. Training is sentence-transformers'
+`MultipleNegativesRankingLoss` (each question against its voted passage, the batch's other passages
+as negatives) on the CPU, on the passage text the ranking model embeds (`embedding_input`: title and
+heading path above the text).
 
 The gate compares the tuned model with the one serving now on the held-out votes: each held-out
 question's voted passage ranked among that answer's own sources by the ranking score the answers
@@ -21,7 +22,8 @@ What tuning gains on new questions is what the benches measure, not the gate.
 A kept model is written to a temporary folder beside its destination and renamed into place, with a
 manifest of what it learned from and its gate figures, so an interrupted run leaves nothing
 half-written. Its folder name is the model name its ranking vectors are stored under, so the
-serving model's vectors stay valid until every process has switched (`KB_RANKING_MODEL`).
+serving model's vectors stay valid until every process has switched (`training.ranking_loop` deploys
+it and the processes follow the ranking registry).
 """
 
 from __future__ import annotations

@@ -571,19 +571,25 @@ def test_an_answer_close_to_its_bar_is_a_loose_match() -> None:
 def test_the_ranking_figures_are_kept_with_the_relevance_and_read_back_from_older_rows() -> None:
     ranked = [passage(DEPLOY, title="Deploying")]
     config = AbstentionConfig(min_score=0.45, unknown_score=0.7, figure="evidence")
-    figures = RankingFigures.of(0.51234, [0.3, 0.51234, 0.62])  # the top passage need not score best
+    figures = RankingFigures.of(0.51234, [0.3, 0.51234, 0.62], model="mpnet-votes")  # the top need not score best
     assert (figures.score, figures.best, figures.margin) == (0.51234, 0.62, pytest.approx(0.10766))
     assert RankingFigures.of(0.4, [0.4]).margin is None, "one passage: no runner-up"
     kept = assess("how do I deploy the API?", ranked, config, evidence_score=0.6, ranking=figures)
     assert kept.reason is None and kept.ranking == figures
     stored = kept.as_json()
     assert (stored["ranking_score"], stored["ranking_best"], stored["ranking_margin"]) == (0.5123, 0.62, 0.1077)
-    assert Relevance.from_json(stored).ranking == RankingFigures(score=0.5123, best=0.62, margin=0.1077)
+    assert stored["ranking_model"] == "mpnet-votes"
+    assert Relevance.from_json(stored).ranking == RankingFigures(score=0.5123, best=0.62, margin=0.1077,
+                                                                 model="mpnet-votes")
     # the thresholds never read them: the same figures without them get the same verdict
     assert assess("how do I deploy the API?", ranked, config, evidence_score=0.6).reason == kept.reason
     older = {key: value for key, value in stored.items() if not key.startswith("ranking_")}
     assert Relevance.from_json(older).ranking is None
-    assert RankingFigures.to_json(None) == {"ranking_score": None, "ranking_best": None, "ranking_margin": None}
+    assert RankingFigures.to_json(None) == {"ranking_score": None, "ranking_best": None, "ranking_margin": None,
+                                            "ranking_model": None}
+    without_model = {key: value for key, value in stored.items() if key != "ranking_model"}
+    assert Relevance.from_json(without_model).ranking == RankingFigures(score=0.5123, best=0.62, margin=0.1077), \
+        "rows written before the model's name was kept read None for it"
 
 
 def test_the_passage_figure_keeps_the_rule_before_for_comparison() -> None:

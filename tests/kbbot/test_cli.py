@@ -19,6 +19,7 @@ import knowledge.__main__
 import training.__main__
 from kbbot.cli import LazyGroup, cli
 from store.adapter_registry import promote, register_adapter
+from store.ranking_registry import deploy_ranking_model
 from store.schema import WORKSPACE_SCOPE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,7 @@ ISSUE_COMMANDS = [
     ("db", "migrate"), ("kb", "add"), ("kb", "remove"), ("kb", "list"), ("kb", "search"), ("kb", "stats"), ("ask",),
     ("slack", "web"), ("slack", "socket"), ("train", "dataset"), ("train", "run"), ("train", "worker"),
     ("train", "status"), ("train", "promote"), ("train", "rollback"), ("train", "deploy-base"), ("train", "history"),
+    ("train", "ranking"), ("train", "ranking-deploy"), ("train", "ranking-rollback"), ("train", "ranking-history"),
 ]
 HEAVY_MODULES = ("torch", "transformers", "trl", "peft", "sentence_transformers", "sqlalchemy", "slack_bolt",
                  "psycopg", "procrastinate")
@@ -167,6 +169,10 @@ def test_train_status_deploy_base_and_history(kbbot, sessions: sessionmaker[Sess
     status = kbbot("train", "status")
     assert status.exit_code == 0, status.output
     assert json.loads(status.output)["serving"]["name"] == "answers-a"
+    assert json.loads(status.output)["ranking_model"] == "configured (KB_RANKING_MODEL)"
+    with sessions.begin() as session:
+        deploy_ranking_model(session, folder="/models/ranking-tuned/mpnet-votes", name="mpnet-votes", actor="test")
+    assert json.loads(kbbot("train", "status").output)["ranking_model"] == "mpnet-votes"
 
     deployed = kbbot("train", "deploy-base", "--actor", "UOPS", "--reason", "bad answers")
     assert deployed.exit_code == 0 and deployed.output.strip() == "serving the base model"

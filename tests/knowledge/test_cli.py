@@ -382,9 +382,45 @@ def test_another_ranking_models_vectors_stay_beside_until_rank_prunes_them(run, 
     pruned = run("rank", "--prune", KB_RANKING_MODEL="")
     assert pruned.exit_code == 0, pruned.output
     assert pruned.stdout == ("passages ranked: 0\n"
-                             "vectors of other ranking models deleted: 3 (kept all-mpnet-base-v2's)\n")
+                             "vectors of other ranking models deleted: 3 (kept all-mpnet-base-v2)\n")
     with sessions() as session:
         assert session.scalars(select(RankingVectors.model)).all() == ["all-mpnet-base-v2"] * 3
+
+
+def test_rank_ranks_with_the_deployed_model_and_prune_keeps_what_serves_and_what_a_rollback_would(
+        run, sessions, tmp_path: Path) -> None:
+    from knowledge.ranking_model import ranking_model_dir
+    from store.ranking_registry import deploy_ranking_model
+    from store.ranking_vectors import RankingRow, save_ranking_vectors
+    from store.schema import RankingVectors
+
+    guide = tmp_path / "guide.md"
+    guide.write_text(GUIDE)
+    assert run("add", str(guide), KB_RANKING_MODEL="").exit_code == 0
+    # Two tuned models deployed one after the other (the bundled weights under their names: only names matter).
+    folders = {}
+    for name in ("all-mpnet-base-v2-votes-20261101-000000", "all-mpnet-base-v2-votes-20261108-000000"):
+        folders[name] = tmp_path / "ranking-tuned" / name
+        folders[name].parent.mkdir(exist_ok=True)
+        folders[name].symlink_to(ranking_model_dir(Path(__file__).resolve().parents[2] / "var" / "models"))
+    older, newer = folders
+    stale = "all-mpnet-base-v2-votes-20261025-000000"
+    unit = np.ones(768, dtype=np.float32) / np.sqrt(768)
+    with sessions.begin() as session:
+        chunk_ids = session.scalars(select(Chunk.id)).all()
+        for name in (stale, older):
+            save_ranking_vectors(session, name, [RankingRow(chunk_id=chunk_id, passage=unit, heading=unit)
+                                                 for chunk_id in chunk_ids], heading_weight=0.2)
+        for name, folder in folders.items():
+            deploy_ranking_model(session, folder=str(folder), name=name, actor="test")
+    ranked = run("rank", "--prune", KB_RANKING_MODEL="")
+    assert ranked.exit_code == 0, ranked.output
+    assert ranked.stdout == ("passages ranked: 3\n"
+                             "vectors of other ranking models deleted: 3 (kept all-mpnet-base-v2, "
+                             f"{older}, {newer})\n"), "the serving model ranks; the stale model alone is pruned"
+    with sessions() as session:
+        models = sorted(session.scalars(select(RankingVectors.model)).all())
+    assert models == ["all-mpnet-base-v2"] * 3 + [older] * 3 + [newer] * 3
 
 
 def test_a_missing_ranking_model_fails_rank_but_not_an_add_that_stored_its_document(run, sessions,

@@ -1,24 +1,30 @@
-"""`kbbot train ranking` on a real database: the real answerer's answers, 👍 votes, a tuned model kept and ranked."""
+"""`kbbot train ranking` on a real database: the real answerer's answers, 👍 votes, a tuned model kept and ranked,
+then deployed to an answerer that follows the registry, the worker's periodic run, and a rollback."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer, AnsweringConfig, Question
+from bot.ranking_follower import RankingFollower
 from knowledge.embedding import Embedder
 from knowledge.passage_ranking import PassageRanker
-from store.schema import Chunk, RankingVectors
+from store.schema import Answer, Chunk, RankingVectors
 from tests.answers import vote
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.harness import add_document
 from tests.training.handbook_votes import TOPICS
-from training.__main__ import cli
+from training.__main__ import _ranking_tuning, cli
+from training.config import DatasetConfig
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "var" / "models"
 QUESTIONS = ("how do I deploy?", "when do the postgres backups run?", "who is on call, and how are they paged?",
@@ -67,7 +73,8 @@ def test_train_ranking_refuses_without_votes_then_keeps_a_tuned_model_and_ranks_
     assert payload["gate"]["lost"] <= payload["held_out"] and "first" not in payload["gate"]["tuned"]
     folder = Path(payload["folder"])
     assert folder.parent == out and (folder / "kbbot-ranking-tuning.json").is_file()
-    assert f"kept {payload['name']}: to serve it, set KB_RANKING_MODEL={folder}" in result.output
+    assert f"kept {payload['name']}: to serve it, rerun with --deploy" in result.output
+    assert payload["deployed"] is None and payload["vectors_pruned"] is None
     with sessions() as session:
         chunks = session.scalar(select(func.count()).select_from(Chunk))
         ranked = session.scalar(select(func.count()).select_from(RankingVectors)
@@ -78,3 +85,73 @@ def test_train_ranking_refuses_without_votes_then_keeps_a_tuned_model_and_ranks_
                                  .where(RankingVectors.model == ranker.model_name))
     assert serving == len(TOPICS), "the serving model's vectors stay for the processes that still read them"
     assert payload["serving"] == "all-mpnet-base-v2" and payload["rank_error"] is None
+
+
+def _eventually(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout_s, "the answers did not switch ranking model in time"
+        time.sleep(0.05)
+
+
+def _ranked_by(sessions: sessionmaker[Session], answerer: Answerer, text: str) -> str:
+    """Ask `text`, check it is answered from its topic, and return the ranking model its answer row names."""
+    result = answerer.answer(Question(text=text, conversation_kind="public", channel="C1"))
+    assert not result.abstained and result.citations[0].label.endswith("Holidays"), result.citations
+    with sessions() as session:
+        relevance = session.scalar(select(Answer.relevance).where(Answer.id == result.answer_id))
+    assert relevance is not None and relevance["ranking_score"] is not None, "every re-ordered passage had vectors"
+    return str(relevance["ranking_model"])
+
+
+def test_train_ranking_deploy_switches_a_following_answerer_and_a_rollback_switches_it_back(
+        sessions: sessionmaker[Session], embedder: Embedder, ranker: PassageRanker, database_url: str, engine: Engine,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    for heading, text in TOPICS.values():
+        add_document(sessions, embedder, heading, f"# {heading}\n\n{text}")
+    env = {"DATABASE_URL": database_url, "KB_MODELS_DIR": str(MODELS_DIR), "KB_RANKING_MODEL": ""}
+    follower = RankingFollower(sessions, setting="", models_dir=MODELS_DIR, poll_interval_s=300)
+    follower.sync_once()
+    answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
+                        ranker=follower.ranker, config=AnsweringConfig(summarise=False))
+    follower.attach(answerer.use_ranker)
+    follower.start()
+    try:
+        answer_and_upvote(sessions, answerer, QUESTIONS)
+        probe = "can I take next friday off?"
+        assert _ranked_by(sessions, answerer, probe) == ranker.model_name
+
+        out = tmp_path / "tuned"
+        deployed = CliRunner().invoke(cli, ["ranking", "--output-dir", str(out), "--min-train", "4",
+                                            "--min-held-out", "1", "--deploy"], env=env)
+        assert deployed.exit_code == 0, deployed.output
+        payload = json.loads(deployed.stdout)
+        assert payload["gate_passed"] is True and isinstance(payload["deployed"], int)
+        assert payload["passages_ranked"] == len(TOPICS) and payload["vectors_pruned"] == 0
+        assert f"deployed {payload['name']}: every answering process ranks with it within seconds" in deployed.output
+        assert (out / ".onnx" / payload["name"] / "kbbot-onnx-export.json").is_file(), \
+            "its question side was exported before it serves"
+        _eventually(lambda: answerer.ranker is not None and answerer.ranker.model_name == payload["name"])
+        assert answerer.ranker is not None and answerer.ranker.query_backend == "onnx"
+        assert _ranked_by(sessions, answerer, probe) == payload["name"], "ranked by the tuned model's own vectors"
+
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        periodic = _ranking_tuning(engine, "41 4 * * 0", DatasetConfig())
+        assert periodic is not None and _ranking_tuning(engine, "off", DatasetConfig()) is None
+        with caplog.at_level(logging.INFO, logger="training.__main__"):
+            periodic()
+        assert f"ranking model not tuned: no new votes since {payload['name']}" in caplog.text
+
+        rolled = CliRunner().invoke(cli, ["ranking-rollback", "--reason", "worse answers"], env=env)
+        assert rolled.exit_code == 0, rolled.output
+        assert json.loads(rolled.stdout)["serving"] == "the configured model (KB_RANKING_MODEL)"
+        _eventually(lambda: answerer.ranker is not None and answerer.ranker.model_name == ranker.model_name)
+        assert _ranked_by(sessions, answerer, probe) == ranker.model_name
+        history = json.loads(CliRunner().invoke(cli, ["ranking-history"], env=env).stdout)["deployments"]
+        assert [(entry["action"], entry["name"], entry["reason"]) for entry in history] == [
+            ("rollback", None, "worse answers"),
+            ("deploy", payload["name"], f"tuned on {payload['train_pairs']} 👍 votes")]
+    finally:
+        follower.stop()
+

@@ -1,0 +1,187 @@
+"""The ranking model's learning loop: tune on the team's votes, rank every passage, deploy, prune (orch).
+
+What `kbbot train ranking --deploy` and the worker's periodic `training.ranking` run, one step after
+another, each only when the one before succeeded:
+
+1. the 👍-voted answers become ranking pairs (`training.ranking_votes`); when `only_if_new` and they
+   are the very votes the newest deployed model was tuned on, nothing runs (a fingerprint of the
+   answers voted on is kept with each deployment);
+2. the bundled model (or `base`) is tuned on them and gated against the model serving now
+   (`training.ranking_tuning`); a refused model is not kept;
+3. the kept model's question side is exported to ONNX and its vectors of every passage computed
+   beside the serving model's, so the first question after the switch is ranked by it;
+4. it is deployed in the ranking registry (`store.ranking_registry`): every answering process loads it
+   within seconds (bot/ranking_follower.py), and `kbbot train ranking-rollback` serves the one before;
+5. the vectors of models that neither serve nor would serve after a rollback (nor are the configured
+   one) are deleted.
+
+One tuning at a time: a session-level advisory lock is held for the whole run, so a cron tick while an
+admin's run is going finds it taken and returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import sessionmaker
+
+from knowledge.passage_ranking import PassageRanker, rank_missing
+from knowledge.ranking_model import ensure_query_export, ranking_folder, ranking_off
+from store.datasets_store import rated_answers
+from store.errors import one_line_reason
+from store.ranking_registry import (
+    deploy_ranking_model,
+    newest_deployed_metrics,
+    ranking_names_kept,
+    serving_ranking_model,
+)
+from store.ranking_vectors import chunk_texts, delete_other_models
+from training.config import DatasetConfig
+from training.ranking_tuning import RankingTuningConfig, TuningResult, tune_ranking_model
+from training.ranking_votes import RankingVotes, ranking_votes
+
+logger = logging.getLogger(__name__)
+
+_TUNING_LOCK_KEY = 7_340_003
+"""pg_try_advisory_lock key held while a ranking model is tuned (the registries' writers use ..001, ..002)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankingLoopSettings:
+    """Where the models are and what the loop may do.
+
+    Attributes:
+        setting: `KB_RANKING_MODEL` (empty: the bundled model; `off`: the gate compares with `base`).
+        models_dir: `KB_MODELS_DIR`; kept models go under `out_root` (default `models_dir/ranking-tuned`).
+        base: the folder tuning starts from (default: the bundled all-mpnet-base-v2).
+        deploy: deploy a kept model (and rank every passage with it first); False: only keep it.
+        rank: rank every passage with a kept model even when not deploying it.
+        force: keep (and deploy) a model the gate refused.
+        only_if_new: do nothing when the votes are those the newest deployed model was tuned on.
+        actor: who the deployment log names.
+    """
+
+    setting: str
+    models_dir: Path
+    base: Path | None = None
+    out_root: Path | None = None
+    deploy: bool = False
+    rank: bool = False
+    force: bool = False
+    only_if_new: bool = False
+    actor: str = "cli"
+    tuning: RankingTuningConfig = field(default_factory=RankingTuningConfig)
+
+    def base_folder(self) -> Path:
+        return self.base or ranking_folder("", self.models_dir)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankingLoopOutcome:
+    """What a run did. `skipped` says why nothing was tuned; `rank_error` why a kept model was not
+    ranked (then not deployed); `deployed` the registry entry's id."""
+
+    votes: RankingVotes
+    serving: Path
+    result: TuningResult | None = None
+    skipped: str | None = None
+    ranked: int | None = None
+    rank_error: str | None = None
+    deployed: int | None = None
+    pruned: int | None = None
+
+
+class TuningBusy(RuntimeError):
+    """Another process is tuning the ranking model now."""
+
+
+def votes_fingerprint(votes: RankingVotes) -> str:
+    """A digest of the answers the pairs come from, so a run can tell whether anything was voted since."""
+    ids = sorted(vote.answer_id for vote in [*votes.train, *votes.held_out])
+    return hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
+
+
+def serving_folder(sessions: sessionmaker[Any], settings: RankingLoopSettings) -> Path:
+    """The folder of the model the answers rank with now: the deployed one, else the configured one (`base`
+    when the ranking model is off)."""
+    with sessions() as session:
+        deployed = serving_ranking_model(session).folder
+    if deployed:
+        return Path(deployed)
+    return settings.base_folder() if ranking_off(settings.setting) else ranking_folder(settings.setting,
+                                                                                     settings.models_dir)
+
+
+def run_ranking_loop(engine: Engine, sessions: sessionmaker[Any], settings: RankingLoopSettings, dataset: DatasetConfig,
+                     *, since: datetime | None = None) -> RankingLoopOutcome:
+    """Run the loop once (see the module docstring).
+
+    Raises:
+        TuningBusy: another process is tuning now.
+        NotEnoughVotes: too few usable votes (the message gives the counts and the reasons left out).
+        FileExistsError: a model of the same name exists (a rerun within the same second).
+    """
+    with _tuning_lock(engine):
+        serving = serving_folder(sessions, settings)
+        with sessions() as session:
+            votes = ranking_votes(rated_answers(session, since=since), dataset)
+            fingerprint = votes_fingerprint(votes)
+            newest = newest_deployed_metrics(session) or {}
+            wanted = {vote.chunk_id for vote in votes.train} | {c for vote in votes.held_out for c in vote.sources}
+            passages = {chunk.chunk_id: chunk for chunk in chunk_texts(session, sorted(wanted))}
+        if settings.only_if_new and newest.get("votes_fingerprint") == fingerprint:
+            return RankingLoopOutcome(votes=votes, serving=serving,
+                                      skipped=f"no new votes since {newest.get('name', 'the deployed model')}")
+        result = tune_ranking_model(base=settings.base_folder(), serving=serving, votes=votes, passages=passages,
+                                    out_root=settings.out_root or settings.models_dir / "ranking-tuned",
+                                    config=settings.tuning, force=settings.force)
+        if result.folder is None:
+            return RankingLoopOutcome(votes=votes, serving=serving, result=result)
+        if not (settings.deploy or settings.rank):
+            return RankingLoopOutcome(votes=votes, serving=serving, result=result)
+        try:
+            if settings.deploy:
+                ensure_query_export(result.folder)
+            ranked = rank_missing(sessions, PassageRanker(result.folder))
+        except Exception as exc:  # the model stays kept; `kbbot kb rank` (once it serves) or a rerun finishes
+            logger.exception("the tuned ranking model %s was kept but not ranked or exported", result.name)
+            return RankingLoopOutcome(votes=votes, serving=serving, result=result, rank_error=one_line_reason(exc))
+        if not settings.deploy:
+            return RankingLoopOutcome(votes=votes, serving=serving, result=result, ranked=ranked)
+        metrics = {"name": result.name, "votes_fingerprint": fingerprint, "train_pairs": result.train_pairs,
+                   "held_out": result.held_out, "gate_passed": result.gate_passed, **result.gate_votes(),
+                   "gate": {"serving": result.serving.as_json(), "tuned": result.tuned.as_json()}}
+        with sessions.begin() as session:
+            entry = deploy_ranking_model(session, folder=str(result.folder), name=result.name, actor=settings.actor,
+                                         reason=f"tuned on {result.train_pairs} 👍 votes", metrics=metrics)
+            kept = ranking_names_kept(session)
+            if not ranking_off(settings.setting):
+                kept.add(ranking_folder(settings.setting, settings.models_dir).name)
+            pruned = delete_other_models(session, kept)
+        logger.info("ranking model %s deployed (entry %d); vectors of %d rows of older models deleted",
+                    result.name, entry.id, pruned)
+        return RankingLoopOutcome(votes=votes, serving=serving, result=result, ranked=ranked, deployed=entry.id,
+                                  pruned=pruned)
+
+
+@contextmanager
+def _tuning_lock(engine: Engine) -> Iterator[None]:
+    with engine.connect() as connection:
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _TUNING_LOCK_KEY}).scalar()
+        connection.commit()
+        if not taken:
+            raise TuningBusy("another process is tuning the ranking model now; try again when it has finished")
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _TUNING_LOCK_KEY})
+            connection.commit()
+
