@@ -9,7 +9,8 @@ and hands it to the answerer. Here, on the quality bench's FAQ knowledge base (v
   side exported to ONNX as a deployment does, and its vectors copied from the bundled model's (the
   bench measures the switch, not what tuning learns: bench/ranking_votes_answers.py does that);
 * **no switch (baseline)**: FAQ test paraphrases prepared one after another (search, ranking,
-  evidence; no generation), each one's time to its evidence;
+  evidence; no generation; each question was prepared once before, so every passage's unit
+  vectors are stored), each one's time to its evidence;
 * **during a switch**: `--switches` times, alternately a deployment and a rollback committed while
   the same questions are being prepared on another thread; the seconds from the commit until the
   answerer ranks with the new model, and the time to evidence of every question asked from the
@@ -107,8 +108,8 @@ def main(argv: list[str] | None = None) -> None:
             return time.perf_counter() - began
 
         try:
-            for _ in range(5):
-                ask()  # warm the embedder, the pool and the unit vectors
+            for _ in questions:
+                ask()  # every question once: the embedder, the pool and every passage's unit vectors warm
             baseline = [ask() for _ in range(args.baseline)]
             switch_s: list[float] = []
             during: list[float] = []

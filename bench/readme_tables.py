@@ -359,7 +359,7 @@ def ranking_switch(results: dict[str, Any]) -> str:
               f"the new model {switch['p50']:.2f} s (median; at most {switch['max']:.2f} s) after the deployment "
               f"committed. A stand-in model (the bundled weights under another name, {results['copied_rows']} "
               f"vectors copied; its ONNX export took {results['export_s']:.0f} s); FAQ test paraphrases prepared "
-              f"one after another (no generation); {on_machine(results['machine'])}.")
+              f"one after another (no generation), every one prepared once before; {on_machine(results['machine'])}.")
 
 
 @renders("repeated_sections")
