@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.registry_listener import RegistryListener
 from knowledge.passage_ranking import PassageRanker
 from knowledge.ranking_model import load_ranker
-from store.ranking_registry import CHANNEL, Served, serving_ranking_model
+from store.ranking_registry import CHANNEL, RankingTarget, serving_ranking_model
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ class RankingFollower:
         self._retry_failed_after_s = retry_failed_after_s
         self._load = load
         self._sync_lock = threading.Lock()
-        self._served: Served | None = None  # what `ranker` is; None before the first load
+        self._served: RankingTarget | None = None  # what `ranker` is; None before the first load
         self._ranker: PassageRanker | None = None
-        self._failed: dict[Served, float] = {}  # deployment -> monotonic time its load failed
+        self._failed: dict[RankingTarget, float] = {}  # deployment -> monotonic time its load failed
         self._on_switch: Callable[[PassageRanker | None], None] | None = None
         self._listener = RegistryListener(session_factory, channel=CHANNEL, sync=self.sync_once,
                                           poll_interval_s=poll_interval_s, listen_url=listen_url,
@@ -103,7 +103,7 @@ class RankingFollower:
         """Whether the following thread runs."""
         return self._listener.alive()
 
-    def _switch(self, wanted: Served) -> None:
+    def _switch(self, wanted: RankingTarget) -> None:
         try:
             ranker = self._load(self._setting, self._models_dir, wanted.folder)
             if ranker is not None:
@@ -114,7 +114,7 @@ class RankingFollower:
             logger.error("ranking model %s is deployed but cannot be loaded; still ranking with %s: %s",
                          wanted.folder or "(configured)", still, exc)
             if self._ranker is None and wanted.folder is not None:  # a starting process: the configured model
-                self._switch(Served(None, None))
+                self._switch(RankingTarget(None, None))
             elif self._ranker is None:
                 raise
             return
@@ -124,6 +124,6 @@ class RankingFollower:
         if self._on_switch is not None:
             self._on_switch(ranker)
 
-    def _recently_failed(self, wanted: Served) -> bool:
+    def _recently_failed(self, wanted: RankingTarget) -> bool:
         failed_at = self._failed.get(wanted)
         return failed_at is not None and time.monotonic() - failed_at < self._retry_failed_after_s

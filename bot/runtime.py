@@ -56,7 +56,8 @@ class Runtime:
     def served(self) -> Served:
         """What this process serves now, as its heartbeat row records it (`store.process_heartbeats`)."""
         adapter_id, adapter_name = self.follower.current_adapter()
-        return Served(adapter_id=adapter_id, adapter_name=adapter_name, model=self.model)
+        ranking = self.ranking_follower.serving_name() if self.ranking_follower is not None else None
+        return Served(adapter_id=adapter_id, adapter_name=adapter_name, model=self.model, ranking_model=ranking)
 
     def close(self) -> None:
         self.follower.stop()

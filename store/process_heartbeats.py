@@ -48,6 +48,8 @@ class Served:
     adapter_id: int | None
     adapter_name: str | None
     model: str
+    ranking_model: str | None = None
+    """The ranking model's name it ranks passages with (None: none, or a worker)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +66,7 @@ class ProcessRecord:
     model: str
     started_at: datetime
     last_seen: datetime
+    ranking_model: str | None = None
 
 
 def _sha_of(adapter_id: int | None) -> ScalarSelect[str | None]:
@@ -82,7 +85,7 @@ def register_process(session: Session, *, kind: ProcessKind, served: Served, hos
     return session.execute(insert(ProcessHeartbeat).values(
         kind=kind, host=host or socket.gethostname(), pid=os.getpid() if pid is None else pid,
         adapter_id=served.adapter_id, adapter_name=served.adapter_name, adapter_sha256=_sha_of(served.adapter_id),
-        model=served.model, started_at=func.now(), last_seen=func.now(),
+        model=served.model, ranking_model=served.ranking_model, started_at=func.now(), last_seen=func.now(),
     ).returning(ProcessHeartbeat.id)).scalar_one()
 
 
@@ -90,7 +93,7 @@ def record_beat(session: Session, process_id: int, served: Served) -> bool:
     """Refresh row `process_id` with what is served now; False when the row is gone (purged)."""
     result = session.execute(update(ProcessHeartbeat).where(ProcessHeartbeat.id == process_id).values(
         adapter_id=served.adapter_id, adapter_name=served.adapter_name, adapter_sha256=_sha_of(served.adapter_id),
-        model=served.model, last_seen=func.now()))
+        model=served.model, ranking_model=served.ranking_model, last_seen=func.now()))
     return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of an UPDATE
 
 
@@ -107,7 +110,8 @@ def live_processes(session: Session, *, within_s: float = LIVE_WITHIN_S) -> list
                            .order_by(ProcessHeartbeat.kind, ProcessHeartbeat.host, ProcessHeartbeat.pid))
     return [ProcessRecord(id=row.id, kind=row.kind, host=row.host, pid=row.pid, adapter_id=row.adapter_id,
                           adapter_name=row.adapter_name, adapter_sha256=row.adapter_sha256, model=row.model,
-                          started_at=row.started_at, last_seen=row.last_seen) for row in rows]
+                          started_at=row.started_at, last_seen=row.last_seen, ranking_model=row.ranking_model)
+            for row in rows]
 
 
 def purge_dead_processes(session: Session, *, older_than_s: float = PURGE_AFTER_S) -> int:

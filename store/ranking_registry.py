@@ -47,28 +47,29 @@ class RankingEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Served:
-    """A model the log can serve: its folder and the name its vectors are stored under (None: configured)."""
+class RankingTarget:
+    """A ranking model the log can serve: its folder and the name its vectors are stored under (None: the
+    configured model)."""
 
     folder: str | None
     name: str | None
 
 
-CONFIGURED = Served(None, None)
+CONFIGURED = RankingTarget(None, None)
 
 
-def serving_ranking_model(session: Session) -> Served:
+def serving_ranking_model(session: Session) -> RankingTarget:
     """What the newest entry serves (`CONFIGURED` with no log yet)."""
     row = session.execute(select(RankingDeployment.folder, RankingDeployment.name)
                           .order_by(RankingDeployment.id.desc()).limit(1)).first()
-    return CONFIGURED if row is None or row.folder is None else Served(row.folder, row.name)
+    return CONFIGURED if row is None or row.folder is None else RankingTarget(row.folder, row.name)
 
 
 def deploy_ranking_model(session: Session, *, folder: str, name: str, actor: str, reason: str | None = None,
                          metrics: dict[str, Any] | None = None) -> RankingEntry:
     """Serve the model in `folder` (its vectors stored as `name`) from now on."""
     _lock(session)
-    return _append(session, Served(folder, name), ACTION_DEPLOY, actor, reason, metrics)
+    return _append(session, RankingTarget(folder, name), ACTION_DEPLOY, actor, reason, metrics)
 
 
 def deploy_configured_ranking_model(session: Session, *, actor: str, reason: str | None = None) -> RankingEntry:
@@ -104,13 +105,14 @@ def ranking_history(session: Session, limit: int = 20) -> list[RankingEntry]:
     return [_entry(row) for row in rows]
 
 
-def _stack(session: Session) -> list[Served]:
+def _stack(session: Session) -> list[RankingTarget]:
     rows = session.execute(select(RankingDeployment.action, RankingDeployment.folder, RankingDeployment.name)
                            .order_by(RankingDeployment.id))
-    return serving_stack(((row.action == ACTION_ROLLBACK, Served(row.folder, row.name)) for row in rows), CONFIGURED)
+    log = ((row.action == ACTION_ROLLBACK, RankingTarget(row.folder, row.name)) for row in rows)
+    return serving_stack(log, CONFIGURED)
 
 
-def _append(session: Session, served: Served, action: str, actor: str, reason: str | None,
+def _append(session: Session, served: RankingTarget, action: str, actor: str, reason: str | None,
             metrics: dict[str, Any] | None) -> RankingEntry:
     row = RankingDeployment(folder=served.folder, name=served.name, action=action, actor=actor, reason=reason,
                             metrics=metrics or {})

@@ -437,6 +437,7 @@ class ProcessHeartbeat(Base):
     adapter_name: Mapped[str | None] = mapped_column(String(128))
     adapter_sha256: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(Text)  # the base model path or served model name
+    ranking_model: Mapped[str | None] = mapped_column(Text)  # the ranking model it ranks with (revision 0024)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -524,10 +524,18 @@ def _ranking_tuning(engine: Engine, setting: str, dataset: DatasetConfig) -> Cal
     return tune
 
 
+def _after_runs(outcomes: list[Any], tune_ranking: Callable[[], object] | None) -> list[Any]:
+    """After the worker executed runs (an admin's "Retrain now", the schedule's), the ranking model learns
+    from the same votes too (when any answer was voted on since its last tuning)."""
+    if outcomes and tune_ranking is not None:
+        tune_ranking()
+    return outcomes
+
+
 @cli.command("worker")
 def worker_command() -> None:
     """Run the training worker: periodic retrain (TRAINING_CRON), bot-queued runs, URL re-fetch (KB_REFRESH_CRON),
-    ranking model tuning (TRAINING_RANKING_CRON)."""
+    ranking model tuning (TRAINING_RANKING_CRON, and after every executed run)."""
     from knowledge.settings import ScheduleSettings
     from training.jobs import QUEUE, REFRESH_QUEUE, build_app, psycopg_conninfo
     from training.pipeline import has_queued_run, process_queued_runs, recover, request_run
@@ -546,8 +554,9 @@ def worker_command() -> None:
     tune_ranking = _ranking_tuning(engine, schedule.ranking_cron, config.dataset)  # the ranking model on the votes
     app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
                     schedule_cron=schedule.training_cron, poll_cron=settings.poll_cron,
-                    execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step,
-                                                        heartbeat_s=settings.heartbeat_s),
+                    execute=lambda: _after_runs(process_queued_runs(engine, paths=paths, config=config,
+                                                                    train_step=step, heartbeat_s=settings.heartbeat_s),
+                                                tune_ranking),
                     request_scheduled_run=lambda: request_run(engine, paths, trigger="schedule"),
                     poll=lambda: has_queued_run(engine, paths), stalled_after_s=settings.stalled_after_s,
                     refresh=_document_refresh(engine), refresh_cron=schedule.refresh_cron,

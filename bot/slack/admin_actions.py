@@ -1,4 +1,5 @@
-"""Retrain, roll back and promote on an admin's behalf, shared by `/kb` and the App Home buttons (orch).
+"""Retrain, roll back (the adapter or the ranking model) and promote on an admin's behalf, shared by `/kb`
+and the App Home buttons (orch).
 
 Each returns the sentence to show the admin. The caller has already checked that the user is an
 admin; these only act.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import escape
 from store.adapter_registry import promotable_adapter, promote, rollback, serving_adapter
+from store.ranking_registry import CONFIGURED, rollback_ranking_model, serving_ranking_model
 from store.training_runs import request_training_run
 
 
@@ -33,6 +35,19 @@ def roll_back_model(deps: SlackDeps, *, user: str, reason: str) -> tuple[str, bo
     target = f"adapter `{escape(restored.name)}`" if restored else "the base model"
     return (f"Rolled back from adapter `{escape(current.name)}` to {target}. "
             "Running bots switch within a few seconds."), True
+
+
+def roll_back_ranking(deps: SlackDeps, *, user: str, reason: str) -> tuple[str, bool]:
+    """Serve the ranking model that served before (the configured one when none did); returns the sentence
+    and whether anything changed."""
+    with deps.sessions.begin() as session:
+        current = serving_ranking_model(session)
+        if current == CONFIGURED:
+            return "The configured ranking model is serving; there is nothing to roll back.", False
+        restored = rollback_ranking_model(session, actor=user, reason=reason)
+    target = f"`{escape(restored.name)}`" if restored.name else "the configured one"
+    return (f"Rolled back the ranking model from `{escape(current.name or '')}` to {target}. "
+            "Running bots rank with it within a few seconds."), True
 
 
 def promote_candidate(deps: SlackDeps, *, user: str, adapter_id: int) -> str:

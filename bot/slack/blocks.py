@@ -201,6 +201,8 @@ class KbStatus:
     last_run: RunRecord | None
     processes: Sequence[ProcessRecord] = ()
     """Live processes and what each really serves (`store.process_heartbeats`)."""
+    ranking_model: str | None = None
+    """The deployed ranking model tuned on votes (`store.ranking_registry`); None: the configured one."""
 
 
 def metrics_summary(metrics: dict[str, Any], *, limit: int = 6) -> str:
@@ -270,13 +272,16 @@ def run_summary(run: RunRecord) -> str:
 
 
 def process_line(process: ProcessRecord) -> str:
-    """One live process: kind, host and pid, the adapter it really serves (with its sha256) and its model."""
+    """One live process: kind, host and pid, the adapter it really serves (with its sha256), its model and the
+    ranking model it ranks with."""
     if process.kind == "worker":
         serves = f"trains on `{escape(truncate(process.model, 80))}`"
     else:
         adapter = "the base model" if process.adapter_id is None else f"adapter `{escape(process.adapter_name or '?')}`"
         sha = f" (sha256 {process.adapter_sha256[:12]})" if process.adapter_sha256 else ""
         serves = f"serves {adapter}{sha} on `{escape(truncate(process.model, 80))}`"
+        if process.ranking_model:
+            serves += f", ranks with `{escape(truncate(process.ranking_model, 80))}`"
     return f"• {process.kind} `{escape(process.host)}` pid {process.pid}: {serves}"
 
 
@@ -286,7 +291,9 @@ def status_blocks(status: KbStatus) -> Blocks:
              if status.older_chunking else "")
     lines = [f"*Documents:* {status.documents:,} ({status.chunks:,} passages{older})",
              f"*Feedback:* {status.votes_up:,} 👍 · {status.votes_down:,} 👎",
-             f"*Serving:* {model} (deployed)"]
+             f"*Serving:* {model} (deployed)",
+             "*Ranking model:* " + (f"`{escape(status.ranking_model)}` (tuned on votes, deployed)"
+                                    if status.ranking_model else "the configured one (not tuned on votes)")]
     processes = "\n".join(process_line(p) for p in status.processes[:20]) or "No process reported in the last minute."
     run = run_summary(status.last_run) if status.last_run else "No training run yet."
     return [section("\n".join(lines)), section(f"*Processes*\n{processes}"),
@@ -310,7 +317,8 @@ HELP_TEXT = "\n".join([
     "• `/kb history`: training runs and dataset versions, and what changed in the last dataset",
     "• `/kb gaps`: (admins) questions I could not answer or that got a 👎, grouped by topic",
     "• `/kb retrain`: (admins) queue a fine-tuning run; I report back here when it finishes",
-    "• `/kb rollback`: (admins) serve the previous model version again",
+    "• `/kb rollback`: (admins) serve the previous model version again (`/kb rollback ranking`: the previous "
+    "ranking model, which picks the passages to quote)",
     "• `/kb verified`: (admins) list, edit and retire teammates' verified answers",
     "• `/kb experts #channel @someone @some-group`: (admins) who “Ask a teammate” tags in a channel; "
     "`/kb experts` shows them",

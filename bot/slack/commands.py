@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.slack.adding import start_add
-from bot.slack.admin_actions import queue_retrain, roll_back_model
+from bot.slack.admin_actions import queue_retrain, roll_back_model, roll_back_ranking
 from bot.slack.answer_sources import channel_scopes
 from bot.slack.blocks import HELP_TEXT, search_blocks, status_blocks
 from bot.slack.channel_command import channel_command
@@ -74,12 +74,18 @@ def retrain(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) 
     respond(text=queue_retrain(deps, user=user, channel=channel), response_type="ephemeral")
 
 
-def roll_back(deps: SlackDeps, command: dict[str, Any], _: str, respond: Respond) -> None:
+def roll_back(deps: SlackDeps, command: dict[str, Any], argument: str, respond: Respond) -> None:
+    """`/kb rollback` serves the previous adapter; `/kb rollback ranking` the previous ranking model."""
     user = command["user_id"]
     if not deps.admins.is_admin(user):
         respond(text=NOT_ADMIN.format(what="roll back the model"), response_type="ephemeral")
         return
-    text, changed = roll_back_model(deps, user=user, reason="/kb rollback")
+    if argument.lower() not in ("", "ranking"):
+        respond(text="Usage: `/kb rollback` (the answering model) or `/kb rollback ranking` (the ranking model)",
+                response_type="ephemeral")
+        return
+    roll = roll_back_ranking if argument.lower() == "ranking" else roll_back_model
+    text, changed = roll(deps, user=user, reason=f"/kb rollback {argument}".strip())
     respond(text=text, response_type="in_channel" if changed else "ephemeral")
 
 

@@ -19,11 +19,12 @@ from typing import Any
 from slack_bolt import Ack, App
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.slack.admin_actions import promote_candidate, queue_retrain, roll_back_model
+from bot.slack.admin_actions import promote_candidate, queue_retrain, roll_back_model, roll_back_ranking
 from bot.slack.deps import SlackDeps
 from bot.slack.gap_finder import GapFinder
 from bot.slack.home_blocks import (
     ACTION_HOME_PROMOTE,
+    ACTION_HOME_RANKING_ROLLBACK,
     ACTION_HOME_RETRAIN,
     ACTION_HOME_ROLLBACK,
     HOME_DEPLOYMENTS,
@@ -46,6 +47,7 @@ from store.insight import (
     recent_feedback_weeks,
 )
 from store.learned_channels import learning_summary
+from store.ranking_registry import ranking_history
 from store.schema import WORKSPACE_SCOPE
 from store.training_runs import latest_finished_run, recent_training_runs
 
@@ -75,11 +77,12 @@ def admin_data(sessions: sessionmaker[Session], *, gaps: GapFinder, training_cro
         channels, reasons = feedback_by_channel(session), downvote_reasons(session)
         outcomes = answer_outcomes(session, since=now - timedelta(days=OUTCOME_DAYS))
         runs, latest_report = recent_training_runs(session, limit=3), latest_finished_run(session)
+        ranking = ranking_history(session, limit=HOME_DEPLOYMENTS)
     return AdminData(weeks=weeks, channels=channels, reasons=reasons, outcomes=outcomes,
                      outcome_days=OUTCOME_DAYS, adapter_name=adapter.name if adapter else "base",
                      runs=runs, gaps=gaps.clusters(), latest_report=latest_report, deployments=deployments,
                      next_retrain=next_fire(training_cron, after=now), training_cron=training_cron,
-                     promotable=promotable)
+                     promotable=promotable, ranking=ranking)
 
 
 def publish_home(deps: SlackDeps, user: str, *, notice: str | None = None) -> None:
@@ -188,3 +191,8 @@ def register(app: App, deps: SlackDeps, tabs: HomeTabs) -> None:
     def on_rollback(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         admin_click(body, lambda user: roll_back_model(deps, user=user, reason="App Home button")[0])
+
+    @app.action(ACTION_HOME_RANKING_ROLLBACK)
+    def on_ranking_rollback(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        admin_click(body, lambda user: roll_back_ranking(deps, user=user, reason="App Home button")[0])

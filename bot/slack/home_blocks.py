@@ -10,6 +10,7 @@ holds at most 100 blocks; every list here is capped so an admin's tab stays far 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,15 +24,19 @@ from knowledge.gaps import GapCluster
 from store.adapter_registry import AdapterRecord, DeploymentRecord
 from store.insight import AskedQuestion, FeedbackCount, Outcomes, ScopeCount
 from store.learned_channels import LearningSummary
+from store.ranking_registry import RankingEntry
 from store.schema import WORKSPACE_SCOPE
 from store.training_runs import RunRecord
 
 HOME_CALLBACK = "kb.home"
 ACTION_HOME_RETRAIN = "kb.home.retrain"
 ACTION_HOME_ROLLBACK = "kb.home.rollback"
+ACTION_HOME_RANKING_ROLLBACK = "kb.home.ranking_rollback"
+"""Serves the previous ranking model (shown only while one tuned on votes serves)."""
 ACTION_HOME_PROMOTE = "kb.home.promote"
 """Promotes the adapter whose id is the button's value (re-checked on click)."""
 HOME_DEPLOYMENTS = 5
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 HOME_GAPS = 5
 
 
@@ -64,6 +69,8 @@ class AdminData:
     next_retrain: datetime | None = None
     training_cron: str = ""
     promotable: AdapterRecord | None = None
+    ranking: list[RankingEntry] = field(default_factory=list)
+    """The ranking models' deployment log, newest first (empty: the configured model has always served)."""
 
 
 def header(text: str) -> dict[str, Any]:
@@ -148,6 +155,39 @@ def deployments_text(deployments: list[DeploymentRecord]) -> str:
     return "*Deployments* (newest first)\n" + ("\n".join(lines) or "None yet: the base model has always served.")
 
 
+_RANKING_ACTIONS = {"deploy": "deployed", "rollback": "rolled back to", "configured": "switched to"}
+
+
+def ranking_text(entries: list[RankingEntry]) -> str:
+    """Which ranking model picks the passages to quote, what it learned from, and its newest log entries."""
+    serving = entries[0] if entries else None
+    if serving is None or serving.name is None:
+        head = "*Ranking model* (picks the passages to quote): the configured one, not tuned on votes"
+    else:
+        tuned = next((e for e in entries if e.action == "deploy" and e.name == serving.name), None)
+        learned = ""
+        if tuned is not None and tuned.metrics.get("train_pairs") is not None:
+            learned = (f", tuned on {tuned.metrics['train_pairs']} 👍 votes (held-out votes lost "
+                       f"{tuned.metrics.get('lost', '?')}, won {tuned.metrics.get('won', '?')})")
+        head = f"*Ranking model* (picks the passages to quote): `{escape(serving.name)}`{learned}"
+    lines = []
+    for entry in entries:
+        model = f"`{escape(entry.name)}`" if entry.name else "the configured model"
+        lines.append(f"• {entry.created_at.astimezone(UTC):%Y-%m-%d %H:%M} "
+                     f"{_RANKING_ACTIONS.get(entry.action, entry.action)} {model} by {_ranking_actor(entry.actor)}")
+    return head + ("\n" + "\n".join(lines) if lines else "")
+
+
+def _ranking_actor(actor: str | None) -> str:
+    """Who a ranking log entry names: a Slack user as a mention, the worker's schedule as the training loop,
+    anything else (`kbbot train ranking --actor`) as written."""
+    if actor is None or actor == "schedule":
+        return "the training loop"
+    if SLACK_USER_ID.fullmatch(actor):
+        return f"<@{actor}>"
+    return f"`{escape(actor)}` (command line)" if actor != "cli" else "the command line"
+
+
 def schedule_text(data: AdminData) -> str:
     if data.next_retrain is None:
         return f"*Next scheduled retrain:* unknown (`TRAINING_CRON` = `{escape(data.training_cron)}` is not a cron)"
@@ -163,7 +203,15 @@ def promote_button(adapter: AdapterRecord) -> dict[str, Any]:
             "text": {"type": "plain_text", "text": truncate(f"Promote {adapter.name}", 75)}}
 
 
-def admin_buttons(promotable: AdapterRecord | None = None) -> dict[str, Any]:
+def ranking_rollback_button() -> dict[str, Any]:
+    confirm = {"title": {"type": "plain_text", "text": "Roll back the ranking model?"},
+               "text": {"type": "plain_text", "text": "Every bot ranks passages with the previous ranking model."},
+               "confirm": {"type": "plain_text", "text": "Roll back"}, "deny": {"type": "plain_text", "text": "Cancel"}}
+    return {"type": "button", "action_id": ACTION_HOME_RANKING_ROLLBACK, "value": "ranking_rollback",
+            "text": {"type": "plain_text", "text": "Roll back ranking"}, "confirm": confirm}
+
+
+def admin_buttons(promotable: AdapterRecord | None = None, *, tuned_ranking: bool = False) -> dict[str, Any]:
     confirm = {"title": {"type": "plain_text", "text": "Roll back the model?"},
                "text": {"type": "plain_text", "text": "Every bot switches to the previous model version."},
                "confirm": {"type": "plain_text", "text": "Roll back"}, "deny": {"type": "plain_text", "text": "Cancel"}}
@@ -172,7 +220,8 @@ def admin_buttons(promotable: AdapterRecord | None = None) -> dict[str, Any]:
          "text": {"type": "plain_text", "text": "Retrain now"}},
         {"type": "button", "action_id": ACTION_HOME_ROLLBACK, "style": "danger", "value": "rollback",
          "text": {"type": "plain_text", "text": "Roll back"}, "confirm": confirm},
-        *([promote_button(promotable)] if promotable else [])]}
+        *([promote_button(promotable)] if promotable else []),
+        *([ranking_rollback_button()] if tuned_ranking else [])]}
 
 
 def admin_blocks(data: AdminData) -> Blocks:
@@ -181,7 +230,9 @@ def admin_blocks(data: AdminData) -> Blocks:
                *posted_report_blocks(data.latest_report)] if data.latest_report else [])
     return [{"type": "divider"}, header("Team insight (admins)"), section(feedback_text(data)),
             section(outcomes_text(data)), header("Training"), section(schedule_text(data)), *runs,
-            section(truncate(deployments_text(data.deployments), SECTION_LIMIT)), admin_buttons(data.promotable),
+            section(truncate(deployments_text(data.deployments), SECTION_LIMIT)),
+            section(truncate(ranking_text(data.ranking), SECTION_LIMIT)),
+            admin_buttons(data.promotable, tuned_ranking=bool(data.ranking) and data.ranking[0].name is not None),
             *report,
             header("Knowledge gaps"), *gap_blocks(data.gaps, limit=HOME_GAPS)]
 

@@ -5,6 +5,9 @@ A ranking model tuned on the team's votes (`kbbot train ranking --deploy`, or th
 `ranking_model_changed` and switch without a restart (bot/ranking_follower.py). A row with a NULL
 folder serves the model `KB_RANKING_MODEL` configures; with no row at all, that model serves too.
 
+`process_heartbeats.ranking_model`: the ranking model each answering process really ranks with (its
+stored vectors' name; NULL without one), so `/kb status` shows whether every process switched.
+
 Revision ID: 0024
 Revises: 0023
 Create Date: 2026-11-30
@@ -47,9 +50,11 @@ def upgrade() -> None:
     )
     op.execute("CREATE TRIGGER ranking_deployments_notify AFTER INSERT ON ranking_deployments "
                "FOR EACH ROW EXECUTE FUNCTION notify_ranking_model_changed()")
+    op.add_column('process_heartbeats', sa.Column('ranking_model', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('process_heartbeats', 'ranking_model')
     op.execute("DROP TRIGGER IF EXISTS ranking_deployments_notify ON ranking_deployments")
     op.execute("DROP FUNCTION IF EXISTS notify_ranking_model_changed()")
     op.drop_table('ranking_deployments')

@@ -15,6 +15,7 @@ from bot.slack.modals import ACTION_VALUE, BLOCK_FILE, BLOCK_TEXT, BLOCK_TITLE, 
 from bot.slack.reporting import report_finished_runs
 from knowledge.chunking import DEFAULT_CHUNKING
 from store.adapter_registry import promote, register_adapter, serving_adapter
+from store.ranking_registry import CONFIGURED, deploy_ranking_model, ranking_history, serving_ranking_model
 from store.schema import Document, TrainingRun
 from tests.fakes.slack_api import BOT_TOKEN
 from tests.fakes.slack_requests import ASKER, view_submission
@@ -204,6 +205,26 @@ def test_rollback_is_for_admins_and_serves_the_previous_adapter(bot: SlackHarnes
     assert reply["text"].startswith("Rolled back from adapter `kb-v2` to adapter `kb-v1`")
     with bot.sessions() as session:
         assert serving_adapter(session).name == "kb-v1"
+
+
+def test_rollback_ranking_serves_the_previous_ranking_model(bot: SlackHarness) -> None:
+    bot.fake.admins.add("UADMIN")
+    bot.command("rollback ranking", user="UADMIN")
+    assert bot.fake.responses()[0]["text"] == "The configured ranking model is serving; there is nothing to roll back."
+    with bot.sessions.begin() as session:
+        deploy_ranking_model(session, folder="/models/ranking-tuned/mpnet-votes-1", name="mpnet-votes-1",
+                             actor="schedule")
+    bot.command("rollback ranking", user="UNOBODY")
+    assert "Only admins" in bot.fake.responses()[1]["text"]
+    bot.command("rollback rankings", user="UADMIN")
+    assert bot.fake.responses()[2]["text"].startswith("Usage: `/kb rollback`")
+    bot.command("rollback ranking", user="UADMIN")
+    reply = bot.fake.responses()[3]
+    assert reply["text"] == ("Rolled back the ranking model from `mpnet-votes-1` to the configured one. Running bots "
+                             "rank with it within a few seconds.") and reply["response_type"] == "in_channel"
+    with bot.sessions() as session:
+        assert serving_ranking_model(session) == CONFIGURED
+        assert [entry.reason for entry in ranking_history(session)] == ["/kb rollback ranking", None]
 
 
 def test_help_and_unknown_subcommands(bot: SlackHarness) -> None:

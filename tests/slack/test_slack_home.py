@@ -10,10 +10,11 @@ from sqlalchemy import update
 
 from bot.slack.blocks import ACTION_FEEDBACK
 from bot.slack.home import HomeTabs
-from bot.slack.home_blocks import ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK
+from bot.slack.home_blocks import ACTION_HOME_RANKING_ROLLBACK, ACTION_HOME_RETRAIN, ACTION_HOME_ROLLBACK
 from bot.slack.modals import ACTION_VALUE, BLOCK_REASON
 from bot.slack.work import BackgroundWork
 from store.adapter_registry import promote, register_adapter, serving_adapter
+from store.ranking_registry import deploy_ranking_model, serving_ranking_model
 from store.schema import TrainingRun, UnansweredQuestion
 from store.training_runs import mark_run_finished
 from tests.fakes.slack_requests import (
@@ -137,6 +138,36 @@ def test_rollback_button_is_refused_to_non_admins_and_works_for_admins(
         assert serving_adapter(session).name == "kb-v1"
     assert "Rolled back from adapter `kb-v2` to adapter `kb-v1`" in shown(bot.fake.home_views[ADMIN])
     assert "*Serving:* adapter `kb-v1`" in shown(bot.fake.home_views[ADMIN])
+
+
+def test_admins_see_the_ranking_model_tuned_on_votes_and_can_roll_it_back(
+        used: tuple[SlackHarness, HomeTabs, str]) -> None:
+    bot, _, _ = used
+    view = home_opened(bot, ADMIN)
+    assert "*Ranking model* (picks the passages to quote): the configured one, not tuned on votes" in shown(view)
+    assert ACTION_HOME_RANKING_ROLLBACK not in action_ids(view), "nothing tuned serves: nothing to roll back"
+    with bot.sessions.begin() as session:  # what `kbbot train ranking --deploy` and the worker write
+        for number, (name, actor) in enumerate((("mpnet-votes-1", "schedule"), ("mpnet-votes-2", "schedule"))):
+            deploy_ranking_model(session, folder=f"/models/ranking-tuned/{name}", name=name, actor=actor,
+                                 metrics={"train_pairs": 40 + number, "lost": 1, "won": 3 + number})
+    text = shown(home_opened(bot, ADMIN))
+    assert ("*Ranking model* (picks the passages to quote): `mpnet-votes-2`, tuned on 41 👍 votes (held-out votes "
+            "lost 1, won 4)") in text
+    assert "deployed `mpnet-votes-1` by the training loop" in text
+    click = button_action("ranking_rollback", action_id=ACTION_HOME_RANKING_ROLLBACK, block_id="kb.home.admin")
+    bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ASKER))
+    with bot.sessions() as session:
+        assert serving_ranking_model(session).name == "mpnet-votes-2", "a forged click changes nothing"
+
+    bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ADMIN))
+    with bot.sessions() as session:
+        assert serving_ranking_model(session).name == "mpnet-votes-1"
+    view = bot.fake.home_views[ADMIN]
+    assert "Rolled back the ranking model from `mpnet-votes-2` to `mpnet-votes-1`" in shown(view)
+    assert f"rolled back to `mpnet-votes-1` by <@{ADMIN}>" in shown(view)
+    bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ADMIN))
+    view = bot.fake.home_views[ADMIN]
+    assert "to the configured one" in shown(view) and ACTION_HOME_RANKING_ROLLBACK not in action_ids(view)
 
 
 def test_the_messages_tab_publishes_nothing(bot: SlackHarness) -> None:

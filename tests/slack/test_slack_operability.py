@@ -20,6 +20,7 @@ from bot.slack.ops_server import OpsServer, not_found
 from store.adapter_registry import promote, register_adapter
 from store.log_format import configure_logging
 from store.process_heartbeats import HeartbeatWriter, Served
+from store.ranking_registry import deploy_ranking_model
 from store.schema import Answer, TrainingRun
 from tests.fakes.slack_requests import mention
 from tests.slack.conftest import MakeBot
@@ -184,7 +185,8 @@ def test_kb_status_lists_what_each_live_process_really_serves(
                                    sha256="ab12" * 16)
         promote(session, adapter.id, actor="test")
     web = HeartbeatWriter(sessions, kind="web", interval_s=60,
-                          served=lambda: Served(adapter_id=adapter.id, adapter_name="kb-v7", model="var/models/m"))
+                          served=lambda: Served(adapter_id=adapter.id, adapter_name="kb-v7", model="var/models/m",
+                                                ranking_model="mpnet-votes-1"))
     lagging = HeartbeatWriter(sessions, kind="socket", interval_s=60,
                               served=lambda: Served(adapter_id=None, adapter_name="base", model="var/models/m"))
     dead = HeartbeatWriter(sessions, kind="worker", interval_s=60,
@@ -199,10 +201,17 @@ def test_kb_status_lists_what_each_live_process_really_serves(
     bot.command("status")
     shown = json.dumps(bot.fake.responses()[0]["blocks"], ensure_ascii=False)
     assert "*Serving:* adapter `kb-v7` (deployed)" in shown
-    assert "serves adapter `kb-v7` (sha256 ab12ab12ab12) on `var/models/m`" in shown
+    assert "*Ranking model:* the configured one (not tuned on votes)" in shown
+    assert "serves adapter `kb-v7` (sha256 ab12ab12ab12) on `var/models/m`, ranks with `mpnet-votes-1`" in shown
     assert "• socket" in shown and "serves the base model on `var/models/m`" in shown, "the lagging process shows"
     assert "pid 999999" not in shown, "a process silent for 10 minutes is dead"
     assert shown.count("• worker") == 1 and "trains on `var/models/m`" in shown
+    with sessions.begin() as session:
+        deploy_ranking_model(session, folder="/models/ranking-tuned/mpnet-votes-1", name="mpnet-votes-1",
+                             actor="schedule")
+    bot.command("status")
+    assert "*Ranking model:* `mpnet-votes-1` (tuned on votes, deployed)" in json.dumps(
+        bot.fake.responses()[1]["blocks"], ensure_ascii=False)
 
 
 def test_a_socket_mode_process_serves_health_readiness_and_metrics_on_its_ops_port(

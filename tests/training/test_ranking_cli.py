@@ -23,7 +23,7 @@ from tests.answers import vote
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.harness import add_document
 from tests.training.handbook_votes import TOPICS
-from training.__main__ import _ranking_tuning, cli
+from training.__main__ import _after_runs, _ranking_tuning, cli
 from training.config import DatasetConfig
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "var" / "models"
@@ -155,3 +155,10 @@ def test_train_ranking_deploy_switches_a_following_answerer_and_a_rollback_switc
     finally:
         follower.stop()
 
+
+
+def test_the_worker_tunes_the_ranking_model_after_the_runs_it_executed_and_not_when_it_executed_none() -> None:
+    tunings: list[str] = []
+    assert _after_runs([], lambda: tunings.append("tuned")) == [] and tunings == []
+    assert _after_runs(["run 7"], lambda: tunings.append("tuned")) == ["run 7"] and tunings == ["tuned"]
+    assert _after_runs(["run 8"], None) == ["run 8"], "the ranking model off: runs only"

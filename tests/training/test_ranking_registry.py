@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.deployment_stack import rollback_target, serving_stack
 from store.ranking_registry import (
     CONFIGURED,
-    Served,
+    RankingTarget,
     deploy_configured_ranking_model,
     deploy_ranking_model,
     newest_deployed_metrics,
@@ -46,7 +46,7 @@ def test_deploy_rollback_and_configured_as_a_stack(sessions: sessionmaker[Sessio
     _deploy(sessions, "m1", votes_fingerprint="f1")
     _deploy(sessions, "m2", votes_fingerprint="f2")
     with sessions() as session:
-        assert serving_ranking_model(session) == Served("/models/ranking-tuned/m2", "m2")
+        assert serving_ranking_model(session) == RankingTarget("/models/ranking-tuned/m2", "m2")
         assert ranking_names_kept(session) == {"m1", "m2"}
         assert newest_deployed_metrics(session) == {"votes_fingerprint": "f2"}
     with sessions.begin() as session:
