@@ -235,8 +235,15 @@ def _rank_stored(sessions: sessionmaker[Session], *, after_add: bool) -> int:
     from store.errors import one_line_reason
 
     models = ModelsSettings()
+    deployed = _deployed_ranking_folder(sessions)
+    if deployed and not (Path(deployed) / "config.json").is_file():
+        # A process that cannot see the worker's models folder (a release container, say) ranks with the
+        # configured model, as the answering processes fall back to it.
+        click.echo(f"ranking model: the deployed {deployed} is not here (share KB_MODELS_DIR with the training "
+                   "worker); ranking with the configured model", err=True)
+        deployed = None
     try:
-        ranker = load_ranker(models.ranking_model, models.models_dir, _deployed_ranking_folder(sessions))
+        ranker = load_ranker(models.ranking_model, models.models_dir, deployed)
     except RankingModelError as exc:
         if not after_add:
             raise click.ClickException(str(exc)) from exc
@@ -337,7 +344,7 @@ def rank(prune: bool) -> None:
     rows stored before those were kept (resumable; `add` does it itself)."""
     from knowledge.ranking_model import ranking_folder, ranking_off
     from store.config import ModelsSettings
-    from store.ranking_registry import ranking_names_kept
+    from store.ranking_registry import RankingChangeBusy, ranking_change_lock, ranking_names_kept
     from store.ranking_vectors import delete_other_models
 
     models = ModelsSettings()
@@ -347,9 +354,12 @@ def rank(prune: bool) -> None:
         ranked = _rank_stored(sessions, after_add=False)
         click.echo(f"passages ranked: {ranked}")
         if prune:
-            with sessions.begin() as session:
-                kept = {ranking_folder(models.ranking_model, models.models_dir).name} | ranking_names_kept(session)
-                pruned = delete_other_models(session, kept)
+            try:
+                with ranking_change_lock(sessions.kw["bind"]), sessions.begin() as session:  # never one being readied
+                    kept = {ranking_folder(models.ranking_model, models.models_dir).name} | ranking_names_kept(session)
+                    pruned = delete_other_models(session, kept)
+            except RankingChangeBusy as exc:
+                raise click.ClickException(f"--prune: {exc}") from exc
             click.echo(f"vectors of other ranking models deleted: {pruned} (kept {', '.join(sorted(kept))})")
 
 

@@ -13,15 +13,22 @@ serialised with a transaction-level advisory lock, so two deployments at once ca
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from store.deployment_stack import rollback_target, serving_stack
+from store.process_heartbeats import live_processes
+from store.ranking_vectors import chunks_to_rank
 from store.schema import RankingDeployment
+
+logger = logging.getLogger(__name__)
 
 ACTION_DEPLOY = "deploy"
 ACTION_ROLLBACK = "rollback"
@@ -30,6 +37,12 @@ CHANNEL = "ranking_model_changed"
 
 _LOCK_KEY = 7_340_002
 """pg_advisory_xact_lock key that serialises writers of ranking_deployments (the adapters' is 7_340_001)."""
+_CHANGE_LOCK_KEY = 7_340_003
+"""pg_try_advisory_lock key held while a ranking model's vectors are computed for a deployment, or pruned."""
+
+
+class RankingChangeBusy(RuntimeError):
+    """Another process is tuning, deploying or pruning ranking models now."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,25 +91,82 @@ def deploy_configured_ranking_model(session: Session, *, actor: str, reason: str
     return _append(session, CONFIGURED, ACTION_CONFIGURED, actor, reason, None)
 
 
-def rollback_ranking_model(session: Session, *, actor: str, reason: str | None = None) -> RankingEntry:
-    """Serve again what served before the current entry (the configured model when nothing did)."""
+@dataclass(frozen=True, slots=True)
+class RankingRollback:
+    """A rollback done: what served before it, and its log entry."""
+
+    rolled_from: RankingTarget
+    entry: RankingEntry
+
+
+def rollback_target_now(session: Session) -> RankingTarget:
+    """What a rollback would serve now (`CONFIGURED` when nothing served before)."""
+    return rollback_target(_stack(session), CONFIGURED)
+
+
+def rollback_ranking_model(session: Session, *, actor: str, reason: str | None = None,
+                           expected: str | None = None) -> RankingRollback | None:
+    """Serve again what served before the current entry (the configured model when nothing did).
+
+    Returns None, changing nothing, when the configured model serves, or when `expected` is given and
+    is not the name of the model serving now (a second click on a stale button, two admins at once).
+    """
     _lock(session)
-    restored = rollback_target(_stack(session), CONFIGURED)
-    return _append(session, restored, ACTION_ROLLBACK, actor, reason, None)
+    stack = _stack(session)
+    current = stack[-1] if stack else CONFIGURED
+    if current == CONFIGURED or (expected is not None and current.name != expected):
+        return None
+    entry = _append(session, rollback_target(stack, CONFIGURED), ACTION_ROLLBACK, actor, reason, None)
+    return RankingRollback(current, entry)
+
+
+def lacks_vectors(session: Session, name: str) -> bool:
+    """Whether some passage has no vectors from the ranking model stored as `name` (pruned, or never ranked)."""
+    return bool(chunks_to_rank(session, name, limit=1))
 
 
 def ranking_names_kept(session: Session) -> set[str]:
-    """The stored names of the deployed models whose vectors must stay: the one serving and the one a
-    rollback would serve (the configured model's name is the caller's to add)."""
+    """The stored names of the ranking models whose vectors must stay: the one serving, the one a rollback
+    would serve, and every one a live process still ranks with (one that could not load the newest
+    deployment, say); the configured model's name is the caller's to add."""
     stack = _stack(session)
     kept = {stack[-1] if stack else CONFIGURED, rollback_target(stack, CONFIGURED)}
-    return {served.name for served in kept if served.name is not None}
+    names = {served.name for served in kept if served.name is not None}
+    return names | {process.ranking_model for process in live_processes(session) if process.ranking_model}
 
 
-def newest_deployed_metrics(session: Session) -> dict[str, Any] | None:
-    """The metrics of the newest tuned model deployed (None when none ever was): what it was tuned on."""
-    return session.scalar(select(RankingDeployment.metrics).where(RankingDeployment.action == ACTION_DEPLOY)
-                          .order_by(RankingDeployment.id.desc()).limit(1))
+@contextmanager
+def ranking_change_lock(engine: Engine) -> Iterator[None]:
+    """Hold the lock under which ranking models are tuned and deployed and their vectors pruned, so a prune
+    never deletes the vectors of a model being readied for deployment.
+
+    Raises:
+        RankingChangeBusy: another process holds it.
+    """
+    with engine.connect() as connection:
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _CHANGE_LOCK_KEY}).scalar()
+        connection.commit()
+        if not taken:
+            raise RankingChangeBusy("another process is tuning, deploying or pruning ranking models now; try again "
+                                    "when it has finished")
+        try:
+            yield
+        finally:
+            try:  # a connection lost meanwhile took the lock with it; never hide the run's own outcome
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _CHANGE_LOCK_KEY})
+                connection.commit()
+            except Exception:
+                logger.warning("the ranking change lock was not released explicitly (its connection is gone)",
+                               exc_info=True)
+
+
+def newest_deployed_metrics(session: Session, name: str | None = None) -> dict[str, Any] | None:
+    """The metrics of the newest tuned model deployed, or of the newest deployment of `name` (None when
+    there is none): what it was tuned on and its gate's figures."""
+    query = select(RankingDeployment.metrics).where(RankingDeployment.action == ACTION_DEPLOY)
+    if name is not None:
+        query = query.where(RankingDeployment.name == name)
+    return session.scalar(query.order_by(RankingDeployment.id.desc()).limit(1))
 
 
 def ranking_history(session: Session, limit: int = 20) -> list[RankingEntry]:

@@ -318,10 +318,12 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
                                tuning=RankingTuningConfig(min_train=min_train, min_held_out=min_held_out))
     engine = _engine()
     sessions = make_session_factory(engine)
-    for folder, what in ((loop.base_folder(), "--base"), (serving_folder(sessions, loop), "the serving model")):
-        if not (folder / "config.json").is_file():
-            raise click.ClickException(f"no sentence-transformers model at {folder} ({what}): run `kbbot "
-                                       "setup-model`, or name a model folder")
+    if not (loop.base_folder() / "config.json").is_file():
+        raise click.ClickException(f"no sentence-transformers model at {loop.base_folder()} (--base): run `kbbot "
+                                   "setup-model`, or name a model folder")
+    if not (serving_folder(sessions, loop) / "config.json").is_file():
+        raise click.ClickException(f"the serving ranking model's folder {serving_folder(sessions, loop)} is missing: "
+                                   "restore it, or serve the one before (`kbbot train ranking-rollback`)")
     try:
         outcome = run_ranking_loop(engine, sessions, loop, settings.loop_config().dataset, since=since)
     except (NotEnoughVotes, FileExistsError, TuningBusy) as exc:
@@ -370,7 +372,7 @@ def ranking_deploy_command(folder: Path, actor: str, reason: str | None) -> None
     from knowledge.ranking_model import RankingModelError, ensure_query_export, ranking_off
     from store.config import ModelsSettings
     from store.database import make_session_factory
-    from store.ranking_registry import deploy_ranking_model
+    from store.ranking_registry import RankingChangeBusy, deploy_ranking_model, ranking_change_lock
 
     if ranking_off(ModelsSettings().ranking_model):
         raise click.ClickException("KB_RANKING_MODEL is off: no process would serve a deployed ranking model")
@@ -381,10 +383,16 @@ def ranking_deploy_command(folder: Path, actor: str, reason: str | None) -> None
         ensure_query_export(folder)
     except RankingModelError as exc:
         raise click.ClickException(str(exc)) from exc
-    sessions = make_session_factory(_engine())
-    ranked = rank_missing(sessions, PassageRanker(folder))
-    with sessions.begin() as session:
-        entry = deploy_ranking_model(session, folder=str(folder), name=folder.name, actor=actor, reason=reason)
+    engine = _engine()
+    sessions = make_session_factory(engine)
+    try:
+        with ranking_change_lock(engine):  # no prune deletes its vectors between the ranking and the deployment
+            ranked = rank_missing(sessions, PassageRanker(folder))
+            with sessions.begin() as session:
+                entry = deploy_ranking_model(session, folder=str(folder), name=folder.name, actor=actor,
+                                             reason=reason)
+    except RankingChangeBusy as exc:
+        raise click.ClickException(str(exc)) from exc
     _echo({"deployed": entry.id, "name": folder.name, "passages_ranked": ranked})
 
 
@@ -392,14 +400,39 @@ def ranking_deploy_command(folder: Path, actor: str, reason: str | None) -> None
 @click.option("--actor", default="cli", help="Who the deployment log names.")
 @click.option("--reason", help="Why, for the deployment log.")
 def ranking_rollback_command(actor: str, reason: str | None) -> None:
-    """Serve again the ranking model that served before the current one (the configured one when none did)."""
+    """Serve again the ranking model that served before the current one (the configured one when none did).
+
+    Its vectors of every passage are computed first where some are missing (a model two rollbacks back
+    was pruned when a newer one was deployed), so the answers never rank with half its vectors.
+    """
+    from knowledge.passage_ranking import PassageRanker, rank_missing
     from store.database import make_session_factory
-    from store.ranking_registry import rollback_ranking_model
+    from store.ranking_registry import (
+        CONFIGURED,
+        lacks_vectors,
+        rollback_ranking_model,
+        rollback_target_now,
+        serving_ranking_model,
+    )
 
     sessions = make_session_factory(_engine())
+    with sessions() as session:
+        current, target = serving_ranking_model(session), rollback_target_now(session)
+        missing = target.name is not None and lacks_vectors(session, target.name)
+    if current == CONFIGURED:
+        raise click.ClickException("the configured ranking model is serving; there is nothing to roll back")
+    ranked = 0
+    if missing and target.folder is not None:
+        if not (Path(target.folder) / "config.json").is_file():
+            raise click.ClickException(f"the ranking model a rollback would serve, {target.folder}, is missing and "
+                                       "its vectors were deleted: deploy another (`kbbot train ranking-deploy`)")
+        ranked = rank_missing(sessions, PassageRanker(Path(target.folder)))
     with sessions.begin() as session:
-        entry = rollback_ranking_model(session, actor=actor, reason=reason)
-    _echo({"entry": entry.id, "serving": entry.name or "the configured model (KB_RANKING_MODEL)"})
+        done = rollback_ranking_model(session, actor=actor, reason=reason, expected=current.name)
+    if done is None:
+        raise click.ClickException("the serving ranking model changed meanwhile; nothing was rolled back")
+    _echo({"entry": done.entry.id, "rolled_back_from": done.rolled_from.name, "passages_ranked": ranked,
+           "serving": done.entry.name or "the configured model (KB_RANKING_MODEL)"})
 
 
 @cli.command("ranking-history")
@@ -515,6 +548,9 @@ def _ranking_tuning(engine: Engine, setting: str, dataset: DatasetConfig) -> Cal
         except (NotEnoughVotes, TuningBusy) as exc:
             log.info("ranking model not tuned: %s", exc)
             return
+        except Exception:  # a broken folder, the database gone: logged; the next tick tries again
+            log.exception("tuning the ranking model failed")
+            return
         if outcome.skipped:
             log.info("ranking model not tuned: %s", outcome.skipped)
         elif outcome.result is not None and outcome.deployed is None:
@@ -522,14 +558,6 @@ def _ranking_tuning(engine: Engine, setting: str, dataset: DatasetConfig) -> Cal
                         outcome.rank_error or "the gate refused it")
 
     return tune
-
-
-def _after_runs(outcomes: list[Any], tune_ranking: Callable[[], object] | None) -> list[Any]:
-    """After the worker executed runs (an admin's "Retrain now", the schedule's), the ranking model learns
-    from the same votes too (when any answer was voted on since its last tuning)."""
-    if outcomes and tune_ranking is not None:
-        tune_ranking()
-    return outcomes
 
 
 @cli.command("worker")
@@ -554,9 +582,8 @@ def worker_command() -> None:
     tune_ranking = _ranking_tuning(engine, schedule.ranking_cron, config.dataset)  # the ranking model on the votes
     app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
                     schedule_cron=schedule.training_cron, poll_cron=settings.poll_cron,
-                    execute=lambda: _after_runs(process_queued_runs(engine, paths=paths, config=config,
-                                                                    train_step=step, heartbeat_s=settings.heartbeat_s),
-                                                tune_ranking),
+                    execute=lambda: process_queued_runs(engine, paths=paths, config=config, train_step=step,
+                                                        heartbeat_s=settings.heartbeat_s),
                     request_scheduled_run=lambda: request_run(engine, paths, trigger="schedule"),
                     poll=lambda: has_queued_run(engine, paths), stalled_after_s=settings.stalled_after_s,
                     refresh=_document_refresh(engine), refresh_cron=schedule.refresh_cron,

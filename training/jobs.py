@@ -11,7 +11,8 @@ training slot waiting behind a slow web site:
 * `training.poll` (periodic, every minute by default): fails the jobs of dead workers and the runs
   they held, and notices runs the bot queued (the bot only inserts `training_runs` rows; it never
   imports this module);
-* `training.execute`: processes queued runs until none is left.
+* `training.execute`: processes queued runs until none is left, then defers `training.ranking` when it
+  executed any (the ranking model learns from the same votes after an admin's "Retrain now").
 
 Both periodic tasks defer `training.execute` with a queueing lock, so overlapping triggers leave one
 job waiting. One run at a time is the database's guarantee, not the queue's: `training_runs` has
@@ -71,7 +72,8 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
     Args:
         conninfo: libpq URI of the product database.
         schedule_cron, poll_cron: when the two periodic tasks fire (a sixth field gives seconds).
-        execute: processes every queued run (blocking; runs in a worker thread).
+        execute: processes every queued run (blocking; runs in a worker thread); what it returns is truthy
+            when it executed any, and then `training.ranking` is deferred too.
         request_scheduled_run: queues a run with trigger 'schedule' (or joins the open one).
         poll: recovers dead runs and says whether a run is waiting.
         stalled_after_s: how long a worker may miss heartbeats before its execute jobs are failed.
@@ -84,8 +86,10 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
     app = App(connector=connector)
 
     @app.task(name=EXECUTE_TASK, queue=QUEUE)
-    def execute_runs() -> None:
-        execute()
+    async def execute_runs() -> None:
+        executed = await asyncio.to_thread(execute)
+        if executed and tune_ranking is not None:  # the ranking model learns from the same votes, in its own job
+            await defer_ranking(app)
 
     @app.periodic(cron=schedule_cron, periodic_id="schedule")
     @app.task(name="training.schedule", queue=QUEUE)
@@ -114,8 +118,8 @@ def build_app(*, conninfo: str, schedule_cron: str, poll_cron: str, execute: Cal
 
     if tune_ranking is not None:
         @app.periodic(cron=ranking_cron, periodic_id="ranking")
-        @app.task(name=RANKING_TASK, queue=QUEUE)
-        async def tune_ranking_model(timestamp: int) -> None:
+        @app.task(name=RANKING_TASK, queue=QUEUE, queueing_lock=RANKING_TASK)
+        async def tune_ranking_model(timestamp: int = 0) -> None:
             await asyncio.to_thread(tune_ranking)
 
     return app
@@ -128,6 +132,15 @@ async def defer_execution(app: App) -> int | None:
                                         queueing_lock=EXECUTE_QUEUEING_LOCK).defer_async()
     except AlreadyEnqueued:
         logger.info("a training execution is already waiting; not queueing another")
+        return None
+
+
+async def defer_ranking(app: App) -> int | None:
+    """Defer `training.ranking` unless one is already waiting; return the new job id or None."""
+    try:
+        return await app.configure_task(RANKING_TASK, queue=QUEUE, queueing_lock=RANKING_TASK).defer_async(timestamp=0)
+    except AlreadyEnqueued:
+        logger.info("a ranking-model tuning is already waiting; not queueing another")
         return None
 
 

@@ -15,22 +15,24 @@ another, each only when the one before succeeded:
 5. the vectors of models that neither serve nor would serve after a rollback (nor are the configured
    one) are deleted.
 
-One tuning at a time: a session-level advisory lock is held for the whole run, so a cron tick while an
-admin's run is going finds it taken and returns.
+One tuning at a time: the ranking change lock (`store.ranking_registry.ranking_change_lock`) is held for
+the whole run, so a cron tick while an admin's run is going finds it taken and returns, and `kbbot kb
+rank --prune` cannot delete the vectors of the model being readied. Passages added while it ranked
+are ranked once more right before it is deployed. A refused model's votes are remembered
+(`LAST_REFUSED_FILE` beside the kept models), so `only_if_new` does not retune the same votes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from knowledge.passage_ranking import PassageRanker, rank_missing
@@ -38,8 +40,10 @@ from knowledge.ranking_model import ensure_query_export, ranking_folder, ranking
 from store.datasets_store import rated_answers
 from store.errors import one_line_reason
 from store.ranking_registry import (
+    RankingChangeBusy,
     deploy_ranking_model,
     newest_deployed_metrics,
+    ranking_change_lock,
     ranking_names_kept,
     serving_ranking_model,
 )
@@ -50,8 +54,10 @@ from training.ranking_votes import RankingVotes, ranking_votes
 
 logger = logging.getLogger(__name__)
 
-_TUNING_LOCK_KEY = 7_340_003
-"""pg_try_advisory_lock key held while a ranking model is tuned (the registries' writers use ..001, ..002)."""
+LAST_REFUSED_FILE = ".last-refused.json"
+"""Under the kept models' folder: the fingerprint of the votes whose tuned model the gate refused last."""
+TuningBusy = RankingChangeBusy
+"""Raised when another process is tuning, deploying or pruning ranking models."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +89,10 @@ class RankingLoopSettings:
     def base_folder(self) -> Path:
         return self.base or ranking_folder("", self.models_dir)
 
+    def kept_root(self) -> Path:
+        """Where kept models go (`out_root`, default `models_dir/ranking-tuned`)."""
+        return self.out_root or self.models_dir / "ranking-tuned"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RankingLoopOutcome:
@@ -97,10 +107,6 @@ class RankingLoopOutcome:
     rank_error: str | None = None
     deployed: int | None = None
     pruned: int | None = None
-
-
-class TuningBusy(RuntimeError):
-    """Another process is tuning the ranking model now."""
 
 
 def votes_fingerprint(votes: RankingVotes) -> str:
@@ -129,7 +135,7 @@ def run_ranking_loop(engine: Engine, sessions: sessionmaker[Any], settings: Rank
         NotEnoughVotes: too few usable votes (the message gives the counts and the reasons left out).
         FileExistsError: a model of the same name exists (a rerun within the same second).
     """
-    with _tuning_lock(engine):
+    with ranking_change_lock(engine):
         serving = serving_folder(sessions, settings)
         with sessions() as session:
             votes = ranking_votes(rated_answers(session, since=since), dataset)
@@ -140,17 +146,22 @@ def run_ranking_loop(engine: Engine, sessions: sessionmaker[Any], settings: Rank
         if settings.only_if_new and newest.get("votes_fingerprint") == fingerprint:
             return RankingLoopOutcome(votes=votes, serving=serving,
                                       skipped=f"no new votes since {newest.get('name', 'the deployed model')}")
+        if settings.only_if_new and _last_refused(settings.kept_root()) == fingerprint:
+            return RankingLoopOutcome(votes=votes, serving=serving,
+                                      skipped="no new votes since the last tuning, which the gate refused")
         result = tune_ranking_model(base=settings.base_folder(), serving=serving, votes=votes, passages=passages,
-                                    out_root=settings.out_root or settings.models_dir / "ranking-tuned",
-                                    config=settings.tuning, force=settings.force)
+                                    out_root=settings.kept_root(), config=settings.tuning, force=settings.force)
         if result.folder is None:
+            _remember_refused(settings.kept_root(), fingerprint)
             return RankingLoopOutcome(votes=votes, serving=serving, result=result)
         if not (settings.deploy or settings.rank):
             return RankingLoopOutcome(votes=votes, serving=serving, result=result)
         try:
             if settings.deploy:
                 ensure_query_export(result.folder)
-            ranked = rank_missing(sessions, PassageRanker(result.folder))
+            tuned = PassageRanker(result.folder)
+            ranked = rank_missing(sessions, tuned)
+            ranked += rank_missing(sessions, tuned)  # passages added while it ranked (its first pass is long)
         except Exception as exc:  # the model stays kept; `kbbot kb rank` (once it serves) or a rerun finishes
             logger.exception("the tuned ranking model %s was kept but not ranked or exported", result.name)
             return RankingLoopOutcome(votes=votes, serving=serving, result=result, rank_error=one_line_reason(exc))
@@ -172,16 +183,16 @@ def run_ranking_loop(engine: Engine, sessions: sessionmaker[Any], settings: Rank
                                   pruned=pruned)
 
 
-@contextmanager
-def _tuning_lock(engine: Engine) -> Iterator[None]:
-    with engine.connect() as connection:
-        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _TUNING_LOCK_KEY}).scalar()
-        connection.commit()
-        if not taken:
-            raise TuningBusy("another process is tuning the ranking model now; try again when it has finished")
-        try:
-            yield
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _TUNING_LOCK_KEY})
-            connection.commit()
+def _last_refused(root: Path) -> str | None:
+    try:
+        return str(json.loads((root / LAST_REFUSED_FILE).read_text())["votes_fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
+
+def _remember_refused(root: Path, fingerprint: str) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / LAST_REFUSED_FILE).write_text(json.dumps({"votes_fingerprint": fingerprint}) + "\n")
+    except OSError:
+        logger.warning("could not remember the refused votes under %s; the next run may retune them", root)

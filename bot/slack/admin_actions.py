@@ -10,7 +10,13 @@ from __future__ import annotations
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import escape
 from store.adapter_registry import promotable_adapter, promote, rollback, serving_adapter
-from store.ranking_registry import CONFIGURED, rollback_ranking_model, serving_ranking_model
+from store.ranking_registry import (
+    CONFIGURED,
+    lacks_vectors,
+    rollback_ranking_model,
+    rollback_target_now,
+    serving_ranking_model,
+)
 from store.training_runs import request_training_run
 
 
@@ -37,16 +43,31 @@ def roll_back_model(deps: SlackDeps, *, user: str, reason: str) -> tuple[str, bo
             "Running bots switch within a few seconds."), True
 
 
-def roll_back_ranking(deps: SlackDeps, *, user: str, reason: str) -> tuple[str, bool]:
+def roll_back_ranking(deps: SlackDeps, *, user: str, reason: str,
+                      expected: str | None = None) -> tuple[str, bool]:
     """Serve the ranking model that served before (the configured one when none did); returns the sentence
-    and whether anything changed."""
+    and whether anything changed.
+
+    `expected`: the name of the model the admin saw serving (the Home button's); when another serves by
+    now (a second click, another admin), nothing changes. A model whose vectors were deleted (two
+    rollbacks back) is not served from here: ranking every passage again is the worker's job.
+    """
+    with deps.sessions() as session:
+        current, target = serving_ranking_model(session), rollback_target_now(session)
+        pruned = target.name is not None and lacks_vectors(session, target.name)
+    if current == CONFIGURED:
+        return "The configured ranking model is serving; there is nothing to roll back.", False
+    if pruned:
+        return (f"Not rolled back: the ranking model before it, `{escape(target.name or '')}`, no longer has its "
+                "vectors of the passages (they are deleted when a newer model is deployed). Run `kbbot train "
+                "ranking-rollback` where the training worker runs: it computes them first."), False
     with deps.sessions.begin() as session:
-        current = serving_ranking_model(session)
-        if current == CONFIGURED:
-            return "The configured ranking model is serving; there is nothing to roll back.", False
-        restored = rollback_ranking_model(session, actor=user, reason=reason)
-    target = f"`{escape(restored.name)}`" if restored.name else "the configured one"
-    return (f"Rolled back the ranking model from `{escape(current.name or '')}` to {target}. "
+        done = rollback_ranking_model(session, actor=user, reason=reason,
+                                      expected=expected if expected is not None else current.name)
+    if done is None:
+        return "Nothing was rolled back: the serving ranking model changed meanwhile.", False
+    target_text = f"`{escape(done.entry.name)}`" if done.entry.name else "the configured one"
+    return (f"Rolled back the ranking model from `{escape(done.rolled_from.name or '')}` to {target_text}. "
             "Running bots rank with it within a few seconds."), True
 
 

@@ -202,7 +202,7 @@ class KbStatus:
     processes: Sequence[ProcessRecord] = ()
     """Live processes and what each really serves (`store.process_heartbeats`)."""
     ranking_model: str | None = None
-    """The deployed ranking model tuned on votes (`store.ranking_registry`); None: the configured one."""
+    """The deployed ranking model (`store.ranking_registry`); None: the configured one."""
 
 
 def metrics_summary(metrics: dict[str, Any], *, limit: int = 6) -> str:
@@ -292,8 +292,8 @@ def status_blocks(status: KbStatus) -> Blocks:
     lines = [f"*Documents:* {status.documents:,} ({status.chunks:,} passages{older})",
              f"*Feedback:* {status.votes_up:,} 👍 · {status.votes_down:,} 👎",
              f"*Serving:* {model} (deployed)",
-             "*Ranking model:* " + (f"`{escape(status.ranking_model)}` (tuned on votes, deployed)"
-                                    if status.ranking_model else "the configured one (not tuned on votes)")]
+             "*Ranking model:* " + (f"`{escape(status.ranking_model)}` (deployed)"
+                                    if status.ranking_model else "the configured one")]
     processes = "\n".join(process_line(p) for p in status.processes[:20]) or "No process reported in the last minute."
     run = run_summary(status.last_run) if status.last_run else "No training run yet."
     return [section("\n".join(lines)), section(f"*Processes*\n{processes}"),

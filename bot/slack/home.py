@@ -47,7 +47,7 @@ from store.insight import (
     recent_feedback_weeks,
 )
 from store.learned_channels import learning_summary
-from store.ranking_registry import ranking_history
+from store.ranking_registry import newest_deployed_metrics, ranking_history
 from store.schema import WORKSPACE_SCOPE
 from store.training_runs import latest_finished_run, recent_training_runs
 
@@ -78,11 +78,12 @@ def admin_data(sessions: sessionmaker[Session], *, gaps: GapFinder, training_cro
         outcomes = answer_outcomes(session, since=now - timedelta(days=OUTCOME_DAYS))
         runs, latest_report = recent_training_runs(session, limit=3), latest_finished_run(session)
         ranking = ranking_history(session, limit=HOME_DEPLOYMENTS)
+        ranking_metrics = newest_deployed_metrics(session, ranking[0].name) if ranking and ranking[0].name else None
     return AdminData(weeks=weeks, channels=channels, reasons=reasons, outcomes=outcomes,
                      outcome_days=OUTCOME_DAYS, adapter_name=adapter.name if adapter else "base",
                      runs=runs, gaps=gaps.clusters(), latest_report=latest_report, deployments=deployments,
                      next_retrain=next_fire(training_cron, after=now), training_cron=training_cron,
-                     promotable=promotable, ranking=ranking)
+                     promotable=promotable, ranking=ranking, ranking_metrics=ranking_metrics)
 
 
 def publish_home(deps: SlackDeps, user: str, *, notice: str | None = None) -> None:
@@ -193,6 +194,8 @@ def register(app: App, deps: SlackDeps, tabs: HomeTabs) -> None:
         admin_click(body, lambda user: roll_back_model(deps, user=user, reason="App Home button")[0])
 
     @app.action(ACTION_HOME_RANKING_ROLLBACK)
-    def on_ranking_rollback(ack: Ack, body: dict[str, Any]) -> None:
+    def on_ranking_rollback(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        admin_click(body, lambda user: roll_back_ranking(deps, user=user, reason="App Home button")[0])
+        seen = str(action.get("value") or "")  # the model the admin saw serving: a stale click changes nothing
+        admin_click(body, lambda user: roll_back_ranking(deps, user=user, reason="App Home button",
+                                                         expected=seen)[0])

@@ -71,6 +71,8 @@ class AdminData:
     promotable: AdapterRecord | None = None
     ranking: list[RankingEntry] = field(default_factory=list)
     """The ranking models' deployment log, newest first (empty: the configured model has always served)."""
+    ranking_metrics: dict[str, Any] | None = None
+    """What the serving ranking model was tuned on (its newest deployment's metrics), if it was."""
 
 
 def header(text: str) -> dict[str, Any]:
@@ -158,17 +160,17 @@ def deployments_text(deployments: list[DeploymentRecord]) -> str:
 _RANKING_ACTIONS = {"deploy": "deployed", "rollback": "rolled back to", "configured": "switched to"}
 
 
-def ranking_text(entries: list[RankingEntry]) -> str:
-    """Which ranking model picks the passages to quote, what it learned from, and its newest log entries."""
+def ranking_text(entries: list[RankingEntry], metrics: dict[str, Any] | None = None) -> str:
+    """Which ranking model picks the passages to quote, what it learned from (`metrics`), and the newest
+    log entries."""
     serving = entries[0] if entries else None
     if serving is None or serving.name is None:
         head = "*Ranking model* (picks the passages to quote): the configured one, not tuned on votes"
     else:
-        tuned = next((e for e in entries if e.action == "deploy" and e.name == serving.name), None)
         learned = ""
-        if tuned is not None and tuned.metrics.get("train_pairs") is not None:
-            learned = (f", tuned on {tuned.metrics['train_pairs']} 👍 votes (held-out votes lost "
-                       f"{tuned.metrics.get('lost', '?')}, won {tuned.metrics.get('won', '?')})")
+        if metrics and metrics.get("train_pairs") is not None:
+            learned = (f", tuned on {metrics['train_pairs']} 👍-voted answers (held-out votes lost "
+                       f"{metrics.get('lost', '?')}, won {metrics.get('won', '?')})")
         head = f"*Ranking model* (picks the passages to quote): `{escape(serving.name)}`{learned}"
     lines = []
     for entry in entries:
@@ -203,15 +205,15 @@ def promote_button(adapter: AdapterRecord) -> dict[str, Any]:
             "text": {"type": "plain_text", "text": truncate(f"Promote {adapter.name}", 75)}}
 
 
-def ranking_rollback_button() -> dict[str, Any]:
+def ranking_rollback_button(serving: str) -> dict[str, Any]:
     confirm = {"title": {"type": "plain_text", "text": "Roll back the ranking model?"},
                "text": {"type": "plain_text", "text": "Every bot ranks passages with the previous ranking model."},
                "confirm": {"type": "plain_text", "text": "Roll back"}, "deny": {"type": "plain_text", "text": "Cancel"}}
-    return {"type": "button", "action_id": ACTION_HOME_RANKING_ROLLBACK, "value": "ranking_rollback",
+    return {"type": "button", "action_id": ACTION_HOME_RANKING_ROLLBACK, "value": truncate(serving, 2000),
             "text": {"type": "plain_text", "text": "Roll back ranking"}, "confirm": confirm}
 
 
-def admin_buttons(promotable: AdapterRecord | None = None, *, tuned_ranking: bool = False) -> dict[str, Any]:
+def admin_buttons(promotable: AdapterRecord | None = None, *, tuned_ranking: str | None = None) -> dict[str, Any]:
     confirm = {"title": {"type": "plain_text", "text": "Roll back the model?"},
                "text": {"type": "plain_text", "text": "Every bot switches to the previous model version."},
                "confirm": {"type": "plain_text", "text": "Roll back"}, "deny": {"type": "plain_text", "text": "Cancel"}}
@@ -221,7 +223,7 @@ def admin_buttons(promotable: AdapterRecord | None = None, *, tuned_ranking: boo
         {"type": "button", "action_id": ACTION_HOME_ROLLBACK, "style": "danger", "value": "rollback",
          "text": {"type": "plain_text", "text": "Roll back"}, "confirm": confirm},
         *([promote_button(promotable)] if promotable else []),
-        *([ranking_rollback_button()] if tuned_ranking else [])]}
+        *([ranking_rollback_button(tuned_ranking)] if tuned_ranking else [])]}
 
 
 def admin_blocks(data: AdminData) -> Blocks:
@@ -231,8 +233,8 @@ def admin_blocks(data: AdminData) -> Blocks:
     return [{"type": "divider"}, header("Team insight (admins)"), section(feedback_text(data)),
             section(outcomes_text(data)), header("Training"), section(schedule_text(data)), *runs,
             section(truncate(deployments_text(data.deployments), SECTION_LIMIT)),
-            section(truncate(ranking_text(data.ranking), SECTION_LIMIT)),
-            admin_buttons(data.promotable, tuned_ranking=bool(data.ranking) and data.ranking[0].name is not None),
+            section(truncate(ranking_text(data.ranking, data.ranking_metrics), SECTION_LIMIT)),
+            admin_buttons(data.promotable, tuned_ranking=data.ranking[0].name if data.ranking else None),
             *report,
             header("Knowledge gaps"), *gap_blocks(data.gaps, limit=HOME_GAPS)]
 

@@ -435,3 +435,49 @@ def test_a_missing_ranking_model_fails_rank_but_not_an_add_that_stored_its_docum
     assert f"ranking model: no ranking model at {missing}" in added.stderr
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Chunk)) == 3
+
+
+def test_prune_waits_for_no_tuning_and_keeps_what_a_live_process_ranks_with(run, sessions, engine,
+                                                                             tmp_path: Path) -> None:
+    from store.process_heartbeats import Served, register_process
+    from store.ranking_registry import ranking_change_lock
+    from store.ranking_vectors import RankingRow, save_ranking_vectors
+    from store.schema import RankingVectors
+
+    guide = tmp_path / "guide.md"
+    guide.write_text(GUIDE)
+    assert run("add", str(guide), KB_RANKING_MODEL="").exit_code == 0
+    lagging, stale = "all-mpnet-base-v2-votes-20261101-000000", "all-mpnet-base-v2-votes-20261025-000000"
+    unit = np.ones(768, dtype=np.float32) / np.sqrt(768)
+    with sessions.begin() as session:
+        chunk_ids = session.scalars(select(Chunk.id)).all()
+        for name in (lagging, stale):
+            save_ranking_vectors(session, name, [RankingRow(chunk_id=chunk_id, passage=unit, heading=unit)
+                                                 for chunk_id in chunk_ids], heading_weight=0.2)
+        # a web process that could not load the newest deployment still ranks with an older model
+        register_process(session, kind="web", served=Served(adapter_id=None, adapter_name="base", model="m",
+                                                            ranking_model=lagging))
+    with ranking_change_lock(engine):  # a tuning readying its model
+        busy = run("rank", "--prune", KB_RANKING_MODEL="")
+    assert _one_line_error(busy).startswith("Error: --prune: another process is tuning, deploying or pruning")
+    pruned = run("rank", "--prune", KB_RANKING_MODEL="")
+    assert pruned.exit_code == 0, pruned.output
+    with sessions() as session:
+        models = sorted(set(session.scalars(select(RankingVectors.model)).all()))
+    assert models == ["all-mpnet-base-v2", lagging], "the stale model goes; the live process's stays"
+
+
+def test_rank_where_the_deployed_models_folder_is_not_ranks_with_the_configured_one(run, sessions,
+                                                                                    tmp_path: Path) -> None:
+    from store.ranking_registry import deploy_ranking_model
+
+    with sessions.begin() as session:  # deployed by a worker whose models folder this container does not see
+        deploy_ranking_model(session, folder="/worker-only/ranking-tuned/mpnet-votes-1", name="mpnet-votes-1",
+                             actor="schedule")
+    guide = tmp_path / "guide.md"
+    guide.write_text(GUIDE)
+    added = run("add", str(guide), KB_RANKING_MODEL="")
+    assert added.exit_code == 0, added.output
+    assert ("ranking model: the deployed /worker-only/ranking-tuned/mpnet-votes-1 is not here (share KB_MODELS_DIR "
+            "with the training worker); ranking with the configured model") in added.stderr
+    assert "ranking model all-mpnet-base-v2: 3 passages ranked" in added.stderr

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.slack.blocks import ACTION_FEEDBACK
 from bot.slack.home import HomeTabs
@@ -15,7 +16,8 @@ from bot.slack.modals import ACTION_VALUE, BLOCK_REASON
 from bot.slack.work import BackgroundWork
 from store.adapter_registry import promote, register_adapter, serving_adapter
 from store.ranking_registry import deploy_ranking_model, serving_ranking_model
-from store.schema import TrainingRun, UnansweredQuestion
+from store.ranking_vectors import RankingRow, save_ranking_vectors
+from store.schema import Chunk, TrainingRun, UnansweredQuestion
 from store.training_runs import mark_run_finished
 from tests.fakes.slack_requests import (
     ASKER,
@@ -140,6 +142,15 @@ def test_rollback_button_is_refused_to_non_admins_and_works_for_admins(
     assert "*Serving:* adapter `kb-v1`" in shown(bot.fake.home_views[ADMIN])
 
 
+def _store_vectors(bot: SlackHarness, name: str) -> None:
+    """What ranking every passage with model `name` leaves (unit vectors: only their presence matters here)."""
+    unit = np.ones(768, dtype=np.float32) / np.sqrt(768)
+    with bot.sessions.begin() as session:
+        chunk_ids = session.scalars(select(Chunk.id)).all()
+        save_ranking_vectors(session, name, [RankingRow(chunk_id=chunk_id, passage=unit, heading=unit)
+                                             for chunk_id in chunk_ids], heading_weight=0.2)
+
+
 def test_admins_see_the_ranking_model_tuned_on_votes_and_can_roll_it_back(
         used: tuple[SlackHarness, HomeTabs, str]) -> None:
     bot, _, _ = used
@@ -147,14 +158,22 @@ def test_admins_see_the_ranking_model_tuned_on_votes_and_can_roll_it_back(
     assert "*Ranking model* (picks the passages to quote): the configured one, not tuned on votes" in shown(view)
     assert ACTION_HOME_RANKING_ROLLBACK not in action_ids(view), "nothing tuned serves: nothing to roll back"
     with bot.sessions.begin() as session:  # what `kbbot train ranking --deploy` and the worker write
-        for number, (name, actor) in enumerate((("mpnet-votes-1", "schedule"), ("mpnet-votes-2", "schedule"))):
-            deploy_ranking_model(session, folder=f"/models/ranking-tuned/{name}", name=name, actor=actor,
+        for number, name in enumerate(("mpnet-votes-1", "mpnet-votes-2")):
+            deploy_ranking_model(session, folder=f"/models/ranking-tuned/{name}", name=name, actor="schedule",
                                  metrics={"train_pairs": 40 + number, "lost": 1, "won": 3 + number})
-    text = shown(home_opened(bot, ADMIN))
-    assert ("*Ranking model* (picks the passages to quote): `mpnet-votes-2`, tuned on 41 👍 votes (held-out votes "
-            "lost 1, won 4)") in text
+    view = home_opened(bot, ADMIN)
+    text = shown(view)
+    assert ("*Ranking model* (picks the passages to quote): `mpnet-votes-2`, tuned on 41 👍-voted answers (held-out "
+            "votes lost 1, won 4)") in text
     assert "deployed `mpnet-votes-1` by the training loop" in text
-    click = button_action("ranking_rollback", action_id=ACTION_HOME_RANKING_ROLLBACK, block_id="kb.home.admin")
+    [button] = [e for b in view["blocks"] for e in b.get("elements", [])
+                if e.get("action_id") == ACTION_HOME_RANKING_ROLLBACK]
+    click = button_action(button["value"], action_id=ACTION_HOME_RANKING_ROLLBACK, block_id="kb.home.admin")
+
+    bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ADMIN))
+    assert "Not rolled back: the ranking model before it, `mpnet-votes-1`, no longer has its vectors" in shown(
+        bot.fake.home_views[ADMIN]), "a model whose vectors were pruned is never served from Slack"
+    _store_vectors(bot, "mpnet-votes-1")
     bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ASKER))
     with bot.sessions() as session:
         assert serving_ranking_model(session).name == "mpnet-votes-2", "a forged click changes nothing"
@@ -165,7 +184,16 @@ def test_admins_see_the_ranking_model_tuned_on_votes_and_can_roll_it_back(
     view = bot.fake.home_views[ADMIN]
     assert "Rolled back the ranking model from `mpnet-votes-2` to `mpnet-votes-1`" in shown(view)
     assert f"rolled back to `mpnet-votes-1` by <@{ADMIN}>" in shown(view)
+    assert "tuned on 40 👍-voted answers" in shown(view), "the metrics of the model serving now"
     bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ADMIN))
+    with bot.sessions() as session:
+        assert serving_ranking_model(session).name == "mpnet-votes-1", "a second click on the same button is stale"
+    assert "Nothing was rolled back: the serving ranking model changed meanwhile." in shown(bot.fake.home_views[ADMIN])
+
+    [button] = [e for b in bot.fake.home_views[ADMIN]["blocks"] for e in b.get("elements", [])
+                if e.get("action_id") == ACTION_HOME_RANKING_ROLLBACK]
+    fresh = button_action(button["value"], action_id=ACTION_HOME_RANKING_ROLLBACK, block_id="kb.home.admin")
+    bot.interact(block_action(fresh, channel="D0HOME", message_ts="1.000001", user=ADMIN))
     view = bot.fake.home_views[ADMIN]
     assert "to the configured one" in shown(view) and ACTION_HOME_RANKING_ROLLBACK not in action_ids(view)
 

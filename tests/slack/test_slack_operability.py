@@ -201,7 +201,7 @@ def test_kb_status_lists_what_each_live_process_really_serves(
     bot.command("status")
     shown = json.dumps(bot.fake.responses()[0]["blocks"], ensure_ascii=False)
     assert "*Serving:* adapter `kb-v7` (deployed)" in shown
-    assert "*Ranking model:* the configured one (not tuned on votes)" in shown
+    assert "*Ranking model:* the configured one" in shown
     assert "serves adapter `kb-v7` (sha256 ab12ab12ab12) on `var/models/m`, ranks with `mpnet-votes-1`" in shown
     assert "• socket" in shown and "serves the base model on `var/models/m`" in shown, "the lagging process shows"
     assert "pid 999999" not in shown, "a process silent for 10 minutes is dead"
@@ -210,7 +210,7 @@ def test_kb_status_lists_what_each_live_process_really_serves(
         deploy_ranking_model(session, folder="/models/ranking-tuned/mpnet-votes-1", name="mpnet-votes-1",
                              actor="schedule")
     bot.command("status")
-    assert "*Ranking model:* `mpnet-votes-1` (tuned on votes, deployed)" in json.dumps(
+    assert "*Ranking model:* `mpnet-votes-1` (deployed)" in json.dumps(
         bot.fake.responses()[1]["blocks"], ensure_ascii=False)
 
 

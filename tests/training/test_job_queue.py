@@ -13,6 +13,7 @@ from tests.training.feedback_fixtures import LOOP
 from training.jobs import (
     EXECUTE_TASK,
     QUEUE,
+    RANKING_TASK,
     REFRESH_QUEUE,
     REFRESH_TASK,
     build_app,
@@ -130,3 +131,32 @@ def test_the_worker_refreshes_url_documents_on_its_own_queue_on_a_schedule(engin
     assert (periodic.cron, periodic.task.queue) == ("17 * * * *", REFRESH_QUEUE)
     asyncio.run(app.tasks[REFRESH_TASK](timestamp=0))
     assert refreshed == [1]
+
+
+def test_the_ranking_model_is_tuned_on_its_schedule_and_in_its_own_job_after_executed_runs(
+        engine: Engine, sessions: sessionmaker[Session], loop_paths: LoopPaths, queue: None) -> None:
+    tuned: list[str] = []
+    app = build_app(conninfo=psycopg_conninfo(engine.url.render_as_string(hide_password=False)),
+                    schedule_cron="0 3 * * 0", poll_cron="0 4 * * 0",
+                    execute=lambda: process_queued_runs(engine, paths=loop_paths, config=LOOP),
+                    request_scheduled_run=lambda: None, poll=lambda: has_queued_run(engine, loop_paths),
+                    tune_ranking=lambda: tuned.append("tuned"), ranking_cron="41 4 * * 0")
+    periodic = app.periodic_registry.periodic_tasks[(RANKING_TASK, "ranking")]
+    assert (periodic.cron, periodic.task.queue) == ("41 4 * * 0", QUEUE)
+
+    async def scenario() -> None:
+        async with app.open_async():
+            await app.tasks["training.poll"](timestamp=0)  # nothing queued: no execution, no tuning
+            await defer_execution(app)
+            await app.run_worker_async(queues=[QUEUE], wait=False, install_signal_handlers=False,
+                                       listen_notify=False)
+            assert tuned == [], "an execution that ran no run tunes nothing"
+            queue_run(sessions, trigger="admin", requested_by="UADMIN", notify_channel=None)
+            await app.tasks["training.poll"](timestamp=60)
+            await app.run_worker_async(queues=[QUEUE], wait=False, install_signal_handlers=False,
+                                       listen_notify=False)
+
+    asyncio.run(scenario())
+    assert tuned == ["tuned"], "the admin's run is followed by one tuning of the ranking model"
+    assert _jobs(engine) == [("training.execute", "succeeded"), ("training.execute", "succeeded"),
+                             (RANKING_TASK, "succeeded")]

@@ -23,7 +23,7 @@ from tests.answers import vote
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.harness import add_document
 from tests.training.handbook_votes import TOPICS
-from training.__main__ import _after_runs, _ranking_tuning, cli
+from training.__main__ import _ranking_tuning, cli
 from training.config import DatasetConfig
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "var" / "models"
@@ -157,8 +157,57 @@ def test_train_ranking_deploy_switches_a_following_answerer_and_a_rollback_switc
 
 
 
-def test_the_worker_tunes_the_ranking_model_after_the_runs_it_executed_and_not_when_it_executed_none() -> None:
-    tunings: list[str] = []
-    assert _after_runs([], lambda: tunings.append("tuned")) == [] and tunings == []
-    assert _after_runs(["run 7"], lambda: tunings.append("tuned")) == ["run 7"] and tunings == ["tuned"]
-    assert _after_runs(["run 8"], None) == ["run 8"], "the ranking model off: runs only"
+
+def test_ranking_rollback_computes_the_vectors_a_pruned_model_lacks_and_refuses_what_it_cannot_serve(
+        sessions: sessionmaker[Session], embedder: Embedder, ranker: PassageRanker, database_url: str,
+        tmp_path: Path) -> None:
+    from knowledge.passage_ranking import rank_missing
+    from knowledge.ranking_model import ranking_model_dir
+    from store.ranking_registry import deploy_ranking_model
+
+    for heading, text in TOPICS.values():
+        add_document(sessions, embedder, heading, f"# {heading}\n\n{text}")
+    rank_missing(sessions, ranker)
+    env = {"DATABASE_URL": database_url, "KB_MODELS_DIR": str(MODELS_DIR), "KB_RANKING_MODEL": ""}
+    folders = {name: tmp_path / name for name in ("mpnet-votes-1", "mpnet-votes-2")}
+    for folder in folders.values():
+        folder.symlink_to(ranking_model_dir(MODELS_DIR))  # the bundled weights under tuned names
+    with sessions.begin() as session:  # deployed one after the other; the first one's vectors were pruned since
+        for name, folder in folders.items():
+            deploy_ranking_model(session, folder=str(folder), name=name, actor="schedule")
+
+    rolled = CliRunner().invoke(cli, ["ranking-rollback", "--reason", "worse"], env=env)
+    assert rolled.exit_code == 0, rolled.output
+    payload = json.loads(rolled.stdout)
+    assert (payload["rolled_back_from"], payload["serving"]) == ("mpnet-votes-2", "mpnet-votes-1")
+    assert payload["passages_ranked"] == len(TOPICS), "its vectors were computed before it served"
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(RankingVectors)
+                              .where(RankingVectors.model == "mpnet-votes-1")) == len(TOPICS)
+    back = json.loads(CliRunner().invoke(cli, ["ranking-rollback"], env=env).stdout)
+    assert back["serving"] == "the configured model (KB_RANKING_MODEL)" and back["passages_ranked"] == 0
+    nothing = CliRunner().invoke(cli, ["ranking-rollback"], env=env)
+    assert nothing.exit_code == 1 and "the configured ranking model is serving; there is nothing to roll back" in \
+        nothing.output
+
+    gone = tmp_path / "mpnet-votes-0"
+    with sessions.begin() as session:
+        deploy_ranking_model(session, folder=str(gone), name=gone.name, actor="schedule")
+        deploy_ranking_model(session, folder=str(folders["mpnet-votes-2"]), name="mpnet-votes-2", actor="schedule")
+    refused = CliRunner().invoke(cli, ["ranking-rollback"], env=env)
+    assert refused.exit_code == 1 and f"the ranking model a rollback would serve, {gone}, is missing" in refused.output
+    status = json.loads(CliRunner().invoke(cli, ["status"], env=env).stdout)
+    assert status["ranking_model"] == "mpnet-votes-2", "a refused rollback changes nothing"
+
+
+def test_the_worker_does_not_retune_votes_whose_model_the_gate_refused(
+        sessions: sessionmaker[Session], engine: Engine, tmp_path: Path) -> None:
+    from training.ranking_loop import LAST_REFUSED_FILE, RankingLoopSettings, run_ranking_loop, votes_fingerprint
+    from training.ranking_votes import RankingVotes
+
+    settings = RankingLoopSettings(setting="", models_dir=MODELS_DIR, out_root=tmp_path, deploy=True,
+                                   only_if_new=True)
+    (tmp_path / LAST_REFUSED_FILE).write_text(json.dumps(
+        {"votes_fingerprint": votes_fingerprint(RankingVotes(train=[], held_out=[]))}))
+    outcome = run_ranking_loop(engine, sessions, settings, DatasetConfig())
+    assert outcome.skipped == "no new votes since the last tuning, which the gate refused" and outcome.result is None
