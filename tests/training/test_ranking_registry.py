@@ -15,6 +15,7 @@ from store.ranking_registry import (
     ranking_history,
     ranking_names_kept,
     rollback_ranking_model,
+    rollback_target_now,
     serving_ranking_model,
 )
 
@@ -50,13 +51,18 @@ def test_deploy_rollback_and_configured_as_a_stack(sessions: sessionmaker[Sessio
         assert ranking_names_kept(session) == {"m1", "m2"}
         assert newest_deployed_metrics(session) == {"votes_fingerprint": "f2"}
     with sessions.begin() as session:
-        entry = rollback_ranking_model(session, actor="admin", reason="worse answers")
+        assert rollback_target_now(session) == RankingTarget("/models/ranking-tuned/m1", "m1")
+        assert rollback_ranking_model(session, actor="admin", expected="m1") is None, "m2 serves, not m1"
+        done = rollback_ranking_model(session, actor="admin", reason="worse answers", expected="m2")
+    assert done is not None and done.rolled_from.name == "m2"
+    entry = done.entry
     assert (entry.action, entry.name, entry.actor, entry.reason) == ("rollback", "m1", "admin", "worse answers")
     with sessions.begin() as session:
         assert serving_ranking_model(session).name == "m1"
         assert ranking_names_kept(session) == {"m1"}, "m2 was rolled away from: a rollback never re-serves it"
         second = rollback_ranking_model(session, actor="admin")
-    assert second.folder is None and second.name is None
+        assert second is not None and second.entry.folder is None and second.entry.name is None
+        assert rollback_ranking_model(session, actor="admin") is None, "the configured model: nothing to roll back"
     _deploy(sessions, "m3")
     with sessions.begin() as session:
         assert ranking_names_kept(session) == {"m3"}, "a rollback from m3 serves the configured model"
