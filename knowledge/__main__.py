@@ -230,12 +230,12 @@ def _rank_stored(sessions: sessionmaker[Session], *, after_add: bool) -> int:
     from sqlalchemy.exc import OperationalError
 
     from knowledge.passage_ranking import fill_search_vectors, rank_missing
-    from knowledge.ranking_model import RankingModelError, load_ranker
+    from knowledge.ranking_model import RankingModelError, load_ranker, ranking_off
     from store.config import ModelsSettings
     from store.errors import one_line_reason
 
     models = ModelsSettings()
-    deployed = _deployed_ranking_folder(sessions)
+    deployed = None if ranking_off(models.ranking_model) else _deployed_ranking_folder(sessions)
     if deployed and not (Path(deployed) / "config.json").is_file():
         # A process that cannot see the worker's models folder (a release container, say) ranks with the
         # configured model, as the answering processes fall back to it.
@@ -344,8 +344,7 @@ def rank(prune: bool) -> None:
     rows stored before those were kept (resumable; `add` does it itself)."""
     from knowledge.ranking_model import ranking_folder, ranking_off
     from store.config import ModelsSettings
-    from store.ranking_registry import RankingChangeBusy, ranking_change_lock, ranking_names_kept
-    from store.ranking_vectors import delete_other_models
+    from store.ranking_registry import RankingChangeBusy, prune_ranking_vectors, ranking_change_lock
 
     models = ModelsSettings()
     if prune and ranking_off(models.ranking_model):
@@ -356,8 +355,8 @@ def rank(prune: bool) -> None:
         if prune:
             try:
                 with ranking_change_lock(sessions.kw["bind"]), sessions.begin() as session:  # never one being readied
-                    kept = {ranking_folder(models.ranking_model, models.models_dir).name} | ranking_names_kept(session)
-                    pruned = delete_other_models(session, kept)
+                    pruned, kept = prune_ranking_vectors(session, ranking_folder(models.ranking_model,
+                                                                                 models.models_dir).name)
             except RankingChangeBusy as exc:
                 raise click.ClickException(f"--prune: {exc}") from exc
             click.echo(f"vectors of other ranking models deleted: {pruned} (kept {', '.join(sorted(kept))})")

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, exists, select, text
 from sqlalchemy.orm import Session
 
 from store.deployment_stack import rollback_target, serving_stack
 from store.process_heartbeats import live_processes
-from store.ranking_vectors import chunks_to_rank
-from store.schema import RankingDeployment
+from store.ranking_vectors import chunks_to_rank, delete_other_models
+from store.schema import RankingDeployment, RankingVectors
 
 logger = logging.getLogger(__name__)
 
@@ -104,25 +104,70 @@ def rollback_target_now(session: Session) -> RankingTarget:
     return rollback_target(_stack(session), CONFIGURED)
 
 
-def rollback_ranking_model(session: Session, *, actor: str, reason: str | None = None,
-                           expected: str | None = None) -> RankingRollback | None:
-    """Serve again what served before the current entry (the configured model when nothing did).
+class RankingChanged(RuntimeError):
+    """The serving ranking model is not the one the caller expected (a stale button, two admins at once)."""
 
-    Returns None, changing nothing, when the configured model serves, or when `expected` is given and
-    is not the name of the model serving now (a second click on a stale button, two admins at once).
+
+class RankingVectorsMissing(LookupError):
+    """The model a rollback would serve has no vectors left (pruned when a newer model was deployed)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the ranking model a rollback would serve, {name}, no longer has its passages' vectors")
+        self.name = name
+
+
+_ANY: Any = object()
+"""`expected`'s default: any serving model."""
+
+
+def rollback_ranking_model(session: Session, *, actor: str, reason: str | None = None,
+                           expected: str | None = _ANY, require_vectors: bool = False) -> RankingRollback | None:
+    """Serve again what served before the current entry (the configured model when nothing did); None when
+    there is nothing to roll back (no deployment before, or it would serve the same model).
+
+    Checked under the log's lock, so a deployment's prune (which holds it too) cannot interleave.
+
+    Args:
+        expected: the name of the model the caller saw serving (None: the configured one; not given: any);
+            another serving raises, changing nothing.
+        require_vectors: refuse a model with no stored vectors at all (what a prune leaves; a few
+            passages added since it served fill in after the answers that read them).
+
+    Raises:
+        RankingChanged: `expected` is not what serves now.
+        RankingVectorsMissing: `require_vectors` and the target has none.
     """
     _lock(session)
     stack = _stack(session)
     current = stack[-1] if stack else CONFIGURED
-    if current == CONFIGURED or (expected is not None and current.name != expected):
+    if expected is not _ANY and current.name != expected:
+        raise RankingChanged(f"the serving ranking model is {current.name or 'the configured one'} by now")
+    target = rollback_target(stack, CONFIGURED)
+    if not stack or target == current:
         return None
-    entry = _append(session, rollback_target(stack, CONFIGURED), ACTION_ROLLBACK, actor, reason, None)
-    return RankingRollback(current, entry)
+    if require_vectors and target.name is not None and not has_vectors(session, target.name):
+        raise RankingVectorsMissing(target.name)
+    return RankingRollback(current, _append(session, target, ACTION_ROLLBACK, actor, reason, None))
+
+
+def has_vectors(session: Session, name: str) -> bool:
+    """Whether any passage has vectors from the ranking model stored as `name` (none: pruned, or never ranked)."""
+    return session.scalar(select(exists().where(RankingVectors.model == name))) or False
 
 
 def lacks_vectors(session: Session, name: str) -> bool:
-    """Whether some passage has no vectors from the ranking model stored as `name` (pruned, or never ranked)."""
+    """Whether some passage has no vectors from the ranking model stored as `name` (what a rollback's ranking
+    pass computes)."""
     return bool(chunks_to_rank(session, name, limit=1))
+
+
+def prune_ranking_vectors(session: Session, configured: str | None) -> tuple[int, set[str]]:
+    """Delete the vectors of every ranking model not in `ranking_names_kept` nor `configured` (its name; None
+    with the ranking model off), under the log's lock so no rollback or deployment interleaves; returns
+    how many rows went and the names kept."""
+    _lock(session)
+    kept = ranking_names_kept(session) | ({configured} if configured else set())
+    return delete_other_models(session, kept), kept
 
 
 def ranking_names_kept(session: Session) -> set[str]:
@@ -156,8 +201,9 @@ def ranking_change_lock(engine: Engine) -> Iterator[None]:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _CHANGE_LOCK_KEY})
                 connection.commit()
             except Exception:
-                logger.warning("the ranking change lock was not released explicitly (its connection is gone)",
+                logger.warning("the ranking change lock was not released explicitly; closing its connection",
                                exc_info=True)
+                connection.invalidate()  # never back to the pool still holding it
 
 
 def newest_deployed_metrics(session: Session, name: str | None = None) -> dict[str, Any] | None:

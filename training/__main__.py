@@ -408,29 +408,36 @@ def ranking_rollback_command(actor: str, reason: str | None) -> None:
     from knowledge.passage_ranking import PassageRanker, rank_missing
     from store.database import make_session_factory
     from store.ranking_registry import (
-        CONFIGURED,
+        RankingChangeBusy,
+        RankingChanged,
+        RankingVectorsMissing,
         lacks_vectors,
+        ranking_change_lock,
         rollback_ranking_model,
         rollback_target_now,
         serving_ranking_model,
     )
 
-    sessions = make_session_factory(_engine())
-    with sessions() as session:
-        current, target = serving_ranking_model(session), rollback_target_now(session)
-        missing = target.name is not None and lacks_vectors(session, target.name)
-    if current == CONFIGURED:
-        raise click.ClickException("the configured ranking model is serving; there is nothing to roll back")
-    ranked = 0
-    if missing and target.folder is not None:
-        if not (Path(target.folder) / "config.json").is_file():
-            raise click.ClickException(f"the ranking model a rollback would serve, {target.folder}, is missing and "
-                                       "its vectors were deleted: deploy another (`kbbot train ranking-deploy`)")
-        ranked = rank_missing(sessions, PassageRanker(Path(target.folder)))
-    with sessions.begin() as session:
-        done = rollback_ranking_model(session, actor=actor, reason=reason, expected=current.name)
+    engine = _engine()
+    sessions = make_session_factory(engine)
+    try:
+        with ranking_change_lock(engine):  # no deployment prunes the target's vectors between ranking and serving
+            with sessions() as session:
+                current, target = serving_ranking_model(session), rollback_target_now(session)
+                missing = target.name is not None and lacks_vectors(session, target.name)
+            ranked = 0
+            if missing and target.folder is not None and (Path(target.folder) / "config.json").is_file():
+                ranked = rank_missing(sessions, PassageRanker(Path(target.folder)))
+            with sessions.begin() as session:
+                done = rollback_ranking_model(session, actor=actor, reason=reason, expected=current.name,
+                                              require_vectors=True)
+    except (RankingChangeBusy, RankingChanged) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except RankingVectorsMissing as exc:
+        raise click.ClickException(f"{exc}, and its folder {target.folder} is missing: deploy another "
+                                   "(`kbbot train ranking-deploy`)") from exc
     if done is None:
-        raise click.ClickException("the serving ranking model changed meanwhile; nothing was rolled back")
+        raise click.ClickException("no earlier ranking model to roll back to (the configured one serves)")
     _echo({"entry": done.entry.id, "rolled_back_from": done.rolled_from.name, "passages_ranked": ranked,
            "serving": done.entry.name or "the configured model (KB_RANKING_MODEL)"})
 

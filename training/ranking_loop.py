@@ -43,11 +43,11 @@ from store.ranking_registry import (
     RankingChangeBusy,
     deploy_ranking_model,
     newest_deployed_metrics,
+    prune_ranking_vectors,
     ranking_change_lock,
-    ranking_names_kept,
     serving_ranking_model,
 )
-from store.ranking_vectors import chunk_texts, delete_other_models
+from store.ranking_vectors import chunk_texts
 from training.config import DatasetConfig
 from training.ranking_tuning import RankingTuningConfig, TuningResult, tune_ranking_model
 from training.ranking_votes import RankingVotes, ranking_votes
@@ -173,10 +173,9 @@ def run_ranking_loop(engine: Engine, sessions: sessionmaker[Any], settings: Rank
         with sessions.begin() as session:
             entry = deploy_ranking_model(session, folder=str(result.folder), name=result.name, actor=settings.actor,
                                          reason=f"tuned on {result.train_pairs} 👍 votes", metrics=metrics)
-            kept = ranking_names_kept(session)
-            if not ranking_off(settings.setting):
-                kept.add(ranking_folder(settings.setting, settings.models_dir).name)
-            pruned = delete_other_models(session, kept)
+            configured = None if ranking_off(settings.setting) else ranking_folder(settings.setting,
+                                                                                   settings.models_dir).name
+            pruned, _ = prune_ranking_vectors(session, configured)
         logger.info("ranking model %s deployed (entry %d); vectors of %d rows of older models deleted",
                     result.name, entry.id, pruned)
         return RankingLoopOutcome(votes=votes, serving=serving, result=result, ranked=ranked, deployed=entry.id,

@@ -10,13 +10,7 @@ from __future__ import annotations
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import escape
 from store.adapter_registry import promotable_adapter, promote, rollback, serving_adapter
-from store.ranking_registry import (
-    CONFIGURED,
-    lacks_vectors,
-    rollback_ranking_model,
-    rollback_target_now,
-    serving_ranking_model,
-)
+from store.ranking_registry import RankingChanged, RankingVectorsMissing, rollback_ranking_model
 from store.training_runs import request_training_run
 
 
@@ -49,26 +43,24 @@ def roll_back_ranking(deps: SlackDeps, *, user: str, reason: str,
     and whether anything changed.
 
     `expected`: the name of the model the admin saw serving (the Home button's); when another serves by
-    now (a second click, another admin), nothing changes. A model whose vectors were deleted (two
+    now (a second click, another admin), nothing changes. A model whose vectors were all deleted (two
     rollbacks back) is not served from here: ranking every passage again is the worker's job.
     """
-    with deps.sessions() as session:
-        current, target = serving_ranking_model(session), rollback_target_now(session)
-        pruned = target.name is not None and lacks_vectors(session, target.name)
-    if current == CONFIGURED:
-        return "The configured ranking model is serving; there is nothing to roll back.", False
-    if pruned:
-        return (f"Not rolled back: the ranking model before it, `{escape(target.name or '')}`, no longer has its "
-                "vectors of the passages (they are deleted when a newer model is deployed). Run `kbbot train "
-                "ranking-rollback` where the training worker runs: it computes them first."), False
-    with deps.sessions.begin() as session:
-        done = rollback_ranking_model(session, actor=user, reason=reason,
-                                      expected=expected if expected is not None else current.name)
-    if done is None:
+    try:
+        with deps.sessions.begin() as session:
+            done = rollback_ranking_model(session, actor=user, reason=reason, require_vectors=True,
+                                          **({"expected": expected} if expected is not None else {}))
+    except RankingChanged:
         return "Nothing was rolled back: the serving ranking model changed meanwhile.", False
-    target_text = f"`{escape(done.entry.name)}`" if done.entry.name else "the configured one"
-    return (f"Rolled back the ranking model from `{escape(done.rolled_from.name or '')}` to {target_text}. "
-            "Running bots rank with it within a few seconds."), True
+    except RankingVectorsMissing as exc:
+        return (f"Not rolled back: the ranking model before it, `{escape(exc.name)}`, no longer has its vectors of "
+                "the passages (they are deleted when a newer model is deployed). Run `kbbot train "
+                "ranking-rollback` where the training worker runs: it computes them first."), False
+    if done is None:
+        return "There is no earlier ranking model to roll back to; the configured one is serving.", False
+    target = f"`{escape(done.entry.name)}`" if done.entry.name else "the configured one"
+    return (f"Rolled back the ranking model from `{escape(done.rolled_from.name or 'the configured one')}` to "
+            f"{target}. Running bots rank with it within a few seconds."), True
 
 
 def promote_candidate(deps: SlackDeps, *, user: str, adapter_id: int) -> str:

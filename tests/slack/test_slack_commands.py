@@ -210,7 +210,8 @@ def test_rollback_is_for_admins_and_serves_the_previous_adapter(bot: SlackHarnes
 def test_rollback_ranking_serves_the_previous_ranking_model(bot: SlackHarness) -> None:
     bot.fake.admins.add("UADMIN")
     bot.command("rollback ranking", user="UADMIN")
-    assert bot.fake.responses()[0]["text"] == "The configured ranking model is serving; there is nothing to roll back."
+    assert bot.fake.responses()[0]["text"] == ("There is no earlier ranking model to roll back to; the configured "
+                                               "one is serving.")
     with bot.sessions.begin() as session:
         deploy_ranking_model(session, folder="/models/ranking-tuned/mpnet-votes-1", name="mpnet-votes-1",
                              actor="schedule")

@@ -187,27 +187,35 @@ def test_ranking_rollback_computes_the_vectors_a_pruned_model_lacks_and_refuses_
     back = json.loads(CliRunner().invoke(cli, ["ranking-rollback"], env=env).stdout)
     assert back["serving"] == "the configured model (KB_RANKING_MODEL)" and back["passages_ranked"] == 0
     nothing = CliRunner().invoke(cli, ["ranking-rollback"], env=env)
-    assert nothing.exit_code == 1 and "the configured ranking model is serving; there is nothing to roll back" in \
-        nothing.output
+    assert nothing.exit_code == 1 and "no earlier ranking model to roll back to" in nothing.output
 
     gone = tmp_path / "mpnet-votes-0"
     with sessions.begin() as session:
         deploy_ranking_model(session, folder=str(gone), name=gone.name, actor="schedule")
         deploy_ranking_model(session, folder=str(folders["mpnet-votes-2"]), name="mpnet-votes-2", actor="schedule")
     refused = CliRunner().invoke(cli, ["ranking-rollback"], env=env)
-    assert refused.exit_code == 1 and f"the ranking model a rollback would serve, {gone}, is missing" in refused.output
+    assert refused.exit_code == 1 and ("the ranking model a rollback would serve, mpnet-votes-0, no longer has its "
+                                       f"passages' vectors, and its folder {gone} is missing") in refused.output
     status = json.loads(CliRunner().invoke(cli, ["status"], env=env).stdout)
     assert status["ranking_model"] == "mpnet-votes-2", "a refused rollback changes nothing"
 
 
 def test_the_worker_does_not_retune_votes_whose_model_the_gate_refused(
         sessions: sessionmaker[Session], engine: Engine, tmp_path: Path) -> None:
-    from training.ranking_loop import LAST_REFUSED_FILE, RankingLoopSettings, run_ranking_loop, votes_fingerprint
+    from training.ranking_loop import (
+        LAST_REFUSED_FILE,
+        RankingLoopSettings,
+        _last_refused,
+        _remember_refused,
+        run_ranking_loop,
+        votes_fingerprint,
+    )
     from training.ranking_votes import RankingVotes
 
     settings = RankingLoopSettings(setting="", models_dir=MODELS_DIR, out_root=tmp_path, deploy=True,
                                    only_if_new=True)
-    (tmp_path / LAST_REFUSED_FILE).write_text(json.dumps(
-        {"votes_fingerprint": votes_fingerprint(RankingVotes(train=[], held_out=[]))}))
+    (tmp_path / LAST_REFUSED_FILE).write_text("{not json")
+    assert _last_refused(tmp_path) is None, "an unreadable record retunes rather than fails"
+    _remember_refused(tmp_path, votes_fingerprint(RankingVotes(train=[], held_out=[])))  # what a refusal writes
     outcome = run_ranking_loop(engine, sessions, settings, DatasetConfig())
     assert outcome.skipped == "no new votes since the last tuning, which the gate refused" and outcome.result is None

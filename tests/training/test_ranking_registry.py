@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.deployment_stack import rollback_target, serving_stack
 from store.ranking_registry import (
     CONFIGURED,
+    RankingChanged,
     RankingTarget,
+    RankingVectorsMissing,
     deploy_configured_ranking_model,
     deploy_ranking_model,
     newest_deployed_metrics,
@@ -52,7 +55,8 @@ def test_deploy_rollback_and_configured_as_a_stack(sessions: sessionmaker[Sessio
         assert newest_deployed_metrics(session) == {"votes_fingerprint": "f2"}
     with sessions.begin() as session:
         assert rollback_target_now(session) == RankingTarget("/models/ranking-tuned/m1", "m1")
-        assert rollback_ranking_model(session, actor="admin", expected="m1") is None, "m2 serves, not m1"
+        with pytest.raises(RankingChanged):
+            rollback_ranking_model(session, actor="admin", expected="m1")  # m2 serves, not m1
         done = rollback_ranking_model(session, actor="admin", reason="worse answers", expected="m2")
     assert done is not None and done.rolled_from.name == "m2"
     entry = done.entry
@@ -62,7 +66,7 @@ def test_deploy_rollback_and_configured_as_a_stack(sessions: sessionmaker[Sessio
         assert ranking_names_kept(session) == {"m1"}, "m2 was rolled away from: a rollback never re-serves it"
         second = rollback_ranking_model(session, actor="admin")
         assert second is not None and second.entry.folder is None and second.entry.name is None
-        assert rollback_ranking_model(session, actor="admin") is None, "the configured model: nothing to roll back"
+        assert rollback_ranking_model(session, actor="admin") is None, "nothing served before: nothing to roll back"
     _deploy(sessions, "m3")
     with sessions.begin() as session:
         assert ranking_names_kept(session) == {"m3"}, "a rollback from m3 serves the configured model"
@@ -72,6 +76,11 @@ def test_deploy_rollback_and_configured_as_a_stack(sessions: sessionmaker[Sessio
         history = ranking_history(session, limit=3)
     assert [entry.action for entry in history] == ["configured", "deploy", "rollback"]
     assert history[1].name == "m3" and history[0].created_at >= history[1].created_at
+    with sessions.begin() as session:
+        with pytest.raises(RankingVectorsMissing, match="m3"):
+            rollback_ranking_model(session, actor="admin", expected=None, require_vectors=True)
+        undone = rollback_ranking_model(session, actor="admin", expected=None)
+    assert undone is not None and undone.entry.name == "m3", "a deployment of the configured model rolls back"
 
 
 def test_a_deployment_notifies_the_channel_when_it_commits(sessions: sessionmaker[Session], database_url: str) -> None:
