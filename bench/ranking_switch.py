@@ -94,11 +94,9 @@ def main(argv: list[str] | None = None) -> None:
                 "SELECT chunk_id, :name, passage, heading, search, scope, now() FROM ranking_vectors "
                 "WHERE model = 'all-mpnet-base-v2'"), {"name": STAND_IN}).rowcount  # type: ignore[attr-defined]
         follower = RankingFollower(sessions, setting="", models_dir=models_dir, poll_interval_s=60)
-        follower.sync_once()
         answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
-                            ranker=follower.ranker, config=AnsweringConfig(summarise=False))
-        follower.attach(answerer.use_ranker)
-        follower.start()
+                            config=AnsweringConfig(summarise=False))
+        follower.serve(answerer.use_ranker)
         counter = iter(range(10**9))
 
         def ask() -> float:

@@ -72,9 +72,16 @@ class RankingFollower:
         """The name of the model the answers are ranked with (its stored vectors' `model`)."""
         return None if self._ranker is None else self._ranker.model_name
 
-    def attach(self, on_switch: Callable[[PassageRanker | None], None]) -> None:
-        """Call `on_switch` with each model loaded from now on (`Answerer.use_ranker`)."""
-        self._on_switch = on_switch
+    def serve(self, use: Callable[[PassageRanker | None], None], *, follow: bool = True) -> None:
+        """Hand `use` (`Answerer.use_ranker`) the serving model now, loading it first when no sync ran yet,
+        and every model loaded later; follow the registry from a thread unless `follow` is False (then
+        only `sync_once` switches)."""
+        if self._served is None:
+            self.sync_once()
+        self._on_switch = use
+        use(self._ranker)
+        if follow:
+            self.start()
 
     def sync_once(self) -> str | None:
         """Read the registry and load what it names if it differs; returns the serving model's name.

@@ -155,12 +155,9 @@ def build_runtime(settings: BotSettings, *, follow_adapters: bool = True,
         follower.start()
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=generator,
                         adapter_source=follower.current_adapter, config=answering_config(settings),
-                        ranker=ranking_follower.ranker if ranking_follower is not None else None,
                         waiting=evidence_first.waiting_anywhere)
     if ranking_follower is not None:
-        ranking_follower.attach(answerer.use_ranker)
-        if follow_adapters:
-            ranking_follower.start()
+        ranking_follower.serve(answerer.use_ranker, follow=follow_adapters)
     common_words()  # read the vocabulary now, not on the first question (~50 ms a process, seen in a burst profile)
     model = settings.generation.openai_model if settings.generation.backend == "openai" \
         else str(settings.models.base_model_path())

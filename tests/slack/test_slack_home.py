@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bot.slack.blocks import ACTION_FEEDBACK
 from bot.slack.home import HomeTabs
@@ -16,8 +15,7 @@ from bot.slack.modals import ACTION_VALUE, BLOCK_REASON
 from bot.slack.work import BackgroundWork
 from store.adapter_registry import promote, register_adapter, serving_adapter
 from store.ranking_registry import deploy_ranking_model, serving_ranking_model
-from store.ranking_vectors import RankingRow, save_ranking_vectors
-from store.schema import Chunk, TrainingRun, UnansweredQuestion
+from store.schema import TrainingRun, UnansweredQuestion
 from store.training_runs import mark_run_finished
 from tests.fakes.slack_requests import (
     ASKER,
@@ -26,6 +24,7 @@ from tests.fakes.slack_requests import (
     feedback_buttons_action,
     view_submission,
 )
+from tests.ranking_rows import store_stand_in_vectors
 from tests.scripted_generator import ScriptedGenerator
 from tests.slack.conftest import MakeBot
 from tests.slack.harness import SlackHarness
@@ -142,16 +141,6 @@ def test_rollback_button_is_refused_to_non_admins_and_works_for_admins(
     assert "*Serving:* adapter `kb-v1`" in shown(bot.fake.home_views[ADMIN])
 
 
-def _store_vectors(bot: SlackHarness, name: str) -> None:
-    """What ranking the passages with model `name` leaves (unit vectors: only their presence matters here),
-    but for the newest passage: one added after the model served, which gets them after an answer reads it."""
-    unit = np.ones(768, dtype=np.float32) / np.sqrt(768)
-    with bot.sessions.begin() as session:
-        chunk_ids = session.scalars(select(Chunk.id).order_by(Chunk.id)).all()[:-1]
-        save_ranking_vectors(session, name, [RankingRow(chunk_id=chunk_id, passage=unit, heading=unit)
-                                             for chunk_id in chunk_ids], heading_weight=0.2)
-
-
 def test_admins_see_the_ranking_model_tuned_on_votes_and_can_roll_it_back(
         used: tuple[SlackHarness, HomeTabs, str]) -> None:
     bot, _, _ = used
@@ -174,7 +163,7 @@ def test_admins_see_the_ranking_model_tuned_on_votes_and_can_roll_it_back(
     bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ADMIN))
     assert "Not rolled back: the ranking model before it, `mpnet-votes-1`, no longer has its vectors" in shown(
         bot.fake.home_views[ADMIN]), "a model whose vectors were pruned is never served from Slack"
-    _store_vectors(bot, "mpnet-votes-1")
+    store_stand_in_vectors(bot.sessions, "mpnet-votes-1", leave_out_newest=True)  # one passage added since
     bot.interact(block_action(click, channel="D0HOME", message_ts="1.000001", user=ASKER))
     with bot.sessions() as session:
         assert serving_ranking_model(session).name == "mpnet-votes-2", "a forged click changes nothing"

@@ -111,11 +111,9 @@ def test_train_ranking_deploy_switches_a_following_answerer_and_a_rollback_switc
         add_document(sessions, embedder, heading, f"# {heading}\n\n{text}")
     env = {"DATABASE_URL": database_url, "KB_MODELS_DIR": str(MODELS_DIR), "KB_RANKING_MODEL": ""}
     follower = RankingFollower(sessions, setting="", models_dir=MODELS_DIR, poll_interval_s=300)
-    follower.sync_once()
     answerer = Answerer(sessions=sessions, embedder=embedder, generator=ScriptedGenerator("unused"),
-                        ranker=follower.ranker, config=AnsweringConfig(summarise=False))
-    follower.attach(answerer.use_ranker)
-    follower.start()
+                        config=AnsweringConfig(summarise=False))
+    follower.serve(answerer.use_ranker)
     try:
         answer_and_upvote(sessions, answerer, QUESTIONS)
         probe = "can I take next friday off?"
