@@ -230,13 +230,13 @@ def _rank_stored(sessions: sessionmaker[Session], *, after_add: bool) -> int:
     from sqlalchemy.exc import OperationalError
 
     from knowledge.passage_ranking import fill_search_vectors, rank_missing
-    from knowledge.ranking_model import RankingModelError, load_ranker, ranking_off
+    from knowledge.ranking_model import RankingModelError, is_model_folder, load_ranker, ranking_off
     from store.config import ModelsSettings
     from store.errors import one_line_reason
 
     models = ModelsSettings()
     deployed = None if ranking_off(models.ranking_model) else _deployed_ranking_folder(sessions)
-    if deployed and not (Path(deployed) / "config.json").is_file():
+    if deployed and not is_model_folder(deployed):
         # A process that cannot see the worker's models folder (a release container, say) ranks with the
         # configured model, as the answering processes fall back to it.
         click.echo(f"ranking model: the deployed {deployed} is not here (share KB_MODELS_DIR with the training "
@@ -342,7 +342,7 @@ def _deployed_ranking_folder(sessions: sessionmaker[Session]) -> str | None:
 def rank(prune: bool) -> None:
     """Compute the serving ranking model's vectors of passages stored without them, and the search vectors of
     rows stored before those were kept (resumable; `add` does it itself)."""
-    from knowledge.ranking_model import ranking_folder, ranking_off
+    from knowledge.ranking_model import configured_ranking_name, ranking_off
     from store.config import ModelsSettings
     from store.ranking_registry import RankingChangeBusy, prune_ranking_vectors, ranking_change_lock
 
@@ -355,8 +355,8 @@ def rank(prune: bool) -> None:
         if prune:
             try:
                 with ranking_change_lock(sessions.kw["bind"]), sessions.begin() as session:  # never one being readied
-                    pruned, kept = prune_ranking_vectors(session, ranking_folder(models.ranking_model,
-                                                                                 models.models_dir).name)
+                    pruned, kept = prune_ranking_vectors(session, configured_ranking_name(models.ranking_model,
+                                                                                          models.models_dir))
             except RankingChangeBusy as exc:
                 raise click.ClickException(f"--prune: {exc}") from exc
             click.echo(f"vectors of other ranking models deleted: {pruned} (kept {', '.join(sorted(kept))})")

@@ -59,7 +59,7 @@ def load_ranker(setting: str, models_dir: Path, deployed: str | None = None) -> 
 
     if deployed:
         folder = Path(deployed)
-        if not (folder / "config.json").is_file():
+        if not is_model_folder(folder):
             raise RankingModelError(f"the deployed ranking model {folder} is missing or incomplete: deploy "
                                     "another (`kbbot train ranking-rollback`) or restore the folder")
     else:
@@ -86,12 +86,32 @@ def ensure_query_export(folder: Path) -> Path:
     Raises:
         RankingModelError: the model cannot be exported (the message says why).
     """
+    return _export_question_side(folder, query_export_dir(folder))
+
+
+def _export_question_side(folder: Path, export: Path) -> Path:
+    """`folder`'s ONNX export in `export`, written once (`knowledge.onnx_export`).
+
+    Raises:
+        RankingModelError: the model cannot be exported (the message says why).
+    """
     from knowledge.onnx_export import OnnxExportError, ensure_onnx_export
 
     try:
-        return ensure_onnx_export(folder, query_export_dir(folder))
+        return ensure_onnx_export(folder, export)
     except OnnxExportError as exc:
-        raise RankingModelError(f"the ranking model {folder} cannot be exported to ONNX ({exc})") from exc
+        raise RankingModelError(f"the ranking model {folder} cannot be exported to ONNX ({exc}); questions would "
+                                "be embedded by PyTorch") from exc
+
+
+def is_model_folder(folder: str | Path) -> bool:
+    """Whether `folder` holds a model (its `config.json`): a deployed or `--base` folder that was not deleted."""
+    return (Path(folder) / "config.json").is_file()
+
+
+def configured_ranking_name(setting: str, models_dir: Path) -> str | None:
+    """The name the configured ranking model's vectors are stored under (None for `off`)."""
+    return None if ranking_off(setting) else ranking_folder(setting, models_dir).name
 
 
 def ranking_folder(setting: str, models_dir: Path) -> Path:
@@ -112,13 +132,7 @@ def ensure_ranking_export(setting: str, models_dir: Path) -> Path | None:
     """
     if ranking_off(setting):
         return None
-    from knowledge.onnx_export import OnnxExportError, ensure_onnx_export
-
-    try:
-        return ensure_onnx_export(ranking_folder(setting, models_dir), ranking_onnx_dir(models_dir))
-    except OnnxExportError as exc:
-        raise RankingModelError(f"the ranking model cannot be exported to ONNX ({exc}); questions would be "
-                                "embedded by PyTorch") from exc
+    return _export_question_side(ranking_folder(setting, models_dir), ranking_onnx_dir(models_dir))
 
 
 def ranking_model_dir(models_dir: Path) -> Path:

@@ -116,12 +116,12 @@ class RankingVectorsMissing(LookupError):
         self.name = name
 
 
-_ANY: Any = object()
-"""`expected`'s default: any serving model."""
+ANY_MODEL: Any = object()
+"""`rollback_ranking_model`'s `expected` when any serving model may be rolled back."""
 
 
 def rollback_ranking_model(session: Session, *, actor: str, reason: str | None = None,
-                           expected: str | None = _ANY, require_vectors: bool = False) -> RankingRollback | None:
+                           expected: str | None = ANY_MODEL, require_vectors: bool = False) -> RankingRollback | None:
     """Serve again what served before the current entry (the configured model when nothing did); None when
     there is nothing to roll back (no deployment before, or it would serve the same model).
 
@@ -140,7 +140,7 @@ def rollback_ranking_model(session: Session, *, actor: str, reason: str | None =
     _lock(session)
     stack = _stack(session)
     current = stack[-1] if stack else CONFIGURED
-    if expected is not _ANY and current.name != expected:
+    if expected is not ANY_MODEL and current.name != expected:
         raise RankingChanged(f"the serving ranking model is {current.name or 'the configured one'} by now")
     target = rollback_target(stack, CONFIGURED)
     if not stack or target == current:

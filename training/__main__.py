@@ -304,7 +304,7 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
     Prints the run as JSON; exit status 3 when the gate refused the tuned model (nothing is kept, unless
     --force).
     """
-    from knowledge.ranking_model import ranking_off
+    from knowledge.ranking_model import is_model_folder, ranking_off
     from store.config import ModelsSettings
     from store.database import make_session_factory
     from training.ranking_loop import RankingLoopSettings, TuningBusy, run_ranking_loop, serving_folder
@@ -318,11 +318,11 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
                                tuning=RankingTuningConfig(min_train=min_train, min_held_out=min_held_out))
     engine = _engine()
     sessions = make_session_factory(engine)
-    if not (loop.base_folder() / "config.json").is_file():
+    if not is_model_folder(loop.base_folder()):
         raise click.ClickException(f"no sentence-transformers model at {loop.base_folder()} (--base): run `kbbot "
                                    "setup-model`, or name a model folder")
-    if not (serving_folder(sessions, loop) / "config.json").is_file():
-        raise click.ClickException(f"the serving ranking model's folder {serving_folder(sessions, loop)} is missing: "
+    if not is_model_folder(serving := serving_folder(sessions, loop)):
+        raise click.ClickException(f"the serving ranking model's folder {serving} is missing: "
                                    "restore it, or serve the one before (`kbbot train ranking-rollback`)")
     try:
         outcome = run_ranking_loop(engine, sessions, loop, settings.loop_config().dataset, since=since)
@@ -369,7 +369,7 @@ def ranking_deploy_command(folder: Path, actor: str, reason: str | None) -> None
     """Serve the ranking model in FOLDER (a kept tuned model): its vectors of every passage are computed
     first, then every answering process switches to it."""
     from knowledge.passage_ranking import PassageRanker, rank_missing
-    from knowledge.ranking_model import RankingModelError, ensure_query_export, ranking_off
+    from knowledge.ranking_model import RankingModelError, ensure_query_export, is_model_folder, ranking_off
     from store.config import ModelsSettings
     from store.database import make_session_factory
     from store.ranking_registry import RankingChangeBusy, deploy_ranking_model, ranking_change_lock
@@ -377,7 +377,7 @@ def ranking_deploy_command(folder: Path, actor: str, reason: str | None) -> None
     if ranking_off(ModelsSettings().ranking_model):
         raise click.ClickException("KB_RANKING_MODEL is off: no process would serve a deployed ranking model")
     folder = folder.resolve()
-    if not (folder / "config.json").is_file():
+    if not is_model_folder(folder):
         raise click.ClickException(f"no sentence-transformers model at {folder}")
     try:
         ensure_query_export(folder)
@@ -406,6 +406,7 @@ def ranking_rollback_command(actor: str, reason: str | None) -> None:
     was pruned when a newer one was deployed), so the answers never rank with half its vectors.
     """
     from knowledge.passage_ranking import PassageRanker, rank_missing
+    from knowledge.ranking_model import is_model_folder
     from store.database import make_session_factory
     from store.ranking_registry import (
         RankingChangeBusy,
@@ -426,7 +427,7 @@ def ranking_rollback_command(actor: str, reason: str | None) -> None:
                 current, target = serving_ranking_model(session), rollback_target_now(session)
                 missing = target.name is not None and lacks_vectors(session, target.name)
             ranked = 0
-            if missing and target.folder is not None and (Path(target.folder) / "config.json").is_file():
+            if missing and target.folder is not None and is_model_folder(target.folder):
                 ranked = rank_missing(sessions, PassageRanker(Path(target.folder)))
             with sessions.begin() as session:
                 done = rollback_ranking_model(session, actor=actor, reason=reason, expected=current.name,

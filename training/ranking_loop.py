@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from knowledge.passage_ranking import PassageRanker, rank_missing
-from knowledge.ranking_model import ensure_query_export, ranking_folder, ranking_off
+from knowledge.ranking_model import configured_ranking_name, ensure_query_export, ranking_folder, ranking_off
 from store.datasets_store import rated_answers
 from store.errors import one_line_reason
 from store.ranking_registry import (
@@ -167,15 +167,11 @@ def run_ranking_loop(engine: Engine, sessions: sessionmaker[Any], settings: Rank
             return RankingLoopOutcome(votes=votes, serving=serving, result=result, rank_error=one_line_reason(exc))
         if not settings.deploy:
             return RankingLoopOutcome(votes=votes, serving=serving, result=result, ranked=ranked)
-        metrics = {"name": result.name, "votes_fingerprint": fingerprint, "train_pairs": result.train_pairs,
-                   "held_out": result.held_out, "gate_passed": result.gate_passed, **result.gate_votes(),
-                   "gate": {"serving": result.serving.as_json(), "tuned": result.tuned.as_json()}}
         with sessions.begin() as session:
             entry = deploy_ranking_model(session, folder=str(result.folder), name=result.name, actor=settings.actor,
-                                         reason=f"tuned on {result.train_pairs} 👍 votes", metrics=metrics)
-            configured = None if ranking_off(settings.setting) else ranking_folder(settings.setting,
-                                                                                   settings.models_dir).name
-            pruned, _ = prune_ranking_vectors(session, configured)
+                                         reason=f"tuned on {result.train_pairs} 👍 votes",
+                                         metrics={**result.figures(), "votes_fingerprint": fingerprint})
+            pruned, _ = prune_ranking_vectors(session, configured_ranking_name(settings.setting, settings.models_dir))
         logger.info("ranking model %s deployed (entry %d); vectors of %d rows of older models deleted",
                     result.name, entry.id, pruned)
         return RankingLoopOutcome(votes=votes, serving=serving, result=result, ranked=ranked, deployed=entry.id,

@@ -149,6 +149,12 @@ class TuningResult:
         """Whether the gate passed it (`gate_verdict`; False and kept: forced)."""
         return gate_verdict(self.serving, self.tuned)
 
+    def figures(self) -> dict[str, Any]:
+        """What it was tuned on and what the gate measured, as the manifest and the deployment log keep them."""
+        return {"name": self.name, "train_pairs": self.train_pairs, "held_out": self.held_out,
+                "gate_passed": self.gate_passed, "gate_votes": self.gate_votes(),
+                "gate": {"serving": self.serving.as_json(), "tuned": self.tuned.as_json()}}
+
     def gate_votes(self) -> dict[str, Any]:
         """The held-out votes the tuned model lost and won, and the sign test's p (rounded), as reported."""
         lost, won, p = regression(self.serving, self.tuned)
@@ -286,11 +292,9 @@ def tune_ranking_model(*, base: Path, serving: Path, votes: RankingVotes, passag
         result = TuningResult(name=name, folder=destination if kept else None, train_pairs=len(pairs),
                               held_out=len(held_out), serving=before, tuned=after, train_s=train_s)
         if kept:
-            manifest = {"name": name, "base": str(base), "serving": serving_ranker.model_name,
-                        "gate_passed": passed, "forced": force and not passed, "gate_votes": result.gate_votes(),
-                        "created_at": now.isoformat(), "train_pairs": len(pairs), "held_out": len(held_out),
-                        "excluded": votes.excluded, "config": asdict(config),
-                        "gate": {"serving": before.as_json(), "tuned": after.as_json()}, "train_s": train_s}
+            manifest = {**result.figures(), "base": str(base), "serving": serving_ranker.model_name,
+                        "forced": force and not passed, "created_at": now.isoformat(), "excluded": votes.excluded,
+                        "config": asdict(config), "train_s": train_s}
             (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
             staging.rename(destination)
         return result

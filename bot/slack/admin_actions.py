@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import escape
 from store.adapter_registry import promotable_adapter, promote, rollback, serving_adapter
-from store.ranking_registry import RankingChanged, RankingVectorsMissing, rollback_ranking_model
+from store.ranking_registry import ANY_MODEL, RankingChanged, RankingVectorsMissing, rollback_ranking_model
 from store.training_runs import request_training_run
 
 
@@ -38,7 +38,7 @@ def roll_back_model(deps: SlackDeps, *, user: str, reason: str) -> tuple[str, bo
 
 
 def roll_back_ranking(deps: SlackDeps, *, user: str, reason: str,
-                      expected: str | None = None) -> tuple[str, bool]:
+                      expected: str | None = ANY_MODEL) -> tuple[str, bool]:
     """Serve the ranking model that served before (the configured one when none did); returns the sentence
     and whether anything changed.
 
@@ -48,8 +48,8 @@ def roll_back_ranking(deps: SlackDeps, *, user: str, reason: str,
     """
     try:
         with deps.sessions.begin() as session:
-            done = rollback_ranking_model(session, actor=user, reason=reason, require_vectors=True,
-                                          **({"expected": expected} if expected is not None else {}))
+            done = rollback_ranking_model(session, actor=user, reason=reason, expected=expected,
+                                          require_vectors=True)
     except RankingChanged:
         return "Nothing was rolled back: the serving ranking model changed meanwhile.", False
     except RankingVectorsMissing as exc:

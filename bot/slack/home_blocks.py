@@ -169,8 +169,9 @@ def ranking_text(entries: list[RankingEntry], metrics: dict[str, Any] | None = N
     else:
         learned = ""
         if metrics and metrics.get("train_pairs") is not None:
+            gate = metrics.get("gate_votes") or {}
             learned = (f", tuned on {metrics['train_pairs']} 👍-voted answers (held-out votes lost "
-                       f"{metrics.get('lost', '?')}, won {metrics.get('won', '?')})")
+                       f"{gate.get('lost', '?')}, won {gate.get('won', '?')})")
         head = f"*Ranking model* (picks the passages to quote): `{escape(serving.name)}`{learned}"
     lines = []
     for entry in entries:

@@ -150,7 +150,7 @@ def test_admins_see_the_ranking_model_tuned_on_votes_and_can_roll_it_back(
     with bot.sessions.begin() as session:  # what `kbbot train ranking --deploy` and the worker write
         for number, name in enumerate(("mpnet-votes-1", "mpnet-votes-2")):
             deploy_ranking_model(session, folder=f"/models/ranking-tuned/{name}", name=name, actor="schedule",
-                                 metrics={"train_pairs": 40 + number, "lost": 1, "won": 3 + number})
+                                 metrics={"train_pairs": 40 + number, "gate_votes": {"lost": 1, "won": 3 + number}})
     view = home_opened(bot, ADMIN)
     text = shown(view)
     assert ("*Ranking model* (picks the passages to quote): `mpnet-votes-2`, tuned on 41 👍-voted answers (held-out "

@@ -147,6 +147,9 @@ def test_train_ranking_deploy_switches_a_following_answerer_and_a_rollback_switc
         _eventually(lambda: answerer.ranker is not None and answerer.ranker.model_name == ranker.model_name)
         assert _ranked_by(sessions, answerer, probe) == ranker.model_name
         history = json.loads(CliRunner().invoke(cli, ["ranking-history"], env=env).stdout)["deployments"]
+        deployed_metrics = history[1]["metrics"]  # what the App Home reads of the serving model
+        assert deployed_metrics["gate_votes"]["lost"] == payload["gate"]["lost"]
+        assert deployed_metrics["train_pairs"] == payload["train_pairs"] and "votes_fingerprint" in deployed_metrics
         assert [(entry["action"], entry["name"], entry["reason"]) for entry in history] == [
             ("rollback", None, "worse answers"),
             ("deploy", payload["name"], f"tuned on {payload['train_pairs']} 👍 votes")]
