@@ -9,9 +9,9 @@ Postgres:
   library and tutorial page that also answers (and with many that almost do).
 Questions (bench/question_sets.py): the FAQ's own headings (flattering), hand-written
 teammate-style paraphrases of them and unanswerable questions (off-topic and near-misses), the
-last two split into `dev` (calibration) and `test` (reported), plus four holdout sets of each,
-written blind at different times (`holdout`, now dev data; `holdout2`; `holdout3`; `holdout4`, the
-freshest; see bench/question_sets.py). A retrieved passage is
+last two split into `dev` (calibration) and `test` (reported), plus five holdout sets of each,
+written blind at different times (`holdout`, now dev data; `holdout2`; `holdout3`; `holdout4`;
+`holdout5`, the freshest; see bench/question_sets.py). A retrieved passage is
 a hit when it lies in the question's FAQ section.
 
 Reported, each with its baseline measured in the same run:
@@ -66,6 +66,8 @@ from bench.answer_quality import (
 from bench.faq import DOC_SOURCES, FaqItem, load_faq
 from bench.question_sets import (
     AskedQuestion,
+    fifth_holdout_paraphrases,
+    fifth_holdout_unanswerable,
     fourth_holdout_paraphrases,
     fourth_holdout_unanswerable,
     headings,
@@ -181,9 +183,9 @@ EARLIER_ORDERS = (
 """The first stage's order, the top 10 re-ranked by best unit (before the ranking model), the top 10
 re-ranked with the ranking model (before the top 20), and the top 20 re-ranked with it (before the
 ranking model's own search)."""
-HELD_OUT = ("test", "holdout", "holdout2", "holdout3", "holdout4")
+HELD_OUT = ("test", "holdout", "holdout2", "holdout3", "holdout4", "holdout5")
 """The splits figures are reported on (dev is where thresholds are calibrated)."""
-BLIND_ABSTENTION = ("holdout3", "holdout4")
+BLIND_ABSTENTION = ("holdout3", "holdout4", "holdout5")
 """The holdout sets whose abstention figures are still blind (no choice was made on their refusals),
 also reported pooled with 95% intervals: at 85 + 40 questions a set moves 1.2 / 2.5 points a question."""
 Splits = Mapping[str, LabelledRelevance]
@@ -396,10 +398,11 @@ def question_sets(items: list[FaqItem]) -> tuple[dict[str, list[AskedQuestion]],
             "paraphrases test": paraphrases(items, "test"), "paraphrases holdout": holdout_paraphrases(items),
             "paraphrases holdout2": second_holdout_paraphrases(items),
             "paraphrases holdout3": third_holdout_paraphrases(items),
-            "paraphrases holdout4": fourth_holdout_paraphrases(items)}
+            "paraphrases holdout4": fourth_holdout_paraphrases(items),
+            "paraphrases holdout5": fifth_holdout_paraphrases(items)}
     unanswerable_sets = {"dev": unanswerable("dev"), "test": unanswerable("test"), "holdout": holdout_unanswerable(),
                          "holdout2": second_holdout_unanswerable(), "holdout3": third_holdout_unanswerable(),
-                         "holdout4": fourth_holdout_unanswerable()}
+                         "holdout4": fourth_holdout_unanswerable(), "holdout5": fifth_holdout_unanswerable()}
     return sets, unanswerable_sets
 
 

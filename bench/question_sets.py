@@ -121,3 +121,18 @@ def fourth_holdout_unanswerable() -> list[AskedQuestion]:
     """Unanswerable questions written with the fourth holdout's paraphrases, the same way (each near-miss
     grepped against the whole 3.11 docs tree)."""
     return unanswerable("all", DATA_DIR / "holdout4_unanswerable.jsonl")
+
+
+def fifth_holdout_paraphrases(items: list[FaqItem]) -> list[AskedQuestion]:
+    """A seventh rewording of every test-split FAQ item (same order), written blind by a helper that read
+    only the FAQ pages and the docs tree, after the twentieth stop's experiments (units scored by the
+    ranking model, not kept) had left the shipped order and rule as they were; the same three registers.
+    Nothing was chosen on it: its figures were first read in the run that reports them
+    (bench/ranking_votes_answers.py)."""
+    return paraphrases(items, "all", DATA_DIR / "holdout5_paraphrases.jsonl")
+
+
+def fifth_holdout_unanswerable() -> list[AskedQuestion]:
+    """Unanswerable questions written with the fifth holdout's paraphrases, the same way (each near-miss
+    grepped against the whole 3.11 docs tree)."""
+    return unanswerable("all", DATA_DIR / "holdout5_unanswerable.jsonl")

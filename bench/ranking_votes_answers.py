@@ -16,7 +16,7 @@ loop as the product does, on the `faq` bench knowledge base (`var/bench-faq-pg`,
 3. **Answers**: every question set answered (evidence only, no model call) in the shipped order with
    the untuned ranking model and with the tuned one, in the same run: retrieval hit@1/5/10 and MRR
    of the answers' sources, and the shipped abstention rule's answered / refused shares (the blind
-   third and fourth holdouts also pooled, with 95% intervals).
+   third, fourth and fifth holdouts also pooled, with 95% intervals).
 
 The tuned model's rows and folder are deleted at the end, so the bench knowledge base is left as it
 was. Test and every holdout are FAQ items no vote was about.
@@ -44,8 +44,8 @@ from bench.question_sets import AskedQuestion, paraphrases, team_questions
 from bench.readme_tables import write_result
 
 RESULTS = Path(__file__).parent / "results" / "ranking_votes_answers.json"
-SPLITS = ("test", "holdout", "holdout2", "holdout3", "holdout4")
-BLIND = ("holdout3", "holdout4")
+SPLITS = ("test", "holdout", "holdout2", "holdout3", "holdout4", "holdout5")
+BLIND = ("holdout3", "holdout4", "holdout5")
 
 
 def thumbs_up_answers(answerer: Any, questions: list[AskedQuestion]) -> list[Any]:

@@ -669,7 +669,8 @@ def ranking_adaptation(results: dict[str, Any]) -> str:
 def ranking_votes_answers(results: dict[str, Any]) -> str:
     """The answers' retrieval and abstention with the untuned ranking model and the one tuned on 👍 votes."""
     names = {"test": "test", "holdout": "first holdout", "holdout2": "second holdout",
-             "holdout3": "**third holdout** (blind)", "holdout4": "**fourth holdout** (blind)"}
+             "holdout3": "**third holdout** (blind)", "holdout4": "**fourth holdout** (blind)",
+             "holdout5": "**fifth holdout** (blind)"}
 
     def retrieval(figures: dict[str, Any]) -> str:
         r = figures["retrieval"]

@@ -19,6 +19,8 @@ from bench.faq import FaqItem, load_faq, parse_faq
 from bench.quality import ingest_corpus, is_gold, pooled_with_intervals, search_ranks
 from bench.question_sets import (
     AskedQuestion,
+    fifth_holdout_paraphrases,
+    fifth_holdout_unanswerable,
     fourth_holdout_paraphrases,
     fourth_holdout_unanswerable,
     holdout_paraphrases,
@@ -235,3 +237,10 @@ def test_committed_question_sets_join_their_faq_items_and_split_in_halves() -> N
     assert not {q.text for q in fourth} & (earlier | {q.text for q in third})
     assert not {q.text for q in fourth_unanswered} & {q.text for q in [*unanswerable("all"), *third_unanswered]}
     assert sorted(q.kind for q in fourth_unanswered).count("near_miss") == 25
+    fifth, fifth_unanswered = fifth_holdout_paraphrases(items), fifth_holdout_unanswerable()
+    assert len(fifth) == 85 and len(fifth_unanswered) == 40
+    assert [q.item for q in fifth] == [q.item for q in test], "a rewording of every test-split item, in order"
+    assert not {q.text for q in fifth} & (earlier | {q.text for q in third + fourth})
+    assert not {q.text for q in fifth_unanswered} & {
+        q.text for q in [*unanswerable("all"), *third_unanswered, *fourth_unanswered]}
+    assert sorted(q.kind for q in fifth_unanswered).count("near_miss") == 25
