@@ -66,9 +66,11 @@ def test_the_ranking_votes_answers_result_renders_both_models_on_every_split_and
     results = json.loads((RESULTS / "ranking_votes_answers.json").read_text())
     rendered = RENDERERS["ranking_votes_answers"](results)
     rows = rendered.splitlines()
-    assert [row.split(" | ")[0] for row in rows[2:8]] == [
+    assert [row.split(" | ")[0] for row in rows[2:9]] == [
         "| test", "| first holdout", "| second holdout", "| **third holdout** (blind)", "| **fourth holdout** (blind)",
-        "| blind sets pooled"]
+        "| **fifth holdout** (blind)", "| blind sets pooled"]
+    assert results["blind"] == ["holdout3", "holdout4", "holdout5"]
+    assert results["tuned"]["blind_pooled"]["answerable"] == 3 * 85
     votes, held_out = results["gate_votes"], results["gate"]["tuned"]["votes"]
     refused = (votes["lost"] > votes["won"] and votes["p"] < 0.05) or votes["lost"] - votes["won"] >= max(
         2, math.ceil(0.2 * held_out))
