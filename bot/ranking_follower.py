@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.registry_listener import RegistryListener
 from knowledge.passage_ranking import PassageRanker
 from knowledge.ranking_model import load_ranker
-from store.ranking_registry import CHANNEL, RankingTarget, serving_ranking_model
+from store.ranking_registry import CHANNEL, CONFIGURED, RankingTarget, serving_ranking_model
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class RankingFollower:
             logger.error("ranking model %s is deployed but cannot be loaded; still ranking with %s: %s",
                          wanted.folder or "(configured)", still, exc)
             if self._ranker is None and wanted.folder is not None:  # a starting process: the configured model
-                self._switch(RankingTarget(None, None))
+                self._switch(CONFIGURED)
             elif self._ranker is None:
                 raise
             return

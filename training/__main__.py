@@ -307,7 +307,8 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
     from knowledge.ranking_model import is_model_folder, ranking_off
     from store.config import ModelsSettings
     from store.database import make_session_factory
-    from training.ranking_loop import RankingLoopSettings, TuningBusy, run_ranking_loop, serving_folder
+    from store.ranking_registry import RankingChangeBusy
+    from training.ranking_loop import RankingLoopSettings, run_ranking_loop, serving_folder
     from training.ranking_tuning import NotEnoughVotes, RankingTuningConfig
 
     settings, models = _settings(), ModelsSettings()
@@ -326,7 +327,7 @@ def ranking_command(since: datetime | None, base: Path | None, output_dir: Path 
                                    "restore it, or serve the one before (`kbbot train ranking-rollback`)")
     try:
         outcome = run_ranking_loop(engine, sessions, loop, settings.loop_config().dataset, since=since)
-    except (NotEnoughVotes, FileExistsError, TuningBusy) as exc:
+    except (NotEnoughVotes, FileExistsError, RankingChangeBusy) as exc:
         raise click.ClickException(str(exc)) from exc
     result, votes, serving = outcome.result, outcome.votes, outcome.serving
     if result is None:
@@ -538,13 +539,15 @@ def _channel_resync(engine: Engine) -> tuple[Callable[[], object] | None, str]:
 def _ranking_tuning(engine: Engine, setting: str, dataset: DatasetConfig) -> Callable[[], object] | None:
     """Tunes the ranking model on the votes given since the last tuning and deploys it (the worker's
     `training.ranking`); None when the ranking model or its schedule is off."""
+    from knowledge.ranking_model import ranking_off
     from store.config import ModelsSettings
     from store.database import make_session_factory
-    from training.ranking_loop import RankingLoopSettings, TuningBusy, run_ranking_loop
+    from store.ranking_registry import RankingChangeBusy
+    from training.ranking_loop import RankingLoopSettings, run_ranking_loop
     from training.ranking_tuning import NotEnoughVotes
 
     models = ModelsSettings()
-    if setting.strip().lower() == "off" or models.ranking_model.strip().lower() == "off":
+    if setting.strip().lower() == "off" or ranking_off(models.ranking_model):
         return None
     loop = RankingLoopSettings(setting=models.ranking_model, models_dir=models.models_dir, deploy=True,
                                only_if_new=True, actor="schedule")
@@ -553,7 +556,7 @@ def _ranking_tuning(engine: Engine, setting: str, dataset: DatasetConfig) -> Cal
     def tune() -> None:
         try:
             outcome = run_ranking_loop(engine, sessions, loop, dataset)
-        except (NotEnoughVotes, TuningBusy) as exc:
+        except (NotEnoughVotes, RankingChangeBusy) as exc:
             log.info("ranking model not tuned: %s", exc)
             return
         except Exception:  # a broken folder, the database gone: logged; the next tick tries again

@@ -40,7 +40,6 @@ from knowledge.ranking_model import configured_ranking_name, ensure_query_export
 from store.datasets_store import rated_answers
 from store.errors import one_line_reason
 from store.ranking_registry import (
-    RankingChangeBusy,
     deploy_ranking_model,
     newest_deployed_metrics,
     prune_ranking_vectors,
@@ -56,8 +55,6 @@ logger = logging.getLogger(__name__)
 
 LAST_REFUSED_FILE = ".last-refused.json"
 """Under the kept models' folder: the fingerprint of the votes whose tuned model the gate refused last."""
-TuningBusy = RankingChangeBusy
-"""Raised when another process is tuning, deploying or pruning ranking models."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,7 +128,7 @@ def run_ranking_loop(engine: Engine, sessions: sessionmaker[Any], settings: Rank
     """Run the loop once (see the module docstring).
 
     Raises:
-        TuningBusy: another process is tuning now.
+        RankingChangeBusy: another process is tuning, deploying or pruning ranking models now.
         NotEnoughVotes: too few usable votes (the message gives the counts and the reasons left out).
         FileExistsError: a model of the same name exists (a rerun within the same second).
     """
