@@ -4,8 +4,10 @@ An answer's record, and its link to the Slack message that shows it, are written
 evidence is shown: after the model's summary, or under a burst after the next questions' evidence
 (bot/slack/answer_flow.py). A 👍 given on the evidence in between found no answer for its message and
 was dropped, so the learning loop lost exactly the quickest votes. Such a reaction (added or removed)
-is now held here and replayed as votes, in arrival order, in the transaction that links the answer to
-its message; one on a bot message that never becomes an answer (a notice) is purged after an hour.
+is now held here and replayed as votes, in the order Slack says they happened (the event's
+`event_ts`: handlers run on a thread pool, so a 👍 added and removed a moment later can arrive in either
+order), in the transaction that links the answer to its message; one on a bot message that never
+becomes an answer (a notice) is purged after an hour.
 
 Both sides take the same transaction-scoped advisory lock on the message first (`lock_message`), so a
 reaction checked just before the link commits is held before the link reads what is held, never lost
@@ -40,25 +42,27 @@ def lock_message(session: Session, *, channel: str, message_ts: str) -> None:
 
 
 def hold_reaction(session: Session, *, channel: str, message_ts: str, user_id: str, value: int,
-                  added: bool) -> None:
-    """Keep a reaction on a message whose answer is not linked yet (call `lock_message` first)."""
+                  added: bool, event_ts: str | None = None) -> None:
+    """Keep a reaction on a message whose answer is not linked yet (call `lock_message` first);
+    `event_ts`: the Slack event's, which orders the replay."""
     if value not in (-1, 1):
         raise ValueError(f"reaction value must be -1 or 1, got {value!r}")
     session.execute(insert(PendingReaction).values(channel=channel, message_ts=message_ts, user_id=user_id,
-                                                   value=value, added=added))
+                                                   value=value, added=added, event_ts=event_ts))
 
 
 def replay_reactions(session: Session, *, answer_id: int, channel: str, message_ts: str) -> list[HeldReaction]:
-    """Turn the reactions held for this message into votes on `answer_id`, in arrival order, and forget them.
+    """Turn the reactions held for this message into votes on `answer_id`, in the order they happened, and
+    forget them.
 
     Call after linking the answer to the message, under `lock_message`. Returns what was replayed.
     """
     rows = session.execute(delete(PendingReaction)
                            .where(PendingReaction.channel == channel, PendingReaction.message_ts == message_ts)
                            .returning(PendingReaction.id, PendingReaction.user_id, PendingReaction.value,
-                                      PendingReaction.added)).all()
+                                      PendingReaction.added, PendingReaction.event_ts)).all()
     replayed = [HeldReaction(user_id=row.user_id, value=row.value, added=row.added)
-                for row in sorted(rows, key=lambda row: row.id)]
+                for row in sorted(rows, key=_happened)]
     for reaction in replayed:
         if reaction.added:
             record_vote(session, answer_id=answer_id, user_id=reaction.user_id, value=reaction.value,
@@ -67,6 +71,15 @@ def replay_reactions(session: Session, *, answer_id: int, channel: str, message_
             withdraw_vote(session, answer_id=answer_id, user_id=reaction.user_id, value=reaction.value,
                           source="reaction")
     return replayed
+
+
+def _happened(row: Any) -> tuple[bool, float, int]:
+    """Replay order: by the event's time; rows without one (held before revision 0025, or an event
+    without `event_ts`) after them, in arrival order."""
+    try:
+        return False, float(row.event_ts), row.id
+    except (TypeError, ValueError):
+        return True, 0.0, row.id
 
 
 def purge_reactions(session: Session, *, older_than_s: float = STALE_AFTER_S) -> int:

@@ -227,6 +227,7 @@ class PendingReaction(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     value: Mapped[int] = mapped_column(SmallInteger)
     added: Mapped[bool] = mapped_column(Boolean)
+    event_ts: Mapped[str | None] = mapped_column(String(32))  # Slack's time of the reaction (revision 0025)
     created_at: Mapped[datetime] = _created_at()
 
 

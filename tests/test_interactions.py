@@ -161,3 +161,29 @@ def test_held_reactions_replay_in_order_and_stale_ones_are_purged(sessions) -> N
         assert purge_reactions(session, older_than_s=0) == 1
     with sessions() as session:
         assert session.scalars(select(PendingReaction)).first() is None
+
+
+def test_held_reactions_replay_in_the_order_slack_says_they_happened(sessions) -> None:
+    """Handlers run on a thread pool: a 👍 removed a moment after it was added can be held first. The
+    replay follows the events' `event_ts`, so the withdrawn vote stays withdrawn; a reaction held without
+    one (before revision 0025) replays after the timed ones."""
+    from store.pending_reactions import hold_reaction, lock_message, replay_reactions
+    from store.schema import Vote
+
+    answer_id = store_answer(sessions, question="q", prompt="p", completion="c", passages=[], abstained=False,
+                             adapter_id=None, adapter_name="base", latency_ms=1.0)
+    with sessions() as session, session.begin():
+        lock_message(session, channel="C1", message_ts="3.4")
+        for user, value, added, event_ts in (("UFLIP", 1, False, "1700000000.000200"),
+                                             ("UFLIP", 1, True, "1700000000.000100"),
+                                             ("ULATE", -1, False, None),
+                                             ("ULATE", -1, True, "1700000000.000300")):
+            hold_reaction(session, channel="C1", message_ts="3.4", user_id=user, value=value, added=added,
+                          event_ts=event_ts)
+    with sessions() as session, session.begin():
+        lock_message(session, channel="C1", message_ts="3.4")
+        replayed = replay_reactions(session, answer_id=answer_id, channel="C1", message_ts="3.4")
+    assert [(r.user_id, r.added) for r in replayed] == [("UFLIP", True), ("UFLIP", False), ("ULATE", True),
+                                                        ("ULATE", False)]
+    with sessions() as session:
+        assert session.scalars(select(Vote)).first() is None, "both votes were taken back"

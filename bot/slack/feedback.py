@@ -105,7 +105,7 @@ def vote_by_reaction(deps: SlackDeps, event: dict[str, Any], *, added: bool, bot
         if answer is None:
             if bot_user_id and event.get("item_user") == bot_user_id:  # its answer is not recorded yet
                 hold_reaction(session, channel=item["channel"], message_ts=item["ts"], user_id=event["user"],
-                              value=value, added=added)
+                              value=value, added=added, event_ts=event.get("event_ts"))
             return
         if not added:
             withdraw_vote(session, answer_id=answer.id, user_id=event["user"], value=value, source="reaction")
